@@ -1,0 +1,219 @@
+"""The plain values that cross every boundary: ``Request``, ``Call``, ``Reply``, ``Response``.
+
+They hold only str, bytes, numbers, lists and dicts, so they pickle into worker processes of
+any Python >= 3.10 and into Ray actors unchanged. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qsl
+
+__all__ = ["Call", "Headers", "MultiDict", "Reply", "Request", "Response"]
+
+
+class MultiDict(dict[str, str]):
+    """A dict of first values per key that also keeps every value (Flask's ``args``)."""
+
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
+        super().__init__()
+        self._lists: dict[str, list[str]] = {}
+        for key, value in pairs:
+            self._lists.setdefault(key, []).append(value)
+            self.setdefault(key, value)
+
+    def getlist(self, key: str) -> list[str]:
+        return list(self._lists.get(key, ()))
+
+    def lists(self) -> dict[str, list[str]]:
+        return {k: list(v) for k, v in self._lists.items()}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (MultiDict, ([(k, v) for k, vs in self._lists.items() for v in vs],))
+
+
+class Headers(Mapping[str, str]):
+    """Case-insensitive, read-only request headers; repeated names join with ``, ``."""
+
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
+        self._pairs = list(pairs)
+        merged: dict[str, str] = {}
+        for name, value in self._pairs:
+            key = name.lower()
+            merged[key] = f"{merged[key]}, {value}" if key in merged else value
+        self._merged = merged
+
+    def __getitem__(self, key: str) -> str:
+        return self._merged[key.lower()]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._merged
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._merged)
+
+    def __len__(self) -> int:
+        return len(self._merged)
+
+    def getlist(self, key: str) -> list[str]:
+        key = key.lower()
+        return [v for n, v in self._pairs if n.lower() == key]
+
+    def __repr__(self) -> str:
+        return f"Headers({self._merged!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Headers, (self._pairs,))
+
+
+@dataclass
+class Request:
+    """A snapshot of the HTTP request, with Flask's attribute names.
+
+    >>> r = Request(method="GET", path="/hello", query_string="name=owt&x=1&x=2")
+    >>> r.args["name"], r.args.getlist("x"), r.full_path
+    ('owt', ['1', '2'], '/hello?name=owt&x=1&x=2')
+    """
+
+    method: str = "GET"
+    path: str = "/"
+    query_string: str = ""
+    header_pairs: list[tuple[str, str]] = field(default_factory=list)
+    data: bytes = b""
+    scheme: str = "http"
+    remote_addr: str | None = None
+    root_path: str = ""
+
+    @cached_property
+    def headers(self) -> Headers:
+        return Headers(self.header_pairs)
+
+    @cached_property
+    def args(self) -> MultiDict:
+        return MultiDict(parse_qsl(self.query_string, keep_blank_values=True))
+
+    @property
+    def host(self) -> str:
+        return self.headers.get("host", "localhost")
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+    @property
+    def full_path(self) -> str:
+        return f"{self.path}?{self.query_string}"
+
+    @property
+    def host_url(self) -> str:
+        return f"{self.scheme}://{self.host}/"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://{self.host}{self.root_path}{self.path}"
+
+    @property
+    def url(self) -> str:
+        query = f"?{self.query_string}" if self.query_string else ""
+        return f"{self.base_url}{query}"
+
+    @cached_property
+    def json(self) -> Any:
+        """The body parsed as JSON, or None when it is not JSON."""
+        if not self.data:
+            return None
+        if "json" not in self.content_type and self.data.lstrip()[:1] not in (b"{", b"["):
+            return None
+        try:
+            return json.loads(self.data)
+        except ValueError:
+            return None
+
+    def get_json(self, silent: bool = True) -> Any:
+        return self.json
+
+    @cached_property
+    def form(self) -> MultiDict:
+        """URL-encoded form fields of the body (multipart bodies are left in ``data``)."""
+        if "application/x-www-form-urlencoded" not in self.content_type:
+            return MultiDict()
+        text = self.data.decode("utf-8", "replace")
+        return MultiDict(parse_qsl(text, keep_blank_values=True))
+
+    @cached_property
+    def cookies(self) -> dict[str, str]:
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(self.headers.get("cookie", ""))
+        except Exception:
+            return {}
+        return {k: m.value for k, m in jar.items()}
+
+    def get_data(self, as_text: bool = False) -> bytes | str:
+        return self.data.decode("utf-8", "replace") if as_text else self.data
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Derived attributes are rebuilt on the other side; only the fields travel.
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
+class Call:
+    """One call of an adaptor: what to run, with what, and where.
+
+    ``kwargs_expr`` is argument text to evaluate as a Python expression where the call runs
+    (only ever set on an unlocked server). ``typed`` asks the runner to convert string
+    arguments by the function's type hints (mounted and registered endpoints).
+    """
+
+    code: str
+    sha256: str
+    fn_name: str = "run"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    kwargs_expr: str | None = None
+    request: Request = field(default_factory=Request)
+    timeout: float | None = None
+    env: str = "main"
+    typed: bool = False
+    filename: str | None = None
+    server: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Response:
+    """What an adaptor returns to set status and headers itself.
+
+    ``body`` follows the same rules as a plain result: str, bytes, JSON-able values, or an
+    iterator (sync or async) of chunks to stream.
+
+    >>> Response("<b>hi</b>", 201, {"content-type": "text/html"}).status
+    201
+    """
+
+    body: Any = b""
+    status: int = 200
+    headers: Mapping[str, str] | list[tuple[str, str]] | None = None
+
+
+@dataclass
+class Reply:
+    """The normalised outcome of a call: a head, a first body part, and maybe more parts.
+
+    ``stream`` is set only where the reply was made (a live iterator never crosses a process);
+    executors hand the app an async iterator of the remaining chunks.
+    """
+
+    status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    stream: Iterator[bytes] | AsyncIterator[bytes] | None = None
+
+    @property
+    def streamed(self) -> bool:
+        return self.stream is not None

@@ -1,0 +1,35 @@
+"""The Executor contract: run this call, give me its reply (and its stream)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from owt.core.call import Call, Reply
+
+__all__ = ["Executor"]
+
+
+class Executor(ABC):
+    """Where calls of one environment run: threads, worker processes or Ray actors.
+
+    ``submit`` returns the call's Reply; a streamed Reply's ``stream`` is an async iterator of
+    bytes whose ``aclose()`` stops the producer. Timeouts are applied by the caller by
+    cancelling ``submit`` (or the stream's ``__anext__``); an executor that can stop the work
+    (kill a worker, cancel a task) does so when cancelled. Errors come back as error Replies,
+    never as exceptions.
+    """
+
+    name: str = "executor"
+
+    async def start(self) -> None:
+        """Acquire resources (worker processes, cluster connections)."""
+
+    @abstractmethod
+    async def submit(self, call: Call) -> Reply: ...
+
+    async def aclose(self) -> None:
+        """Release every resource; no process may outlive this."""
+
+    def status(self) -> dict[str, Any]:
+        return {"executor": self.name}

@@ -1,0 +1,193 @@
+"""The wire fields of a call (SPEC §2) → a ``Call``.
+
+Fields come from the query string and, for a POST, from a JSON object (or form) body, the
+body winning. Everything that is not a call field stays in the request for the adaptor.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import binascii
+import hashlib
+import json
+from typing import Any
+
+from owt.core.call import Call, Request
+from owt.exceptions import BadRequest
+
+__all__ = [
+    "CALL_FIELDS",
+    "decode_b64",
+    "decode_kwargs",
+    "parse_bool",
+    "read_fields",
+    "sha256_of",
+]
+
+CALL_FIELDS = frozenset(
+    {
+        "code_b64",
+        "kwargs_b64",
+        "kwargs",
+        "fn_name",
+        "use_cache",
+        "cache_kwargs",
+        "cache_key_override",
+        "code_sha256",
+        "env",
+        "requirements",
+        "timeout",
+        "rebuild",
+    }
+)
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off", ""}
+
+
+def sha256_of(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def parse_bool(value: Any, name: str) -> bool:
+    """``true/false/1/0/yes/no/on/off`` in either case, or a JSON boolean."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise BadRequest(f"{name} must be true or false, not {value!r}", field=name)
+
+
+def decode_b64(value: Any, name: str) -> bytes:
+    """Standard or URL-safe base64, padding optional; whitespace ignored."""
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a base64 string", field=name)
+    text = "".join(value.split()).replace("-", "+").replace("_", "/").rstrip("=")
+    text += "=" * (-len(text) % 4)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest(f"{name} is not valid base64", field=name)
+
+
+def decode_text(value: Any, name: str) -> str:
+    try:
+        return decode_b64(value, name).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"{name} is not UTF-8 text: {exc.reason}", field=name)
+
+
+def _literal(text: str) -> tuple[bool, Any]:
+    try:
+        return True, json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return True, ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False, None
+
+
+def decode_kwargs(text: str, *, allow_eval: bool) -> tuple[dict[str, Any], str | None]:
+    """Arguments text → (kwargs, expression to evaluate where the call runs, or None).
+
+    JSON first, then a Python literal; a decoded string is decoded once more; a value that is
+    not a dict becomes ``{"__last__": value}``. Only when ``allow_eval`` may text that is
+    neither be evaluated as a Python expression — by the runner, off the event loop.
+    """
+    ok, value = _literal(text)
+    if not ok:
+        if not text.strip():
+            return {}, None
+        if allow_eval:
+            return {}, text
+        raise BadRequest("the arguments are neither JSON nor a Python literal", field="kwargs_b64")
+    if isinstance(value, str):
+        again, inner = _literal(value)
+        if again:
+            value = inner
+    if isinstance(value, dict):
+        return {str(k): v for k, v in value.items()}, None
+    return {"__last__": value}, None
+
+
+def read_fields(request: Request) -> dict[str, Any]:
+    """The call's fields: query parameters, then a JSON object or form body over them."""
+    fields: dict[str, Any] = dict(request.args)
+    if request.method in ("GET", "HEAD") or not request.data:
+        return fields
+    ctype = request.content_type
+    if "json" in ctype or request.data.lstrip()[:1] == b"{":
+        try:
+            body = json.loads(request.data)
+        except ValueError as exc:
+            raise BadRequest(f"the body is not valid JSON: {exc}", field="body")
+        if isinstance(body, dict):
+            fields.update(body)
+    elif "application/x-www-form-urlencoded" in ctype:
+        fields.update(request.form)
+    return fields
+
+
+def call_from_fields(
+    fields: dict[str, Any],
+    request: Request,
+    code: str,
+    *,
+    allow_eval: bool,
+    default_timeout: float,
+) -> Call:
+    """Build the Call for ``code`` from the request's fields (arguments, name, options)."""
+    kwargs: dict[str, Any] = {}
+    expr = None
+    if fields.get("kwargs_b64") not in (None, ""):
+        kwargs, expr = decode_kwargs(
+            decode_text(fields["kwargs_b64"], "kwargs_b64"), allow_eval=allow_eval
+        )
+    plain = fields.get("kwargs")
+    if isinstance(plain, str):  # from a query string: JSON text
+        plain, _ = decode_kwargs(plain, allow_eval=False) if plain.strip() else ({}, None)
+    if plain is not None:
+        if not isinstance(plain, dict):
+            raise BadRequest("kwargs must be a JSON object", field="kwargs")
+        kwargs = {**kwargs, **plain}
+    fn_name = fields.get("fn_name") or "run"
+    if not isinstance(fn_name, str) or not fn_name.isidentifier():
+        raise BadRequest(f"fn_name must be a Python name, not {fn_name!r}", field="fn_name")
+    timeout = default_timeout
+    if fields.get("timeout") not in (None, ""):
+        try:
+            timeout = float(fields["timeout"])
+        except (TypeError, ValueError):
+            raise BadRequest("timeout must be a number of seconds", field="timeout")
+        if not timeout > 0:
+            raise BadRequest("timeout must be positive", field="timeout")
+    env = fields.get("env") or "main"
+    if not isinstance(env, str):
+        raise BadRequest("env must be a name", field="env")
+    options: dict[str, Any] = {
+        name: parse_bool(fields[name], name)
+        for name in ("use_cache", "cache_kwargs", "rebuild")
+        if name in fields
+    }
+    if fields.get("cache_key_override") not in (None, ""):
+        options["cache_key_override"] = str(fields["cache_key_override"])
+    if fields.get("requirements") not in (None, "", []):
+        options["requirements"] = fields["requirements"]
+    return Call(
+        code=code,
+        sha256=sha256_of(code),
+        fn_name=fn_name,
+        kwargs=kwargs,
+        kwargs_expr=expr,
+        request=request,
+        timeout=timeout,
+        env=env,
+        options=options,
+    )

@@ -1,0 +1,219 @@
+"""Effects: steps that touch the machine — files, modules, packages, processes.
+
+Each one is guarded the way a user would expect of a server: ``open`` stays inside its
+``root_dir``, ``installing`` needs a server started with ``--allow-install``, and ``shell``
+fails loudly with the command's stderr.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import logging
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from owt.core.context import current_call
+from owt.summat.step import Context, Step
+
+__all__ = ["Importing", "Installing", "Open", "Shell", "ShellError", "resolve_under"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_IMPORT_SPEC = re.compile(r"\s*([A-Za-z_][\w.]*)(?:\s+as\s+([A-Za-z_]\w*))?\s*")
+_BARE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+class Open(Step[Any, Any]):
+    """``open(root_dir="example")``: the bytes of the file the value names, under ``root_dir``.
+
+    The value is a relative path (str or ``os.PathLike``) or a list of segments (what
+    ``path()`` gives). With ``encoding=`` the text is decoded to str. A path that leaves
+    ``root_dir`` — by ``..``, by being absolute, or through a symlink — is refused with
+    ``PermissionError``.
+    """
+
+    name = "open"
+
+    def __init__(self, root_dir: str | os.PathLike[str] = ".", encoding: str | None = None) -> None:
+        self.root_dir = root_dir
+        self.encoding = encoding
+        self.args = (root_dir,) if encoding is None else (root_dir, encoding)
+
+    def run(self, last: Any, ctx: Context) -> bytes | str:
+        target = resolve_under(self.root_dir, last)
+        with open(target, "rb") as file:
+            data = file.read()
+        return data if self.encoding is None else data.decode(self.encoding)
+
+    def __repr__(self) -> str:
+        extra = "" if self.encoding is None else f", encoding={self.encoding!r}"
+        return f"open(root_dir={os.fspath(self.root_dir)!r}{extra})"
+
+
+def resolve_under(root_dir: str | os.PathLike[str], name: Any) -> str:
+    """The real path of ``name`` inside ``root_dir``; ``PermissionError`` if it leaves it."""
+    if isinstance(name, (list, tuple)):
+        if not all(isinstance(part, str) for part in name):
+            raise TypeError(f"open(): path segments must be str, got {name!r}")
+        relative = "/".join(name)
+    elif isinstance(name, (str, os.PathLike)):
+        relative = os.fspath(name)
+    else:
+        raise TypeError(f"open(): expected a path or a list of segments, got {type(name).__name__}")
+    if not relative or "\x00" in relative:
+        raise ValueError(f"open(): not a file name: {relative!r}")
+    if os.path.isabs(relative) or os.path.splitdrive(relative)[0]:
+        raise PermissionError(f"open(): absolute paths are refused: {relative!r}")
+    root = os.path.realpath(root_dir)
+    target = os.path.realpath(os.path.join(root, relative))
+    if os.path.commonpath([root, target]) != root:
+        raise PermissionError(
+            f"open(): {relative!r} is outside root_dir {os.fspath(root_dir)!r} (refused)"
+        )
+    return target
+
+
+class Importing(Step[T, T]):
+    """``importing("numpy as np", "json")``: import modules for the steps that follow.
+
+    Each module is bound like an ``import`` statement binds it (``"os.path"`` binds ``os``,
+    ``"os.path as osp"`` binds ``osp``) and becomes visible to later functions twice: as a
+    global of a ``def``/``lambda`` (added only where the function's module has no such name)
+    and as a required parameter of that name. The value passes through.
+    """
+
+    name = "importing"
+
+    def __init__(self, *modules: str) -> None:
+        specs = []
+        for spec in modules:
+            match = _IMPORT_SPEC.fullmatch(spec) if isinstance(spec, str) else None
+            if match is None:
+                raise ValueError(
+                    f"importing(): expected 'module' or 'module as name', got {spec!r}"
+                )
+            specs.append((match[1], match[2]))
+        self.specs = tuple(specs)
+        self.args = modules
+
+    def run(self, last: T, ctx: Context) -> T:
+        for module, alias in self.specs:
+            loaded = importlib.import_module(module)
+            if alias is None:
+                alias = module.partition(".")[0]
+                loaded = sys.modules[alias]
+            ctx.modules[alias] = loaded
+            ctx.names[alias] = loaded
+        return last
+
+
+class Installing(Step[T, T]):
+    """``installing("soundfile==0.12.1")``: pip-install into the running environment.
+
+    Refused with ``PermissionError`` unless the server was started with
+    ``--allow-install``. A bare name that is already installed is skipped; a set installed
+    once is not installed again by the same pipe. The value passes through.
+    """
+
+    name = "installing"
+    _lock = threading.Lock()  # one pip at a time per process: pip is not safe in parallel
+
+    def __init__(self, *packages: str) -> None:
+        for spec in packages:
+            if not isinstance(spec, str) or not spec.strip() or spec.lstrip().startswith("-"):
+                raise ValueError(f"installing(): expected a requirement string, got {spec!r}")
+        self.packages = packages
+        self.args = packages
+        self._done = False
+
+    def run(self, last: T, ctx: Context) -> T:
+        call = current_call()
+        if call is None or not call.options.get("allow_install"):
+            raise PermissionError(
+                f"installing({', '.join(map(repr, self.packages))}) is refused: "
+                "start owt with --allow-install to let pipes install packages"
+            )
+        if self._done:
+            return last
+        with self._lock:
+            missing = [spec for spec in self.packages if not _installed(spec)]
+            if missing:
+                _pip_install(missing)
+                importlib.invalidate_caches()
+            self._done = True
+        return last
+
+
+def _installed(spec: str) -> bool:
+    if not _BARE_NAME.fullmatch(spec):
+        return False
+    try:
+        importlib.metadata.version(spec)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def _pip_install(packages: Sequence[str]) -> None:
+    command = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", *packages]
+    logger.info("installing %s", " ".join(packages))
+    proc = subprocess.run(
+        command, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
+        raise RuntimeError(f"installing {' '.join(packages)} failed:\n{tail}")
+
+
+class ShellError(subprocess.CalledProcessError):
+    """A ``shell()`` command exited non-zero; its message carries the command's stderr."""
+
+    def __str__(self) -> str:
+        stderr = self.stderr.decode(errors="replace") if isinstance(self.stderr, bytes) else ""
+        return f"{super().__str__()}\nstderr:\n{stderr.strip()[-2000:]}"
+
+
+class Shell(Step[Any, bytes]):
+    """``shell()``: run the value as a command and give its stdout as bytes.
+
+    A str runs through ``/bin/sh``; a list of str runs as an argv without a shell. stdin is
+    empty. A non-zero exit raises :class:`ShellError` with the command's stderr.
+    """
+
+    name = "shell"
+
+    def __init__(self, *, cwd: str | None = None, timeout: float | None = None) -> None:
+        self.cwd = cwd
+        self.timeout = timeout
+
+    def run(self, last: Any, ctx: Context) -> bytes:
+        if isinstance(last, str):
+            command: str | list[str] = last
+        elif isinstance(last, (list, tuple)) and all(isinstance(a, str) for a in last):
+            command = list(last)
+        else:
+            raise TypeError(f"shell(): expected a command str or argv list, got {last!r}")
+        proc = subprocess.run(
+            command,
+            shell=isinstance(command, str),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            cwd=self.cwd,
+            timeout=self.timeout,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise ShellError(proc.returncode, command, proc.stdout, proc.stderr)
+        return proc.stdout
+
+    def __repr__(self) -> str:
+        options = {"cwd": self.cwd, "timeout": self.timeout}
+        return f"shell({', '.join(f'{k}={v!r}' for k, v in options.items() if v is not None)})"

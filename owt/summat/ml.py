@@ -1,0 +1,174 @@
+"""Steps for prototyping with models: text in sentences, batches, lazy per-item work, and
+the encodings a browser wants back (server-sent events, JSON, base64, WAV).
+
+One rule for streams: an *iterator* (a generator) stays lazy — ``sentences``, ``batch``,
+``b64`` and ``wav`` then yield per item as the items arrive — while any other value is
+handled whole and eagerly.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+from owt.core.call import Response
+from owt.summat.audio import wav_bytes
+from owt.summat.step import Context, Step, apply, closing_iter, prepare
+from owt.summat.text import iter_sentences, split_sentences
+from owt.summat.transforms import as_bytes, jsonable
+
+__all__ = ["B64", "Batch", "Each", "JsonOut", "Keep", "Sentences", "Sse", "Wav"]
+
+T = TypeVar("T")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)
+
+
+class Sentences(Step[Any, Any]):
+    """``sentences()``: text (str or UTF-8 bytes) → a list of sentences; a stream of text
+    chunks → a generator yielding each sentence as soon as it is complete."""
+
+    name = "sentences"
+
+    def run(self, last: Any, ctx: Context) -> list[str] | Iterator[str]:
+        if isinstance(last, Iterator):
+            return closing_iter(last, iter_sentences(_text(chunk) for chunk in last))
+        return split_sentences(_text(last))
+
+
+class Batch(Step[Any, Any]):
+    """``batch(n)``: items in lists of ``n`` (the last may be shorter); lazy for iterators."""
+
+    name = "batch"
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"batch(): the size must be at least 1, got {size}")
+        self.size = size
+        self.args = (size,)
+
+    def _batches(self, items: Iterable[T]) -> Iterator[list[T]]:
+        group: list[T] = []
+        for item in items:
+            group.append(item)
+            if len(group) == self.size:
+                yield group
+                group = []
+        if group:
+            yield group
+
+    def run(self, last: Any, ctx: Context) -> list[list[Any]] | Iterator[list[Any]]:
+        if isinstance(last, Iterator):
+            return closing_iter(last, self._batches(last))
+        return list(self._batches(last))
+
+
+class Each(Step[Iterable[Any], Iterator[Any]]):
+    """``each(fn)``: a generator of ``fn(item)`` per item, computed only as it is consumed
+    (so a streamed response sends each result as soon as it is ready)."""
+
+    name = "each"
+
+    def __init__(self, fn: Any) -> None:
+        self.args = (fn,)
+        self.fn = prepare(fn)
+
+    def run(self, last: Iterable[Any], ctx: Context) -> Iterator[Any]:
+        fn = self.fn
+        return closing_iter(last, (apply(fn, item, ctx) for item in last))
+
+
+class Sse(Step[Any, Response]):
+    """``sse()``: stream the items as server-sent events (``data: ...``), then
+    ``data: [DONE]``. Text items go as they are, others as JSON (bytes as base64). A value
+    that is not an iterator, list or tuple is one event."""
+
+    name = "sse"
+
+    def run(self, last: Any, ctx: Context) -> Response:
+        from owt.lib.stream import sse
+
+        items = last if isinstance(last, (Iterator, list, tuple)) else [last]
+        return sse(closing_iter(items, (_event_item(item) for item in items)))
+
+
+def _event_item(item: Any) -> Any:
+    return item if isinstance(item, str) else jsonable(item)
+
+
+class JsonOut(Step[Any, Response]):
+    """``json_out()``: the value as an ``application/json`` response; an iterator streams
+    as JSON lines (``application/x-ndjson``). Dataclasses, tuples, sets, array-likes and
+    bytes (base64) are converted."""
+
+    name = "json_out"
+
+    def run(self, last: Any, ctx: Context) -> Response:
+        if isinstance(last, Iterator):
+            lines = (_dumps(item) + "\n" for item in last)
+            return Response(closing_iter(last, lines), 200, {"content-type": NDJSON})
+        return Response(_dumps(last), 200, {"content-type": "application/json"})
+
+
+NDJSON = "application/x-ndjson"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(jsonable(value), ensure_ascii=False)
+
+
+class B64(Step[Any, Any]):
+    """``b64()``: standard base64 text of the value's bytes (str as UTF-8); per item for an
+    iterator, so audio chunks can be sent as SSE events."""
+
+    name = "b64"
+
+    def run(self, last: Any, ctx: Context) -> str | Iterator[str]:
+        if isinstance(last, Iterator):
+            return closing_iter(last, (_b64(item) for item in last))
+        return _b64(last)
+
+
+def _b64(value: Any) -> str:
+    return base64.b64encode(as_bytes(value)).decode("ascii")
+
+
+class Wav(Step[Any, Any]):
+    """``wav(rate)``: samples (floats in -1..1, int16 ints, an array, or raw PCM bytes) →
+    a 16-bit WAV file as bytes; an iterator of clips → a generator of WAV files."""
+
+    name = "wav"
+
+    def __init__(self, rate: int, channels: int = 1) -> None:
+        self.rate = rate
+        self.channels = channels
+        self.args = (rate,) if channels == 1 else (rate, channels)
+
+    def run(self, last: Any, ctx: Context) -> bytes | Iterator[bytes]:
+        if isinstance(last, Iterator):
+            clips = (wav_bytes(clip, self.rate, self.channels) for clip in last)
+            return closing_iter(last, clips)
+        return wav_bytes(last, self.rate, self.channels)
+
+
+class Keep(Step[T, T]):
+    """``keep("model", load)``: ``load()`` once per process (shared with every other code
+    in it, see :func:`owt.core.keep.keep`); later functions get the object by naming a
+    parameter ``model``. The value passes through."""
+
+    name = "keep"
+
+    def __init__(self, key: str, factory: Callable[[], Any]) -> None:
+        self.key = key
+        self.factory = factory
+        self.args = (key, factory)
+
+    def run(self, last: T, ctx: Context) -> T:
+        from owt.core.keep import keep
+
+        ctx.names[self.key] = keep(self.key, self.factory)
+        return last

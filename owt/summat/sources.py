@@ -1,0 +1,147 @@
+"""Sources: steps that ignore the previous value and read the call instead.
+
+``kwarg``, ``kwargs``, ``last`` and ``const`` read the call's arguments or the code;
+``input``, ``path``, ``query`` and ``json`` read its request.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from owt.exceptions import BadRequest
+from owt.summat.step import Context, Step
+
+__all__ = ["CALL_FIELDS", "Const", "Input", "Json", "Kwarg", "Kwargs", "Last", "Path", "Query"]
+
+T = TypeVar("T")
+
+CALL_FIELDS = frozenset(
+    {
+        "code_b64",
+        "kwargs_b64",
+        "kwargs",
+        "fn_name",
+        "use_cache",
+        "cache_kwargs",
+        "cache_key_override",
+        "code_sha256",
+        "env",
+        "requirements",
+        "timeout",
+    }
+)
+"""The fields owt itself reads from a call; ``query()`` and ``json()`` leave them out."""
+
+_MISSING: Any = object()
+
+
+class Kwarg(Step[Any, Any]):
+    """``kwarg("name")``: the call's argument ``name`` (a 400 ``bad_request`` if absent,
+    unless a ``default`` is given)."""
+
+    name = "kwarg"
+
+    def __init__(self, key: str, default: Any = _MISSING) -> None:
+        self.key = key
+        self.default = default
+        self.args = (key,) if default is _MISSING else (key, default)
+
+    def run(self, last: Any, ctx: Context) -> Any:
+        if self.key in ctx.kwargs:
+            return ctx.kwargs[self.key]
+        if self.default is not _MISSING:
+            return self.default
+        given = ", ".join(sorted(ctx.kwargs)) or "none"
+        raise BadRequest(
+            f"kwarg({self.key!r}): the call has no argument {self.key!r} (it has: {given})",
+            field=self.key,
+        )
+
+
+class Kwargs(Step[Any, dict[str, Any]]):
+    """``kwargs(lang="en")``: the defaults updated with the call's arguments, as a dict."""
+
+    name = "kwargs"
+
+    def __init__(self, defaults: dict[str, Any]) -> None:
+        self.defaults = defaults
+
+    def run(self, last: Any, ctx: Context) -> dict[str, Any]:
+        return {**self.defaults, **ctx.kwargs}
+
+    def __repr__(self) -> str:
+        return f"kwargs({', '.join(f'{k}={v!r}' for k, v in self.defaults.items())})"
+
+
+class Last(Step[Any, Any]):
+    """``last()``: the call's ``__last__`` — its argument when that was not a dict — again,
+    whatever earlier steps made of it."""
+
+    name = "last"
+
+    def run(self, last: Any, ctx: Context) -> Any:
+        return ctx.initial
+
+
+class Const(Step[Any, T], Generic[T]):
+    """``const(value)``: always ``value``."""
+
+    name = "const"
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+        self.args = (value,)
+
+    def run(self, last: Any, ctx: Context) -> T:
+        return self.value
+
+
+class Input(Step[Any, Any]):
+    """``input()``: the request body as bytes; ``input("utf-8")`` decodes it to str.
+
+    Bytes by default so that audio, images and text all arrive intact and the value's type
+    does not depend on what a client happened to send; text steps (``sentences``) accept
+    bytes and decode them as UTF-8 themselves.
+    """
+
+    name = "input"
+
+    def __init__(self, encoding: str | None = None) -> None:
+        self.encoding = encoding
+        self.args = () if encoding is None else (encoding,)
+
+    def run(self, last: Any, ctx: Context) -> bytes | str:
+        data = bytes(ctx.request.data)
+        return data if self.encoding is None else data.decode(self.encoding)
+
+
+class Path(Step[Any, list[str]]):
+    """``path()``: the request path's non-empty segments: ``/hello/owt/`` → ``["hello", "owt"]``."""
+
+    name = "path"
+
+    def run(self, last: Any, ctx: Context) -> list[str]:
+        return [part for part in ctx.request.path.split("/") if part]
+
+
+class Query(Step[Any, dict[str, str]]):
+    """``query()``: the query string as a dict of first values, without owt's call fields
+    (``code_b64``, ``kwargs_b64``, ``fn_name``, ...)."""
+
+    name = "query"
+
+    def run(self, last: Any, ctx: Context) -> dict[str, str]:
+        return {k: v for k, v in ctx.request.args.items() if k not in CALL_FIELDS}
+
+
+class Json(Step[Any, Any]):
+    """``json()``: the request body parsed as JSON (None when it is not JSON); a JSON
+    object loses owt's call fields, so a POSTed call's extra fields are what remain."""
+
+    name = "json"
+
+    def run(self, last: Any, ctx: Context) -> Any:
+        body = ctx.request.json
+        if isinstance(body, dict):
+            return {k: v for k, v in body.items() if k not in CALL_FIELDS}
+        return body

@@ -1,0 +1,179 @@
+"""What every step shares: the :class:`Step` contract, the per-call :class:`Context`, and the
+one rule for calling a user's function (:func:`apply`).
+
+A step turns the previous value (``__last__``) into the next one. It may read the call's
+arguments, its request, and the names earlier steps made visible (``importing``, ``keep``).
+Stdlib only: a pipe runs unchanged in a bare worker virtualenv.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator, Mapping
+from types import ModuleType
+from typing import Any, Generic, TypeVar
+
+from owt.core.call import Request
+from owt.core.context import current_request
+
+__all__ = ["Context", "Step", "apply", "closing_iter", "describe", "prepare"]
+
+A = TypeVar("A", contravariant=True)
+B = TypeVar("B", covariant=True)
+
+
+class Context:
+    """One run of a pipe: the request, the arguments, and names added by earlier steps.
+
+    ``kwargs`` holds the call's arguments without ``__last__``; ``initial`` is ``__last__``
+    (the argument when it was not a dict). ``names`` holds kept objects and imported modules
+    (offered to functions by parameter name); ``modules`` holds the imported modules only
+    (also offered to functions as globals).
+    """
+
+    __slots__ = ("_request", "initial", "kwargs", "modules", "names")
+
+    def __init__(
+        self,
+        request: Request | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        given = dict(kwargs or {})
+        self._request = request
+        self.initial: Any = given.pop("__last__", None)
+        self.kwargs: dict[str, Any] = given
+        self.names: dict[str, Any] = {}
+        self.modules: dict[str, ModuleType] = {}
+
+    @property
+    def request(self) -> Request:
+        """The request the pipe was called with, else the current call's request."""
+        if self._request is not None:
+            return self._request
+        try:
+            return current_request()
+        except RuntimeError:
+            raise RuntimeError(
+                "this step reads the request: call the pipe with a Request as its first "
+                "argument, or run it inside an owt call"
+            ) from None
+
+
+class Step(Generic[A, B]):
+    """One block of a pipe: ``run(last, ctx)`` turns the previous value into the next.
+
+    Subclasses set ``name`` (the method that builds them) and ``args`` (for ``repr``).
+    A :class:`~owt.summat.pipe.Pipe` is itself a step, so pipes nest anywhere a step or a
+    function is accepted.
+    """
+
+    name: str = "step"
+    args: tuple[Any, ...] = ()
+
+    def run(self, last: A, ctx: Context) -> B:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{self.name}({', '.join(describe(a) for a in self.args)})"
+
+
+def describe(value: Any) -> str:
+    """A short ``repr`` for a step argument: functions by name, the rest as ``repr``."""
+    if isinstance(value, Step):
+        return repr(value)
+    if isinstance(value, _Binding):
+        value = value.fn
+    if callable(value) and hasattr(value, "__qualname__"):
+        return str(value.__qualname__)
+    return repr(value)
+
+
+class _Binding:
+    """How to call one function: with the value or not, and which names to fill.
+
+    Only plain Python functions (``def``/``lambda``, and methods of them) get names: their
+    first positional parameter receives the value and every further *required* parameter
+    is filled by name, from kept/imported names first, then from the call's arguments.
+    Parameters with defaults are left alone, so library functions such as ``json.dumps``
+    keep behaving as ``fn(value)``; builtins and classes are always called as ``fn(value)``.
+    """
+
+    __slots__ = ("fn", "named", "python", "takes_value")
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.python = inspect.isfunction(fn) or inspect.ismethod(fn)
+        self.takes_value = True
+        self.named: tuple[str, ...] = ()
+        if not self.python:
+            return
+        try:
+            params = list(inspect.signature(fn).parameters.values())
+        except (TypeError, ValueError):
+            self.python = False
+            return
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        first = params[0] if params else None
+        self.takes_value = first is not None and (
+            first.kind in positional or first.kind is inspect.Parameter.VAR_POSITIONAL
+        )
+        rest = params[1:] if self.takes_value else params
+        self.named = tuple(
+            p.name
+            for p in rest
+            if p.default is inspect.Parameter.empty
+            and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        )
+
+    def __call__(self, last: Any, ctx: Context) -> Any:
+        fn = self.fn
+        if not self.python:
+            return fn(last)
+        if ctx.modules:
+            # ``importing("numpy")`` makes ``numpy`` usable inside later lambdas; a name the
+            # function's module already defines is never replaced.
+            glob = getattr(fn, "__globals__", None)
+            if glob is None:
+                glob = getattr(getattr(fn, "__func__", None), "__globals__", {})
+            for key, module in ctx.modules.items():
+                glob.setdefault(key, module)
+        named = {}
+        for key in self.named:
+            if key in ctx.names:
+                named[key] = ctx.names[key]
+            elif key in ctx.kwargs:
+                named[key] = ctx.kwargs[key]
+            else:
+                raise TypeError(
+                    f"{describe(fn)}() needs {key!r}: the call has no argument and no step "
+                    f"kept or imported a name {key!r}"
+                )
+        return fn(last, **named) if self.takes_value else fn(**named)
+
+
+def apply(fn: Any, last: Any, ctx: Context) -> Any:
+    """Run ``fn`` on ``last``: a step or pipe runs with ``ctx``, a function is called."""
+    if isinstance(fn, Step):
+        return fn.run(last, ctx)
+    if isinstance(fn, _Binding):
+        return fn(last, ctx)
+    if callable(fn):
+        return _Binding(fn)(last, ctx)
+    raise TypeError(f"expected a function or a pipe, got {type(fn).__name__}: {fn!r}")
+
+
+def prepare(fn: Any) -> Any:
+    """Inspect ``fn`` once when the step is built, not on every call."""
+    if isinstance(fn, Step) or not callable(fn):
+        return fn
+    return _Binding(fn)
+
+
+def closing_iter(source: Any, items: Iterator[A]) -> Iterator[A]:
+    """Yield from ``items``; when closed early, close ``source`` too (a client went away)."""
+    try:
+        yield from items
+    finally:
+        close = getattr(source, "close", None)
+        if callable(close):
+            close()

@@ -1,0 +1,301 @@
+"""Transforms: steps that make the next value from the previous one.
+
+Functions given to ``f``, ``exec``, ``cond`` and ``fork`` (and ``each``) follow one rule,
+:func:`owt.summat.step.apply`: a pipe runs on the value; a ``def``/``lambda`` gets the value
+as its first argument, and any further *required* parameter by name from kept/imported
+names or the call's arguments; any other callable is called as ``fn(value)``.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import functools
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from owt.summat.step import Context, Step, apply, describe, prepare
+
+__all__ = [
+    "Bytes",
+    "Cast",
+    "Clear",
+    "Cond",
+    "Exec",
+    "F",
+    "Foldl",
+    "Foldl1",
+    "Fork",
+    "Get",
+    "Identity",
+    "Ix",
+    "Map",
+    "as_bytes",
+    "jsonable",
+]
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+_MISSING: Any = object()
+
+
+class F(Step[Any, Any]):
+    """``f(fn)``: ``fn(value)`` (or a pipe run on the value)."""
+
+    name = "f"
+
+    def __init__(self, fn: Any) -> None:
+        self.args = (fn,)
+        self.fn = prepare(fn)
+
+    def run(self, last: Any, ctx: Context) -> Any:
+        return apply(self.fn, last, ctx)
+
+
+class Cast(Step[Any, Any]):
+    """``cast(int)``: convert the value with a type or a one-argument function; a value that
+    already is an instance of the type passes unchanged. Arguments are never injected."""
+
+    name = "cast"
+
+    def __init__(self, to: Callable[[Any], Any]) -> None:
+        self.to = to
+        self.args = (to,)
+
+    def run(self, last: Any, ctx: Context) -> Any:
+        if isinstance(self.to, type) and isinstance(last, self.to):
+            return last
+        return self.to(last)
+
+
+class Exec(Step[T, T]):
+    """``exec(fn)``: call ``fn`` on the value for its side effect; the value passes through."""
+
+    name = "exec"
+
+    def __init__(self, fn: Any) -> None:
+        self.args = (fn,)
+        self.fn = prepare(fn)
+
+    def run(self, last: T, ctx: Context) -> T:
+        apply(self.fn, last, ctx)
+        return last
+
+
+class Identity(Step[T, T]):
+    """``identity()``: the value, unchanged."""
+
+    name = "identity"
+
+    def run(self, last: T, ctx: Context) -> T:
+        return last
+
+
+class Clear(Step[Any, None]):
+    """``clear()``: None (an empty 200 if nothing follows)."""
+
+    name = "clear"
+
+    def run(self, last: Any, ctx: Context) -> None:
+        return None
+
+
+class Ix(Step[Any, Any]):
+    """``ix(i)``: ``value[i]`` — an index, a negative index, a slice or a key."""
+
+    name = "ix"
+
+    def __init__(self, index: Any) -> None:
+        self.index = index
+        self.args = (index,)
+
+    def run(self, last: Any, ctx: Context) -> Any:
+        try:
+            return last[self.index]
+        except (IndexError, KeyError) as exc:
+            raise type(exc)(f"ix({self.index!r}): not in {_short(last)}") from None
+
+
+class Get(Step[Any, Any]):
+    """``get(key)``: a mapping's item or an object's attribute; ``get(key, default)`` gives
+    ``default`` when it is missing."""
+
+    name = "get"
+
+    def __init__(self, key: str, default: Any = _MISSING) -> None:
+        self.key = key
+        self.default = default
+        self.args = (key,) if default is _MISSING else (key, default)
+
+    def run(self, last: Any, ctx: Context) -> Any:
+        if isinstance(last, Mapping):
+            if self.key in last:
+                return last[self.key]
+            if self.default is not _MISSING:
+                return self.default
+            raise KeyError(f"get({self.key!r}): no such key in {_short(last)}")
+        if self.default is not _MISSING:
+            return getattr(last, self.key, self.default)
+        try:
+            return getattr(last, self.key)
+        except AttributeError:
+            raise AttributeError(
+                f"get({self.key!r}): {type(last).__name__} has no item or attribute {self.key!r}"
+            ) from None
+
+
+class Map(Step[Iterable[Any], list[Any]]):
+    """``map(fn)``: ``[fn(item) for item in value]``, eagerly (``each`` is the lazy one).
+
+    ``fn`` is called as ``fn(item)`` (or is a pipe run on each item); no names are injected.
+    """
+
+    name = "map"
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
+        self.args = (fn,)
+
+    def run(self, last: Iterable[Any], ctx: Context) -> list[Any]:
+        fn = self.fn
+        if isinstance(fn, Step):
+            return [fn.run(item, ctx) for item in last]
+        return [fn(item) for item in last]
+
+
+class Foldl(Step[Iterable[Any], Any]):
+    """``foldl(fn, acc)``: ``fn(fn(fn(acc, x0), x1), x2)...`` over the value's items."""
+
+    name = "foldl"
+
+    def __init__(self, fn: Callable[[Any, Any], Any], acc: Any) -> None:
+        self.fn = fn
+        self.acc = acc
+        self.args = (fn, acc)
+
+    def run(self, last: Iterable[Any], ctx: Context) -> Any:
+        return functools.reduce(self.fn, last, self.acc)
+
+
+class Foldl1(Step[Iterable[Any], Any]):
+    """``foldl1(fn)``: ``foldl`` seeded with the first item; an empty value is an error."""
+
+    name = "foldl1"
+
+    def __init__(self, fn: Callable[[Any, Any], Any]) -> None:
+        self.fn = fn
+        self.args = (fn,)
+
+    def run(self, last: Iterable[Any], ctx: Context) -> Any:
+        items = iter(last)
+        try:
+            first = next(items)
+        except StopIteration:
+            raise ValueError(f"foldl1({describe(self.fn)}): the value has no items") from None
+        return functools.reduce(self.fn, items, first)
+
+
+class Bytes(Step[Any, bytes]):
+    """``bytes()``: the bytes owt would send for the value (see :func:`as_bytes`)."""
+
+    name = "bytes"
+
+    def run(self, last: Any, ctx: Context) -> bytes:
+        return as_bytes(last)
+
+
+class Cond(Step[Any, Any]):
+    """``cond(pred, then, else_)``: ``then`` if ``pred(value)`` is true, else ``else_``.
+
+    ``pred`` is a function or a pipe of the value. Each branch is a function or a pipe run
+    on the value, or any other (non-callable) value used as it is; ``else_`` defaults to
+    passing the value through.
+    """
+
+    name = "cond"
+
+    def __init__(self, pred: Any, then: Any, else_: Any = _MISSING) -> None:
+        if not callable(pred):
+            raise TypeError(f"cond(): the predicate must be a function or a pipe, got {pred!r}")
+        self.args = (pred, then) if else_ is _MISSING else (pred, then, else_)
+        self.pred = prepare(pred)
+        self.then = prepare(then)
+        self.else_ = else_ if else_ is _MISSING else prepare(else_)
+
+    def run(self, last: Any, ctx: Context) -> Any:
+        branch = self.then if apply(self.pred, last, ctx) else self.else_
+        if branch is _MISSING:
+            return last
+        return apply(branch, last, ctx) if callable(branch) else branch
+
+
+class Fork(Step[Any, tuple[Any, Any]]):
+    """``fork(left, right)``: ``(left(value), right(value))``, one after the other."""
+
+    name = "fork"
+
+    def __init__(self, left: Any, right: Any) -> None:
+        self.args = (left, right)
+        self.left = prepare(left)
+        self.right = prepare(right)
+
+    def run(self, last: Any, ctx: Context) -> tuple[Any, Any]:
+        return apply(self.left, last, ctx), apply(self.right, last, ctx)
+
+
+def as_bytes(value: Any) -> bytes:
+    """The bytes owt would send for ``value``.
+
+    bytes-likes as they are; str as UTF-8; None as ``b""``; numbers and bools as their
+    text; dicts, lists, tuples and dataclasses as JSON; a file-like object's ``read()``;
+    an object with ``tobytes()`` (``array.array``, a numpy array) its raw bytes; any other
+    iterable (a generator of chunks) its items' bytes joined.
+    """
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode()
+    if value is None:
+        return b""
+    if isinstance(value, (bool, int, float)):
+        return str(value).encode()
+    if isinstance(value, (dict, list, tuple)) or _is_dataclass(value):
+        return json.dumps(jsonable(value)).encode()
+    if callable(getattr(value, "read", None)):
+        return as_bytes(value.read())
+    if callable(getattr(value, "tobytes", None)):
+        return bytes(value.tobytes())
+    if isinstance(value, Iterable):
+        return b"".join(as_bytes(chunk) for chunk in value)
+    raise TypeError(f"bytes(): cannot turn {type(value).__name__} into bytes")
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with dataclasses, tuples, sets, bytes (as base64 text) and
+    array-likes (``tolist()``) turned into JSON types."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if _is_dataclass(value):
+        return jsonable(dataclasses.asdict(value))
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if callable(getattr(value, "tolist", None)):
+        return jsonable(value.tolist())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    raise TypeError(f"{type(value).__name__} is not JSON-able: {_short(value)}")
+
+
+def _is_dataclass(value: Any) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."

@@ -1,0 +1,142 @@
+"""Shared fixtures: a real ``owt serve`` process on a free loopback port.
+
+def test_hello(owt_server):
+    r = call(owt_server.url, "def run(name): return name", name="owt")
+
+def test_custom(start_server):
+    server = start_server("--timeout", "1")
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+OWT = [sys.executable, "-m", "owt"]
+
+
+def b64(text: str | bytes) -> str:
+    data = text.encode() if isinstance(text, str) else text
+    return base64.b64encode(data).decode()
+
+
+class OwtProcess:
+    """A running ``owt serve``; its log lines are collected in ``lines``."""
+
+    def __init__(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        ready_timeout: float = 30,
+    ) -> None:
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.proc = subprocess.Popen(
+            [*OWT, "serve", "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=full_env,
+            cwd=cwd or ROOT,
+            start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self.url = ""
+        ready = threading.Event()
+
+        def drain() -> None:
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                self.lines.append(line.rstrip("\n"))
+                if line.startswith("owt serving on "):
+                    self.url = line.split()[-1]
+                    ready.set()
+            ready.set()
+
+        self._reader = threading.Thread(target=drain, daemon=True)
+        self._reader.start()
+        if not ready.wait(ready_timeout) or not self.url:
+            self.stop()
+            raise RuntimeError("owt did not start:\n" + "\n".join(self.lines))
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self._reader.join(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def start_server() -> Iterator[Callable[..., OwtProcess]]:
+    started: list[OwtProcess] = []
+
+    def start(*args: str, **kw: Any) -> OwtProcess:
+        server = OwtProcess(*args, **kw)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def owt_server() -> Iterator[OwtProcess]:
+    """One server shared by the tests that need no special flags."""
+    server = OwtProcess("--timeout", "10")
+    yield server
+    server.stop()
+
+
+def call(
+    url: str,
+    code: str,
+    path: str = "/",
+    method: str = "POST",
+    timeout: float = 30,
+    fields: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
+    """Call ``code`` with ``kwargs``: POST JSON (``kwargs`` plain) or GET (``kwargs_b64``)."""
+    if method == "GET":
+        params = {"code_b64": b64(code), "kwargs_b64": b64(json.dumps(kwargs)), **(fields or {})}
+        return httpx.get(url + path, params=params, timeout=timeout)
+    body = {"code_b64": b64(code), "kwargs": kwargs, **(fields or {})}
+    return httpx.post(url + path, json=body, timeout=timeout)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10, every: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return predicate()

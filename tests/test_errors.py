@@ -1,0 +1,129 @@
+"""SPEC §8: each error kind, its status and fields; the server stays up after every one."""
+
+from __future__ import annotations
+
+import httpx
+from conftest import b64, call
+
+
+def error_of(r: httpx.Response, status: int, kind: str) -> dict:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/json"
+    body = r.json()
+    assert body["error"] == kind
+    assert body["message"]
+    return body
+
+
+def test_bad_base64(owt_server):
+    r = httpx.get(owt_server.url + "/", params={"code_b64": "!!!not base64"})
+    assert error_of(r, 400, "bad_request")["field"] == "code_b64"
+
+
+def test_bad_utf8(owt_server):
+    r = httpx.get(owt_server.url + "/", params={"code_b64": b64(b"\xff\xfe")})
+    assert error_of(r, 400, "bad_request")["field"] == "code_b64"
+
+
+def test_bad_json_body(owt_server):
+    r = httpx.post(
+        owt_server.url + "/", content=b"{nope", headers={"content-type": "application/json"}
+    )
+    assert error_of(r, 400, "bad_request")["field"] == "body"
+
+
+def test_undecodable_arguments_on_a_locked_style_text(owt_server):
+    r = httpx.get(
+        owt_server.url + "/", params={"code_b64": b64("def run(): 1"), "kwargs_b64": "%%%"}
+    )
+    assert error_of(r, 400, "bad_request")["field"] == "kwargs_b64"
+
+
+def test_arguments_the_function_does_not_accept(owt_server):
+    r = call(owt_server.url, "def run(a): return a", b=1)
+    body = error_of(r, 400, "bad_request")
+    assert body["field"] == "kwargs"
+    assert "a" in body["message"]
+
+
+def test_missing_argument(owt_server):
+    r = call(owt_server.url, "def run(a, b): return a")
+    assert error_of(r, 400, "bad_request")["field"] == "kwargs"
+
+
+def test_bad_timeout_field(owt_server):
+    r = call(owt_server.url, "def run(): 1", fields={"timeout": "soon"})
+    assert error_of(r, 400, "bad_request")["field"] == "timeout"
+
+
+def test_missing_code(owt_server):
+    error_of(httpx.get(owt_server.url + "/nothing"), 400, "missing_code")
+
+
+def test_unknown_code(owt_server):
+    r = httpx.get(owt_server.url + "/", params={"code_sha256": "ab" * 32})
+    error_of(r, 404, "unknown_code")
+
+
+def test_unknown_env(owt_server):
+    r = call(owt_server.url, "def run(): 1", fields={"env": "nowhere"})
+    assert error_of(r, 400, "unknown_env")["known"] == ["main"]
+
+
+def test_syntax_error_has_line_and_column(owt_server):
+    r = call(owt_server.url, "def run():\n    return (1 +\n")
+    body = error_of(r, 422, "compile_error")
+    assert body["line"] == 2
+    assert isinstance(body["column"], int)
+
+
+def test_top_level_raise_is_a_compile_error(owt_server):
+    r = call(owt_server.url, "import no_such_module_here\ndef run(): 1")
+    body = error_of(r, 422, "compile_error")
+    assert "ModuleNotFoundError" in body["traceback"]
+
+
+def test_no_function(owt_server):
+    r = call(owt_server.url, "x = 1", fields={"fn_name": "go"})
+    assert error_of(r, 422, "no_function")["fn_name"] == "go"
+
+
+def test_adaptor_error_has_type_and_own_traceback(owt_server):
+    code = "def helper():\n    raise ValueError('boom')\n\ndef run():\n    helper()\n"
+    body = error_of(call(owt_server.url, code), 500, "adaptor_error")
+    assert body["type"] == "ValueError"
+    assert "boom" in body["message"]
+    assert "helper" in body["traceback"]
+    assert "runner.py" not in body["traceback"]
+
+
+def test_exit_and_interrupt_do_not_stop_the_server(owt_server):
+    for code in (
+        "import sys\ndef run(): sys.exit(3)",
+        "def run(): raise KeyboardInterrupt",
+        "def run(): raise SystemExit",
+        "async def run(): raise KeyboardInterrupt",
+    ):
+        body = error_of(call(owt_server.url, code), 500, "adaptor_error")
+        assert body["type"] in ("SystemExit", "KeyboardInterrupt")
+    assert httpx.get(owt_server.url + "/_owt/health").text == "ok"
+
+
+def test_too_large(start_server):
+    server = start_server("--max-body-bytes", "1000")
+    r = httpx.post(server.url + "/", content=b"x" * 2000)
+    error_of(r, 413, "too_large")
+    assert call(server.url, "def run(): return 'fine'").text == "fine"
+
+
+def test_timeout(start_server):
+    server = start_server("--timeout", "0.5")
+    r = call(server.url, "import time\ndef run(): time.sleep(3)")
+    assert error_of(r, 504, "timeout")["timeout"] == 0.5
+    # A call may ask for a longer timeout than the server's default.
+    r = call(
+        server.url,
+        "import time\ndef run():\n    time.sleep(0.8)\n    return 'late'",
+        fields={"timeout": 5},
+    )
+    assert r.text == "late"
