@@ -84,8 +84,8 @@ class Each(Step[Iterable[Any], Iterator[Any]]):
 
 class Sse(Step[Any, Response]):
     """``sse()``: stream the items as server-sent events (``data: ...``), then
-    ``data: [DONE]``. Text items go as they are, others as JSON (bytes as base64). A value
-    that is not an iterator, list or tuple is one event."""
+    ``data: [DONE]``. Text goes as it is, bytes as base64 text, other items as JSON. A
+    value that is not an iterator, list or tuple is one event."""
 
     name = "sse"
 
@@ -97,6 +97,7 @@ class Sse(Step[Any, Response]):
 
 
 def _event_item(item: Any) -> Any:
+    # jsonable() turns bytes into base64 text, which sse() then sends as plain text.
     return item if isinstance(item, str) else jsonable(item)
 
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar, overload
 
 from owt.core.call import Request, Response
 from owt.summat import effects, ml, sources, transforms
-from owt.summat.step import Context, Step
+from owt.summat.step import MISSING, Context, Step
 
 __all__ = ["STEPS", "Pipe", "pipe"]
 
@@ -42,7 +42,7 @@ class Pipe(Step[Any, T]):
         """Run the pipe: ``request`` feeds ``input``/``path``/``query``/``json`` (else the
         current call's request is used) and ``kwargs`` are the call's arguments; the first
         value is ``kwargs["__last__"]`` (a call's argument that was not a dict) or None."""
-        if request is not None and not isinstance(request, Request):
+        if request is not None and not _is_request(request):
             raise TypeError(
                 f"a pipe takes a Request (or None) first, got {type(request).__name__}; "
                 "pass a plain starting value as __last__=value"
@@ -84,7 +84,7 @@ class Pipe(Step[Any, T]):
 
     # -- sources ---------------------------------------------------------------------------
 
-    def kwarg(self, name: str, default: Any = sources._MISSING) -> Pipe[Any]:
+    def kwarg(self, name: str, default: Any = MISSING) -> Pipe[Any]:
         """The argument ``name``: ``kwarg("name")`` with ``name="owt"`` → ``"owt"``."""
         return self.to(sources.Kwarg(name, default))
 
@@ -153,7 +153,7 @@ class Pipe(Step[Any, T]):
         """``value[index]``: ``ix(0)`` on ``["a", "b"]`` → ``"a"``."""
         return self.to(transforms.Ix(index))
 
-    def get(self, key: str, default: Any = sources._MISSING) -> Pipe[Any]:
+    def get(self, key: str, default: Any = MISSING) -> Pipe[Any]:
         """An item of a mapping or an attribute: ``get("a")`` on ``{"a": 1}`` → ``1``."""
         return self.to(transforms.Get(key, default))
 
@@ -177,7 +177,7 @@ class Pipe(Step[Any, T]):
         self,
         pred: Callable[..., Any] | Step[Any, Any],
         then: Any,
-        else_: Any = sources._MISSING,
+        else_: Any = MISSING,
     ) -> Pipe[Any]:
         """``then`` if ``pred(value)`` else ``else_`` (default: the value); branches are
         functions or pipes run on the value, or plain values."""
@@ -273,6 +273,11 @@ class Pipe(Step[Any, T]):
     def keep(self, name: str, factory: Callable[[], Any]) -> Pipe[T]:
         """Build ``factory()`` once per process; later functions get it as parameter ``name``."""
         return self.to(ml.Keep(name, factory))
+
+
+def _is_request(value: object) -> bool:
+    # Duck-typed as well, so a request snapshot from another copy of owt still counts.
+    return isinstance(value, Request) or (hasattr(value, "path") and hasattr(value, "headers"))
 
 
 def pipe(*steps: Step[Any, Any] | Callable[[Any], Any]) -> Pipe[Any]:

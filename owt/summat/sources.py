@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Generic, TypeVar
 
 from owt.exceptions import BadRequest
-from owt.summat.step import Context, Step
+from owt.summat.step import MISSING, Context, Step
 
 __all__ = ["CALL_FIELDS", "Const", "Input", "Json", "Kwarg", "Kwargs", "Last", "Path", "Query"]
 
@@ -32,8 +32,6 @@ CALL_FIELDS = frozenset(
 )
 """The fields owt itself reads from a call; ``query()`` and ``json()`` leave them out."""
 
-_MISSING: Any = object()
-
 
 class Kwarg(Step[Any, Any]):
     """``kwarg("name")``: the call's argument ``name`` (a 400 ``bad_request`` if absent,
@@ -41,15 +39,15 @@ class Kwarg(Step[Any, Any]):
 
     name = "kwarg"
 
-    def __init__(self, key: str, default: Any = _MISSING) -> None:
+    def __init__(self, key: str, default: Any = MISSING) -> None:
         self.key = key
         self.default = default
-        self.args = (key,) if default is _MISSING else (key, default)
+        self.args = (key,) if default is MISSING else (key, default)
 
     def run(self, last: Any, ctx: Context) -> Any:
         if self.key in ctx.kwargs:
             return ctx.kwargs[self.key]
-        if self.default is not _MISSING:
+        if self.default is not MISSING:
             return self.default
         given = ", ".join(sorted(ctx.kwargs)) or "none"
         raise BadRequest(

@@ -16,7 +16,10 @@ from typing import Any, Generic, TypeVar
 from owt.core.call import Request
 from owt.core.context import current_request
 
-__all__ = ["Context", "Step", "apply", "closing_iter", "describe", "prepare"]
+__all__ = ["MISSING", "Context", "Step", "apply", "closing_iter", "describe", "prepare"]
+
+MISSING: Any = object()
+"""The default of optional step arguments that may legitimately be None."""
 
 A = TypeVar("A", contravariant=True)
 B = TypeVar("B", covariant=True)

@@ -36,11 +36,11 @@ def _is_end(text: str, match: re.Match[str]) -> bool:
     if match[1] != ".":
         return True
     word = _WORD_BEFORE.search(text, 0, match.start())
-    before = word[1].lower() if word else ""
-    if before in ABBREVIATIONS:
+    before = word[1] if word else ""
+    if before.lower() in ABBREVIATIONS:
         return False
     # An initial ("J. R. Hartley") or a dotted abbreviation ("U.S.") is not an ending.
-    initial = len(before) == 1 and before.isalpha()
+    initial = len(before) == 1 and before.isupper()
     return not initial and not _DOTTED.fullmatch(before)
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import base64
 import dataclasses
 import functools
-import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from owt.summat.step import Context, Step, apply, describe, prepare
+from owt.core.results import encode_chunk, encode_json
+from owt.summat.step import MISSING, Context, Step, apply, describe, prepare
 
 __all__ = [
     "Bytes",
@@ -37,8 +37,6 @@ __all__ = [
 
 T = TypeVar("T")
 U = TypeVar("U")
-
-_MISSING: Any = object()
 
 
 class F(Step[Any, Any]):
@@ -124,19 +122,19 @@ class Get(Step[Any, Any]):
 
     name = "get"
 
-    def __init__(self, key: str, default: Any = _MISSING) -> None:
+    def __init__(self, key: str, default: Any = MISSING) -> None:
         self.key = key
         self.default = default
-        self.args = (key,) if default is _MISSING else (key, default)
+        self.args = (key,) if default is MISSING else (key, default)
 
     def run(self, last: Any, ctx: Context) -> Any:
         if isinstance(last, Mapping):
             if self.key in last:
                 return last[self.key]
-            if self.default is not _MISSING:
+            if self.default is not MISSING:
                 return self.default
             raise KeyError(f"get({self.key!r}): no such key in {_short(last)}")
-        if self.default is not _MISSING:
+        if self.default is not MISSING:
             return getattr(last, self.key, self.default)
         try:
             return getattr(last, self.key)
@@ -216,17 +214,17 @@ class Cond(Step[Any, Any]):
 
     name = "cond"
 
-    def __init__(self, pred: Any, then: Any, else_: Any = _MISSING) -> None:
+    def __init__(self, pred: Any, then: Any, else_: Any = MISSING) -> None:
         if not callable(pred):
             raise TypeError(f"cond(): the predicate must be a function or a pipe, got {pred!r}")
-        self.args = (pred, then) if else_ is _MISSING else (pred, then, else_)
+        self.args = (pred, then) if else_ is MISSING else (pred, then, else_)
         self.pred = prepare(pred)
         self.then = prepare(then)
-        self.else_ = else_ if else_ is _MISSING else prepare(else_)
+        self.else_ = else_ if else_ is MISSING else prepare(else_)
 
     def run(self, last: Any, ctx: Context) -> Any:
         branch = self.then if apply(self.pred, last, ctx) else self.else_
-        if branch is _MISSING:
+        if branch is MISSING:
             return last
         return apply(branch, last, ctx) if callable(branch) else branch
 
@@ -246,12 +244,13 @@ class Fork(Step[Any, tuple[Any, Any]]):
 
 
 def as_bytes(value: Any) -> bytes:
-    """The bytes owt would send for ``value``.
+    """The bytes owt would send for ``value`` (the runner's own encoders do the work).
 
     bytes-likes as they are; str as UTF-8; None as ``b""``; numbers and bools as their
     text; dicts, lists, tuples and dataclasses as JSON; a file-like object's ``read()``;
     an object with ``tobytes()`` (``array.array``, a numpy array) its raw bytes; any other
-    iterable (a generator of chunks) its items' bytes joined.
+    iterable (a generator of chunks) its chunks joined as a streamed body joins them (text
+    and bytes as they are, other items as JSON lines).
     """
     if isinstance(value, bytes):
         return value
@@ -264,13 +263,13 @@ def as_bytes(value: Any) -> bytes:
     if isinstance(value, (bool, int, float)):
         return str(value).encode()
     if isinstance(value, (dict, list, tuple)) or _is_dataclass(value):
-        return json.dumps(jsonable(value)).encode()
+        return encode_json(value)
     if callable(getattr(value, "read", None)):
         return as_bytes(value.read())
     if callable(getattr(value, "tobytes", None)):
         return bytes(value.tobytes())
     if isinstance(value, Iterable):
-        return b"".join(as_bytes(chunk) for chunk in value)
+        return b"".join(encode_chunk(chunk) for chunk in value)
     raise TypeError(f"bytes(): cannot turn {type(value).__name__} into bytes")
 
 

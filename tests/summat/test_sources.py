@@ -1,0 +1,91 @@
+"""Sources: each reads the call (arguments or request) and ignores the previous value."""
+
+from __future__ import annotations
+
+import pytest
+from summat_support import json_request, make_request
+
+from owt.core.call import Call
+from owt.core.context import using_call
+from owt.exceptions import BadRequest
+from owt.summat import pipe
+
+
+def test_kwarg_reads_one_argument() -> None:
+    assert pipe().kwarg("name")(name="owt", other=1) == "owt"
+
+
+def test_kwarg_missing_is_a_bad_request_naming_the_field() -> None:
+    with pytest.raises(BadRequest, match=r"no argument 'name' \(it has: other\)") as info:
+        pipe().kwarg("name")(other=1)
+    assert info.value.extra["field"] == "name"
+
+
+def test_kwarg_default() -> None:
+    assert pipe().kwarg("lang", "en")() == "en"
+    assert pipe().kwarg("lang", "en")(lang="fr") == "fr"
+
+
+def test_kwargs_merges_defaults_without_last() -> None:
+    got = pipe().kwargs(lang="en", n=1)(n=2, text="hi")
+    assert got == {"lang": "en", "n": 2, "text": "hi"}
+    assert pipe().kwargs()(__last__=5) == {}
+
+
+def test_pipe_starts_with_last() -> None:
+    assert pipe()(__last__=[1, 2]) == [1, 2]
+    assert pipe()(a=1) is None
+
+
+def test_last_returns_the_calls_last_again() -> None:
+    assert pipe().const(1).last()(__last__="again") == "again"
+
+
+def test_const() -> None:
+    assert pipe().const({"a": 1})(x=2) == {"a": 1}
+
+
+def test_input_is_the_body_as_bytes() -> None:
+    req = make_request(data="héllo".encode(), method="POST")
+    assert pipe().input()(req) == "héllo".encode()
+
+
+def test_input_decodes_with_an_encoding() -> None:
+    req = make_request(data="héllo".encode(), method="POST")
+    assert pipe().input("utf-8")(req) == "héllo"
+
+
+def test_path_gives_non_empty_segments() -> None:
+    assert pipe().path()(make_request("/hello//owt/")) == ["hello", "owt"]
+    assert pipe().path()(make_request("/")) == []
+
+
+def test_terse_hello_from_the_path() -> None:
+    hello = pipe().path().f(lambda names: f"Hello {names[0]}!")
+    assert hello(make_request("/world")) == "Hello world!"
+
+
+def test_query_first_values_without_call_fields() -> None:
+    req = make_request(query="a=1&a=2&b=&code_b64=eA&kwargs_b64=e30&fn_name=run")
+    assert pipe().query()(req) == {"a": "1", "b": ""}
+
+
+def test_json_body_without_call_fields() -> None:
+    req = json_request({"code_b64": "eA", "kwargs": {}, "text": "hi", "n": [1]})
+    assert pipe().json()(req) == {"text": "hi", "n": [1]}
+    assert pipe().json()(json_request([1, 2])) == [1, 2]
+
+
+def test_json_of_a_non_json_body_is_none() -> None:
+    assert pipe().json()(make_request(data=b"plain text", content_type="text/plain")) is None
+
+
+def test_request_falls_back_to_the_current_call() -> None:
+    call = Call(code="", sha256="0", request=make_request("/from/call"))
+    with using_call(call):
+        assert pipe().path()() == ["from", "call"]
+
+
+def test_request_outside_a_call_says_how_to_give_one() -> None:
+    with pytest.raises(RuntimeError, match="call the pipe with a Request"):
+        pipe().path()()
