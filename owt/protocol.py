@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 from typing import Any
 
 from owt.core.call import Call, Request
@@ -142,6 +143,7 @@ def call_from_fields(
     *,
     allow_eval: bool,
     default_timeout: float,
+    sha256: str | None = None,
 ) -> Call:
     """Build the Call for ``code`` from the request's fields (arguments, name, options)."""
     kwargs: dict[str, Any] = {}
@@ -166,8 +168,8 @@ def call_from_fields(
             timeout = float(fields["timeout"])
         except (TypeError, ValueError):
             raise BadRequest("timeout must be a number of seconds", field="timeout")
-        if not timeout > 0:
-            raise BadRequest("timeout must be positive", field="timeout")
+        if not 0 < timeout < math.inf:
+            raise BadRequest("timeout must be a positive number of seconds", field="timeout")
     env = fields.get("env") or "main"
     if not isinstance(env, str):
         raise BadRequest("env must be a name", field="env")
@@ -182,7 +184,7 @@ def call_from_fields(
         options["requirements"] = fields["requirements"]
     return Call(
         code=code,
-        sha256=sha256_of(code),
+        sha256=sha256 or sha256_of(code),
         fn_name=fn_name,
         kwargs=kwargs,
         kwargs_expr=expr,

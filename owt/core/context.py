@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -27,13 +25,19 @@ def current_request() -> Request:
     return call.request
 
 
-@contextmanager
-def using_call(call: Call) -> Iterator[None]:
-    token = _call.set(call)
-    try:
-        yield
-    finally:
-        _call.reset(token)
+class using_call:  # used like a function: ``with using_call(call):``
+    """Make ``call`` current for the block (a class, not a generator: it is on the hot path)."""
+
+    __slots__ = ("call", "token")
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+
+    def __enter__(self) -> None:
+        self.token = _call.set(self.call)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _call.reset(self.token)
 
 
 class _RequestProxy:

@@ -62,6 +62,7 @@ class Target:
     accepts_any: bool
     names: frozenset[str]
     first: str | None
+    is_async: bool = False
 
 
 @dataclass
@@ -114,7 +115,7 @@ def _target(fn: Any) -> Target:
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
-        return Target(fn, None, False, True, frozenset(), None)
+        return Target(fn, None, False, True, frozenset(), None, inspect.iscoroutinefunction(fn))
     params = list(sig.parameters.values())
     wants_request = (
         bool(params)
@@ -138,6 +139,7 @@ def _target(fn: Any) -> Target:
         accepts_any=any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params),
         names=frozenset(p.name for p in named),
         first=named[0].name if named else None,
+        is_async=inspect.iscoroutinefunction(fn),
     )
 
 
@@ -348,7 +350,7 @@ class Runner:
             target = self.cached(call)
             if (
                 target is not None
-                and inspect.iscoroutinefunction(target.fn)
+                and target.is_async
                 and call.kwargs_expr is None
                 and not call.typed
             ):
@@ -454,6 +456,7 @@ class _AsyncOfSync(AsyncIterator[bytes]):
     def __init__(self, stream: SyncStream, offload: Offload[Any]) -> None:
         self.stream = stream
         self.offload = offload
+        self.finished = False
 
     async def __anext__(self) -> bytes:
         chunk = await self.offload(self._next)
@@ -465,12 +468,14 @@ class _AsyncOfSync(AsyncIterator[bytes]):
         try:
             return next(self.stream)
         except StopIteration:
+            self.finished = True
             return None
 
     async def aclose(self) -> None:
         # No await here: a cancelled consumer must still get the generator closed, and the
         # close waits for a ``next`` that may still be running in another thread.
-        threading.Thread(target=self.stream.close, daemon=True).start()
+        if not self.finished:
+            threading.Thread(target=self.stream.close, daemon=True).start()
 
 
 class AsyncStream(AsyncIterator[bytes]):

@@ -1,0 +1,38 @@
+"""The baseline: a bare Starlette echo on the same uvicorn settings as owt.
+
+python bench/baseline_app.py PORT
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+
+async def echo(request: Request) -> PlainTextResponse:
+    if request.method == "POST":
+        name = json.loads(await request.body())["kwargs"]["name"]
+    else:
+        name = request.query_params.get("name", "world")
+    return PlainTextResponse(f"Hello, {name}!")
+
+
+app = Starlette(routes=[Route("/{path:path}", echo, methods=["GET", "POST"])])
+
+if __name__ == "__main__":
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        http="httptools",
+        loop="auto",
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+    )

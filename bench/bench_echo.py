@@ -1,0 +1,70 @@
+"""Warm echo through owt (code sent in every request) vs a bare Starlette app.
+
+    python bench/bench_echo.py [--seconds 5] [--rounds 3]
+
+Both run on the same uvicorn settings (httptools, uvloop, no access log), one after the
+other, driven by wrk at 16 connections (else a bounded Python client). Writes the ratios to
+bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from urllib.parse import urlencode
+
+from common import b64, free_port, load, load_tool, machine, owt_server, process_server, record
+
+ECHO = 'def run(name):\n    return f"Hello, {name}!"\n'
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    kw = {"seconds": args.seconds, "connections": args.connections}
+
+    get_query = urlencode({"code_b64": b64(ECHO), "kwargs_b64": b64('{"name": "owt"}')})
+    post_body = {"code_b64": b64(ECHO), "kwargs": {"name": "owt"}}
+    port = free_port()
+    results: dict[str, list[float]] = {}
+    baseline_cmd = [sys.executable, "bench/baseline_app.py", str(port)]
+    with process_server(baseline_cmd, port) as base, owt_server("--timeout", "30") as url:
+        targets = {
+            ("GET", "starlette"): (f"{base}/echo?name=owt", None),
+            ("GET", "owt"): (f"{url}/echo?{get_query}", None),
+            ("POST", "starlette"): (f"{base}/echo", post_body),
+            ("POST", "owt"): (f"{url}/echo", post_body),
+        }
+        for target, body in targets.values():  # warm-up: owt compiles the code once here
+            load(target, body=body, seconds=1)
+        # Interleaved rounds, so drift in the machine's load hits both sides alike.
+        for _ in range(args.rounds):
+            for (method, side), (target, body) in targets.items():
+                results.setdefault(f"{method} {side}", []).append(load(target, body=body, **kw))
+
+    lines = [
+        "## Warm echo: owt vs bare Starlette",
+        "",
+        f"`python bench/bench_echo.py --seconds {args.seconds:g} --rounds {args.rounds}` — "
+        f"{machine()}, load by {load_tool()}, {args.connections} connections, the same "
+        "uvicorn settings (httptools, uvloop, no access log); medians of interleaved rounds. "
+        "owt receives the adaptor's code in every request.",
+        "",
+        "| method | bare Starlette req/s | owt req/s | owt / Starlette |",
+        "|---|---|---|---|",
+    ]
+    for method in ("GET", "POST"):
+        base = statistics.median(results[f"{method} starlette"])
+        owt = statistics.median(results[f"{method} owt"])
+        lines.append(f"| {method} | {base:,.0f} | {owt:,.0f} | {owt / base:.2f}× |")
+    text = "\n".join(lines)
+    print(text)
+    record("echo", text)
+
+
+if __name__ == "__main__":
+    main()

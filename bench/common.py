@@ -1,0 +1,153 @@
+"""Benchmark plumbing: start servers, drive load (wrk, else a bounded Python client),
+record results in bench/RESULTS.md between per-benchmark markers."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "RESULTS.md"
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def owt_server(*args: str) -> Iterator[str]:
+    """A real ``owt serve`` on a free port; yields its URL and stops it after."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "owt", "serve", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line.startswith("owt serving on "):
+            raise RuntimeError(f"owt did not start: {line!r}")
+        yield line.split()[-1]
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        if proc.stdout:
+            proc.stdout.close()
+
+
+@contextmanager
+def process_server(cmd: list[str], port: int) -> Iterator[str]:
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(url + "/ready", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{cmd} did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def load(
+    url: str,
+    *,
+    body: dict | None = None,
+    seconds: float = 8,
+    connections: int = 16,
+) -> float:
+    """Requests per second against ``url`` (GET, or POST of a JSON ``body``)."""
+    if shutil.which("wrk"):
+        return _wrk(url, body, seconds, connections)
+    return _python_load(url, body, seconds, connections)
+
+
+def load_tool() -> str:
+    return "wrk" if shutil.which("wrk") else "python (httpx, bounded)"
+
+
+def _wrk(url: str, body: dict | None, seconds: float, connections: int) -> float:
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+    with tempfile.TemporaryDirectory() as tmp:
+        if body is not None:
+            payload = json.dumps(body).replace("\\", "\\\\").replace('"', '\\"')
+            script = Path(tmp) / "post.lua"
+            script.write_text(
+                'wrk.method = "POST"\n'
+                f'wrk.body = "{payload}"\n'
+                'wrk.headers["Content-Type"] = "application/json"\n'
+            )
+            cmd += ["-s", str(script)]
+        out = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=seconds + 30)
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
+    if not match or "Non-2xx" in out.stdout:
+        raise RuntimeError(f"wrk failed:\n{out.stdout}\n{out.stderr}")
+    return float(match.group(1))
+
+
+def _python_load(url: str, body: dict | None, seconds: float, connections: int) -> float:
+    count = 0
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def worker() -> None:
+        nonlocal count
+        with httpx.Client(timeout=10) as client:
+            while time.monotonic() < deadline:
+                r = client.post(url, json=body) if body is not None else client.get(url)
+                r.raise_for_status()
+                with lock:
+                    count += 1
+
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return count / seconds
+
+
+def record(section: str, text: str) -> None:
+    """Replace (or append) ``section`` of bench/RESULTS.md with ``text``."""
+    start, end = f"<!-- {section} -->", f"<!-- /{section} -->"
+    block = f"{start}\n{text.strip()}\n{end}"
+    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if start in current:
+        current = re.sub(
+            re.escape(start) + ".*?" + re.escape(end), lambda _: block, current, flags=re.S
+        )
+    else:
+        current = current.rstrip() + "\n\n" + block + "\n"
+    RESULTS.write_text(current)
+
+
+def machine() -> str:
+    return f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}"
