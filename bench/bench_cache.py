@@ -1,0 +1,64 @@
+"""A cache hit vs a warm echo call (no cache), same server, same run.
+
+    python bench/bench_cache.py [--seconds 3] [--connections 16] [--no-record]
+
+Three GET loads against one ``owt serve`` on loopback: the warm echo (code in the query,
+compiled once, run every time), the same call with ``use_cache=1`` (a hit after the first),
+and a request with no code to a pinned path (``/favicon.ico``-style). A hit should cost no
+more than the echo: it skips the executor hop and the adaptor. Records the ``cache`` section
+of bench/RESULTS.md unless ``--no-record``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from urllib.parse import urlencode
+
+import httpx
+from common import b64, load, load_tool, machine, owt_server, record
+
+ECHO = 'def run(name):\n    return f"Hello, {name}!"\n'
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=3)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args()
+    kw = {"seconds": args.seconds, "connections": args.connections}
+
+    fields = {"code_b64": b64(ECHO), "kwargs_b64": b64('{"name": "owt"}')}
+    echo_query = urlencode(fields)
+    cached_query = urlencode({**fields, "use_cache": "1"})
+    with owt_server("--timeout", "30") as url:
+        load(f"{url}/echo?{echo_query}", seconds=1)  # warm-up: compiles once
+        assert httpx.get(f"{url}/hit?{cached_query}").text == "Hello, owt!"
+        pinned = httpx.get(f"{url}/hit")
+        assert pinned.headers.get("x-owt-cache") == "hit", pinned.text
+        echo = load(f"{url}/echo?{echo_query}", **kw)
+        hit = load(f"{url}/hit?{cached_query}", **kw)
+        pin = load(f"{url}/hit", **kw)
+        stats = httpx.get(f"{url}/_owt/status").json()["cache"]
+    assert stats["misses"] == 1, stats  # every timed request was a hit
+
+    lines = [
+        "## Response cache: a hit vs a warm echo call",
+        "",
+        f"`python bench/bench_cache.py --seconds {args.seconds:g}` — {machine()}, load by "
+        f"{load_tool()}, {args.connections} connections, GET, one server.",
+        "",
+        "| request | req/s | / warm echo |",
+        "|---|---|---|",
+        f"| warm echo, no cache (code in the query, runs every time) | {echo:,.0f} | 1.00× |",
+        f"| cache hit (same call + `use_cache=1`) | {hit:,.0f} | {hit / echo:.2f}× |",
+        f"| pinned path, no code (`GET /hit`) | {pin:,.0f} | {pin / echo:.2f}× |",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_record:
+        record("cache", text)
+
+
+if __name__ == "__main__":
+    main()

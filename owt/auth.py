@@ -1,0 +1,161 @@
+"""Credentials at the door (SPEC §9): HTTP basic auth and bearer tokens, then CORS around it.
+
+``--auth alice:<sha256 hex of her password>`` and ``--token SECRET`` (both repeatable). With
+either set, every request needs credentials except ``GET /_owt/health``; a refusal is 401
+``unauthorized`` with a ``WWW-Authenticate`` challenge. Every comparison runs over every
+configured credential with :func:`hmac.compare_digest`, so timing tells nothing about how
+much of a guess was right. Credentials never reach a log line.
+
+CORS (``--cors ORIGIN``) wraps the check from outside: a browser's preflight ``OPTIONS``
+carries no credentials by design, so it is answered before the check, and the 401 itself
+carries the CORS headers a page needs to read it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+from owt.core.call import Reply
+from owt.exceptions import Unauthorized
+from owt.http import send_reply
+
+if TYPE_CHECKING:
+    from owt.config import Settings
+
+__all__ = ["OPEN_PATHS", "AuthMiddleware", "parse_users", "password_hash", "protect"]
+
+log = logging.getLogger(__name__)
+
+#: Paths anyone may reach: health says only ``ok``.
+OPEN_PATHS = frozenset({"/_owt/health"})
+
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
+ASGIApp = Any
+
+
+def password_hash(password: str) -> str:
+    """What ``--auth user:HASH`` expects: ``printf secret | sha256sum``."""
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+def parse_users(entries: list[str]) -> dict[str, str]:
+    """``["alice:<64 hex>", ...]`` → ``{"alice": "<hex>"}``; ValueError names a bad entry
+    without echoing its hash."""
+    users: dict[str, str] = {}
+    for entry in entries:
+        user, sep, digest = entry.rpartition(":")
+        if not sep or not user or not _HEX64.fullmatch(digest):
+            name = user or "?"
+            raise ValueError(
+                f"--auth for {name!r} must be USER:SHA256HEX (64 hex digits of the password's "
+                "sha256, e.g. printf secret | sha256sum)"
+            )
+        users[user] = digest.lower()
+    return users
+
+
+class AuthMiddleware:
+    """Pure ASGI: lets a request through only with a known user's password or a token."""
+
+    def __init__(self, app: ASGIApp, users: dict[str, str], tokens: list[str]) -> None:
+        self.app = app
+        self._users = [(u.encode(), d.encode()) for u, d in users.items()]
+        self._tokens = [hashlib.sha256(t.encode()).digest() for t in tokens]
+        challenges = []
+        if users:
+            challenges.append(("www-authenticate", 'Basic realm="owt", charset="UTF-8"'))
+        if tokens:
+            challenges.append(("www-authenticate", 'Bearer realm="owt"'))
+        self._challenges = challenges
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        header = _authorization(scope)
+        if header is not None and self.allows(header):
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client") or ("?", 0)
+        log.info(
+            "401 %s %s from %s: %s",
+            scope.get("method"),
+            scope["path"],
+            client[0],
+            "no credentials" if header is None else "wrong credentials",
+        )
+        message = (
+            "this server needs credentials: HTTP basic auth or Authorization: Bearer TOKEN"
+            if header is None
+            else "the credentials are wrong"
+        )
+        err = Unauthorized(message)
+        headers = [h for h in err.headers() if h[0] != "www-authenticate"] + self._challenges
+        await send_reply(send, receive, Reply(err.status, headers, err.body()))
+
+    def allows(self, header: str) -> bool:
+        """True when an ``Authorization`` header value names a known user or token."""
+        scheme, _, value = header.strip().partition(" ")
+        scheme = scheme.lower()
+        value = value.strip()
+        if scheme == "basic" and self._users:
+            return self._basic(value)
+        if scheme == "bearer" and self._tokens:
+            return self._bearer(value)
+        return False
+
+    def _basic(self, value: str) -> bool:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            return False
+        user, sep, password = decoded.partition(":")
+        if not sep:
+            return False
+        given_user = user.encode()
+        given = password_hash(password).encode()
+        ok = False
+        for known_user, digest in self._users:  # no early exit: same work for every guess
+            ok |= hmac.compare_digest(known_user, given_user) & hmac.compare_digest(digest, given)
+        return ok
+
+    def _bearer(self, value: str) -> bool:
+        given = hashlib.sha256(value.encode()).digest()
+        ok = False
+        for token in self._tokens:
+            ok |= hmac.compare_digest(token, given)
+        return ok
+
+
+def _authorization(scope: dict[str, Any]) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            return str(value.decode("latin-1"))
+    return None
+
+
+def protect(app: ASGIApp, settings: Settings) -> ASGIApp:
+    """``app`` behind the credentials check (when configured), behind CORS (when asked)."""
+    if settings.protected:
+        app = AuthMiddleware(app, parse_users(settings.auth), settings.token)
+    if settings.cors:
+        from starlette.middleware.cors import CORSMiddleware
+
+        any_origin = "*" in settings.cors
+        app = CORSMiddleware(
+            app,
+            allow_origins=settings.cors,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            # Credentials may be sent only to named origins, never to "any".
+            allow_credentials=not any_origin,
+            expose_headers=["x-owt-cache"],
+        )
+    return app
