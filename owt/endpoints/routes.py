@@ -1,0 +1,86 @@
+"""``/_owt/endpoints``: list, show, register (``PUT``) and remove (``DELETE``) endpoints."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio.to_thread
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from owt.exceptions import BadRequest, Locked, OwtError, UnknownCode
+from owt.http import read_request
+from owt.protocol import decode_text, read_fields
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from owt.app import State
+
+__all__ = ["answering", "endpoint_routes"]
+
+
+def endpoint_routes(state: State) -> list[Route]:
+    """``GET /_owt/endpoints``, and ``GET``/``PUT``/``DELETE /_owt/endpoints/NAME``."""
+    settings = state.settings
+
+    async def listing(_: StarletteRequest) -> Response:
+        found = [e.describe() for e in state.endpoints.snapshot()]
+        return JSONResponse({"endpoints": found})
+
+    async def show(request: StarletteRequest) -> Response:
+        endpoint = state.endpoints.require(request.path_params["name"])
+        return JSONResponse(endpoint.describe(code=not settings.locked))
+
+    async def put(request: StarletteRequest) -> Response:
+        if settings.locked and not settings.allow_register:
+            raise Locked("this server is locked: registering endpoints needs --allow-register")
+        snapshot = await read_request(
+            dict(request.scope), request.receive, settings.max_body_bytes, request.url.path
+        )
+        fields = read_fields(snapshot)
+        if fields.get("code_b64") not in (None, ""):
+            code = decode_text(fields["code_b64"], "code_b64")
+        elif isinstance(fields.get("code"), str) and fields["code"].strip():
+            code = fields["code"]
+        elif fields.get("code_sha256") not in (None, ""):
+            sha = str(fields["code_sha256"]).lower()
+            known = state.codes.get(sha)
+            if known is None:
+                raise UnknownCode(f"no code with sha256 {sha}; send code_b64", code_sha256=sha)
+            code = known
+        else:
+            raise BadRequest("send the endpoint's code as code_b64 (or code_sha256)", field="code")
+        name = request.path_params["name"]
+        endpoint = await anyio.to_thread.run_sync(state.endpoints.prepare, name, code, fields)
+        created = await state.endpoints.add(endpoint)
+        return JSONResponse(endpoint.describe(), 201 if created else 200)
+
+    async def delete(request: StarletteRequest) -> Response:
+        if settings.locked and not settings.allow_register:
+            raise Locked("this server is locked: removing endpoints needs --allow-register")
+        endpoint = await state.endpoints.remove(request.path_params["name"])
+        return JSONResponse(endpoint.describe())
+
+    base = "/_owt/endpoints"
+    return [
+        Route(base, answering(listing), methods=["GET"]),
+        Route(base + "/{name}", answering(show), methods=["GET"]),
+        Route(base + "/{name}", answering(put), methods=["PUT"]),
+        Route(base + "/{name}", answering(delete), methods=["DELETE"]),
+    ]
+
+
+def answering(
+    handler: Callable[[StarletteRequest], Awaitable[Response]],
+) -> Callable[[StarletteRequest], Awaitable[Response]]:
+    """The handler, with owt's errors answered as their JSON (``{"error": KIND, ...}``)."""
+
+    async def route(request: StarletteRequest) -> Response:
+        try:
+            return await handler(request)
+        except OwtError as err:
+            return Response(err.body(), err.status, headers=dict(err.headers()))
+
+    return route

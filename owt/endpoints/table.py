@@ -1,0 +1,235 @@
+"""Every endpoint of a server, how a request to one becomes a Call, what a locked server runs."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import logging
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+
+from owt.core.call import Call, MultiDict, Request
+from owt.endpoints.endpoint import Endpoint, MountedFile, check_name, parse_mount
+from owt.exceptions import BadRequest, CompileError, Locked, OwtError, UnknownEndpoint
+from owt.protocol import CALL_FIELDS, call_from_fields
+
+if TYPE_CHECKING:
+    from owt.codes import CodeStore
+    from owt.config import Settings
+    from owt.state import StateDB
+
+__all__ = ["Endpoints", "allowed_code", "check_settings", "plain_fields"]
+
+log = logging.getLogger(__name__)
+
+#: Call fields a request to an endpoint may set; the rest (code, fn_name, env, requirements)
+#: belong to the endpoint.
+CALLER_FIELDS = frozenset(
+    {"kwargs", "kwargs_b64", "timeout", "use_cache", "cache_kwargs", "cache_key_override"}
+)
+#: Call fields a registration keeps (besides the code and the default kwargs).
+STORED_OPTIONS = ("use_cache", "cache_kwargs", "cache_key_override", "requirements", "rebuild")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}\Z")
+
+
+def allowed_code(item: str) -> tuple[str, str | None]:
+    """An ``--allow`` item → (sha256, the file's code or None for a bare hash)."""
+    if _SHA256.match(item):
+        return item.lower(), None
+    path = Path(item).expanduser()
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise ValueError(f"--allow {item}: neither a sha256 (64 hex digits) nor a readable file")
+    return hashlib.sha256(data).hexdigest(), data.decode("utf-8", "replace")
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse bad ``--mount`` and ``--allow`` values at start; ValueError says which."""
+    names: set[str] = set()
+    for spec in settings.mount:
+        name, _ = parse_mount(spec)
+        if name in names:
+            raise ValueError(f"--mount {name} is given twice")
+        names.add(name)
+    for item in settings.allow:
+        allowed_code(item)
+
+
+class Endpoints:
+    """Every endpoint of a server: mounts (from settings) and registered ones (in the db)."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        db: StateDB | None = None,
+        codes: CodeStore | None = None,
+    ) -> None:
+        self.locked = bool(settings and settings.locked)
+        self.timeout = settings.timeout if settings else 60.0
+        self.db = db
+        self.mounts: dict[str, MountedFile] = {}
+        self.registered: dict[str, Endpoint] = {}
+        self.allowed: set[str] = set()
+        for spec in settings.mount if settings else ():
+            name, path = parse_mount(spec)
+            self.mounts[name] = MountedFile(name, path)
+        for item in settings.allow if settings else ():
+            sha, code = allowed_code(item)
+            self.allowed.add(sha)
+            if code is not None and codes is not None:
+                codes.add(sha, code)  # an allowed file runs by its hash without being sent
+        if db is not None:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS endpoints "
+                "(name TEXT PRIMARY KEY, spec TEXT NOT NULL, updated REAL NOT NULL)"
+            )
+            for name, spec in db.query("SELECT name, spec FROM endpoints ORDER BY name"):
+                if name in self.mounts:
+                    log.warning("registered endpoint %s is hidden by --mount %s", name, name)
+                self.registered[name] = Endpoint.from_stored(name, spec)
+
+    # -- looking up --------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        return sorted({*self.mounts, *self.registered})
+
+    def get(self, name: str) -> Endpoint | None:
+        """The endpoint called ``name`` as it is now (a mount wins over a registration)."""
+        mount = self.mounts.get(name)
+        if mount is not None:
+            return mount.current()
+        return self.registered.get(name)
+
+    def require(self, name: str) -> Endpoint:
+        endpoint = self.get(name)
+        if endpoint is None:
+            raise UnknownEndpoint(f"no endpoint named {name!r}", name=name)
+        return endpoint
+
+    def snapshot(self) -> list[Endpoint]:
+        """Every endpoint that can be read now (a mount that cannot is left out)."""
+        found = []
+        for name in self.names():
+            try:
+                endpoint = self.get(name)
+            except OwtError:
+                continue
+            if endpoint is not None:
+                found.append(endpoint)
+        return found
+
+    # -- calling -----------------------------------------------------------------------------
+
+    def resolve(self, request: Request, fields: dict[str, Any]) -> Call | None:
+        """The typed Call for a request to ``/NAME[/...]`` without code of its own, else None."""
+        if fields.get("code_b64") not in (None, "") or fields.get("code_sha256") not in (None, ""):
+            return None  # explicit code wins: an ordinary call on this path
+        name = request.path.split("/", 2)[1]
+        if name not in self.mounts and name not in self.registered:
+            return None
+        endpoint = self.require(name)
+        values = plain_fields(request)
+        own = endpoint.fields()
+        own.update({k: v for k, v in values.items() if k in CALLER_FIELDS})
+        call = call_from_fields(
+            own, request, endpoint.code, allow_eval=not self.locked, default_timeout=self.timeout
+        )
+        plain = {k: v for k, v in values.items() if k not in CALL_FIELDS}
+        call.kwargs = {**endpoint.kwargs, **call.kwargs, **plain}
+        call.typed = True
+        if endpoint.file is not None:
+            call.filename = str(endpoint.file)
+        return call
+
+    def guard(self, sha256: str) -> None:
+        """On a locked server, refuse code that is not ``--allow``'ed (403 ``locked``)."""
+        if self.locked and sha256.lower() not in self.allowed:
+            raise Locked(
+                "this server is locked: it runs only its endpoints and --allow'ed code",
+                sha256=sha256.lower(),
+            )
+
+    # -- registering -------------------------------------------------------------------------
+    # The dicts change only on the event loop; parsing and SQLite writes happen in a thread.
+
+    def prepare(self, name: str, code: str, fields: dict[str, Any]) -> Endpoint:
+        """A checked endpoint from a registration's fields (parses the code; runs none of it)."""
+        try:
+            check_name(name)
+        except ValueError as exc:
+            raise BadRequest(str(exc), field="name")
+        if name in self.mounts:
+            raise BadRequest(f"{name!r} is mounted from a file; pick another name", field="name")
+        try:
+            ast.parse(code, f"<endpoint {name}>")
+        except SyntaxError as exc:
+            raise CompileError(f"SyntaxError: {exc.msg}", line=exc.lineno, column=exc.offset)
+        probe = call_from_fields(
+            fields, Request(), code, allow_eval=False, default_timeout=self.timeout
+        )
+        try:
+            json.dumps(probe.kwargs)
+        except (TypeError, ValueError):
+            raise BadRequest("the default kwargs must be JSON values", field="kwargs")
+        return Endpoint(
+            name=name,
+            code=code,
+            sha256=probe.sha256,
+            fn_name=probe.fn_name,
+            env=probe.env,
+            kwargs=probe.kwargs,
+            timeout=probe.timeout if fields.get("timeout") not in (None, "") else None,
+            options={k: probe.options[k] for k in STORED_OPTIONS if k in probe.options},
+        )
+
+    async def add(self, endpoint: Endpoint) -> bool:
+        """Register (or replace) an endpoint; True when its name is new."""
+        if self.db is not None:
+            await anyio.to_thread.run_sync(
+                self.db.execute,
+                "INSERT OR REPLACE INTO endpoints VALUES (?, ?, ?)",
+                (endpoint.name, endpoint.stored(), time.time()),
+            )
+        created = endpoint.name not in self.registered
+        self.registered[endpoint.name] = endpoint
+        log.info("endpoint %s registered (%s)", endpoint.name, endpoint.sha256[:12])
+        return created
+
+    async def remove(self, name: str) -> Endpoint:
+        if name in self.mounts:
+            raise BadRequest(f"{name!r} is mounted; restart without --mount to remove it")
+        endpoint = self.registered.get(name)
+        if endpoint is None:
+            raise UnknownEndpoint(f"no endpoint named {name!r}", name=name)
+        if self.db is not None:
+            await anyio.to_thread.run_sync(
+                self.db.execute, "DELETE FROM endpoints WHERE name = ?", (name,)
+            )
+        self.registered.pop(name, None)
+        log.info("endpoint %s removed", name)
+        return endpoint
+
+
+def plain_fields(request: Request) -> dict[str, Any]:
+    """Query parameters, then a JSON object or form body over them; repeated names → lists."""
+    values: dict[str, Any] = _collapse(request.args)
+    if request.method in ("GET", "HEAD") or not request.data:
+        return values
+    ctype = request.content_type
+    if "json" in ctype or request.data.lstrip()[:1] == b"{":
+        body = request.json
+        if isinstance(body, dict):
+            values.update(body)
+    elif "application/x-www-form-urlencoded" in ctype:
+        values.update(_collapse(request.form))
+    return values
+
+
+def _collapse(multi: MultiDict) -> dict[str, Any]:
+    return {k: v[0] if len(v) == 1 else v for k, v in multi.lists().items()}

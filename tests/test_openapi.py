@@ -1,0 +1,97 @@
+"""``/_owt/openapi.json`` validates as OpenAPI 3.1 and lists each endpoint's typed parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import OwtProcess, b64
+from openapi_spec_validator import validate
+
+TYPED = """
+from typing import Literal, Optional
+
+def run(request, text: str, n: int = 2, ratio: float = 0.5, loud: bool = False,
+        tags: list[str] | None = None, voice: Literal["a", "b"] = "a",
+        limit: Optional[int] = None, *, opts: dict = {}) -> dict:
+    return {}
+"""
+PIPE = 'pipe().kwarg("x").f(str.upper)'
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    folder: Path = tmp_path_factory.mktemp("openapi")
+    (folder / "typed.py").write_text(TYPED)
+    (folder / "piped.py").write_text(PIPE)
+    (folder / "broken.py").write_text("def run(:\n")
+    server = OwtProcess(
+        *("--mount", f"typed={folder / 'typed.py'}"),
+        *("--mount", f"piped={folder / 'piped.py'}"),
+        *("--mount", f"broken={folder / 'broken.py'}"),
+        *("--token", "secret"),
+    )
+    yield server
+    server.stop()
+
+
+def fetch(server: Any) -> dict[str, Any]:
+    r = httpx.get(server.url + "/_owt/openapi.json", headers={"authorization": "Bearer secret"})
+    assert r.status_code == 200, r.text
+    document: dict[str, Any] = r.json()
+    validate(document)
+    return document
+
+
+def test_document_validates_and_describes_the_generic_call(server: Any) -> None:
+    document = fetch(server)
+    assert document["openapi"].startswith("3.1")
+    generic = document["paths"]["/{path}"]
+    names = [p["name"] for p in generic["get"]["parameters"]]
+    assert {"code_b64", "kwargs_b64", "fn_name", "code_sha256", "env", "timeout"} <= set(names)
+    assert "Call" in document["components"]["schemas"]
+    assert document["security"] == [{"bearer": []}]
+
+
+def test_endpoint_parameters_come_from_type_hints(server: Any) -> None:
+    item = fetch(server)["paths"]["/typed"]
+    params = {p["name"]: p for p in item["get"]["parameters"]}
+    assert list(params) == ["text", "n", "ratio", "loud", "tags", "voice", "limit", "opts"]
+    assert params["text"]["required"] is True
+    assert params["text"]["schema"] == {"type": "string"}
+    assert params["n"]["required"] is False
+    assert params["n"]["schema"] == {"type": "integer", "default": 2}
+    assert params["ratio"]["schema"]["type"] == "number"
+    assert params["loud"]["schema"] == {"type": "boolean", "default": False}
+    assert params["tags"]["schema"]["anyOf"][0] == {"type": "array", "items": {"type": "string"}}
+    assert params["voice"]["schema"]["enum"] == ["a", "b"]
+    assert params["limit"]["schema"]["anyOf"] == [{"type": "integer"}, {"type": "null"}]
+    assert "content" in params["opts"]  # an object travels as JSON text
+    body = item["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["text"]
+    assert body["properties"]["n"]["type"] == "integer"
+    assert "application/json" in item["get"]["responses"]["200"]["content"]
+
+
+def test_expression_adaptors_and_registered_endpoints_are_listed(server: Any) -> None:
+    code = "def run(a: int, b: int = 1) -> int:\n    return a + b\n"
+    r = httpx.put(
+        server.url + "/_owt/endpoints/add",
+        json={"code_b64": b64(code), "kwargs": {"a": 1}},
+        headers={"authorization": "Bearer secret"},
+    )
+    assert r.status_code == 201, r.text
+    paths = fetch(server)["paths"]
+    assert paths["/piped"]["get"]["parameters"] == []
+    params = {p["name"]: p for p in paths["/add"]["get"]["parameters"]}
+    assert params["a"]["required"] is False  # the registration gives it a default
+    assert paths["/add"]["get"]["responses"]["200"]["content"] == {
+        "text/plain": {"schema": {"type": "string"}}
+    }
+
+
+def test_a_broken_mount_leaves_the_document_valid(server: Any) -> None:
+    paths = fetch(server)["paths"]  # fetch validates
+    assert paths["/broken"]["get"]["parameters"] == []
