@@ -1,0 +1,334 @@
+// owt.js — call owt adaptors from browsers and Node >= 18. An ES module without dependencies.
+//
+//   import { call, stream, events, url } from "./owt.js";
+//   await call("http://127.0.0.1:9876", "def run(name): return f'Hello, {name}!'", { name: "owt" });
+//   for await (const chunk of stream(server, code, { text: "Hi." })) console.log(chunk);
+//   new EventSource(url(server, sseCode, { n: 3 }));
+//
+// Results come back by their content type: JSON decoded, NDJSON as an array, text as a
+// string, an empty untyped body as null, anything else as a Uint8Array. Error responses
+// throw OwtError (status, kind, message, payload). Code sent once to a server goes by its
+// sha256 afterwards (when crypto.subtle exists: Node, https pages, localhost), and in full
+// again if the server answers unknown_code.
+
+/** An error response from the server: `kind` is SPEC §8's `error` field. */
+export class OwtError extends Error {
+  constructor(status, payload) {
+    const kind = (payload && payload.error) || "http_error";
+    const message = (payload && payload.message) || `HTTP ${status}`;
+    super(`${kind} (${status}): ${message}`);
+    this.name = "OwtError";
+    this.status = status;
+    this.kind = kind;
+    this.payload = payload;
+  }
+
+  /** The adaptor's traceback, when the server sent one. */
+  get traceback() {
+    return this.payload && typeof this.payload.traceback === "string"
+      ? this.payload.traceback
+      : null;
+  }
+}
+
+const encoder = new TextEncoder();
+
+// Server origin → the sha256 of each code this page/process has sent there.
+const sentCodes = new Map();
+
+function base64(bytes, urlSafe = false) {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  }
+  const text = btoa(binary);
+  return urlSafe ? text.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "") : text;
+}
+
+/** Base64 of the UTF-8 bytes of `text` (URL-safe without padding when `urlSafe`). */
+export function encodeText(text, urlSafe = false) {
+  return base64(encoder.encode(text), urlSafe);
+}
+
+/** The hex sha256 of `text`'s UTF-8 bytes, or null where `crypto.subtle` is missing. */
+export async function sha256(text) {
+  const subtle = globalThis.crypto && globalThis.crypto.subtle;
+  if (!subtle) return null;
+  const digest = new Uint8Array(await subtle.digest("SHA-256", encoder.encode(text)));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function resolve(target) {
+  const base = globalThis.location ? globalThis.location.href : undefined;
+  return new URL(target, base);
+}
+
+function callFields(options) {
+  const fields = { ...(options.fields || {}) };
+  if (options.fnName && options.fnName !== "run") fields.fn_name = options.fnName;
+  return fields;
+}
+
+/**
+ * The POST JSON body of a call: `{code_b64, kwargs, fn_name?, ...options.fields}`; with
+ * `sha` set, the code's hash instead of the code.
+ */
+export function encode(code, kwargs = {}, options = {}, sha = null) {
+  const body = sha ? { code_sha256: sha } : { code_b64: encodeText(code) };
+  Object.assign(body, callFields(options));
+  if (kwargs && Object.keys(kwargs).length) body.kwargs = kwargs;
+  return body;
+}
+
+function queryValue(value) {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+function query(code, kwargs, options, sha) {
+  const params = new URLSearchParams();
+  if (sha) params.set("code_sha256", sha);
+  else params.set("code_b64", encodeText(code, true));
+  for (const [name, value] of Object.entries(callFields(options))) {
+    params.set(name, queryValue(value));
+  }
+  if (kwargs && Object.keys(kwargs).length) {
+    params.set("kwargs_b64", encodeText(JSON.stringify(kwargs), true));
+  }
+  return params;
+}
+
+/**
+ * A GET URL that makes the call — for `EventSource`, `<img src>`, `<audio src>` or a link.
+ * Options: `fnName`, `fields` (call fields such as `use_cache`, `env`).
+ */
+export function url(target, code, kwargs = {}, options = {}) {
+  const result = resolve(target);
+  for (const [name, value] of query(code, kwargs, options, null)) {
+    result.searchParams.set(name, value);
+  }
+  return result.toString();
+}
+
+function headersFor(options, json) {
+  const headers = new Headers(options.headers || {});
+  if (json) headers.set("content-type", "application/json");
+  if (options.token) headers.set("authorization", `Bearer ${options.token}`);
+  if (options.auth) {
+    const [user, password] = Array.isArray(options.auth)
+      ? options.auth
+      : String(options.auth).split(/:(.*)/s);
+    headers.set("authorization", `Basic ${encodeText(`${user}:${password || ""}`)}`);
+  }
+  return headers;
+}
+
+function request(target, code, kwargs, options, sha) {
+  const method = (options.method || "POST").toUpperCase();
+  const get = method === "GET" || method === "HEAD";
+  const init = { method, signal: options.signal, headers: headersFor(options, !get) };
+  const address = resolve(target);
+  if (get) {
+    for (const [name, value] of query(code, kwargs, options, sha)) {
+      address.searchParams.set(name, value);
+    }
+  } else {
+    init.body = JSON.stringify(encode(code, kwargs, options, sha));
+  }
+  return [address.toString(), init];
+}
+
+async function errorFor(response) {
+  const text = await response.text();
+  let payload = null;
+  try {
+    payload = JSON.parse(text);
+  } catch {
+    // not JSON: a proxy's page, or an adaptor's own error body
+  }
+  if (!payload || typeof payload !== "object" || Array.isArray(payload)) {
+    const message = text.trim().slice(0, 2000) || `HTTP ${response.status}`;
+    payload = { error: "http_error", message };
+  }
+  return new OwtError(response.status, payload);
+}
+
+// The server holds code once the call was resolved, so also after compile/runtime errors.
+function keepsCode(status) {
+  return status < 400 || [422, 424, 500, 502, 504].includes(status);
+}
+
+/**
+ * Send a call and return the fetch Response once its status is known to be a success.
+ * Options: `method` ("POST" | "GET"), `fnName`, `fields`, `headers`, `token`,
+ * `auth` ("user:password" or [user, password]), `signal`, `fetch` (a fetch function),
+ * `reuse` (false: always send the code), `sent` (a Set of hashes to use as this call's
+ * memory instead of the module's, per server origin).
+ */
+export async function send(target, code, kwargs = {}, options = {}) {
+  const fetchFn = options.fetch || globalThis.fetch;
+  let memory = options.sent;
+  if (!memory) {
+    const origin = resolve(target).origin;
+    memory = sentCodes.get(origin);
+    if (!memory) sentCodes.set(origin, (memory = new Set()));
+  }
+  const sha = options.reuse === false ? null : await sha256(code);
+  if (sha && memory.has(sha)) {
+    const response = await fetchFn(...request(target, code, kwargs, options, sha));
+    if (response.ok) return response;
+    const error = await errorFor(response);
+    if (error.kind !== "unknown_code") throw error;
+    memory.delete(sha);
+  }
+  const response = await fetchFn(...request(target, code, kwargs, options, null));
+  if (sha && keepsCode(response.status)) memory.add(sha);
+  if (!response.ok) throw await errorFor(response);
+  return response;
+}
+
+function mediaType(response) {
+  return (response.headers.get("content-type") || "").split(";")[0].trim().toLowerCase();
+}
+
+function isText(media) {
+  return (
+    media.startsWith("text/") ||
+    ["application/json", "application/x-ndjson", "application/xml"].includes(media) ||
+    media.endsWith("+json") ||
+    media.endsWith("+xml")
+  );
+}
+
+/** Decode a successful Response by its content type. */
+export async function decode(response) {
+  const media = mediaType(response);
+  if (media === "application/json" || media.endsWith("+json")) {
+    const text = await response.text();
+    return text.trim() ? JSON.parse(text) : null;
+  }
+  if (media === "application/x-ndjson") {
+    const text = await response.text();
+    return text.split("\n").filter((line) => line.trim()).map((line) => JSON.parse(line));
+  }
+  if (isText(media)) return response.text();
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  return !media && bytes.length === 0 ? null : bytes;
+}
+
+/** Run `code` with `kwargs`; the result decoded by its content type. */
+export async function call(target, code, kwargs = {}, options = {}) {
+  return decode(await send(target, code, kwargs, options));
+}
+
+async function* chunksOf(response) {
+  const text = isText(mediaType(response));
+  const decoder = text ? new TextDecoder() : null;
+  const reader = response.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!value || value.length === 0) continue;
+      if (decoder) {
+        const chunk = decoder.decode(value, { stream: true });
+        if (chunk) yield chunk;
+      } else {
+        yield value;
+      }
+    }
+    if (decoder) {
+      const tail = decoder.decode();
+      if (tail) yield tail;
+    }
+  } finally {
+    // Leaving early (break, an exception) cancels the request: the server stops the generator.
+    await reader.cancel().catch(() => {});
+  }
+}
+
+/**
+ * Run `code`; an async iterator over its body's chunks as they arrive — strings for text
+ * content types, Uint8Arrays otherwise.
+ */
+export async function* stream(target, code, kwargs = {}, options = {}) {
+  yield* chunksOf(await send(target, code, kwargs, options));
+}
+
+/** Parses server-sent event text: `feed(text)` returns the data of each completed event. */
+export class EventParser {
+  constructor() {
+    this.done = false;
+    this.buffer = "";
+    this.data = [];
+  }
+
+  feed(text) {
+    this.buffer += text;
+    const events = [];
+    const lines = this.buffer.split(/\r\n|\r|\n/);
+    this.buffer = lines.pop();
+    for (const line of lines) {
+      this.line(line, events);
+      if (this.done) break;
+    }
+    return events;
+  }
+
+  line(line, events) {
+    if (line === "") {
+      this.dispatch(events);
+    } else if (line.startsWith("data:")) {
+      const value = line.slice(5);
+      this.data.push(value.startsWith(" ") ? value.slice(1) : value);
+    }
+  }
+
+  end() {
+    const events = [];
+    if (this.buffer) this.line(this.buffer, events);
+    this.buffer = "";
+    this.dispatch(events);
+    return events;
+  }
+
+  dispatch(events) {
+    if (!this.data.length || this.done) return;
+    const data = this.data.join("\n");
+    this.data = [];
+    if (data === "[DONE]") {
+      this.done = true;
+      return;
+    }
+    try {
+      events.push(JSON.parse(data));
+    } catch {
+      events.push(data);
+    }
+  }
+}
+
+/**
+ * Run `code` that answers with server-sent events (`owt.lib.stream.sse`); an async iterator
+ * over each event's data, JSON-decoded when it parses, ending at `data: [DONE]`.
+ */
+export async function* events(target, code, kwargs = {}, options = {}) {
+  const parser = new EventParser();
+  const decoder = new TextDecoder();
+  const chunks = chunksOf(await send(target, code, kwargs, options));
+  try {
+    for await (const chunk of chunks) {
+      const text = typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true });
+      yield* parser.feed(text);
+      if (parser.done) return;
+    }
+    yield* parser.end();
+  } finally {
+    await chunks.return();
+  }
+}
+
+/** Forget which codes were sent (all servers, or one origin). */
+export function forget(target = null) {
+  if (target === null) sentCodes.clear();
+  else sentCodes.delete(resolve(target).origin);
+}

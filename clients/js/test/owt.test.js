@@ -1,0 +1,231 @@
+// Tests of owt.js against a real `owt serve` started here (OWT_BIN, else the repo's .venv).
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+
+import { OwtError, call, encode, events, sha256, stream, url } from "../owt.js";
+
+const OWT_BIN = process.env.OWT_BIN || fileURLToPath(new URL("../../../.venv/bin/owt", import.meta.url));
+
+let server;
+let base;
+
+function startServer(timeoutMs = 30000) {
+  const child = spawn(OWT_BIN, ["serve", "--port", "0", "--timeout", "20"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`owt did not start within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.on("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`owt exited with ${code} before it was ready`));
+    });
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      const match = /^owt serving on (\S+)/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, url: match[1] });
+      }
+    });
+  });
+}
+
+function stopServer(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill("SIGKILL"), 10000);
+    child.removeAllListeners("exit");
+    child.on("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill("SIGTERM");
+  });
+}
+
+// A fetch that records what went over the wire.
+function recordingFetch() {
+  const sent = [];
+  const fetchFn = (address, init = {}) => {
+    sent.push({ url: address, method: init.method, body: init.body ? JSON.parse(init.body) : null });
+    return fetch(address, init);
+  };
+  return { sent, fetchFn };
+}
+
+before(async () => {
+  ({ child: server, url: base } = await startServer());
+});
+
+after(async () => {
+  await stopServer(server);
+});
+
+describe("call", () => {
+  test("plain call returns text", async () => {
+    assert.equal(await call(base, "def run(): return 'hi'"), "hi");
+  });
+
+  test("kwargs reach the adaptor", async () => {
+    const code = "def run(name): return f'Hello, {name}!'";
+    assert.equal(await call(base, code, { name: "owt" }, { sent: new Set() }), "Hello, owt!");
+  });
+
+  test("results decode by content type", async () => {
+    const opts = { sent: new Set() };
+    assert.deepEqual(await call(base, "def run(n): return {'n': n, 'l': [1, 2]}", { n: 3 }, opts), {
+      n: 3,
+      l: [1, 2],
+    });
+    assert.deepEqual(await call(base, "def run(): return b'\\x00\\x01'", {}, opts), new Uint8Array([0, 1]));
+    assert.equal(await call(base, "def run(): return None", {}, opts), null);
+    assert.deepEqual(await call(base, "def run(): return ({'i': i} for i in range(2))", {}, opts), [
+      { i: 0 },
+      { i: 1 },
+    ]);
+  });
+
+  test("GET sends the call in the query, fnName picks the function", async () => {
+    const { sent, fetchFn } = recordingFetch();
+    const code = "def hello(name): return 'hi ' + name";
+    const result = await call(base + "/some/path", code, { name: "ü" }, {
+      method: "GET",
+      fnName: "hello",
+      fetch: fetchFn,
+      sent: new Set(),
+    });
+    assert.equal(result, "hi ü");
+    assert.equal(sent[0].method, "GET");
+    const query = new URL(sent[0].url).searchParams;
+    assert.equal(query.get("fn_name"), "hello");
+    assert.ok(query.get("code_b64"));
+  });
+
+  test("url() makes a GET URL that runs the call", async () => {
+    const address = url(base + "/hello", "def run(name): return name.upper()", { name: "owt" });
+    const response = await fetch(address);
+    assert.equal(await response.text(), "OWT");
+  });
+
+  test("encode() is the JSON body", () => {
+    const body = encode("def run(): pass", { a: 1 }, { fields: { use_cache: true } });
+    assert.equal(Buffer.from(body.code_b64, "base64").toString(), "def run(): pass");
+    assert.deepEqual(body.kwargs, { a: 1 });
+    assert.equal(body.use_cache, true);
+  });
+});
+
+describe("errors", () => {
+  test("an adaptor error throws OwtError with its message", async () => {
+    await assert.rejects(call(base, "def run(): raise ValueError('boom')"), (err) => {
+      assert.ok(err instanceof OwtError);
+      assert.equal(err.status, 500);
+      assert.equal(err.kind, "adaptor_error");
+      assert.match(err.message, /boom/);
+      assert.match(err.traceback, /ValueError: boom/);
+      return true;
+    });
+  });
+
+  test("a syntax error is a compile_error", async () => {
+    await assert.rejects(call(base, "def run(:"), (err) => {
+      assert.equal(err.status, 422);
+      assert.equal(err.kind, "compile_error");
+      return true;
+    });
+  });
+});
+
+describe("streaming", () => {
+  test("stream yields chunks as they are produced", async () => {
+    const code = [
+      "import time",
+      "def run(n):",
+      "    for i in range(n):",
+      "        yield f'{i};'",
+      "        time.sleep(0.4)",
+    ].join("\n");
+    const start = performance.now();
+    const arrivals = [];
+    const chunks = [];
+    for await (const chunk of stream(base, code, { n: 3 })) {
+      arrivals.push(performance.now() - start);
+      chunks.push(chunk);
+    }
+    assert.equal(chunks.join(""), "0;1;2;");
+    assert.ok(chunks.length >= 2, `chunks: ${JSON.stringify(chunks)}`);
+    assert.equal(typeof chunks[0], "string");
+    assert.ok(arrivals[arrivals.length - 1] - arrivals[0] >= 600, `arrivals: ${arrivals}`);
+  });
+
+  test("binary streams yield Uint8Arrays", async () => {
+    const parts = [];
+    for await (const chunk of stream(base, "def run():\n    yield b'ab'\n    yield b'cd'")) {
+      assert.ok(chunk instanceof Uint8Array);
+      parts.push(Buffer.from(chunk).toString());
+    }
+    assert.equal(parts.join(""), "abcd");
+  });
+
+  test("events parses SSE data up to [DONE]", async () => {
+    const code = "from owt.lib.stream import sse\ndef run():\n    return sse(['a', {'b': 1}, 'two\\nlines'])";
+    const received = [];
+    for await (const event of events(base, code)) received.push(event);
+    assert.deepEqual(received, ["a", { b: 1 }, "two\nlines"]);
+  });
+
+  test("events over GET (what EventSource would do)", async () => {
+    const code = "from owt.lib.stream import sse\ndef run(n):\n    return sse(range(n))";
+    const received = [];
+    for await (const event of events(base, code, { n: 3 }, { method: "GET" })) received.push(event);
+    assert.deepEqual(received, [0, 1, 2]);
+  });
+});
+
+describe("code by hash", () => {
+  test("the second call sends the hash, not the code", async () => {
+    const { sent, fetchFn } = recordingFetch();
+    const options = { fetch: fetchFn, sent: new Set() };
+    const code = "def run(x): return x * 2  # hash reuse";
+    assert.equal(await call(base, code, { x: 2 }, options), "4");
+    assert.equal(await call(base, code, { x: 5 }, options), "10");
+    assert.equal(sent.length, 2);
+    assert.ok(sent[0].body.code_b64);
+    assert.equal(sent[0].body.code_sha256, undefined);
+    assert.equal(sent[1].body.code_b64, undefined);
+    assert.equal(sent[1].body.code_sha256, await sha256(code));
+    assert.deepEqual(sent[1].body.kwargs, { x: 5 });
+  });
+
+  test("unknown_code makes the client send the code again", async () => {
+    const { sent, fetchFn } = recordingFetch();
+    const code = `def run(): return 'fresh ${Date.now()}'`;
+    const hash = await sha256(code);
+    const memory = new Set([hash]); // believes the server has it; the server does not
+    const result = await call(base, code, {}, { fetch: fetchFn, sent: memory });
+    assert.match(result, /^fresh /);
+    assert.equal(sent.length, 2);
+    assert.equal(sent[0].body.code_sha256, hash);
+    assert.equal(sent[0].body.code_b64, undefined);
+    assert.ok(sent[1].body.code_b64);
+    assert.ok(memory.has(hash));
+  });
+
+  test("by default the memory is per server origin", async () => {
+    const { sent, fetchFn } = recordingFetch();
+    const code = "def run(): return 'shared memory'";
+    await call(base, code, {}, { fetch: fetchFn });
+    await call(base + "/other/path", code, {}, { fetch: fetchFn });
+    assert.ok(sent[0].body.code_b64);
+    assert.equal(sent[1].body.code_sha256, await sha256(code));
+  });
+});

@@ -1,0 +1,64 @@
+# owt shell helpers: call an adaptor file with curl. Needs only bash, curl and base64.
+#
+#   source clients/sh/owt.sh
+#   owt_call http://127.0.0.1:9876 hello.py '{"name": "owt"}'       # prints the result
+#   owt_call http://127.0.0.1:9876 hello.py '{"name": "owt"}' -u alice:secret
+#   curl -N "$(owt_url http://127.0.0.1:9876/hello hello.py '{"name": "owt"}')"
+#
+# FILE - reads the code from stdin. The arguments are a JSON object (or a Python literal
+# such as "{'name': 'owt'}"); they default to {}. Options after them go to curl as they are.
+# owt_call streams the body as it arrives and, on an error response, still prints the
+# error's JSON but returns curl's status 22.
+
+# _owt_b64 FILE|- [url]: base64 of a file (or stdin) on one line; URL-safe without padding
+# when the second argument is "url".
+_owt_b64() {
+    local out
+    if [ "$1" = "-" ]; then
+        out=$(base64) || return
+    else
+        out=$(base64 < "$1") || return
+    fi
+    out=${out//$'\n'/}
+    if [ "$2" = "url" ]; then
+        out=${out//+/-}
+        out=${out//\//_}
+        out=${out//=/}
+    fi
+    printf '%s' "$out"
+}
+
+# _owt_b64_text TEXT [url]: base64 of a string.
+_owt_b64_text() {
+    printf '%s' "$1" | _owt_b64 - "$2"
+}
+
+# owt_call URL FILE.py ['{"name": "owt"}'] [curl options...]
+owt_call() {
+    if [ $# -lt 2 ]; then
+        printf 'usage: owt_call URL FILE.py [KWARGS_JSON] [curl options...]\n' >&2
+        return 2
+    fi
+    local url=$1 file=$2 kwargs=${3:-'{}'}
+    shift $(($# < 3 ? 2 : 3))
+    local code args
+    code=$(_owt_b64 "$file") || return
+    args=$(_owt_b64_text "$kwargs") || return
+    printf '{"code_b64": "%s", "kwargs_b64": "%s"}' "$code" "$args" |
+        curl -sS -N --fail-with-body -H 'content-type: application/json' \
+            --data-binary @- "$@" "$url"
+}
+
+# owt_url URL FILE.py ['{"name": "owt"}']: print a GET URL that makes the call.
+owt_url() {
+    if [ $# -lt 2 ]; then
+        printf 'usage: owt_url URL FILE.py [KWARGS_JSON]\n' >&2
+        return 2
+    fi
+    local url=$1 file=$2 kwargs=${3:-'{}'} sep='?'
+    local code args
+    code=$(_owt_b64 "$file" url) || return
+    args=$(_owt_b64_text "$kwargs" url) || return
+    case $url in *\?*) sep='&' ;; esac
+    printf '%s%scode_b64=%s&kwargs_b64=%s\n' "$url" "$sep" "$code" "$args"
+}

@@ -1,0 +1,191 @@
+"""``owt call | encode | url``: call an adaptor file from the shell, or print its request.
+
+    owt call http://127.0.0.1:9876 hello.py name=owt n:=3     # name="owt", n=3 (JSON)
+    owt encode hello.py name=owt | curl --json @- localhost:9876
+    owt url http://127.0.0.1:9876/hello hello.py name=owt     # a GET URL for a browser
+
+Arguments are ``NAME=text`` or ``NAME:=json``. FILE ``-`` reads the code from stdin.
+``owt.client`` (and so httpx) is imported only when one of these commands runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO
+from urllib.parse import unquote, urlsplit
+
+import click
+
+__all__ = ["COMMANDS", "call_command", "encode_command", "parse_arguments", "url_command"]
+
+
+def parse_arguments(items: tuple[str, ...]) -> dict[str, Any]:
+    """``name=owt`` → ``{"name": "owt"}``; ``n:=3`` → ``{"n": 3}`` (the value is JSON)."""
+    kwargs: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name or name == ":":
+            raise click.BadParameter(f"{item!r} is not NAME=text or NAME:=json", param_hint="ARGS")
+        if name.endswith(":"):
+            name = name[:-1]
+            try:
+                kwargs[name] = json.loads(value)
+            except ValueError as exc:
+                raise click.BadParameter(f"{item!r}: the value is not JSON ({exc})")
+        else:
+            kwargs[name] = value
+    return kwargs
+
+
+def _call_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--fn", "fn_name", metavar="NAME", help="The function to call. [run]"),
+        click.option("--env", help="The server environment that runs it. [main]"),
+        click.option("--timeout", type=float, help="Seconds before the server gives up."),
+        click.option("--use-cache", is_flag=True, default=None, help="Cache the response."),
+        click.option(
+            "--cache-kwargs", is_flag=True, default=None, help="Key the cache by arguments too."
+        ),
+        click.option(
+            "-r", "--requirement", "requirements", multiple=True, help="A pip requirement."
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _fields(fn_name: str | None, **options: Any) -> tuple[str | None, dict[str, Any]]:
+    fields = {k: v for k, v in options.items() if v not in (None, ())}
+    if "requirements" in fields:
+        fields["requirements"] = list(fields["requirements"])
+    return fn_name, fields
+
+
+def _read(file: TextIO) -> str:
+    with file:
+        return file.read()
+
+
+def _split_url(url: str) -> tuple[str, str, tuple[str, str] | None]:
+    """``http://user:pw@host:1/path?q`` → base URL, path with query, credentials."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    auth = None
+    if parts.username is not None:
+        auth = (unquote(parts.username), unquote(parts.password or ""))
+    netloc = parts.netloc.rpartition("@")[2]
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return f"{parts.scheme}://{netloc}", path, auth
+
+
+def _write(chunk: str | bytes) -> None:
+    click.echo(chunk, nl=False)  # bytes go to the binary stream; flushed each time
+
+
+def _print_result(result: Any) -> None:
+    if result is None:
+        return
+    if isinstance(result, bytes):
+        _write(result)
+    elif isinstance(result, str):
+        _write(result if result.endswith("\n") else result + "\n")
+    else:
+        _write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+
+
+@click.command("call")
+@click.argument("url")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.argument("args", nargs=-1)
+@click.option("--get", "method", flag_value="GET", help="Send the call as a GET query.")
+@click.option(
+    "--post", "method", flag_value="POST", default=True, help="Send a JSON body. [default]"
+)
+@click.option("--stream", is_flag=True, help="Print the body's chunks as they arrive.")
+@click.option("--auth", metavar="USER:PASSWORD", envvar="OWT_CLIENT_AUTH", help="Basic auth.")
+@click.option("--token", envvar="OWT_CLIENT_TOKEN", help="Bearer token.")
+@click.option("--http-timeout", type=float, default=300.0, help="Seconds to wait. [300]")
+@_call_options
+def call_command(
+    url: str,
+    file: TextIO,
+    args: tuple[str, ...],
+    method: str,
+    stream: bool,
+    auth: str | None,
+    token: str | None,
+    http_timeout: float,
+    fn_name: str | None,
+    **options: Any,
+) -> None:
+    """Run FILE's adaptor on the server at URL with ARGS (NAME=text, NAME:=json).
+
+    The URL's path is the call's path; FILE - reads the code from stdin. The result goes to
+    stdout; an error response exits 1 with its message on stderr.
+    """
+    import httpx
+
+    from owt.client import Client, OwtError, Source
+    from owt.client.base import join_url
+
+    kwargs = parse_arguments(args)
+    fn_name, fields = _fields(fn_name, **options)
+    base, path, credentials = _split_url(url)
+    if auth:
+        user, _, password = auth.partition(":")
+        credentials = (user, password)
+    source = Source(_read(file))
+    try:
+        with Client(base, auth=credentials, token=token, timeout=http_timeout) as client:
+            adaptor = client.adaptor(source, fn_name=fn_name, path=path, method=method, **fields)
+            if stream:
+                for chunk in adaptor.stream(**kwargs):
+                    _write(chunk)
+            else:
+                _print_result(adaptor(**kwargs))
+    except OwtError as err:
+        click.echo(f"owt: {err}", err=True)
+        if err.traceback:
+            click.echo(err.traceback.rstrip("\n"), err=True)
+        sys.exit(1)
+    except httpx.HTTPError as exc:
+        click.echo(f"owt: {join_url(base, path)}: {exc or type(exc).__name__}", err=True)
+        sys.exit(1)
+
+
+@click.command("encode")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.argument("args", nargs=-1)
+@_call_options
+def encode_command(
+    file: TextIO, args: tuple[str, ...], fn_name: str | None, **options: Any
+) -> None:
+    """Print the JSON body that calls FILE's adaptor with ARGS (for ``curl --json @-``)."""
+    from owt.client import Source, encode_body
+
+    kwargs = parse_arguments(args)
+    fn_name, fields = _fields(fn_name, **options)
+    source = Source(_read(file), fn_name or "run")
+    click.echo(json.dumps(encode_body(source, kwargs, fields), ensure_ascii=False))
+
+
+@click.command("url")
+@click.argument("url")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.argument("args", nargs=-1)
+@_call_options
+def url_command(
+    url: str, file: TextIO, args: tuple[str, ...], fn_name: str | None, **options: Any
+) -> None:
+    """Print a GET URL that calls FILE's adaptor at URL with ARGS."""
+    from owt.client import Source, encode_url
+
+    kwargs = parse_arguments(args)
+    fn_name, fields = _fields(fn_name, **options)
+    source = Source(_read(file), fn_name or "run")
+    click.echo(encode_url(url, source, kwargs, fields))
+
+
+COMMANDS = [call_command, encode_command, url_command]

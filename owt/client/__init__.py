@@ -1,0 +1,54 @@
+"""Python clients for owt: send adaptor code (text, a file, a local function), get results.
+
+    from owt.client import Client
+
+    owt = Client("http://127.0.0.1:9876")
+    owt.call("def run(name): return f'Hello, {name}!'", name="owt")  # 'Hello, owt!'
+    owt.call("adaptors/hello.py", name="owt")                       # a file
+    for event in owt.events("from owt.lib.stream import sse\\ndef run(): return sse([1, 2])"):
+        print(event)                                                 # 1, then 2
+
+    @owt.remote
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    add(1, 2)  # 3, computed by the server
+
+Errors from the server raise :class:`OwtError` with its ``status``, ``kind`` and ``payload``.
+"""
+
+from __future__ import annotations
+
+from owt.client.aio import AsyncAdaptor, AsyncClient, AsyncEndpoint, AsyncRemoteFunction
+from owt.client.base import DEFAULT_URL
+from owt.client.sync import Adaptor, Client, Endpoint, RemoteFunction
+from owt.client.wire import (
+    Code,
+    OwtError,
+    Source,
+    decode_body,
+    encode_body,
+    encode_query,
+    encode_url,
+    source_of,
+)
+
+__all__ = [
+    "DEFAULT_URL",
+    "Adaptor",
+    "AsyncAdaptor",
+    "AsyncClient",
+    "AsyncEndpoint",
+    "AsyncRemoteFunction",
+    "Client",
+    "Code",
+    "Endpoint",
+    "OwtError",
+    "RemoteFunction",
+    "Source",
+    "decode_body",
+    "encode_body",
+    "encode_query",
+    "encode_url",
+    "source_of",
+]

@@ -1,0 +1,310 @@
+"""The asyncio (anyio) client: the same API as :class:`owt.client.Client`, awaited.
+
+    from owt.client import AsyncClient
+
+    async with AsyncClient("http://127.0.0.1:9876") as owt:
+        await owt.call("def run(name): return f'Hello, {name}!'", name="owt")  # 'Hello, owt!'
+        async for chunk in owt.stream("adaptors/tts.py", text="Hi. Bye."):
+            ...
+
+A stream left early holds its connection until the generator is closed: wrap it in
+``contextlib.aclosing`` when you may break out of the loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, Generic, ParamSpec, overload
+
+import httpx
+
+from owt.client.base import (
+    DEFAULT_URL,
+    CallSpec,
+    bind_arguments,
+    endpoint_request,
+    http_options,
+    register_request,
+    remote_signature,
+    scalar_result,
+    unregister_request,
+)
+from owt.client.wire import (
+    Code,
+    EventReader,
+    decode_body,
+    error_for,
+    is_text,
+    is_unknown_code,
+    keeps_code,
+    source_of,
+)
+
+__all__ = ["AsyncAdaptor", "AsyncClient", "AsyncEndpoint", "AsyncRemoteFunction"]
+
+P = ParamSpec("P")
+AsyncOpened = contextlib.AbstractAsyncContextManager[httpx.Response]
+
+
+class _Callable:
+    """Something the server runs with keyword arguments: call it, stream it, read its events."""
+
+    def _open(self, kwargs: Mapping[str, Any]) -> AsyncOpened:
+        raise NotImplementedError
+
+    async def __call__(self, /, **kwargs: Any) -> Any:
+        """The result, decoded by its content type (JSON, text, bytes or None)."""
+        async with self._open(kwargs) as response:
+            return decode_body(response.headers.get("content-type"), await response.aread())
+
+    async def stream(self, /, **kwargs: Any) -> AsyncIterator[str | bytes]:
+        """The body's chunks as they arrive: ``str`` for text content types, else ``bytes``."""
+        async with self._open(kwargs) as response:
+            text = is_text(response.headers.get("content-type"))
+            chunks = response.aiter_text() if text else response.aiter_bytes()
+            async for chunk in chunks:
+                if chunk:
+                    yield chunk
+
+    async def events(self, /, **kwargs: Any) -> AsyncIterator[Any]:
+        """The data of each server-sent event (JSON-decoded when it parses), up to ``[DONE]``."""
+        reader = EventReader()
+        async with self._open(kwargs) as response:
+            async for line in response.aiter_lines():
+                for event in reader.feed(line):
+                    yield event
+                if reader.done:
+                    return
+            for event in reader.flush():
+                yield event
+
+
+class AsyncAdaptor(_Callable):
+    """Adaptor code bound to a client with its call options; see :meth:`AsyncClient.adaptor`."""
+
+    def __init__(self, client: AsyncClient, spec: CallSpec) -> None:
+        self.client = client
+        self.spec = spec
+
+    def _open(self, kwargs: Mapping[str, Any]) -> AsyncOpened:
+        return self.client._open_call(self.spec, kwargs)
+
+    def url(self, /, **kwargs: Any) -> str:
+        """A GET URL that makes this call (for a browser, ``<img src>``, ``EventSource``)."""
+        return self.spec.url(str(self.client.base_url), kwargs)
+
+    def __repr__(self) -> str:
+        return f"<AsyncAdaptor {self.spec.source.fn_name} {self.spec.source.sha256[:12]}>"
+
+
+class AsyncEndpoint(_Callable):
+    """A mounted or registered endpoint with plain arguments (:meth:`AsyncClient.endpoint`)."""
+
+    def __init__(self, client: AsyncClient, name: str, method: str = "POST") -> None:
+        self.client = client
+        self.name = name
+        self.method = method.upper()
+
+    def _open(self, kwargs: Mapping[str, Any]) -> AsyncOpened:
+        return self.client._open(endpoint_request(self.name, self.method, kwargs))
+
+    def __repr__(self) -> str:
+        return f"<AsyncEndpoint /{self.name}>"
+
+
+class AsyncRemoteFunction(Generic[P]):
+    """A local function that runs on the server when called; see :meth:`AsyncClient.remote`."""
+
+    def __init__(self, adaptor: AsyncAdaptor, fn: Callable[P, Any]) -> None:
+        self.adaptor = adaptor
+        self._signature = remote_signature(fn)
+        self._result = scalar_result(fn)
+        functools.update_wrapper(self, fn)
+
+    async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        return self._result(await self.adaptor(**bind_arguments(self._signature, args, kwargs)))
+
+    def stream(self, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[str | bytes]:
+        return self.adaptor.stream(**bind_arguments(self._signature, args, kwargs))
+
+    def events(self, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[Any]:
+        return self.adaptor.events(**bind_arguments(self._signature, args, kwargs))
+
+
+class AsyncClient:
+    """Calls adaptors on one owt server, from async code.
+
+    ``auth=(user, password)`` for ``--auth`` servers, ``token=`` for ``--token`` ones.
+    ``timeout`` bounds each wait on the server (seconds; None waits forever); a call with a
+    longer server-side ``timeout`` option waits for that. Code the client has sent once goes
+    by its sha256 afterwards, and again in full if the server no longer holds it.
+    """
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        auth: tuple[str, str] | None = None,
+        token: str | None = None,
+        timeout: float | None = 60.0,
+        headers: Mapping[str, str] | None = None,
+        verify: bool | str = True,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        options = http_options(url, auth, token, timeout, headers)
+        self._http = httpx.AsyncClient(**options, verify=verify, transport=transport)
+        self._timeout = timeout
+        self._sent: set[str] = set()
+
+    @property
+    def base_url(self) -> httpx.URL:
+        return self._http.base_url
+
+    def adaptor(
+        self,
+        code: Code,
+        /,
+        *,
+        fn_name: str | None = None,
+        path: str = "/",
+        method: str = "POST",
+        **options: Any,
+    ) -> AsyncAdaptor:
+        """Bind code (source text, a path to a file, or a local function) with call options
+        (``env``, ``use_cache``, ``cache_kwargs``, ``cache_key_override``, ``requirements``,
+        ``timeout`` — SPEC §2) to call, stream or link to with arguments later::
+
+            hello = client.adaptor("hello.py", path="/hello", use_cache=True)
+            await hello(name="owt"); hello.url(name="owt")
+        """
+        spec = CallSpec(source_of(code, fn_name), path, method.upper(), options)
+        return AsyncAdaptor(self, spec)
+
+    async def call(self, code: Code, /, **kwargs: Any) -> Any:
+        """Run code with ``kwargs``; the result decoded (JSON, text, bytes or None)."""
+        return await self.adaptor(code)(**kwargs)
+
+    def stream(self, code: Code, /, **kwargs: Any) -> AsyncIterator[str | bytes]:
+        """Run code; its body's chunks as they arrive (``str`` for text, else ``bytes``)."""
+        return self.adaptor(code).stream(**kwargs)
+
+    def events(self, code: Code, /, **kwargs: Any) -> AsyncIterator[Any]:
+        """Run code that answers with server-sent events; each event's data."""
+        return self.adaptor(code).events(**kwargs)
+
+    def url(self, code: Code, /, **kwargs: Any) -> str:
+        """A GET URL that runs code with ``kwargs``."""
+        return self.adaptor(code).url(**kwargs)
+
+    def endpoint(self, name: str, method: str = "POST") -> AsyncEndpoint:
+        """The endpoint at ``/NAME``: ``await client.endpoint("tts")(text="Hi")``."""
+        return AsyncEndpoint(self, name, method)
+
+    async def register(self, name: str, code: Code, /, **fields: Any) -> Any:
+        """Register code as the endpoint ``/NAME`` (``PUT /_owt/endpoints/NAME``)."""
+        source = source_of(code, fields.pop("fn_name", None))
+        async with self._open(register_request(name, source, fields)) as response:
+            return decode_body(response.headers.get("content-type"), await response.aread())
+
+    async def unregister(self, name: str) -> None:
+        """Remove the registered endpoint ``/NAME``."""
+        async with self._open(unregister_request(name)):
+            pass
+
+    @overload
+    def remote(self, fn: Callable[P, Any], /) -> AsyncRemoteFunction[P]: ...
+
+    @overload
+    def remote(
+        self, fn: None = None, /, **options: Any
+    ) -> Callable[[Callable[P, Any]], AsyncRemoteFunction[P]]: ...
+
+    def remote(
+        self, fn: Callable[P, Any] | None = None, /, **options: Any
+    ) -> AsyncRemoteFunction[P] | Callable[[Callable[P, Any]], AsyncRemoteFunction[P]]:
+        """Run a local function on the server whenever it is called::
+
+            @client.remote
+            def shout(text: str) -> str:
+                return text.upper()
+
+            await shout("hi")  # 'HI', computed by the server
+
+        Only the function's own source travels: import what it needs inside it. Options
+        (``@client.remote(env="ml")``) are those of :meth:`adaptor`.
+        """
+
+        def wrap(f: Callable[P, Any]) -> AsyncRemoteFunction[P]:
+            return AsyncRemoteFunction(self.adaptor(f, **options), f)
+
+        return wrap if fn is None else wrap(fn)
+
+    @contextlib.asynccontextmanager
+    async def _open(self, request: Mapping[str, Any]) -> AsyncIterator[httpx.Response]:
+        response = await self._http.send(self._http.build_request(**request), stream=True)
+        try:
+            yield await self._checked(response)
+        finally:
+            await response.aclose()
+
+    @contextlib.asynccontextmanager
+    async def _open_call(
+        self, spec: CallSpec, kwargs: Mapping[str, Any]
+    ) -> AsyncIterator[httpx.Response]:
+        response = await self._send_call(spec, kwargs)
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def _send_call(self, spec: CallSpec, kwargs: Mapping[str, Any]) -> httpx.Response:
+        """Send by hash when this server has had the code, else (or when it forgot) in full."""
+        sha = spec.source.sha256
+        if sha in self._sent:
+            response = await self._send(spec, kwargs, by_hash=True)
+            if not await self._is_unknown_code(response):
+                return await self._checked(response)
+            self._sent.discard(sha)
+        response = await self._send(spec, kwargs, by_hash=False)
+        if keeps_code(response.status_code):
+            self._sent.add(sha)
+        return await self._checked(response)
+
+    async def _send(
+        self, spec: CallSpec, kwargs: Mapping[str, Any], *, by_hash: bool
+    ) -> httpx.Response:
+        args = spec.request(kwargs, by_hash=by_hash, timeout=self._timeout)
+        return await self._http.send(self._http.build_request(**args), stream=True)
+
+    @staticmethod
+    async def _is_unknown_code(response: httpx.Response) -> bool:
+        if response.status_code != 404:
+            return False
+        if is_unknown_code(404, await response.aread()):
+            await response.aclose()
+            return True
+        return False
+
+    @staticmethod
+    async def _checked(response: httpx.Response) -> httpx.Response:
+        if response.is_error:
+            try:
+                content = await response.aread()
+            finally:
+                await response.aclose()
+            raise error_for(response.status_code, response.headers.get("content-type"), content)
+        return response
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<AsyncClient {self.base_url}>"

@@ -1,0 +1,160 @@
+"""What the sync and async clients share: connection options, call specs, argument binding."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from owt.client.wire import Source, encode_body, encode_query, encode_url
+
+__all__ = [
+    "DEFAULT_URL",
+    "CallSpec",
+    "bind_arguments",
+    "endpoint_path",
+    "http_options",
+    "remote_signature",
+    "scalar_result",
+]
+
+DEFAULT_URL = "http://127.0.0.1:9876"
+ENDPOINTS = "/_owt/endpoints/"
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    """Which code to run, at which path, by which method, with which call options."""
+
+    source: Source
+    path: str = "/"
+    method: str = "POST"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def request(
+        self, kwargs: Mapping[str, Any], *, by_hash: bool, timeout: float | None
+    ) -> dict[str, Any]:
+        """The arguments of ``httpx.Client.build_request`` for this call."""
+        args: dict[str, Any] = {"method": self.method, "url": self.path}
+        if self.method in ("GET", "HEAD"):
+            args["params"] = encode_query(self.source, kwargs, self.options, by_hash=by_hash)
+        else:
+            args["json"] = encode_body(self.source, kwargs, self.options, by_hash=by_hash)
+        server_timeout = self.options.get("timeout")
+        if server_timeout is not None and timeout is not None:
+            # Wait for the server to give up first, so its 504 arrives rather than ours.
+            args["timeout"] = max(timeout, float(server_timeout) + 5)
+        return args
+
+    def url(self, base_url: str, kwargs: Mapping[str, Any]) -> str:
+        return encode_url(join_url(base_url, self.path), self.source, kwargs, self.options)
+
+
+def join_url(base_url: str, path: str) -> str:
+    return base_url.rstrip("/") + "/" + path.lstrip("/")
+
+
+def http_options(
+    url: str,
+    auth: tuple[str, str] | None,
+    token: str | None,
+    timeout: float | None,
+    headers: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    """The options of the ``httpx`` client under an owt client."""
+    merged = dict(headers or {})
+    if token:
+        merged["authorization"] = f"Bearer {token}"
+    return {
+        "base_url": url,
+        "auth": httpx.BasicAuth(*auth) if auth else None,
+        "headers": merged,
+        "timeout": httpx.Timeout(timeout),
+    }
+
+
+def endpoint_path(name: str) -> str:
+    return "/" + quote(name.strip("/"), safe="/")
+
+
+def endpoint_request(name: str, method: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """A mounted or registered endpoint takes plain arguments: a JSON body, or the query."""
+    args: dict[str, Any] = {"method": method, "url": endpoint_path(name)}
+    if method in ("GET", "HEAD"):
+        args["params"] = {k: v if isinstance(v, str) else json.dumps(v) for k, v in kwargs.items()}
+    else:
+        args["json"] = dict(kwargs)
+    return args
+
+
+def register_request(name: str, source: Source, fields: Mapping[str, Any]) -> dict[str, Any]:
+    body = encode_body(source, None, fields)
+    return {"method": "PUT", "url": ENDPOINTS + quote(name.strip("/"), safe=""), "json": body}
+
+
+def unregister_request(name: str) -> dict[str, Any]:
+    return {"method": "DELETE", "url": ENDPOINTS + quote(name.strip("/"), safe="")}
+
+
+def remote_signature(fn: Callable[..., Any]) -> inspect.Signature:
+    """The local signature of a remote function: without a leading ``request``/``_``, which
+    the server fills in."""
+    signature = inspect.signature(fn)
+    params = list(signature.parameters.values())
+    if params and params[0].name in ("request", "_"):
+        signature = signature.replace(parameters=params[1:])
+    return signature
+
+
+_SCALARS: dict[object, Callable[[str], Any]] = {
+    int: int,
+    "int": int,
+    float: float,
+    "float": float,
+    bool: lambda text: text == "True",
+    "bool": lambda text: text == "True",
+}
+
+
+def scalar_result(fn: Callable[..., Any]) -> Callable[[Any], Any]:
+    """How to read back a remote function's result.
+
+    The server answers ``int``, ``float`` and ``bool`` results as their text (SPEC §4); a
+    function annotated ``-> int`` (or float, bool) gets the number back, not ``"42"``.
+    """
+    convert = _SCALARS.get(inspect.signature(fn).return_annotation)
+    if convert is None:
+        return lambda value: value
+
+    def read(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return convert(value.strip())
+        except ValueError:
+            return value
+
+    return read
+
+
+def bind_arguments(
+    signature: inspect.Signature, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Positional and keyword arguments of a local call → the keyword arguments to send."""
+    bound = signature.bind(*args, **kwargs)
+    sent: dict[str, Any] = {}
+    for name, value in bound.arguments.items():
+        kind = signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            sent.update(value)
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            if value:
+                raise TypeError(f"*{name} cannot be sent to the server; name the arguments")
+        else:
+            sent[name] = value
+    return sent

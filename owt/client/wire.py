@@ -1,0 +1,309 @@
+"""What a call looks like on the wire, without any I/O: sources, bodies, URLs, results, events.
+
+The sync and async clients and the ``owt call | encode | url`` commands all build their
+requests and read their responses here, so they agree byte for byte::
+
+    >>> source = Source("def run(name): return name")
+    >>> encode_body(source, {"name": "owt"})["kwargs"]
+    {'name': 'owt'}
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import hashlib
+import inspect
+import json
+import os
+import textwrap
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeAlias
+from urllib.parse import urlencode
+
+__all__ = [
+    "Code",
+    "EventReader",
+    "OwtError",
+    "Source",
+    "decode_body",
+    "encode_body",
+    "encode_query",
+    "error_for",
+    "is_text",
+    "is_unknown_code",
+    "keeps_code",
+    "source_of",
+]
+
+
+class OwtError(Exception):
+    """An error response: ``status`` (HTTP), ``kind`` (SPEC §8, e.g. ``adaptor_error``),
+    ``message`` and the whole JSON ``payload`` (``traceback``, ``field``, ...).
+
+    A non-owt error response (a proxy's 502 page, an adaptor's own ``("no", 404)``) has the
+    kind ``http_error`` and its text as the message.
+    """
+
+    def __init__(self, status: int, payload: Mapping[str, Any]) -> None:
+        self.status = status
+        self.payload = dict(payload)
+        self.kind = str(self.payload.get("error") or "http_error")
+        self.message = str(self.payload.get("message") or "")
+        super().__init__(f"{self.kind} ({status}): {self.message}")
+
+    @property
+    def traceback(self) -> str | None:
+        """The adaptor's traceback, when the server sent one."""
+        value = self.payload.get("traceback")
+        return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class Source:
+    """Adaptor code and the name of the function to call in it."""
+
+    code: str
+    fn_name: str = "run"
+    sha256: str = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha256", hashlib.sha256(self.code.encode()).hexdigest())
+
+
+Code: TypeAlias = str | os.PathLike[str] | bytes | Callable[..., Any] | Source
+"""What a client accepts as an adaptor: code, a path to a file, a local function."""
+
+
+def source_of(obj: Code, fn_name: str | None = None) -> Source:
+    """The code of ``obj``: a ``Source``, a path (``Path`` or a string naming an existing
+    file), a local function (its source, decorators dropped, ``fn_name`` its name), bytes
+    (UTF-8), or any other string, taken as code."""
+    if isinstance(obj, Source):
+        return Source(obj.code, fn_name or obj.fn_name)
+    if isinstance(obj, os.PathLike):
+        return Source(Path(obj).read_text(encoding="utf-8"), fn_name or "run")
+    if isinstance(obj, bytes):
+        return Source(obj.decode("utf-8"), fn_name or "run")
+    if isinstance(obj, str):
+        if _names_file(obj):
+            return Source(Path(obj).read_text(encoding="utf-8"), fn_name or "run")
+        return Source(obj, fn_name or "run")
+    if callable(obj):
+        source = function_source(obj)
+        return Source(source.code, fn_name or source.fn_name)
+    raise TypeError(f"cannot send a {type(obj).__name__} as code; pass code, a path or a function")
+
+
+def _names_file(text: str) -> bool:
+    if "\n" in text or len(text) > 4096:
+        return False
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def function_source(fn: Callable[..., Any]) -> Source:
+    """A local function as code: its own source, dedented, without its decorators.
+
+    Only the function travels — it must import what it uses inside its body.
+    """
+    fn = inspect.unwrap(fn)
+    if not (inspect.isfunction(fn) or inspect.ismethod(fn)):
+        raise TypeError(f"{fn!r} is not a Python function")
+    if fn.__name__ == "<lambda>":
+        raise TypeError("a lambda has no source of its own; define the function with def")
+    try:
+        text = textwrap.dedent(inspect.getsource(fn))
+    except (OSError, TypeError) as exc:
+        raise TypeError(f"cannot read the source of {fn.__qualname__}: {exc}")
+    node = ast.parse(text).body[0]
+    assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    # Decorators (``@client.remote``) mean nothing on the server: start at ``def``.
+    lines = text.splitlines(keepends=True)
+    return Source("".join(lines[node.lineno - 1 :]), fn.__name__)
+
+
+def b64(data: str | bytes, *, url_safe: bool = False) -> str:
+    raw = data.encode() if isinstance(data, str) else data
+    if url_safe:
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return base64.b64encode(raw).decode()
+
+
+def _options(source: Source, options: Mapping[str, Any]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if source.fn_name != "run":
+        fields["fn_name"] = source.fn_name
+    fields.update({k: v for k, v in options.items() if v is not None})
+    return fields
+
+
+def encode_body(
+    source: Source,
+    kwargs: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+    *,
+    by_hash: bool = False,
+) -> dict[str, Any]:
+    """The POST JSON body of a call: the code (or its hash), ``kwargs`` as plain JSON."""
+    body: dict[str, Any]
+    body = {"code_sha256": source.sha256} if by_hash else {"code_b64": b64(source.code)}
+    body.update(_options(source, options or {}))
+    if kwargs:
+        body["kwargs"] = dict(kwargs)
+    return body
+
+
+def encode_query(
+    source: Source,
+    kwargs: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+    *,
+    by_hash: bool = False,
+) -> dict[str, str]:
+    """The GET query of a call: URL-safe base64 code (or its hash) and ``kwargs_b64``."""
+    query: dict[str, str]
+    if by_hash:
+        query = {"code_sha256": source.sha256}
+    else:
+        query = {"code_b64": b64(source.code, url_safe=True)}
+    for name, value in _options(source, options or {}).items():
+        query[name] = _query_value(value)
+    if kwargs:
+        query["kwargs_b64"] = b64(json.dumps(dict(kwargs)), url_safe=True)
+    return query
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def encode_url(
+    url: str,
+    source: Source,
+    kwargs: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> str:
+    """A GET URL that runs the call — for a browser, an ``<img src>`` or an ``EventSource``."""
+    sep = "&" if "?" in url else "?"
+    return url + sep + urlencode(encode_query(source, kwargs, options))
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def is_text(content_type: str | None) -> bool:
+    """Whether a body of this type is text (``str`` chunks) rather than bytes."""
+    media = media_type(content_type)
+    return (
+        media.startswith("text/")
+        or media in ("application/json", "application/x-ndjson", "application/xml")
+        or media.endswith(("+json", "+xml"))
+    )
+
+
+def _charset(content_type: str | None) -> str:
+    for param in (content_type or "").split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            return value.strip().strip('"')
+    return "utf-8"
+
+
+def decode_body(content_type: str | None, content: bytes) -> Any:
+    """A result by its content type: JSON decoded, NDJSON as a list, text as ``str``, an
+    empty untyped body as ``None``, anything else as ``bytes``."""
+    media = media_type(content_type)
+    if not media:
+        return content or None
+    if media == "application/json" or media.endswith("+json"):
+        return json.loads(content) if content.strip() else None
+    if media == "application/x-ndjson":
+        return [json.loads(line) for line in content.splitlines() if line.strip()]
+    if is_text(content_type):
+        return content.decode(_charset(content_type), "replace")
+    return content
+
+
+def error_for(status: int, content_type: str | None, content: bytes) -> OwtError:
+    """The ``OwtError`` for an error response."""
+    payload: dict[str, Any] | None = None
+    if "json" in media_type(content_type) or content.lstrip()[:1] == b"{":
+        try:
+            parsed = json.loads(content)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            payload = parsed
+    if payload is None:
+        text = content.decode(_charset(content_type), "replace").strip()
+        payload = {"error": "http_error", "message": text[:2000] or f"HTTP {status}"}
+    return OwtError(status, payload)
+
+
+def is_unknown_code(status: int, content: bytes) -> bool:
+    """The server does not hold the code whose hash was sent: send the code itself."""
+    if status != 404:
+        return False
+    try:
+        payload = json.loads(content)
+    except ValueError:
+        return False
+    return isinstance(payload, dict) and payload.get("error") == "unknown_code"
+
+
+def keeps_code(status: int) -> bool:
+    """Whether the server holds the code after answering with ``status``.
+
+    It stores code once the call is resolved, so also after compile and runtime errors;
+    errors before that (bad request, auth, size, busy) may leave it without.
+    """
+    return status < 400 or status in (422, 424, 500, 502, 504)
+
+
+class EventReader:
+    """Server-sent events, line by line → the data of each event.
+
+    Data is JSON-decoded when it parses, else kept as text; ``data: [DONE]`` ends the stream
+    (``done`` turns true). Comments, ``event:``, ``id:`` and ``retry:`` lines are skipped.
+    """
+
+    DONE = "[DONE]"
+
+    def __init__(self) -> None:
+        self.done = False
+        self._data: list[str] = []
+
+    def feed(self, line: str) -> list[Any]:
+        """Take one line (without its line break); return the events it completes."""
+        line = line.rstrip("\r\n")
+        if line:
+            name, _, value = line.partition(":")
+            if name == "data":
+                self._data.append(value[1:] if value.startswith(" ") else value)
+            return []
+        return self.flush()
+
+    def flush(self) -> list[Any]:
+        """Dispatch the pending event (a blank line, or the end of the stream)."""
+        if not self._data or self.done:
+            self._data.clear()
+            return []
+        data = "\n".join(self._data)
+        self._data.clear()
+        if data == self.DONE:
+            self.done = True
+            return []
+        try:
+            return [json.loads(data)]
+        except ValueError:
+            return [data]

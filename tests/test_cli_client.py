@@ -1,0 +1,139 @@
+"""``owt call | encode | url`` against a real server."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from owt.cli_client import call_command, encode_command, parse_arguments, url_command
+
+HELLO = 'def run(name, n=1):\n    return {"hi": name, "n": n}\n'
+SLOW = """
+import time
+def run(n):
+    for i in range(n):
+        yield f"{i}\\n"
+        time.sleep(0.5)
+"""
+
+
+@pytest.fixture
+def hello(tmp_path: Path) -> Path:
+    path = tmp_path / "hello.py"
+    path.write_text(HELLO)
+    return path
+
+
+def test_parse_arguments() -> None:
+    args = ("name=owt", "n:=3", "flags:=[1, true]", "eq=a=b", "empty=")
+    assert parse_arguments(args) == {
+        "name": "owt",
+        "n": 3,
+        "flags": [1, True],
+        "eq": "a=b",
+        "empty": "",
+    }
+
+
+def test_call_prints_the_result(owt_server: Any, hello: Path) -> None:
+    result = CliRunner().invoke(call_command, [owt_server.url, str(hello), "name=owt", "n:=3"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"hi": "owt", "n": 3}
+
+
+def test_call_code_from_stdin_with_get(owt_server: Any) -> None:
+    code = "def run(request, name): return f'{request.method} {request.path} {name}'"
+    result = CliRunner().invoke(
+        call_command, ["--get", owt_server.url + "/some/path", "-", "name=x"], input=code
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "GET /some/path x\n"
+
+
+def test_call_options(owt_server: Any) -> None:
+    code = "def hello(name): return name.upper()"
+    args = ["--fn", "hello", "--timeout", "5", owt_server.url, "-", "name=owt"]
+    result = CliRunner().invoke(call_command, args, input=code)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "OWT\n"
+
+
+def test_error_exits_non_zero_with_message(owt_server: Any) -> None:
+    result = CliRunner().invoke(
+        call_command, [owt_server.url, "-"], input="def run(): raise ValueError('boom')"
+    )
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "adaptor_error (500): ValueError: boom" in result.stderr
+
+
+def test_unreachable_server_exits_non_zero(hello: Path) -> None:
+    result = CliRunner().invoke(call_command, ["http://127.0.0.1:9", str(hello), "name=x"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("owt: http://127.0.0.1:9/")
+
+
+def test_bad_argument_is_a_usage_error(owt_server: Any, hello: Path) -> None:
+    result = CliRunner().invoke(call_command, [owt_server.url, str(hello), "oops"])
+    assert result.exit_code == 2
+    assert "NAME=text or NAME:=json" in result.stderr
+
+
+def test_stream_prints_chunks_as_they_come(owt_server: Any, tmp_path: Path) -> None:
+    """Through the real ``owt`` entry point (``python -m owt call``), so the command is wired."""
+    path = tmp_path / "slow.py"
+    path.write_text(SLOW)
+    cmd = [sys.executable, "-m", "owt", "call", "--stream", owt_server.url, str(path), "n:=3"]
+    start = time.monotonic()
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            lines = [(line, time.monotonic() - start) for line in proc.stdout]
+            assert proc.wait(30) == 0
+        finally:
+            proc.kill()
+    assert [line for line, _ in lines] == ["0\n", "1\n", "2\n"]
+    assert lines[-1][1] - lines[0][1] >= 0.8
+
+
+def test_encode_prints_the_json_body(owt_server: Any, hello: Path) -> None:
+    result = CliRunner().invoke(encode_command, [str(hello), "name=owt", "--use-cache"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert base64.b64decode(body["code_b64"]).decode() == HELLO
+    assert body["kwargs"] == {"name": "owt"}
+    assert body["use_cache"] is True
+    # use_cache keys by path on a shared server: a path of its own.
+    reply = httpx.post(owt_server.url + "/test-cli-encode", json=body, timeout=10)
+    assert reply.json() == {"hi": "owt", "n": 1}
+
+
+def test_url_prints_a_get_url(owt_server: Any, hello: Path) -> None:
+    result = CliRunner().invoke(url_command, [owt_server.url + "/hi", str(hello), "name=é ü"])
+    assert result.exit_code == 0, result.output
+    url = result.stdout.strip()
+    assert url.startswith(owt_server.url + "/hi?code_b64=")
+    assert httpx.get(url, timeout=10).json() == {"hi": "é ü", "n": 1}
+
+
+def test_credentials_from_the_url_or_flags(start_server: Any, hello: Path) -> None:
+    password_hash = hashlib.sha256(b"s3cret").hexdigest()
+    server = start_server("--auth", f"alice:{password_hash}", "--token", "t0ken")
+    with_user = server.url.replace("http://", "http://alice:s3cret@")
+    for args in ([with_user], ["--token", "t0ken", server.url]):
+        result = CliRunner().invoke(call_command, [*args, str(hello), "name=x"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout) == {"hi": "x", "n": 1}
+    result = CliRunner().invoke(call_command, [server.url, str(hello), "name=x"])
+    assert result.exit_code == 1
+    assert "unauthorized (401)" in result.stderr

@@ -1,0 +1,91 @@
+"""``clients/sh/owt.sh`` (bash, curl and base64 only) against a real server."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HELPERS = ROOT / "clients" / "sh" / "owt.sh"
+HELLO = "def run(name='world'):\n    return f'Hello, {name}!'\n"
+
+
+def bash(script: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-c", f"source {shlex.quote(str(HELPERS))}; {script}"],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.fixture
+def hello(tmp_path: Path) -> Path:
+    path = tmp_path / "hello é.py"  # a space and a non-ASCII name
+    path.write_text(HELLO + "# ünïcode\n")
+    return path
+
+
+def test_owt_call(owt_server: Any, hello: Path) -> None:
+    url, file = shlex.quote(owt_server.url), shlex.quote(str(hello))
+    done = bash(f'owt_call {url} {file} \'{{"name": "owt"}}\'')
+    assert (done.returncode, done.stdout) == (0, "Hello, owt!")
+    assert bash(f"owt_call {url} {file}").stdout == "Hello, world!"
+    # Python literal arguments work too (the server decodes kwargs_b64 as JSON or literal).
+    assert bash(f"owt_call {url} {file} \"{{'name': 'py'}}\"").stdout == "Hello, py!"
+
+
+def test_owt_call_code_from_stdin_and_curl_options(owt_server: Any) -> None:
+    code = "def run(request, n):\n    return {'n': n, 'ua': request.headers.get('x-test')}\n"
+    done = bash(f"owt_call {owt_server.url}/x - '{{\"n\": 3}}' -H 'x-test: yes'", stdin=code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == '{"n": 3, "ua": "yes"}'
+
+
+def test_owt_call_error(owt_server: Any) -> None:
+    done = bash(f"owt_call {owt_server.url} -", stdin="def run(): raise ValueError('boom')")
+    assert done.returncode == 22
+    assert '"error": "adaptor_error"' in done.stdout and "boom" in done.stdout
+    assert "500" in done.stderr
+
+
+def test_owt_call_streams(owt_server: Any, tmp_path: Path) -> None:
+    path = tmp_path / "slow.py"
+    path.write_text(
+        "import time\ndef run(n):\n"
+        "    for i in range(n):\n        yield f'{i}\\n'\n        time.sleep(0.5)\n"
+    )
+    script = f"source {shlex.quote(str(HELPERS))}; owt_call {owt_server.url} {path} '{{\"n\": 3}}'"
+    start = time.monotonic()
+    with subprocess.Popen(["bash", "-c", script], stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            lines = [(line, time.monotonic() - start) for line in proc.stdout]
+            assert proc.wait(30) == 0
+        finally:
+            proc.kill()
+    assert [line for line, _ in lines] == ["0\n", "1\n", "2\n"]
+    assert lines[-1][1] - lines[0][1] >= 0.8
+
+
+def test_owt_url(owt_server: Any, hello: Path) -> None:
+    done = bash(f'owt_url {owt_server.url}/hi {shlex.quote(str(hello))} \'{{"name": "é+/?"}}\'')
+    assert done.returncode == 0, done.stderr
+    url = done.stdout.strip()
+    assert url.startswith(owt_server.url + "/hi?code_b64=")
+    assert httpx.get(url, timeout=10).text == "Hello, é+/?!"
+    joined = bash(f"owt_url '{owt_server.url}/hi?x=1' {shlex.quote(str(hello))}").stdout
+    assert "/hi?x=1&code_b64=" in joined
+    assert httpx.get(joined.strip(), timeout=10).text == "Hello, world!"
+
+
+def test_usage() -> None:
+    done = bash("owt_call http://127.0.0.1:9")
+    assert done.returncode == 2 and "usage: owt_call" in done.stderr
