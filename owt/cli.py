@@ -64,11 +64,15 @@ def _serve_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--max-concurrency", type=int, help="Calls at once (0: no limit). [0]"),
         click.option(
+            "--max-queue", type=int, help="Calls waiting for --max-concurrency before 503. [64]"
+        ),
+        click.option(
             "--state-dir",
             type=click.Path(file_okay=False),
             help="Folder for persistent state (SQLite, environments).",
         ),
         click.option("--cache-max-bytes", type=int, help=f"Response cache bound. [{256 * MiB}]"),
+        click.option("--max-codes", type=int, help="Codes kept for code_sha256 calls. [1024]"),
         click.option("--mount", multiple=True, help="NAME=path/to/adaptor.py (repeatable)."),
         click.option("--env", multiple=True, help="NAME=/path/to/python[:N] (repeatable)."),
         click.option(

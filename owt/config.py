@@ -93,6 +93,20 @@ class Settings:
                 f"refusing to listen on {self.address} without --auth or --token: anyone who "
                 "can reach it could run code here (pass --insecure to do it anyway)"
             )
+        if self.auth:
+            from owt.auth import parse_users  # server-side only: keeps this module light
+
+            try:
+                parse_users(self.auth)
+            except ValueError as exc:
+                raise SettingsError(str(exc))
+        if self.mount or self.allow:
+            from owt.endpoints import check_settings  # server-side only, like auth above
+
+            try:
+                check_settings(self)
+            except ValueError as exc:
+                raise SettingsError(str(exc))
 
 
 def is_loopback(address: str) -> bool:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import socket
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from owt.app import create_app
 from owt.config import Settings
@@ -15,6 +20,7 @@ from owt.config import Settings
 __all__ = ["run_server"]
 
 LOG_LEVELS = {0: logging.WARNING, 1: logging.INFO}
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class _Server(uvicorn.Server):
@@ -24,10 +30,47 @@ class _Server(uvicorn.Server):
         super().__init__(config)
         self.ready_line = ready_line
 
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn re-raises the signal after a graceful shutdown; owt exits 0 instead, so
+        # SIGINT and SIGTERM both mean "stop cleanly".
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         if self.started:
             print(self.ready_line, flush=True)
+
+
+class _HttpToolsProtocol(HttpToolsProtocol):
+    """httptools, without its 64 KiB URL limit: large adaptors travel in GET query strings.
+
+    ``httptools.parse_url`` refuses targets over 65535 bytes, so a longer one is split here
+    instead; the whole target stays bounded by ``h11_max_incomplete_event_size``.
+    """
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        limit = self.config.h11_max_incomplete_event_size
+        if limit is not None and len(self.url) > limit:
+            raise ValueError("request target too long")  # uvicorn answers 400
+
+    def on_headers_complete(self) -> None:
+        if len(self.url) <= 65535:
+            super().on_headers_complete()
+            return
+        path, _, query = self.url.partition(b"?")
+        self.url = path
+        super().on_headers_complete()  # builds the scope; the app task has not run yet
+        self.scope["query_string"] = query
 
 
 def bind_socket(address: str, port: int) -> socket.socket:
@@ -44,11 +87,11 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         loop="auto",
-        http="httptools",
+        http=_HttpToolsProtocol,
         lifespan="on",
         log_level=level,
         access_log=settings.verbose >= 2,
-        # Large adaptors travel in GET query strings; h11 would cap them at 16 KiB.
+        # Large adaptors travel in GET query strings: this bounds the request target.
         h11_max_incomplete_event_size=max(settings.max_body_bytes, 1024 * 1024),
         timeout_graceful_shutdown=5,
         server_header=False,

@@ -52,8 +52,21 @@ def test_missing_argument(owt_server):
 
 
 def test_bad_timeout_field(owt_server):
-    r = call(owt_server.url, "def run(): 1", fields={"timeout": "soon"})
-    assert error_of(r, 400, "bad_request")["field"] == "timeout"
+    for bad in ("soon", "-1", "0", "nan", "inf"):
+        r = call(owt_server.url, "def run(): 1", fields={"timeout": bad})
+        assert error_of(r, 400, "bad_request")["field"] == "timeout"
+
+
+def test_bad_field_types(owt_server):
+    url = owt_server.url + "/"
+    code = b64("def run(**kw): return kw")
+    for body, field in (
+        ({"code_b64": code, "kwargs": [1, 2]}, "kwargs"),
+        ({"code_b64": code, "fn_name": "not a name"}, "fn_name"),
+        ({"code_b64": code, "env": 3}, "env"),
+        ({"code_b64": 42}, "code_b64"),
+    ):
+        assert error_of(httpx.post(url, json=body), 400, "bad_request")["field"] == field
 
 
 def test_missing_code(owt_server):

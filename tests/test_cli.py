@@ -1,0 +1,99 @@
+"""Starting the server: flags, OWT_* variables, the ready line, the public-bind guard."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+from conftest import ROOT, OwtProcess, call
+
+
+def test_ready_line_and_python_m_owt_server(start_server):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "owt.server", "--port", "0", "--timeout", "5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line.startswith("owt serving on http://127.0.0.1:")
+        url = line.split()[-1]
+        assert call(url, "def run(): return 'm'").text == "m"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+def test_flags_without_command_mean_serve():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "owt", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("owt serving on ")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+def test_environment_variables_set_flags():
+    server = OwtProcess(env={"OWT_ADDRESS": "::1"})
+    try:
+        assert server.url.startswith("http://[::1]:")
+        assert httpx.get(server.url + "/_owt/health").text == "ok"
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "::"])
+def test_public_address_without_auth_is_refused(address):
+    result = subprocess.run(
+        [sys.executable, "-m", "owt", "serve", "--address", address, "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+        env={**os.environ},
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "--insecure" in lines[0]
+
+
+def test_insecure_allows_public_address(start_server):
+    server = start_server("--address", "0.0.0.0", "--insecure")
+    port = server.url.rsplit(":", 1)[1]
+    assert httpx.get(f"http://127.0.0.1:{port}/_owt/health").text == "ok"
+
+
+def test_verbose_logs_requests(start_server):
+    server = start_server("-vv")
+    call(server.url, "def run(): return 1")
+    assert any("POST / HTTP" in line for line in server.lines)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signals_stop_cleanly(start_server, sig):
+    server = start_server()
+    assert server.stop(sig) == 0
+
+
+def test_server_sing_knows_its_address(owt_server):
+    r = call(owt_server.url, "def run(): return Server.sing().url")
+    assert r.text == owt_server.url
