@@ -140,3 +140,42 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10, every: float 
             return True
         time.sleep(every)
     return predicate()
+
+
+CHROMIUM = Path(os.environ.get("OWT_CHROMIUM", "/usr/bin/chromium"))
+# Debian's chromium as root on a closed network: no sandbox, no background connections.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def require(what: str) -> None:
+    """A missing system dependency fails in CI (where .ci/run installs it), skips elsewhere."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{what} is missing; .ci/run should have installed it")
+    pytest.skip(f"{what} is missing")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Headless Debian chromium driven by Playwright (never a downloaded browser)."""
+    if not CHROMIUM.exists():
+        require(f"{CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        require("playwright (pip install -e '.[dev]')")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
