@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -42,10 +43,13 @@ class OwtProcess:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         ready_timeout: float = 30,
+        command: list[str] | None = None,
     ) -> None:
+        """``owt serve --port 0 ARGS``, or ``command`` (signalled as a process group)."""
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.group = command is not None
         self.proc = subprocess.Popen(
-            [*OWT, "serve", "--port", "0", *args],
+            command or [*OWT, "serve", "--port", "0", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -82,7 +86,10 @@ class OwtProcess:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
         if self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            if self.group:
+                os.killpg(self.proc.pid, sig)
+            else:
+                self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -131,6 +138,12 @@ def call(
         return httpx.get(url + path, params=params, timeout=timeout)
     body = {"code_b64": b64(code), "kwargs": kwargs, **(fields or {})}
     return httpx.post(url + path, json=body, timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10, every: float = 0.05) -> bool:

@@ -12,43 +12,18 @@ import pytest
 from conftest import ROOT, OwtProcess, call
 
 
-def test_ready_line_and_python_m_owt_server(start_server):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "owt.server", "--port", "0", "--timeout", "5"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-    )
+def test_ready_line_and_python_m_owt_server():
+    server = OwtProcess(command=[sys.executable, "-m", "owt.server", "--port", "0"])
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        assert line.startswith("owt serving on http://127.0.0.1:")
-        url = line.split()[-1]
-        assert call(url, "def run(): return 'm'").text == "m"
+        assert server.lines[-1].startswith("owt serving on http://127.0.0.1:")
+        assert call(server.url, "def run(): return 'm'").text == "m"
     finally:
-        proc.terminate()
-        proc.wait(10)
-        assert proc.stdout is not None
-        proc.stdout.close()
+        assert server.stop() == 0
 
 
 def test_flags_without_command_mean_serve():
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "owt", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().startswith("owt serving on ")
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        assert proc.stdout is not None
-        proc.stdout.close()
+    server = OwtProcess(command=[sys.executable, "-m", "owt", "--port", "0"])
+    assert server.stop() == 0
 
 
 def test_environment_variables_set_flags():

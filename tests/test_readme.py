@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import socket
 import subprocess
 
 import pytest
-from conftest import ROOT, wait_until
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from conftest import ROOT, OwtProcess, free_port
 
 
 def first_example() -> tuple[str, str]:
@@ -29,29 +19,16 @@ def first_example() -> tuple[str, str]:
 @pytest.mark.timeout(180)
 def test_make_run_serves_the_first_example(tmp_path):
     port = free_port()
-    proc = subprocess.Popen(
-        ["make", "--no-print-directory", "run", f"OWT_FLAGS=--state-dir {tmp_path}"],
-        cwd=ROOT,
-        env={**os.environ, "OWT_PORT": str(port)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+    server = OwtProcess(
+        command=["make", "--no-print-directory", "run", f"OWT_FLAGS=--state-dir {tmp_path}"],
+        env={"OWT_PORT": str(port)},
+        ready_timeout=150,
     )
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith("owt serving on "):
-                break
-        else:
-            pytest.fail("make run did not start owt")
-        assert line.split()[-1] == f"http://127.0.0.1:{port}"
+        assert server.url == f"http://127.0.0.1:{port}"
         command, expected = first_example()
-        command = re.sub(r"localhost:9876", f"localhost:{port}", command)
+        command = command.replace("localhost:9876", f"localhost:{port}")
         result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30)
         assert result.stdout.strip() == expected
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        assert wait_until(lambda: proc.poll() is not None, timeout=15)
-        if proc.stdout:
-            proc.stdout.close()
+        server.stop()
