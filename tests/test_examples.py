@@ -82,3 +82,18 @@ def test_meta_three_deep(owt_server):
     assert len({level["pid"] for level in levels}) == 3
     for level in levels[:-1]:
         assert not _alive(level["inner_pid"])
+
+
+def test_summat_simple(owt_server):
+    lines = run_script(owt_server, "example/summat/simple/run.sh").splitlines()
+    assert lines[:3] == ["SERVE UP OWT YER FANCY ON T'FLY."] * 2 + ["Hello owt!"]
+    # The script shows the first 200 bytes of the refusal.
+    assert lines[3].startswith('{"error": "adaptor_error", "message": "PermissionError: open()')
+
+
+def test_summat_stream(owt_server):
+    out = run_script(owt_server, "example/summat/stream/run.sh")
+    events = [line.removeprefix("data: ") for line in out.splitlines() if line]
+    assert events[-1] == "[DONE]"
+    assert json.loads(events[0]) == {"sentence": "Ey up.", "words": 2}
+    assert len(events) == 5
