@@ -41,10 +41,19 @@ def main() -> None:
         }
         for target, body in targets.values():  # warm-up: owt compiles the code once here
             load(target, body=body, seconds=1)
-        # Interleaved rounds, so drift in the machine's load hits both sides alike.
+        servers = {"starlette": base, "owt": url}
+        # Interleaved rounds, so drift in the machine's load hits both sides alike. Besides
+        # requests per second, the server's own CPU time per request: the load generator
+        # shares the machine, and CPU per request is what owt itself adds.
         for _ in range(args.rounds):
             for (method, side), (target, body) in targets.items():
-                results.setdefault(f"{method} {side}", []).append(load(target, body=body, **kw))
+                cpu = servers[side].cpu_seconds()
+                rate = load(target, body=body, **kw)
+                used = servers[side].cpu_seconds() - cpu
+                results.setdefault(f"{method} {side}", []).append(rate)
+                results.setdefault(f"{method} {side} cpu", []).append(
+                    used / (rate * args.seconds) * 1e6
+                )
 
     lines = [
         "## Warm echo: owt vs bare Starlette",
@@ -54,13 +63,19 @@ def main() -> None:
         "uvicorn settings (httptools, uvloop, no access log); medians of interleaved rounds. "
         "owt receives the adaptor's code in every request.",
         "",
-        "| method | bare Starlette req/s | owt req/s | owt / Starlette |",
-        "|---|---|---|---|",
+        "| method | bare Starlette req/s | owt req/s | owt / Starlette "
+        "| server CPU µs/req: Starlette | owt | Starlette / owt |",
+        "|---|---|---|---|---|---|---|",
     ]
     for method in ("GET", "POST"):
         base = statistics.median(results[f"{method} starlette"])
         owt = statistics.median(results[f"{method} owt"])
-        lines.append(f"| {method} | {base:,.0f} | {owt:,.0f} | {owt / base:.2f}× |")
+        base_cpu = statistics.median(results[f"{method} starlette cpu"])
+        owt_cpu = statistics.median(results[f"{method} owt cpu"])
+        lines.append(
+            f"| {method} | {base:,.0f} | {owt:,.0f} | {owt / base:.2f}× "
+            f"| {base_cpu:.0f} | {owt_cpu:.0f} | {base_cpu / owt_cpu:.2f}× |"
+        )
     text = "\n".join(lines)
     print(text)
     record("echo", text)

@@ -34,8 +34,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class ServerURL(str):
+    """A server's URL that also knows the server's pid (to read its CPU time)."""
+
+    pid: int
+
+    def __new__(cls, url: str, pid: int) -> ServerURL:
+        self = super().__new__(cls, url)
+        self.pid = pid
+        return self
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process (and its threads) so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def owt_server(*args: str) -> Iterator[str]:
+def owt_server(*args: str) -> Iterator[ServerURL]:
     """A real ``owt serve`` on a free port; yields its URL and stops it after."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "owt", "serve", "--port", "0", *args],
@@ -49,7 +65,7 @@ def owt_server(*args: str) -> Iterator[str]:
         line = proc.stdout.readline()
         if not line.startswith("owt serving on "):
             raise RuntimeError(f"owt did not start: {line!r}")
-        yield line.split()[-1]
+        yield ServerURL(line.split()[-1], proc.pid)
     finally:
         proc.terminate()
         proc.wait(15)
@@ -58,7 +74,7 @@ def owt_server(*args: str) -> Iterator[str]:
 
 
 @contextmanager
-def process_server(cmd: list[str], port: int) -> Iterator[str]:
+def process_server(cmd: list[str], port: int) -> Iterator[ServerURL]:
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -71,7 +87,7 @@ def process_server(cmd: list[str], port: int) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{cmd} did not start") from None
                 time.sleep(0.1)
-        yield url
+        yield ServerURL(url, proc.pid)
     finally:
         proc.terminate()
         proc.wait(15)

@@ -73,16 +73,15 @@ async def send_reply(
     send: Any, receive: Any, reply: Reply, chunk_timeout: float | None = None
 ) -> bool:
     """Send a Reply; for a stream, each chunk as it comes. False if the client went away."""
-    await send(
-        {
-            "type": "http.response.start",
-            "status": reply.status,
-            "headers": _raw_headers(reply.headers),
-        }
-    )
+    headers = _raw_headers(reply.headers)
     if reply.stream is None:
+        # A whole body goes with its length (no chunked framing); a stream is chunked.
+        if not any(name == b"content-length" for name, _ in headers):
+            headers.append((b"content-length", b"%d" % len(reply.body)))
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": reply.body})
         return True
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     stream = reply.stream
     assert isinstance(stream, AsyncIterator)
     completed = False

@@ -14,7 +14,7 @@ import json
 import math
 from typing import Any
 
-from owt.core.call import Call, Request
+from owt.core.call import CALL_FIELDS, Call, Request
 from owt.exceptions import BadRequest
 
 __all__ = [
@@ -26,22 +26,6 @@ __all__ = [
     "sha256_of",
 ]
 
-CALL_FIELDS = frozenset(
-    {
-        "code_b64",
-        "kwargs_b64",
-        "kwargs",
-        "fn_name",
-        "use_cache",
-        "cache_kwargs",
-        "cache_key_override",
-        "code_sha256",
-        "env",
-        "requirements",
-        "timeout",
-        "rebuild",
-    }
-)
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
@@ -136,6 +120,77 @@ def read_fields(request: Request) -> dict[str, Any]:
     return fields
 
 
+def _amount(value: Any, name: str) -> float:
+    if isinstance(value, bool):
+        raise BadRequest(f"{name} must be a number", field=name)
+    try:
+        amount = float(value)
+    except (TypeError, ValueError):
+        raise BadRequest(f"{name} must be a number", field=name)
+    if not 0 <= amount < math.inf or (amount > 1 and not amount.is_integer()):
+        raise BadRequest(f"{name} must be a fraction below 1 or a whole number", field=name)
+    return amount
+
+
+def _placement(fields: dict[str, Any]) -> dict[str, Any]:
+    """The cluster resources a call asks for (``--executor ray`` places it on them)."""
+    placement: dict[str, Any] = {}
+    for name in ("num_cpus", "num_gpus", "memory"):
+        if fields.get(name) not in (None, ""):
+            placement[name] = _amount(fields[name], name)
+    if "memory" in placement:
+        placement["memory"] = int(placement["memory"])  # bytes
+    kind = fields.get("accelerator_type")
+    if kind not in (None, ""):
+        if not isinstance(kind, str) or not kind.replace("-", "").replace("_", "").isalnum():
+            raise BadRequest("accelerator_type must be a name like A100", field="accelerator_type")
+        placement["accelerator_type"] = kind
+    custom = fields.get("resources")
+    if isinstance(custom, str) and custom.strip():  # from a query string: JSON text
+        try:
+            custom = json.loads(custom)
+        except ValueError:
+            raise BadRequest("resources must be a JSON object", field="resources")
+    if custom not in (None, "", {}):
+        if not isinstance(custom, dict) or not all(isinstance(k, str) and k for k in custom):
+            raise BadRequest("resources must map names to amounts", field="resources")
+        placement["resources"] = {k: _amount(v, "resources") for k, v in custom.items()}
+    return placement
+
+
+_OPTION_FIELDS = frozenset(
+    {
+        "use_cache",
+        "cache_kwargs",
+        "rebuild",
+        "cache_key_override",
+        "requirements",
+        "num_cpus",
+        "num_gpus",
+        "memory",
+        "accelerator_type",
+        "resources",
+    }
+)
+
+
+def _options(fields: dict[str, Any]) -> dict[str, Any]:
+    """Cache, environment and placement options of a call."""
+    options: dict[str, Any] = {
+        name: parse_bool(fields[name], name)
+        for name in ("use_cache", "cache_kwargs", "rebuild")
+        if name in fields
+    }
+    if fields.get("cache_key_override") not in (None, ""):
+        options["cache_key_override"] = str(fields["cache_key_override"])
+    if fields.get("requirements") not in (None, "", []):
+        options["requirements"] = fields["requirements"]
+    placement = _placement(fields)
+    if placement:
+        options["placement"] = placement
+    return options
+
+
 def call_from_fields(
     fields: dict[str, Any],
     request: Request,
@@ -173,15 +228,8 @@ def call_from_fields(
     env = fields.get("env") or "main"
     if not isinstance(env, str):
         raise BadRequest("env must be a name", field="env")
-    options: dict[str, Any] = {
-        name: parse_bool(fields[name], name)
-        for name in ("use_cache", "cache_kwargs", "rebuild")
-        if name in fields
-    }
-    if fields.get("cache_key_override") not in (None, ""):
-        options["cache_key_override"] = str(fields["cache_key_override"])
-    if fields.get("requirements") not in (None, "", []):
-        options["requirements"] = fields["requirements"]
+    # Most calls carry no options: one set operation says so.
+    options = {} if _OPTION_FIELDS.isdisjoint(fields) else _options(fields)
     return Call(
         code=code,
         sha256=sha256 or sha256_of(code),

@@ -177,9 +177,13 @@ def require(what: str) -> None:
     pytest.skip(f"{what} is missing")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """Headless Debian chromium driven by Playwright (never a downloaded browser)."""
+    """Headless Debian chromium driven by Playwright (never a downloaded browser).
+
+    Module-scoped: Playwright's sync API keeps an event loop running in the main thread while
+    it lives, which would break every later test that starts one of its own.
+    """
     if not CHROMIUM.exists():
         require(f"{CHROMIUM} (apt-get install chromium)")
     try:

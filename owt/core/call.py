@@ -14,7 +14,30 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl
 
-__all__ = ["Call", "Headers", "MultiDict", "Reply", "Request", "Response"]
+__all__ = ["CALL_FIELDS", "Call", "Headers", "MultiDict", "Reply", "Request", "Response"]
+
+#: The request fields owt itself reads (SPEC §2); any other field is the adaptor's to read.
+CALL_FIELDS = frozenset(
+    {
+        "code_b64",
+        "kwargs_b64",
+        "kwargs",
+        "fn_name",
+        "use_cache",
+        "cache_kwargs",
+        "cache_key_override",
+        "code_sha256",
+        "env",
+        "requirements",
+        "rebuild",
+        "timeout",
+        "num_cpus",
+        "num_gpus",
+        "memory",
+        "accelerator_type",
+        "resources",
+    }
+)
 
 
 class MultiDict(dict[str, str]):

@@ -63,6 +63,9 @@ class Target:
     names: frozenset[str]
     first: str | None
     is_async: bool = False
+    #: Required keyword-passable names, when the signature is plain enough to check arguments
+    #: with two set operations (no ``*args``, nothing positional-only after the request).
+    required: frozenset[str] | None = None
 
 
 @dataclass
@@ -132,6 +135,12 @@ def _target(fn: Any) -> Target:
         for p in rest
         if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     ]
+    plain = all(
+        p.kind is not inspect.Parameter.VAR_POSITIONAL
+        and (p.kind is not inspect.Parameter.POSITIONAL_ONLY or p.default is not p.empty)
+        for p in rest
+    )
+    required = frozenset(p.name for p in named if p.default is p.empty)
     return Target(
         fn=fn,
         signature=sig,
@@ -140,7 +149,32 @@ def _target(fn: Any) -> Target:
         names=frozenset(p.name for p in named),
         first=named[0].name if named else None,
         is_async=inspect.iscoroutinefunction(fn),
+        required=required if plain else None,
     )
+
+
+def _accepts(target: Target) -> str:
+    return ", ".join(sorted(target.names)) or "nothing"
+
+
+def _check_names(target: Target, kwargs: dict[str, Any]) -> None:
+    """What ``Signature.bind`` would say, for plain signatures, at a fraction of its cost."""
+    assert target.required is not None
+    if not target.accepts_any:
+        unknown = kwargs.keys() - target.names
+        if unknown:
+            names = ", ".join(repr(n) for n in sorted(unknown))
+            raise BadRequest(
+                f"unexpected argument(s) {names} (it accepts: {_accepts(target)})",
+                field="kwargs",
+            )
+    missing = target.required - kwargs.keys()
+    if missing:
+        names = ", ".join(repr(n) for n in sorted(missing))
+        raise BadRequest(
+            f"missing required argument(s) {names} (it accepts: {_accepts(target)})",
+            field="kwargs",
+        )
 
 
 def _user_traceback(exc: BaseException) -> str:
@@ -293,11 +327,13 @@ class Runner:
             if target.first is None:
                 raise BadRequest("the function takes no arguments", field="kwargs")
             kwargs[target.first] = last
+        if target.required is not None:
+            _check_names(target, kwargs)
+            return args, kwargs
         try:
             target.signature.bind(*args, **kwargs)
         except TypeError as exc:
-            accepts = ", ".join(sorted(target.names)) or "nothing"
-            raise BadRequest(f"{exc} (it accepts: {accepts})", field="kwargs")
+            raise BadRequest(f"{exc} (it accepts: {_accepts(target)})", field="kwargs")
         return args, kwargs
 
     # -- running ---------------------------------------------------------------------------

@@ -8,29 +8,13 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
+from owt.core.call import CALL_FIELDS
 from owt.exceptions import BadRequest
 from owt.summat.step import MISSING, Context, Step
 
-__all__ = ["CALL_FIELDS", "Const", "Input", "Json", "Kwarg", "Kwargs", "Last", "Path", "Query"]
+__all__ = ["Const", "Input", "Json", "Kwarg", "Kwargs", "Last", "Path", "Query"]
 
 T = TypeVar("T")
-
-CALL_FIELDS = frozenset(
-    {
-        "code_b64",
-        "kwargs_b64",
-        "kwargs",
-        "fn_name",
-        "use_cache",
-        "cache_kwargs",
-        "cache_key_override",
-        "code_sha256",
-        "env",
-        "requirements",
-        "timeout",
-    }
-)
-"""The fields owt itself reads from a call; ``query()`` and ``json()`` leave them out."""
 
 
 class Kwarg(Step[Any, Any]):
