@@ -27,9 +27,9 @@ from owt.config import Settings
 from owt.core.call import Call, Reply, Request
 from owt.core.runner import Runner
 from owt.endpoints import Endpoints, endpoint_routes
+from owt.environments import create_environments, create_requirements
 from owt.exceptions import MissingCode, OwtError, Timeout, UnknownCode, UnknownEnv
 from owt.executors.base import Executor
-from owt.executors.thread import ThreadExecutor
 from owt.http import read_request, send_reply
 from owt.limits import ConcurrencyLimit
 from owt.openapi import openapi_route
@@ -53,6 +53,7 @@ class State:
     codes: CodeStore
     db: StateDB | None = None
     environments: dict[str, Executor] = field(default_factory=dict)
+    requirements: Executor | None = None  # runs calls that bring requirements (owt.venvs)
     cache: ResponseCache = field(default_factory=ResponseCache)
     limit: ConcurrencyLimit = field(default_factory=ConcurrencyLimit)
     endpoints: Endpoints = field(default_factory=Endpoints)
@@ -77,13 +78,15 @@ class OwtApp:
     @contextlib.asynccontextmanager
     async def _lifespan(self, _: Starlette) -> AsyncIterator[None]:
         state = self.state
-        state.environments["main"] = ThreadExecutor(state.runner, self.settings.threads)
-        for executor in state.environments.values():
-            await executor.start()
+        state.environments.update(create_environments(self.settings, state.runner))
+        state.requirements = create_requirements(self.settings)
+        executors = [*state.environments.values(), state.requirements]
         try:
+            for executor in state.environments.values():
+                await executor.start()
             yield
         finally:
-            for executor in state.environments.values():
+            for executor in executors:
                 with anyio.CancelScope(shield=True):
                     await executor.aclose()
             state.cache.close()
@@ -169,6 +172,8 @@ class OwtApp:
         return known
 
     def executor_for(self, call: Call) -> Executor:
+        if "requirements" in call.options and self.state.requirements is not None:
+            return self.state.requirements
         try:
             return self.state.environments[call.env]
         except KeyError:
@@ -198,6 +203,7 @@ def admin_routes(app: OwtApp) -> list[Route]:
             {
                 "version": _version(),
                 "environments": {n: e.status() for n, e in state.environments.items()},
+                "requirements": state.requirements.status() if state.requirements else None,
                 "codes": len(state.codes),
                 "cache": state.cache.stats(),
                 "concurrency": state.limit.status(),

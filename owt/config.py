@@ -107,6 +107,10 @@ class Settings:
                 check_settings(self)
             except ValueError as exc:
                 raise SettingsError(str(exc))
+        if self.env:
+            from owt.environments import parse_envs  # raises SettingsError itself
+
+            parse_envs(self.env)
 
 
 def is_loopback(address: str) -> bool:

@@ -1,0 +1,92 @@
+"""The added cost of a warm call in a worker process over the thread executor.
+
+    .venv/bin/python bench/bench_process.py [--calls 5000] [--loop uvloop|asyncio]
+
+Both executors are driven directly (no HTTP), one call at a time, with the same warm code
+(compiled by the first call), so the difference is what a worker process adds: pickling the
+call, two pipe hops and the worker's own thread hop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from owt.core.call import Call, Request
+from owt.executors.base import Executor
+from owt.executors.process import ProcessExecutor
+from owt.executors.thread import ThreadExecutor
+from owt.protocol import sha256_of
+
+CODE = "def run(name):\n    return f'Hello, {name}!'\n"
+STREAM = "def run(n):\n    for i in range(n):\n        yield b'x' * 64\n"
+
+
+def make_call(code: str, **kwargs: object) -> Call:
+    request = Request(
+        method="GET",
+        path="/hello",
+        query_string="name=owt",
+        header_pairs=[("host", "127.0.0.1:9876"), ("user-agent", "bench"), ("accept", "*/*")],
+    )
+    return Call(code=code, sha256=sha256_of(code), kwargs=dict(kwargs), request=request)
+
+
+async def per_call(executor: Executor, call: Call, calls: int, rounds: int = 5) -> float:
+    """The median over ``rounds`` of the mean seconds per call."""
+    reply = await executor.submit(call)  # warm: compile once
+    assert reply.status == 200, reply.body
+    if reply.stream is not None:
+        async for _chunk in reply.stream:  # type: ignore[union-attr]
+            pass
+    results = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(calls):
+            reply = await executor.submit(call)
+            if reply.stream is not None:
+                async for _chunk in reply.stream:  # type: ignore[union-attr]
+                    pass
+        results.append((time.perf_counter() - start) / calls)
+    return statistics.median(results)
+
+
+async def main(calls: int) -> None:
+    thread = ThreadExecutor()
+    process = ProcessExecutor(workers=1)
+    await thread.start()
+    await process.start()
+    try:
+        for label, call in (
+            ("plain call", make_call(CODE, name="owt")),
+            ("stream of 10 chunks", make_call(STREAM, n=10)),
+        ):
+            t = await per_call(thread, call, calls)
+            p = await per_call(process, call, calls)
+            print(
+                f"{label:22} thread {t * 1e3:7.3f} ms   process {p * 1e3:7.3f} ms   "
+                f"added {(p - t) * 1e3:7.3f} ms/call"
+            )
+    finally:
+        await process.aclose()
+        await thread.aclose()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
+    args = parser.parse_args()
+    print(f"python {sys.version.split()[0]}, loop {args.loop}, {args.calls} calls x 5 rounds")
+    if args.loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main(args.calls))
+    else:
+        asyncio.run(main(args.calls))

@@ -1,0 +1,189 @@
+"""Environments from settings, and virtualenvs built for a call's requirements."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import OwtProcess, call
+
+from owt.config import Settings, SettingsError
+from owt.core.call import Call
+from owt.core.runner import Runner
+from owt.environments import EnvSpec, create_environments, create_requirements, parse_env
+from owt.executors.process import ProcessExecutor
+from owt.executors.thread import ThreadExecutor
+from owt.protocol import sha256_of
+from owt.venvs import env_key, normalise
+
+SIX = """
+import os, sys
+import six
+def run():
+    return {"six": six.__version__, "prefix": sys.prefix, "pid": os.getpid()}
+"""
+
+
+# -- parsing -------------------------------------------------------------------------------
+
+
+def test_parse_env() -> None:
+    assert parse_env(f"ml={sys.executable}") == EnvSpec("ml", sys.executable, 1)
+    assert parse_env(f"ml={sys.executable}:3") == EnvSpec("ml", sys.executable, 3)
+    assert parse_env("py=python3").python.endswith("python3")  # found on PATH
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("nameonly", "expected NAME="),
+        ("=/usr/bin/python3", "expected NAME="),
+        ("a b=/usr/bin/python3", "the name may hold"),
+        (f"x={sys.executable}:0", "at least one worker"),
+        ("x=/no/such/python", "not an executable"),
+        ("x=no-such-python-here", "no interpreter"),
+    ],
+)
+def test_parse_env_refuses(text: str, reason: str) -> None:
+    with pytest.raises(SettingsError, match=reason):
+        parse_env(text)
+
+
+def test_settings_check_refuses_a_duplicate_env() -> None:
+    settings = Settings(env=[f"a={sys.executable}", f"a={sys.executable}:2"])
+    with pytest.raises(SettingsError, match="more than once"):
+        settings.check()
+
+
+def test_create_environments() -> None:
+    runner = Runner()
+    envs = create_environments(Settings(), runner)
+    assert list(envs) == ["main"] and isinstance(envs["main"], ThreadExecutor)
+    envs = create_environments(
+        Settings(isolate=True, env=[f"ml={sys.executable}:2"], worker_max_calls=5), runner
+    )
+    assert isinstance(envs["main"], ProcessExecutor) and isinstance(envs["ml"], ProcessExecutor)
+    assert envs["ml"].pool.size == 2 and envs["ml"].pool.max_calls == 5
+    envs = create_environments(Settings(env=[f"main={sys.executable}:3"]), runner)
+    assert isinstance(envs["main"], ProcessExecutor) and envs["main"].pool.size == 3
+
+
+def test_normalise_requirements() -> None:
+    assert normalise(["Six==1.16.0", "six==1.16.0", " requests >= 2 "]) == [
+        "requests >= 2",
+        "six==1.16.0",
+    ]
+    assert normalise('["a", "b"]') == ["a", "b"]
+    assert normalise("b, a,") == ["a", "b"]
+    assert normalise(["Zope.Interface"]) == ["zope-interface"]
+    assert env_key(["a", "b"]) == env_key(normalise("b,a"))
+    assert env_key(["a"]) != env_key(["a", "b"])
+
+
+@pytest.mark.parametrize("value", [[], "", "[1, 2]", 3, ["--index-url=http://x"], "[oops"])
+def test_normalise_refuses(value: Any) -> None:
+    from owt.exceptions import BadRequest
+
+    with pytest.raises(BadRequest):
+        normalise(value)
+
+
+@pytest.mark.parametrize(
+    ("options", "status", "kind"),
+    [({"no_install": True}, 400, "bad_request"), ({"locked": True}, 403, "locked")],
+)
+def test_requirements_refused(
+    options: dict[str, Any], status: int, kind: str, tmp_path: Path
+) -> None:
+    executor = create_requirements(Settings(state_dir=tmp_path, **options))
+    code = "def run(): return 1"
+    request = Call(code, sha256_of(code), options={"requirements": ["six==1.16.0"]})
+    reply = asyncio.run(executor.submit(request))
+    assert reply.status == status
+    assert json.loads(reply.body)["error"] == kind
+    assert not (tmp_path / "envs").exists()
+
+
+# -- building, over HTTP ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwtProcess]:
+    state = tmp_path_factory.mktemp("state")
+    server = OwtProcess("--timeout", "120", "--state-dir", str(state))
+    yield server
+    server.stop()
+
+
+def with_requirements(server: OwtProcess, code: str, requirements: Any, **fields: Any):
+    return call(server.url, code, fields={"requirements": requirements, **fields}, timeout=150)
+
+
+def requirements_status(server: OwtProcess) -> dict[str, Any]:
+    status: dict[str, Any] = httpx.get(server.url + "/_owt/status").json()["requirements"]
+    return status
+
+
+def test_a_set_is_built_once_for_concurrent_callers(server: OwtProcess) -> None:
+    results: list[httpx.Response] = []
+    callers = [
+        threading.Thread(
+            target=lambda: results.append(with_requirements(server, SIX, ["six==1.16.0"]))
+        )
+        for _ in range(2)
+    ]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert [r.status_code for r in results] == [200, 200], [r.text for r in results]
+    first, second = (r.json() for r in results)
+    assert first["six"] == "1.16.0"
+    assert first["pid"] == second["pid"]
+    (key, env) = next(iter(requirements_status(server)["environments"].items()))
+    assert env["state"] == "running" and env["requirements"] == ["six==1.16.0"]
+    assert first["prefix"] == env["path"] and Path(env["path"]).name == key
+    log = Path(env["log"]).read_text()
+    assert log.count("install") >= 1 and "six" in log
+
+    # Warm afterwards: the same worker, whichever way the set is written.
+    again = with_requirements(server, SIX, "Six==1.16.0")
+    assert again.status_code == 200 and again.json()["pid"] == first["pid"]
+    # The server's own environment is another one.
+    where = "import sys\ndef run(): return sys.prefix"
+    assert call(server.url, where).text == sys.prefix != first["prefix"]
+
+
+def test_a_failed_install_is_424_and_not_retried(server: OwtProcess) -> None:
+    bad = ["this is not a requirement"]
+    r = with_requirements(server, SIX, bad)
+    assert r.status_code == 424, r.text
+    assert r.json()["error"] == "install_failed"
+    assert "not a requirement" in r.json()["log_tail"]
+    envs = requirements_status(server)["environments"]
+    (failed,) = [e for e in envs.values() if e["state"] == "failed"]
+    log = Path(failed["log"])
+    built_at = log.stat().st_mtime_ns
+
+    again = with_requirements(server, SIX, bad)
+    assert again.status_code == 424
+    assert log.stat().st_mtime_ns == built_at  # not tried again
+
+    rebuilt = with_requirements(server, SIX, bad, rebuild="true")
+    assert rebuilt.status_code == 424
+    assert log.stat().st_mtime_ns != built_at  # rebuild=true tried again
+
+
+def test_requirements_and_env_together_are_refused(server: OwtProcess) -> None:
+    r = with_requirements(server, SIX, ["six==1.16.0"], env="main")
+    assert r.status_code in (200, 400)  # env=main is the default: allowed
+    r = with_requirements(server, SIX, ["six==1.16.0"], env="other")
+    assert r.status_code == 400
+    assert r.json()["field"] == "requirements"

@@ -1,0 +1,152 @@
+"""The worker protocol and the process executor, driven directly (no HTTP)."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import os
+import pickle
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from owt.core.call import Call, Request
+from owt.core.frames import HEADER, pack
+from owt.executors.process import WORKER_SCRIPT, ProcessExecutor
+from owt.protocol import sha256_of
+
+ROOT = Path(__file__).resolve().parent.parent
+PID = "import os\ndef run(): return os.getpid()"
+
+
+def make(code: str, **kwargs: Any) -> Call:
+    return Call(code, sha256_of(code), kwargs=kwargs, request=Request(path="/x"), timeout=5)
+
+
+def with_executor(test: Callable[[ProcessExecutor], Awaitable[None]], **options: Any) -> None:
+    async def main() -> None:
+        executor = ProcessExecutor(**options)
+        await executor.start()
+        try:
+            await test(executor)
+        finally:
+            await executor.aclose()
+
+    asyncio.run(main())
+
+
+def test_worker_side_modules_are_python_3_10_syntax() -> None:
+    """The worker runs on any Python >= 3.10: what it imports must parse there."""
+    files = [*(ROOT / "owt" / "core").glob("*.py"), *(ROOT / "owt" / "summat").glob("*.py")]
+    files += [ROOT / "owt" / name for name in ("__init__.py", "exceptions.py", "server.py")]
+    files += [ROOT / "owt" / "lib" / name for name in ("__init__.py", "stream.py")]
+    for path in files:
+        ast.parse(path.read_text(), str(path), feature_version=(3, 10))
+
+
+def test_the_worker_speaks_frames_and_keeps_stdout_away() -> None:
+    command = [sys.executable, "-u", WORKER_SCRIPT]
+    pipe = subprocess.PIPE
+    with subprocess.Popen(command, stdin=pipe, stdout=pipe, stderr=pipe, cwd="/") as proc:
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+
+        def receive() -> Any:
+            assert proc.stdout is not None
+            (size,) = HEADER.unpack(proc.stdout.read(HEADER.size))
+            return pickle.loads(proc.stdout.read(size))
+
+        kind, info = receive()
+        assert kind == "ready" and info["pid"] == proc.pid and info["prefix"] == sys.prefix
+        code = "import sys\ndef run():\n    print('to the log')\n    return sys.path[0]"
+        proc.stdin.write(pack(("call", make(code))))
+        proc.stdin.flush()
+        kind, status, _, body, warm = receive()
+        assert (kind, status) == ("reply", 200)
+        assert body.decode() == str(ROOT)  # owt's folder first, not owt/core
+        assert warm["served"] == 1 and len(warm["adaptors"]) == 1
+        proc.stdin.close()
+        assert proc.wait(10) == 0
+        assert b"to the log" in proc.stderr.read()
+
+
+def test_a_cancelled_call_kills_its_worker_and_a_new_one_serves() -> None:
+    async def test(executor: ProcessExecutor) -> None:
+        first = json.loads((await executor.submit(make(PID))).body)
+        slow = make("import time\ndef run():\n    time.sleep(30)")
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                await executor.submit(slow)
+        second = json.loads((await executor.submit(make(PID))).body)
+        assert second != first
+        assert executor.status()["replaced"] == 1
+
+    with_executor(test)
+
+
+def test_closing_a_stream_early_keeps_a_warm_worker(tmp_path: Path) -> None:
+    marker = tmp_path / "closed"
+    code = """
+import os, time
+def run(marker):
+    try:
+        while True:
+            yield "x"
+            time.sleep(0.01)
+    finally:
+        open(marker, "w").write("closed")
+"""
+
+    async def test(executor: ProcessExecutor) -> None:
+        before = json.loads((await executor.submit(make(PID))).body)
+        reply = await executor.submit(make(code, marker=str(marker)))
+        assert reply.stream is not None
+        assert await reply.stream.__anext__() == b"x"  # type: ignore[union-attr]
+        await reply.stream.aclose()  # type: ignore[union-attr]
+        assert marker.read_text() == "closed"
+        assert json.loads((await executor.submit(make(PID))).body) == before
+
+    with_executor(test)
+
+
+def test_calls_wait_for_a_busy_pool() -> None:
+    async def test(executor: ProcessExecutor) -> None:
+        nap = make("import time, os\ndef run():\n    time.sleep(0.3)\n    return os.getpid()")
+        replies = await asyncio.gather(*(executor.submit(nap) for _ in range(4)))
+        assert [r.status for r in replies] == [200] * 4
+        assert len({r.body for r in replies}) == 2  # two workers took two calls each
+
+    with_executor(test, workers=2)
+
+
+def test_an_interpreter_that_is_not_python_fails_at_start(tmp_path: Path) -> None:
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho not python >&2\nexit 7\n")
+    fake.chmod(0o755)
+
+    async def main() -> None:
+        executor = ProcessExecutor(str(fake), env="fake")
+        try:
+            with pytest.raises(RuntimeError, match="exited with code 7 before it was ready"):
+                await executor.start()
+        finally:
+            await executor.aclose()
+
+    asyncio.run(main())
+
+
+def test_no_worker_outlives_aclose() -> None:
+    pids: list[int] = []
+
+    async def test(executor: ProcessExecutor) -> None:
+        pids.extend(w["pid"] for w in executor.status()["workers"])
+
+    with_executor(test, workers=2)
+    assert len(pids) == 2
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
