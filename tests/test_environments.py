@@ -151,7 +151,7 @@ def test_a_set_is_built_once_for_concurrent_callers(server: OwtProcess) -> None:
     assert env["state"] == "running" and env["requirements"] == ["six==1.16.0"]
     assert first["prefix"] == env["path"] and Path(env["path"]).name == key
     log = Path(env["log"]).read_text()
-    assert log.count("install") >= 1 and "six" in log
+    assert log.count("pip install") == 1 and "six" in log  # built once, for both
 
     # Warm afterwards: the same worker, whichever way the set is written.
     again = with_requirements(server, SIX, "Six==1.16.0")
@@ -187,3 +187,26 @@ def test_requirements_and_env_together_are_refused(server: OwtProcess) -> None:
     r = with_requirements(server, SIX, ["six==1.16.0"], env="other")
     assert r.status_code == 400
     assert r.json()["field"] == "requirements"
+
+
+def test_without_uv_venv_and_pip_build_it(tmp_path: Path) -> None:
+    from owt.venvs import RequirementsExecutor
+
+    async def main() -> None:
+        executor = RequirementsExecutor(
+            tmp_path, lambda python, label: ProcessExecutor(python, 1, env=label)
+        )
+        executor.uv = None
+        try:
+            call = Call(SIX, sha256_of(SIX), options={"requirements": "six==1.16.0"})
+            reply = await executor.submit(call)
+            assert reply.status == 200, reply.body
+            assert json.loads(reply.body)["six"] == "1.16.0"
+            status = executor.status()
+            assert status["installer"] == "pip"
+            (env,) = status["environments"].values()
+            assert "-m pip install" in Path(env["log"]).read_text()
+        finally:
+            await executor.aclose()
+
+    asyncio.run(main())

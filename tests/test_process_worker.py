@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import glob
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -47,6 +49,36 @@ def test_worker_side_modules_are_python_3_10_syntax() -> None:
     files += [ROOT / "owt" / "lib" / name for name in ("__init__.py", "stream.py")]
     for path in files:
         ast.parse(path.read_text(), str(path), feature_version=(3, 10))
+
+
+def _other_pythons() -> list[str]:
+    found = []
+    for version in ("3.10", "3.13"):
+        for path in [shutil.which(f"python{version}"), *glob.glob(PYENV.format(version))]:
+            if path and subprocess.run([path, "-c", ""], capture_output=True).returncode == 0:
+                found.append(path)
+                break
+    return found
+
+
+PYENV = os.path.expanduser("~/.pyenv/versions/{0}*/bin/python{0}")
+
+
+@pytest.mark.parametrize("python", _other_pythons() or [None])
+def test_a_worker_runs_on_other_pythons(python: str | None) -> None:
+    if python is None:
+        pytest.skip("no python3.10 or python3.13 on this machine")
+    version = "import sys\ndef run(): return '%d.%d' % sys.version_info[:2]"
+
+    async def test(executor: ProcessExecutor) -> None:
+        reply = await executor.submit(make(version))
+        assert reply.status == 200 and python.endswith(reply.body.decode())
+        stream = await executor.submit(make("async def run():\n    yield 'a'\n    yield 'b'"))
+        assert [stream.body, *[c async for c in stream.stream]] == [b"a", b"b"]  # type: ignore[union-attr]
+        terse = await executor.submit(make("kwarg('x').f(lambda x: x * 2)", x=21))
+        assert terse.body == b"42"
+
+    with_executor(test, python=python)
 
 
 def test_the_worker_speaks_frames_and_keeps_stdout_away() -> None:
