@@ -14,7 +14,7 @@ import json
 import math
 from typing import Any
 
-from owt.core.call import CALL_FIELDS, Call, Request
+from owt.core.call import CALL_FIELDS, Call, MultiDict, Request
 from owt.exceptions import BadRequest
 
 __all__ = [
@@ -102,9 +102,13 @@ def decode_kwargs(text: str, *, allow_eval: bool) -> tuple[dict[str, Any], str |
     return {"__last__": value}, None
 
 
-def read_fields(request: Request) -> dict[str, Any]:
-    """The call's fields: query parameters, then a JSON object or form body over them."""
-    fields: dict[str, Any] = dict(request.args)
+def read_fields(request: Request, *, lists: bool = False) -> dict[str, Any]:
+    """The call's fields: query parameters, then a JSON object or form body over them.
+
+    With ``lists``, a name repeated in the query or form gives the list of its values
+    (typed endpoint arguments, ``?tag=a&tag=b`` → ``["a", "b"]``); else its first value.
+    """
+    fields: dict[str, Any] = _collapse(request.args) if lists else dict(request.args)
     if request.method in ("GET", "HEAD") or not request.data:
         return fields
     ctype = request.content_type
@@ -116,8 +120,12 @@ def read_fields(request: Request) -> dict[str, Any]:
         if isinstance(body, dict):
             fields.update(body)
     elif "application/x-www-form-urlencoded" in ctype:
-        fields.update(request.form)
+        fields.update(_collapse(request.form) if lists else request.form)
     return fields
+
+
+def _collapse(multi: MultiDict) -> dict[str, Any]:
+    return {k: v[0] if len(v) == 1 else v for k, v in multi.lists().items()}
 
 
 def _amount(value: Any, name: str) -> float:

@@ -13,17 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from owt.core.call import Call, MultiDict, Request
+from owt.core.call import Call, Request
 from owt.endpoints.endpoint import Endpoint, MountedFile, check_name, parse_mount
 from owt.exceptions import BadRequest, CompileError, Locked, OwtError, UnknownEndpoint
-from owt.protocol import CALL_FIELDS, call_from_fields
+from owt.protocol import CALL_FIELDS, call_from_fields, read_fields
 
 if TYPE_CHECKING:
     from owt.codes import CodeStore
     from owt.config import Settings
     from owt.state import StateDB
 
-__all__ = ["Endpoints", "allowed_code", "check_settings", "plain_fields"]
+__all__ = ["Endpoints", "allowed_code", "check_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class Endpoints:
         if name not in self.mounts and name not in self.registered:
             return None
         endpoint = self.require(name)
-        values = plain_fields(request)
+        values = read_fields(request, lists=True)
         own = endpoint.fields()
         own.update({k: v for k, v in values.items() if k in CALLER_FIELDS})
         call = call_from_fields(
@@ -214,22 +214,3 @@ class Endpoints:
         self.registered.pop(name, None)
         log.info("endpoint %s removed", name)
         return endpoint
-
-
-def plain_fields(request: Request) -> dict[str, Any]:
-    """Query parameters, then a JSON object or form body over them; repeated names → lists."""
-    values: dict[str, Any] = _collapse(request.args)
-    if request.method in ("GET", "HEAD") or not request.data:
-        return values
-    ctype = request.content_type
-    if "json" in ctype or request.data.lstrip()[:1] == b"{":
-        body = request.json
-        if isinstance(body, dict):
-            values.update(body)
-    elif "application/x-www-form-urlencoded" in ctype:
-        values.update(_collapse(request.form))
-    return values
-
-
-def _collapse(multi: MultiDict) -> dict[str, Any]:
-    return {k: v[0] if len(v) == 1 else v for k, v in multi.lists().items()}
