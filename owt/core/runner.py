@@ -17,23 +17,19 @@ import threading
 import traceback
 import types
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from owt.core.binding import Target, bind_arguments, target_of
 from owt.core.call import Call, Reply
 from owt.core.context import using_call
-from owt.core.results import encode_chunk, is_stream, parts_of, reply_for_body, stream_reply
-from owt.exceptions import AdaptorError, BadRequest, CompileError, NoFunction, OwtError
+from owt.core.failures import USER_ERRORS, adaptor_error, error_reply, user_traceback
+from owt.core.results import is_stream, parts_of, reply_for_body, stream_reply
+from owt.core.shapes import make_terse_explicit, shape_of
+from owt.core.streams import AsyncStream, Offload, SyncStream
+from owt.exceptions import CompileError, NoFunction, OwtError
 
-__all__ = ["Adaptor", "Offload", "Runner", "Target", "error_reply", "shape_of"]
-
-T = TypeVar("T")
-Offload = Callable[[Callable[[], T]], Awaitable[T]]
-
-_CORE_DIR = str(Path(__file__).parent)
-_REQUEST_NAMES = ("request", "_")
+__all__ = ["Adaptor", "Offload", "Runner", "SyncStream", "Target", "error_reply", "shape_of"]
 _prelude_cache: dict[str, Any] = {}
 
 
@@ -46,28 +42,6 @@ def _prelude() -> dict[str, Any]:
     return _prelude_cache
 
 
-def _terse_steps() -> frozenset[str]:
-    from owt.summat import STEPS
-
-    return STEPS - {"pipe"}
-
-
-@dataclass
-class Target:
-    """A callable found in compiled code, with what binding needs to know about it."""
-
-    fn: Callable[..., Any]
-    signature: inspect.Signature | None
-    wants_request: bool
-    accepts_any: bool
-    names: frozenset[str]
-    first: str | None
-    is_async: bool = False
-    #: Required keyword-passable names, when the signature is plain enough to check arguments
-    #: with two set operations (no ``*args``, nothing positional-only after the request).
-    required: frozenset[str] | None = None
-
-
 @dataclass
 class Adaptor:
     """Compiled code: its module, its shape and, for expression shapes, the value."""
@@ -77,129 +51,6 @@ class Adaptor:
     module: types.ModuleType
     value: Any = None
     targets: dict[str, Target] = field(default_factory=dict)
-
-
-def shape_of(tree: ast.Module) -> str:
-    """``explicit`` (a module), ``implicit`` (one expression) or ``terse`` (a pipe's tail)."""
-    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Expr):
-        return "explicit"
-    root = _chain_root(tree.body[0].value)
-    if (
-        isinstance(root, ast.Call)
-        and isinstance(root.func, ast.Name)
-        and root.func.id in _terse_steps()
-    ):
-        return "terse"
-    return "implicit"
-
-
-def _chain_root(node: ast.expr) -> ast.expr:
-    """The innermost call of ``a(...).b(...).c`` — the ``a(...)``."""
-    while True:
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            node = node.func.value
-        elif isinstance(node, (ast.Attribute, ast.Subscript)):
-            node = node.value
-        else:
-            return node
-
-
-def _make_terse_explicit(expr: ast.expr) -> None:
-    root = _chain_root(expr)
-    assert isinstance(root, ast.Call) and isinstance(root.func, ast.Name)
-    start = ast.Call(func=ast.Name(id="pipe", ctx=ast.Load()), args=[], keywords=[])
-    root.func = ast.Attribute(value=start, attr=root.func.id, ctx=ast.Load())
-    ast.fix_missing_locations(expr)
-
-
-def _target(fn: Any) -> Target:
-    if not callable(fn):
-        raise TypeError
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return Target(fn, None, False, True, frozenset(), None, inspect.iscoroutinefunction(fn))
-    params = list(sig.parameters.values())
-    wants_request = (
-        bool(params)
-        and params[0].name in _REQUEST_NAMES
-        and params[0].kind
-        in (
-            inspect.Parameter.POSITIONAL_ONLY,
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        )
-    )
-    rest = params[1:] if wants_request else params
-    named = [
-        p
-        for p in rest
-        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    ]
-    plain = all(
-        p.kind is not inspect.Parameter.VAR_POSITIONAL
-        and (p.kind is not inspect.Parameter.POSITIONAL_ONLY or p.default is not p.empty)
-        for p in rest
-    )
-    required = frozenset(p.name for p in named if p.default is p.empty)
-    return Target(
-        fn=fn,
-        signature=sig,
-        wants_request=wants_request,
-        accepts_any=any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params),
-        names=frozenset(p.name for p in named),
-        first=named[0].name if named else None,
-        is_async=inspect.iscoroutinefunction(fn),
-        required=required if plain else None,
-    )
-
-
-def _accepts(target: Target) -> str:
-    return ", ".join(sorted(target.names)) or "nothing"
-
-
-def _check_names(target: Target, kwargs: dict[str, Any]) -> None:
-    """What ``Signature.bind`` would say, for plain signatures, at a fraction of its cost."""
-    assert target.required is not None
-    if not target.accepts_any:
-        unknown = kwargs.keys() - target.names
-        if unknown:
-            names = ", ".join(repr(n) for n in sorted(unknown))
-            raise BadRequest(
-                f"unexpected argument(s) {names} (it accepts: {_accepts(target)})",
-                field="kwargs",
-            )
-    missing = target.required - kwargs.keys()
-    if missing:
-        names = ", ".join(repr(n) for n in sorted(missing))
-        raise BadRequest(
-            f"missing required argument(s) {names} (it accepts: {_accepts(target)})",
-            field="kwargs",
-        )
-
-
-def _user_traceback(exc: BaseException) -> str:
-    """The traceback without the runner's own frames."""
-    frames = [
-        f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_CORE_DIR)
-    ]
-    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
-    lines.extend(traceback.format_exception_only(type(exc), exc))
-    return "".join(lines)
-
-
-def adaptor_error(exc: BaseException) -> AdaptorError:
-    return AdaptorError(
-        f"{type(exc).__name__}: {exc}", type=type(exc).__name__, traceback=_user_traceback(exc)
-    )
-
-
-def error_reply(err: OwtError) -> Reply:
-    return Reply(err.status, err.headers(), err.body())
-
-
-#: What user code may raise that must cost one call, not the process. Cancellation
-#: (``asyncio.CancelledError``) and ``GeneratorExit`` are deliberately not here.
-USER_ERRORS = (Exception, SystemExit, KeyboardInterrupt)
 
 
 class Runner:
@@ -282,14 +133,14 @@ class Runner:
                 expr = tree.body[0]
                 assert isinstance(expr, ast.Expr)
                 if shape == "terse":
-                    _make_terse_explicit(expr.value)
+                    make_terse_explicit(expr.value)
                 code = compile(ast.Expression(expr.value), filename, "eval")
                 value = eval(code, module.__dict__)
         except USER_ERRORS as exc:
             sys.modules.pop(name, None)
             raise CompileError(
                 f"the code's top level raised {type(exc).__name__}: {exc}",
-                traceback=_user_traceback(exc),
+                traceback=user_traceback(exc),
             )
         return Adaptor(call.sha256, shape, module, value)
 
@@ -301,7 +152,7 @@ class Runner:
         else:
             fn = adaptor.value
         try:
-            return _target(fn)
+            return target_of(fn)
         except TypeError:
             raise NoFunction(
                 f"{fn_name!r} is a {type(fn).__name__}, not a function", fn_name=fn_name
@@ -311,30 +162,7 @@ class Runner:
 
     def arguments(self, target: Target, call: Call) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """Positional and keyword arguments for the target; BadRequest when they do not fit."""
-        kwargs = call.kwargs
-        if call.kwargs_expr is not None:
-            kwargs = _evaluate(call.kwargs_expr)
-        if call.typed and target.signature is not None:
-            from owt.core.typed import convert_arguments
-
-            kwargs = convert_arguments(target.fn, kwargs)
-        args: tuple[Any, ...] = (call.request,) if target.wants_request else ()
-        if target.signature is None:
-            return args, kwargs
-        if "__last__" in kwargs and not target.accepts_any and "__last__" not in target.names:
-            kwargs = dict(kwargs)
-            last = kwargs.pop("__last__")
-            if target.first is None:
-                raise BadRequest("the function takes no arguments", field="kwargs")
-            kwargs[target.first] = last
-        if target.required is not None:
-            _check_names(target, kwargs)
-            return args, kwargs
-        try:
-            target.signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise BadRequest(f"{exc} (it accepts: {_accepts(target)})", field="kwargs")
-        return args, kwargs
+        return bind_arguments(target, call)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -434,110 +262,3 @@ def _async_reply(reply: Reply, offload: Offload[Any]) -> Reply:
     if isinstance(reply.stream, SyncStream):
         reply.stream = reply.stream.asynchronous(offload)
     return reply
-
-
-def _evaluate(text: str) -> dict[str, Any]:
-    try:
-        value = eval(text, {"__builtins__": builtins}, {})
-    except USER_ERRORS as exc:
-        raise BadRequest(f"the arguments did not evaluate: {exc}", field="kwargs_b64")
-    return value if isinstance(value, dict) else {"__last__": value}
-
-
-class SyncStream(Iterator[Any]):
-    """A sync iterator run with the call's context; closed at most once, never mid-``next``."""
-
-    def __init__(self, call: Call, iterator: Any) -> None:
-        self.call = call
-        self.iterator = iter(iterator)
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def pull(self) -> Any:
-        with self._lock, using_call(self.call):
-            if self._closed:
-                raise StopIteration
-            try:
-                return next(self.iterator)
-            except StopIteration:
-                raise
-            except OwtError:
-                raise
-            except USER_ERRORS as exc:
-                raise adaptor_error(exc)
-
-    def __next__(self) -> bytes:
-        return encode_chunk(self.pull())
-
-    def close(self) -> None:
-        """Close the iterator (its ``finally`` runs) once any ``next`` in flight returns."""
-        with self._lock, using_call(self.call):
-            if self._closed:
-                return
-            self._closed = True
-            close = getattr(self.iterator, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except USER_ERRORS:
-                    pass
-
-    def asynchronous(self, offload: Offload[Any]) -> AsyncIterator[bytes]:
-        return _AsyncOfSync(self, offload)
-
-
-class _AsyncOfSync(AsyncIterator[bytes]):
-    """Iterates a SyncStream off the loop; ``aclose`` closes it in a background thread."""
-
-    def __init__(self, stream: SyncStream, offload: Offload[Any]) -> None:
-        self.stream = stream
-        self.offload = offload
-        self.finished = False
-
-    async def __anext__(self) -> bytes:
-        chunk = await self.offload(self._next)
-        if chunk is None:
-            raise StopAsyncIteration
-        return chunk
-
-    def _next(self) -> bytes | None:
-        try:
-            return next(self.stream)
-        except StopIteration:
-            self.finished = True
-            return None
-
-    async def aclose(self) -> None:
-        # No await here: a cancelled consumer must still get the generator closed, and the
-        # close waits for a ``next`` that may still be running in another thread.
-        if not self.finished:
-            threading.Thread(target=self.stream.close, daemon=True).start()
-
-
-class AsyncStream(AsyncIterator[bytes]):
-    """An async iterator of user chunks, encoded, with the call's context."""
-
-    def __init__(self, call: Call, iterator: Any) -> None:
-        self.call = call
-        self.iterator = iterator
-
-    async def pull(self) -> Any:
-        with using_call(self.call):
-            try:
-                return await self.iterator.__anext__()
-            except (StopAsyncIteration, OwtError):
-                raise
-            except USER_ERRORS as exc:
-                raise adaptor_error(exc)
-
-    async def __anext__(self) -> bytes:
-        return encode_chunk(await self.pull())
-
-    async def aclose(self) -> None:
-        close = getattr(self.iterator, "aclose", None)
-        if close is not None:
-            with using_call(self.call):
-                try:
-                    await close()
-                except USER_ERRORS:
-                    pass

@@ -1,0 +1,38 @@
+"""What user code raising becomes: an ``adaptor_error`` with the adaptor's own frames."""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+
+from owt.core.call import Reply
+from owt.exceptions import AdaptorError, OwtError
+
+__all__ = ["USER_ERRORS", "adaptor_error", "error_reply", "user_traceback"]
+
+_CORE_DIR = str(Path(__file__).parent)
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback without the runner's own frames."""
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_CORE_DIR)
+    ]
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
+    lines.extend(traceback.format_exception_only(type(exc), exc))
+    return "".join(lines)
+
+
+def adaptor_error(exc: BaseException) -> AdaptorError:
+    return AdaptorError(
+        f"{type(exc).__name__}: {exc}", type=type(exc).__name__, traceback=user_traceback(exc)
+    )
+
+
+def error_reply(err: OwtError) -> Reply:
+    return Reply(err.status, err.headers(), err.body())
+
+
+#: What user code may raise that must cost one call, not the process. Cancellation
+#: (``asyncio.CancelledError``) and ``GeneratorExit`` are deliberately not here.
+USER_ERRORS = (Exception, SystemExit, KeyboardInterrupt)
