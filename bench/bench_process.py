@@ -18,6 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common import machine, record
+
 from owt.core.call import Call, Request
 from owt.executors.base import Executor
 from owt.executors.process import ProcessExecutor
@@ -57,11 +59,12 @@ async def per_call(executor: Executor, call: Call, calls: int, rounds: int = 5) 
     return statistics.median(results)
 
 
-async def main(calls: int) -> None:
+async def main(calls: int, loop: str) -> None:
     thread = ThreadExecutor()
     process = ProcessExecutor(workers=1)
     await thread.start()
     await process.start()
+    rows = []
     try:
         for label, call in (
             ("plain call", make_call(CODE, name="owt")),
@@ -69,13 +72,25 @@ async def main(calls: int) -> None:
         ):
             t = await per_call(thread, call, calls)
             p = await per_call(process, call, calls)
-            print(
-                f"{label:22} thread {t * 1e3:7.3f} ms   process {p * 1e3:7.3f} ms   "
-                f"added {(p - t) * 1e3:7.3f} ms/call"
-            )
+            rows.append(f"| {label} | {t * 1e3:.3f} | {p * 1e3:.3f} | {(p - t) * 1e3:+.3f} |")
     finally:
         await process.aclose()
         await thread.aclose()
+    text = "\n".join(
+        [
+            "## A warm call in a worker process vs the thread executor",
+            "",
+            f"`python bench/bench_process.py --calls {calls} --loop {loop}` — {machine()}; "
+            "executors driven directly (no HTTP), one call at a time, median of 5 rounds. "
+            "Target: under 0.5 ms added per call.",
+            "",
+            "| call | thread ms | worker process ms | added ms/call |",
+            "|---|---|---|---|",
+            *rows,
+        ]
+    )
+    print(text)
+    record("process", text)
 
 
 if __name__ == "__main__":
@@ -83,10 +98,9 @@ if __name__ == "__main__":
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
     args = parser.parse_args()
-    print(f"python {sys.version.split()[0]}, loop {args.loop}, {args.calls} calls x 5 rounds")
     if args.loop == "uvloop":
         import uvloop
 
-        uvloop.run(main(args.calls))
+        uvloop.run(main(args.calls, args.loop))
     else:
-        asyncio.run(main(args.calls))
+        asyncio.run(main(args.calls, args.loop))
