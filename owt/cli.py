@@ -91,7 +91,10 @@ def _serve_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Choice(["thread", "process", "ray"]),
             help="Where environments run. [thread]",
         ),
-        click.option("--ray-address", help="Ray cluster address (auto, ray://host:10001)."),
+        click.option(
+            "--ray-address",
+            help="Ray cluster: auto, HOST:PORT or ray://HOST:10001. [a local one, started here]",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)

@@ -1,0 +1,231 @@
+"""The added cost of a warm call on a Ray actor over a worker process, with Ray's own anchors.
+
+    .venv/bin/python bench/bench_ray.py [--calls 300] [--loop uvloop|asyncio] [--no-serve]
+
+A local Ray cluster (2 CPUs, no dashboard) is started and stopped here. The process and Ray
+executors are driven directly (no HTTP), one call at a time, with the same warm code, as in
+bench_process.py, taking turns round by round; the difference is what a Ray actor adds over a
+worker process. Anchors:
+
+- a bare Ray actor method round trip (``await actor.echo.remote(name)``): Ray's floor;
+- Ray Serve's round trip for the same echo through a ``DeploymentHandle``. Ray Serve's
+  dependencies (FastAPI and more) do not go into owt's virtualenv: they live in one made once
+  under ``~/.cache/owt/bench-ray-serve`` with the same Ray version (``--no-serve`` skips it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common import machine, record
+
+RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+SERVE_VENV = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "owt"
+SERVE_VENV = SERVE_VENV / "bench-ray-serve"
+
+
+async def interleaved(
+    steps: dict[str, Callable[[], Awaitable[object]]], calls: int, rounds: int = 7
+) -> dict[str, float]:
+    """Per step, the median over ``rounds`` of the mean seconds per awaited call.
+
+    The steps take turns round by round, so load from elsewhere on the machine falls on all
+    of them alike.
+    """
+    for step in steps.values():
+        await step()  # warm: compile once, start pools
+    results: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            for _ in range(calls):
+                await step()
+            results[name].append((time.perf_counter() - start) / calls)
+    return {name: statistics.median(times) for name, times in results.items()}
+
+
+async def executors(calls: int) -> dict[str, float]:
+    """Seconds per call: process/ray for ``plain`` and ``stream``, and the ``bare`` actor."""
+    import ray
+    from bench_process import CODE, STREAM, make_call
+
+    from owt.executors.base import Executor
+    from owt.executors.process import ProcessExecutor
+    from owt.executors.ray import RayExecutor
+    from owt.executors.ray_cluster import RayCluster
+
+    process = ProcessExecutor(workers=1)
+    actors = RayExecutor(workers=1, cluster=RayCluster(None, num_cpus=2), threads=16)
+    await process.start()
+    await actors.start()
+    try:
+
+        def runner(
+            executor: Executor, code: str, **kwargs: object
+        ) -> Callable[[], Awaitable[None]]:
+            call = make_call(code, **kwargs)
+
+            async def step() -> None:
+                reply = await executor.submit(call)
+                assert reply.status == 200, reply.body
+                if reply.stream is not None:
+                    async for _chunk in reply.stream:  # type: ignore[union-attr]
+                        pass
+
+            return step
+
+        @ray.remote
+        class Echo:
+            async def echo(self, name: str) -> str:
+                return f"Hello, {name}!"
+
+        echo = Echo.remote()  # type: ignore[attr-defined]
+
+        async def bare() -> None:
+            await echo.echo.remote("owt")
+
+        numbers: dict[str, float] = {}
+        for label, code, kwargs in (
+            ("plain", CODE, {"name": "owt"}),
+            ("stream", STREAM, {"n": 10}),
+        ):
+            steps = {
+                "process": runner(process, code, **kwargs),
+                "ray": runner(actors, code, **kwargs),
+            }
+            if label == "plain":
+                steps["bare"] = bare
+            for name, seconds in (await interleaved(steps, calls)).items():
+                numbers[f"{label} {name}"] = seconds
+        return numbers
+    finally:
+        await actors.aclose()
+        await process.aclose()
+
+
+SERVE_SCRIPT = """
+import asyncio, statistics, sys, time
+import ray
+from ray import serve
+
+@serve.deployment
+class Echo:
+    async def __call__(self, name):
+        return f"Hello, {name}!"
+
+async def main(calls):
+    handle = serve.run(Echo.bind(), logging_config={"log_level": "WARNING"})
+    await handle.remote("owt")
+    results = []
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(calls):
+            await handle.remote("owt")
+        results.append((time.perf_counter() - start) / calls)
+    print(f"SERVE_SECONDS={statistics.median(results)}", flush=True)
+
+ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+try:
+    asyncio.run(main(int(sys.argv[1])))
+finally:
+    serve.shutdown()
+    ray.shutdown()
+"""
+
+
+def serve_anchor(calls: int, env: dict[str, str]) -> float:
+    """Seconds per Ray Serve handle call, run in a virtualenv that has Ray Serve."""
+    import ray
+
+    python = SERVE_VENV / "bin" / "python"
+    if not python.exists():
+        print(f"(making {SERVE_VENV} with ray[serve]=={ray.__version__}, once)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(SERVE_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", f"ray[serve]=={ray.__version__}"],
+            check=True,
+        )
+    out = subprocess.run(
+        [str(python), "-c", SERVE_SCRIPT, str(calls)],
+        env=env,
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    ).stdout
+    line = next(line for line in out.splitlines() if line.startswith("SERVE_SECONDS="))
+    return float(line.split("=")[1])
+
+
+def report(numbers: dict[str, float], calls: int, loop: str) -> str:
+    ms = {name: seconds * 1e3 for name, seconds in numbers.items()}
+    rows = [
+        f"| {label} | {ms[f'{key} process']:.3f} | {ms[f'{key} ray']:.3f} | "
+        f"{ms[f'{key} ray'] - ms[f'{key} process']:+.3f} |"
+        for label, key in (("plain call", "plain"), ("stream of 10 chunks", "stream"))
+    ]
+    anchors = [
+        f"| bare Ray actor call (`await actor.echo.remote(name)`) | {ms['plain bare']:.3f} |",
+    ]
+    if "serve" in ms:
+        anchors.append(f"| Ray Serve `DeploymentHandle` call, same echo | {ms['serve']:.3f} |")
+    return "\n".join(
+        [
+            "## A warm call on a Ray actor vs a worker process",
+            "",
+            f"`python bench/bench_ray.py --calls {calls} --loop {loop}` — {machine()}; a local "
+            "Ray cluster of 2 CPUs; executors driven directly (no HTTP), one call at a time, "
+            "taking turns, median of 7 rounds. Goal: under 1.5 ms added per call. owt adds "
+            f"{ms['plain ray'] - ms['plain bare']:+.3f} ms to Ray's own actor round trip.",
+            "",
+            "| call | worker process ms | Ray actor ms | added ms/call |",
+            "|---|---|---|---|",
+            *rows,
+            "",
+            "| anchor | ms |",
+            "|---|---|",
+            *anchors,
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
+    parser.add_argument("--no-serve", action="store_true", help="skip the Ray Serve anchor")
+    parser.add_argument("--no-record", action="store_true", help="print only")
+    args = parser.parse_args()
+    temp = tempfile.mkdtemp(prefix="owt-ray-bench-", dir="/tmp")  # Ray's sessions, removed
+    env = {**os.environ, **RAY_ENV, "RAY_TMPDIR": temp}
+    os.environ.update(env)
+    try:
+        if args.loop == "uvloop":
+            import uvloop
+
+            numbers = uvloop.run(executors(args.calls))
+        else:
+            numbers = asyncio.run(executors(args.calls))
+        if not args.no_serve:
+            numbers["serve"] = serve_anchor(args.calls, env)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    text = report(numbers, args.calls, args.loop)
+    print(text)
+    if not args.no_record:
+        record("ray", text)
+
+
+if __name__ == "__main__":
+    main()

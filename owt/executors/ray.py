@@ -1,0 +1,273 @@
+"""Ray: each environment is a pool of Ray actors on a cluster (``--executor ray``).
+
+    owt serve --executor ray                                # a local cluster, started here
+    owt serve --executor ray --ray-address auto             # the cluster this machine is in
+    owt serve --executor ray --ray-address ray://head:10001 # Ray Client, from outside
+
+An actor (:class:`~owt.executors.ray_actor.RunnerActor`) holds the one runner and the
+``keep()`` objects of its process, as a worker process does, and runs many calls at once. An
+``--env NAME=python`` of another interpreter runs in a worker process beside each of its
+actors (the interpreter needs nothing installed); a set of ``requirements`` becomes a Ray
+``runtime_env`` with ``pip``. A call that asks for resources (``num_gpus``, ``num_cpus``,
+``memory``, ``accelerator_type``, custom ``resources``) runs on actors created with exactly
+those: one pool per environment and resource shape, started on its first call. A shape that
+no node of the cluster can hold answers 503 at once, instead of pending forever in Ray.
+
+Faults cost one call: an actor that dies answers 502 ``worker_died`` and is replaced. A
+cancelled call (its timeout, or its client gone mid-stream) cancels the Ray task; if the
+call's sync user code is still running in a thread of the actor some seconds later (threads
+cannot be stopped), the actor is killed and replaced. Ray is imported only here, and only
+when this executor is chosen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import logging
+import os
+import sys
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from owt.core.call import Call, Reply
+from owt.exceptions import Busy, OwtError, error_from_payload
+from owt.executors.base import Executor
+from owt.executors.ray_actor import Item
+from owt.executors.ray_cluster import RayCluster, translate
+from owt.executors.ray_pool import ActorPool, ActorSlot
+
+if TYPE_CHECKING:
+    from owt.config import Settings
+
+if importlib.util.find_spec("ray") is None:  # load_executor says: pip install 'owt[ray]'
+    raise ModuleNotFoundError("No module named 'ray'", name="ray")
+
+__all__ = ["RayExecutor", "RayStream"]
+
+log = logging.getLogger(__name__)
+
+BACKPRESSURE = 8  # batches a stream's actor sends ahead of the server, at most
+
+
+class RayExecutor(Executor):
+    """An environment run by Ray actors; one pool per resource shape that calls ask for."""
+
+    name = "ray"
+
+    def __init__(
+        self,
+        python: str | None = None,
+        workers: int = 1,
+        *,
+        env: str = "main",
+        address: str | None = None,
+        cluster: RayCluster | None = None,
+        requirements: list[str] | None = None,
+        env_vars: dict[str, str] | None = None,
+        max_queue: int = 64,
+        max_calls: int | None = None,
+        max_adaptors: int = 256,
+        max_memory: int | None = None,
+        threads: int | None = None,
+        settings: Settings | None = None,
+        **_: Any,
+    ) -> None:
+        if settings is not None:
+            address = address or settings.ray_address
+            threads = threads or settings.threads
+        self.python = python
+        self.env = env
+        self.size = max(1, workers)
+        self.cluster = cluster or RayCluster(address)
+        self.max_queue = max_queue
+        self.max_calls = max_calls
+        self.max_adaptors = max_adaptors
+        self.threads = max(1, threads or 16)
+        # Another interpreter runs in a worker process beside each actor: a Ray worker
+        # itself would have to import Ray. (Not realpath: a virtualenv's python is a link.)
+        self.worker_python: str | None = None
+        if python and os.path.abspath(python) != os.path.abspath(sys.executable):
+            self.worker_python = python
+        self.worker_options = {"max_memory": max_memory}
+        runtime_env: dict[str, Any] = {}
+        if requirements:
+            runtime_env["pip"] = list(requirements)
+        if env_vars:
+            runtime_env["env_vars"] = dict(env_vars)
+        self.runtime_env = runtime_env
+        self.actor_options: dict[str, Any] = {
+            "max_restarts": 0,  # a dead actor is replaced by the pool, with a fresh one
+            "max_concurrency": 1000,  # async actor: calls queue in the pool, not here
+        }
+        if runtime_env:
+            self.actor_options["runtime_env"] = runtime_env
+        self.pools: dict[str, ActorPool] = {}
+        self._actor_class: Any = None
+        self._connected = False
+
+    def actor_class(self) -> Any:
+        if self._actor_class is None:
+            import ray
+
+            from owt.executors.ray_actor import RunnerActor
+
+            self._actor_class = ray.remote(RunnerActor)
+        return self._actor_class
+
+    async def start(self) -> None:
+        """Join (or start) the cluster and bring up this environment's default actors."""
+        if not self._connected:
+            self.cluster.connect()
+            self._connected = True
+        pool = self.pool_for({})
+        pool.fill()
+        while not any(s.up for s in pool.slots):
+            if pool.error is not None:
+                raise pool.error
+            await pool.changed.wait()
+
+    def pool_for(self, placement: dict[str, Any]) -> ActorPool:
+        key = json.dumps(placement, sort_keys=True)
+        pool = self.pools.get(key)
+        if pool is None:
+            pool = self.pools[key] = ActorPool(self, placement)
+        return pool
+
+    async def submit(self, call: Call) -> Reply:
+        placement = call.options.get("placement") or {}
+        pool = self.pool_for(placement)
+        try:
+            if not any(s.up for s in pool.slots):
+                reason = await asyncio.to_thread(self.cluster.unplaceable, pool.request)
+                if reason is not None:
+                    raise Busy(reason)
+            slot = await pool.acquire()
+        except OwtError as err:
+            return _error_reply(err)
+        call_id = uuid.uuid4().hex
+        ref = slot.handle.run.remote(call_id, call)
+        streaming = False
+        try:
+            status, headers, body, streamed, info = await ref
+            if info is not None:
+                slot.warm = info
+            if not streamed:
+                return Reply(status, headers, body)
+            stream = RayStream(pool, slot, call_id, not self.cluster.client)
+            streaming = True
+            return Reply(status, headers, body, stream)
+        except asyncio.CancelledError:
+            pool.cancelled(slot, call_id, ref)
+            raise
+        except Exception as exc:
+            return _error_reply(self.failed(pool, slot, exc))
+        finally:
+            if not streaming:
+                pool.release(slot)
+
+    def failed(self, pool: ActorPool, slot: ActorSlot, exc: BaseException) -> OwtError:
+        from ray.exceptions import RayActorError
+
+        err = translate(exc)
+        if isinstance(exc, RayActorError):
+            log.warning("environment %r: %s; replacing it", self.env, err.message)
+            pool.lose(slot)
+        else:
+            log.error("environment %r: %s", self.env, exc)
+        return err
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(pool.aclose() for pool in self.pools.values()))
+        if self._connected:
+            self._connected = False
+            self.cluster.disconnect()
+
+    def status(self) -> dict[str, Any]:
+        adaptors: dict[str, Any] = {}
+        kept: set[str] = set()
+        for pool in self.pools.values():
+            for slot in pool.slots:
+                for adaptor in slot.warm.get("adaptors", []):
+                    adaptors.setdefault(adaptor["sha256"], adaptor)
+                kept.update(slot.warm.get("kept", []))
+        return {
+            "executor": self.name,
+            "python": self.worker_python or sys.executable,
+            "runtime_env": self.runtime_env,
+            "size": self.size,
+            "pools": [pool.status() for pool in self.pools.values()],
+            "adaptors": list(adaptors.values()),
+            "kept": sorted(kept),
+            "cluster": self.cluster.status() if self._connected else None,
+        }
+
+
+def _error_reply(err: OwtError) -> Reply:
+    return Reply(err.status, err.headers(), err.body())
+
+
+class RayStream(AsyncIterator[bytes]):
+    """The rest of a streamed reply, chunk by chunk as the actor's adaptor yields it.
+
+    Batches come through the actor's Ray streaming generator or, where Ray has none (Ray
+    Client), one ``pull`` each. ``aclose()`` before the end (the client went away) cancels
+    it, which closes the adaptor's generator; so does a cancelled ``__anext__`` (a chunk's
+    timeout).
+    """
+
+    def __init__(self, pool: ActorPool, slot: ActorSlot, call_id: str, streaming: bool) -> None:
+        self.pool = pool
+        self.slot = slot
+        self.call_id = call_id
+        self.generator: Any = None
+        if streaming:
+            method = slot.handle.stream.options(
+                num_returns="streaming", _generator_backpressure_num_objects=BACKPRESSURE
+            )
+            self.generator = method.remote(call_id)
+        self.pending: Any = None  # the pull in flight
+        self.items: deque[Item] = deque()
+        self.done = False
+
+    def _finish(self) -> None:
+        if not self.done:
+            self.done = True
+            self.pool.release(self.slot)
+
+    async def _batch(self) -> list[Item]:
+        if self.generator is not None:
+            batch: list[Item] = await (await self.generator.__anext__())
+            return batch
+        self.pending = self.slot.handle.pull.remote(self.call_id)
+        batch = await self.pending
+        return batch
+
+    async def __anext__(self) -> bytes:
+        if not self.items:
+            if self.done:
+                raise StopAsyncIteration
+            try:
+                self.items.extend(await self._batch())
+            except asyncio.CancelledError:
+                await self.aclose()
+                raise
+            except Exception as exc:
+                self._finish()
+                raise self.pool.executor.failed(self.pool, self.slot, exc)
+        item = self.items.popleft()
+        if isinstance(item, bytes):
+            return item
+        self._finish()
+        if item is None:
+            raise StopAsyncIteration
+        raise error_from_payload(item)
+
+    async def aclose(self) -> None:
+        if self.done:
+            return
+        self.pool.cancelled(self.slot, self.call_id, self.generator or self.pending)
+        self._finish()

@@ -1,0 +1,124 @@
+"""Calls that bring ``requirements`` on a Ray cluster: one environment per set, built by Ray.
+
+    {"code_b64": "...", "requirements": ["six==1.16.0"]}
+
+With ``--executor ray`` a set does not become a virtualenv on the server's disk (the actors
+may run on other machines): it becomes an environment of Ray actors whose ``runtime_env`` is
+``{"pip": [...]}``, so each node that runs it installs the set once and caches it. The set
+is normalised and keyed as :mod:`owt.venvs` does. An install that fails answers 424
+``install_failed`` with pip's output; the next call with the set tries again. At most
+``max_live`` sets have actors at once; the least recently used idle one is stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from owt.core.call import Call, Reply
+from owt.exceptions import BadRequest, OwtError
+from owt.executors.base import Executor
+from owt.venvs import env_key, normalise
+
+__all__ = ["RayRequirements"]
+
+
+class RayRequirements(Executor):
+    """Routes each call to the Ray environment of its requirement set, starting it first.
+
+    ``make(requirements, label)`` builds the (not yet started) executor of one set.
+    """
+
+    name = "ray-requirements"
+
+    def __init__(
+        self,
+        make: Callable[[list[str], str], Executor],
+        *,
+        refusal: OwtError | None = None,
+        max_live: int = 8,
+    ) -> None:
+        self.make = make
+        self.refusal = refusal
+        self.max_live = max_live
+        self.envs: dict[str, asyncio.Task[Executor]] = {}
+        self.sets: dict[str, list[str]] = {}
+        self.last_used: dict[str, float] = {}
+        self.in_flight: dict[str, int] = {}
+
+    async def submit(self, call: Call) -> Reply:
+        try:
+            if self.refusal is not None:
+                raise self.refusal
+            if call.env != "main":
+                raise BadRequest(
+                    "a call may name an environment (env) or bring requirements, not both",
+                    field="requirements",
+                )
+            requirements = normalise(call.options.get("requirements"))
+            key = env_key(requirements)
+            executor = await self.environment(key, requirements)
+        except OwtError as err:
+            return Reply(err.status, err.headers(), err.body())
+        self.in_flight[key] = self.in_flight.get(key, 0) + 1
+        self.last_used[key] = time.monotonic()
+        try:
+            return await executor.submit(call)
+        finally:
+            self.in_flight[key] -= 1
+
+    async def environment(self, key: str, requirements: list[str]) -> Executor:
+        """The started executor of a set; every call asking meanwhile waits for one start."""
+        task = self.envs.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._start(key, requirements))
+            task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
+            self.envs[key], self.sets[key] = task, requirements
+            await self._evict(keep=key)
+        try:
+            # A caller that gives up (its timeout) leaves the install going for the next one.
+            return await asyncio.shield(task)
+        except OwtError:
+            if self.envs.get(key) is task:
+                del self.envs[key]  # the next call tries again
+            raise
+
+    async def _start(self, key: str, requirements: list[str]) -> Executor:
+        executor = self.make(requirements, f"requirements:{key}")
+        try:
+            await executor.start()
+        except BaseException:
+            await executor.aclose()
+            raise
+        return executor
+
+    async def _evict(self, keep: str) -> None:
+        idle = [k for k in self.envs if k != keep and not self.in_flight.get(k)]
+        idle.sort(key=lambda k: self.last_used.get(k, 0.0))
+        while len(self.envs) > self.max_live and idle:
+            await _stop(self.envs.pop(idle.pop(0)))
+
+    async def aclose(self) -> None:
+        envs, self.envs = list(self.envs.values()), {}
+        await asyncio.gather(*(_stop(task) for task in envs))
+
+    def status(self) -> dict[str, Any]:
+        envs: dict[str, Any] = {}
+        for key, task in self.envs.items():
+            info: dict[str, Any] = {"requirements": self.sets.get(key), "state": "starting"}
+            if task.done() and not task.cancelled() and task.exception() is None:
+                info = {**info, "state": "running", "actors": task.result().status()}
+            elif task.done() and not task.cancelled():
+                info = {**info, "state": "failed", "error": str(task.exception())}
+            envs[key] = info
+        return {"executor": self.name, "enabled": self.refusal is None, "environments": envs}
+
+
+async def _stop(task: asyncio.Task[Executor]) -> None:
+    if not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    elif not task.cancelled() and task.exception() is None:
+        await task.result().aclose()

@@ -1,0 +1,461 @@
+"""``--executor ray`` against a real Ray cluster on loopback.
+
+One head node (2 CPUs) is started for the session with ``ray start --head --block`` in its own
+session, and one owt server joins it; a second raylet with a custom resource joins for the
+two-node test. Every Ray process started here is stopped by its id at the end (``ray start
+--block`` stops what it started when terminated; anything left in its session is killed), and
+every Ray temp folder made here is removed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import OwtProcess, b64, call, wait_until
+
+RAY = str(Path(sys.executable).with_name("ray"))
+RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def session_pids(sid: int) -> list[int]:
+    """Processes in session ``sid`` (every Ray process a ``ray start`` made is in its own)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as file:
+                fields = file.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            pids.append(int(entry))
+    return pids
+
+
+def signal_session(sid: int, sig: int) -> None:
+    for pid in session_pids(sid):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:  # it ended since the listing
+            pass
+
+
+class RayNode:
+    """``ray start ... --block`` in a session of its own, with its own temp folder."""
+
+    def __init__(self, *args: str) -> None:
+        self.temp = tempfile.mkdtemp(prefix="owt-ray-", dir="/tmp")  # sockets: keep it short
+        command = [RAY, "start", "--block", "--disable-usage-stats", f"--temp-dir={self.temp}"]
+        command += ["--node-ip-address=127.0.0.1", *args]
+        command += [f"--dashboard-agent-listen-port={free_port()}"]
+        self.proc = subprocess.Popen(
+            command,
+            env={**os.environ, **RAY_ENV},
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> None:
+        # As ``ray stop`` does, but only for this node: SIGTERM each of its processes, then
+        # SIGKILL what is left (``ray start --block`` alone takes ~20 s to drain a node).
+        signal_session(self.proc.pid, signal.SIGTERM)
+        if not wait_until(lambda: not session_pids(self.proc.pid), timeout=3, every=0.1):
+            signal_session(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        shutil.rmtree(self.temp, ignore_errors=True)
+
+
+class Cluster:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.client_address = f"ray://127.0.0.1:{free_port()}"
+        self.head = RayNode(
+            "--head",
+            f"--port={self.port}",
+            "--num-cpus=2",
+            "--include-dashboard=false",
+            f"--dashboard-port={free_port()}",
+            f"--ray-client-server-port={self.client_address.rsplit(':', 1)[1]}",
+        )
+        self.nodes: list[RayNode] = []
+        ok = wait_until(lambda: self._status_ok(), timeout=60, every=0.5)
+        if not ok:
+            self.stop()
+            raise RuntimeError("the Ray head did not start")
+
+    def _status_ok(self) -> bool:
+        if self.head.proc.poll() is not None:
+            raise RuntimeError(f"ray start --head exited with {self.head.proc.returncode}")
+        probe = subprocess.run(
+            [RAY, "status", f"--address={self.address}"],
+            env={**os.environ, **RAY_ENV},
+            capture_output=True,
+        )
+        return probe.returncode == 0
+
+    def add_node(self, *args: str) -> RayNode:
+        node = RayNode(f"--address={self.address}", *args)
+        self.nodes.append(node)
+        return node
+
+    def stop(self) -> None:
+        for node in [*self.nodes, self.head]:
+            node.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[Cluster]:
+    cluster = Cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def bare_python(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A virtualenv with nothing installed: no owt, no Ray."""
+    venv = tmp_path_factory.mktemp("bare") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    return str(venv / "bin" / "python")
+
+
+@pytest.fixture(scope="module")
+def ray_server(ray_cluster: Cluster, bare_python: str) -> Iterator[OwtProcess]:
+    server = OwtProcess(
+        "--executor",
+        "ray",
+        "--ray-address",
+        ray_cluster.address,
+        "--env",
+        f"main={sys.executable}:1",
+        "--env",
+        f"other={sys.executable}:1",
+        "--env",
+        f"bare={bare_python}:1",
+        "--timeout",
+        "30",
+        env=RAY_ENV,
+        ready_timeout=120,
+    )
+    yield server
+    server.stop()
+
+
+def status(server: OwtProcess) -> dict[str, Any]:
+    reply = httpx.get(server.url + "/_owt/status", timeout=30)
+    assert reply.status_code == 200
+    result: dict[str, Any] = reply.json()
+    return result
+
+
+WHERE = """
+import os, ray
+def run(request, name):
+    return {"hello": name, "pid": os.getpid(), "path": request.path,
+            "node": ray.get_runtime_context().get_node_id(), "q": request.args.get("q")}
+"""
+
+
+def test_a_call_runs_in_a_ray_actor(ray_server: OwtProcess) -> None:
+    r = call(ray_server.url, WHERE, path="/hi?q=1", name="owt")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["hello"] == "owt" and body["path"] == "/hi" and body["q"] == "1"
+    assert body["pid"] != ray_server.pid
+    r = call(ray_server.url, WHERE, name="again", fields={"env": "other"})
+    assert r.status_code == 200, r.text
+    assert r.json()["pid"] != body["pid"]  # another environment, another actor
+
+
+def test_errors_keep_their_kinds(ray_server: OwtProcess) -> None:
+    r = call(ray_server.url, "def run():\n    return 1 / 0\n")
+    assert r.status_code == 500 and r.json()["type"] == "ZeroDivisionError"
+    r = call(ray_server.url, "def run(:\n")
+    assert r.status_code == 422 and r.json()["error"] == "compile_error"
+    r = call(ray_server.url, "def run(): return 1", fields={"num_gpus": "lots"})
+    assert r.status_code == 400 and r.json()["field"] == "num_gpus"
+
+
+def test_another_interpreter_runs_beside_its_actor(
+    ray_server: OwtProcess, bare_python: str
+) -> None:
+    code = "import sys\ndef run():\n    yield sys.prefix\n    yield '|' + str('ray' in sys.modules)"
+    r = call(ray_server.url, code, fields={"env": "bare"})
+    assert r.status_code == 200, r.text
+    assert r.text == f"{Path(bare_python).parent.parent}|False"
+
+
+SLOW_STREAM = """
+import time
+def run(n, pause):
+    for i in range(n):
+        yield f"{i}\\n"
+        time.sleep(pause)
+"""
+
+
+def test_stream_reaches_the_client_chunk_by_chunk(ray_server: OwtProcess) -> None:
+    body = {"code_b64": b64(SLOW_STREAM), "kwargs": {"n": 3, "pause": 1.0}}
+    start = time.monotonic()
+    arrivals, chunks = [], []
+    with httpx.stream("POST", ray_server.url + "/", json=body, timeout=30) as r:
+        assert r.status_code == 200
+        for chunk in r.iter_raw():
+            if chunk:
+                arrivals.append(time.monotonic() - start)
+                chunks.append(chunk)
+    assert b"".join(chunks) == b"0\n1\n2\n"
+    assert arrivals[0] < 1.0 <= arrivals[-1]
+
+
+ENDLESS = {
+    "async": "import asyncio\nasync def run(marker):\n    try:\n        while True:\n"
+    "            yield 'tick\\n'\n            await asyncio.sleep(0.2)\n"
+    "    finally:\n        open(marker, 'w').write('closed')\n",
+    "sync": "import time\ndef run(marker):\n    try:\n        while True:\n"
+    "            yield 'tick\\n'\n            time.sleep(0.2)\n"
+    "    finally:\n        open(marker, 'w').write('closed')\n",
+}
+
+
+@pytest.mark.parametrize("kind", ["async", "sync"])
+def test_client_disconnect_closes_the_remote_generator(
+    ray_server: OwtProcess, tmp_path: Path, kind: str
+) -> None:
+    marker = tmp_path / "closed"
+    body = {"code_b64": b64(ENDLESS[kind]), "kwargs": {"marker": str(marker)}}
+    with httpx.stream("POST", ray_server.url + "/", json=body, timeout=30) as r:
+        assert next(r.iter_raw()).startswith(b"tick")
+    assert wait_until(marker.exists, timeout=15), "the generator's finally did not run"
+
+
+KEEP = """
+import os
+def run():
+    model = keep("model", lambda: {"loaded_by": %r, "pid": os.getpid()})
+    return {**model, "version": %r}
+"""
+
+
+def test_keep_holds_objects_across_code_changes(ray_server: OwtProcess) -> None:
+    first = call(ray_server.url, KEEP % ("v1", "v1"), fields={"env": "other"}).json()
+    second = call(ray_server.url, KEEP % ("v2", "v2"), fields={"env": "other"}).json()
+    assert second["version"] == "v2"
+    assert second["loaded_by"] == "v1" and second["pid"] == first["pid"]
+
+
+def test_actor_crash_is_502_then_replaced(ray_server: OwtProcess) -> None:
+    before = call(ray_server.url, "import os\ndef run(): return os.getpid()").json()
+    r = call(ray_server.url, "import os\ndef run(): os._exit(3)")
+    assert r.status_code == 502, r.text
+    assert r.json()["error"] == "worker_died"
+    after = call(ray_server.url, "import os\ndef run(): return os.getpid()", timeout=90)
+    assert after.status_code == 200, after.text
+    assert after.json() != before
+
+
+def test_an_actor_that_dies_while_idle_is_replaced(ray_server: OwtProcess) -> None:
+    def actors() -> list[dict[str, Any]]:
+        env = status(ray_server)["environments"]["other"]
+        return [a for pool in env["pools"] for a in pool["actors"]]
+
+    assert call(ray_server.url, "def run(): return 1", fields={"env": "other"}).status_code == 200
+    (actor,) = actors()
+    os.kill(actor["pid"], signal.SIGKILL)
+    assert wait_until(lambda: [a["actor_id"] for a in actors()] not in ([], [actor["actor_id"]]))
+    assert wait_until(lambda: all(a["up"] for a in actors()), timeout=60)
+    r = call(ray_server.url, "import os\ndef run(): return os.getpid()", fields={"env": "other"})
+    assert r.status_code == 200 and r.json() != actor["pid"]
+
+
+def test_unplaceable_resources_are_503_with_rays_reason(ray_server: OwtProcess) -> None:
+    r = call(ray_server.url, "def run(): return 1", fields={"num_gpus": 1})
+    assert r.status_code == 503, r.text
+    assert r.json()["error"] == "busy"
+    assert "infeasible" in r.json()["message"] and "GPU" in r.json()["message"]
+    r = call(ray_server.url, "def run(): return 1", fields={"resources": {"tpu-pod": 4}})
+    assert r.status_code == 503 and "tpu-pod" in r.json()["message"]
+
+
+def test_timeout_cancels_and_a_stuck_actor_is_replaced(ray_server: OwtProcess) -> None:
+    code = "import time, os\ndef run():\n    time.sleep(120)\n"
+    r = call(ray_server.url, code, fields={"timeout": 1, "env": "other"})
+    assert r.status_code == 504 and r.json()["error"] == "timeout"
+
+    def replaced() -> bool:
+        env = status(ray_server)["environments"]["other"]
+        return any(pool["replaced"] for pool in env["pools"])
+
+    assert wait_until(replaced, timeout=30, every=0.5)
+    r = call(ray_server.url, "def run(): return 'ok'", fields={"env": "other"}, timeout=90)
+    assert r.status_code == 200 and r.text == "ok"
+
+
+def test_status_shows_cluster_and_actors(ray_server: OwtProcess) -> None:
+    envs = status(ray_server)["environments"]
+    main = envs["main"]
+    assert main["executor"] == "ray"
+    assert main["cluster"]["nodes"] and main["cluster"]["resources"]["CPU"] >= 2
+    actors = [a for pool in main["pools"] for a in pool["actors"]]
+    assert actors and all(a["up"] and a["actor_id"] for a in actors)
+
+
+def test_a_call_asking_for_a_resource_runs_on_the_node_that_has_it(
+    ray_cluster: Cluster, ray_server: OwtProcess
+) -> None:
+    node = ray_cluster.add_node("--num-cpus=1", '--resources={"special": 1}')
+    try:
+
+        def joined() -> list[dict[str, Any]]:
+            cluster = status(ray_server)["environments"]["main"]["cluster"]
+            return [n for n in cluster["nodes"] if n["alive"] and "special" in n["resources"]]
+
+        assert wait_until(lambda: bool(joined()), timeout=60, every=1)
+        special_id = joined()[0]["node_id"]
+        r = call(ray_server.url, WHERE, name="x", fields={"resources": {"special": 1}}, timeout=90)
+        assert r.status_code == 200, r.text
+        assert r.json()["node"] == special_id
+        plain = call(ray_server.url, WHERE, name="y").json()
+        assert plain["node"] != special_id
+    finally:
+        node.stop()
+
+
+def test_requirements_become_a_pip_runtime_env(ray_server: OwtProcess) -> None:
+    code = "import six, sys\ndef run():\n    return {'six': six.__version__, 'prefix': sys.prefix}"
+    r = call(ray_server.url, code, fields={"requirements": ["six==1.16.0"]}, timeout=170)
+    assert r.status_code == 200, r.text
+    assert r.json()["six"] == "1.16.0" and "runtime_resources" in r.json()["prefix"]
+
+
+def test_ray_client_addresses_stream_by_pulling(ray_cluster: Cluster) -> None:
+    server = OwtProcess(
+        "--executor",
+        "ray",
+        "--ray-address",
+        ray_cluster.client_address,
+        "--env",
+        f"main={sys.executable}:1",
+        env=RAY_ENV,
+        ready_timeout=120,
+    )
+    try:
+        body = {"code_b64": b64(SLOW_STREAM), "kwargs": {"n": 3, "pause": 1.0}}
+        start = time.monotonic()
+        arrivals, chunks = [], []
+        with httpx.stream("POST", server.url + "/", json=body, timeout=30) as r:
+            for chunk in r.iter_raw():
+                arrivals.append(time.monotonic() - start)
+                chunks.append(chunk)
+        assert b"".join(chunks) == b"0\n1\n2\n"
+        assert arrivals[0] < 1.0 <= arrivals[-1]
+    finally:
+        server.stop()
+
+
+def test_owt_starts_and_stops_a_local_cluster() -> None:
+    temp = tempfile.mkdtemp(prefix="owt-ray-", dir="/tmp")
+    server = None
+    try:
+        server = OwtProcess(
+            "--executor",
+            "ray",
+            "--env",
+            f"main={sys.executable}:1",
+            env={**RAY_ENV, "RAY_TMPDIR": temp},
+            ready_timeout=120,
+        )
+        r = call(server.url, "def run(name): return f'hi {name}'", name="local")
+        assert r.status_code == 200 and r.text == "hi local"
+        assert status(server)["environments"]["main"]["cluster"]["started_here"] is True
+        assert server.stop() == 0
+        assert wait_until(lambda: not session_pids(server.pid), timeout=20)
+    finally:
+        if server is not None:
+            server.stop()
+            signal_session(server.pid, signal.SIGKILL)  # its session holds its cluster
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_a_missing_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from owt.executors import load_executor
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    monkeypatch.delitem(sys.modules, "owt.executors.ray", raising=False)
+    with pytest.raises(ImportError, match=r"pip install 'owt\[ray\]'"):
+        load_executor("ray")
+
+
+@pytest.mark.parametrize(
+    ("fields", "placement"),
+    [
+        ({"num_gpus": "0.5", "memory": "2e9"}, {"num_gpus": 0.5, "memory": 2000000000}),
+        (
+            {"num_cpus": 2, "accelerator_type": "A100"},
+            {"num_cpus": 2.0, "accelerator_type": "A100"},
+        ),
+        ({"resources": '{"special": 1}'}, {"resources": {"special": 1.0}}),
+        ({"num_gpus": "", "resources": {}}, None),
+    ],
+)
+def test_placement_fields_are_read(fields: dict[str, Any], placement: Any) -> None:
+    from owt.core.call import Request
+    from owt.protocol import call_from_fields
+
+    c = call_from_fields(fields, Request(), "x", allow_eval=False, default_timeout=1)
+    assert c.options.get("placement") == placement
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"num_gpus": "lots"}, "num_gpus"),
+        ({"num_gpus": 1.5}, "num_gpus"),
+        ({"num_cpus": -1}, "num_cpus"),
+        ({"memory": True}, "memory"),
+        ({"accelerator_type": "A100; rm -rf"}, "accelerator_type"),
+        ({"resources": "[1]"}, "resources"),
+        ({"resources": {"special": "x"}}, "resources"),
+    ],
+)
+def test_bad_placement_fields_are_400(fields: dict[str, Any], field: str) -> None:
+    from owt.core.call import Request
+    from owt.exceptions import BadRequest
+    from owt.protocol import call_from_fields
+
+    with pytest.raises(BadRequest) as caught:
+        call_from_fields(fields, Request(), "x", allow_eval=False, default_timeout=1)
+    assert caught.value.extra["field"] == field
+
+
+def test_ray_request_names_rays_resources() -> None:
+    from owt.executors.ray_cluster import actor_options, ray_request
+
+    placement = {"num_gpus": 1.0, "accelerator_type": "A100", "resources": {"special": 1.0}}
+    assert ray_request(placement) == {"GPU": 1.0, "accelerator_type:A100": 0.001, "special": 1.0}
+    assert actor_options(placement) == placement
