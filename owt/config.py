@@ -111,6 +111,13 @@ class Settings:
             from owt.environments import parse_envs  # raises SettingsError itself
 
             parse_envs(self.env)
+        if self.executor != "thread":
+            from owt.executors import load_executor
+
+            try:
+                load_executor(self.executor)  # a missing extra says how to install it
+            except (ImportError, ValueError) as exc:
+                raise SettingsError(str(exc))
 
 
 def is_loopback(address: str) -> bool:

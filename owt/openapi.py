@@ -156,6 +156,18 @@ _CALL_FIELDS: dict[str, tuple[dict[str, Any], str]] = {
         "pip requirement strings the code needs.",
     ),
     "timeout": ({"type": "number", "exclusiveMinimum": 0}, "Seconds before a 504."),
+    "rebuild": (
+        {"type": "boolean", "default": False},
+        "Build the requirements' environment again after a failed build.",
+    ),
+    "num_cpus": ({"type": "number", "minimum": 0}, "CPUs the call's Ray actor holds."),
+    "num_gpus": ({"type": "number", "minimum": 0}, "GPUs the call's Ray actor holds."),
+    "memory": ({"type": "integer", "minimum": 0}, "Bytes of memory the Ray actor holds."),
+    "accelerator_type": ({"type": "string"}, "Ray accelerator type, like A100."),
+    "resources": (
+        {"type": "object", "additionalProperties": {"type": "number"}},
+        "Custom Ray resources the call's actor holds.",
+    ),
 }
 
 

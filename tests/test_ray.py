@@ -409,6 +409,11 @@ def test_a_missing_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sys.modules, "owt.executors.ray", raising=False)
     with pytest.raises(ImportError, match=r"pip install 'owt\[ray\]'"):
         load_executor("ray")
+    # `owt serve --executor ray` says so in one line before it starts anything.
+    from owt.config import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match=r"pip install 'owt\[ray\]'"):
+        Settings(executor="ray").check()
 
 
 @pytest.mark.parametrize(
