@@ -10,6 +10,7 @@ import sys
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
@@ -23,7 +24,25 @@ async def echo(request: Request) -> PlainTextResponse:
     return PlainTextResponse(f"Hello, {name}!")
 
 
-app = Starlette(routes=[Route("/{path:path}", echo, methods=["GET", "POST"])])
+def greet(name: str) -> str:
+    return f"Hello, {name}!"
+
+
+async def echo_in_thread(request: Request) -> PlainTextResponse:
+    """The same echo, its function run off the event loop as owt runs sync adaptors."""
+    if request.method == "POST":
+        name = json.loads(await request.body())["kwargs"]["name"]
+    else:
+        name = request.query_params.get("name", "world")
+    return PlainTextResponse(await run_in_threadpool(greet, name))
+
+
+app = Starlette(
+    routes=[
+        Route("/thread/{path:path}", echo_in_thread, methods=["GET", "POST"]),
+        Route("/{path:path}", echo, methods=["GET", "POST"]),
+    ]
+)
 
 if __name__ == "__main__":
     uvicorn.run(
