@@ -72,3 +72,23 @@ def test_signals_stop_cleanly(start_server, sig):
 def test_server_sing_knows_its_address(owt_server):
     r = call(owt_server.url, "def run(): return Server.sing().url")
     assert r.text == owt_server.url
+
+
+def test_owt_serve_from_python_takes_the_same_options():
+    code = "import owt; owt.serve(port=0, timeout=0.5)"
+    server = OwtProcess(command=[sys.executable, "-c", code])
+    try:
+        r = call(server.url, "import time\ndef run(): time.sleep(2)")
+        assert r.status_code == 504
+        assert r.json()["timeout"] == 0.5
+    finally:
+        assert server.stop() == 0
+
+
+def test_owt_serve_from_python_refuses_bad_options():
+    code = "import owt; owt.serve(address='0.0.0.0', port=0)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, cwd=ROOT
+    )
+    assert result.returncode != 0
+    assert "--insecure" in result.stderr
