@@ -42,7 +42,14 @@ from owt.core.call import Call, Reply
 from owt.exceptions import BadRequest, InstallFailed, OwtError
 from owt.executors.base import Executor
 
-__all__ = ["RequirementsExecutor", "default_root", "env_key", "find_uv", "normalise"]
+__all__ = [
+    "RequirementsExecutor",
+    "default_root",
+    "env_key",
+    "find_uv",
+    "normalise",
+    "requirements_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +71,18 @@ def find_uv() -> str | None:
         return str(find_uv_bin())
     except (ImportError, FileNotFoundError):
         return shutil.which("uv")
+
+
+def requirements_of(call: Call, refusal: OwtError | None = None) -> list[str]:
+    """The normalised requirements a call brings, or the server's refusal to build them."""
+    if refusal is not None:
+        raise refusal
+    if call.env != "main":
+        raise BadRequest(
+            "a call may name an environment (env) or bring requirements, not both",
+            field="requirements",
+        )
+    return normalise(call.options.get("requirements"))
 
 
 def normalise(value: Any) -> list[str]:
@@ -197,14 +216,7 @@ class RequirementsExecutor(Executor):
 
     async def submit(self, call: Call) -> Reply:
         try:
-            if self.refusal is not None:
-                raise self.refusal
-            if call.env != "main":
-                raise BadRequest(
-                    "a call may name an environment (env) or bring requirements, not both",
-                    field="requirements",
-                )
-            requirements = normalise(call.options.get("requirements"))
+            requirements = requirements_of(call, self.refusal)
             env = await self.environment(requirements, bool(call.options.get("rebuild")))
         except OwtError as err:
             return Reply(err.status, err.headers(), err.body())

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 from owt.core.call import Call, Reply
-from owt.exceptions import BadRequest, OwtError
+from owt.exceptions import OwtError
 from owt.executors.base import Executor
-from owt.venvs import env_key, normalise
+from owt.venvs import env_key, requirements_of
 
 __all__ = ["RayRequirements"]
 
@@ -50,14 +50,7 @@ class RayRequirements(Executor):
 
     async def submit(self, call: Call) -> Reply:
         try:
-            if self.refusal is not None:
-                raise self.refusal
-            if call.env != "main":
-                raise BadRequest(
-                    "a call may name an environment (env) or bring requirements, not both",
-                    field="requirements",
-                )
-            requirements = normalise(call.options.get("requirements"))
+            requirements = requirements_of(call, self.refusal)
             key = env_key(requirements)
             executor = await self.environment(key, requirements)
         except OwtError as err:
