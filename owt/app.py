@@ -64,6 +64,8 @@ class OwtApp:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Where this server listens, for Server.sing() in adaptors (the port is bound by now).
+        self.server = {"address": settings.address, "port": settings.port}
         self._decoded: dict[str, tuple[str, str]] = {}
         runner = Runner(settings.max_adaptors)
         db = StateDB(settings.state_dir) if settings.state_dir else None
@@ -129,7 +131,7 @@ class OwtApp:
         # /NAME of a mounted or registered endpoint, when the request brings no code itself.
         endpoint_call = self.state.endpoints.resolve(request, fields)
         if endpoint_call is not None:
-            endpoint_call.server = {"address": self.settings.address, "port": self.settings.port}
+            endpoint_call.server = self.server
             return endpoint_call
         sha = None
         if fields.get("code_b64") not in (None, ""):
@@ -157,7 +159,7 @@ class OwtApp:
         )
         self.state.endpoints.guard(call.sha256)  # --locked: only --allow'ed code
         self.state.codes.add(call.sha256, code)
-        call.server = {"address": self.settings.address, "port": self.settings.port}
+        call.server = self.server
         return call
 
     def decode_code(self, code_b64: Any) -> tuple[str, str]:
