@@ -3,7 +3,7 @@
 The generic call (SPEC §2) is described once, at ``/`` and ``/{path}``. Each mounted or
 registered endpoint gets ``/NAME`` with a query parameter (GET) and a JSON/form property (POST)
 per argument of its function, typed from its hints. The hints are read from the source with
-``ast`` (:func:`owt.core.typed.hint_from_source`): describing an endpoint never runs its code,
+``ast`` (:func:`owt.core.hints.hint_from_source`): describing an endpoint never runs its code,
 and the document is built off the event loop.
 """
 
@@ -19,7 +19,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from owt.core.typed import describe, hint_from_source, json_schema
+from owt.core.hints import describe, hint_from_source, json_schema
 from owt.exceptions import OwtError
 
 if TYPE_CHECKING:

@@ -1,0 +1,196 @@
+"""Type hints described for people and for OpenAPI, and read from source text. Stdlib only.
+
+:func:`describe` says what a hint expects in words (``list[int]`` → ``a list of
+integers``), :func:`json_schema` turns it into a JSON Schema, and :func:`hint_from_source`
+reads an annotation's *text* into a hint without evaluating it, so the server can describe an
+endpoint without running its code.
+"""
+
+from __future__ import annotations
+
+import ast
+import collections.abc
+import enum
+import types
+import typing
+from typing import Any
+
+__all__ = ["MAPPINGS", "NONE_TYPE", "SEQUENCES", "describe", "hint_from_source", "json_schema"]
+
+SEQUENCES: dict[Any, type] = {
+    list: list,
+    set: set,
+    frozenset: frozenset,
+    tuple: tuple,
+    collections.abc.Sequence: list,
+    collections.abc.MutableSequence: list,
+    collections.abc.Iterable: list,
+    collections.abc.Collection: list,
+    collections.abc.Set: set,
+    collections.abc.MutableSet: set,
+}
+MAPPINGS = (dict, collections.abc.Mapping, collections.abc.MutableMapping)
+NONE_TYPE = type(None)
+
+
+# -- describing ------------------------------------------------------------------------------
+
+_NAMES = {
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    str: "a string",
+    NONE_TYPE: "nothing",
+}
+
+
+def describe(hint: Any) -> str:
+    """What a hint expects, in words: ``list[int]`` → ``a list of integers``."""
+    if hint in _NAMES:
+        return _NAMES[hint]
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Annotated:
+        return describe(args[0])
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin is typing.Union or origin is types.UnionType:
+        return " or ".join(describe(a) for a in args if a is not NONE_TYPE) + (
+            " (or nothing)" if NONE_TYPE in args else ""
+        )
+    if hint in SEQUENCES or origin in SEQUENCES:
+        if args and args[0] is not Any:
+            return f"a list of {_plural(describe(args[0]))}"
+        return "a list"
+    if hint in MAPPINGS or origin in MAPPINGS:
+        return "a JSON object"
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return "one of " + ", ".join(repr(m.value) for m in hint)
+    if isinstance(hint, type):
+        return f"a {hint.__name__}"
+    return "any value"
+
+
+def _plural(text: str) -> str:
+    for article in ("an ", "a "):
+        if text.startswith(article):
+            noun = text[len(article) :]
+            return noun if " " in noun else noun + "s"
+    return text
+
+
+def json_schema(hint: Any) -> dict[str, Any]:
+    """The JSON Schema (2020-12, as OpenAPI 3.1 uses) of what a hint accepts."""
+    simple = {int: "integer", float: "number", bool: "boolean", str: "string", NONE_TYPE: "null"}
+    if hint in simple:
+        return {"type": simple[hint]}
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Annotated:
+        return json_schema(args[0])
+    if origin is typing.Literal:
+        return {"enum": [a for a in args if isinstance(a, (str, int, float, bool)) or a is None]}
+    if origin is typing.Union or origin is types.UnionType:
+        return {"anyOf": [json_schema(a) for a in args]}
+    if hint in SEQUENCES or origin in SEQUENCES:
+        schema: dict[str, Any] = {"type": "array"}
+        if args and args[-1] is not Ellipsis and len(args) > 1:
+            schema["prefixItems"] = [json_schema(a) for a in args]
+        elif args:
+            schema["items"] = json_schema(args[0])
+        return schema
+    if hint in MAPPINGS or origin in MAPPINGS:
+        return {"type": "object"}
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return {"enum": [m.value for m in hint]}
+    return {}
+
+
+# -- reading hints from source text ----------------------------------------------------------
+
+_KNOWN: dict[str, Any] = {
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "str": str,
+    "bytes": bytes,
+    "list": list,
+    "set": set,
+    "frozenset": frozenset,
+    "tuple": tuple,
+    "dict": dict,
+    "None": None,
+    "Any": Any,
+    "List": list,
+    "Set": set,
+    "FrozenSet": frozenset,
+    "Tuple": tuple,
+    "Dict": dict,
+    "Sequence": collections.abc.Sequence,
+    "MutableSequence": collections.abc.MutableSequence,
+    "Iterable": collections.abc.Iterable,
+    "Collection": collections.abc.Collection,
+    "Mapping": collections.abc.Mapping,
+    "MutableMapping": collections.abc.MutableMapping,
+    "Optional": typing.Optional,
+    "Union": typing.Union,
+    "Literal": typing.Literal,
+    "Annotated": typing.Annotated,
+}
+
+
+def hint_from_source(text: str | ast.expr) -> Any:
+    """The hint an annotation's text (or AST) names, read without evaluating it.
+
+    Builtin types, ``typing`` and ``collections.abc`` names (bare or qualified, as in
+    ``t.Optional``), ``X | Y``, subscripts and literals are understood; anything else
+    (a user class) reads as ``Any``.
+
+    >>> hint_from_source("list[int] | None")
+    typing.Optional[list[int]]
+    """
+    try:
+        node = ast.parse(text, mode="eval").body if isinstance(text, str) else text
+        return _read(node)
+    except (SyntaxError, ValueError, TypeError, KeyError, RecursionError):
+        return Any
+
+
+def _read(node: ast.expr) -> Any:
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, str):  # a forward reference in quotes
+            return hint_from_source(node.value)
+        if node.value is None:
+            return None
+        raise ValueError
+    if isinstance(node, ast.Name):
+        return _KNOWN.get(node.id, Any)
+    if isinstance(node, ast.Attribute):
+        return _KNOWN.get(node.attr, Any)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        left, right = _read(node.left), _read(node.right)
+        if left is Any or right is Any:
+            return Any
+        return typing.Union[left, right]  # noqa: UP007 (built from parts at run time)
+    if isinstance(node, ast.Subscript):
+        base = _read(node.value)
+        if base is Any:
+            return Any
+        items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        if base is typing.Literal:
+            return typing.Literal[tuple(_literal(item) for item in items)]
+        if base is typing.Annotated:
+            return _read(items[0])
+        args = tuple(
+            Ellipsis if isinstance(i, ast.Constant) and i.value is Ellipsis else _read(i)
+            for i in items
+        )
+        return base[args if len(args) > 1 else args[0]]
+    raise ValueError
+
+
+def _literal(node: ast.expr) -> Any:
+    value = ast.literal_eval(node)
+    if isinstance(value, (str, int, float, bool, bytes)) or value is None:
+        return value
+    raise ValueError
