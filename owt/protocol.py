@@ -108,7 +108,12 @@ def read_fields(request: Request, *, lists: bool = False) -> dict[str, Any]:
     With ``lists``, a name repeated in the query or form gives the list of its values
     (typed endpoint arguments, ``?tag=a&tag=b`` → ``["a", "b"]``); else its first value.
     """
-    fields: dict[str, Any] = _collapse(request.args) if lists else dict(request.args)
+    if lists:
+        fields: dict[str, Any] = _collapse(request.args)
+    elif request.method in ("GET", "HEAD") or not request.data:
+        return request.args  # read-only from here on: no copy
+    else:
+        fields = dict(request.args)
     if request.method in ("GET", "HEAD") or not request.data:
         return fields
     ctype = request.content_type
@@ -223,7 +228,7 @@ def call_from_fields(
             raise BadRequest("kwargs must be a JSON object", field="kwargs")
         kwargs = {**kwargs, **plain}
     fn_name = fields.get("fn_name") or "run"
-    if not isinstance(fn_name, str) or not fn_name.isidentifier():
+    if fn_name != "run" and (not isinstance(fn_name, str) or not fn_name.isidentifier()):
         raise BadRequest(f"fn_name must be a Python name, not {fn_name!r}", field="fn_name")
     timeout = default_timeout
     if fields.get("timeout") not in (None, ""):
@@ -234,7 +239,7 @@ def call_from_fields(
         if not 0 < timeout < math.inf:
             raise BadRequest("timeout must be a positive number of seconds", field="timeout")
     env = fields.get("env") or "main"
-    if not isinstance(env, str):
+    if env != "main" and not isinstance(env, str):
         raise BadRequest("env must be a name", field="env")
     # Most calls carry no options: one set operation says so.
     options = {} if _OPTION_FIELDS.isdisjoint(fields) else _options(fields)

@@ -23,6 +23,7 @@ from typing import Any
 from owt.core.call import Reply, Response
 
 __all__ = [
+    "PLAIN_RESULTS",
     "TEXT",
     "encode_chunk",
     "encode_json",
@@ -89,6 +90,10 @@ def stream_content_type(first: Any) -> str:
     return NDJSON
 
 
+#: Result types that are a whole body as they are: no status, headers or stream to unpack.
+PLAIN_RESULTS = frozenset({str, bytes, int, float, bool, type(None)})
+
+
 def reply_for_body(
     body: Any, status: int = 200, headers: list[tuple[str, str]] | None = None
 ) -> Reply:
@@ -107,6 +112,8 @@ def reply_for_body(
 
 
 def _with_type(headers: list[tuple[str, str]], ctype: str | None) -> list[tuple[str, str]]:
+    if not headers:
+        return [("content-type", ctype)] if ctype else []
     if ctype is None or any(name.lower() == "content-type" for name, _ in headers):
         return headers
     return [("content-type", ctype), *headers]

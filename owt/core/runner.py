@@ -24,7 +24,7 @@ from owt.core.binding import Target, bind_arguments, target_of
 from owt.core.call import Call, Reply
 from owt.core.context import using_call
 from owt.core.failures import USER_ERRORS, adaptor_error, error_reply, user_traceback
-from owt.core.results import is_stream, parts_of, reply_for_body, stream_reply
+from owt.core.results import PLAIN_RESULTS, is_stream, parts_of, reply_for_body, stream_reply
 from owt.core.shapes import make_terse_explicit, shape_of
 from owt.core.streams import AsyncStream, Offload, SyncStream
 from owt.exceptions import CompileError, NoFunction, OwtError
@@ -189,6 +189,8 @@ class Runner:
 
     def settle(self, call: Call, result: Any) -> Reply | None:
         """A Reply for a sync result (peeks a stream's first chunk), or None if it is async."""
+        if type(result) in PLAIN_RESULTS:  # the common case, without the general checks
+            return reply_for_body(result)
         body, status, headers = parts_of(result)
         if inspect.isawaitable(body) or hasattr(body, "__anext__"):
             return None
