@@ -183,14 +183,19 @@ class OwtApp:
             raise UnknownEnv(f"no environment named {call.env!r}", known=known)
 
     async def run(self, call: Call) -> Reply:
+        if not call.options:  # no cache options: straight to the executor
+            return await self.execute(call)
         return await self.state.cache.through(call, self.execute)
 
     async def execute(self, call: Call) -> Reply:
         executor = self.executor_for(call)
+        limit = self.state.limit
         try:
             # asyncio's own timeout: uvicorn runs on asyncio, and it costs a third of anyio's.
             async with asyncio.timeout(call.timeout):
-                return await self.state.limit.run(lambda: executor.submit(call))
+                if not limit.max_concurrency:
+                    return await executor.submit(call)
+                return await limit.run(lambda: executor.submit(call))
         except TimeoutError:
             raise Timeout(f"the call ran past its timeout of {call.timeout}s", timeout=call.timeout)
 

@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import json
 import math
+from functools import lru_cache
 from typing import Any
 
 from owt.core.call import CALL_FIELDS, Call, MultiDict, Request
@@ -100,6 +101,34 @@ def decode_kwargs(text: str, *, allow_eval: bool) -> tuple[dict[str, Any], str |
     if isinstance(value, dict):
         return {str(k): v for k, v in value.items()}, None
     return {"__last__": value}, None
+
+
+def kwargs_from_b64(value: Any, *, allow_eval: bool) -> tuple[dict[str, Any], str | None]:
+    """``kwargs_b64`` decoded (see :func:`decode_kwargs`); a fresh dict every call.
+
+    Arguments whose values are all plain (str, numbers, bools, None) are remembered by their
+    text, since a client calling in a loop sends the same text again; anything that an
+    adaptor could mutate is decoded anew each time.
+    """
+    if isinstance(value, str) and len(value) <= 4096:
+        known = _flat_kwargs(value, allow_eval)
+        if known is not None:
+            pairs, expr = known
+            return dict(pairs), expr
+    return decode_kwargs(decode_text(value, "kwargs_b64"), allow_eval=allow_eval)
+
+
+_PLAIN_VALUES = frozenset({str, int, float, bool, type(None)})
+
+
+@lru_cache(maxsize=512)
+def _flat_kwargs(
+    value: str, allow_eval: bool
+) -> tuple[tuple[tuple[str, Any], ...], str | None] | None:
+    kwargs, expr = decode_kwargs(decode_text(value, "kwargs_b64"), allow_eval=allow_eval)
+    if all(type(v) in _PLAIN_VALUES for v in kwargs.values()):
+        return tuple(kwargs.items()), expr
+    return None
 
 
 def read_fields(request: Request, *, lists: bool = False) -> dict[str, Any]:
@@ -217,9 +246,7 @@ def call_from_fields(
     kwargs: dict[str, Any] = {}
     expr = None
     if fields.get("kwargs_b64") not in (None, ""):
-        kwargs, expr = decode_kwargs(
-            decode_text(fields["kwargs_b64"], "kwargs_b64"), allow_eval=allow_eval
-        )
+        kwargs, expr = kwargs_from_b64(fields["kwargs_b64"], allow_eval=allow_eval)
     plain = fields.get("kwargs")
     if isinstance(plain, str):  # from a query string: JSON text
         plain, _ = decode_kwargs(plain, allow_eval=False) if plain.strip() else ({}, None)

@@ -169,3 +169,16 @@ def test_health_and_reserved_prefix(owt_server):
     r = httpx.get(owt_server.url + "/_owt/nothing-here")
     assert r.status_code == 404
     assert r.json()["error"] == "not_found"
+
+
+def test_repeated_arguments_are_fresh_each_call(owt_server):
+    # Remembered decoding must never let one call's mutation reach the next.
+    code = "def run(items, name):\n    items.append(name)\n    return items"
+    params = {"code_b64": b64(code), "kwargs_b64": b64('{"items": [1], "name": "x"}')}
+    first = httpx.get(owt_server.url + "/", params=params).json()
+    second = httpx.get(owt_server.url + "/", params=params).json()
+    assert first == second == [1, "x"]
+    code = "def run(**kw):\n    kw['seen'] = True\n    return sorted(kw)"
+    params = {"code_b64": b64(code), "kwargs_b64": b64('{"a": 1}')}
+    for _ in range(2):
+        assert httpx.get(owt_server.url + "/", params=params).json() == ["a", "seen"]
