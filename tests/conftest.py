@@ -140,6 +140,19 @@ def call(
     return httpx.post(url + path, json=body, timeout=timeout)
 
 
+def timed_lines(command: list[str]) -> list[tuple[str, float]]:
+    """A command's output lines, each with the seconds since start when it arrived."""
+    start = time.monotonic()
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            lines = [(line, time.monotonic() - start) for line in proc.stdout]
+            assert proc.wait(30) == 0
+        finally:
+            proc.kill()
+    return lines
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

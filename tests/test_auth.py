@@ -3,7 +3,6 @@ CORS only when asked (preflight without credentials), the public-bind guard."""
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 from collections.abc import Iterator
 
@@ -11,20 +10,18 @@ import httpx
 import pytest
 from conftest import OWT, OwtProcess, b64
 
+from owt.protocol import sha256_of
+
 PASSWORD = "s3cret-Passw0rd"
 TOKEN = "tok-7f3a9c1e5b"
 ORIGIN = "https://app.example"
 HELLO = "def run(name='owt'): return f'Hello, {name}!'"
 
 
-def sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 @pytest.fixture(scope="module")
 def guarded() -> Iterator[OwtProcess]:
     server = OwtProcess(
-        "--auth", f"alice:{sha(PASSWORD)}", "--token", TOKEN, "--cors", ORIGIN, "-vv"
+        "--auth", f"alice:{sha256_of(PASSWORD)}", "--token", TOKEN, "--cors", ORIGIN, "-vv"
     )
     yield server
     server.stop()
@@ -77,7 +74,7 @@ def test_bearer_token_accepted(guarded):
     [
         "Basic " + b64(f"alice:{PASSWORD}x"),  # wrong password
         "Basic " + b64(f"bob:{PASSWORD}"),  # unknown user
-        "Basic " + b64(f"alice:{sha(PASSWORD)}"),  # the hash is not the password
+        "Basic " + b64(f"alice:{sha256_of(PASSWORD)}"),  # the hash is not the password
         "Basic not-base64!",
         "Basic " + b64("no-colon"),
         f"Bearer {TOKEN}x",
@@ -100,7 +97,7 @@ def test_credentials_never_reach_the_log(guarded):
     httpx.post(guarded.url + "/", json=body(), headers={"Authorization": f"Bearer {TOKEN}x"})
     log = guarded.log
     assert "401" in log  # it does log refusals (at -vv), just not what was sent
-    for secret in (PASSWORD, TOKEN, sha(PASSWORD), b64(f"alice:{PASSWORD}")):
+    for secret in (PASSWORD, TOKEN, sha256_of(PASSWORD), b64(f"alice:{PASSWORD}")):
         assert secret not in log
 
 
@@ -149,7 +146,7 @@ def test_no_cors_headers_unless_asked(owt_server):
 
 def test_env_credentials_comma_separated(start_server):
     server = start_server(
-        env={"OWT_AUTH": f"alice:{sha('one')},bob:{sha('two')}", "OWT_TOKEN": "t1, t2"}
+        env={"OWT_AUTH": f"alice:{sha256_of('one')},bob:{sha256_of('two')}", "OWT_TOKEN": "t1, t2"}
     )
     for auth in (("alice", "one"), ("bob", "two")):
         assert httpx.post(server.url + "/", json=body(), auth=auth).status_code == 200

@@ -5,15 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from click.testing import CliRunner
+from conftest import timed_lines
 
 from owt.cli_client import call_command, encode_command, parse_arguments, url_command
 
@@ -94,14 +93,7 @@ def test_stream_prints_chunks_as_they_come(owt_server: Any, tmp_path: Path) -> N
     path = tmp_path / "slow.py"
     path.write_text(SLOW)
     cmd = [sys.executable, "-m", "owt", "call", "--stream", owt_server.url, str(path), "n:=3"]
-    start = time.monotonic()
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as proc:
-        try:
-            assert proc.stdout is not None
-            lines = [(line, time.monotonic() - start) for line in proc.stdout]
-            assert proc.wait(30) == 0
-        finally:
-            proc.kill()
+    lines = timed_lines(cmd)
     assert [line for line, _ in lines] == ["0\n", "1\n", "2\n"]
     assert lines[-1][1] - lines[0][1] >= 0.8
 

@@ -14,6 +14,7 @@ import pytest
 
 from owt.client import AsyncClient, Client, OwtError, Source, source_of
 from owt.client.wire import EventReader, function_source
+from owt.protocol import sha256_of
 
 HELLO = "def run(name): return f'Hello, {name}!'"
 SLOW = """
@@ -28,10 +29,6 @@ from owt.lib.stream import sse
 def run(n):
     return sse([*range(n), {"last": True}, "two\\nlines"])
 """
-
-
-def sha(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()
 
 
 def _record(request: httpx.Request, log: list[dict[str, Any]]) -> None:
@@ -184,14 +181,14 @@ def test_second_call_sends_only_the_hash(owt_server: Any) -> None:
         assert client.call(code, x=5) == "10"
     first, second = (s["body"] for s in recorder.sent)
     assert "code_b64" in first and "code_sha256" not in first
-    assert second == {"code_sha256": sha(code), "kwargs": {"x": 5}}
+    assert second == {"code_sha256": sha256_of(code), "kwargs": {"x": 5}}
 
 
 def test_unknown_code_sends_the_code_again(owt_server: Any) -> None:
     recorder = Recorder()
     code = f"def run(): return 'fresh {time.time_ns()}'"
     with Client(owt_server.url, transport=recorder) as client:
-        client._sent.add(sha(code))  # it believes the server holds the code; it does not
+        client._sent.add(sha256_of(code))  # it believes the server holds the code; it does not
         assert client.call(code).startswith("fresh ")
         assert client.call(code).startswith("fresh ")
     bodies = [s["body"] for s in recorder.sent]
@@ -325,7 +322,7 @@ def test_async_client(owt_server: Any) -> None:
 
     asyncio.run(asyncio.wait_for(main(), 60))
     hashed = [s["body"] for s in recorder.sent if s["body"] and "code_sha256" in s["body"]]
-    assert hashed == [{"code_sha256": sha(code), "kwargs": {"x": 2}}]
+    assert hashed == [{"code_sha256": sha256_of(code), "kwargs": {"x": 2}}]
 
 
 def test_auth_and_token_against_a_protected_server(start_server: Any) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from conftest import timed_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 HELPERS = ROOT / "clients" / "sh" / "owt.sh"
@@ -63,14 +63,7 @@ def test_owt_call_streams(owt_server: Any, tmp_path: Path) -> None:
         "    for i in range(n):\n        yield f'{i}\\n'\n        time.sleep(0.5)\n"
     )
     script = f"source {shlex.quote(str(HELPERS))}; owt_call {owt_server.url} {path} '{{\"n\": 3}}'"
-    start = time.monotonic()
-    with subprocess.Popen(["bash", "-c", script], stdout=subprocess.PIPE, text=True) as proc:
-        try:
-            assert proc.stdout is not None
-            lines = [(line, time.monotonic() - start) for line in proc.stdout]
-            assert proc.wait(30) == 0
-        finally:
-            proc.kill()
+    lines = timed_lines(["bash", "-c", script])
     assert [line for line, _ in lines] == ["0\n", "1\n", "2\n"]
     assert lines[-1][1] - lines[0][1] >= 0.8
 

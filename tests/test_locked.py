@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -10,14 +9,12 @@ import httpx
 import pytest
 from conftest import OwtProcess, b64, call
 
+from owt.protocol import sha256_of
+
 ALLOWED_BY_HASH = 'def run(name="owt"):\n    return f"allowed {name}"\n'
 ALLOWED_FILE = 'def run(name="file"):\n    return f"from the file, {name}"\n'
 MOUNTED = "def run(n: int = 1):\n    return n * 10\n"
 ELSE = "def run():\n    return 'should not run'\n"
-
-
-def sha(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +29,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def locked(folder: Path) -> Any:
     server = OwtProcess(
         "--locked",
-        *("--allow", sha(ALLOWED_BY_HASH).upper()),
+        *("--allow", sha256_of(ALLOWED_BY_HASH).upper()),
         *("--allow", str(folder / "allowed.py")),
         *("--mount", f"tens={folder / 'mounted.py'}"),
     )
@@ -45,7 +42,7 @@ def test_arbitrary_code_is_refused(locked: Any) -> None:
         r = call(locked.url, ELSE, method=method)
         assert r.status_code == 403
         assert r.json()["error"] == "locked"
-    r = httpx.get(locked.url + "/", params={"code_sha256": sha(ELSE)})
+    r = httpx.get(locked.url + "/", params={"code_sha256": sha256_of(ELSE)})
     assert r.status_code == 403
     assert r.json()["error"] == "locked"
 
@@ -58,13 +55,13 @@ def test_allowed_hash_runs(locked: Any) -> None:
     r = call(locked.url, ALLOWED_BY_HASH, name="you")
     assert r.status_code == 200, r.text
     assert r.text == "allowed you"
-    r = httpx.get(locked.url + "/", params={"code_sha256": sha(ALLOWED_BY_HASH)})
+    r = httpx.get(locked.url + "/", params={"code_sha256": sha256_of(ALLOWED_BY_HASH)})
     assert r.text == "allowed owt"  # sent once above, now known by its hash
 
 
 def test_allowed_file_runs_by_hash_without_being_sent(locked: Any) -> None:
     r = httpx.post(
-        locked.url + "/", json={"code_sha256": sha(ALLOWED_FILE), "kwargs": {"name": "x"}}
+        locked.url + "/", json={"code_sha256": sha256_of(ALLOWED_FILE), "kwargs": {"name": "x"}}
     )
     assert r.status_code == 200, r.text
     assert r.text == "from the file, x"
