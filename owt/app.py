@@ -7,7 +7,6 @@ reserved routes are a small Starlette app that also owns the lifespan.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -26,6 +25,7 @@ from owt.codes import CodeStore
 from owt.config import Settings
 from owt.core.call import Call, Reply, Request
 from owt.core.runner import Runner
+from owt.deadlines import Deadlines
 from owt.endpoints import Endpoints, endpoint_routes
 from owt.environments import create_environments, create_requirements
 from owt.exceptions import MissingCode, OwtError, Timeout, UnknownCode, UnknownEnv
@@ -67,6 +67,7 @@ class OwtApp:
         # Where this server listens, for Server.sing() in adaptors (the port is bound by now).
         self.server = {"address": settings.address, "port": settings.port}
         self._decoded: dict[str, tuple[str, str]] = {}
+        self.deadlines = Deadlines()
         runner = Runner(settings.max_adaptors)
         db = StateDB(settings.state_dir) if settings.state_dir else None
         self.state = State(settings, runner, CodeStore(settings.max_codes, db), db)
@@ -157,7 +158,8 @@ class OwtApp:
             default_timeout=self.settings.timeout,
             sha256=sha,
         )
-        self.state.endpoints.guard(call.sha256)  # --locked: only --allow'ed code
+        if self.settings.locked:  # only --allow'ed code
+            self.state.endpoints.guard(call.sha256)
         self.state.codes.add(call.sha256, code)
         call.server = self.server
         return call
@@ -190,12 +192,12 @@ class OwtApp:
     async def execute(self, call: Call) -> Reply:
         executor = self.executor_for(call)
         limit = self.state.limit
+        if limit.max_concurrency:
+            work = limit.run(lambda: executor.submit(call))
+        else:
+            work = executor.submit(call)
         try:
-            # asyncio's own timeout: uvicorn runs on asyncio, and it costs a third of anyio's.
-            async with asyncio.timeout(call.timeout):
-                if not limit.max_concurrency:
-                    return await executor.submit(call)
-                return await limit.run(lambda: executor.submit(call))
+            return await self.deadlines.within(call.timeout, work)
         except TimeoutError:
             raise Timeout(f"the call ran past its timeout of {call.timeout}s", timeout=call.timeout)
 

@@ -31,9 +31,11 @@ class CodeStore:
             )
 
     def add(self, sha256: str, code: str) -> None:
-        known = sha256 in self._codes
+        if sha256 in self._codes:  # a warm call: just mark it recently used
+            self._codes.move_to_end(sha256)
+            return
         self._remember(sha256, code)
-        if self.db is not None and not known:
+        if self.db is not None:
             self.db.execute(
                 "INSERT OR REPLACE INTO codes VALUES (?, ?, ?)", (sha256, code, time.time())
             )

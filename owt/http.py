@@ -76,7 +76,7 @@ async def send_reply(
     headers = _raw_headers(reply.headers)
     if reply.stream is None:
         # A whole body goes with its length (no chunked framing); a stream is chunked.
-        if not any(name == b"content-length" for name, _ in headers):
+        if b"content-length" not in dict(headers):
             headers.append((b"content-length", b"%d" % len(reply.body)))
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": reply.body})

@@ -7,11 +7,11 @@ any Python >= 3.10 and into Ray actors unchanged. Stdlib only.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from http.cookies import SimpleCookie
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import unquote_plus
 
 __all__ = ["CALL_FIELDS", "Call", "Headers", "MultiDict", "Reply", "Request", "Response"]
@@ -40,8 +40,9 @@ CALL_FIELDS = frozenset(
 )
 
 
-# A warm call sends the same adaptor text again and again: long values are unquoted once.
-_unquote_long = lru_cache(maxsize=256)(unquote_plus)
+# A warm call sends the same adaptor text again and again: such values are unquoted once
+# (within bounds: at most 256 remembered, each at most 64 KiB).
+_unquote_remembered = lru_cache(maxsize=256)(unquote_plus)
 
 
 def parse_query(text: str) -> list[tuple[str, str]]:
@@ -55,7 +56,8 @@ def parse_query(text: str) -> list[tuple[str, str]]:
         if "%" in name or "+" in name:
             name = unquote_plus(name)
         if "%" in value or "+" in value:
-            value = _unquote_long(value) if len(value) > 64 else unquote_plus(value)
+            unquote = _unquote_remembered if 16 < len(value) <= 65536 else unquote_plus
+            value = unquote(value)
         pairs.append((name, value))
     return pairs
 
@@ -114,6 +116,27 @@ class Headers(Mapping[str, str]):
         return (Headers, (self._pairs,))
 
 
+T = TypeVar("T")
+
+
+class _once(Generic[T]):
+    """``functools.cached_property`` without its lock (3.11 takes one on every first read).
+
+    A Request belongs to one call, so two threads never compute the same attribute at once.
+    """
+
+    def __init__(self, fn: Callable[[Any], T]) -> None:
+        self.fn = fn
+        self.name = fn.__name__
+        self.__doc__ = fn.__doc__
+
+    def __get__(self, obj: Any, owner: Any = None) -> T:
+        if obj is None:
+            return self  # type: ignore[return-value]
+        value = obj.__dict__[self.name] = self.fn(obj)
+        return value
+
+
 @dataclass
 class Request:
     """A snapshot of the HTTP request, with Flask's attribute names.
@@ -132,11 +155,11 @@ class Request:
     remote_addr: str | None = None
     root_path: str = ""
 
-    @cached_property
+    @_once
     def headers(self) -> Headers:
         return Headers(self.header_pairs)
 
-    @cached_property
+    @_once
     def args(self) -> MultiDict:
         return MultiDict(parse_query(self.query_string))
 
@@ -165,7 +188,7 @@ class Request:
         query = f"?{self.query_string}" if self.query_string else ""
         return f"{self.base_url}{query}"
 
-    @cached_property
+    @_once
     def json(self) -> Any:
         """The body parsed as JSON, or None when it is not JSON."""
         if not self.data:
@@ -180,7 +203,7 @@ class Request:
     def get_json(self, silent: bool = True) -> Any:
         return self.json
 
-    @cached_property
+    @_once
     def form(self) -> MultiDict:
         """URL-encoded form fields of the body (multipart bodies are left in ``data``)."""
         if "application/x-www-form-urlencoded" not in self.content_type:
@@ -188,7 +211,7 @@ class Request:
         text = self.data.decode("utf-8", "replace")
         return MultiDict(parse_query(text))
 
-    @cached_property
+    @_once
     def cookies(self) -> dict[str, str]:
         jar: SimpleCookie = SimpleCookie()
         try:

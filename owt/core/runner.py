@@ -175,9 +175,10 @@ class Runner:
             ],
         }
 
-    def start(self, call: Call) -> Any:
+    def start(self, call: Call, target: Target | None = None) -> Any:
         """Compile if needed, bind and call: the raw result. Runs user code (off the loop)."""
-        target = self.target(call)
+        if target is None:
+            target = self.target(call)
         args, kwargs = self.arguments(target, call)
         with using_call(call):
             try:
@@ -221,18 +222,17 @@ class Runner:
                 and not call.typed
             ):
                 args, kwargs = self.arguments(target, call)
-                with using_call(call):
-                    result = target.fn(*args, **kwargs)
+                result = target.fn(*args, **kwargs)  # a coroutine: its body runs when awaited
             else:
-                result = await offload(lambda: self._start_and_settle(call))
+                result = await offload(lambda: self._start_and_settle(call, target))
                 if isinstance(result, Reply):
                     return _async_reply(result, offload)
             return await self._settle_async(call, result, offload)
         except OwtError as err:
             return error_reply(err)
 
-    def _start_and_settle(self, call: Call) -> Any:
-        result = self.start(call)
+    def _start_and_settle(self, call: Call, target: Target | None) -> Any:
+        result = self.start(call, target)
         reply = self.settle(call, result)
         return result if reply is None else reply
 
@@ -241,6 +241,8 @@ class Runner:
             try:
                 if inspect.isawaitable(result):
                     result = await result
+                if type(result) in PLAIN_RESULTS:  # str, bytes, a number, None: no user code
+                    return reply_for_body(result)
                 body, status, headers = parts_of(result)
                 if inspect.isawaitable(body):
                     body = await body
@@ -261,6 +263,6 @@ class Runner:
 
 
 def _async_reply(reply: Reply, offload: Offload[Any]) -> Reply:
-    if isinstance(reply.stream, SyncStream):
+    if reply.stream is not None and isinstance(reply.stream, SyncStream):
         reply.stream = reply.stream.asynchronous(offload)
     return reply
