@@ -7,7 +7,8 @@ executors are driven directly (no HTTP), one call at a time, with the same warm 
 bench_process.py, taking turns round by round; the difference is what a Ray actor adds over a
 worker process. Anchors:
 
-- a bare Ray actor method round trip (``await actor.echo.remote(name)``): Ray's floor;
+- a bare Ray actor method round trip (``await actor.echo.remote(name)``): Ray's floor, on a
+  threaded actor like owt's and on an async actor;
 - Ray Serve's round trip for the same echo through a ``DeploymentHandle``. Ray Serve's
   dependencies (FastAPI and more) do not go into owt's virtualenv: they live in one made once
   under ``~/.cache/owt/bench-ray-serve`` with the same Ray version (``--no-serve`` skips it).
@@ -86,15 +87,22 @@ async def executors(calls: int) -> dict[str, float]:
 
             return step
 
-        @ray.remote
-        class Echo:
+        class Echo:  # a threaded actor, as owt's are
+            def echo(self, name: str) -> str:
+                return f"Hello, {name}!"
+
+        class AsyncEcho:
             async def echo(self, name: str) -> str:
                 return f"Hello, {name}!"
 
-        echo = Echo.remote()  # type: ignore[attr-defined]
+        echo = ray.remote(Echo).options(max_concurrency=36).remote()  # type: ignore[attr-defined]
+        async_echo = ray.remote(AsyncEcho).remote()  # type: ignore[attr-defined]
 
         async def bare() -> None:
             await echo.echo.remote("owt")
+
+        async def bare_async() -> None:
+            await async_echo.echo.remote("owt")
 
         numbers: dict[str, float] = {}
         for label, code, kwargs in (
@@ -107,6 +115,7 @@ async def executors(calls: int) -> dict[str, float]:
             }
             if label == "plain":
                 steps["bare"] = bare
+                steps["bare async"] = bare_async
             for name, seconds in (await interleaved(steps, calls)).items():
                 numbers[f"{label} {name}"] = seconds
         return numbers
@@ -176,7 +185,9 @@ def report(numbers: dict[str, float], calls: int, loop: str) -> str:
         for label, key in (("plain call", "plain"), ("stream of 10 chunks", "stream"))
     ]
     anchors = [
-        f"| bare Ray actor call (`await actor.echo.remote(name)`) | {ms['plain bare']:.3f} |",
+        "| bare Ray actor call, threaded actor as owt's (`await actor.echo.remote(name)`) "
+        f"| {ms['plain bare']:.3f} |",
+        f"| bare Ray actor call, async actor | {ms['plain bare async']:.3f} |",
     ]
     if "serve" in ms:
         anchors.append(f"| Ray Serve `DeploymentHandle` call, same echo | {ms['serve']:.3f} |")

@@ -17,6 +17,7 @@ import threading
 import traceback
 import types
 from collections import OrderedDict
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -228,6 +229,28 @@ class Runner:
                 if isinstance(result, Reply):
                     return _async_reply(result, offload)
             return await self._settle_async(call, result, offload)
+        except OwtError as err:
+            return error_reply(err)
+
+    def run_blocking(
+        self,
+        call: Call,
+        offload: Offload[Any],
+        on_loop: Callable[[Coroutine[Any, Any, Reply]], Reply],
+    ) -> Reply | None:
+        """Run a sync adaptor's call on this thread, which is no event loop's (a Ray actor's
+        call thread): its Reply, whose stream pulls through ``offload``. None for an async
+        adaptor: run that with :meth:`run` on the loop. ``on_loop`` runs a coroutine on the
+        loop and waits for it, for the rare sync function that returns an awaitable.
+        """
+        try:
+            target = self.target(call)
+            if target.is_async:
+                return None
+            result = self._start_and_settle(call, target)
+            if isinstance(result, Reply):
+                return _async_reply(result, offload)
+            return on_loop(self._settle_async(call, result, offload))
         except OwtError as err:
             return error_reply(err)
 

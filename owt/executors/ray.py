@@ -101,7 +101,8 @@ class RayExecutor(Executor):
         self.runtime_env = runtime_env
         self.actor_options: dict[str, Any] = {
             "max_restarts": 0,  # a dead actor is replaced by the pool, with a fresh one
-            "max_concurrency": 1000,  # async actor: calls queue in the pool, not here
+            # Ray threads for running calls and streams; more calls wait in the actor.
+            "max_concurrency": 2 * self.threads + 4,
         }
         if runtime_env:
             self.actor_options["runtime_env"] = runtime_env
@@ -113,9 +114,10 @@ class RayExecutor(Executor):
         if self._actor_class is None:
             import ray
 
-            from owt.executors.ray_actor import RunnerActor
+            from owt.executors.ray_actor import CONCURRENCY_GROUPS, RunnerActor
 
-            self._actor_class = ray.remote(RunnerActor)
+            remote = ray.remote(concurrency_groups=CONCURRENCY_GROUPS)  # type: ignore[call-overload]
+            self._actor_class = remote(RunnerActor)
         return self._actor_class
 
     async def start(self) -> None:

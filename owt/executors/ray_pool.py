@@ -15,6 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from owt.exceptions import Busy, OwtError, WorkerDied
+from owt.executors.ray_actor import CONTROL
 from owt.executors.ray_cluster import actor_options, ray_request, translate
 
 if TYPE_CHECKING:
@@ -73,6 +74,13 @@ class ActorPool:
         self.changed = asyncio.Event()
         self.tasks: set[asyncio.Task[Any]] = set()
 
+    def control(self, slot: ActorSlot, method: str, group: str = CONTROL) -> Any:
+        """An actor method that steers it, on threads kept apart from the calls it runs
+        (Ray Client cannot choose them: there, they share the calls' threads)."""
+        if self.executor.cluster.client:
+            return getattr(slot.handle, method)
+        return getattr(slot.handle, method).options(concurrency_group=group)
+
     def background(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
@@ -102,7 +110,7 @@ class ActorPool:
 
     async def _bring_up(self, slot: ActorSlot) -> None:
         started = time.monotonic()
-        describe = asyncio.ensure_future(slot.handle.describe.remote())
+        describe = asyncio.ensure_future(self.control(slot, "describe").remote())
         try:
             while True:
                 done, _ = await asyncio.wait({describe}, timeout=PLACEMENT_CHECK)
@@ -131,7 +139,7 @@ class ActorPool:
         )
         self._notify()
         try:
-            await slot.handle.watch.remote()
+            await self.control(slot, "watch", "watch").remote()
         except Exception as exc:
             if not self.closing and slot.alive:
                 log.warning("environment %r: %s", self.executor.env, translate(exc).message)
@@ -208,12 +216,12 @@ class ActorPool:
 
     async def _reap(self, slot: ActorSlot, call_id: str) -> None:
         try:
-            await slot.handle.drop.remote(call_id)  # a stream not being sent: close it now
+            await self.control(slot, "drop").remote(call_id)  # cancel its run, end its stream
             await asyncio.sleep(CANCEL_GRACE)
             if not slot.alive or self.closing:
                 return
-            await slot.handle.drop.remote(call_id)  # one its ``run`` made as it was cancelled
-            stuck = await slot.handle.stuck.remote(call_id)
+            await self.control(slot, "drop").remote(call_id)  # a stream made as it was cancelled
+            stuck = await self.control(slot, "stuck").remote(call_id)
         except Exception:
             stuck = slot.alive and not self.closing
         if stuck:
