@@ -9,6 +9,7 @@ every Ray temp folder made here is removed.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import shutil
 import signal
@@ -190,6 +191,18 @@ def test_a_call_runs_in_a_ray_actor(ray_server: OwtProcess) -> None:
     r = call(ray_server.url, WHERE, name="again", fields={"env": "other"})
     assert r.status_code == 200, r.text
     assert r.json()["pid"] != body["pid"]  # another environment, another actor
+
+
+def test_slow_sync_calls_on_one_actor_run_side_by_side(ray_server: OwtProcess) -> None:
+    # One actor serves "main": its sync calls run on Ray's threads, not one after another
+    # (as they would if Ray took the actor for an async one).
+    code = "import time\ndef run(n):\n    time.sleep(1.5)\n    return n\n"
+    call(ray_server.url, code, n=0)  # warm: compiled
+    start = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        replies = list(pool.map(lambda n: call(ray_server.url, code, n=n), [1, 2]))
+    assert [r.text for r in replies] == ["1", "2"]
+    assert time.monotonic() - start < 2.8  # one after another would take 3 s or more
 
 
 def test_errors_keep_their_kinds(ray_server: OwtProcess) -> None:
