@@ -6,11 +6,13 @@ its event loop, sync user code on its threads. ``owt.executors.ray`` makes it re
 (``ray.remote(RunnerActor)``); this module imports nothing from Ray at import time, so the
 class can be read and tested without a cluster.
 
-It is a *threaded* Ray actor with an event loop of its own on one more thread: each Ray call
-waits on one of Ray's threads while its work runs on that loop. Ray answers a threaded
-actor's round trip faster than an async actor's (1.7 vs 2.4 ms median on a 2-core machine),
-and owt's own loop keeps coroutines, streams and cancellation in owt's hands: Ray cannot
-interrupt a threaded actor's running call, so the server's ``drop`` cancels it here.
+It is a *threaded* Ray actor with an event loop of its own on one more thread. A sync
+adaptor runs on the Ray thread that received the call (it is no event loop's); async
+adaptors, the later chunks of streams and the calls of an ``--env`` interpreter's worker run
+on the actor's loop while the Ray thread waits. Ray answers a threaded actor's round trip
+faster than an async actor's (1.7 vs 2.4 ms median on a 2-core machine), and owt's own loop
+keeps coroutines, streams and cancellation in owt's hands: Ray cannot interrupt a threaded
+actor's running call, so the server's ``drop`` cancels it here.
 
 A call is two steps: ``run`` answers the reply's head and first chunk; the rest of a
 streamed reply is pumped under the call's id (a bounded queue, so the adaptor runs at most a
