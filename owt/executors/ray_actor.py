@@ -29,6 +29,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import os
+import pickle
 import sys
 import threading
 import time
@@ -149,13 +150,15 @@ class RunnerActor:
 
         return offload
 
-    def run(self, call_id: str, call: Call) -> Head:
-        """Run a call to its head; a streamed rest is pumped here until it is asked for.
+    def run(self, payload: bytes) -> Head:
+        """Run a call — ``(call_id, call)`` pickled by the server — to its head; a streamed
+        rest is pumped here until it is asked for.
 
         A sync adaptor runs right on this Ray thread (it is no event loop's): four thread
         hand-offs fewer than going through the actor's loop and its pool. Async adaptors,
         and every call of an ``--env`` interpreter's worker, run on the loop.
         """
+        call_id, call = pickle.loads(payload)
         if self.process is None:
             with self._user_code(call_id):
                 reply = self.runner.run_blocking(call, self._offload(call_id), self._on_loop)
