@@ -239,9 +239,10 @@ class Runner:
         on_loop: Callable[[Coroutine[Any, Any, Reply]], Reply],
     ) -> Reply | None:
         """Run a sync adaptor's call on this thread, which is no event loop's (a Ray actor's
-        call thread): its Reply, whose stream pulls through ``offload``. None for an async
-        adaptor: run that with :meth:`run` on the loop. ``on_loop`` runs a coroutine on the
-        loop and waits for it, for the rare sync function that returns an awaitable.
+        call thread): its Reply, whose stream is still a :class:`SyncStream` to pull on
+        threads (or, from async code, an async iterator). None for an async adaptor: run
+        that with :meth:`run` on the loop. ``on_loop`` runs a coroutine on the loop and waits
+        for it, for the rare sync function that returns an awaitable.
         """
         try:
             target = self.target(call)
@@ -249,7 +250,7 @@ class Runner:
                 return None
             result = self._start_and_settle(call, target)
             if isinstance(result, Reply):
-                return _async_reply(result, offload)
+                return result
             return on_loop(self._settle_async(call, result, offload))
         except OwtError as err:
             return error_reply(err)

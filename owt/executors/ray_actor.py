@@ -30,6 +30,7 @@ import concurrent.futures
 import contextlib
 import os
 import pickle
+import queue
 import sys
 import threading
 import time
@@ -39,10 +40,11 @@ from typing import Any, TypeVar
 from owt.core.call import Call, Reply
 from owt.core.keep import keep
 from owt.core.runner import Runner
+from owt.core.streams import SyncStream
 from owt.exceptions import OwtError
 from owt.executors.threads import ThreadPool
 
-__all__ = ["CONCURRENCY_GROUPS", "CONTROL", "Head", "Item", "Pump", "RunnerActor"]
+__all__ = ["CONCURRENCY_GROUPS", "CONTROL", "Head", "Item", "Pump", "RunnerActor", "ThreadPump"]
 
 T = TypeVar("T")
 
@@ -79,7 +81,7 @@ class RunnerActor:
         self.env = env
         self.runner = Runner(max_adaptors)
         self.pool = ThreadPool(threads, name="owt-ray-call")
-        self.pumps: dict[str, Pump] = {}
+        self.pumps: dict[str, Pump | ThreadPump] = {}
         self.in_user_code: dict[str, int] = {}  # call id → threads running its code now
         self.lock = threading.Lock()
         self.served = 0
@@ -162,9 +164,12 @@ class RunnerActor:
         if self.process is None:
             with self._user_code(call_id):
                 reply = self.runner.run_blocking(call, self._offload(call_id), self._on_loop)
+            if reply is not None and isinstance(reply.stream, SyncStream):
+                self.pumps[call_id] = ThreadPump(reply.stream, lambda: self._user_code(call_id))
+                return _head_now(self, reply)
             if reply is not None and reply.stream is None:
                 return _head_now(self, reply)
-            if reply is not None:  # its stream is pumped on the loop
+            if reply is not None:  # an async stream: pumped on the loop
                 return self._on_loop(_head(self, call_id, reply))
         future = asyncio.run_coroutine_threadsafe(_run(self, call_id, call), self.loop)
         with self.lock:
@@ -183,13 +188,13 @@ class RunnerActor:
             return
         try:
             while True:
-                batch = self._on_loop(pump.batch())
+                batch = self._batch(pump)
                 yield batch
                 if _is_end(batch):
                     return
         finally:  # also when Ray stops the generator: the server cancelled it
             self.pumps.pop(call_id, None)
-            self._on_loop(pump.close())
+            self._close(pump)
 
     def pull(self, call_id: str) -> list[Item]:
         """The next batch of a streamed reply, for Ray Client (it has no streaming
@@ -197,10 +202,10 @@ class RunnerActor:
         pump = self.pumps.get(call_id)
         if pump is None:
             return [None]
-        batch = self._on_loop(pump.batch())
+        batch = self._batch(pump)
         if _is_end(batch):
             self.pumps.pop(call_id, None)
-            self._on_loop(pump.close())
+            self._close(pump)
         return batch
 
     def drop(self, call_id: str) -> None:
@@ -211,6 +216,15 @@ class RunnerActor:
             running.cancel()  # cancels the call's task on the loop, as a timeout would
         pump = self.pumps.pop(call_id, None)
         if pump is not None:
+            self._close(pump)
+
+    def _batch(self, pump: Pump | ThreadPump) -> list[Item]:
+        return pump.batch() if isinstance(pump, ThreadPump) else self._on_loop(pump.batch())
+
+    def _close(self, pump: Pump | ThreadPump) -> None:
+        if isinstance(pump, ThreadPump):
+            pump.close()
+        else:
             self._on_loop(pump.close())
 
     def stuck(self, call_id: str) -> bool:
@@ -318,4 +332,75 @@ class Pump:
         await asyncio.gather(self.task, return_exceptions=True)
         while not self.queue.empty():
             self.queue.get_nowait()
+        self.queue.put_nowait(None)
+
+
+class ThreadPump:
+    """A sync stream pulled by one thread of its own into a bounded queue.
+
+    One thread runs the adaptor's generator from its first chunk to its last — no hand-off
+    per chunk to a pool thread and back through the actor's loop — and the Ray thread that
+    sends the stream takes the chunks ready at once, as :class:`Pump` does for async
+    streams. Closing it stops the pulling after the ``next`` in flight and closes the
+    generator on the pulling thread (its ``finally`` runs).
+    """
+
+    def __init__(
+        self,
+        stream: SyncStream,
+        user_code: Callable[[], contextlib.AbstractContextManager[None]],
+        size: int = PUMP_SIZE,
+    ) -> None:
+        self.stream = stream
+        self.queue: queue.Queue[Item] = queue.Queue(size)
+        self.stopped = threading.Event()
+        self._user_code = user_code
+        threading.Thread(target=self._run, name="owt-ray-stream", daemon=True).start()
+
+    def _run(self) -> None:
+        with self._user_code():
+            try:
+                while not self.stopped.is_set():
+                    try:
+                        chunk = next(self.stream)
+                    except StopIteration:
+                        self._put(None)
+                        return
+                    except OwtError as err:
+                        self._put(err.payload())
+                        return
+                    except Exception as exc:  # a bug in owt: end the stream, say so
+                        message = f"the actor failed: {type(exc).__name__}: {exc}"
+                        self._put({"error": "internal", "message": message})
+                        return
+                    self._put(chunk)
+            finally:
+                self.stream.close()
+
+    def _put(self, item: Item) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:  # the server is behind: wait, unless the stream is closed
+                continue
+
+    def batch(self) -> list[Item]:
+        """The chunks ready now; waits for the first."""
+        items = [self.queue.get()]
+        while isinstance(items[-1], bytes):
+            try:
+                items.append(self.queue.get_nowait())
+            except queue.Empty:
+                break
+        return items
+
+    def close(self) -> None:
+        """Stop pulling; a waiting :meth:`batch` ends the stream."""
+        self.stopped.set()
+        try:
+            while True:
+                self.queue.get_nowait()
+        except queue.Empty:
+            pass
         self.queue.put_nowait(None)
