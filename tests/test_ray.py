@@ -315,6 +315,25 @@ def test_unplaceable_resources_are_503_with_rays_reason(ray_server: OwtProcess) 
     assert r.status_code == 503 and "tpu-pod" in r.json()["message"]
 
 
+def test_least_recently_used_resource_shape_is_retired(ray_server: OwtProcess) -> None:
+    # Each shape's actors hold cluster resources: past four shapes, the oldest idle goes.
+    shapes = ["0.01", "0.02", "0.03", "0.04", "0.05"]
+    for cpus in shapes:
+        r = call(
+            ray_server.url, "def run(): return 'ok'", fields={"env": "other", "num_cpus": cpus}
+        )
+        assert r.status_code == 200, r.text
+
+    def shaped() -> list[float]:
+        pools = status(ray_server)["environments"]["other"]["pools"]
+        return sorted(p["placement"]["num_cpus"] for p in pools if p["placement"])
+
+    assert shaped() == [0.02, 0.03, 0.04, 0.05]
+    r = call(ray_server.url, "def run(): return 'ok'", fields={"env": "other", "num_cpus": "0.01"})
+    assert r.status_code == 200 and r.text == "ok"  # back, in place of the next oldest
+    assert shaped() == [0.01, 0.03, 0.04, 0.05]
+
+
 def test_timeout_cancels_and_a_stuck_actor_is_replaced(ray_server: OwtProcess) -> None:
     code = "import time, os\ndef run():\n    time.sleep(120)\n"
     r = call(ray_server.url, code, fields={"timeout": 1, "env": "other"})

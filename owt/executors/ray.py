@@ -29,6 +29,7 @@ import logging
 import os
 import pickle
 import sys
+import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator
@@ -52,6 +53,7 @@ __all__ = ["RayExecutor", "RayStream"]
 log = logging.getLogger(__name__)
 
 BACKPRESSURE = 8  # batches a stream's actor sends ahead of the server, at most
+MAX_SHAPES = 4  # resource-shaped actor pools kept per environment (besides the plain one)
 
 
 class RayExecutor(Executor):
@@ -108,6 +110,7 @@ class RayExecutor(Executor):
         if runtime_env:
             self.actor_options["runtime_env"] = runtime_env
         self.pools: dict[str, ActorPool] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
         self._actor_class: Any = None
         self._connected = False
 
@@ -138,11 +141,30 @@ class RayExecutor(Executor):
         pool = self.pools.get(key)
         if pool is None:
             pool = self.pools[key] = ActorPool(self, placement)
+            self._retire_shapes(keep=pool)
+        pool.last_used = time.monotonic()
         return pool
+
+    def _retire_shapes(self, keep: ActorPool) -> None:
+        """Keep at most MAX_SHAPES resource-shaped pools: their actors hold cluster resources,
+        so the least recently used idle pool goes (it comes back on its next call)."""
+        shaped = {k: p for k, p in self.pools.items() if p.placement and p is not keep}
+        while len(shaped) >= MAX_SHAPES:
+            idle = {k: p for k, p in shaped.items() if p.idle()}
+            if not idle:
+                return  # all busy: over the bound until one is idle
+            key = min(idle, key=lambda k: idle[k].last_used)
+            pool = shaped.pop(key)
+            del self.pools[key]
+            log.info("environment %r: retiring the idle pool for %s", self.env, key)
+            task = asyncio.get_running_loop().create_task(pool.aclose())
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
 
     async def submit(self, call: Call) -> Reply:
         placement = call.options.get("placement") or {}
         pool = self.pool_for(placement)
+        pool.waiting += 1  # not idle: it is not retired under this call
         try:
             if not any(s.up for s in pool.slots):
                 reason = await asyncio.to_thread(self.cluster.unplaceable, pool.request)
@@ -151,6 +173,8 @@ class RayExecutor(Executor):
             slot = await pool.acquire()
         except OwtError as err:
             return _error_reply(err)
+        finally:
+            pool.waiting -= 1
         call_id = uuid.uuid4().hex
         # One argument, pickled here: Ray handles one bytes argument ~0.3 ms faster per call
         # than the id and the Call as two objects of its own serialising.
@@ -186,7 +210,7 @@ class RayExecutor(Executor):
         return err
 
     async def aclose(self) -> None:
-        await asyncio.gather(*(pool.aclose() for pool in self.pools.values()))
+        await asyncio.gather(*(pool.aclose() for pool in self.pools.values()), *self._retiring)
         if self._connected:
             self._connected = False
             self.cluster.disconnect()

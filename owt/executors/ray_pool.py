@@ -73,6 +73,12 @@ class ActorPool:
         self.closing = False
         self.changed = asyncio.Event()
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.last_used = time.monotonic()
+        self.waiting = 0  # calls on their way to an actor of this pool
+
+    def idle(self) -> bool:
+        """No call in flight on any of its actors, none on its way."""
+        return not self.waiting and not any(slot.inflight for slot in self.slots)
 
     def control(self, slot: ActorSlot, method: str, group: str = CONTROL) -> Any:
         """An actor method that steers it, on threads kept apart from the calls it runs
