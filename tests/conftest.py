@@ -116,6 +116,14 @@ def start_server() -> Iterator[Callable[..., OwtProcess]]:
 
 
 @pytest.fixture(scope="session")
+def bare_python(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A virtualenv with nothing installed, not even pip (so no owt and no Ray either)."""
+    venv = tmp_path_factory.mktemp("bare") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    return str(venv / "bin" / "python")
+
+
+@pytest.fixture(scope="session")
 def owt_server() -> Iterator[OwtProcess]:
     """One server shared by the tests that need no special flags."""
     server = OwtProcess("--timeout", "10")

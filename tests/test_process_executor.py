@@ -37,14 +37,6 @@ def run():
 PID = "import os\ndef run(): return os.getpid()"
 
 
-@pytest.fixture(scope="session")
-def bare_python(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A virtualenv with nothing installed, not even pip."""
-    venv = tmp_path_factory.mktemp("bare") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    return str(venv / "bin" / "python")
-
-
 @pytest.fixture(scope="module")
 def server(bare_python: str) -> Iterator[OwtProcess]:
     server = OwtProcess(

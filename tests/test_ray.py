@@ -138,14 +138,6 @@ def ray_cluster() -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="module")
-def bare_python(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A virtualenv with nothing installed: no owt, no Ray."""
-    venv = tmp_path_factory.mktemp("bare") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    return str(venv / "bin" / "python")
-
-
-@pytest.fixture(scope="module")
 def ray_server(ray_cluster: Cluster, bare_python: str) -> Iterator[OwtProcess]:
     server = OwtProcess(
         "--executor",

