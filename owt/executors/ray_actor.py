@@ -281,6 +281,11 @@ def _is_end(batch: list[Item]) -> bool:
     return isinstance(batch[-1], (dict, type(None)))
 
 
+def _failed(exc: Exception) -> Item:
+    """The end of a stream that a bug in owt broke off."""
+    return {"error": "internal", "message": f"the actor failed: {type(exc).__name__}: {exc}"}
+
+
 class Pump:
     """Pulls a reply stream into a bounded queue, so the chunks ready at once cross together.
 
@@ -309,8 +314,7 @@ class Pump:
                     return
                 except Exception as exc:  # a bug in owt: end the stream, say so
                     finished = True
-                    message = f"the actor failed: {type(exc).__name__}: {exc}"
-                    await self.queue.put({"error": "internal", "message": message})
+                    await self.queue.put(_failed(exc))
                     return
                 await self.queue.put(chunk)
         finally:
@@ -370,8 +374,7 @@ class ThreadPump:
                         self._put(err.payload())
                         return
                     except Exception as exc:  # a bug in owt: end the stream, say so
-                        message = f"the actor failed: {type(exc).__name__}: {exc}"
-                        self._put({"error": "internal", "message": message})
+                        self._put(_failed(exc))
                         return
                     self._put(chunk)
             finally:
