@@ -22,9 +22,9 @@ from common import machine, record
 
 from owt.core.call import Call, Request
 from owt.executors.base import Executor
-from owt.executors.process import ProcessExecutor
+from owt.executors.process.executor import ProcessExecutor
 from owt.executors.thread import ThreadExecutor
-from owt.protocol import sha256_of
+from owt.server.protocol import sha256_of
 
 CODE = "def run(name):\n    return f'Hello, {name}!'\n"
 STREAM = "def run(n):\n    for i in range(n):\n        yield b'x' * 64\n"

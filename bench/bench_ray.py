@@ -63,9 +63,9 @@ async def executors(calls: int) -> dict[str, float]:
     from bench_process import CODE, STREAM, make_call
 
     from owt.executors.base import Executor
-    from owt.executors.process import ProcessExecutor
-    from owt.executors.ray import RayExecutor
-    from owt.executors.ray_cluster import RayCluster
+    from owt.executors.process.executor import ProcessExecutor
+    from owt.executors.ray.cluster import RayCluster
+    from owt.executors.ray.executor import RayExecutor
 
     process = ProcessExecutor(workers=1)
     actors = RayExecutor(workers=1, cluster=RayCluster(None, num_cpus=2), threads=16)

@@ -1,57 +1,94 @@
-"""Settings: every server option, built alike by the CLI and by ``owt.serve(**options)``."""
+"""Settings: every server option, declared once.
+
+Each field of :class:`Settings` is one option, and every road to it is generated from that
+declaration: the ``owt serve`` flag (``--max-body-bytes``), its environment variable
+(``OWT_MAX_BODY_BYTES``), the keyword of ``owt.serve(max_body_bytes=...)`` and the help
+text. A value given directly (flag or keyword) wins over the variable, which wins over the
+default::
+
+    >>> Settings.from_options({"OWT_TIMEOUT": "5"}).timeout
+    5.0
+    >>> Settings.from_options({"OWT_TIMEOUT": "5"}, timeout=9).timeout
+    9
+"""
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field, fields
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MiB", "Settings", "SettingsError"]
+__all__ = ["MiB", "Option", "Settings", "SettingsError", "is_loopback", "options"]
 
 MiB = 1024 * 1024
+ENV_PREFIX = "OWT_"
 
 
 class SettingsError(ValueError):
     """An option value that cannot work; its message is one line for the terminal."""
 
 
+def option(
+    default: Any = None,
+    help: str = "",
+    *,
+    kind: str = "",
+    short: str | None = None,
+    choices: tuple[str, ...] | None = None,
+    metavar: str | None = None,
+) -> Any:
+    """A Settings field with what its flag needs: help, its kind of value, a short name."""
+    meta = {"help": help, "kind": kind, "short": short, "choices": choices, "metavar": metavar}
+    if isinstance(default, list):
+        return field(default_factory=list, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
 @dataclass
 class Settings:
     """Every option of ``owt serve``; ``owt serve --port 1`` is ``Settings(port=1)``."""
 
-    address: str = "127.0.0.1"
-    port: int = 9876
-    verbose: int = 0
-    timeout: float = 60.0
-    max_body_bytes: int = 16 * MiB
-    insecure: bool = False
-    threads: int = 64
+    address: str = option("127.0.0.1", "Address to listen on.", kind="str")
+    port: int = option(9876, "Port (0 picks a free one).", kind="int")
+    verbose: int = option(0, "-v info, -vv debug and access log.", kind="count", short="-v")
+    timeout: float = option(60.0, "Default seconds per call.", kind="float")
+    max_body_bytes: int = option(16 * MiB, "Largest request body.", kind="int")
+    insecure: bool = option(False, "Allow a non-loopback address without --auth/--token.")
+    threads: int = option(64, "Threads for calls of the main environment.", kind="int")
     # security
-    auth: list[str] = field(default_factory=list)
-    token: list[str] = field(default_factory=list)
-    cors: list[str] = field(default_factory=list)
-    locked: bool = False
-    allow: list[str] = field(default_factory=list)
-    allow_register: bool = False
-    allow_install: bool = False
-    max_concurrency: int = 0
-    max_queue: int = 64
+    auth: list[str] = option([], "user:sha256hex of the password (repeatable).", kind="list")
+    token: list[str] = option([], "Bearer token (repeatable).", kind="list")
+    cors: list[str] = option([], "Allowed CORS origin (repeatable; * for any).", kind="list")
+    locked: bool = option(False, "Run only mounted/registered endpoints and --allow'ed code.")
+    allow: list[str] = option([], "Code sha256 or file allowed when --locked.", kind="list")
+    allow_register: bool = option(False, "Allow PUT /_owt/endpoints on a locked server.")
+    allow_install: bool = option(False, "Let pipes install packages into their environment.")
+    max_concurrency: int = option(0, "Calls at once (0: no limit).", kind="int")
+    max_queue: int = option(64, "Calls waiting for --max-concurrency before 503.", kind="int")
     # state and cache
-    state_dir: Path | None = None
-    cache_max_bytes: int = 256 * MiB
-    max_codes: int = 1024
-    max_adaptors: int = 256
+    state_dir: Path | None = option(
+        None, "Folder for persistent state (SQLite, environments).", kind="path"
+    )
+    cache_max_bytes: int = option(256 * MiB, "Response cache bound in bytes.", kind="int")
+    max_codes: int = option(1024, "Codes kept for code_sha256 calls.", kind="int")
+    max_adaptors: int = option(256, "Compiled adaptors kept warm per place.", kind="int")
     # endpoints
-    mount: list[str] = field(default_factory=list)
+    mount: list[str] = option([], "NAME=path/to/adaptor.py (repeatable).", kind="list")
     # environments
-    env: list[str] = field(default_factory=list)
-    isolate: bool = False
-    no_install: bool = False
-    worker_max_memory: int | None = None
-    worker_max_calls: int | None = None
-    executor: str = "thread"
-    ray_address: str | None = None
+    env: list[str] = option([], "NAME=/path/to/python[:N] (repeatable).", kind="list")
+    isolate: bool = option(False, "Run the main environment in worker processes.")
+    no_install: bool = option(False, "Refuse calls that bring requirements.")
+    worker_max_memory: int | None = option(None, "Bytes of address space per worker.", kind="int")
+    worker_max_calls: int | None = option(None, "Recycle a worker after N calls.", kind="int")
+    executor: str = option(
+        "thread", "Where environments run.", kind="str", choices=("thread", "process", "ray")
+    )
+    ray_address: str | None = option(
+        None, "Ray cluster: auto, HOST:PORT or ray://HOST:10001 [a local one].", kind="str"
+    )
 
     def __post_init__(self) -> None:
         self.auth = _split_commas(self.auth)
@@ -61,16 +98,27 @@ class Settings:
             self.state_dir = Path(self.state_dir).expanduser()
 
     @classmethod
-    def from_options(cls, **options: Any) -> Settings:
-        """Settings from keyword options, ignoring ``None`` (an option not given)."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(options) - known
+    def from_options(cls, environ: Mapping[str, str] | None = None, **given: Any) -> Settings:
+        """Settings from keyword options over ``OWT_*`` variables; ``None`` means not given.
+
+        ``environ`` defaults to ``os.environ``; pass ``{}`` to ignore the environment.
+        """
+        environ = os.environ if environ is None else environ
+        known = {o.name for o in options()}
+        unknown = set(given) - known
         if unknown:
             raise SettingsError(f"unknown option(s): {', '.join(sorted(unknown))}")
-        given: dict[str, Any] = {
-            k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()
-        }
-        return cls(**{k: v for k, v in given.items() if v is not None})
+        values: dict[str, Any] = {}
+        for opt in options():
+            value = given.get(opt.name)
+            if isinstance(value, tuple):
+                value = list(value)
+            if value is None or value == [] or (opt.kind == "count" and value == 0):
+                text = environ.get(opt.envvar)
+                value = None if text is None or text == "" else opt.parse(text)
+            if value is not None:
+                values[opt.name] = value
+        return cls(**values)
 
     @property
     def protected(self) -> bool:
@@ -82,33 +130,47 @@ class Settings:
         host = f"[{self.address}]" if ":" in self.address else self.address
         return f"http://{host}:{self.port}"
 
+    @property
+    def workers(self) -> bool:
+        """True when some environment runs in worker processes."""
+        return bool(self.isolate or self.env or self.executor != "thread")
+
     def check(self) -> None:
         """Refuse settings that cannot work or are unsafe; raises SettingsError."""
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"--port {self.port} is not a TCP port")
         if self.timeout <= 0:
             raise SettingsError("--timeout must be positive")
+        if self.executor not in EXECUTOR_NAMES:
+            raise SettingsError(f"--executor {self.executor!r}: one of {', '.join(EXECUTOR_NAMES)}")
         if not is_loopback(self.address) and not self.protected and not self.insecure:
             raise SettingsError(
                 f"refusing to listen on {self.address} without --auth or --token: anyone who "
                 "can reach it could run code here (pass --insecure to do it anyway)"
             )
+        for name in ("worker_max_memory", "worker_max_calls"):
+            if getattr(self, name) is not None and not self.workers:
+                flag = "--" + name.replace("_", "-")
+                raise SettingsError(
+                    f"{flag} limits worker processes, and none run here: add --isolate "
+                    "(or --env NAME=PYTHON) so calls run in workers"
+                )
         if self.auth:
-            from owt.auth import parse_users  # server-side only: keeps this module light
+            from owt.server.auth import parse_users  # server-side only: keeps this module light
 
             try:
                 parse_users(self.auth)
             except ValueError as exc:
                 raise SettingsError(str(exc))
         if self.mount or self.allow:
-            from owt.endpoints import check_settings  # server-side only, like auth above
+            from owt.server.endpoints import check_settings  # server-side only, like auth above
 
             try:
                 check_settings(self)
             except ValueError as exc:
                 raise SettingsError(str(exc))
         if self.env:
-            from owt.environments import parse_envs  # raises SettingsError itself
+            from owt.server.environments import parse_envs  # raises SettingsError itself
 
             parse_envs(self.env)
         if self.executor != "thread":
@@ -120,6 +182,60 @@ class Settings:
                 raise SettingsError(str(exc))
 
 
+EXECUTOR_NAMES = ("thread", "process", "ray")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One Settings field seen as an option: its flag, variable, kind and help."""
+
+    name: str
+    kind: str  # "bool", "int", "float", "str", "path", "list", "count"
+    default: Any
+    help: str
+    short: str | None = None
+    choices: tuple[str, ...] | None = None
+    metavar: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def envvar(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    def parse(self, text: str) -> Any:
+        """The value of this option written as text (an ``OWT_*`` variable)."""
+        parsers: dict[str, Callable[[str], Any]] = {
+            "bool": _parse_bool,
+            "int": int,
+            "count": int,
+            "float": float,
+            "str": str,
+            "path": Path,
+            "list": lambda t: _split_commas(t),
+        }
+        try:
+            return parsers[self.kind](text.strip())
+        except ValueError:
+            raise SettingsError(f"{self.envvar}={text!r} is not a valid {self.kind}")
+
+
+def options() -> list[Option]:
+    """The options of ``owt serve``, one per Settings field, in declaration order."""
+    return [_option_of(f) for f in fields(Settings)]
+
+
+def _option_of(f: Field[Any]) -> Option:
+    meta = f.metadata
+    default = [] if f.default is MISSING else f.default
+    kind = meta.get("kind") or "bool"
+    return Option(
+        f.name, kind, default, meta["help"], meta["short"], meta["choices"], meta["metavar"]
+    )
+
+
 def is_loopback(address: str) -> bool:
     if address == "localhost":
         return True
@@ -127,6 +243,15 @@ def is_loopback(address: str) -> bool:
         return ipaddress.ip_address(address.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
 
 
 def _split_commas(values: list[str] | str) -> list[str]:

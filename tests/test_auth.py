@@ -10,7 +10,7 @@ import httpx
 import pytest
 from conftest import OWT, OwtProcess, b64
 
-from owt.protocol import sha256_of
+from owt.server.protocol import sha256_of
 
 PASSWORD = "s3cret-Passw0rd"
 TOKEN = "tok-7f3a9c1e5b"

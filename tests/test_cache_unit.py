@@ -1,4 +1,4 @@
-"""owt.cache in-process: keys, LRU order in bytes, the stream tee, the SQLite mirror."""
+"""owt.server.cache in-process: keys, LRU order in bytes, the stream tee, the SQLite mirror."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 import anyio
 import pytest
 
-from owt.cache import Entry, ResponseCache, cache_key
 from owt.core.call import Call, Reply, Request
-from owt.exceptions import AdaptorError
-from owt.state import StateDB
+from owt.core.errors import AdaptorError
+from owt.server.cache import Entry, ResponseCache, cache_key
+from owt.server.statedb import StateDB
 
 
 def make_call(path: str = "/p", kwargs: dict | None = None, expr: str | None = None, **opts):

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import timed_lines
 
-from owt.cli_client import call_command, encode_command, parse_arguments, url_command
+from owt.cli.client import call_command, encode_command, parse_arguments, url_command
 
 HELLO = 'def run(name, n=1):\n    return {"hi": name, "n": n}\n'
 SLOW = """

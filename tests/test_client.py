@@ -14,7 +14,7 @@ import pytest
 
 from owt.client import AsyncClient, Client, OwtError, Source, source_of
 from owt.client.wire import EventReader, function_source
-from owt.protocol import sha256_of
+from owt.server.protocol import sha256_of
 
 HELLO = "def run(name): return f'Hello, {name}!'"
 SLOW = """

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from owt.deadlines import Deadlines
+from owt.server.deadlines import Deadlines
 
 
 async def _sleep_then(seconds: float, value: str, seen: list[str] | None = None) -> str:

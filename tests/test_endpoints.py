@@ -265,8 +265,8 @@ def test_registered_endpoints_and_codes_survive_a_restart(start_server: Any, tmp
 
 
 def test_codes_on_disk_are_bounded(tmp_path: Path) -> None:
-    from owt.codes import CodeStore
-    from owt.state import StateDB
+    from owt.server.codes import CodeStore
+    from owt.server.statedb import StateDB
 
     codes = {hashlib.sha256(c.encode()).hexdigest(): c for c in map("x = {}\n".format, range(5))}
     db = StateDB(tmp_path)

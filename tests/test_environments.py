@@ -17,11 +17,11 @@ from conftest import OwtProcess, call
 from owt.config import Settings, SettingsError
 from owt.core.call import Call
 from owt.core.runner import Runner
-from owt.environments import EnvSpec, create_environments, create_requirements, parse_env
-from owt.executors.process import ProcessExecutor
+from owt.executors.process.executor import ProcessExecutor
 from owt.executors.thread import ThreadExecutor
-from owt.protocol import sha256_of
-from owt.venvs import env_key, normalise
+from owt.executors.venvs import env_key, normalise
+from owt.server.environments import EnvSpec, create_environments, create_requirements, parse_env
+from owt.server.protocol import sha256_of
 
 SIX = """
 import os, sys
@@ -89,7 +89,7 @@ def test_normalise_requirements() -> None:
 
 @pytest.mark.parametrize("value", [[], "", "[1, 2]", 3, ["--index-url=http://x"], "[oops"])
 def test_normalise_refuses(value: Any) -> None:
-    from owt.exceptions import BadRequest
+    from owt.core.errors import BadRequest
 
     with pytest.raises(BadRequest):
         normalise(value)
@@ -190,7 +190,7 @@ def test_requirements_and_env_together_are_refused(server: OwtProcess) -> None:
 
 
 def test_without_uv_venv_and_pip_build_it(tmp_path: Path) -> None:
-    from owt.venvs import RequirementsExecutor
+    from owt.executors.venvs import RequirementsExecutor
 
     async def main() -> None:
         executor = RequirementsExecutor(

@@ -19,8 +19,8 @@ from array import array
 import pytest
 
 from owt.core.call import Response
+from owt.core.errors import BadRequest
 from owt.core.keep import keep
-from owt.exceptions import BadRequest
 from owt.lib import bark
 from owt.lib.speech import Clip, Track, read_wav, speak, split_text
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from conftest import OwtProcess, b64, call
 
-from owt.protocol import sha256_of
+from owt.server.protocol import sha256_of
 
 ALLOWED_BY_HASH = 'def run(name="owt"):\n    return f"allowed {name}"\n'
 ALLOWED_FILE = 'def run(name="file"):\n    return f"from the file, {name}"\n'

@@ -19,8 +19,8 @@ import pytest
 
 from owt.core.call import Call, Request
 from owt.core.frames import HEADER, pack
-from owt.executors.process import WORKER_SCRIPT, ProcessExecutor
-from owt.protocol import sha256_of
+from owt.executors.process.executor import WORKER_SCRIPT, ProcessExecutor
+from owt.server.protocol import sha256_of
 
 ROOT = Path(__file__).resolve().parent.parent
 PID = "import os\ndef run(): return os.getpid()"

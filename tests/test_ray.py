@@ -430,7 +430,7 @@ def test_a_missing_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     from owt.executors import load_executor
 
     monkeypatch.setitem(sys.modules, "ray", None)
-    monkeypatch.delitem(sys.modules, "owt.executors.ray", raising=False)
+    monkeypatch.delitem(sys.modules, "owt.executors.ray.executor", raising=False)
     with pytest.raises(ImportError, match=r"pip install 'owt\[ray\]'"):
         load_executor("ray")
     # `owt serve --executor ray` says so in one line before it starts anything.
@@ -454,7 +454,7 @@ def test_a_missing_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_placement_fields_are_read(fields: dict[str, Any], placement: Any) -> None:
     from owt.core.call import Request
-    from owt.protocol import call_from_fields
+    from owt.server.protocol import call_from_fields
 
     c = call_from_fields(fields, Request(), "x", allow_eval=False, default_timeout=1)
     assert c.options.get("placement") == placement
@@ -474,8 +474,8 @@ def test_placement_fields_are_read(fields: dict[str, Any], placement: Any) -> No
 )
 def test_bad_placement_fields_are_400(fields: dict[str, Any], field: str) -> None:
     from owt.core.call import Request
-    from owt.exceptions import BadRequest
-    from owt.protocol import call_from_fields
+    from owt.core.errors import BadRequest
+    from owt.server.protocol import call_from_fields
 
     with pytest.raises(BadRequest) as caught:
         call_from_fields(fields, Request(), "x", allow_eval=False, default_timeout=1)
@@ -483,7 +483,7 @@ def test_bad_placement_fields_are_400(fields: dict[str, Any], field: str) -> Non
 
 
 def test_ray_request_names_rays_resources() -> None:
-    from owt.executors.ray_cluster import actor_options, ray_request
+    from owt.executors.ray.cluster import actor_options, ray_request
 
     placement = {"num_gpus": 1.0, "accelerator_type": "A100", "resources": {"special": 1.0}}
     assert ray_request(placement) == {"GPU": 1.0, "accelerator_type:A100": 0.001, "special": 1.0}

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from owt.core.call import Call
 from owt.core.streams import SyncStream
-from owt.executors.ray_actor import ThreadPump
+from owt.executors.ray.actor import ThreadPump
 
 CALL = Call(code="", sha256="0" * 64)
 

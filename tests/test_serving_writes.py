@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from owt.serving import _BatchedWrites
+from owt.server.serving import _BatchedWrites
 
 
 class FakeTransport:

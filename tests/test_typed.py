@@ -10,8 +10,8 @@ from typing import Any, Literal, Optional
 import httpx
 import pytest
 
+from owt.core.errors import BadRequest
 from owt.core.typed import convert_arguments, describe, hint_from_source, json_schema
-from owt.exceptions import BadRequest
 
 
 class Color(enum.Enum):

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from owt.core.call import Call
+from owt.core.errors import BadRequest
 from owt.core.failures import USER_ERRORS
-from owt.exceptions import BadRequest
 
 __all__ = ["Target", "bind_arguments", "check_names", "evaluate_arguments", "target_of"]
 

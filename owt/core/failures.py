@@ -6,7 +6,7 @@ import traceback
 from pathlib import Path
 
 from owt.core.call import Reply
-from owt.exceptions import AdaptorError, OwtError
+from owt.core.errors import AdaptorError, OwtError
 
 __all__ = ["USER_ERRORS", "adaptor_error", "error_reply", "user_traceback"]
 

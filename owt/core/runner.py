@@ -24,11 +24,11 @@ from typing import Any
 from owt.core.binding import Target, bind_arguments, target_of
 from owt.core.call import Call, Reply
 from owt.core.context import using_call
+from owt.core.errors import CompileError, NoFunction, OwtError
 from owt.core.failures import USER_ERRORS, adaptor_error, error_reply, user_traceback
 from owt.core.results import PLAIN_RESULTS, is_stream, parts_of, reply_for_body, stream_reply
 from owt.core.shapes import make_terse_explicit, shape_of
 from owt.core.streams import AsyncStream, Offload, SyncStream
-from owt.exceptions import CompileError, NoFunction, OwtError
 
 __all__ = ["Adaptor", "Offload", "Runner", "SyncStream", "Target", "error_reply", "shape_of"]
 _prelude_cache: dict[str, Any] = {}

@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 
 from owt.core.call import Call
 from owt.core.context import using_call
+from owt.core.errors import OwtError
 from owt.core.failures import USER_ERRORS, adaptor_error
 from owt.core.results import encode_chunk
-from owt.exceptions import OwtError
 
 __all__ = ["AsyncStream", "Offload", "SyncStream"]
 

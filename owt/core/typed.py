@@ -32,8 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from owt.core.errors import BadRequest
 from owt.core.hints import MAPPINGS, NONE_TYPE, SEQUENCES, describe, hint_from_source, json_schema
-from owt.exceptions import BadRequest
 
 __all__ = ["convert_arguments", "describe", "hint_from_source", "json_schema"]
 

@@ -43,10 +43,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from owt.core.call import Call, Reply
+from owt.core.errors import OwtError
 from owt.core.frames import read_frame, write_frame
 from owt.core.keep import keep
 from owt.core.runner import Runner, SyncStream
-from owt.exceptions import OwtError
 
 __all__ = ["MEMORY_EXIT_CODE", "Worker", "main"]
 

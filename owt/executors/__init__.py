@@ -16,8 +16,8 @@ __all__ = ["EXECUTORS", "load_executor"]
 
 EXECUTORS: dict[str, str] = {
     "thread": "owt.executors.thread:ThreadExecutor",
-    "process": "owt.executors.process:ProcessExecutor",
-    "ray": "owt.executors.ray:RayExecutor",
+    "process": "owt.executors.process.executor:ProcessExecutor",
+    "ray": "owt.executors.ray.executor:RayExecutor",
 }
 
 _EXTRAS = {"ray": "ray"}

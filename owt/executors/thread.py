@@ -11,8 +11,8 @@ from typing import Any
 
 from owt.core.call import Call, Reply
 from owt.core.runner import Runner
+from owt.core.threads import ThreadPool
 from owt.executors.base import Executor
-from owt.executors.threads import ThreadPool
 
 __all__ = ["ThreadExecutor"]
 

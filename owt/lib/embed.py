@@ -30,8 +30,8 @@ import os
 from typing import Any
 
 from owt.core.call import Response
+from owt.core.errors import BadRequest
 from owt.core.keep import keep
-from owt.exceptions import BadRequest
 from owt.lib import import_model_package
 
 __all__ = ["MODEL_KEY", "cosine", "load_model", "model", "run", "similarity"]

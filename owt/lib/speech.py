@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from owt.core.call import Response
-from owt.exceptions import BadRequest
+from owt.core.errors import BadRequest
 from owt.lib.stream import sse
 from owt.summat.audio import wav_bytes
 from owt.summat.text import split_sentences

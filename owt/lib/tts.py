@@ -21,7 +21,7 @@ import shutil
 import subprocess
 
 from owt.core.call import Response
-from owt.exceptions import BadRequest
+from owt.core.errors import BadRequest
 from owt.lib.speech import Clip, read_wav, speak
 
 __all__ = ["espeak_binary", "run", "synthesize"]

@@ -136,7 +136,7 @@ class Installing(Step[T, T]):
 
     def run(self, last: T, ctx: Context) -> T:
         call = current_call()
-        if call is None or not call.options.get("allow_install"):
+        if call is None or not (call.server or {}).get("allow_install"):
             raise PermissionError(
                 f"installing({', '.join(map(repr, self.packages))}) is refused: "
                 "start owt with --allow-install to let pipes install packages"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Generic, TypeVar
 
 from owt.core.call import CALL_FIELDS
-from owt.exceptions import BadRequest
+from owt.core.errors import BadRequest
 from owt.summat.step import MISSING, Context, Step
 
 __all__ = ["Const", "Input", "Json", "Kwarg", "Kwargs", "Last", "Path", "Query"]

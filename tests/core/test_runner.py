@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from owt.core.call import Call, Reply, Request
+from owt.core.errors import BadRequest, CompileError, NoFunction
 from owt.core.runner import Runner, shape_of
-from owt.exceptions import BadRequest, CompileError, NoFunction
 
 
 def make_call(code: str, **kwargs: Any) -> Call:

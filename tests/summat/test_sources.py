@@ -7,7 +7,7 @@ from summat_support import json_request, make_request
 
 from owt.core.call import Call
 from owt.core.context import using_call
-from owt.exceptions import BadRequest
+from owt.core.errors import BadRequest
 from owt.summat import pipe
 
 

@@ -5,7 +5,7 @@
 With ``--executor ray`` a set does not become a virtualenv on the server's disk (the actors
 may run on other machines): it becomes an environment of Ray actors whose ``runtime_env`` is
 ``{"pip": [...]}``, so each node that runs it installs the set once and caches it. The set
-is normalised and keyed as :mod:`owt.venvs` does. An install that fails answers 424
+is normalised and keyed as :mod:`owt.executors.venvs` does. An install that fails answers 424
 ``install_failed`` with pip's output; the next call with the set tries again. At most
 ``max_live`` sets have actors at once; the least recently used idle one is stopped.
 """
@@ -18,9 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 from owt.core.call import Call, Reply
-from owt.exceptions import OwtError
+from owt.core.errors import OwtError
 from owt.executors.base import Executor
-from owt.venvs import env_key, requirements_of
+from owt.executors.venvs import env_key, requirements_of
 
 __all__ = ["RayRequirements"]
 

@@ -2,7 +2,7 @@
 
 It holds what a worker process holds — the one :class:`~owt.core.runner.Runner` (compiled
 adaptors) and the process's ``keep()`` objects — and runs many calls at once: coroutines on
-its event loop, sync user code on its threads. ``owt.executors.ray`` makes it remote
+its event loop, sync user code on its threads. ``owt.executors.ray.executor`` makes it remote
 (``ray.remote(RunnerActor)``); this module imports nothing from Ray at import time, so the
 class can be read and tested without a cluster.
 
@@ -38,11 +38,11 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from owt.core.call import Call, Reply
+from owt.core.errors import OwtError
 from owt.core.keep import keep
 from owt.core.runner import Runner
 from owt.core.streams import SyncStream
-from owt.exceptions import OwtError
-from owt.executors.threads import ThreadPool
+from owt.core.threads import ThreadPool
 
 __all__ = ["CONCURRENCY_GROUPS", "CONTROL", "Head", "Item", "Pump", "RunnerActor", "ThreadPump"]
 
@@ -65,7 +65,7 @@ class RunnerActor:
     """Runs calls of one environment; one per Ray worker process.
 
     With ``python`` (an ``--env`` interpreter other than the cluster's), calls run in a worker
-    process of that interpreter beside the actor (:class:`~owt.executors.process.
+    process of that interpreter beside the actor (:class:`~owt.executors.process.executor.
     ProcessExecutor`), so the interpreter needs nothing installed — not even Ray — only to
     exist at that path on the node.
     """
@@ -248,7 +248,7 @@ class RunnerActor:
 
 async def _start_process(actor: RunnerActor) -> None:
     if actor.process is None:
-        from owt.executors.process import ProcessExecutor
+        from owt.executors.process.executor import ProcessExecutor
 
         process = ProcessExecutor(actor.python, 1, env=actor.env, **actor.worker_options)
         await process.start()  # raises when the interpreter cannot run a worker

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 
 from owt.core.call import Call, Request
-from owt.endpoints.endpoint import Endpoint, MountedFile, check_name, parse_mount
-from owt.exceptions import BadRequest, CompileError, Locked, OwtError, UnknownEndpoint
-from owt.protocol import CALL_FIELDS, call_from_fields, read_fields
+from owt.core.errors import BadRequest, CompileError, Locked, OwtError, UnknownEndpoint
+from owt.server.endpoints.endpoint import Endpoint, MountedFile, check_name, parse_mount
+from owt.server.protocol import CALL_FIELDS, call_from_fields, read_fields
 
 if TYPE_CHECKING:
-    from owt.codes import CodeStore
     from owt.config import Settings
-    from owt.state import StateDB
+    from owt.server.codes import CodeStore
+    from owt.server.statedb import StateDB
 
 __all__ = ["Endpoints", "allowed_code", "check_settings"]
 

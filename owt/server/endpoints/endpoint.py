@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from owt.exceptions import CompileError
-from owt.protocol import sha256_of
+from owt.core.errors import CompileError
+from owt.server.protocol import sha256_of
 
 __all__ = ["RESERVED_NAMES", "Endpoint", "MountedFile", "check_name", "parse_mount"]
 

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from owt.state import StateDB
+    from owt.server.statedb import StateDB
 
 __all__ = ["CodeStore"]
 

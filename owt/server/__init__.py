@@ -52,14 +52,8 @@ def serve(**options: Any) -> None:
     >>> owt.serve(port=9877, timeout=30)  # doctest: +SKIP
     """
     from owt.config import Settings
-    from owt.serving import run_server
+    from owt.server.serving import run_server
 
     settings = Settings.from_options(**options)
     settings.check()
     run_server(settings)
-
-
-if __name__ == "__main__":
-    from owt.cli import serve_main
-
-    serve_main()

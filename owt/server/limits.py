@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 
 from owt.core.call import Reply
-from owt.exceptions import Busy
+from owt.core.errors import Busy
 
 __all__ = ["ConcurrencyLimit"]
 

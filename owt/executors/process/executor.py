@@ -29,10 +29,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from owt.core.call import Call, Reply
+from owt.core.errors import OwtError, error_from_payload
 from owt.core.frames import pack
-from owt.exceptions import OwtError, error_from_payload
 from owt.executors.base import Executor
-from owt.executors.pool import WORKER_SCRIPT, WorkerLost, WorkerPool, WorkerProcess
+from owt.executors.process.pool import WORKER_SCRIPT, WorkerLost, WorkerPool, WorkerProcess
 
 __all__ = ["WORKER_SCRIPT", "ProcessExecutor", "WorkerStream"]
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from owt.core.call import Call, Reply, Request
-from owt.exceptions import MissingCode
-from owt.state import StateDB
+from owt.core.errors import MissingCode
+from owt.server.statedb import StateDB
 
 __all__ = ["PINNED", "Entry", "ResponseCache", "cache_key"]
 

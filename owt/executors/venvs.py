@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from owt.core.call import Call, Reply
-from owt.exceptions import BadRequest, InstallFailed, OwtError
+from owt.core.errors import BadRequest, InstallFailed, OwtError
 from owt.executors.base import Executor
 
 __all__ = [

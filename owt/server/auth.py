@@ -22,8 +22,8 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from owt.core.call import Reply
-from owt.exceptions import Unauthorized
-from owt.http import send_reply
+from owt.core.errors import Unauthorized
+from owt.server.http import send_reply
 
 if TYPE_CHECKING:
     from owt.config import Settings

@@ -18,9 +18,9 @@ Locked servers (``--locked``) run only endpoints and code whose sha256 was given
 ``--allow HASH`` or ``--allow path/to/file.py``; :meth:`Endpoints.guard` says no to the rest.
 """
 
-from owt.endpoints.endpoint import Endpoint, MountedFile, parse_mount
-from owt.endpoints.routes import endpoint_routes
-from owt.endpoints.table import Endpoints, check_settings
+from owt.server.endpoints.endpoint import Endpoint, MountedFile, parse_mount
+from owt.server.endpoints.routes import endpoint_routes
+from owt.server.endpoints.table import Endpoints, check_settings
 
 __all__ = [
     "Endpoint",

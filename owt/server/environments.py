@@ -9,7 +9,7 @@ with nothing installed for owt; a call picks it with ``env=NAME``. ``--env main=
 replaces ``main`` itself. With ``--isolate`` the ``main`` pool has one worker per CPU.
 
 A call that brings ``requirements`` runs in a virtualenv built for that set
-(:mod:`owt.venvs`), never in a named environment: asking for both is a 400. With
+(:mod:`owt.executors.venvs`), never in a named environment: asking for both is a 400. With
 ``--no-install`` such a call is refused with 400 ``bad_request`` (``field: requirements``),
 since the call itself asks for something this server does not offer; on a ``--locked`` server
 it is 403 ``locked`` (only environments named at start may run).
@@ -136,8 +136,8 @@ def create_environments(settings: Settings, runner: Runner) -> dict[str, Executo
 
 def create_requirements(settings: Settings) -> Executor:
     """The executor for calls that bring ``requirements``: builds and runs their virtualenvs."""
-    from owt.exceptions import BadRequest, Locked, OwtError
-    from owt.venvs import RequirementsExecutor, default_root
+    from owt.core.errors import BadRequest, Locked, OwtError
+    from owt.executors.venvs import RequirementsExecutor, default_root
 
     refusal: OwtError | None = None
     if settings.locked:
@@ -152,8 +152,8 @@ def create_requirements(settings: Settings) -> Executor:
             field="requirements",
         )
     if settings.executor == "ray":  # Ray installs each set on the nodes that run it
-        from owt.executors.ray import RayExecutor
-        from owt.executors.ray_requirements import RayRequirements
+        from owt.executors.ray.executor import RayExecutor
+        from owt.executors.ray.requirements import RayRequirements
 
         ray_options = _pool_options(settings)
         return RayRequirements(

@@ -19,13 +19,13 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from owt.core.errors import OwtError
 from owt.core.hints import describe, hint_from_source, json_schema
-from owt.exceptions import OwtError
 
 if TYPE_CHECKING:
-    from owt.app import State
     from owt.config import Settings
-    from owt.endpoints import Endpoint
+    from owt.server.app import State
+    from owt.server.endpoints import Endpoint
 
 __all__ = ["Parameter", "build_document", "openapi_route", "parameters_of"]
 

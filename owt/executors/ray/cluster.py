@@ -15,13 +15,14 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from owt.exceptions import InstallFailed, OwtError, WorkerDied
+import owt
+from owt.core.errors import InstallFailed, OwtError, WorkerDied
 
 __all__ = ["RayCluster", "actor_options", "ray_request", "translate"]
 
 log = logging.getLogger(__name__)
 
-OWT_DIR = str(Path(__file__).resolve().parent.parent)
+OWT_DIR = str(Path(owt.__file__).resolve().parent)
 
 
 def ray_request(placement: dict[str, Any]) -> dict[str, float]:

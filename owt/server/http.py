@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 
 from owt.core.call import Reply, Request
-from owt.exceptions import BadRequest, OwtError, TooLarge
+from owt.core.errors import BadRequest, OwtError, TooLarge
 
 __all__ = ["read_request", "send_reply"]
 

@@ -14,12 +14,12 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from owt.exceptions import Busy, OwtError, WorkerDied
-from owt.executors.ray_actor import CONTROL
-from owt.executors.ray_cluster import actor_options, ray_request, translate
+from owt.core.errors import Busy, OwtError, WorkerDied
+from owt.executors.ray.actor import CONTROL
+from owt.executors.ray.cluster import actor_options, ray_request, translate
 
 if TYPE_CHECKING:
-    from owt.executors.ray import RayExecutor
+    from owt.executors.ray.executor import RayExecutor
 
 __all__ = ["ActorPool", "ActorSlot"]
 

@@ -19,14 +19,15 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+import owt.core
+from owt.core.errors import Busy, OwtError, WorkerDied
 from owt.core.frames import HEADER, pack
-from owt.exceptions import Busy, OwtError, WorkerDied
 
 __all__ = ["WORKER_SCRIPT", "WorkerLost", "WorkerPool", "WorkerProcess", "describe_exit"]
 
 log = logging.getLogger(__name__)
 
-WORKER_SCRIPT = str(Path(__file__).resolve().parent.parent / "core" / "worker.py")
+WORKER_SCRIPT = str(Path(owt.core.__file__).resolve().with_name("worker.py"))
 START_TIMEOUT = 60.0  # a worker of a large virtualenv may take a while to import
 STOP_GRACE = 2.0  # after its input closes, a worker has this long to exit
 

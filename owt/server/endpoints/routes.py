@@ -9,14 +9,14 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from owt.exceptions import BadRequest, Locked, OwtError, UnknownCode
-from owt.http import read_request
-from owt.protocol import decode_text, read_fields
+from owt.core.errors import BadRequest, Locked, OwtError, UnknownCode
+from owt.server.http import read_request
+from owt.server.protocol import decode_text, read_fields
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from owt.app import State
+    from owt.server.app import State
 
 __all__ = ["answering", "endpoint_routes"]
 

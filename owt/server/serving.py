@@ -15,8 +15,8 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from owt.app import create_app
 from owt.config import Settings
+from owt.server.app import create_app
 
 __all__ = ["run_server"]
 

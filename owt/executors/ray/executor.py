@@ -4,7 +4,7 @@
     owt serve --executor ray --ray-address auto             # the cluster this machine is in
     owt serve --executor ray --ray-address ray://head:10001 # Ray Client, from outside
 
-An actor (:class:`~owt.executors.ray_actor.RunnerActor`) holds the one runner and the
+An actor (:class:`~owt.executors.ray.actor.RunnerActor`) holds the one runner and the
 ``keep()`` objects of its process, as a worker process does, and runs many calls at once. An
 ``--env NAME=python`` of another interpreter runs in a worker process beside each of its
 actors (the interpreter needs nothing installed); a set of ``requirements`` becomes a Ray
@@ -36,11 +36,11 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from owt.core.call import Call, Reply
-from owt.exceptions import Busy, OwtError, error_from_payload
+from owt.core.errors import Busy, OwtError, error_from_payload
 from owt.executors.base import Executor
-from owt.executors.ray_actor import Item
-from owt.executors.ray_cluster import RayCluster, translate
-from owt.executors.ray_pool import ActorPool, ActorSlot
+from owt.executors.ray.actor import Item
+from owt.executors.ray.cluster import RayCluster, translate
+from owt.executors.ray.pool import ActorPool, ActorSlot
 
 if TYPE_CHECKING:
     from owt.config import Settings
@@ -118,7 +118,7 @@ class RayExecutor(Executor):
         if self._actor_class is None:
             import ray
 
-            from owt.executors.ray_actor import CONCURRENCY_GROUPS, RunnerActor
+            from owt.executors.ray.actor import CONCURRENCY_GROUPS, RunnerActor
 
             remote = ray.remote(concurrency_groups=CONCURRENCY_GROUPS)  # type: ignore[call-overload]
             self._actor_class = remote(RunnerActor)

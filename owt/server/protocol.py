@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from owt.core.call import CALL_FIELDS, Call, MultiDict, Request
-from owt.exceptions import BadRequest
+from owt.core.errors import BadRequest
 
 __all__ = [
     "CALL_FIELDS",

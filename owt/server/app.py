@@ -19,22 +19,22 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from owt.auth import protect
-from owt.cache import ResponseCache
-from owt.codes import CodeStore
 from owt.config import Settings
 from owt.core.call import Call, Reply, Request
+from owt.core.errors import MissingCode, OwtError, Timeout, UnknownCode, UnknownEnv
 from owt.core.runner import Runner
-from owt.deadlines import Deadlines
-from owt.endpoints import Endpoints, endpoint_routes
-from owt.environments import create_environments, create_requirements
-from owt.exceptions import MissingCode, OwtError, Timeout, UnknownCode, UnknownEnv
 from owt.executors.base import Executor
-from owt.http import read_request, send_reply
-from owt.limits import ConcurrencyLimit
-from owt.openapi import openapi_route
-from owt.protocol import call_from_fields, decode_text, read_fields, sha256_of
-from owt.state import StateDB
+from owt.server.auth import protect
+from owt.server.cache import ResponseCache
+from owt.server.codes import CodeStore
+from owt.server.deadlines import Deadlines
+from owt.server.endpoints import Endpoints, endpoint_routes
+from owt.server.environments import create_environments, create_requirements
+from owt.server.http import read_request, send_reply
+from owt.server.limits import ConcurrencyLimit
+from owt.server.openapi import openapi_route
+from owt.server.protocol import call_from_fields, decode_text, read_fields, sha256_of
+from owt.server.statedb import StateDB
 
 __all__ = ["OwtApp", "State", "create_app"]
 
@@ -53,7 +53,7 @@ class State:
     codes: CodeStore
     db: StateDB | None = None
     environments: dict[str, Executor] = field(default_factory=dict)
-    requirements: Executor | None = None  # runs calls that bring requirements (owt.venvs)
+    requirements: Executor | None = None  # runs calls that bring requirements (owt.executors.venvs)
     cache: ResponseCache = field(default_factory=ResponseCache)
     limit: ConcurrencyLimit = field(default_factory=ConcurrencyLimit)
     endpoints: Endpoints = field(default_factory=Endpoints)
@@ -64,8 +64,13 @@ class OwtApp:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        # Where this server listens, for Server.sing() in adaptors (the port is bound by now).
-        self.server = {"address": settings.address, "port": settings.port}
+        # Where this server listens, for Server.sing() in adaptors (the port is bound by now),
+        # and what it lets a call do to its environment (the pipe step installing()).
+        self.server = {
+            "address": settings.address,
+            "port": settings.port,
+            "allow_install": settings.allow_install,
+        }
         self._decoded: dict[str, tuple[str, str]] = {}
         self.deadlines = Deadlines()
         runner = Runner(settings.max_adaptors)
@@ -250,5 +255,5 @@ def _version() -> str:
 
 
 def create_app(settings: Settings | None = None) -> OwtApp:
-    """The ASGI app for these settings (``uvicorn 'owt.app:create_app' --factory`` works)."""
+    """The ASGI app for these settings (``uvicorn 'owt.server.app:create_app' --factory`` works)."""
     return OwtApp(settings or Settings())

@@ -1,0 +1,5 @@
+"""The ``owt`` command: ``owt serve`` and the client commands ``call``, ``encode``, ``url``."""
+
+from owt.cli.serve import main, serve_main
+
+__all__ = ["main", "serve_main"]

@@ -1,0 +1,92 @@
+"""The ``owt`` command: ``owt serve`` (also ``owt --port 9876`` with no command).
+
+Client commands (``call``, ``encode``, ``url``) are added from ``owt.cli.client``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from owt.config import MiB, Option, Settings, SettingsError, options
+
+__all__ = ["cli", "main", "serve_command", "serve_main"]
+
+
+def _serve_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """One click option per Settings field; values not given stay ``None``."""
+    for opt in reversed(options()):
+        fn = _click_option(opt)(fn)
+    return fn
+
+
+def _click_option(opt: Option) -> Callable[..., Any]:
+    default = opt.default
+    if isinstance(default, int) and not isinstance(default, bool) and default >= MiB:
+        default = f"{default} ({default // MiB} MiB)"
+    shown = "" if opt.kind in ("bool", "count", "list") or default is None else f" [{default}]"
+    help_text = f"{opt.help}{shown} (env {opt.envvar})"
+    names = [opt.short, opt.flag] if opt.short else [opt.flag]
+    kinds: dict[str, dict[str, Any]] = {
+        "bool": {"is_flag": True, "default": None},
+        "count": {"count": True},
+        "int": {"type": int},
+        "float": {"type": float},
+        "str": {"type": click.Choice(opt.choices) if opt.choices else str},
+        "path": {"type": click.Path(file_okay=False)},
+        "list": {"multiple": True},
+    }
+    return click.option(*names, opt.name, help=help_text, metavar=opt.metavar, **kinds[opt.kind])
+
+
+def _run_serve(**given: Any) -> None:
+    from owt.server.serving import run_server
+
+    try:
+        settings = Settings.from_options(**given)
+        settings.check()
+    except SettingsError as exc:
+        click.echo(f"owt: {exc}", err=True)
+        sys.exit(2)
+    run_server(settings)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="owt")
+def cli() -> None:
+    """owt — serve owt yer fancy on t'fly."""
+
+
+@cli.command("serve")
+@_serve_options
+def serve_command(**given: Any) -> None:
+    """Run the owt server. Every flag can also be set by its OWT_* variable."""
+    _run_serve(**given)
+
+
+@click.command("owt.server")
+@_serve_options
+def serve_main(**given: Any) -> None:
+    """Run the owt server (python -m owt.server); flags as for owt serve."""
+    _run_serve(**given)
+
+
+def _add_client_commands() -> None:
+    try:
+        from owt.cli import client as cli_client
+    except ImportError:
+        return
+    for command in cli_client.COMMANDS:
+        cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``owt``; with flags and no command it means ``owt serve``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    _add_client_commands()
+    if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help", "--version")):
+        args.insert(0, "serve")
+    cli.main(args=args, prog_name="owt")

@@ -1,0 +1,169 @@
+"""The errors owt answers with, and the HTTP status of each.
+
+Every failure of a call becomes one of these, and every one of these becomes a JSON reply
+``{"error": KIND, "message": "...", ...extra}`` in exactly one place (:meth:`OwtError.reply`)::
+
+    OwtError                      500  (base; never raised itself)
+    ├── BadRequest                400  bad_request      field
+    ├── MissingCode               400  missing_code
+    ├── UnknownEnv                400  unknown_env      known
+    ├── Unauthorized              401  unauthorized
+    ├── Locked                    403  locked
+    ├── UnknownCode               404  unknown_code
+    ├── UnknownEndpoint           404  unknown_endpoint
+    ├── TooLarge                  413  too_large
+    ├── CompileError              422  compile_error    line, column, traceback
+    ├── NoFunction                422  no_function      fn_name
+    ├── InstallFailed             424  install_failed   log_tail
+    ├── AdaptorError              500  adaptor_error    type, traceback
+    ├── WorkerDied                502  worker_died      exit_code
+    ├── Busy                      503  busy
+    └── Timeout                   504  timeout          timeout
+
+This module is stdlib only: worker processes in bare virtualenvs build their error replies
+with it too.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+__all__ = [
+    "AdaptorError",
+    "BadRequest",
+    "Busy",
+    "CompileError",
+    "InstallFailed",
+    "Locked",
+    "MissingCode",
+    "NoFunction",
+    "OwtError",
+    "Timeout",
+    "TooLarge",
+    "Unauthorized",
+    "UnknownCode",
+    "UnknownEndpoint",
+    "UnknownEnv",
+    "WorkerDied",
+    "error_from_payload",
+]
+
+
+class OwtError(Exception):
+    """A failed call: a kind, an HTTP status, a message and a few extra JSON fields."""
+
+    status: ClassVar[int] = 500
+    kind: ClassVar[str] = "error"
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = {k: v for k, v in extra.items() if v is not None}
+
+    def payload(self) -> dict[str, Any]:
+        return {"error": self.kind, "message": self.message, **self.extra}
+
+    def body(self) -> bytes:
+        return json.dumps(self.payload(), default=str).encode()
+
+    def headers(self) -> list[tuple[str, str]]:
+        return [("content-type", "application/json")]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class BadRequest(OwtError):
+    status = 400
+    kind = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None, **extra: Any) -> None:
+        super().__init__(message, field=field, **extra)
+
+
+class MissingCode(OwtError):
+    status = 400
+    kind = "missing_code"
+
+
+class UnknownEnv(OwtError):
+    status = 400
+    kind = "unknown_env"
+
+
+class Unauthorized(OwtError):
+    status = 401
+    kind = "unauthorized"
+
+    def headers(self) -> list[tuple[str, str]]:
+        return [*super().headers(), ("www-authenticate", 'Basic realm="owt"')]
+
+
+class Locked(OwtError):
+    status = 403
+    kind = "locked"
+
+
+class UnknownCode(OwtError):
+    status = 404
+    kind = "unknown_code"
+
+
+class UnknownEndpoint(OwtError):
+    status = 404
+    kind = "unknown_endpoint"
+
+
+class TooLarge(OwtError):
+    status = 413
+    kind = "too_large"
+
+
+class CompileError(OwtError):
+    status = 422
+    kind = "compile_error"
+
+
+class NoFunction(OwtError):
+    status = 422
+    kind = "no_function"
+
+
+class InstallFailed(OwtError):
+    status = 424
+    kind = "install_failed"
+
+
+class AdaptorError(OwtError):
+    status = 500
+    kind = "adaptor_error"
+
+
+class WorkerDied(OwtError):
+    status = 502
+    kind = "worker_died"
+
+
+class Busy(OwtError):
+    status = 503
+    kind = "busy"
+
+
+class Timeout(OwtError):
+    status = 504
+    kind = "timeout"
+
+
+_BY_KIND: dict[str, type[OwtError]] = {
+    cls.kind: cls for cls in OwtError.__subclasses__() if cls.kind != "error"
+}
+
+
+def error_from_payload(payload: dict[str, Any]) -> OwtError:
+    """Rebuild an error from its JSON payload (as a worker or a client received it)."""
+    extra = {k: v for k, v in payload.items() if k not in ("error", "message")}
+    cls = _BY_KIND.get(str(payload.get("error")), OwtError)
+    err = OwtError.__new__(cls)
+    OwtError.__init__(err, str(payload.get("message", "")), **extra)
+    return err

@@ -1,0 +1,1 @@
+"""Environments as pools of worker processes: the executor and the pool it keeps."""

@@ -1,0 +1,1 @@
+"""Environments as pools of Ray actors (``--executor ray``); imported only when chosen."""

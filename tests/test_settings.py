@@ -1,0 +1,136 @@
+"""Settings are the one source: every flag has its OWT_* variable and serve() keyword."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import ROOT, OwtProcess, call, free_port
+
+from owt.cli import serve as cli_serve
+from owt.config import Settings, SettingsError, options
+
+
+def test_every_flag_names_its_variable_in_the_help():
+    help_text = CliRunner().invoke(cli_serve.cli, ["serve", "--help"], terminal_width=400).output
+    for opt in options():
+        assert opt.flag in help_text
+        assert f"(env {opt.envvar})" in help_text
+
+
+def test_every_setting_is_a_flag_a_variable_and_a_keyword():
+    for opt in options():
+        assert opt.envvar == "OWT_" + opt.name.upper()
+        Settings.from_options({}, **{opt.name: None})  # serve(**kw) takes every field
+
+
+@pytest.mark.parametrize(
+    ("environ", "given", "expected"),
+    [
+        ({"OWT_TIMEOUT": "5"}, {}, {"timeout": 5.0}),
+        ({"OWT_TIMEOUT": "5"}, {"timeout": 9.0}, {"timeout": 9.0}),
+        ({"OWT_LOCKED": "yes", "OWT_MAX_QUEUE": "3"}, {}, {"locked": True, "max_queue": 3}),
+        ({"OWT_CORS": "http://a, http://b"}, {}, {"cors": ["http://a", "http://b"]}),
+        ({"OWT_CORS": "http://a"}, {"cors": ("http://c",)}, {"cors": ["http://c"]}),
+        ({"OWT_VERBOSE": "2"}, {"verbose": 0}, {"verbose": 2}),
+        ({"OWT_STATE_DIR": "/tmp/x"}, {}, {"state_dir": Path("/tmp/x")}),
+    ],
+)
+def test_variables_under_given_values(environ, given, expected):
+    settings = Settings.from_options(environ, **given)
+    for name, value in expected.items():
+        assert getattr(settings, name) == value
+
+
+def test_a_bad_variable_names_itself():
+    with pytest.raises(SettingsError, match="OWT_PORT='http'"):
+        Settings.from_options({"OWT_PORT": "http"})
+
+
+def test_owt_timeout_sets_the_default_timeout(start_server):
+    server = start_server(env={"OWT_TIMEOUT": "0.5"})
+    r = call(server.url, "import time\ndef run():\n    time.sleep(3)")
+    assert r.status_code == 504
+    assert r.json()["timeout"] == 0.5
+
+
+def test_owt_port_reaches_owt_serve_from_python():
+    port = free_port()
+    server = OwtProcess(
+        command=[sys.executable, "-c", "import owt; owt.serve()"],
+        env={"OWT_PORT": str(port), "OWT_ADDRESS": "127.0.0.1"},
+    )
+    try:
+        assert server.url == f"http://127.0.0.1:{port}"
+        assert call(server.url, "def run(): return 'ok'").text == "ok"
+    finally:
+        server.stop()
+
+
+def test_a_worker_limit_without_workers_refuses_to_start():
+    result = subprocess.run(
+        [sys.executable, "-m", "owt", "serve", "--port", "0", "--worker-max-memory", "1000000"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "--worker-max-memory" in lines[0] and "--isolate" in lines[0]
+
+
+def _tiny_wheel(folder: Path) -> Path:
+    """A wheel of one module, ``owt_tiny``, built by hand (no build backend, no network)."""
+    name, version = "owt_tiny", "0.1"
+    files = {
+        f"{name}.py": b"ANSWER = 42\n",
+        f"{name}-{version}.dist-info/METADATA": (
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        ).encode(),
+        f"{name}-{version}.dist-info/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: owt-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = []
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as wheel:
+        for path, data in files.items():
+            wheel.writestr(path, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            record.append(f"{path},sha256={digest},{len(data)}")
+        record_path = f"{name}-{version}.dist-info/RECORD"
+        wheel.writestr(record_path, "\n".join([*record, f"{record_path},,"]) + "\n")
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+@pytest.fixture
+def pip_venv(tmp_path: Path) -> str:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    return str(venv / "bin" / "python")
+
+
+@pytest.mark.parametrize("allowed", [True, False])
+def test_allow_install_lets_installing_run(start_server, tmp_path, pip_venv, allowed):
+    wheel = _tiny_wheel(tmp_path)
+    flags = ["--env", f"pkgs={pip_venv}", *(["--allow-install"] if allowed else [])]
+    server = start_server(*flags, env={"PIP_NO_INDEX": "1", **os.environ})
+    code = f"pipe().installing({str(wheel)!r}).importing('owt_tiny').f(lambda _: owt_tiny.ANSWER)"
+    r = call(server.url, code, fields={"env": "pkgs"}, timeout=120)
+    if allowed:
+        assert (r.status_code, r.text) == (200, "42"), r.json()["message"]
+    else:
+        assert r.status_code == 500
+        assert "--allow-install" in r.json()["message"]
