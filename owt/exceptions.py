@@ -11,9 +11,11 @@ from owt.core.errors import (
     Busy,
     CompileError,
     InstallFailed,
+    Internal,
     Locked,
     MissingCode,
     NoFunction,
+    NotFound,
     OwtError,
     Timeout,
     TooLarge,
@@ -23,6 +25,7 @@ from owt.core.errors import (
     UnknownEnv,
     WorkerDied,
     error_from_payload,
+    reply_for,
 )
 
 __all__ = [
@@ -31,9 +34,11 @@ __all__ = [
     "Busy",
     "CompileError",
     "InstallFailed",
+    "Internal",
     "Locked",
     "MissingCode",
     "NoFunction",
+    "NotFound",
     "OwtError",
     "Timeout",
     "TooLarge",
@@ -43,4 +48,5 @@ __all__ = [
     "UnknownEnv",
     "WorkerDied",
     "error_from_payload",
+    "reply_for",
 ]

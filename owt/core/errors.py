@@ -1,7 +1,8 @@
 """The errors owt answers with, and the HTTP status of each.
 
 Every failure of a call becomes one of these, and every one of these becomes a JSON reply
-``{"error": KIND, "message": "...", ...extra}`` in exactly one place (:meth:`OwtError.reply`)::
+``{"error": KIND, "message": "...", ...extra}`` in exactly one place (:meth:`OwtError.reply`;
+:func:`reply_for` turns any exception into one)::
 
     OwtError                      500  (base; never raised itself)
     ├── BadRequest                400  bad_request      field
@@ -16,6 +17,8 @@ Every failure of a call becomes one of these, and every one of these becomes a J
     ├── NoFunction                422  no_function      fn_name
     ├── InstallFailed             424  install_failed   log_tail
     ├── AdaptorError              500  adaptor_error    type, traceback
+    ├── Internal                  500  internal         (a fault of owt itself)
+    ├── NotFound                  404  not_found        (an /_owt/ path owt does not serve)
     ├── WorkerDied                502  worker_died      exit_code
     ├── Busy                      503  busy
     └── Timeout                   504  timeout          timeout
@@ -29,15 +32,19 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
+from owt.core.call import Reply
+
 __all__ = [
     "AdaptorError",
     "BadRequest",
     "Busy",
     "CompileError",
     "InstallFailed",
+    "Internal",
     "Locked",
     "MissingCode",
     "NoFunction",
+    "NotFound",
     "OwtError",
     "Timeout",
     "TooLarge",
@@ -47,6 +54,7 @@ __all__ = [
     "UnknownEnv",
     "WorkerDied",
     "error_from_payload",
+    "reply_for",
 ]
 
 
@@ -69,6 +77,10 @@ class OwtError(Exception):
 
     def headers(self) -> list[tuple[str, str]]:
         return [("content-type", "application/json")]
+
+    def reply(self) -> Reply:
+        """This error as the reply a caller receives."""
+        return Reply(self.status, self.headers(), self.body())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r})"
@@ -140,6 +152,18 @@ class AdaptorError(OwtError):
     kind = "adaptor_error"
 
 
+class Internal(OwtError):
+    """A fault of owt itself (never of the adaptor): answered, logged, and the server stays up."""
+
+    status = 500
+    kind = "internal"
+
+
+class NotFound(OwtError):
+    status = 404
+    kind = "not_found"
+
+
 class WorkerDied(OwtError):
     status = 502
     kind = "worker_died"
@@ -158,6 +182,17 @@ class Timeout(OwtError):
 _BY_KIND: dict[str, type[OwtError]] = {
     cls.kind: cls for cls in OwtError.__subclasses__() if cls.kind != "error"
 }
+
+
+def reply_for(exc: BaseException) -> Reply:
+    """Any exception as a reply: an OwtError as itself, anything else as ``internal``.
+
+    >>> reply_for(ValueError("boom")).status
+    500
+    """
+    if isinstance(exc, OwtError):
+        return exc.reply()
+    return Internal(f"internal error: {type(exc).__name__}: {exc}").reply()
 
 
 def error_from_payload(payload: dict[str, Any]) -> OwtError:

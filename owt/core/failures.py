@@ -5,10 +5,9 @@ from __future__ import annotations
 import traceback
 from pathlib import Path
 
-from owt.core.call import Reply
-from owt.core.errors import AdaptorError, OwtError
+from owt.core.errors import AdaptorError
 
-__all__ = ["USER_ERRORS", "adaptor_error", "error_reply", "user_traceback"]
+__all__ = ["USER_ERRORS", "adaptor_error", "user_traceback"]
 
 _CORE_DIR = str(Path(__file__).parent)
 
@@ -27,10 +26,6 @@ def adaptor_error(exc: BaseException) -> AdaptorError:
     return AdaptorError(
         f"{type(exc).__name__}: {exc}", type=type(exc).__name__, traceback=user_traceback(exc)
     )
-
-
-def error_reply(err: OwtError) -> Reply:
-    return Reply(err.status, err.headers(), err.body())
 
 
 #: What user code may raise that must cost one call, not the process. Cancellation

@@ -25,12 +25,12 @@ from owt.core.binding import Target, bind_arguments, target_of
 from owt.core.call import Call, Reply
 from owt.core.context import using_call
 from owt.core.errors import CompileError, NoFunction, OwtError
-from owt.core.failures import USER_ERRORS, adaptor_error, error_reply, user_traceback
+from owt.core.failures import USER_ERRORS, adaptor_error, user_traceback
 from owt.core.results import PLAIN_RESULTS, is_stream, parts_of, reply_for_body, stream_reply
 from owt.core.shapes import make_terse_explicit, shape_of
 from owt.core.streams import AsyncStream, Offload, SyncStream
 
-__all__ = ["Adaptor", "Offload", "Runner", "SyncStream", "Target", "error_reply", "shape_of"]
+__all__ = ["Adaptor", "Offload", "Runner", "SyncStream", "Target", "shape_of"]
 _prelude_cache: dict[str, Any] = {}
 
 
@@ -230,7 +230,7 @@ class Runner:
                     return _async_reply(result, offload)
             return await self._settle_async(call, result, offload)
         except OwtError as err:
-            return error_reply(err)
+            return err.reply()
 
     def run_blocking(
         self,
@@ -253,7 +253,7 @@ class Runner:
                 return result
             return on_loop(self._settle_async(call, result, offload))
         except OwtError as err:
-            return error_reply(err)
+            return err.reply()
 
     def _start_and_settle(self, call: Call, target: Target | None) -> Any:
         result = self.start(call, target)

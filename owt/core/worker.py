@@ -43,7 +43,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from owt.core.call import Call, Reply
-from owt.core.errors import OwtError
+from owt.core.errors import Internal, OwtError
 from owt.core.frames import read_frame, write_frame
 from owt.core.keep import keep
 from owt.core.runner import Runner, SyncStream
@@ -200,10 +200,7 @@ def _payload(body: bytes) -> dict[str, Any]:
 
 
 def _internal(exc: BaseException) -> Reply:
-    body = json.dumps(
-        {"error": "internal", "message": f"the worker failed: {type(exc).__name__}: {exc}"}
-    )
-    return Reply(500, [("content-type", "application/json")], body.encode())
+    return Internal(f"the worker failed: {type(exc).__name__}: {exc}").reply()
 
 
 def _describe() -> dict[str, Any]:

@@ -219,7 +219,7 @@ class RequirementsExecutor(Executor):
             requirements = requirements_of(call, self.refusal)
             env = await self.environment(requirements, bool(call.options.get("rebuild")))
         except OwtError as err:
-            return Reply(err.status, err.headers(), err.body())
+            return err.reply()
         assert env.executor is not None
         async with self._using(env):
             reply = await env.executor.submit(call)

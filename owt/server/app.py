@@ -21,7 +21,15 @@ from starlette.routing import Route
 
 from owt.config import Settings
 from owt.core.call import Call, Reply, Request
-from owt.core.errors import MissingCode, OwtError, Timeout, UnknownCode, UnknownEnv
+from owt.core.errors import (
+    MissingCode,
+    NotFound,
+    OwtError,
+    Timeout,
+    UnknownCode,
+    UnknownEnv,
+    reply_for,
+)
 from owt.core.runner import Runner
 from owt.executors.base import Executor
 from owt.server.auth import protect
@@ -121,14 +129,10 @@ class OwtApp:
             timeout = call.timeout or timeout
             reply = await self.run(call)
         except OwtError as err:
-            reply = Reply(err.status, err.headers(), err.body())
+            reply = err.reply()
         except Exception as exc:  # a bug in owt itself: answer, log, stay up
             log.exception("internal error")
-            reply = Reply(
-                500,
-                [("content-type", "application/json")],
-                b'{"error": "internal", "message": "%s"}' % type(exc).__name__.encode(),
-            )
+            reply = reply_for(exc)
         await send_reply(send, receive, reply, timeout)
 
     def resolve(self, request: Request) -> Call:
@@ -234,9 +238,8 @@ def admin_routes(app: OwtApp) -> list[Route]:
         return JSONResponse({**responses.stats(), "keys": responses.listing()})
 
     async def not_found(request: StarletteRequest) -> Response:
-        return JSONResponse(
-            {"error": "not_found", "message": f"no owt route {request.url.path}"}, 404
-        )
+        err = NotFound(f"no owt route {request.url.path}")
+        return Response(err.body(), err.status, media_type="application/json")
 
     return [
         Route(f"{RESERVED}/health", health),

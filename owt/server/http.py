@@ -66,7 +66,7 @@ def _raw_headers(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
 
 
 async def send_error(send: Any, err: OwtError) -> None:
-    await send_reply(send, None, Reply(err.status, err.headers(), err.body()))
+    await send_reply(send, None, err.reply())
 
 
 async def send_reply(

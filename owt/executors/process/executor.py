@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from owt.core.call import Call, Reply
-from owt.core.errors import OwtError, error_from_payload
+from owt.core.errors import Internal, OwtError, error_from_payload
 from owt.core.frames import pack
 from owt.executors.base import Executor
 from owt.executors.process.pool import WORKER_SCRIPT, WorkerLost, WorkerPool, WorkerProcess
@@ -83,16 +83,16 @@ class ProcessExecutor(Executor):
             frame = pack(("call", call))
         except Exception as exc:  # a value owt put in the call that cannot travel: a bug
             log.exception("cannot send a call to a worker")
-            return _error_reply(OwtError(f"the call cannot be sent to a worker process: {exc}"))
+            return Internal(f"the call cannot be sent to a worker process: {exc}").reply()
         try:
             worker = await self.pool.acquire()
         except OwtError as err:
-            return _error_reply(err)
+            return err.reply()
         try:
             message = await worker.begin(frame)
         except WorkerLost as lost:
             self.pool.release(worker)
-            return _error_reply(lost.error())
+            return lost.error().reply()
         except BaseException:
             # Cancelled (the call's timeout): the worker is stuck in user code.
             log.warning("environment %r: killing worker %s (call cancelled)", self.env, worker.pid)
@@ -136,10 +136,6 @@ class ProcessExecutor(Executor):
             "adaptors": list(adaptors.values()),
             "kept": sorted(kept),
         }
-
-
-def _error_reply(err: OwtError) -> Reply:
-    return Reply(err.status, err.headers(), err.body())
 
 
 class WorkerStream(AsyncIterator[bytes]):

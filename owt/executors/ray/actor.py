@@ -38,7 +38,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from owt.core.call import Call, Reply
-from owt.core.errors import OwtError
+from owt.core.errors import Internal, OwtError
 from owt.core.keep import keep
 from owt.core.runner import Runner
 from owt.core.streams import SyncStream
@@ -283,7 +283,7 @@ def _is_end(batch: list[Item]) -> bool:
 
 def _failed(exc: Exception) -> Item:
     """The end of a stream that a bug in owt broke off."""
-    return {"error": "internal", "message": f"the actor failed: {type(exc).__name__}: {exc}"}
+    return Internal(f"the actor failed: {type(exc).__name__}: {exc}").payload()
 
 
 class Pump:

@@ -172,7 +172,7 @@ class RayExecutor(Executor):
                     raise Busy(reason)
             slot = await pool.acquire()
         except OwtError as err:
-            return _error_reply(err)
+            return err.reply()
         finally:
             pool.waiting -= 1
         call_id = uuid.uuid4().hex
@@ -193,7 +193,7 @@ class RayExecutor(Executor):
             pool.cancelled(slot, call_id, ref)
             raise
         except Exception as exc:
-            return _error_reply(self.failed(pool, slot, exc))
+            return self.failed(pool, slot, exc).reply()
         finally:
             if not streaming:
                 pool.release(slot)
@@ -233,10 +233,6 @@ class RayExecutor(Executor):
             "kept": sorted(kept),
             "cluster": self.cluster.status() if self._connected else None,
         }
-
-
-def _error_reply(err: OwtError) -> Reply:
-    return Reply(err.status, err.headers(), err.body())
 
 
 class RayStream(AsyncIterator[bytes]):
