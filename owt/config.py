@@ -21,7 +21,7 @@ from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MiB", "Option", "Settings", "SettingsError", "is_loopback", "options"]
+__all__ = ["MiB", "Option", "Settings", "SettingsError", "is_loopback", "option", "options"]
 
 MiB = 1024 * 1024
 ENV_PREFIX = "OWT_"

@@ -18,9 +18,13 @@ __all__ = [
     "CallSpec",
     "bind_arguments",
     "endpoint_path",
+    "endpoint_request",
     "http_options",
+    "join_url",
+    "register_request",
     "remote_signature",
     "scalar_result",
+    "unregister_request",
 ]
 
 DEFAULT_URL = "http://127.0.0.1:9876"

@@ -28,13 +28,17 @@ __all__ = [
     "EventReader",
     "OwtError",
     "Source",
+    "b64",
     "decode_body",
     "encode_body",
     "encode_query",
+    "encode_url",
     "error_for",
+    "function_source",
     "is_text",
     "is_unknown_code",
     "keeps_code",
+    "media_type",
     "source_of",
 ]
 

@@ -14,7 +14,16 @@ from http.cookies import SimpleCookie
 from typing import Any, Generic, TypeVar
 from urllib.parse import unquote_plus
 
-__all__ = ["CALL_FIELDS", "Call", "Headers", "MultiDict", "Reply", "Request", "Response"]
+__all__ = [
+    "CALL_FIELDS",
+    "Call",
+    "Headers",
+    "MultiDict",
+    "Reply",
+    "Request",
+    "Response",
+    "parse_query",
+]
 
 #: The request fields owt itself reads (SPEC §2); any other field is the adaptor's to read.
 CALL_FIELDS = frozenset(

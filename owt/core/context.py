@@ -46,6 +46,8 @@ class _RequestProxy:
     __slots__ = ()
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # introspection (doctest, inspect, copy) finds nothing here
+            raise AttributeError(name)
         return getattr(current_request(), name)
 
     def __repr__(self) -> str:

@@ -31,6 +31,7 @@ __all__ = [
     "parts_of",
     "reply_for_body",
     "stream_content_type",
+    "stream_reply",
 ]
 
 TEXT = "text/plain; charset=utf-8"

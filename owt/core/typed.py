@@ -35,7 +35,14 @@ from typing import Any
 from owt.core.errors import BadRequest
 from owt.core.hints import MAPPINGS, NONE_TYPE, SEQUENCES, describe, hint_from_source, json_schema
 
-__all__ = ["convert_arguments", "describe", "hint_from_source", "json_schema"]
+__all__ = [
+    "Mismatch",
+    "convert",
+    "convert_arguments",
+    "describe",
+    "hint_from_source",
+    "json_schema",
+]
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})

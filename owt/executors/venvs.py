@@ -44,10 +44,12 @@ from owt.executors.base import Executor
 
 __all__ = [
     "RequirementsExecutor",
+    "VirtualEnv",
     "default_root",
     "env_key",
     "find_uv",
     "normalise",
+    "python_tag",
     "requirements_of",
 ]
 

@@ -29,7 +29,16 @@ from owt.lib.stream import sse
 from owt.summat.audio import wav_bytes
 from owt.summat.text import split_sentences
 
-__all__ = ["SPLITS", "WAV_HEADERS", "Clip", "Track", "read_wav", "speak", "speech_events"]
+__all__ = [
+    "SPLITS",
+    "WAV_HEADERS",
+    "Clip",
+    "Track",
+    "read_wav",
+    "speak",
+    "speech_events",
+    "split_text",
+]
 
 SPLITS = ("sentence", "none")
 FORMATS = ("sse", "wav")

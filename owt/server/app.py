@@ -44,7 +44,7 @@ from owt.server.openapi import openapi_route
 from owt.server.protocol import call_from_fields, decode_text, read_fields, sha256_of
 from owt.server.statedb import StateDB
 
-__all__ = ["OwtApp", "State", "create_app"]
+__all__ = ["OwtApp", "State", "admin_routes", "create_app"]
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from owt.core.call import Call, Reply, Request
 from owt.core.errors import MissingCode
 from owt.server.statedb import StateDB
 
-__all__ = ["PINNED", "Entry", "ResponseCache", "cache_key"]
+__all__ = ["PINNED", "Entry", "ResponseCache", "cache_key", "canonical_json"]
 
 log = logging.getLogger(__name__)
 

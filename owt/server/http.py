@@ -12,7 +12,7 @@ import anyio
 from owt.core.call import Reply, Request
 from owt.core.errors import BadRequest, OwtError, TooLarge
 
-__all__ = ["read_request", "send_reply"]
+__all__ = ["read_request", "send_error", "send_reply"]
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,11 @@ from owt.core.errors import BadRequest
 
 __all__ = [
     "CALL_FIELDS",
+    "call_from_fields",
     "decode_b64",
     "decode_kwargs",
+    "decode_text",
+    "kwargs_from_b64",
     "parse_bool",
     "read_fields",
     "sha256_of",

@@ -18,7 +18,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from owt.config import Settings
 from owt.server.app import create_app
 
-__all__ = ["run_server"]
+__all__ = ["bind_socket", "run_server", "uvicorn_config"]
 
 LOG_LEVELS = {0: logging.WARNING, 1: logging.INFO}
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -106,7 +106,7 @@ def test_importing_passes_the_value_and_rejects_bad_specs() -> None:
 
 
 def allow_install(allowed: bool) -> Call:
-    return Call(code="", sha256="0", options={"allow_install": True} if allowed else {})
+    return Call(code="", sha256="0", server={"allow_install": allowed})
 
 
 def test_installing_is_refused_outside_a_call() -> None:
