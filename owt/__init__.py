@@ -18,6 +18,7 @@ __all__ = [
     "Request",
     "Response",
     "Server",
+    "batch",
     "keep",
     "lib",
     "pipe",
@@ -30,6 +31,7 @@ _LAZY = {
     "Request": "owt.core.call:Request",
     "Response": "owt.core.call:Response",
     "Server": "owt.server:Server",
+    "batch": "owt.core.batching:batch",
     "keep": "owt.core.keep:keep",
     "lib": "owt.lib:",
     "pipe": "owt.summat:pipe",
@@ -40,6 +42,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from owt import lib
+    from owt.core.batching import batch
     from owt.core.call import Request, Response
     from owt.core.context import request
     from owt.core.keep import keep

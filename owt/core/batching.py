@@ -1,0 +1,175 @@
+"""``@batch``: concurrent calls of one adaptor gathered into one call of the model. Stdlib only.
+
+A model is often several times faster on 32 inputs at once than on one input 32 times. A
+function that takes a list and returns a list of the same length can be declared batched;
+each caller then passes ONE item and gets back ITS item, while concurrent callers in the same
+process (a worker's threads, the in-process thread pool, a Ray actor's threads) share one
+call::
+
+    @batch(max_size=32, max_wait_ms=5)
+    def run(texts: list[str]) -> list[list[float]]:
+        return model.encode(texts).tolist()
+
+    # caller A: {"texts": "a cat"}  → [0.1, ...]      caller B: {"texts": "a dog"} → [0.3, ...]
+
+A batch is sent when it holds ``max_size`` items or when its first item has waited
+``max_wait_ms``. If the function raises, every caller of that batch gets the error; an
+item of the result that is an exception is raised to its own caller only. The function runs
+on a thread of its own (one per batched function), so it sees no ``owt.request``.
+
+>>> double = batch(max_size=4)(lambda xs: [2 * x for x in xs])
+>>> double(21)
+42
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import queue
+import threading
+import time
+import typing
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any
+
+__all__ = ["Batcher", "batch"]
+
+
+class Batcher:
+    """Gathers single items into batches for ``fn`` on one thread of its own."""
+
+    def __init__(
+        self, fn: Callable[[list[Any]], Sequence[Any]], max_size: int, max_wait: float
+    ) -> None:
+        if max_size < 1:
+            raise ValueError("batch(max_size=...) must be at least 1")
+        if max_wait < 0:
+            raise ValueError("batch(max_wait_ms=...) cannot be negative")
+        self.fn = fn
+        self.max_size = max_size
+        self.max_wait = max_wait
+        self.batches = 0  # how many calls of fn so far (tests and status read it)
+        self._queue: queue.SimpleQueue[tuple[Any, Future[Any]]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()
+
+    def submit(self, item: Any) -> Future[Any]:
+        """Queue one item; the future holds its own result (or exception)."""
+        future: Future[Any] = Future()
+        self._queue.put((item, future))
+        if self._thread is None:
+            with self._start:
+                if self._thread is None:
+                    name = f"owt-batch-{getattr(self.fn, '__name__', 'fn')}"
+                    self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+                    self._thread.start()
+        return future
+
+    def _loop(self) -> None:
+        while True:
+            pending = [self._queue.get()]
+            deadline = time.monotonic() + self.max_wait
+            while len(pending) < self.max_size:
+                left = deadline - time.monotonic()
+                try:
+                    pending.append(
+                        self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
+                    )
+                except queue.Empty:
+                    break
+            live = [(item, f) for item, f in pending if f.set_running_or_notify_cancel()]
+            if live:
+                self._run([item for item, _ in live], [f for _, f in live])
+
+    def _run(self, items: list[Any], futures: list[Future[Any]]) -> None:
+        self.batches += 1
+        try:
+            results = list(self.fn(items))
+            if len(results) != len(items):
+                raise ValueError(
+                    f"a batched function must return one result per item: it got {len(items)} "
+                    f"items and returned {len(results)} results"
+                )
+        except BaseException as exc:  # every caller of the batch sees the function's error
+            for future in futures:
+                future.set_exception(exc)
+            return
+        for future, result in zip(futures, results, strict=True):
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+
+def batch(max_size: int = 32, max_wait_ms: float = 5) -> Callable[[Callable[..., Any]], Any]:
+    """Declare that a function of one list parameter takes a batch (see the module doc)."""
+
+    def declare(fn: Callable[..., Any]) -> Callable[..., Any]:
+        batcher = Batcher(fn, max_size, max_wait_ms / 1000)
+        name, hint = _only_parameter(fn)
+
+        def one(*args: Any, **kwargs: Any) -> Any:
+            return batcher.submit(_item(name, args, kwargs)).result()
+
+        async def one_async(*args: Any, **kwargs: Any) -> Any:
+            return await asyncio.wrap_future(batcher.submit(_item(name, args, kwargs)))
+
+        wrapper: Any = one_async if inspect.iscoroutinefunction(fn) else one
+        if inspect.iscoroutinefunction(fn):
+            batcher.fn = _sync_of(fn)
+        functools.update_wrapper(wrapper, fn)
+        del wrapper.__wrapped__  # callers see the one-item signature below, not the list one
+        item_hint = _item_hint(hint)
+        parameter = inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        if item_hint is not inspect.Parameter.empty:
+            parameter = parameter.replace(annotation=item_hint)
+        wrapper.__signature__ = inspect.Signature([parameter])
+        wrapper.__annotations__ = {} if item_hint is inspect.Parameter.empty else {name: item_hint}
+        wrapper.batcher = batcher
+        return wrapper
+
+    return declare
+
+
+def _only_parameter(fn: Callable[..., Any]) -> tuple[str, Any]:
+    parameters = list(inspect.signature(fn).parameters.values())
+    if len(parameters) != 1 or parameters[0].kind not in (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    ):
+        raise TypeError(
+            f"@batch needs a function of exactly one parameter (the list of items); "
+            f"{getattr(fn, '__name__', fn)!r} takes ({', '.join(p.name for p in parameters)})"
+        )
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # an unresolvable hint is no reason to refuse the function
+        hints = {}
+    return parameters[0].name, hints.get(parameters[0].name, inspect.Parameter.empty)
+
+
+def _item_hint(hint: Any) -> Any:
+    """``list[str]`` → ``str``: what one caller sends."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (list, Sequence, tuple) and len(args) == 1:
+        return args[0]
+    return inspect.Parameter.empty
+
+
+def _item(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if len(args) + len(kwargs) != 1 or (kwargs and name not in kwargs):
+        raise TypeError(f"a batched function takes one item, as {name!r}")
+    return args[0] if args else kwargs[name]
+
+
+def _sync_of(fn: Callable[..., Any]) -> Callable[[list[Any]], Sequence[Any]]:
+    """An ``async def`` batch function, run to completion on the batch thread."""
+
+    def run(items: list[Any]) -> Sequence[Any]:
+        result: Sequence[Any] = asyncio.run(fn(items))
+        return result
+
+    return run
