@@ -7,7 +7,7 @@ OWT_PORT ?= 9876
 OWT_ADDRESS ?= 127.0.0.1
 export OWT_PORT OWT_ADDRESS
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +49,13 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,ray,bench]'
 	$(BIN)/python bench/run.py
+
+# Ten minutes of mixed load at 64 connections; writes bench/soak.png and its RESULTS.md section.
+soak: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,ray,bench]'
+	cd bench && ../$(BIN)/python soak.py
 
 clean:
 	rm -rf $(VENV) .owt .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,202 @@
+"""Soak: a mixed workload at 64 connections for minutes; throughput, memory and errors over time.
+
+    .venv/bin/python bench/soak.py [--minutes 10] [--connections 64] [--no-record]
+
+One ``owt serve`` (default mode, a mounted endpoint, a cache) takes a mix of the calls users
+make — a warm echo with the code in the request, a POST with JSON arguments, a stream, an
+SSE stream, a cached call, a mounted endpoint, a call by code_sha256 — plus planned errors
+(bad base64 400, compile error 422, adaptor error 500, timeout 504). Every 10 s it records
+requests/s and the resident memory of the server and of each of its worker processes.
+Writes ``bench/soak.png`` (throughput and RSS over time) and a section of RESULTS.md with
+the errors by kind (any unplanned one is a failure) and the RSS growth after warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import itertools
+import json
+import os
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+from common import ROOT, machine, owt_server, record
+
+WINDOW = 10.0
+WARM_UP_WINDOWS = 3
+ECHO = "def run(name='owt'): return name"
+STREAM = "def run(n: int = 20):\n    for i in range(n):\n        yield f'{i}\\n'"
+SSE = "def run():\n    return sse(f'event {i}' for i in range(5))"
+ERROR = "def run():\n    raise ValueError('planned')"
+SLOW = "import time\ndef run():\n    time.sleep(2)"
+MOUNTED = "def run(name: str = 'owt', times: int = 1) -> str:\n    return name * times\n"
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def mix(url: str) -> list[tuple[str, str, dict | None, dict | None, int]]:
+    """(kind, url, query, json body, expected status) of each call of the workload."""
+    sha = hashlib.sha256(ECHO.encode()).hexdigest()
+    get = lambda code, **q: (url + "/", {"code_b64": b64(code), **q}, None)  # noqa: E731
+    return [
+        ("echo", *get(ECHO), 200),
+        ("echo", *get(ECHO, kwargs_b64=b64(json.dumps({"name": "soak"}))), 200),
+        ("post", url + "/post", None, {"code_b64": b64(ECHO), "kwargs": {"name": "x"}}, 200),
+        ("stream", *get(STREAM), 200),
+        ("sse", *get(SSE), 200),
+        ("cached", *get(ECHO, use_cache="1", cache_kwargs="1"), 200),
+        ("mounted", url + "/hello", {"name": "owt", "times": "2"}, None, 200),
+        ("by_hash", url + "/", {"code_sha256": sha}, None, 200),
+        ("bad_base64", url + "/", {"code_b64": "!!!"}, None, 400),
+        ("compile_error", *get("def run(:"), 422),
+        ("adaptor_error", *get(ERROR), 500),
+    ]
+
+
+def rss_kib(pid: int) -> dict[int, int]:
+    """Resident memory of a process and of all its descendants, by pid."""
+    found: dict[int, int] = {}
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            found[p] = int(next(x for x in status.splitlines() if x.startswith("VmRSS")).split()[1])
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, StopIteration, ValueError):
+            continue
+    return found
+
+
+async def drive(url: str, pid: int, seconds: float, connections: int) -> dict:
+    calls = mix(url)
+    timeouts = 0
+    done: Counter[str] = Counter()
+    unplanned: Counter[str] = Counter()
+    windows: list[dict] = []
+    stop = time.monotonic() + seconds
+    order = itertools.cycle(range(len(calls)))
+
+    async def one(client: httpx.AsyncClient) -> None:
+        nonlocal timeouts
+        while time.monotonic() < stop:
+            i = next(order)
+            kind, target, query, body, expected = calls[i]
+            try:
+                if body is None:
+                    r = await client.get(target, params=query)
+                else:
+                    r = await client.post(target, json=body)
+                done[kind] += 1
+                if r.status_code != expected:
+                    unplanned[f"{kind}: {r.status_code}"] += 1
+            except httpx.HTTPError as exc:
+                unplanned[f"{kind}: {type(exc).__name__}"] += 1
+
+    async def slow(client: httpx.AsyncClient) -> None:  # one planned 504 every few seconds
+        nonlocal timeouts
+        while time.monotonic() < stop:
+            r = await client.get(url + "/", params={"code_b64": b64(SLOW), "timeout": "0.5"})
+            if r.status_code == 504:
+                timeouts += 1
+            else:
+                unplanned[f"timeout: {r.status_code}"] += 1
+            await asyncio.sleep(5)
+
+    async def sample() -> None:
+        last, started = 0, time.monotonic()
+        while time.monotonic() < stop:
+            await asyncio.sleep(WINDOW)
+            total = sum(done.values())
+            memory = rss_kib(pid)
+            windows.append(
+                {
+                    "t": round(time.monotonic() - started),
+                    "rps": (total - last) / WINDOW,
+                    "server_mib": memory.get(pid, 0) / 1024,
+                    "workers_mib": sum(v for k, v in memory.items() if k != pid) / 1024,
+                }
+            )
+            last = total
+
+    limits = httpx.Limits(max_connections=connections + 1)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        await asyncio.gather(*(one(client) for _ in range(connections)), slow(client), sample())
+    return {"done": done, "unplanned": unplanned, "timeouts": timeouts, "windows": windows}
+
+
+def plot(windows: list[dict], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    t = [w["t"] for w in windows]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    top.plot(t, [w["rps"] for w in windows])
+    top.set_ylabel("requests/s")
+    bottom.plot(t, [w["server_mib"] for w in windows], label="server")
+    bottom.plot(t, [w["workers_mib"] for w in windows], label="workers")
+    bottom.set_ylabel("RSS (MiB)")
+    bottom.set_xlabel("seconds")
+    bottom.legend()
+    fig.suptitle("owt soak: mixed workload")
+    fig.savefig(path, dpi=80)
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--no-record", action="store_true", help="print only")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        mounted = Path(tmp) / "hello.py"
+        mounted.write_text(MOUNTED)
+        with owt_server("--mount", f"hello={mounted}", "--timeout", "30") as url:
+            result = asyncio.run(drive(url, url.pid, args.minutes * 60, args.connections))
+    windows = result["windows"]
+    steady = windows[WARM_UP_WINDOWS:] or windows
+    growth = steady[-1]["server_mib"] - steady[0]["server_mib"]
+    plotted = plot(windows, ROOT / "bench" / "soak.png")
+    errors = dict(result["unplanned"]) or "none"
+    lines = [
+        "## Soak: mixed workload",
+        "",
+        f"`python bench/soak.py --minutes {args.minutes:g} --connections {args.connections}` — "
+        f"{machine()}. {sum(result['done'].values()):,} calls "
+        f"({', '.join(f'{k} {v:,}' for k, v in sorted(result['done'].items()))}); "
+        f"planned timeouts answered 504: {result['timeouts']}.",
+        "",
+        f"- unplanned errors: {errors}",
+        f"- requests/s per 10 s window: min {min(w['rps'] for w in steady):,.0f}, "
+        f"max {max(w['rps'] for w in steady):,.0f}",
+        f"- server RSS after warm-up: {steady[0]['server_mib']:.1f} → "
+        f"{steady[-1]['server_mib']:.1f} MiB ({growth:+.1f}); workers: "
+        f"{steady[0]['workers_mib']:.1f} → {steady[-1]['workers_mib']:.1f} MiB",
+    ]
+    if plotted:
+        lines += ["", "![soak](soak.png)"]
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_record:
+        record("soak", text)
+    if result["unplanned"]:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    os.chdir(ROOT / "bench")
+    main()
