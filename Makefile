@@ -30,7 +30,7 @@ $(EMBED_STAMP):
 	touch $(EMBED_STAMP)
 
 run: $(STAMP)
-	$(BIN)/owt serve --state-dir .owt $(OWT_FLAGS)
+	$(BIN)/owt serve --state-dir .owt --lib example/lib $(OWT_FLAGS)
 
 test: $(STAMP) $(EMBED_STAMP)
 	$(BIN)/ruff check .
