@@ -31,9 +31,9 @@ def ghc() -> str:
 def haskell_check(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], list[str]]:
     out = tmp_path_factory.mktemp("haskell")
     binary = out / "check"
+    program = ROOT / "tests" / "haskell" / "OwtCheck.hs"
     build = subprocess.run(
-        [ghc(), "-O0", f"-i{SOURCES}", "-outputdir", str(out), "-o", str(binary)]
-        + [str(ROOT / "tests" / "haskell" / "OwtCheck.hs")],
+        [ghc(), "-O0", f"-i{SOURCES}", "-outputdir", str(out), "-o", str(binary), str(program)],
         capture_output=True,
         text=True,
         timeout=600,
