@@ -42,6 +42,11 @@ module Owt
   , SseEvent (..)
   , sseJSON
   , decodeOwt
+  , jsonBody
+  , textBody
+  , boolBody
+  , stringBody
+  , unitBody
   , putBS
     -- * Errors
   , OwtError (..)
@@ -143,7 +148,7 @@ owt code arg c = call (methodName @m) (Just code) "" (toJSON arg) c readBody
 
 -- | Run @code@ with @arg@; its JSON result decoded (an 'OwtError' @bad_result@ if it does not).
 owtJSON :: forall m r a. (OwtMethod m, FromJSON r, ToJSON a) => String -> a -> OwtClient -> IO r
-owtJSON code arg c = owt @m code arg c >>= either (throwIO . badResult) pure . decodeOwt
+owtJSON code arg c = owt @m code arg c >>= jsonBody
 
 -- | Run @code@ with @arg@; its result as text (UTF-8).
 owtText :: forall m a. (OwtMethod m, ToJSON a) => String -> a -> OwtClient -> IO Text
@@ -182,6 +187,29 @@ owtEventsAt path arg onEvent c = call (methodName @m) Nothing path (toJSON arg) 
 -- | A JSON body decoded.
 decodeOwt :: FromJSON r => BS.ByteString -> Either String r
 decodeOwt = eitherDecodeStrict'
+
+-- | A JSON result decoded, or an 'OwtError' @bad_result@ thrown.
+jsonBody :: FromJSON r => BS.ByteString -> IO r
+jsonBody = either (throwIO . badResult) pure . decodeOwt
+
+-- | A text result (owt sends @str@, @int@ and @float@ results as text).
+textBody :: BS.ByteString -> IO Text
+textBody = pure . TE.decodeUtf8With TE.lenientDecode
+
+-- | A Python @bool@ result: @True@ or @False@.
+boolBody :: BS.ByteString -> IO Bool
+boolBody = \case
+  "True" -> pure True
+  "False" -> pure False
+  other -> throwIO (badResult ("not True or False: " <> show other))
+
+-- | A text result read as a JSON string (an enum's 'FromJSON' turns @cat@ into @Cat@).
+stringBody :: FromJSON r => BS.ByteString -> IO r
+stringBody body = textBody body >>= jsonBody . BL.toStrict . encode . String
+
+-- | A result that is nothing (@None@).
+unitBody :: BS.ByteString -> IO ()
+unitBody _ = pure ()
 
 -- | An event's data decoded as JSON.
 sseJSON :: FromJSON r => SseEvent -> Either String r
