@@ -134,7 +134,8 @@ def test_haskell(server, tmp_path):
     codegen(server, "haskell", tmp_path / "Endpoints.hs")
     (tmp_path / "Main.hs").write_text(HASKELL_MAIN)
     sources = f"-i{ROOT / 'clients/haskell/src'}:{tmp_path}"
-    run([ghc, "-O0", "-Wall", "-Werror", sources, "-o", "main", "Main.hs"], tmp_path)
+    build = ["-outputdir", str(tmp_path / "build"), "-o", "main", "Main.hs"]
+    run([ghc, "-O0", "-Wall", "-Werror", sources, *build], tmp_path)
     lines = run([str(tmp_path / "main"), server.url], tmp_path).splitlines()
     assert lines == [
         f'({len(picture("cat"))},"P4")',
