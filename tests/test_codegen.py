@@ -22,6 +22,7 @@ from conftest import OWT, ROOT, OwtProcess, require
 
 CODEGEN = ROOT / "tests" / "codegen"
 REGISTERED = ["total", "scale", "shout", "is-even", "point", "info", "pick", "count", "nothing"]
+REGISTERED += ["size-of"]
 TSC = ROOT / "clients" / "js" / "node_modules" / ".bin" / "tsc"
 
 
@@ -123,6 +124,7 @@ main = do
   count c 3 (\\chunk -> modifyIORef seen (chunk :))
   readIORef seen >>= print . BS.concat . reverse
   nothing c >>= print
+  sizeOf c "h\\233llo" >>= print
 """
 
 
@@ -151,12 +153,13 @@ def test_haskell(server, tmp_path):
         "Large",
         '"0;1;2;"',
         "()",
+        "6",
     ]
 
 
 TYPESCRIPT_MAIN = """\
-import { server, generate, total, scale, shout, isEven, point, info, pick, count, nothing }
-  from "./endpoints.js";
+import { server, generate, total, scale, shout, isEven, point, info, pick, count, nothing,
+  sizeOf } from "./endpoints.js";
 import type { Point, Info } from "./endpoints.js";
 
 declare const process: { argv: string[] };
@@ -171,6 +174,7 @@ console.log(JSON.stringify([
   [picture.length, String.fromCharCode(picture[0], picture[1])],
   await total([1, 2, 3]), await total([1, 2, 3], 10), await scale(1.5), await shout("hi"),
   await shout("hi", false), await isEven(4), p, i, await pick(), streamed, none ?? null,
+  await sizeOf("h\u00e9llo"),
 ]));
 """
 
@@ -213,6 +217,7 @@ def test_typescript(server, tmp_path):
         "large",
         "0;1;2;",
         None,
+        6,
     ]
 
 
@@ -232,7 +237,7 @@ with Client(sys.argv[1]) as c:
     print(repr([
         picture, e.total(c, [1, 2, 3]), e.total(c, [1, 2, 3], start=10), e.scale(c, 1.5),
         e.shout(c, "hi"), e.shout(c, "hi", loud=False), e.is_even(c, 4), point, info, size,
-        "".join(e.count(c, 3)), None,
+        "".join(e.count(c, 3)), None, e.size_of(c, "h\u00e9llo"),
     ]))
 """
 
@@ -261,5 +266,17 @@ def test_python(server, tmp_path):
             "large",
             "0;1;2;",
             None,
+            6,
         ]
     )
+
+
+def test_the_newcomers_path_in_example_typed(server, tmp_path):
+    """One --mount (the server fixture), one ``owt codegen``, and Main.hs runs as written."""
+    if shutil.which("runghc") is None:
+        require("runghc (apt-get install ghc)")
+    codegen(server, "haskell", tmp_path / "Endpoints.hs")
+    main = (ROOT / "example/typed/Main.hs").read_text()
+    (tmp_path / "Main.hs").write_text(main.replace("http://127.0.0.1:9876", server.url))
+    run(["runghc", f"-i{ROOT / 'clients/haskell/src'}:{tmp_path}", "Main.hs"], tmp_path)
+    assert (tmp_path / "cat.pbm").read_bytes() == picture("cat")

@@ -23,12 +23,12 @@ def snake(name: str) -> str:
     return text + "_" if keyword.iskeyword(text) or text == "client" else text
 
 
-def py_type(t: Type) -> str:
+def py_type(t: Type, *, result: bool = False) -> str:
     simple = {"int": "int", "float": "float", "bool": "bool", "str": "str", "none": "None"}
     if t.kind in simple:
         return simple[t.kind]
-    if t.kind == "bytes":
-        return "bytes"
+    if t.kind == "bytes":  # a bytes parameter takes text in a JSON body (its UTF-8 bytes)
+        return "bytes" if result else "str"
     if t.kind == "any":
         return "Any"
     if t.kind == "json":
@@ -88,7 +88,7 @@ def _convert(t: Type) -> str:
         return 'bool(result == "True")'
     if t.kind == "none":
         return "None"
-    return f"cast({py_type(t)!r}, result)"
+    return f"cast({py_type(t, result=True)!r}, result)"
 
 
 def _function(fn: Function) -> list[str]:
@@ -117,7 +117,7 @@ def _function(fn: Function) -> list[str]:
             "",
         ]
     return [
-        f"def {name}({params}) -> {py_type(fn.result)}:",
+        f"def {name}({params}) -> {py_type(fn.result, result=True)}:",
         doc,
         *lines,
         f"    result = {endpoint}(**kwargs)",
