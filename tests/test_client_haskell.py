@@ -78,6 +78,12 @@ def test_streams_and_server_sent_events(owt_server, haskell_check):
     ]
 
 
+def test_chunks_arrive_as_they_are_made(owt_server, haskell_check):
+    (a, first), (b, last) = (line.split() for line in haskell_check(owt_server.url, "live"))
+    assert (a, b) == ("a", "b")
+    assert float(last) - float(first) > 1.0  # the first chunk came before the pause
+
+
 def test_code_is_sent_once_then_by_hash_and_again_when_unknown(start_server, haskell_check):
     server = start_server("--max-codes", "1")
     assert haskell_check(server.url, "hash") == [

@@ -14,6 +14,7 @@ import qualified Data.ByteString.Char8 as BC
 import Data.IORef (modifyIORef', newIORef, readIORef)
 import qualified Data.Text as T
 import qualified Data.Text.IO as TIO
+import Data.Time.Clock (diffUTCTime, getCurrentTime)
 import GHC.Generics (Generic)
 import Owt
 import System.Environment (getArgs)
@@ -33,6 +34,7 @@ main = do
   case scenario of
     "calls" -> calls client
     "stream" -> stream client
+    "live" -> live client
     "hash" -> hash client
     "auth" -> auth client
     "errors" -> errors client
@@ -74,6 +76,15 @@ stream c = do
   let failing = "def run():\n    def events():\n        yield 'id: 7\\ndata: 1\\n\\n'\n        yield 'event: error\\ndata: {\"error\": \"adaptor_error\", \"message\": \"late\"}\\n\\n'\n    return events(), {'content-type': 'text/event-stream'}\n"
   sseError <- try (owtEvents @POST failing (object []) (\ev -> say "before-error" (sseData ev, sseId ev)) c)
   either (\(e :: OwtError) -> say "sse-error" (owtKind e, owtMessage e)) pure sseError
+
+-- Each chunk reaches the callback when it is made, not when the stream ends.
+live :: OwtClient -> IO ()
+live c = do
+  start <- getCurrentTime
+  let slow = "import time\ndef run():\n    yield 'a'\n    time.sleep(1.5)\n    yield 'b'\n"
+  owtStream @GET slow (object []) (\chunk -> do
+    now <- getCurrentTime
+    putStrLn (BC.unpack chunk ++ " " ++ show (realToFrac (diffUTCTime now start) :: Double))) c
 
 -- The adaptor says whether its code came in the body: the client sends code once, then by hash.
 hash :: OwtClient -> IO ()
