@@ -108,3 +108,15 @@ def test_ray_actors_get_the_lib_folders_in_their_runtime_env(tmp_path):
         "OWT_LIB_PATH": str(tmp_path),
         "A": "1",
     }
+
+
+def test_a_broken_save_fails_until_it_is_fixed(start_server, tmp_path):
+    write_module(tmp_path, "wrap", "def go(x):\n    return f'one {x}'\n")
+    server = start_server("--lib", str(tmp_path))
+    assert lib_call(server, "f(wrap.go)", "a") == "one a"
+    write_module(tmp_path, "wrap", "def go(x):\n    return f'two {x}'\nraise ValueError('oops')\n")
+    for _ in range(2):
+        r = call(server.url, "f(wrap.go)", fields={"kwargs": {"__last__": "b"}})
+        assert r.status_code == 422 and "oops" in r.json()["message"], r.text
+    write_module(tmp_path, "wrap", "def go(x):\n    return f'three {x}'\n")
+    assert lib_call(server, "f(wrap.go)", "c") == "three c"

@@ -96,10 +96,11 @@ class Library:
         """Reload every lib module edited since it was loaded, in the order they came."""
         for path, (name, mtime) in list(self._loaded.items()):
             module = sys.modules.get(name)
-            if _mtime(path) != mtime and module is not None:
+            now = _mtime(path)
+            if now != mtime and module is not None:
                 _drop_bytecode(path)  # an edit within the same second keeps mtime and size
-                self._loaded[path] = (name, _mtime(path))
-                importlib.reload(module)
+                importlib.reload(module)  # a broken save raises, and again until it is fixed
+                self._loaded[path] = (name, now)
 
     def _load(self, name: str, path: str) -> types.ModuleType | None:
         module = sys.modules.get(name)
