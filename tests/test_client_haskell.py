@@ -63,6 +63,7 @@ def test_calls_plain_values_records_objects_and_endpoints(start_server, haskell_
         "ok ✓",
         'bytes "\\NUL\\255"',
         'endpoint "Hello, dee!\\n"',
+        'get-endpoint "Hello, eve!\\nHello, eve!\\n"',
         'fields "alt"',
     ]
 

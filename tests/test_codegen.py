@@ -98,6 +98,18 @@ def test_an_unknown_endpoint_is_an_error(server, tmp_path):
     assert "no endpoint named nope" in result.stderr
 
 
+def test_a_protected_server_needs_its_token(start_server, tmp_path):
+    protected = start_server("--token", "tok-1", "--mount", "generate=example/typed/generate.py")
+    command = [*OWT, "codegen", "--lang", "typescript", protected.url]
+    denied = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert denied.returncode != 0 and "401" in denied.stderr
+    allowed = subprocess.run(
+        [*command, "--token", "tok-1"], capture_output=True, text=True, timeout=60
+    )
+    assert allowed.returncode == 0, allowed.stderr
+    assert "export async function generate(" in allowed.stdout
+
+
 HASKELL_MAIN = """\
 {-# LANGUAGE OverloadedStrings #-}
 import qualified Data.ByteString as BS

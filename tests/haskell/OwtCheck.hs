@@ -58,6 +58,8 @@ calls c = do
   owtText @POST "f(lambda s: s + ' ✓')" ("ok" :: String) c >>= TIO.putStrLn
   owt @POST "def run():\n    return b'\\x00\\xff'\n" (object []) c >>= say "bytes"
   owtAt @POST "/greet" (object ["name" .= ("dee" :: T.Text)]) c >>= say "endpoint"
+  owtAt @GET "/greet" (object ["name" .= ("eve" :: T.Text), "times" .= (2 :: Int)]) c
+    >>= say "get-endpoint"
   fielded <- owt @POST "def run(): return 'other'\ndef alt(): return 'alt'\n" (object [])
     (withFields [("fn_name", "alt")] c)
   say "fields" fielded
