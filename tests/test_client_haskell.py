@@ -124,7 +124,8 @@ def test_readme_sota_example_runs_with_runghc(start_server, tmp_path: Path):
     assert line in (ROOT / "README.md").read_text(), "the README shows the example as it runs"
     server = start_server("--lib", "example/lib")
     program = tmp_path / "sota.hs"
-    program.write_text(text.replace("http://localhost:9876", server.url))
+    port = server.url.rsplit(":", 1)[1]
+    program.write_text(text.replace("localhost:9876", f"localhost:{port}"))  # as written
     result = subprocess.run(
         ["runghc", f"-i{SOURCES}", str(program)],
         capture_output=True,
