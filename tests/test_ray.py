@@ -152,6 +152,8 @@ def ray_server(ray_cluster: Cluster, bare_python: str) -> Iterator[OwtProcess]:
         f"bare={bare_python}:1",
         "--timeout",
         "30",
+        "--lib",
+        "example/lib",
         env=RAY_ENV,
         ready_timeout=120,
     )
@@ -183,6 +185,15 @@ def test_a_call_runs_in_a_ray_actor(ray_server: OwtProcess) -> None:
     r = call(ray_server.url, WHERE, name="again", fields={"env": "other"})
     assert r.status_code == 200, r.text
     assert r.json()["pid"] != body["pid"]  # another environment, another actor
+
+
+def test_lib_modules_are_in_scope_in_actors(ray_server: OwtProcess) -> None:
+    # --lib reaches the actors in their runtime_env, and worker processes beside them.
+    for env in ("main", "bare"):
+        fields = {"kwargs": {"__last__": "solve AGI"}, "env": env}
+        r = call(ray_server.url, "f(sota.hard_task)", fields=fields)
+        assert r.status_code == 200, r.text
+        assert r.text == "solve AGI: done (solve ✓ → AGI ✓)\n"
 
 
 def test_slow_sync_calls_on_one_actor_run_side_by_side(ray_server: OwtProcess) -> None:

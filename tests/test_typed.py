@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import enum
 import typing
 from pathlib import Path
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from owt.core.errors import BadRequest
+from owt.core.hints import records_in, stream_item
 from owt.core.typed import convert_arguments, describe, hint_from_source, json_schema
 
 
@@ -234,3 +236,46 @@ def test_unknown_parameter_is_refused_by_name(typed_server: Any) -> None:
     r = httpx.get(typed_server.url + "/calc?n=1&bogus=2")
     assert r.status_code == 400
     assert "bogus" in r.json()["message"]
+
+
+RECORDS = """
+from dataclasses import dataclass
+import typing
+
+@dataclass(frozen=True)
+class Point:
+    x: int
+    label: str = ""
+
+class Info(typing.TypedDict, total=False):
+    where: Point
+    sizes: list[typing.Literal["s", "l"]]
+
+class Plain:
+    x: int
+"""
+
+
+def test_records_are_read_from_dataclasses_and_typed_dicts() -> None:
+    records = records_in(ast.parse(RECORDS))
+    assert sorted(records) == ["Info", "Point"]
+    point = hint_from_source("Point", records)
+    assert json_schema(point) == {
+        "type": "object",
+        "title": "Point",
+        "properties": {"x": {"type": "integer"}, "label": {"type": "string"}},
+        "required": ["x"],
+    }
+    info = json_schema(hint_from_source("list[Info]", records))["items"]
+    assert info["required"] == []  # total=False
+    assert info["properties"]["where"]["title"] == "Point"
+    assert info["properties"]["sizes"] == {"type": "array", "items": {"enum": ["s", "l"]}}
+    assert hint_from_source("Plain", records) is typing.Any
+    assert describe(point) == "a Point object"
+
+
+def test_bytes_and_streams() -> None:
+    assert json_schema(bytes) == {"type": "string", "contentMediaType": "application/octet-stream"}
+    assert stream_item(hint_from_source("Iterator[str]")) is str
+    assert stream_item(hint_from_source("collections.abc.AsyncGenerator[bytes, None]")) is bytes
+    assert stream_item(hint_from_source("list[str]")) is None

@@ -327,6 +327,37 @@ export async function* events(target, code, kwargs = {}, options = {}) {
   }
 }
 
+/**
+ * Send a call to a mounted or registered endpoint (no code): `kwargs` as a JSON body, or as
+ * plain query parameters with `method: "GET"`. The fetch Response, once it is a success.
+ */
+export async function sendEndpoint(target, kwargs = {}, options = {}) {
+  const fetchFn = options.fetch || globalThis.fetch;
+  const method = (options.method || "POST").toUpperCase();
+  const get = method === "GET" || method === "HEAD";
+  const address = resolve(target);
+  const init = { method, signal: options.signal, headers: headersFor(options, !get) };
+  const args = Object.entries(kwargs || {}).filter(([, value]) => value !== undefined);
+  if (get) {
+    for (const [name, value] of args) address.searchParams.set(name, queryValue(value));
+  } else {
+    init.body = JSON.stringify(Object.fromEntries(args));
+  }
+  const response = await fetchFn(address.toString(), init);
+  if (!response.ok) throw await errorFor(response);
+  return response;
+}
+
+/** Call an endpoint (`owt codegen --lang typescript` writes typed functions over this). */
+export async function endpoint(target, kwargs = {}, options = {}) {
+  return decode(await sendEndpoint(target, kwargs, options));
+}
+
+/** An endpoint's streamed body: chunks as they arrive, as `stream()` gives them. */
+export async function* endpointStream(target, kwargs = {}, options = {}) {
+  yield* chunksOf(await sendEndpoint(target, kwargs, options));
+}
+
 /** Forget which codes were sent (all servers, or one origin). */
 export function forget(target = null) {
   if (target === null) sentCodes.clear();

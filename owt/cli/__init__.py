@@ -1,4 +1,5 @@
-"""The ``owt`` command: ``owt serve`` and the client commands ``call``, ``encode``, ``url``."""
+"""The ``owt`` command: ``owt serve`` and the client commands ``call``, ``encode``, ``url``,
+``codegen``."""
 
 from owt.cli.serve import main, serve_main
 

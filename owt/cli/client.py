@@ -18,6 +18,8 @@ from urllib.parse import unquote, urlsplit
 
 import click
 
+from owt.cli.codegen import codegen_command
+
 __all__ = ["COMMANDS", "call_command", "encode_command", "parse_arguments", "url_command"]
 
 
@@ -188,4 +190,4 @@ def url_command(
     click.echo(encode_url(url, source, kwargs, fields))
 
 
-COMMANDS = [call_command, encode_command, url_command]
+COMMANDS = [call_command, encode_command, url_command, codegen_command]

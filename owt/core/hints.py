@@ -3,7 +3,9 @@
 :func:`describe` says what a hint expects in words (``list[int]`` → ``a list of
 integers``), :func:`json_schema` turns it into a JSON Schema, and :func:`hint_from_source`
 reads an annotation's *text* into a hint without evaluating it, so the server can describe an
-endpoint without running its code.
+endpoint without running its code. :func:`records_in` reads the dataclasses and TypedDicts
+a module declares, so that a hint naming one describes its fields (a :class:`Record`), and
+:func:`stream_item` tells a streamed result (``Iterator[str]``) from a plain one.
 """
 
 from __future__ import annotations
@@ -13,9 +15,21 @@ import collections.abc
 import enum
 import types
 import typing
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MAPPINGS", "NONE_TYPE", "SEQUENCES", "describe", "hint_from_source", "json_schema"]
+__all__ = [
+    "MAPPINGS",
+    "NONE_TYPE",
+    "SEQUENCES",
+    "STREAMS",
+    "Record",
+    "describe",
+    "hint_from_source",
+    "json_schema",
+    "records_in",
+    "stream_item",
+]
 
 SEQUENCES: dict[Any, type] = {
     list: list,
@@ -30,7 +44,33 @@ SEQUENCES: dict[Any, type] = {
     collections.abc.MutableSet: set,
 }
 MAPPINGS = (dict, collections.abc.Mapping, collections.abc.MutableMapping)
+STREAMS = (
+    collections.abc.Iterator,
+    collections.abc.Generator,
+    collections.abc.AsyncIterator,
+    collections.abc.AsyncGenerator,
+)
 NONE_TYPE = type(None)
+OCTETS = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class Record:
+    """A dataclass or TypedDict the adaptor declares: a JSON object of these fields, each
+    ``(name, hint, required)``."""
+
+    name: str
+    fields: tuple[tuple[str, Any, bool], ...]
+
+
+def stream_item(hint: Any) -> Any | None:
+    """The hint of each item when ``hint`` is a stream (``Iterator[str]`` → ``str``), else None."""
+    if hint in STREAMS:
+        return Any
+    if typing.get_origin(hint) in STREAMS:
+        args = typing.get_args(hint)
+        return args[0] if args else Any
+    return None
 
 
 # -- describing ------------------------------------------------------------------------------
@@ -48,6 +88,8 @@ def describe(hint: Any) -> str:
     """What a hint expects, in words: ``list[int]`` → ``a list of integers``."""
     if hint in _NAMES:
         return _NAMES[hint]
+    if isinstance(hint, Record):
+        return f"a {hint.name} object"
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin is typing.Annotated:
@@ -84,6 +126,15 @@ def json_schema(hint: Any) -> dict[str, Any]:
     simple = {int: "integer", float: "number", bool: "boolean", str: "string", NONE_TYPE: "null"}
     if hint in simple:
         return {"type": simple[hint]}
+    if hint is bytes:
+        return {"type": "string", "contentMediaType": OCTETS}
+    if isinstance(hint, Record):
+        return {
+            "type": "object",
+            "title": hint.name,
+            "properties": {name: json_schema(h) for name, h, _ in hint.fields},
+            "required": [name for name, _, required in hint.fields if required],
+        }
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin is typing.Annotated:
@@ -136,53 +187,57 @@ _KNOWN: dict[str, Any] = {
     "Union": typing.Union,
     "Literal": typing.Literal,
     "Annotated": typing.Annotated,
+    "Iterator": collections.abc.Iterator,
+    "Generator": collections.abc.Generator,
+    "AsyncIterator": collections.abc.AsyncIterator,
+    "AsyncGenerator": collections.abc.AsyncGenerator,
 }
 
 
-def hint_from_source(text: str | ast.expr) -> Any:
+def hint_from_source(text: str | ast.expr, records: dict[str, Record] | None = None) -> Any:
     """The hint an annotation's text (or AST) names, read without evaluating it.
 
     Builtin types, ``typing`` and ``collections.abc`` names (bare or qualified, as in
     ``t.Optional``), ``X | Y``, subscripts and literals are understood; anything else
-    (a user class) reads as ``Any``.
+    (a user class) reads as ``Any`` — unless ``records`` (from :func:`records_in`) names it.
 
     >>> hint_from_source("list[int] | None")
     typing.Optional[list[int]]
     """
     try:
         node = ast.parse(text, mode="eval").body if isinstance(text, str) else text
-        return _read(node)
+        return _read(node, records or {})
     except (SyntaxError, ValueError, TypeError, KeyError, RecursionError):
         return Any
 
 
-def _read(node: ast.expr) -> Any:
+def _read(node: ast.expr, records: dict[str, Record]) -> Any:
     if isinstance(node, ast.Constant):
         if isinstance(node.value, str):  # a forward reference in quotes
-            return hint_from_source(node.value)
+            return hint_from_source(node.value, records)
         if node.value is None:
             return None
         raise ValueError
     if isinstance(node, ast.Name):
-        return _KNOWN.get(node.id, Any)
+        return records[node.id] if node.id in records else _KNOWN.get(node.id, Any)
     if isinstance(node, ast.Attribute):
         return _KNOWN.get(node.attr, Any)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
-        left, right = _read(node.left), _read(node.right)
+        left, right = _read(node.left, records), _read(node.right, records)
         if left is Any or right is Any:
             return Any
         return typing.Union[left, right]  # noqa: UP007 (built from parts at run time)
     if isinstance(node, ast.Subscript):
-        base = _read(node.value)
+        base = _read(node.value, records)
         if base is Any:
             return Any
         items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         if base is typing.Literal:
             return typing.Literal[tuple(_literal(item) for item in items)]
         if base is typing.Annotated:
-            return _read(items[0])
+            return _read(items[0], records)
         args = tuple(
-            Ellipsis if isinstance(i, ast.Constant) and i.value is Ellipsis else _read(i)
+            Ellipsis if isinstance(i, ast.Constant) and i.value is Ellipsis else _read(i, records)
             for i in items
         )
         return base[args if len(args) > 1 else args[0]]
@@ -194,3 +249,36 @@ def _literal(node: ast.expr) -> Any:
     if isinstance(value, (str, int, float, bool, bytes)) or value is None:
         return value
     raise ValueError
+
+
+def records_in(tree: ast.Module) -> dict[str, Record]:
+    """The dataclasses and TypedDicts a module declares at its top level, by name, their
+    fields read from their annotations (a record may name one declared before it)."""
+    records: dict[str, Record] = {}
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        typed_dict = any(_names(base, "TypedDict") for base in node.bases)
+        if not typed_dict and not any(_names(d, "dataclass") for d in node.decorator_list):
+            continue
+        total = not any(
+            k.arg == "total" and isinstance(k.value, ast.Constant) and k.value.value is False
+            for k in node.keywords
+        )
+        fields = []
+        for item in node.body:
+            if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                hint = hint_from_source(item.annotation, records)
+                required = total if typed_dict else item.value is None
+                fields.append((item.target.id, hint, required))
+        records[node.name] = Record(node.name, tuple(fields))
+    return records
+
+
+def _names(node: ast.expr, name: str) -> bool:
+    """``name``, ``module.name`` or a call of either (``@dataclass(frozen=True)``)."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Name):
+        return node.id == name
+    return isinstance(node, ast.Attribute) and node.attr == name

@@ -17,7 +17,7 @@ import threading
 import traceback
 import types
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,7 @@ from owt.core.call import Call, Reply
 from owt.core.context import using_call
 from owt.core.errors import CompileError, NoFunction, OwtError
 from owt.core.failures import USER_ERRORS, adaptor_error, user_traceback
+from owt.core.libs import Library, Stamp
 from owt.core.results import PLAIN_RESULTS, is_stream, parts_of, reply_for_body, stream_reply
 from owt.core.shapes import make_terse_explicit, shape_of
 from owt.core.streams import AsyncStream, Offload, SyncStream
@@ -52,13 +53,19 @@ class Adaptor:
     module: types.ModuleType
     value: Any = None
     targets: dict[str, Target] = field(default_factory=dict)
+    libs: tuple[Stamp, ...] = ()  # the lib modules it names, as loaded
 
 
 class Runner:
-    """Compiles and runs adaptors; holds at most ``max_adaptors`` compiled codes."""
+    """Compiles and runs adaptors; holds at most ``max_adaptors`` compiled codes.
 
-    def __init__(self, max_adaptors: int = 256) -> None:
+    ``lib`` are the folders of wrapper modules in scope by name (:mod:`owt.core.libs`);
+    None reads them from ``OWT_LIB_PATH``, as worker processes and Ray actors do.
+    """
+
+    def __init__(self, max_adaptors: int = 256, lib: Sequence[str] | None = None) -> None:
         self.max_adaptors = max_adaptors
+        self.library = Library(lib)
         self._adaptors: OrderedDict[str, Adaptor] = OrderedDict()
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -69,7 +76,7 @@ class Runner:
     def cached(self, call: Call) -> Target | None:
         """The warm target for this call, or None. Never runs user code."""
         adaptor = self._adaptors.get(call.sha256)
-        if adaptor is None:
+        if adaptor is None or (adaptor.libs and self.library.stale(adaptor.libs)):
             return None
         target = adaptor.targets.get(call.fn_name)
         if target is not None:
@@ -88,7 +95,7 @@ class Runner:
             lock = self._locks.setdefault(call.sha256, threading.Lock())
         with lock:
             adaptor = self._adaptors.get(call.sha256)
-            if adaptor is None:
+            if adaptor is None or (adaptor.libs and self.library.stale(adaptor.libs)):
                 adaptor = self._compile(call)
                 with self._guard:
                     self._adaptors[call.sha256] = adaptor
@@ -127,6 +134,7 @@ class Runner:
         value = None
         self.compiles += 1
         try:
+            libs = self.library.bind(tree, module.__dict__) if self.library else ()
             if shape == "explicit":
                 sys.modules[name] = module
                 exec(compile(tree, filename, "exec"), module.__dict__)
@@ -143,7 +151,7 @@ class Runner:
                 f"the code's top level raised {type(exc).__name__}: {exc}",
                 traceback=user_traceback(exc),
             )
-        return Adaptor(call.sha256, shape, module, value)
+        return Adaptor(call.sha256, shape, module, value, libs=libs)
 
     def _find(self, adaptor: Adaptor, fn_name: str) -> Target:
         if adaptor.shape == "explicit":

@@ -81,7 +81,7 @@ class OwtApp:
         }
         self._decoded: dict[str, tuple[str, str]] = {}
         self.deadlines = Deadlines()
-        runner = Runner(settings.max_adaptors)
+        runner = Runner(settings.max_adaptors, lib=settings.lib)
         db = StateDB(settings.state_dir) if settings.state_dir else None
         self.state = State(settings, runner, CodeStore(settings.max_codes, db), db)
         self.state.endpoints = Endpoints(settings, db, self.state.codes)

@@ -101,6 +101,7 @@ def _pool_options(settings: Settings) -> dict[str, Any]:
         "max_memory": settings.worker_max_memory,
         "max_calls": settings.worker_max_calls,
         "max_adaptors": settings.max_adaptors,
+        "lib": settings.lib,
         "settings": settings,
     }
 
@@ -114,7 +115,7 @@ def create_environments(settings: Settings, runner: Runner) -> dict[str, Executo
     """``main`` and every ``--env``, not yet started (the app's lifespan starts them).
 
     Every pool executor is built as ``cls(python, workers, env=NAME, max_queue=...,
-    max_memory=..., max_calls=..., max_adaptors=..., settings=settings)``.
+    max_memory=..., max_calls=..., max_adaptors=..., lib=[DIR, ...], settings=settings)``.
     """
     specs = {spec.name: spec for spec in parse_envs(settings.env)}
     options = _pool_options(settings)

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from owt.core.errors import OwtError
-from owt.core.hints import describe, hint_from_source, json_schema
+from owt.core.hints import describe, hint_from_source, json_schema, records_in, stream_item
 
 if TYPE_CHECKING:
     from owt.config import Settings
@@ -70,8 +70,9 @@ def parameters_of(code: str, fn_name: str) -> tuple[tuple[Parameter, ...], Any] 
     pairs = [p for p in pairs if p[0] not in args.posonlyargs]
     pairs += list(zip(args.kwonlyargs, args.kw_defaults, strict=True))
     params = []
+    records = records_in(tree)  # dataclasses and TypedDicts the hints may name
     for arg, default in pairs:
-        hint = hint_from_source(arg.annotation) if arg.annotation is not None else Any
+        hint = hint_from_source(arg.annotation, records) if arg.annotation is not None else Any
         param = Parameter(arg.arg, json_schema(hint), describe(hint), default is None)
         if default is not None:
             try:
@@ -83,7 +84,7 @@ def parameters_of(code: str, fn_name: str) -> tuple[tuple[Parameter, ...], Any] 
                     param = Parameter(param.name, param.schema, param.description, False, value)
                     param.schema.setdefault("default", value)
         params.append(param)
-    returns = hint_from_source(found.returns) if found.returns is not None else Any
+    returns = hint_from_source(found.returns, records) if found.returns is not None else Any
     return tuple(params), returns
 
 
@@ -276,6 +277,7 @@ def _endpoint_item(endpoint: Endpoint) -> dict[str, Any]:
     if required:
         body["required"] = required
     ok = _result(returns)
+    typing_extensions = _typing_extensions(returns)
     return {
         "summary": summary,
         "description": description,
@@ -283,6 +285,7 @@ def _endpoint_item(endpoint: Endpoint) -> dict[str, Any]:
             "operationId": f"endpoint_{endpoint.name}_get",
             "parameters": query,
             "responses": _responses(ok),
+            **typing_extensions,
         },
         "post": {
             "operationId": f"endpoint_{endpoint.name}_post",
@@ -293,6 +296,7 @@ def _endpoint_item(endpoint: Endpoint) -> dict[str, Any]:
                 }
             },
             "responses": _responses(ok),
+            **typing_extensions,
         },
     }
 
@@ -311,3 +315,11 @@ def _result(hint: Any) -> dict[str, Any] | None:
     if media == "application/octet-stream":
         schema = {"type": "string", "contentMediaType": "application/octet-stream"}
     return {"description": "The function's result.", "content": {media: {"schema": schema}}}
+
+
+def _typing_extensions(returns: Any) -> dict[str, Any]:
+    """What ``owt codegen`` types a result from: ``x-owt-result``, the JSON Schema of the
+    return hint (of each item, for a stream), and ``x-owt-stream`` for a streamed result."""
+    item = stream_item(returns)
+    schema = json_schema(type(None) if returns is None else returns if item is None else item)
+    return {"x-owt-result": schema, "x-owt-stream": item is not None}

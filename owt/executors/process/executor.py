@@ -25,12 +25,13 @@ import logging
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from owt.core.call import Call, Reply
 from owt.core.errors import Internal, OwtError, error_from_payload
 from owt.core.frames import pack
+from owt.core.libs import lib_environ
 from owt.executors.base import Executor
 from owt.executors.process.pool import WORKER_SCRIPT, WorkerLost, WorkerPool, WorkerProcess
 
@@ -57,6 +58,7 @@ class ProcessExecutor(Executor):
         max_memory: int | None = None,
         max_calls: int | None = None,
         max_adaptors: int = 256,
+        lib: Sequence[str] = (),
         **_: Any,
     ) -> None:
         self.python = python or sys.executable
@@ -67,6 +69,7 @@ class ProcessExecutor(Executor):
         if max_memory:
             command += ["--max-memory", str(max_memory)]
         environ = {k: v for k, v in os.environ.items() if k != "PYTHONHOME"}
+        environ.update(lib_environ(lib))  # --lib folders: the worker's Runner reads them
         self.pool = WorkerPool(
             lambda: WorkerProcess(command, environ),
             workers,

@@ -32,11 +32,12 @@ import sys
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from owt.core.call import Call, Reply
 from owt.core.errors import Busy, OwtError, error_from_payload
+from owt.core.libs import lib_environ
 from owt.executors.base import Executor
 from owt.executors.ray.actor import Item
 from owt.executors.ray.cluster import RayCluster, translate
@@ -74,6 +75,7 @@ class RayExecutor(Executor):
         max_queue: int = 64,
         max_calls: int | None = None,
         max_adaptors: int = 256,
+        lib: Sequence[str] = (),
         max_memory: int | None = None,
         threads: int | None = None,
         settings: Settings | None = None,
@@ -99,8 +101,9 @@ class RayExecutor(Executor):
         runtime_env: dict[str, Any] = {}
         if requirements:
             runtime_env["pip"] = list(requirements)
+        env_vars = {**lib_environ(lib), **(env_vars or {})}  # --lib folders, for the Runner
         if env_vars:
-            runtime_env["env_vars"] = dict(env_vars)
+            runtime_env["env_vars"] = env_vars
         self.runtime_env = runtime_env
         self.actor_options: dict[str, Any] = {
             "max_restarts": 0,  # a dead actor is replaced by the pool, with a fresh one

@@ -1,0 +1,88 @@
+// Types of owt.js, for TypeScript (and the modules `owt codegen --lang typescript` writes).
+
+/** Options of a call; see README.md. */
+export interface CallOptions {
+  method?: "GET" | "POST" | "HEAD";
+  fnName?: string;
+  fields?: Record<string, unknown>;
+  headers?: Record<string, string>;
+  token?: string;
+  auth?: string | [string, string];
+  signal?: AbortSignal;
+  fetch?: typeof fetch;
+  reuse?: boolean;
+  sent?: Set<string>;
+}
+
+/** A result decoded by its content type. */
+export type Result = unknown;
+export type Chunk = string | Uint8Array;
+
+export class OwtError extends Error {
+  constructor(status: number, payload: Record<string, unknown> | null);
+  status: number;
+  kind: string;
+  payload: Record<string, unknown> | null;
+  readonly traceback: string | null;
+}
+
+export function encodeText(text: string, urlSafe?: boolean): string;
+export function sha256(text: string): Promise<string | null>;
+export function encode(
+  code: string,
+  kwargs?: Record<string, unknown>,
+  options?: CallOptions,
+  sha?: string | null,
+): Record<string, unknown>;
+export function url(
+  target: string | URL,
+  code: string,
+  kwargs?: Record<string, unknown>,
+  options?: CallOptions,
+): string;
+export function send(
+  target: string | URL,
+  code: string,
+  kwargs?: Record<string, unknown>,
+  options?: CallOptions,
+): Promise<Response>;
+export function decode(response: Response): Promise<Result>;
+export function call(
+  target: string | URL,
+  code: string,
+  kwargs?: Record<string, unknown>,
+  options?: CallOptions,
+): Promise<Result>;
+export function stream(
+  target: string | URL,
+  code: string,
+  kwargs?: Record<string, unknown>,
+  options?: CallOptions,
+): AsyncGenerator<Chunk>;
+export function events(
+  target: string | URL,
+  code: string,
+  kwargs?: Record<string, unknown>,
+  options?: CallOptions,
+): AsyncGenerator<unknown>;
+export function sendEndpoint(
+  target: string | URL,
+  kwargs?: Record<string, unknown>,
+  options?: CallOptions,
+): Promise<Response>;
+export function endpoint(
+  target: string | URL,
+  kwargs?: Record<string, unknown>,
+  options?: CallOptions,
+): Promise<Result>;
+export function endpointStream(
+  target: string | URL,
+  kwargs?: Record<string, unknown>,
+  options?: CallOptions,
+): AsyncGenerator<Chunk>;
+export class EventParser {
+  done: boolean;
+  feed(text: string): unknown[];
+  end(): unknown[];
+}
+export function forget(target?: string | URL | null): void;

@@ -1,0 +1,152 @@
+"""The endpoints of an OpenAPI document as typed functions, for any language's generator.
+
+``/_owt/openapi.json`` describes each mounted or registered endpoint's parameters and, in
+``x-owt-result`` / ``x-owt-stream``, its result, as JSON Schema from the function's hints.
+:func:`read_endpoints` turns that into :class:`Function` values over a small set of types
+(:class:`Type`): what every generator knows how to write.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Field", "Function", "Module", "Type", "read_endpoints", "words"]
+
+OCTETS = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class Field:
+    """A parameter of a function or a field of a record; ``required`` when it has no default."""
+
+    name: str
+    type: Type
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class Type:
+    """One of: ``int float bool str bytes none any json`` (a JSON object of any shape),
+    ``list`` (of ``item``), ``optional`` (``item`` or nothing), ``enum`` (one of ``values``,
+    named ``name``) or ``record`` (``fields``, named ``name``)."""
+
+    kind: str
+    item: Type | None = None
+    name: str = ""
+    values: tuple[str, ...] = ()
+    fields: tuple[Field, ...] = ()
+
+
+@dataclass(frozen=True)
+class Function:
+    """One endpoint: its name, path, parameters, result and whether the result streams."""
+
+    name: str
+    path: str
+    params: tuple[Field, ...]
+    result: Type
+    stream: bool = False
+    summary: str = ""
+
+
+@dataclass
+class Module:
+    """The functions to write, and the named types (enums, records) they use, in order."""
+
+    url: str
+    functions: list[Function] = field(default_factory=list)
+    types: dict[str, Type] = field(default_factory=dict)
+
+    def name_type(self, wanted: str, type_: Type) -> Type:
+        """``type_`` under a free name like ``wanted`` (the same type keeps its name, and an
+        enum of the same values is that enum)."""
+        for known in self.types.values():
+            if type_.kind == "enum" and _shape(known) == _shape(type_):
+                return known
+        base = "".join(w.capitalize() for w in words(wanted)) or "Value"
+        if base[0].isdigit():
+            base = "T" + base
+        name, n = base, 2
+        while name in self.types and _shape(self.types[name]) != _shape(type_):
+            name, n = f"{base}{n}", n + 1
+        named = Type(type_.kind, type_.item, name, type_.values, type_.fields)
+        self.types.setdefault(name, named)
+        return self.types[name]
+
+
+def _shape(t: Type) -> tuple[Any, ...]:
+    return (t.kind, t.values, tuple((f.name, f.type, f.required) for f in t.fields))
+
+
+def words(text: str) -> list[str]:
+    """``tts-v2`` → ``["tts", "v2"]``; ``helloWorld`` → ``["hello", "world"]``."""
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text)
+    return [w.lower() for w in re.split(r"[^0-9A-Za-z]+", text) if w]
+
+
+def read_endpoints(document: dict[str, Any], url: str, only: list[str] | None = None) -> Module:
+    """The endpoints of ``document`` (those named in ``only``, if given) as a Module."""
+    module = Module(url)
+    found = []
+    for path, item in document.get("paths", {}).items():
+        post = item.get("post", {}) if isinstance(item, dict) else {}
+        match = re.fullmatch(r"endpoint_(.+)_post", str(post.get("operationId", "")))
+        if match is None:
+            continue
+        name = match.group(1)
+        if only and name not in only:
+            continue
+        found.append(name)
+        module.functions.append(_function(module, name, path, post))
+    missing = sorted(set(only or ()) - set(found))
+    if missing:
+        raise LookupError(f"the server has no endpoint named {', '.join(missing)}")
+    return module
+
+
+def _function(module: Module, name: str, path: str, post: dict[str, Any]) -> Function:
+    content = post.get("requestBody", {}).get("content", {})
+    body = content.get("application/json", {}).get("schema", {})
+    required = set(body.get("required", []))
+    params = tuple(
+        Field(p, _type(module, schema, p), p in required)
+        for p, schema in body.get("properties", {}).items()
+    )
+    result = _type(module, post.get("x-owt-result", {}), name + "_result")
+    stream = bool(post.get("x-owt-stream"))
+    return Function(name, path, params, result, stream, str(post.get("summary", "")))
+
+
+def _type(module: Module, schema: dict[str, Any], wanted: str) -> Type:
+    """The Type of a JSON Schema; ``wanted`` names an enum or record that has no title."""
+    simple = {"integer": "int", "number": "float", "boolean": "bool", "null": "none"}
+    kind = schema.get("type")
+    if "enum" in schema:
+        values = schema["enum"]
+        if values and all(isinstance(v, str) for v in values):
+            return module.name_type(
+                schema.get("title") or wanted, Type("enum", values=tuple(values))
+            )
+        return Type("any")
+    if "anyOf" in schema:
+        options = [s for s in schema["anyOf"] if s.get("type") != "null"]
+        if len(options) == 1 and len(options) < len(schema["anyOf"]):
+            return Type("optional", _type(module, options[0], wanted))
+        return Type("any")
+    if kind in simple:
+        return Type(simple[kind])
+    if kind == "string":
+        return Type("bytes" if schema.get("contentMediaType") == OCTETS else "str")
+    if kind == "array":
+        return Type("list", _type(module, schema.get("items", {}), wanted))
+    if kind == "object" and "properties" in schema:
+        required = set(schema.get("required", []))
+        fields = tuple(
+            Field(f, _type(module, s, f), f in required) for f, s in schema["properties"].items()
+        )
+        return module.name_type(schema.get("title") or wanted, Type("record", fields=fields))
+    if kind == "object":
+        return Type("json")
+    return Type("any")

@@ -1,0 +1,141 @@
+"""TypeScript from the endpoints: a module over ``clients/js`` (the ``owt-client`` package).
+
+    export async function generate(animal: "cat" | "dog"): Promise<Uint8Array>
+
+An enum is a string union (written out in parameters, named elsewhere); a record an
+interface; a parameter with a default is optional; a streamed result an async generator.
+``server.url`` and ``server.options`` (``token``, ``auth``, ``headers``) set where and how.
+"""
+
+from __future__ import annotations
+
+import json
+
+from owt.cli.codegen.model import Field, Function, Module, Type, words
+
+__all__ = ["render"]
+
+# fmt: off
+RESERVED = frozenset([
+    "break", "case", "catch", "class", "const", "continue", "debugger", "default", "delete",
+    "do", "else", "enum", "export", "extends", "false", "finally", "for", "function", "if",
+    "import", "in", "instanceof", "new", "null", "return", "super", "switch", "this", "throw",
+    "true", "try", "typeof", "var", "void", "while", "with", "yield", "let", "static",
+    "implements", "interface", "package", "private", "protected", "public", "await", "server",
+])
+# fmt: on
+
+
+def camel(name: str) -> str:
+    parts = words(name) or ["value"]
+    text = parts[0] + "".join(p.capitalize() for p in parts[1:])
+    if text[0].isdigit():
+        text = "_" + text
+    return text + "_" if text in RESERVED else text
+
+
+def ts_type(t: Type, *, inline: bool = False, result: bool = False) -> str:
+    simple = {"int": "number", "float": "number", "bool": "boolean", "str": "string"}
+    if t.kind in simple:
+        return simple[t.kind]
+    if t.kind == "bytes":
+        return "Uint8Array" if result else "string"
+    if t.kind == "none":
+        return "void" if result else "null"
+    if t.kind == "any":
+        return "unknown"
+    if t.kind == "json":
+        return "Record<string, unknown>"
+    if t.kind == "list":
+        assert t.item is not None
+        item = ts_type(t.item, inline=inline)
+        return f"({item})[]" if "|" in item else f"{item}[]"
+    if t.kind == "optional":
+        assert t.item is not None
+        return f"{ts_type(t.item, inline=inline)} | null"
+    if t.kind == "enum" and inline:
+        return " | ".join(json.dumps(v) for v in t.values)
+    return t.name
+
+
+def _key(name: str) -> str:
+    return name if name.isidentifier() else json.dumps(name)
+
+
+def render(module: Module) -> str:
+    out = [
+        f"// The endpoints of {module.url}, typed: written by `owt codegen --lang typescript`.",
+        "// Run it again when they change.",
+        'import { endpoint, endpointStream } from "owt-client";',
+        'import type { CallOptions } from "owt-client";',
+        "",
+        "/** Where the endpoints are served, and options for every call (token, auth, ...). */",
+        "export const server: { url: string; options: CallOptions } = {",
+        f"  url: {json.dumps(module.url)},",
+        "  options: {},",
+        "};",
+        "",
+    ]
+    for t in module.types.values():
+        if t.kind == "enum":
+            out += [f"export type {t.name} = {ts_type(t, inline=True)};", ""]
+        else:
+            out += [f"export interface {t.name} {{"]
+            out += [_member(f) for f in t.fields]
+            out += ["}", ""]
+    for fn in module.functions:
+        out += _function(fn)
+    return "\n".join(out)
+
+
+def _member(f: Field) -> str:
+    return f"  {_key(f.name)}{'' if f.required else '?'}: {ts_type(f.type)};"
+
+
+def _convert(t: Type) -> str:
+    """The decoded body (JSON, text or bytes, by content type) as the result's type."""
+    if t.kind in ("int", "float"):
+        return "Number(result)"
+    if t.kind == "bool":
+        return 'result === "True"'
+    if t.kind == "str":
+        return "String(result)"
+    if t.kind == "none":
+        return "undefined"
+    return f"result as {ts_type(t, result=True)}"
+
+
+def _function(fn: Function) -> list[str]:
+    ordered = sorted(fn.params, key=lambda p: not p.required)  # optional ones last
+    names = {p.name: camel(p.name) for p in fn.params}
+    params = ", ".join(
+        f"{names[p.name]}{'' if p.required else '?'}: {ts_type(p.type, inline=True)}"
+        for p in ordered
+    )
+    kwargs = "{ " + ", ".join(f"{_key(p.name)}: {names[p.name]}" for p in fn.params) + " }"
+    if not fn.params:
+        kwargs = "{}"
+    url = f"server.url + {json.dumps(fn.path)}"
+    doc = f"/** POST {fn.path}" + (f": {fn.summary}" if fn.summary else "") + " */"
+    if fn.stream:
+        item = "string" if fn.result.kind == "str" else "Uint8Array"
+        if fn.result.kind not in ("str", "bytes"):
+            item = "string | Uint8Array"
+        return [
+            doc,
+            f"export async function* {camel(fn.name)}({params}): AsyncGenerator<{item}> {{",
+            f"  for await (const chunk of endpointStream({url}, {kwargs}, server.options)) {{",
+            f"    yield chunk as {item};",
+            "  }",
+            "}",
+            "",
+        ]
+    result = ts_type(fn.result, result=True)
+    return [
+        doc,
+        f"export async function {camel(fn.name)}({params}): Promise<{result}> {{",
+        f"  const result: unknown = await endpoint({url}, {kwargs}, server.options);",
+        f"  return {_convert(fn.result)};",
+        "}",
+        "",
+    ]

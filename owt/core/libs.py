@@ -1,0 +1,161 @@
+"""Wrapper libraries (``owt serve --lib DIR``): modules in scope in adaptors by name. Stdlib only.
+
+Write a wrapper once, in ``lib/sota.py``::
+
+    def hard_task(prompt):
+        return f"solved: {prompt}"
+
+and every adaptor may name it without an import: ``f(sota.hard_task)``. When an adaptor is
+compiled, each name it reads that is a module in a lib folder (``DIR/NAME.py`` or
+``DIR/NAME/__init__.py``) is imported and put in its namespace. The folders are appended to
+``sys.path`` (so a lib module may import its neighbours, and never shadows an installed
+package or the standard library). An edited module is picked up on the next call: an adaptor
+that names it is compiled again, against the module reloaded.
+
+The server hands the folders to the places that run calls in the ``OWT_LIB_PATH`` variable
+(absolute paths joined by ``os.pathsep``): worker processes inherit it, Ray actors get it in
+their ``runtime_env``; :class:`~owt.core.runner.Runner` reads it when not given folders.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import importlib
+import importlib.util
+import logging
+import os
+import sys
+import threading
+import types
+from collections.abc import Iterable, Sequence
+
+__all__ = ["LIB_ENV", "Library", "lib_environ"]
+
+log = logging.getLogger(__name__)
+
+#: The variable that carries the lib folders to worker processes and Ray actors.
+LIB_ENV = "OWT_LIB_PATH"
+
+#: A module's file and its modification time when it was loaded.
+Stamp = tuple[str, str, int]
+
+
+def lib_environ(dirs: Iterable[str]) -> dict[str, str]:
+    """``{OWT_LIB_PATH: ...}`` for these folders (empty when there are none)."""
+    paths = [os.path.abspath(os.path.expanduser(d)) for d in dirs]
+    return {LIB_ENV: os.pathsep.join(paths)} if paths else {}
+
+
+class Library:
+    """The lib folders of one place that runs calls, and the modules loaded from them."""
+
+    def __init__(self, dirs: Sequence[str] | None = None) -> None:
+        if dirs is None:
+            dirs = [d for d in os.environ.get(LIB_ENV, "").split(os.pathsep) if d]
+        self.dirs = [os.path.abspath(os.path.expanduser(d)) for d in dirs]
+        for folder in self.dirs:
+            if folder not in sys.path:
+                sys.path.append(folder)
+        self._loaded: dict[str, tuple[str, int]] = {}  # file → module name, mtime_ns loaded
+        self._lock = threading.Lock()
+
+    def __bool__(self) -> bool:
+        return bool(self.dirs)
+
+    def find(self, name: str) -> str | None:
+        """The file of lib module ``name``, or None."""
+        for folder in self.dirs:
+            for path in (
+                os.path.join(folder, name + ".py"),
+                os.path.join(folder, name, "__init__.py"),
+            ):
+                if os.path.isfile(path):
+                    return path
+        return None
+
+    def bind(self, tree: ast.Module, namespace: dict[str, object]) -> tuple[Stamp, ...]:
+        """Import the lib modules the code names into ``namespace``; the stamps of every lib
+        module loaded here (an edit to any of them, a neighbour too, compiles it again)."""
+        with self._lock:
+            self._refresh()
+            for name in sorted(_free_names(tree) - namespace.keys()):
+                path = self.find(name)
+                if path is not None:
+                    module = self._load(name, path)
+                    if module is not None:
+                        namespace[name] = module
+            self._track()
+            return tuple((name, path, mtime) for path, (name, mtime) in self._loaded.items())
+
+    def stale(self, stamps: tuple[Stamp, ...]) -> bool:
+        """True when a module these stamps name was edited (or removed) since."""
+        return any(_mtime(path) != mtime for _, path, mtime in stamps)
+
+    def _refresh(self) -> None:
+        """Reload every lib module edited since it was loaded, in the order they came."""
+        for path, (name, mtime) in list(self._loaded.items()):
+            module = sys.modules.get(name)
+            now = _mtime(path)
+            if now != mtime and module is not None:
+                _drop_bytecode(path)  # an edit within the same second keeps mtime and size
+                importlib.reload(module)  # a broken save raises, and again until it is fixed
+                self._loaded[path] = (name, now)
+
+    def _load(self, name: str, path: str) -> types.ModuleType | None:
+        module = sys.modules.get(name)
+        if module is None or not _same_file(getattr(module, "__file__", None), path):
+            importlib.invalidate_caches()  # a file added since the folder was last read
+            mtime = _mtime(path)
+            module = importlib.import_module(name)
+            if _same_file(getattr(module, "__file__", None), path):
+                self._loaded.setdefault(path, (name, mtime))
+        if not _same_file(getattr(module, "__file__", None), path):
+            log.warning(
+                "lib module %s is shadowed by %s: rename %s so that it is found",
+                name,
+                getattr(module, "__file__", "a built-in module"),
+                path,
+            )
+            return None
+        return module
+
+    def _track(self) -> None:
+        """Note the lib modules that others imported (``import wrap`` in ``later.py``)."""
+        roots = tuple(folder + os.sep for folder in self.dirs)
+        for name, module in list(sys.modules.items()):
+            file = getattr(module, "__file__", None)
+            if file and file.startswith(roots) and file not in self._loaded:
+                self._loaded[file] = (name, _mtime(file))
+
+
+def _free_names(tree: ast.Module) -> set[str]:
+    """Names the code reads and never assigns: candidates for lib modules."""
+    loads: set[str] = set()
+    stores: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loads if isinstance(node.ctx, ast.Load) else stores).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            stores.add(node.name)
+        elif isinstance(node, ast.arg):
+            stores.add(node.arg)
+        elif isinstance(node, ast.alias):
+            stores.add((node.asname or node.name).split(".")[0])
+    return loads - stores
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _same_file(a: str | None, b: str) -> bool:
+    return a is not None and os.path.realpath(a) == os.path.realpath(b)
+
+
+def _drop_bytecode(path: str) -> None:
+    with contextlib.suppress(OSError, NotImplementedError, ValueError):
+        os.unlink(importlib.util.cache_from_source(path))

@@ -1,0 +1,64 @@
+"""Endpoints covering every hint ``owt codegen`` types: each function is registered by name."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal, TypedDict
+
+
+@dataclass
+class Point:
+    x: int
+    y: int
+    label: str = ""
+
+
+class Info(TypedDict):
+    name: str
+    tags: list[str]
+    size: Literal["small", "large"]
+    ratio: float
+
+
+def generate(animal: Literal["cat", "dog"]) -> bytes:
+    return {"cat": b"\x89CAT\x00", "dog": b"\x89DOG\xff"}[animal]
+
+
+def total(xs: list[int], start: int = 0) -> int:
+    return start + sum(xs)
+
+
+def scale(x: float, by: float = 2.0) -> float:
+    return x * by
+
+
+def shout(text: str, loud: bool = True) -> str:
+    return text.upper() + "!" if loud else text
+
+
+def is_even(n: int) -> bool:
+    return n % 2 == 0
+
+
+def point(x: int, y: int, label: str | None = None) -> Point:
+    return Point(x, y, label or f"({x}, {y})")
+
+
+def info(name: str, sizes: list[Literal["small", "large"]]) -> Info:
+    return {"name": name, "tags": [name, *sizes], "size": sizes[0], "ratio": 0.5}
+
+
+def pick(size: Literal["small", "large"] = "small") -> Literal["small", "large"]:
+    return "large" if size == "small" else "small"
+
+
+def count(n: int) -> Iterator[str]:
+    for i in range(n):
+        yield f"{i};"
+
+
+def nothing() -> None:
+    return None
+
+
+def size_of(data: bytes) -> int:
+    return len(data)

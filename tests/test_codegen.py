@@ -1,0 +1,294 @@
+"""``owt codegen``: typed functions for a real server's endpoints compile and return the right
+values in Haskell (ghc), TypeScript (tsc) and Python (mypy).
+
+The endpoints (tests/codegen/typed_endpoints.py, registered by name, and the README's
+example/typed/generate.py, mounted) cover every hint the generators type.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import OWT, ROOT, OwtProcess, require
+
+CODEGEN = ROOT / "tests" / "codegen"
+REGISTERED = ["total", "scale", "shout", "is-even", "point", "info", "pick", "count", "nothing"]
+REGISTERED += ["size-of"]
+TSC = ROOT / "clients" / "js" / "node_modules" / ".bin" / "tsc"
+
+
+def picture(animal: str) -> bytes:
+    namespace: dict[str, object] = {}
+    exec((ROOT / "example/typed/generate.py").read_text(), namespace)
+    run = namespace["run"]
+    assert callable(run)
+    result = run(animal)
+    assert isinstance(result, bytes)
+    return result
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[OwtProcess]:
+    server = OwtProcess("--mount", "generate=example/typed/generate.py")
+    code = base64.b64encode((CODEGEN / "typed_endpoints.py").read_bytes()).decode()
+    for name in REGISTERED:
+        body = {"code_b64": code, "fn_name": name.replace("-", "_")}
+        response = httpx.put(f"{server.url}/_owt/endpoints/{name}", json=body)
+        assert response.status_code in (200, 201), response.text
+    yield server
+    server.stop()
+
+
+def codegen(server: OwtProcess, lang: str, out: Path, *endpoints: str) -> str:
+    result = subprocess.run(
+        [*OWT, "codegen", "--lang", lang, "--out", str(out), server.url, *endpoints],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return out.read_text()
+
+
+def run(command: list[str], cwd: Path, timeout: float = 600) -> str:
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_openapi_carries_result_types_and_streams(server):
+    document = httpx.get(server.url + "/_owt/openapi.json").json()
+    point = document["paths"]["/point"]["post"]
+    assert point["x-owt-result"]["title"] == "Point"
+    assert point["x-owt-result"]["required"] == ["x", "y"]
+    assert document["paths"]["/count"]["post"]["x-owt-stream"] is True
+    assert document["paths"]["/generate"]["post"]["x-owt-result"] == {
+        "type": "string",
+        "contentMediaType": "application/octet-stream",
+    }
+
+
+def test_the_readme_signatures(server, tmp_path):
+    haskell = codegen(server, "haskell", tmp_path / "Endpoints.hs", "generate")
+    assert "generate :: OwtClient -> Animal -> IO BS.ByteString" in haskell
+    assert "data Animal = Cat | Dog" in haskell
+    typescript = codegen(server, "typescript", tmp_path / "endpoints.ts", "generate")
+    assert 'generate(animal: "cat" | "dog"): Promise<Uint8Array>' in typescript
+    python = codegen(server, "python", tmp_path / "endpoints.py", "generate")
+    assert "def generate(client: Client, animal: Animal) -> bytes:" in python
+
+
+def test_an_unknown_endpoint_is_an_error(server, tmp_path):
+    result = subprocess.run(
+        [*OWT, "codegen", "--lang", "python", server.url, "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "no endpoint named nope" in result.stderr
+
+
+def test_a_protected_server_needs_its_token(start_server, tmp_path):
+    protected = start_server("--token", "tok-1", "--mount", "generate=example/typed/generate.py")
+    command = [*OWT, "codegen", "--lang", "typescript", protected.url]
+    denied = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert denied.returncode != 0 and "401" in denied.stderr
+    allowed = subprocess.run(
+        [*command, "--token", "tok-1"], capture_output=True, text=True, timeout=60
+    )
+    assert allowed.returncode == 0, allowed.stderr
+    assert "export async function generate(" in allowed.stdout
+
+
+HASKELL_MAIN = """\
+{-# LANGUAGE OverloadedStrings #-}
+import qualified Data.ByteString as BS
+import Data.IORef
+import Owt
+import Endpoints
+import System.Environment
+
+main :: IO ()
+main = do
+  [url] <- getArgs
+  c <- mkOwtClient url
+  generate c Cat >>= \\b -> print (BS.length b, BS.take 2 b)
+  total c [1, 2, 3] Nothing >>= print
+  total c [1, 2, 3] (Just 10) >>= print
+  scale c 1.5 Nothing >>= print
+  shout c "hi" Nothing >>= print
+  shout c "hi" (Just False) >>= print
+  isEven c 4 >>= print
+  point c 1 2 Nothing >>= print
+  info c "ann" [Large, Small] >>= print
+  pick c Nothing >>= print
+  seen <- newIORef []
+  count c 3 (\\chunk -> modifyIORef seen (chunk :))
+  readIORef seen >>= print . BS.concat . reverse
+  nothing c >>= print
+  sizeOf c "h\\233llo" >>= print
+"""
+
+
+def test_haskell(server, tmp_path):
+    ghc = shutil.which("ghc")
+    if ghc is None:
+        require("ghc (apt-get install ghc libghc-aeson-dev libghc-http-client-dev ...)")
+    assert ghc is not None
+    codegen(server, "haskell", tmp_path / "Endpoints.hs")
+    (tmp_path / "Main.hs").write_text(HASKELL_MAIN)
+    sources = f"-i{ROOT / 'clients/haskell/src'}:{tmp_path}"
+    build = ["-outputdir", str(tmp_path / "build"), "-o", "main", "Main.hs"]
+    run([ghc, "-O0", "-Wall", "-Werror", sources, *build], tmp_path)
+    lines = run([str(tmp_path / "main"), server.url], tmp_path).splitlines()
+    assert lines == [
+        f'({len(picture("cat"))},"P4")',
+        "6",
+        "16",
+        "3.0",
+        '"HI!"',
+        '"hi"',
+        "True",
+        'Point {pointX = 1, pointY = 2, pointLabel = Just "(1, 2)"}',
+        'Info {infoName = "ann", infoTags = ["ann","large","small"], infoSize = Large, '
+        "infoRatio = 0.5}",
+        "Large",
+        '"0;1;2;"',
+        "()",
+        "6",
+    ]
+
+
+TYPESCRIPT_MAIN = """\
+import { server, generate, total, scale, shout, isEven, point, info, pick, count, nothing,
+  sizeOf } from "./endpoints.js";
+import type { Point, Info } from "./endpoints.js";
+
+declare const process: { argv: string[] };
+server.url = process.argv[2];
+const picture: Uint8Array = await generate("cat");
+const p: Point = await point(1, 2);
+const i: Info = await info("ann", ["large", "small"]);
+let streamed = "";
+for await (const chunk of count(3)) streamed += chunk;
+const none: void = await nothing();
+console.log(JSON.stringify([
+  [picture.length, String.fromCharCode(picture[0], picture[1])],
+  await total([1, 2, 3]), await total([1, 2, 3], 10), await scale(1.5), await shout("hi"),
+  await shout("hi", false), await isEven(4), p, i, await pick(), streamed, none ?? null,
+  await sizeOf("h\u00e9llo"),
+]));
+"""
+
+TSCONFIG = {
+    "compilerOptions": {
+        "target": "es2022",
+        "module": "nodenext",
+        "moduleResolution": "nodenext",
+        "lib": ["es2022", "dom", "dom.iterable"],
+        "strict": True,
+        "noEmitOnError": True,
+        "outDir": "out",
+    },
+    "files": ["main.ts", "endpoints.ts"],
+}
+
+
+def test_typescript(server, tmp_path):
+    if not TSC.exists():
+        require("typescript (npm install --no-save --prefix clients/js typescript@5)")
+    codegen(server, "typescript", tmp_path / "endpoints.ts")
+    (tmp_path / "main.ts").write_text(TYPESCRIPT_MAIN)
+    (tmp_path / "tsconfig.json").write_text(json.dumps(TSCONFIG))
+    (tmp_path / "package.json").write_text('{"type": "module"}')
+    (tmp_path / "node_modules").mkdir()
+    (tmp_path / "node_modules" / "owt-client").symlink_to(ROOT / "clients" / "js")
+    run([str(TSC), "--noEmit", "-p", "."], tmp_path)
+    run([str(TSC), "-p", "."], tmp_path)
+    out = json.loads(run(["node", "out/main.js", server.url], tmp_path))
+    assert out == [
+        [len(picture("cat")), "P4"],
+        6,
+        16,
+        3,
+        "HI!",
+        "hi",
+        True,
+        {"x": 1, "y": 2, "label": "(1, 2)"},
+        {"name": "ann", "tags": ["ann", "large", "small"], "size": "large", "ratio": 0.5},
+        "large",
+        "0;1;2;",
+        None,
+        6,
+    ]
+
+
+PYTHON_MAIN = """\
+import sys
+
+from owt.client import Client
+
+import endpoints as e
+
+with Client(sys.argv[1]) as c:
+    picture: bytes = e.generate(c, "cat")
+    point: e.Point = e.point(c, 1, 2)
+    info: e.Info = e.info(c, "ann", ["large", "small"])
+    size: e.Sizes = e.pick(c)
+    e.nothing(c)  # returns None (mypy: a value of None is not to be used)
+    print(repr([
+        picture, e.total(c, [1, 2, 3]), e.total(c, [1, 2, 3], start=10), e.scale(c, 1.5),
+        e.shout(c, "hi"), e.shout(c, "hi", loud=False), e.is_even(c, 4), point, info, size,
+        "".join(e.count(c, 3)), None, e.size_of(c, "h\u00e9llo"),
+    ]))
+"""
+
+
+def test_python(server, tmp_path):
+    codegen(server, "python", tmp_path / "endpoints.py")
+    (tmp_path / "main.py").write_text(PYTHON_MAIN)
+    env = {**os.environ, "MYPYPATH": str(ROOT)}
+    mypy = [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "endpoints.py"]
+    result = subprocess.run(
+        [*mypy, "main.py"], capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = run([sys.executable, "main.py", server.url], tmp_path)
+    assert out.strip() == repr(
+        [
+            picture("cat"),
+            6,
+            16,
+            3.0,
+            "HI!",
+            "hi",
+            True,
+            {"x": 1, "y": 2, "label": "(1, 2)"},
+            {"name": "ann", "tags": ["ann", "large", "small"], "size": "large", "ratio": 0.5},
+            "large",
+            "0;1;2;",
+            None,
+            6,
+        ]
+    )
+
+
+def test_the_newcomers_path_in_example_typed(server, tmp_path):
+    """One --mount (the server fixture), one ``owt codegen``, and Main.hs runs as written."""
+    if shutil.which("runghc") is None:
+        require("runghc (apt-get install ghc)")
+    codegen(server, "haskell", tmp_path / "Endpoints.hs")
+    main = (ROOT / "example/typed/Main.hs").read_text()
+    (tmp_path / "Main.hs").write_text(main.replace("http://127.0.0.1:9876", server.url))
+    run(["runghc", f"-i{ROOT / 'clients/haskell/src'}:{tmp_path}", "Main.hs"], tmp_path)
+    assert (tmp_path / "cat.pbm").read_bytes() == picture("cat")

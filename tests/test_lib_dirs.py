@@ -1,0 +1,122 @@
+"""``owt serve --lib DIR``: wrapper modules in scope in adaptors by name, in every place."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import httpx
+import pytest
+from conftest import OWT, ROOT, OwtProcess, call
+
+SOTA = "f(sota.hard_task)"
+SOLVED = "solve AGI: done (solve ✓ → AGI ✓)\n"
+
+
+def lib_call(server: OwtProcess, code: str, value: object, **fields: object) -> str:
+    r = call(server.url, code, path="/owt", fields={"kwargs": {"__last__": value}, **fields})
+    assert r.status_code == 200, r.text
+    return r.text
+
+
+def write_module(folder, name: str, body: str) -> None:
+    path = folder / f"{name}.py"
+    old = path.stat().st_mtime_ns if path.exists() else 0
+    path.write_text(body)
+    # Same-second edits: make the new mtime differ, as a save in an editor would.
+    if old:
+        os.utime(path, ns=(old + 1_000_000_000, old + 1_000_000_000))
+
+
+def test_sota_example_from_curl(start_server):
+    server = start_server("--lib", "example/lib")
+    port = server.url.rsplit(":", 1)[1]
+    out = subprocess.run(
+        ["bash", str(ROOT / "example/lib/sota.sh"), "solve AGI"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "OWT_PORT": port, "OWT_ADDRESS": "127.0.0.1"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == SOLVED
+
+
+def test_lib_from_environment_variable_in_explicit_code(start_server):
+    server = start_server(env={"OWT_LIB": str(ROOT / "example/lib")})
+    code = "def run(prompt):\n    return sota.hard_task(prompt).upper()\n"
+    r = call(server.url, code, prompt="solve AGI")
+    assert r.status_code == 200, r.text
+    assert r.text == SOLVED.upper()
+
+
+def test_names_the_code_assigns_are_not_imported(start_server, tmp_path):
+    write_module(tmp_path, "noisy", "raise RuntimeError('imported')\n")
+    server = start_server("--lib", str(tmp_path))
+    code = "def run(noisy=1):\n    return noisy + 1\n"
+    r = call(server.url, code, noisy=2)
+    assert r.text == "3"
+    r = call(server.url, "def run():\n    return noisy\n")
+    assert r.status_code == 422 and "imported" in r.json()["message"]
+
+
+@pytest.mark.parametrize("flags", [(), ("--isolate",)], ids=["thread", "worker"])
+def test_edited_module_is_picked_up_on_the_next_call(start_server, tmp_path, flags):
+    write_module(tmp_path, "wrap", "def go(x):\n    return f'one {x}'\n")
+    server = start_server("--lib", str(tmp_path), *flags)
+    assert lib_call(server, "f(wrap.go)", "a") == "one a"
+    assert lib_call(server, "f(wrap.go)", "b") == "one b"
+    write_module(tmp_path, "wrap", "def go(x):\n    return f'two {x}'\n")
+    assert lib_call(server, "f(wrap.go)", "c") == "two c"
+    # A module added after the server started, importing its neighbour from the lib folder.
+    write_module(tmp_path, "later", "import wrap\n\ndef go(x):\n    return wrap.go(x) + '!'\n")
+    assert lib_call(server, "f(later.go)", "d") == "two d!"
+
+
+def test_lib_in_a_bare_interpreter(start_server, bare_python):
+    server = start_server("--lib", "example/lib", "--env", f"bare={bare_python}")
+    assert lib_call(server, SOTA, "solve AGI", env="bare") == SOLVED
+    assert lib_call(server, SOTA, "solve AGI") == SOLVED
+
+
+def test_missing_lib_folder_refuses_to_start(tmp_path):
+    result = subprocess.run(
+        [*OWT, "serve", "--port", "0", "--lib", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert "--lib" in result.stderr and "no such folder" in result.stderr
+
+
+def test_unchanged_lib_costs_no_recompile(start_server, tmp_path):
+    write_module(tmp_path, "wrap", "def go(x):\n    return x\n")
+    server = start_server("--lib", str(tmp_path))
+    for _ in range(3):
+        assert lib_call(server, "f(wrap.go)", "x") == "x"
+    status = httpx.get(server.url + "/_owt/status").json()
+    assert status["environments"]["main"]["compiles"] == 1
+
+
+def test_ray_actors_get_the_lib_folders_in_their_runtime_env(tmp_path):
+    pytest.importorskip("ray")
+    from owt.executors.ray.executor import RayExecutor
+
+    executor = RayExecutor(lib=[str(tmp_path)], env_vars={"A": "1"})
+    assert executor.actor_options["runtime_env"]["env_vars"] == {
+        "OWT_LIB_PATH": str(tmp_path),
+        "A": "1",
+    }
+
+
+def test_a_broken_save_fails_until_it_is_fixed(start_server, tmp_path):
+    write_module(tmp_path, "wrap", "def go(x):\n    return f'one {x}'\n")
+    server = start_server("--lib", str(tmp_path))
+    assert lib_call(server, "f(wrap.go)", "a") == "one a"
+    write_module(tmp_path, "wrap", "def go(x):\n    return f'two {x}'\nraise ValueError('oops')\n")
+    for _ in range(2):
+        r = call(server.url, "f(wrap.go)", fields={"kwargs": {"__last__": "b"}})
+        assert r.status_code == 422 and "oops" in r.json()["message"], r.text
+    write_module(tmp_path, "wrap", "def go(x):\n    return f'three {x}'\n")
+    assert lib_call(server, "f(wrap.go)", "c") == "three c"
