@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from owt.cli.codegen.model import Field, Function, Module, Type, words
 
-__all__ = ["render"]
+__all__ = ["hs_type", "lower_camel", "render", "upper_camel"]
 
 # fmt: off
 KEYWORDS = frozenset([

@@ -13,7 +13,7 @@ import keyword
 
 from owt.cli.codegen.model import Field, Function, Module, Type, words
 
-__all__ = ["render"]
+__all__ = ["py_type", "render", "snake"]
 
 
 def snake(name: str) -> str:

@@ -13,7 +13,7 @@ import json
 
 from owt.cli.codegen.model import Field, Function, Module, Type, words
 
-__all__ = ["render"]
+__all__ = ["camel", "render", "ts_type"]
 
 # fmt: off
 RESERVED = frozenset([
