@@ -89,11 +89,28 @@ class Settings:
     ray_address: str | None = option(
         None, "Ray cluster: auto, HOST:PORT or ray://HOST:10001 [a local one].", kind="str"
     )
+    # browsers and connections (SPEC §9)
+    allowed_host: list[str] = option(
+        [], "Host name this server may be reached by besides loopback (repeatable).", kind="list"
+    )
+    max_header_bytes: int = option(32 * 1024, "Largest request head (431 past it).", kind="int")
+    header_timeout: float = option(
+        10.0, "Seconds to send a request's headers (408 past it).", kind="float"
+    )
+    keep_alive_timeout: float = option(
+        5.0, "Seconds an idle keep-alive connection stays open.", kind="float"
+    )
+    allow_fn: list[str] = option(
+        [], "Function besides run that a locked server may call (repeatable).", kind="list"
+    )
+    max_code_bytes: int = option(8 * MiB, "Largest adaptor source (413 past it).", kind="int")
 
     def __post_init__(self) -> None:
         self.auth = _split_commas(self.auth)
         self.token = _split_commas(self.token)
         self.cors = _split_commas(self.cors)
+        self.allowed_host = _split_commas(self.allowed_host)
+        self.allow_fn = _split_commas(self.allow_fn)
         if self.state_dir is not None:
             self.state_dir = Path(self.state_dir).expanduser()
 
@@ -141,6 +158,14 @@ class Settings:
             raise SettingsError(f"--port {self.port} is not a TCP port")
         if self.timeout <= 0:
             raise SettingsError("--timeout must be positive")
+        for name in ("header_timeout", "keep_alive_timeout"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"--{name.replace('_', '-')} must be positive")
+        if self.max_header_bytes < 1024:
+            raise SettingsError("--max-header-bytes must be at least 1024")
+        for fn in self.allow_fn:
+            if not fn.isidentifier() or fn.startswith("_"):
+                raise SettingsError(f"--allow-fn {fn!r}: a public Python name (no leading _)")
         if self.executor not in EXECUTOR_NAMES:
             raise SettingsError(f"--executor {self.executor!r}: one of {', '.join(EXECUTOR_NAMES)}")
         if not is_loopback(self.address) and not self.protected and not self.insecure:

@@ -10,9 +10,12 @@ Every failure of a call becomes one of these, and every one of these becomes a J
     ├── UnknownEnv                400  unknown_env      known
     ├── Unauthorized              401  unauthorized
     ├── Locked                    403  locked
+    ├── ForbiddenOrigin           403  forbidden_origin check
     ├── UnknownCode               404  unknown_code
     ├── UnknownEndpoint           404  unknown_endpoint
+    ├── HeaderTimeout             408  header_timeout
     ├── TooLarge                  413  too_large
+    ├── HeadersTooLarge           431  headers_too_large
     ├── CompileError              422  compile_error    line, column, traceback
     ├── NoFunction                422  no_function      fn_name
     ├── InstallFailed             424  install_failed   log_tail
@@ -39,6 +42,9 @@ __all__ = [
     "BadRequest",
     "Busy",
     "CompileError",
+    "ForbiddenOrigin",
+    "HeaderTimeout",
+    "HeadersTooLarge",
     "InstallFailed",
     "Internal",
     "Locked",
@@ -115,6 +121,26 @@ class Unauthorized(OwtError):
 class Locked(OwtError):
     status = 403
     kind = "locked"
+
+
+class ForbiddenOrigin(OwtError):
+    """A request a browser made for a page of another origin, or under a foreign ``Host``."""
+
+    status = 403
+    kind = "forbidden_origin"
+
+    def __init__(self, message: str, *, check: str, **extra: Any) -> None:
+        super().__init__(message, check=check, **extra)
+
+
+class HeaderTimeout(OwtError):
+    status = 408
+    kind = "header_timeout"
+
+
+class HeadersTooLarge(OwtError):
+    status = 431
+    kind = "headers_too_large"
 
 
 class UnknownCode(OwtError):

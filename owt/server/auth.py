@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from owt.core.call import Reply
 from owt.core.errors import Unauthorized
+from owt.server.browser import BrowserGuard
 from owt.server.http import send_reply
 
 if TYPE_CHECKING:
@@ -142,9 +143,11 @@ def _authorization(scope: dict[str, Any]) -> str | None:
 
 
 def protect(app: ASGIApp, settings: Settings) -> ASGIApp:
-    """``app`` behind the credentials check (when configured), behind CORS (when asked)."""
+    """``app`` behind the credentials check (when configured), behind the browser checks
+    (always), behind CORS (when asked)."""
     if settings.protected:
         app = AuthMiddleware(app, parse_users(settings.auth), settings.token)
+    app = BrowserGuard(app, settings)  # always, whatever the auth: before anything runs
     if settings.cors:
         from starlette.middleware.cors import CORSMiddleware
 
