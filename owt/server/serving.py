@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from owt.config import Settings
 from owt.server.app import create_app
+from owt.server.connection import BoundedHttpToolsProtocol
 
 __all__ = ["run_server"]
 
@@ -110,8 +110,9 @@ class _BatchedWrites:
         return getattr(self._transport, name)
 
 
-class _HttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with batched writes and without the 64 KiB URL limit.
+class _HttpToolsProtocol(BoundedHttpToolsProtocol):
+    """uvicorn's httptools protocol with batched writes and without the 64 KiB URL limit
+    (and a bounded head: :mod:`owt.server.connection`).
 
     ``httptools.parse_url`` refuses targets over 65535 bytes, so a longer one is split here
     instead (large adaptors travel in GET query strings); the whole target stays bounded by
@@ -148,10 +149,19 @@ def bind_socket(address: str, port: int) -> socket.socket:
 
 def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
     level = LOG_LEVELS.get(settings.verbose, logging.DEBUG)
+    protocol = type(
+        "OwtHttpProtocol",
+        (_HttpToolsProtocol,),
+        {
+            "max_header_bytes": settings.max_header_bytes,
+            "header_timeout": settings.header_timeout,
+        },
+    )
     return uvicorn.Config(
         app,
         loop="auto",
-        http=_HttpToolsProtocol,
+        http=protocol,
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]  # a float works
         lifespan="on",
         log_level=level,
         access_log=settings.verbose >= 2,
