@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 import socket
 import sys
@@ -181,8 +182,14 @@ def run_server(settings: Settings) -> None:
     )
     sock = bind_socket(settings.address, settings.port)
     settings.port = sock.getsockname()[1]
+    ready = f"owt serving on {settings.url}"
+    if "auto" in settings.token:  # as Jupyter does: a fresh token, and the URL that carries it
+        token = secrets.token_urlsafe(24)
+        settings.token = [token if t == "auto" else t for t in settings.token]
+        # Printed before the ready line: whoever waits for that one has the token by then.
+        ready = f"owt token {token}: open {settings.url}/_owt/?token={token}\n{ready}"
     app = create_app(settings)
-    server = _Server(uvicorn_config(app, settings), f"owt serving on {settings.url}")
+    server = _Server(uvicorn_config(app, settings), ready)
     try:
         server.run(sockets=[sock])
     finally:
