@@ -26,6 +26,7 @@ from owt.core.errors import (
     NotFound,
     OwtError,
     Timeout,
+    TooLarge,
     UnknownCode,
     UnknownEnv,
     reply_for,
@@ -183,6 +184,12 @@ class OwtApp:
         """``code_b64`` → (code, sha256), remembered: a warm call sends the same text again."""
         known = self._decoded.get(code_b64) if isinstance(code_b64, str) else None
         if known is None:
+            limit = self.settings.max_code_bytes
+            if isinstance(code_b64, str) and len(code_b64) > limit // 3 * 4 + 4:
+                raise TooLarge(
+                    f"the code is over the limit of {limit} bytes (--max-code-bytes)",
+                    field="code_b64",
+                )
             code = decode_text(code_b64, "code_b64")
             known = (code, sha256_of(code))
             if len(self._decoded) >= DECODED_MEMO:

@@ -191,6 +191,8 @@ class Endpoints:
             ast.parse(code, f"<endpoint {name}>")
         except SyntaxError as exc:
             raise CompileError(f"SyntaxError: {exc.msg}", line=exc.lineno, column=exc.offset)
+        except (RecursionError, MemoryError):
+            raise CompileError("the code is nested too deeply to compile")
         probe = call_from_fields(
             fields, Request(), code, allow_eval=False, default_timeout=self.timeout
         )
