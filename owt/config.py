@@ -15,6 +15,7 @@ default::
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
@@ -194,6 +195,15 @@ class Settings:
                 check_settings(self)
             except ValueError as exc:
                 raise SettingsError(str(exc))
+        if self.state_dir is not None:
+            from owt.server.statedb import check_state_file  # server-side only, like auth above
+
+            try:
+                damage = check_state_file(self.state_dir)
+            except ValueError as exc:
+                raise SettingsError(str(exc))
+            if damage is not None:
+                logging.getLogger("owt.server.statedb").warning(damage)
         if self.env:
             from owt.server.environments import parse_envs  # raises SettingsError itself
 
