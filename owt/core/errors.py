@@ -11,6 +11,8 @@ Every failure of a call becomes one of these, and every one of these becomes a J
     ├── Unauthorized              401  unauthorized
     ├── Locked                    403  locked
     ├── ForbiddenOrigin           403  forbidden_origin check
+    ├── Forbidden                 403  forbidden        (a path outside open(root_dir=); also a
+    │                                                    PermissionError, as adaptors expect)
     ├── UnknownCode               404  unknown_code
     ├── UnknownEndpoint           404  unknown_endpoint
     ├── HeaderTimeout             408  header_timeout
@@ -22,6 +24,8 @@ Every failure of a call becomes one of these, and every one of these becomes a J
     ├── AdaptorError              500  adaptor_error    type, traceback
     ├── Internal                  500  internal         (a fault of owt itself)
     ├── NotFound                  404  not_found        (an /_owt/ path owt does not serve)
+    │   └── NoFile                404  not_found        (a file open(root_dir=) does not find;
+    │                                                    also a FileNotFoundError)
     ├── WorkerDied                502  worker_died      exit_code
     ├── Busy                      503  busy
     └── Timeout                   504  timeout          timeout
@@ -42,6 +46,7 @@ __all__ = [
     "BadRequest",
     "Busy",
     "CompileError",
+    "Forbidden",
     "ForbiddenOrigin",
     "HeaderTimeout",
     "HeadersTooLarge",
@@ -49,6 +54,7 @@ __all__ = [
     "Internal",
     "Locked",
     "MissingCode",
+    "NoFile",
     "NoFunction",
     "NotFound",
     "OwtError",
@@ -123,6 +129,14 @@ class Locked(OwtError):
     kind = "locked"
 
 
+class Forbidden(OwtError, PermissionError):
+    """Refused by an adaptor's own guard (``open(root_dir=)``); its message names no server
+    path. Also a ``PermissionError``, so code that catches that still does."""
+
+    status = 403
+    kind = "forbidden"
+
+
 class ForbiddenOrigin(OwtError):
     """A request a browser made for a page of another origin, or under a foreign ``Host``."""
 
@@ -188,6 +202,11 @@ class Internal(OwtError):
 class NotFound(OwtError):
     status = 404
     kind = "not_found"
+
+
+class NoFile(NotFound, FileNotFoundError):
+    """A file an adaptor's ``open(root_dir=)`` does not find; its message names no server
+    path. Also a ``FileNotFoundError``, so code that catches that still does."""
 
 
 class WorkerDied(OwtError):
