@@ -183,3 +183,36 @@ def test_a_rebinding_name_is_refused(chromium, owt_server, tmp_path):
     finally:
         rebinding.close()
     assert not marker.exists()
+
+
+TOKEN_PAGE = """
+def run():
+    return '''<!doctype html><html><body><script>
+  window.events = [];
+  const events = new EventSource("/stream?code_b64=__STREAM__&token=__TOKEN__");
+  events.onmessage = (e) => {
+    if (e.data === "[DONE]") { events.close(); window.streamed = true; return; }
+    window.events.push(e.data);
+  };
+  events.onerror = () => { events.close(); window.streamed = "error"; };
+</script></body></html>'''
+"""
+
+
+def test_a_token_server_streams_to_event_source(chromium, start_server):
+    """EventSource cannot send Authorization: with ?token= it works on a --token server."""
+    token = "browser-token-123"
+    server = start_server("--token", token)
+    code = TOKEN_PAGE.replace("__STREAM__", b64("import owt.lib.stream\n" + STREAM))
+    code = code.replace("__TOKEN__", token)
+    page = chromium.new_page()
+    try:
+        response = page.goto(f"{server.url}/page?code_b64={b64(code)}&token={token}")
+        assert response is not None and response.status == 200
+        page.wait_for_function("window.streamed !== undefined", timeout=20_000)
+        assert page.evaluate("window.streamed") is True
+        assert page.evaluate("window.events") == ["event 0", "event 1", "event 2"]
+        refused = page.goto(f"{server.url}/page?code_b64={b64(code)}&token=wrong")
+        assert refused is not None and refused.status == 401
+    finally:
+        page.close()
