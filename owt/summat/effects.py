@@ -137,7 +137,10 @@ def resolve_under(root_dir: str | os.PathLike[str], name: Any) -> str:
     if os.path.isabs(relative) or os.path.splitdrive(relative)[0]:
         raise Forbidden("open(): absolute paths are refused; give a path relative to root_dir")
     root = os.path.realpath(root_dir)
-    target = os.path.realpath(os.path.join(root, relative))
+    try:
+        target = os.path.realpath(os.path.join(root, relative))
+    except OSError:  # a link that vanished or changed kind while it was being read
+        raise NoFile(f"open(): no file {relative!r} under root_dir")
     if not _inside(root, target):
         raise Forbidden(f"open(): {relative!r} is outside root_dir (refused)")
     return target

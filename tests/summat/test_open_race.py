@@ -15,34 +15,35 @@ INSIDE = b"inside"
 SECRET = b"secret outside the root"
 
 
-def swapping(root: Path, name: str, inside: Path, outside: Path, stop: threading.Event) -> None:
-    """Flip ``root/name`` between a link to ``inside`` and one to ``outside``, atomically."""
-    flips = [root / f".{name}.in", root / f".{name}.out"]
+def swapping(root: Path, name: str, outside: Path, stop: threading.Event) -> None:
+    """Flip ``root/name`` between a real entry (file or folder, inside) and a symlink to
+    ``outside``: what a path resolved inside the root meets when it is opened a moment later."""
+    entry, real, link = root / name, root / f".{name}.real", root / f".{name}.link"
     while not stop.is_set():
-        for flip, target in zip(flips, (inside, outside), strict=True):
-            try:
-                os.symlink(target, flip)
-            except FileExistsError:
-                pass
-            os.replace(flip, root / name)
+        os.rename(entry, real)  # the real one steps aside ...
+        if not link.is_symlink():
+            os.symlink(outside, link)
+        os.rename(link, entry)  # ... and a link out of the root takes its place
+        os.rename(entry, link)
+        os.rename(real, entry)
 
 
 @pytest.mark.parametrize("shape", ["file", "folder"])
 def test_a_symlink_swap_never_reads_outside(tmp_path: Path, shape: str) -> None:
     root = tmp_path / "root"
-    (root / "real").mkdir(parents=True)
-    (root / "real" / "x.txt").write_bytes(INSIDE)
+    root.mkdir()
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "x.txt").write_bytes(SECRET)
     if shape == "file":
-        inside_target, outside_target, asked = root / "real" / "x.txt", outside / "x.txt", "swap"
+        (root / "x.txt").write_bytes(INSIDE)
+        name, asked, target = "x.txt", "x.txt", outside / "x.txt"
     else:
-        inside_target, outside_target, asked = root / "real", outside, "swap/x.txt"
+        (root / "d").mkdir()
+        (root / "d" / "x.txt").write_bytes(INSIDE)
+        name, asked, target = "d", "d/x.txt", outside
     stop = threading.Event()
-    swapper = threading.Thread(
-        target=swapping, args=(root, "swap", inside_target, outside_target, stop)
-    )
+    swapper = threading.Thread(target=swapping, args=(root, name, target, stop))
     swapper.start()
     outcomes = {"read": 0, "refused": 0, "missing": 0}
     try:
@@ -53,7 +54,7 @@ def test_a_symlink_swap_never_reads_outside(tmp_path: Path, shape: str) -> None:
                 assert str(tmp_path) not in err.message
                 outcomes["refused"] += 1
                 continue
-            except NoFile:  # caught between unlink and rename
+            except NoFile:  # caught while the real one stepped aside
                 outcomes["missing"] += 1
                 continue
             assert data == INSIDE  # never SECRET
@@ -61,8 +62,8 @@ def test_a_symlink_swap_never_reads_outside(tmp_path: Path, shape: str) -> None:
     finally:
         stop.set()
         swapper.join()
-    assert outcomes["read"] > 0
-    assert outcomes["refused"] > 0
+    assert outcomes["read"] > 0, outcomes
+    assert outcomes["refused"] > 0, outcomes
 
 
 def test_refusals_name_no_server_path(tmp_path: Path) -> None:
