@@ -98,6 +98,15 @@ def test_allow_register_lets_registered_endpoints_run(start_server: Any) -> None
     assert call(server.url, MOUNTED).status_code == 403  # the same code, as a generic call
     shown = httpx.get(server.url + "/_owt/endpoints/mine").json()
     assert "code" not in shown  # a locked server does not hand out its code
+    planted = {"code_b64": b64(MOUNTED), "use_cache": True, "cache_key_override": "/landing"}
+    r = httpx.put(server.url + "/_owt/endpoints/other", json=planted)
+    assert (r.status_code, r.json()["field"]) == (403, "cache_key_override")
+    r = httpx.put(
+        server.url + "/_owt/endpoints/priv", json={"code_b64": b64(MOUNTED), "fn_name": "_x"}
+    )
+    assert r.status_code == 201  # registered, but a locked server never calls _x
+    r = httpx.get(server.url + "/priv")
+    assert (r.status_code, r.json()["error"], r.json()["fn_name"]) == (403, "locked", "_x")
 
 
 ALLOWED_WITH_ADMIN = """

@@ -40,6 +40,7 @@ def endpoint_routes(state: State) -> list[Route]:
             dict(request.scope), request.receive, settings.max_body_bytes, request.url.path
         )
         fields = read_fields(snapshot)
+        state.endpoints.guard_fields(fields)  # --locked: no cache keys outside its own path
         if fields.get("code_b64") not in (None, ""):
             code = decode_text(fields["code_b64"], "code_b64")
         elif isinstance(fields.get("code"), str) and fields["code"].strip():
