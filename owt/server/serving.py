@@ -187,7 +187,8 @@ def run_server(settings: Settings) -> None:
         token = secrets.token_urlsafe(24)
         settings.token = [token if t == "auto" else t for t in settings.token]
         # Printed before the ready line: whoever waits for that one has the token by then.
-        ready = f"owt token {token}: open {settings.url}/_owt/?token={token}\n{ready}"
+        local = settings.url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:")
+        ready = f"owt token {token}: open {local}/_owt/?token={token}\n{ready}"
     app = create_app(settings)
     server = _Server(uvicorn_config(app, settings), ready)
     try:
