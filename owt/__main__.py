@@ -2,4 +2,5 @@
 
 from owt.cli import main
 
-main()
+if __name__ == "__main__":  # not when a helper process re-imports the main module
+    main()

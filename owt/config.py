@@ -14,9 +14,11 @@ default::
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -92,11 +94,28 @@ class Settings:
     lib: list[str] = option(
         [], "Folder of wrapper modules, in scope in adaptors by name (repeatable).", kind="list"
     )
+    # browsers and connections (SPEC §9)
+    allowed_host: list[str] = option(
+        [], "Host name this server may be reached by besides loopback (repeatable).", kind="list"
+    )
+    max_header_bytes: int = option(32 * 1024, "Largest request head (431 past it).", kind="int")
+    header_timeout: float = option(
+        10.0, "Seconds to send a request's headers (408 past it).", kind="float"
+    )
+    keep_alive_timeout: float = option(
+        5.0, "Seconds an idle keep-alive connection stays open.", kind="float"
+    )
+    allow_fn: list[str] = option(
+        [], "Function besides run that a locked server may call (repeatable).", kind="list"
+    )
+    max_code_bytes: int = option(8 * MiB, "Largest adaptor source (413 past it).", kind="int")
 
     def __post_init__(self) -> None:
         self.auth = _split_commas(self.auth)
         self.token = _split_commas(self.token)
         self.cors = _split_commas(self.cors)
+        self.allowed_host = _split_commas(self.allowed_host)
+        self.allow_fn = _split_commas(self.allow_fn)
         if self.state_dir is not None:
             self.state_dir = Path(self.state_dir).expanduser()
 
@@ -140,10 +159,21 @@ class Settings:
 
     def check(self) -> None:
         """Refuse settings that cannot work or are unsafe; raises SettingsError."""
+        self._check_values()
+        self._check_parts()
+
+    def _check_values(self) -> None:
+        """Checks of the values alone."""
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"--port {self.port} is not a TCP port")
-        if self.timeout <= 0:
-            raise SettingsError("--timeout must be positive")
+        for name in ("timeout", "header_timeout", "keep_alive_timeout"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"--{name.replace('_', '-')} must be positive")
+        if self.max_header_bytes < 1024:
+            raise SettingsError("--max-header-bytes must be at least 1024")
+        for fn in self.allow_fn:
+            if not fn.isidentifier() or fn.startswith("_"):
+                raise SettingsError(f"--allow-fn {fn!r}: a public Python name (no leading _)")
         if self.executor not in EXECUTOR_NAMES:
             raise SettingsError(f"--executor {self.executor!r}: one of {', '.join(EXECUTOR_NAMES)}")
         if not is_loopback(self.address) and not self.protected and not self.insecure:
@@ -158,34 +188,46 @@ class Settings:
                     f"{flag} limits worker processes, and none run here: add --isolate "
                     "(or --env NAME=PYTHON) so calls run in workers"
                 )
-        if self.auth:
-            from owt.server.auth import parse_users  # server-side only: keeps this module light
-
-            try:
-                parse_users(self.auth)
-            except ValueError as exc:
-                raise SettingsError(str(exc))
-        if self.mount or self.allow:
-            from owt.server.endpoints import check_settings  # server-side only, like auth above
-
-            try:
-                check_settings(self)
-            except ValueError as exc:
-                raise SettingsError(str(exc))
         for folder in self.lib:
             if not Path(folder).expanduser().is_dir():
                 raise SettingsError(f"--lib {folder}: no such folder")
-        if self.env:
-            from owt.server.environments import parse_envs  # raises SettingsError itself
 
-            parse_envs(self.env)
-        if self.executor != "thread":
-            from owt.executors import load_executor
+    def _check_parts(self) -> None:
+        """Checks that ask the parts that will use the value (imported only when needed)."""
+        with _as_settings_error():
+            if self.auth:
+                from owt.server.auth import parse_users
 
-            try:
+                parse_users(self.auth)
+            if self.mount or self.allow:
+                from owt.server.endpoints import check_settings
+
+                check_settings(self)
+            if self.state_dir is not None:
+                from owt.server.statedb import check_state_file
+
+                damage = check_state_file(self.state_dir)
+                if damage is not None:
+                    logging.getLogger("owt.server.statedb").warning(damage)
+            if self.env:
+                from owt.server.environments import parse_envs
+
+                parse_envs(self.env)
+            if self.executor != "thread":
+                from owt.executors import load_executor
+
                 load_executor(self.executor)  # a missing extra says how to install it
-            except (ImportError, ValueError) as exc:
-                raise SettingsError(str(exc))
+
+
+@contextlib.contextmanager
+def _as_settings_error() -> Iterator[None]:
+    """A part's ValueError (or missing extra) as the one-line SettingsError it means."""
+    try:
+        yield
+    except SettingsError:
+        raise
+    except (ImportError, ValueError) as exc:
+        raise SettingsError(str(exc))
 
 
 EXECUTOR_NAMES = ("thread", "process", "ray")

@@ -130,12 +130,14 @@ def test_cors_headers_on_answers_and_refusals(guarded):
         auth=("alice", PASSWORD),
         headers={"Origin": "https://evil.example"},
     )
+    assert other.status_code == 403
     assert "access-control-allow-origin" not in other.headers
 
 
 def test_no_cors_headers_unless_asked(owt_server):
     r = httpx.post(owt_server.url + "/", json=body(), headers={"Origin": ORIGIN})
-    assert r.status_code == 200
+    assert r.status_code == 403  # a foreign page without --cors runs nothing
+    assert r.json()["error"] == "forbidden_origin"
     assert not any(h.startswith("access-control-") for h in r.headers)
     pre = httpx.options(
         owt_server.url + "/",

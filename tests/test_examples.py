@@ -88,7 +88,7 @@ def test_summat_simple(owt_server):
     lines = run_script(owt_server, "example/summat/simple/run.sh").splitlines()
     assert lines[:3] == ["SERVE UP OWT YER FANCY ON T'FLY."] * 2 + ["Hello owt!"]
     # The script shows the first 200 bytes of the refusal.
-    assert lines[3].startswith('{"error": "adaptor_error", "message": "PermissionError: open()')
+    assert lines[3].startswith('{"error": "forbidden", "message": "open(): \'../pyproject.toml\'')
 
 
 def test_summat_stream(owt_server):

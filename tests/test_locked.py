@@ -98,3 +98,96 @@ def test_allow_register_lets_registered_endpoints_run(start_server: Any) -> None
     assert call(server.url, MOUNTED).status_code == 403  # the same code, as a generic call
     shown = httpx.get(server.url + "/_owt/endpoints/mine").json()
     assert "code" not in shown  # a locked server does not hand out its code
+    planted = {"code_b64": b64(MOUNTED), "use_cache": True, "cache_key_override": "/landing"}
+    r = httpx.put(server.url + "/_owt/endpoints/other", json=planted)
+    assert (r.status_code, r.json()["field"]) == (403, "cache_key_override")
+    r = httpx.put(
+        server.url + "/_owt/endpoints/priv", json={"code_b64": b64(MOUNTED), "fn_name": "_x"}
+    )
+    assert r.status_code == 201  # registered, but a locked server never calls _x
+    r = httpx.get(server.url + "/priv")
+    assert (r.status_code, r.json()["error"], r.json()["fn_name"]) == (403, "locked", "_x")
+
+
+ALLOWED_WITH_ADMIN = """
+def run(name="owt"):
+    return f"public {name}"
+
+def report():
+    return "report"
+
+def _admin():
+    return "admin ran"
+"""
+
+
+@pytest.fixture(scope="module")
+def holding(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    folder = tmp_path_factory.mktemp("holding")
+    (folder / "adaptor.py").write_text(ALLOWED_WITH_ADMIN)
+    (folder / "mounted.py").write_text(MOUNTED)
+    server = OwtProcess(
+        "--locked",
+        *("--allow", str(folder / "adaptor.py")),
+        *("--allow-fn", "report"),
+        *("--mount", f"tens={folder / 'mounted.py'}"),
+    )
+    yield server
+    server.stop()
+
+
+def test_only_run_and_allowed_functions_are_called(holding: Any) -> None:
+    sha = sha256_of(ALLOWED_WITH_ADMIN)
+    assert httpx.post(holding.url + "/", json={"code_sha256": sha}).text == "public owt"
+    r = httpx.post(holding.url + "/", json={"code_sha256": sha, "fn_name": "report"})
+    assert r.text == "report"
+    for fields in (
+        {"code_sha256": sha, "fn_name": "_admin"},
+        {"code_b64": b64(ALLOWED_WITH_ADMIN), "fn_name": "_admin"},
+    ):
+        r = httpx.post(holding.url + "/", json=fields)
+        assert r.status_code == 403
+        assert r.json()["error"] == "locked"
+        assert r.json()["fn_name"] == "_admin"
+    r = httpx.get(holding.url + "/", params={"code_sha256": sha, "fn_name": "_admin"})
+    assert (r.status_code, r.json()["error"]) == (403, "locked")
+    # An endpoint's function is the endpoint's: a caller's fn_name is an argument at most.
+    assert httpx.get(holding.url + "/tens", params={"n": 2, "fn_name": "_admin"}).text == "20"
+
+
+def test_callers_cannot_choose_cache_keys(holding: Any) -> None:
+    sha = sha256_of(ALLOWED_WITH_ADMIN)
+    planted = {"code_sha256": sha, "use_cache": True, "cache_key_override": "/landing.html"}
+    r = httpx.post(holding.url + "/", json=planted)
+    assert r.status_code == 403
+    assert r.json() == {
+        "error": "locked",
+        "message": "this server is locked: callers cannot choose cache keys (cache_key_override)",
+        "field": "cache_key_override",
+    }
+    r = httpx.get(holding.url + "/tens", params={"use_cache": 1, "cache_key_override": "/x"})
+    assert (r.status_code, r.json()["field"]) == (403, "cache_key_override")
+    # Cached at a path, an allowed call's reply is keyed by its code too: no pinned page.
+    r = httpx.post(holding.url + "/landing.html", json={"code_sha256": sha, "use_cache": True})
+    assert r.text == "public owt"
+    again = httpx.post(holding.url + "/landing.html", json={"code_sha256": sha, "use_cache": 1})
+    assert again.headers.get("x-owt-cache") == "hit"
+    pinned = httpx.get(holding.url + "/landing.html")
+    assert (pinned.status_code, pinned.json()["error"]) == (400, "missing_code")
+
+
+def test_status_shows_no_function_names_when_locked(holding: Any, owt_server: Any) -> None:
+    sha = sha256_of(ALLOWED_WITH_ADMIN)
+    assert httpx.post(holding.url + "/", json={"code_sha256": sha}).status_code == 200
+    text = httpx.get(holding.url + "/_owt/status").text
+    for name in ("_admin", "report", "tens", '"run"'):
+        assert name not in text
+    status = httpx.get(holding.url + "/_owt/status").json()
+    assert status["endpoints"] == 1
+    assert call(owt_server.url, ALLOWED_WITH_ADMIN).status_code == 200  # unlocked: all shown
+    assert '"run"' in httpx.get(owt_server.url + "/_owt/status").text
+
+
+def test_allow_fn_takes_no_private_names(start_server: Any) -> None:
+    with pytest.raises(RuntimeError, match="--allow-fn '_admin'"):
+        start_server("--locked", "--allow-fn", "_admin")

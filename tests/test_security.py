@@ -48,7 +48,7 @@ def test_413_before_the_body_is_read(start_server):
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         # Declare 10 MB, send 100 bytes: the answer comes without waiting for the rest.
         sock.sendall(
-            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Content-Length: 10000000\r\n\r\n" + b"x" * 100
         )
         answer = b""

@@ -99,13 +99,16 @@ function query(code, kwargs, options, sha) {
 
 /**
  * A GET URL that makes the call — for `EventSource`, `<img src>`, `<audio src>` or a link.
- * Options: `fnName`, `fields` (call fields such as `use_cache`, `env`).
+ * Options: `fnName`, `fields` (call fields such as `use_cache`, `env`), `token` (a server's
+ * `--token`: these elements cannot send an Authorization header, so it goes in the URL as
+ * `?token=`; the server takes it out before logging).
  */
 export function url(target, code, kwargs = {}, options = {}) {
   const result = resolve(target);
   for (const [name, value] of query(code, kwargs, options, null)) {
     result.searchParams.set(name, value);
   }
+  if (options.token) result.searchParams.set("token", options.token);
   return result.toString();
 }
 

@@ -10,15 +10,22 @@ Every failure of a call becomes one of these, and every one of these becomes a J
     ├── UnknownEnv                400  unknown_env      known
     ├── Unauthorized              401  unauthorized
     ├── Locked                    403  locked
+    ├── ForbiddenOrigin           403  forbidden_origin check
+    ├── Forbidden                 403  forbidden        (a path outside open(root_dir=); also a
+    │                                                    PermissionError, as adaptors expect)
     ├── UnknownCode               404  unknown_code
     ├── UnknownEndpoint           404  unknown_endpoint
+    ├── HeaderTimeout             408  header_timeout
     ├── TooLarge                  413  too_large
+    ├── HeadersTooLarge           431  headers_too_large
     ├── CompileError              422  compile_error    line, column, traceback
     ├── NoFunction                422  no_function      fn_name
     ├── InstallFailed             424  install_failed   log_tail
     ├── AdaptorError              500  adaptor_error    type, traceback
     ├── Internal                  500  internal         (a fault of owt itself)
     ├── NotFound                  404  not_found        (an /_owt/ path owt does not serve)
+    │   └── NoFile                404  not_found        (a file open(root_dir=) does not find;
+    │                                                    also a FileNotFoundError)
     ├── WorkerDied                502  worker_died      exit_code
     ├── Busy                      503  busy
     └── Timeout                   504  timeout          timeout
@@ -39,10 +46,15 @@ __all__ = [
     "BadRequest",
     "Busy",
     "CompileError",
+    "Forbidden",
+    "ForbiddenOrigin",
+    "HeaderTimeout",
+    "HeadersTooLarge",
     "InstallFailed",
     "Internal",
     "Locked",
     "MissingCode",
+    "NoFile",
     "NoFunction",
     "NotFound",
     "OwtError",
@@ -117,6 +129,34 @@ class Locked(OwtError):
     kind = "locked"
 
 
+class Forbidden(OwtError, PermissionError):
+    """Refused by an adaptor's own guard (``open(root_dir=)``); its message names no server
+    path. Also a ``PermissionError``, so code that catches that still does."""
+
+    status = 403
+    kind = "forbidden"
+
+
+class ForbiddenOrigin(OwtError):
+    """A request a browser made for a page of another origin, or under a foreign ``Host``."""
+
+    status = 403
+    kind = "forbidden_origin"
+
+    def __init__(self, message: str, *, check: str, **extra: Any) -> None:
+        super().__init__(message, check=check, **extra)
+
+
+class HeaderTimeout(OwtError):
+    status = 408
+    kind = "header_timeout"
+
+
+class HeadersTooLarge(OwtError):
+    status = 431
+    kind = "headers_too_large"
+
+
 class UnknownCode(OwtError):
     status = 404
     kind = "unknown_code"
@@ -162,6 +202,11 @@ class Internal(OwtError):
 class NotFound(OwtError):
     status = 404
     kind = "not_found"
+
+
+class NoFile(NotFound, FileNotFoundError):
+    """A file an adaptor's ``open(root_dir=)`` does not find; its message names no server
+    path. Also a ``FileNotFoundError``, so code that catches that still does."""
 
 
 class WorkerDied(OwtError):

@@ -19,8 +19,8 @@ their ``runtime_env``; :class:`~owt.core.runner.Runner` reads it when not given 
 
 from __future__ import annotations
 
-import ast
 import contextlib
+import dis
 import importlib
 import importlib.util
 import logging
@@ -74,12 +74,12 @@ class Library:
                     return path
         return None
 
-    def bind(self, tree: ast.Module, namespace: dict[str, object]) -> tuple[Stamp, ...]:
+    def bind(self, code: types.CodeType, namespace: dict[str, object]) -> tuple[Stamp, ...]:
         """Import the lib modules the code names into ``namespace``; the stamps of every lib
         module loaded here (an edit to any of them, a neighbour too, compiles it again)."""
         with self._lock:
             self._refresh()
-            for name in sorted(_free_names(tree) - namespace.keys()):
+            for name in sorted(_free_names(code) - namespace.keys()):
                 path = self.find(name)
                 if path is not None:
                     module = self._load(name, path)
@@ -129,19 +129,23 @@ class Library:
                 self._loaded[file] = (name, _mtime(file))
 
 
-def _free_names(tree: ast.Module) -> set[str]:
-    """Names the code reads and never assigns: candidates for lib modules."""
+def _free_names(code: types.CodeType) -> set[str]:
+    """Names the code reads as globals and never assigns: candidates for lib modules.
+
+    Read from the compiled code (its nested functions too), so code compiled in another
+    process (owt.core.compiling) is bound the same way.
+    """
     loads: set[str] = set()
     stores: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            (loads if isinstance(node.ctx, ast.Load) else stores).add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            stores.add(node.name)
-        elif isinstance(node, ast.arg):
-            stores.add(node.arg)
-        elif isinstance(node, ast.alias):
-            stores.add((node.asname or node.name).split(".")[0])
+    todo = [code]
+    while todo:
+        current = todo.pop()
+        for ins in dis.get_instructions(current):
+            if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
+                loads.add(str(ins.argval))
+            elif ins.opname in ("STORE_GLOBAL", "STORE_NAME"):
+                stores.add(str(ins.argval))
+        todo += [c for c in current.co_consts if isinstance(c, types.CodeType)]
     return loads - stores
 
 

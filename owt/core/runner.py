@@ -8,13 +8,11 @@ is keyed by its sha256 and its module is kept in a bounded LRU.
 
 from __future__ import annotations
 
-import ast
 import builtins
 import inspect
 import linecache
 import sys
 import threading
-import traceback
 import types
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
@@ -23,12 +21,13 @@ from typing import Any
 
 from owt.core.binding import Target, bind_arguments, target_of
 from owt.core.call import Call, Reply
+from owt.core.compiling import compile_code
 from owt.core.context import using_call
 from owt.core.errors import CompileError, NoFunction, OwtError
 from owt.core.failures import USER_ERRORS, adaptor_error, user_traceback
 from owt.core.libs import Library, Stamp
 from owt.core.results import PLAIN_RESULTS, is_stream, parts_of, reply_for_body, stream_reply
-from owt.core.shapes import make_terse_explicit, shape_of
+from owt.core.shapes import shape_of
 from owt.core.streams import AsyncStream, Offload, SyncStream
 
 __all__ = ["Adaptor", "Offload", "Runner", "SyncStream", "Target", "shape_of"]
@@ -69,6 +68,7 @@ class Runner:
         self._adaptors: OrderedDict[str, Adaptor] = OrderedDict()
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._precompiled: dict[str, tuple[str, types.CodeType]] = {}
         self.compiles = 0
 
     # -- compiling -------------------------------------------------------------------------
@@ -113,18 +113,24 @@ class Runner:
             sys.modules.pop(old.module.__name__, None)
             linecache.cache.pop(old.module.__file__ or "", None)
 
+    def knows(self, sha256: str) -> bool:
+        """True when this code is compiled here already (for some function of it)."""
+        return sha256 in self._adaptors
+
+    def filename(self, call: Call) -> str:
+        return call.filename or f"<owt:{call.sha256[:12]}>"
+
+    def adopt(self, sha256: str, compiled: tuple[str, types.CodeType]) -> None:
+        """Use ``compiled`` (compiled elsewhere: owt.core.compiling) for this code's next
+        compile instead of compiling it here."""
+        with self._guard:
+            self._precompiled[sha256] = compiled
+
     def _compile(self, call: Call) -> Adaptor:
-        filename = call.filename or f"<owt:{call.sha256[:12]}>"
-        try:
-            tree = ast.parse(call.code, filename)
-        except SyntaxError as exc:
-            raise CompileError(
-                f"SyntaxError: {exc.msg}",
-                line=exc.lineno,
-                column=exc.offset,
-                traceback="".join(traceback.format_exception_only(type(exc), exc)),
-            )
-        shape = shape_of(tree)
+        filename = self.filename(call)
+        with self._guard:
+            compiled = self._precompiled.pop(call.sha256, None)
+        shape, code = compiled or compile_code(call.code, filename)
         name = f"owt_adaptor_{call.sha256[:16]}"
         module = types.ModuleType(name)
         module.__file__ = filename
@@ -134,16 +140,11 @@ class Runner:
         value = None
         self.compiles += 1
         try:
-            libs = self.library.bind(tree, module.__dict__) if self.library else ()
+            libs = self.library.bind(code, module.__dict__) if self.library else ()
             if shape == "explicit":
                 sys.modules[name] = module
-                exec(compile(tree, filename, "exec"), module.__dict__)
+                exec(code, module.__dict__)
             else:
-                expr = tree.body[0]
-                assert isinstance(expr, ast.Expr)
-                if shape == "terse":
-                    make_terse_explicit(expr.value)
-                code = compile(ast.Expression(expr.value), filename, "eval")
                 value = eval(code, module.__dict__)
         except USER_ERRORS as exc:
             sys.modules.pop(name, None)

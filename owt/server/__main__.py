@@ -2,4 +2,5 @@
 
 from owt.cli import serve_main
 
-serve_main()
+if __name__ == "__main__":  # not when a helper process re-imports the main module
+    serve_main()

@@ -26,6 +26,7 @@ from owt.core.errors import (
     NotFound,
     OwtError,
     Timeout,
+    TooLarge,
     UnknownCode,
     UnknownEnv,
     reply_for,
@@ -138,8 +139,10 @@ class OwtApp:
     def resolve(self, request: Request) -> Call:
         """The Call a request asks for: its code, arguments and options."""
         fields = read_fields(request)
+        endpoints = self.state.endpoints
+        endpoints.guard_fields(fields)  # --locked: callers choose no cache keys
         # /NAME of a mounted or registered endpoint, when the request brings no code itself.
-        endpoint_call = self.state.endpoints.resolve(request, fields)
+        endpoint_call = endpoints.resolve(request, fields)
         if endpoint_call is not None:
             endpoint_call.server = self.server
             return endpoint_call
@@ -148,7 +151,7 @@ class OwtApp:
             code, sha = self.decode_code(fields["code_b64"])
         elif fields.get("code_sha256") not in (None, ""):
             sha = str(fields["code_sha256"]).lower()
-            self.state.endpoints.guard(sha)  # --locked: only --allow'ed hashes
+            endpoints.guard(sha)  # --locked: only --allow'ed hashes
             known = self.state.codes.get(sha)
             if known is None:
                 raise UnknownCode(
@@ -167,8 +170,12 @@ class OwtApp:
             default_timeout=self.settings.timeout,
             sha256=sha,
         )
-        if self.settings.locked:  # only --allow'ed code
-            self.state.endpoints.guard(call.sha256)
+        if self.settings.locked:  # only --allow'ed code, its allowed functions, its own keys
+            endpoints.guard(call.sha256)
+            endpoints.guard_function(call.fn_name)
+            if call.options.get("use_cache"):
+                # Never a bare path: a pinned path (/landing.html) stays the operator's.
+                call.options["cache_key_override"] = f"{call.sha256}:{request.path}"
         self.state.codes.add(call.sha256, code)
         call.server = self.server
         return call
@@ -177,6 +184,12 @@ class OwtApp:
         """``code_b64`` → (code, sha256), remembered: a warm call sends the same text again."""
         known = self._decoded.get(code_b64) if isinstance(code_b64, str) else None
         if known is None:
+            limit = self.settings.max_code_bytes
+            if isinstance(code_b64, str) and len(code_b64) > limit // 3 * 4 + 4:
+                raise TooLarge(
+                    f"the code is over the limit of {limit} bytes (--max-code-bytes)",
+                    field="code_b64",
+                )
             code = decode_text(code_b64, "code_b64")
             known = (code, sha256_of(code))
             if len(self._decoded) >= DECODED_MEMO:
@@ -215,19 +228,23 @@ def admin_routes(app: OwtApp) -> list[Route]:
     async def health(_: StarletteRequest) -> Response:
         return PlainTextResponse("ok")
 
-    async def status(_: StarletteRequest) -> Response:
+    def status_of() -> dict[str, Any]:
         state = app.state
-        return JSONResponse(
-            {
-                "version": _version(),
-                "environments": {n: e.status() for n, e in state.environments.items()},
-                "requirements": state.requirements.status() if state.requirements else None,
-                "codes": len(state.codes),
-                "cache": state.cache.stats(),
-                "concurrency": state.limit.status(),
-                "endpoints": state.endpoints.names(),
-            }
-        )
+        return {
+            "version": _version(),
+            "environments": {n: e.status() for n, e in state.environments.items()},
+            "requirements": state.requirements.status() if state.requirements else None,
+            "codes": len(state.codes),
+            "cache": state.cache.stats(),
+            "concurrency": state.limit.status(),
+            "endpoints": state.endpoints.names(),
+        }
+
+    async def status(_: StarletteRequest) -> Response:
+        shown = status_of()
+        if app.settings.locked:  # what may be called there is the operator's to publish
+            shown = _without_names(shown)
+        return JSONResponse(shown)
 
     async def cache(request: StarletteRequest) -> Response:
         responses = app.state.cache
@@ -249,6 +266,20 @@ def admin_routes(app: OwtApp) -> list[Route]:
         openapi_route(app.state),
         Route(RESERVED + "/{rest:path}", not_found, methods=["GET", "POST", "PUT", "DELETE"]),
     ]
+
+
+def _without_names(value: Any) -> Any:
+    """A status with function and endpoint names replaced by their counts."""
+    if isinstance(value, dict):
+        return {
+            k: len(v)
+            if k in ("functions", "endpoints") and isinstance(v, list)
+            else _without_names(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_without_names(v) for v in value]
+    return value
 
 
 def _version() -> str:

@@ -1,7 +1,10 @@
 """Credentials at the door (SPEC §9): HTTP basic auth and bearer tokens, then CORS around it.
 
-``--auth alice:<sha256 hex of her password>`` and ``--token SECRET`` (both repeatable). With
-either set, every request needs credentials except ``GET /_owt/health``; a refusal is 401
+``--auth alice:<sha256 hex of her password>`` and ``--token SECRET`` (both repeatable;
+``--token auto`` makes a random one, printed at start). With either set, every request needs
+credentials except ``GET /_owt/health``; on ``GET`` a token may also come as ``?token=``
+(``<img>``, ``<audio>`` and ``EventSource`` cannot send headers), which is removed from the
+request before it is logged or reaches the adaptor. A refusal is 401
 ``unauthorized`` with a ``WWW-Authenticate`` challenge. Every comparison runs over every
 configured credential with :func:`hmac.compare_digest`, so timing tells nothing about how
 much of a guess was right. Credentials never reach a log line.
@@ -19,10 +22,12 @@ import hashlib
 import hmac
 import logging
 import re
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from owt.core.call import Reply
 from owt.core.errors import Unauthorized
+from owt.server.browser import BrowserGuard
 from owt.server.http import send_reply
 
 if TYPE_CHECKING:
@@ -79,26 +84,47 @@ class AuthMiddleware:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
+        # A browser cannot send a header from <img>, <audio> or EventSource: on GET the token
+        # may be ?token=, taken out of the URL before anything (a log line, the adaptor) sees it.
+        given = self._query_token(scope)
+        on_get = scope.get("method") in ("GET", "HEAD")
         header = _authorization(scope)
-        if header is not None and self.allows(header):
+        if (header is not None and self.allows(header)) or (
+            given and on_get and self._bearer(given)
+        ):
             await self.app(scope, receive, send)
             return
         client = scope.get("client") or ("?", 0)
-        log.info(
-            "401 %s %s from %s: %s",
-            scope.get("method"),
-            scope["path"],
-            client[0],
-            "no credentials" if header is None else "wrong credentials",
-        )
-        message = (
-            "this server needs credentials: HTTP basic auth or Authorization: Bearer TOKEN"
-            if header is None
-            else "the credentials are wrong"
-        )
+        if header is None and given is None:
+            reason = "no credentials"
+            message = (
+                "this server needs credentials: HTTP basic auth, Authorization: Bearer TOKEN, "
+                "or ?token=TOKEN on a GET"
+            )
+        elif header is None and not on_get:
+            reason = "?token= on " + str(scope.get("method"))
+            message = "?token= is taken only on GET; send Authorization: Bearer TOKEN"
+        else:
+            reason = "wrong credentials"
+            message = "the credentials are wrong"
+        log.info("401 %s %s from %s: %s", scope.get("method"), scope["path"], client[0], reason)
         err = Unauthorized(message)
         headers = [h for h in err.headers() if h[0] != "www-authenticate"] + self._challenges
         await send_reply(send, receive, Reply(err.status, headers, err.body()))
+
+    def _query_token(self, scope: dict[str, Any]) -> str | None:
+        """``?token=`` removed from the scope's query string (in place: uvicorn logs that
+        same scope); its value, or None. Only on servers with ``--token``."""
+        query: bytes = scope.get("query_string", b"")
+        if not self._tokens or b"token=" not in query:
+            return None
+        pairs = urllib.parse.parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+        tokens = [v for k, v in pairs if k == "token"]
+        if not tokens:
+            return None
+        kept = [(k, v) for k, v in pairs if k != "token"]
+        scope["query_string"] = urllib.parse.urlencode(kept).encode("latin-1")
+        return tokens[-1]
 
     def allows(self, header: str) -> bool:
         """True when an ``Authorization`` header value names a known user or token."""
@@ -142,9 +168,11 @@ def _authorization(scope: dict[str, Any]) -> str | None:
 
 
 def protect(app: ASGIApp, settings: Settings) -> ASGIApp:
-    """``app`` behind the credentials check (when configured), behind CORS (when asked)."""
+    """``app`` behind the credentials check (when configured), behind the browser checks
+    (always), behind CORS (when asked)."""
     if settings.protected:
         app = AuthMiddleware(app, parse_users(settings.auth), settings.token)
+    app = BrowserGuard(app, settings)  # always, whatever the auth: before anything runs
     if settings.cors:
         from starlette.middleware.cors import CORSMiddleware
 

@@ -303,7 +303,7 @@ class _Disk:
         self._queue: queue.SimpleQueue[Callable[[], object] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         rows = db.query("SELECT COALESCE(MAX(used), 0) FROM response_cache")
-        self._used = int(rows[0][0])
+        self._used = int(rows[0][0]) if rows else 0  # no rows: the file could not be read
 
     def load(self, max_bytes: int) -> list[tuple[str, Entry]]:
         """The stored entries that fit, least recently used first; the rest are deleted."""

@@ -68,5 +68,7 @@ class CodeStore:
 
     def __len__(self) -> int:
         if self.db is not None:
-            return int(self.db.query("SELECT COUNT(*) FROM codes")[0][0])
+            rows = self.db.query("SELECT COUNT(*) FROM codes")
+            if rows:  # none when the state file could not be read: count what memory holds
+                return int(rows[0][0])
         return len(self._codes)

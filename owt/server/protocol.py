@@ -75,7 +75,7 @@ def decode_text(value: Any, name: str) -> str:
 def _literal(text: str) -> tuple[bool, Any]:
     try:
         return True, json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # too deep for JSON is too deep for a literal too
         pass
     try:
         return True, ast.literal_eval(text.strip())
@@ -154,6 +154,8 @@ def read_fields(request: Request, *, lists: bool = False) -> dict[str, Any]:
             body = json.loads(request.data)
         except ValueError as exc:
             raise BadRequest(f"the body is not valid JSON: {exc}", field="body")
+        except RecursionError:
+            raise BadRequest("the body's JSON is nested too deeply", field="body")
         if isinstance(body, dict):
             fields.update(body)
     elif "application/x-www-form-urlencoded" in ctype:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 import socket
 import sys
@@ -13,10 +14,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from owt.config import Settings
 from owt.server.app import create_app
+from owt.server.connection import BoundedHttpToolsProtocol
 
 __all__ = ["bind_socket", "run_server", "uvicorn_config"]
 
@@ -110,8 +111,9 @@ class _BatchedWrites:
         return getattr(self._transport, name)
 
 
-class _HttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with batched writes and without the 64 KiB URL limit.
+class _HttpToolsProtocol(BoundedHttpToolsProtocol):
+    """uvicorn's httptools protocol with batched writes and without the 64 KiB URL limit
+    (and a bounded head: :mod:`owt.server.connection`).
 
     ``httptools.parse_url`` refuses targets over 65535 bytes, so a longer one is split here
     instead (large adaptors travel in GET query strings); the whole target stays bounded by
@@ -148,10 +150,19 @@ def bind_socket(address: str, port: int) -> socket.socket:
 
 def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
     level = LOG_LEVELS.get(settings.verbose, logging.DEBUG)
+    protocol = type(
+        "OwtHttpProtocol",
+        (_HttpToolsProtocol,),
+        {
+            "max_header_bytes": settings.max_header_bytes,
+            "header_timeout": settings.header_timeout,
+        },
+    )
     return uvicorn.Config(
         app,
         loop="auto",
-        http=_HttpToolsProtocol,
+        http=protocol,
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]  # a float works
         lifespan="on",
         log_level=level,
         access_log=settings.verbose >= 2,
@@ -171,8 +182,15 @@ def run_server(settings: Settings) -> None:
     )
     sock = bind_socket(settings.address, settings.port)
     settings.port = sock.getsockname()[1]
+    ready = f"owt serving on {settings.url}"
+    if "auto" in settings.token:  # as Jupyter does: a fresh token, and the URL that carries it
+        token = secrets.token_urlsafe(24)
+        settings.token = [token if t == "auto" else t for t in settings.token]
+        # Printed before the ready line: whoever waits for that one has the token by then.
+        local = settings.url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:")
+        ready = f"owt token {token}: open {local}/_owt/?token={token}\n{ready}"
     app = create_app(settings)
-    server = _Server(uvicorn_config(app, settings), f"owt serving on {settings.url}")
+    server = _Server(uvicorn_config(app, settings), ready)
     try:
         server.run(sockets=[sock])
     finally:

@@ -12,6 +12,7 @@ import importlib.metadata
 import logging
 import os
 import re
+import stat
 import subprocess
 import sys
 import threading
@@ -19,9 +20,18 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from owt.core.context import current_call
+from owt.core.errors import Forbidden, NoFile
 from owt.summat.step import Context, Step
 
-__all__ = ["Importing", "Installing", "Open", "Shell", "ShellError", "resolve_under"]
+__all__ = [
+    "Importing",
+    "Installing",
+    "Open",
+    "Shell",
+    "ShellError",
+    "read_under",
+    "resolve_under",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +46,9 @@ class Open(Step[Any, Any]):
 
     The value is a relative path (str or ``os.PathLike``) or a list of segments (what
     ``path()`` gives). With ``encoding=`` the text is decoded to str. A path that leaves
-    ``root_dir`` — by ``..``, by being absolute, or through a symlink — is refused with
-    ``PermissionError``.
+    ``root_dir`` — by ``..``, by being absolute, or through a symlink, even one swapped in
+    while it is opened — is refused with 403 ``forbidden`` (a ``PermissionError``); a missing
+    file is 404 ``not_found``. Neither names a path of the server.
     """
 
     name = "open"
@@ -48,9 +59,7 @@ class Open(Step[Any, Any]):
         self.args = (root_dir,) if encoding is None else (root_dir, encoding)
 
     def run(self, last: Any, ctx: Context) -> bytes | str:
-        target = resolve_under(self.root_dir, last)
-        with open(target, "rb") as file:
-            data = file.read()
+        data = read_under(self.root_dir, last)
         return data if self.encoding is None else data.decode(self.encoding)
 
     def __repr__(self) -> str:
@@ -58,8 +67,63 @@ class Open(Step[Any, Any]):
         return f"open(root_dir={os.fspath(self.root_dir)!r}{extra})"
 
 
+def read_under(root_dir: str | os.PathLike[str], name: Any) -> bytes:
+    """The bytes of the regular file ``name`` inside ``root_dir``.
+
+    The path is resolved first (:func:`resolve_under`), then opened, then the *opened* file's
+    own path (``/proc/self/fd``) is checked to be inside the root again: a symlink swapped in
+    between the two steps cannot lead the read outside. Refusals are 403 ``forbidden`` (also
+    a ``PermissionError``) and 404 ``not_found``, naming only the relative path asked for.
+    """
+    target = resolve_under(root_dir, name)
+    root = os.path.realpath(root_dir)
+    asked = _relative(name)
+    try:
+        fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        raise NoFile(f"open(): no file {asked!r} under root_dir")
+    except OSError as exc:
+        raise Forbidden(f"open(): {asked!r} cannot be read ({exc.strerror})")
+    try:
+        opened = _opened_path(fd, target)
+        if opened is None or not _inside(root, opened):
+            raise Forbidden(f"open(): {asked!r} is outside root_dir (refused)")
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NoFile(f"open(): {asked!r} is not a file under root_dir")
+        file = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with file:
+        return file.read()
+
+
+def _opened_path(fd: int, target: str) -> str | None:
+    """Where the open file ``fd`` is, as the kernel sees it (None: it was removed)."""
+    try:
+        path = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # no /proc: the path it was opened by, if it is still that file
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(target))
+        except OSError:
+            return None
+        return os.path.realpath(target) if same else None
+    return None if path.endswith(" (deleted)") else path
+
+
+def _inside(root: str, path: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _relative(name: Any) -> str:
+    if isinstance(name, (list, tuple)):
+        return "/".join(str(part) for part in name)
+    return os.fspath(name) if isinstance(name, (str, os.PathLike)) else repr(name)
+
+
 def resolve_under(root_dir: str | os.PathLike[str], name: Any) -> str:
-    """The real path of ``name`` inside ``root_dir``; ``PermissionError`` if it leaves it."""
+    """The real path of ``name`` inside ``root_dir``; ``Forbidden`` (a ``PermissionError``)
+    if it leaves it. Its refusals name the relative path only, never the server's."""
     if isinstance(name, (list, tuple)):
         if not all(isinstance(part, str) for part in name):
             raise TypeError(f"open(): path segments must be str, got {name!r}")
@@ -71,13 +135,14 @@ def resolve_under(root_dir: str | os.PathLike[str], name: Any) -> str:
     if not relative or "\x00" in relative:
         raise ValueError(f"open(): not a file name: {relative!r}")
     if os.path.isabs(relative) or os.path.splitdrive(relative)[0]:
-        raise PermissionError(f"open(): absolute paths are refused: {relative!r}")
+        raise Forbidden("open(): absolute paths are refused; give a path relative to root_dir")
     root = os.path.realpath(root_dir)
-    target = os.path.realpath(os.path.join(root, relative))
-    if os.path.commonpath([root, target]) != root:
-        raise PermissionError(
-            f"open(): {relative!r} is outside root_dir {os.fspath(root_dir)!r} (refused)"
-        )
+    try:
+        target = os.path.realpath(os.path.join(root, relative))
+    except OSError:  # a link that vanished or changed kind while it was being read
+        raise NoFile(f"open(): no file {relative!r} under root_dir")
+    if not _inside(root, target):
+        raise Forbidden(f"open(): {relative!r} is outside root_dir (refused)")
     return target
 
 

@@ -80,9 +80,16 @@ def test_read_a_file_and_shout_example(owt_server: OwtProcess) -> None:
 def test_escaping_root_dir_is_refused(owt_server: OwtProcess) -> None:
     for name in ("../pyproject.toml", "/etc/passwd"):
         r = post(owt_server, SHOUT, path=name)
-        assert r.status_code == 500
-        assert r.json()["error"] == "adaptor_error"
-        assert r.json()["type"] == "PermissionError"
+        assert r.status_code == 403
+        assert r.json()["error"] == "forbidden"
+        assert "root_dir" in r.json()["message"]
+        assert str(ROOT) not in r.text  # no server path in the refusal
+    r = post(owt_server, SHOUT, path="summat/simple/missing.txt")
+    assert r.status_code == 404
+    assert r.json() == {
+        "error": "not_found",
+        "message": "open(): no file 'summat/simple/missing.txt' under root_dir",
+    }
 
 
 def test_installing_is_refused_without_allow_install(owt_server: OwtProcess) -> None:

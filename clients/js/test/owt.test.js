@@ -12,8 +12,8 @@ const OWT_BIN = process.env.OWT_BIN || fileURLToPath(new URL("../../../.venv/bin
 let server;
 let base;
 
-function startServer(timeoutMs = 30000) {
-  const child = spawn(OWT_BIN, ["serve", "--port", "0", "--timeout", "20"], {
+function startServer(timeoutMs = 30000, args = []) {
+  const child = spawn(OWT_BIN, ["serve", "--port", "0", "--timeout", "20", ...args], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   return new Promise((resolve, reject) => {
@@ -114,6 +114,22 @@ describe("call", () => {
     const address = url(base + "/hello", "def run(name): return name.upper()", { name: "owt" });
     const response = await fetch(address);
     assert.equal(await response.text(), "OWT");
+  });
+
+  test("url() carries a token for servers started with --token", async () => {
+    const guarded = await startServer(30000, ["--token", "s3cret"]);
+    try {
+      const code = "def run(request): return request.full_path";
+      const address = url(guarded.url + "/t", code, {}, { token: "s3cret" });
+      assert.equal(new URL(address).searchParams.get("token"), "s3cret");
+      const response = await fetch(address);
+      assert.equal(response.status, 200);
+      assert.ok(!(await response.text()).includes("s3cret")); // taken out before the adaptor
+      const refused = await fetch(url(guarded.url + "/t", code));
+      assert.equal(refused.status, 401);
+    } finally {
+      await stopServer(guarded.child);
+    }
   });
 
   test("encode() is the JSON body", () => {

@@ -18,7 +18,7 @@ curl -s -G "$url/" --data-urlencode "code_b64=$code" --data-urlencode "kwargs_b6
 terse=$(printf '%s' 'path().f(lambda names: f"Hello {names[-1]}!\n")' | base64 -w0)
 curl -s -G "$url/hello/owt" --data-urlencode "code_b64=$terse"
 
-# Escaping root_dir is refused (an adaptor_error naming PermissionError).
+# Escaping root_dir is refused: 403 forbidden, naming no path of the server.
 escape=$(printf '{"path": "../pyproject.toml"}' | base64 -w0)
 curl -s -G "$url/" --data-urlencode "code_b64=$code" --data-urlencode "kwargs_b64=$escape" \
   | head -c 200

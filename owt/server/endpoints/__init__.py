@@ -16,6 +16,8 @@ A request that does carry ``code_b64`` or ``code_sha256`` is an ordinary call on
 
 Locked servers (``--locked``) run only endpoints and code whose sha256 was given with
 ``--allow HASH`` or ``--allow path/to/file.py``; :meth:`Endpoints.guard` says no to the rest.
+They call only ``run`` (and ``--allow-fn`` names, never ``_private`` ones), callers may not
+choose cache keys, and an allowed call's cached reply is keyed by its code as well as its path.
 """
 
 from owt.server.endpoints.endpoint import Endpoint, MountedFile, parse_mount

@@ -9,7 +9,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from owt.core.errors import BadRequest, Locked, OwtError, UnknownCode
+from owt.core.errors import BadRequest, Locked, OwtError, TooLarge, UnknownCode
 from owt.server.http import read_request
 from owt.server.protocol import decode_text, read_fields
 
@@ -40,6 +40,7 @@ def endpoint_routes(state: State) -> list[Route]:
             dict(request.scope), request.receive, settings.max_body_bytes, request.url.path
         )
         fields = read_fields(snapshot)
+        state.endpoints.guard_fields(fields)  # --locked: no cache keys outside its own path
         if fields.get("code_b64") not in (None, ""):
             code = decode_text(fields["code_b64"], "code_b64")
         elif isinstance(fields.get("code"), str) and fields["code"].strip():
@@ -52,6 +53,9 @@ def endpoint_routes(state: State) -> list[Route]:
             code = known
         else:
             raise BadRequest("send the endpoint's code as code_b64 (or code_sha256)", field="code")
+        if len(code) > settings.max_code_bytes:
+            limit = settings.max_code_bytes
+            raise TooLarge(f"the code is over the limit of {limit} bytes (--max-code-bytes)")
         name = request.path_params["name"]
         endpoint = await anyio.to_thread.run_sync(state.endpoints.prepare, name, code, fields)
         created = await state.endpoints.add(endpoint)

@@ -76,6 +76,7 @@ class Endpoints:
         self.mounts: dict[str, MountedFile] = {}
         self.registered: dict[str, Endpoint] = {}
         self.allowed: set[str] = set()
+        self.allow_fn = {"run", *(settings.allow_fn if settings else ())}
         for spec in settings.mount if settings else ():
             name, path = parse_mount(spec)
             self.mounts[name] = MountedFile(name, path)
@@ -135,6 +136,7 @@ class Endpoints:
             return None
         endpoint = self.require(name)
         values = read_fields(request, lists=True)
+        self.guard_fields(values)
         own = endpoint.fields()
         own.update({k: v for k, v in values.items() if k in CALLER_FIELDS})
         call = call_from_fields(
@@ -145,6 +147,7 @@ class Endpoints:
         call.typed = True
         if endpoint.file is not None:
             call.filename = str(endpoint.file)
+        self.guard_function(call.fn_name)
         return call
 
     def guard(self, sha256: str) -> None:
@@ -153,6 +156,24 @@ class Endpoints:
             raise Locked(
                 "this server is locked: it runs only its endpoints and --allow'ed code",
                 sha256=sha256.lower(),
+            )
+
+    def guard_function(self, fn_name: str) -> None:
+        """On a locked server, only ``run`` and ``--allow-fn`` names may be called: an allowed
+        file's other functions (``_admin``) are not the operator's offer."""
+        if self.locked and (fn_name.startswith("_") or fn_name not in self.allow_fn):
+            raise Locked(
+                f"this server is locked: it calls only {', '.join(sorted(self.allow_fn))} "
+                "(the operator names more with --allow-fn)",
+                fn_name=fn_name,
+            )
+
+    def guard_fields(self, fields: dict[str, Any]) -> None:
+        """On a locked server, a caller may not choose where its response is cached."""
+        if self.locked and fields.get("cache_key_override") not in (None, ""):
+            raise Locked(
+                "this server is locked: callers cannot choose cache keys (cache_key_override)",
+                field="cache_key_override",
             )
 
     # -- registering -------------------------------------------------------------------------
@@ -170,6 +191,8 @@ class Endpoints:
             ast.parse(code, f"<endpoint {name}>")
         except SyntaxError as exc:
             raise CompileError(f"SyntaxError: {exc.msg}", line=exc.lineno, column=exc.offset)
+        except (RecursionError, MemoryError):
+            raise CompileError("the code is nested too deeply to compile")
         probe = call_from_fields(
             fields, Request(), code, allow_eval=False, default_timeout=self.timeout
         )

@@ -1,0 +1,151 @@
+"""Browser protection (SPEC §9) against a real server: the headers a browser sends for a
+foreign page are refused with 403 ``forbidden_origin`` before any code runs; what owt's own
+pages, curl and the clients send passes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import b64
+
+from owt.config import Settings
+from owt.core.errors import ForbiddenOrigin
+from owt.server.browser import check_browser
+
+
+def marker_code(marker: Path) -> str:
+    return f"def run():\n    open({str(marker)!r}, 'w').write('ran')\n    return 'ran'\n"
+
+
+def attempt(server: Any, marker: Path, method: str = "GET", **kw: Any) -> httpx.Response:
+    code = b64(marker_code(marker))
+    if method == "GET":
+        return httpx.get(server.url + "/", params={"code_b64": code}, **kw)
+    return httpx.request(method, server.url + "/", params={"code_b64": code}, **kw)
+
+
+def host_of(server: Any) -> str:
+    return str(server.url.split("//", 1)[1])
+
+
+def refused(r: httpx.Response, check: str) -> None:
+    assert r.status_code == 403, r.text
+    assert r.headers["content-type"] == "application/json"
+    body = r.json()
+    assert body["error"] == "forbidden_origin"
+    assert body["check"] == check
+    assert body["message"]
+
+
+FOREIGN = [
+    # DNS rebinding: the attacker's name resolves to 127.0.0.1.
+    ({"Host": "evil.example:9876"}, "host"),
+    ({"Host": "evil.example"}, "host"),
+    ({"Host": "127.0.0.1.evil.example"}, "host"),
+    # fetch(..., {mode: "no-cors"}) and form posts send the page's Origin.
+    ({"Origin": "http://evil.example"}, "origin"),
+    ({"Origin": "null"}, "origin"),
+    ({"Origin": "http://127.0.0.1:1"}, "origin"),  # another port of this very host
+    ({"Origin": "http://localhost:1", "Sec-Fetch-Site": "cross-site"}, "origin"),
+    # <img>, <script src>, a followed link: no Origin, but Sec-Fetch-Site says where from.
+    ({"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"}, "fetch-site"),
+    ({"Sec-Fetch-Site": "same-site", "Sec-Fetch-Dest": "image"}, "fetch-site"),
+    ({"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}, "fetch-site"),
+]
+
+
+@pytest.mark.parametrize(("headers", "check"), FOREIGN)
+def test_a_foreign_page_runs_no_code(owt_server, tmp_path, headers, check):
+    marker = tmp_path / "ran"
+    refused(attempt(owt_server, marker, headers=headers), check)
+    assert not marker.exists()
+
+
+def test_a_text_plain_post_from_another_page_runs_no_code(owt_server, tmp_path):
+    marker = tmp_path / "ran"
+    body = json.dumps({"code_b64": b64(marker_code(marker))})
+    headers = {
+        "Content-Type": "text/plain",
+        "Origin": "http://evil.example",
+        "Sec-Fetch-Site": "cross-site",
+    }
+    refused(httpx.post(owt_server.url + "/", content=body, headers=headers), "origin")
+    assert not marker.exists()
+
+
+def test_owt_s_own_pages_curl_and_typed_addresses_pass(owt_server, tmp_path):
+    own = "http://" + host_of(owt_server)
+    for headers in (
+        {},  # curl, the clients
+        {"Origin": own, "Sec-Fetch-Site": "same-origin"},  # a page owt served
+        {"Sec-Fetch-Site": "same-origin"},
+        {"Sec-Fetch-Site": "none", "Sec-Fetch-Mode": "navigate"},  # typed into the browser
+        {"Host": "localhost:" + own.rsplit(":", 1)[1]},
+        {"Host": "LOCALHOST"},
+        {"Host": "[::1]:9"},
+        {"Host": "127.0.0.2"},
+    ):
+        marker = tmp_path / "ran"
+        r = attempt(owt_server, marker, headers=headers)
+        assert (r.status_code, r.text) == (200, "ran"), headers
+        assert marker.exists()
+        marker.unlink()
+
+
+def test_options_never_runs_code(owt_server, tmp_path):
+    marker = tmp_path / "ran"
+    for path in ("/", "/any/path", "/_owt/status"):
+        r = httpx.request("OPTIONS", owt_server.url + path, params={"code_b64": "x"})
+        assert r.status_code == 204
+        assert "POST" in r.headers["allow"]
+    r = attempt(owt_server, marker, method="OPTIONS")
+    assert r.status_code == 204
+    assert r.content == b""
+    assert not marker.exists()
+
+
+def test_owt_routes_are_guarded_too(owt_server):
+    r = httpx.get(owt_server.url + "/_owt/status", headers={"Host": "evil.example"})
+    refused(r, "host")
+
+
+def test_the_guard_comes_before_auth(start_server, tmp_path):
+    server = start_server("--token", "secret")
+    r = attempt(server, tmp_path / "ran", headers={"Host": "evil.example"})
+    refused(r, "host")  # not 401: a foreign page learns nothing about the credentials
+    r = attempt(server, tmp_path / "ran", headers={"Authorization": "Bearer secret"})
+    assert r.text == "ran"
+
+
+def test_allowed_host_and_cors_origin(start_server, tmp_path):
+    server = start_server(
+        "--allowed-host", "owt.internal", "--cors", "http://app.example", "--cors", "http://b.ex"
+    )
+    marker = tmp_path / "ran"
+    r = attempt(server, marker, headers={"Host": "owt.internal:8080"})
+    assert r.text == "ran"
+    headers = {"Origin": "http://app.example", "Sec-Fetch-Site": "cross-site"}
+    r = attempt(server, marker, headers=headers)
+    assert r.text == "ran"
+    assert r.headers["access-control-allow-origin"] == "http://app.example"
+    refused(attempt(server, marker, headers={"Host": "other.internal"}), "host")
+    refused(attempt(server, marker, headers={"Origin": "http://c.example"}), "origin")
+    # A preflight from an allowed origin is CORS's to answer; nothing runs.
+    marker.unlink()
+    preflight = {"Origin": "http://b.ex", "Access-Control-Request-Method": "POST"}
+    r = attempt(server, marker, method="OPTIONS", headers=preflight)
+    assert r.status_code == 200
+    assert not marker.exists()
+
+
+def test_check_alone():
+    settings = Settings(address="0.0.0.0", insecure=True)
+    check_browser(settings, {"Host": "192.168.1.20:9876"})  # any IP literal on a wildcard
+    with pytest.raises(ForbiddenOrigin) as caught:
+        check_browser(settings, {"Host": "rebind.example:9876"})
+    assert caught.value.extra == {"check": "host"}
+    check_browser(Settings(allowed_host=["*"]), {"Host": "anything.example"})
