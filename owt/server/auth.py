@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from owt.core.call import Reply
 from owt.core.errors import Unauthorized
 from owt.server.http import send_reply
+from owt.server.web import PUBLIC_PATHS
 
 if TYPE_CHECKING:
     from owt.config import Settings
@@ -32,8 +33,9 @@ __all__ = ["OPEN_PATHS", "AuthMiddleware", "parse_users", "password_hash", "prot
 
 log = logging.getLogger(__name__)
 
-#: Paths anyone may reach: health says only ``ok``.
-OPEN_PATHS = frozenset({"/_owt/health"})
+#: Paths anyone may reach: health says only ``ok``; the playground page's static files hold
+#: no secret (the page asks for credentials before it fetches anything).
+OPEN_PATHS = frozenset({"/_owt/health", *PUBLIC_PATHS})
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 

@@ -16,11 +16,13 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from owt.config import Settings
+from owt.server.accesslog import BatchingHandler, JsonFormatter, RequestIdFilter
 from owt.server.app import create_app
 
 __all__ = ["run_server"]
 
 LOG_LEVELS = {0: logging.WARNING, 1: logging.INFO}
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -154,7 +156,8 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
         http=_HttpToolsProtocol,
         lifespan="on",
         log_level=level,
-        access_log=settings.verbose >= 2,
+        log_config=None,  # uvicorn's lines go through owt's handler (configure_logging)
+        access_log=False,  # owt writes its own access log (owt.server.accesslog)
         # Large adaptors travel in GET query strings: this bounds the request target.
         h11_max_incomplete_event_size=max(settings.max_body_bytes, 1024 * 1024),
         timeout_graceful_shutdown=5,
@@ -162,13 +165,39 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
     )
 
 
+def configure_logging(settings: Settings) -> logging.Handler:
+    """One handler for every log line (owt's, uvicorn's, the access log), batched to stderr.
+
+    The access log (``owt.access``) is on at info whatever ``-v`` says, unless ``-q``.
+    """
+    level = LOG_LEVELS.get(settings.verbose, logging.DEBUG)
+    handler = BatchingHandler(sys.stderr)
+    handler.addFilter(RequestIdFilter())
+    json_lines = settings.log_format == "json"
+    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter(LOG_FORMAT))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    access = logging.getLogger("owt.access")
+    access.setLevel(logging.WARNING if settings.quiet else min(level, logging.INFO))
+    return handler
+
+
+class TextFormatter(logging.Formatter):
+    """The plain line; one written during a call starts with ``[REQUEST_ID]``."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        request_id = getattr(record, "request_id", "-")
+        if request_id != "-" and record.name != "owt.access":
+            record.message = f"[{request_id}] {record.message}"
+        return super().formatMessage(record)
+
+
 def run_server(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM. ``settings.port`` 0 picks a free port (the ready line says)."""
-    logging.basicConfig(
-        level=LOG_LEVELS.get(settings.verbose, logging.DEBUG),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = configure_logging(settings)
     sock = bind_socket(settings.address, settings.port)
     settings.port = sock.getsockname()[1]
     app = create_app(settings)
@@ -177,3 +206,4 @@ def run_server(settings: Settings) -> None:
         server.run(sockets=[sock])
     finally:
         sock.close()
+        handler.flush()
