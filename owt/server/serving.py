@@ -9,6 +9,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -187,6 +188,17 @@ def configure_logging(settings: Settings) -> logging.Handler:
 
 class TextFormatter(logging.Formatter):
     """The plain line; one written during a call starts with ``[REQUEST_ID]``."""
+
+    _second = -1
+    _stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        # The date and time change once a second; the access log writes many lines in one.
+        second = int(record.created)
+        if second != self._second:
+            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(record.created))
+            self._second = second
+        return f"{self._stamp},{int(record.msecs):03d}"
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         request_id = getattr(record, "request_id", "-")
