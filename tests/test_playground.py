@@ -5,10 +5,13 @@ Screenshots land in test-artifacts/playground-*.png.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -261,3 +264,99 @@ def test_a_token_in_the_address_is_taken_and_hidden(token_server, page):
     assert finished(page) == "done"
     assert page.locator("#auth[open]").count() == 0
     assert page.text_content("#output pre.text") == "Hello, url!"
+
+
+class BreakingProxy:
+    """A TCP proxy to owt that cuts the connection where the answer says ``BREAK``: what a
+    client sees when a failed stream ends without its final chunk."""
+
+    def __init__(self, upstream: str) -> None:
+        host, port = upstream.removeprefix("http://").rsplit(":", 1)
+        self.upstream = (host, int(port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket, answers: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if answers and b"BREAK" in data:
+                    # The connection ends here, its chunked body unfinished.
+                    sink.sendall(data[: data.index(b"BREAK")])
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)  # wakes the other direction's recv too
+                s.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+BREAKING = """import time
+
+def run():
+    yield "first\\n"
+    time.sleep(0.3)
+    yield "second\\n"
+    time.sleep(0.3)
+    yield "BREAK"
+"""
+
+SSE_ERROR = """import json, time
+from owt import Response
+
+def events():
+    yield "data: first\\n\\n"
+    time.sleep(0.2)
+    error = {"error": "adaptor_error", "message": "ValueError: boom", "type": "ValueError",
+             "traceback": "Traceback (most recent call last):\\nValueError: boom\\n"}
+    yield "event: error\\ndata: " + json.dumps(error) + "\\n\\n"
+
+def run():
+    return Response(events(), 200, {"content-type": "text/event-stream"})
+"""
+
+
+def test_a_stream_cut_midway_shows_what_arrived_and_the_error(server, page):
+    proxy = BreakingProxy(server.url)
+    try:
+        open_playground(page, proxy.url)
+        page.fill("#code", BREAKING)
+        page.fill("#args", "{}")
+        page.click("#run")
+        assert finished(page) == "failed"
+        assert page.text_content("#error .kind") == "stream_broken"
+        assert "stopped after" in page.text_content("#error .message")
+        assert page.locator("#chunks li.chunk").all_text_contents()[:2] == ["first\n", "second\n"]
+        shot(page, "stream-broken")
+    finally:
+        proxy.close()
+
+
+def test_an_sse_error_event_fills_the_error_panel(server, page):
+    open_playground(page, server.url)
+    page.fill("#code", SSE_ERROR)
+    page.fill("#args", "{}")
+    page.click("#run")
+    assert finished(page) == "failed"
+    assert page.text_content("#error .kind") == "adaptor_error"
+    assert page.text_content("#error .message") == "ValueError: boom"
+    assert "Traceback" in page.text_content("#error .traceback")
+    assert page.locator("#chunks li.chunk").all_text_contents() == ["first"]
+    shot(page, "sse-error")
