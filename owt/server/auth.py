@@ -158,6 +158,6 @@ def protect(app: ASGIApp, settings: Settings) -> ASGIApp:
             allow_headers=["*"],
             # Credentials may be sent only to named origins, never to "any".
             allow_credentials=not any_origin,
-            expose_headers=["x-owt-cache"],
+            expose_headers=["x-owt-cache", "x-request-id"],
         )
     return app
