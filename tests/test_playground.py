@@ -6,6 +6,7 @@ Screenshots land in test-artifacts/playground-*.png.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import shutil
 import socket
@@ -360,3 +361,72 @@ def test_an_sse_error_event_fills_the_error_panel(server, page):
     assert "Traceback" in page.text_content("#error .traceback")
     assert page.locator("#chunks li.chunk").all_text_contents() == ["first"]
     shot(page, "sse-error")
+
+
+BUILDING = {
+    "version": "0",
+    "environments": {"main": {"executor": "thread", "threads": {"max": 4, "busy": 1}}},
+    "requirements": {
+        "environments": {
+            "cp3.11-0123456789abcdef": {
+                "requirements": ["soundfile==0.12.1"],
+                "state": "building",
+                "phase": "installing",
+                "elapsed": 4.2,
+                "last_line": "Downloading soundfile-0.12.1.tar.gz",
+            }
+        }
+    },
+    "cache": {"entries": 0, "bytes": 0, "max_bytes": 1, "hits": 0, "misses": 0, "evictions": 0},
+    "concurrency": {},
+    "endpoints": [],
+}
+
+
+def test_requirements_that_fail_to_install_show_their_log(start_server, tmp_path, page):
+    server = start_server("--state-dir", str(tmp_path))
+    open_playground(page, server.url)
+    page.fill("#requirements", str(tmp_path / "no-such-package"))
+    page.fill("#args", "{}")
+    page.click("#run")
+    assert finished(page) == "failed"
+    assert page.text_content("#error .kind") == "install_failed"
+    assert "no-such-package" in page.text_content("#error .traceback")  # the build's log tail
+    page.click("#refresh")
+    page.wait_for_function(
+        "() => document.getElementById('status-panel').textContent.includes('failed')"
+    )
+    shot(page, "install-failed")
+
+
+def test_a_build_in_progress_shows_its_phase_and_log_tail(server, page):
+    page.route(
+        "**/_owt/status",
+        lambda route: route.fulfill(
+            status=200, content_type="application/json", body=json.dumps(BUILDING)
+        ),
+    )
+    open_playground(page, server.url)
+    page.wait_for_function(
+        "() => document.getElementById('status-panel').textContent.includes('building')"
+    )
+    text = page.text_content("#status-panel")
+    assert "soundfile==0.12.1" in text and "installing" in text
+    assert "Downloading soundfile-0.12.1.tar.gz" in text
+
+
+def test_an_auth_server_asks_for_user_and_password_once(start_server, page):
+    digest = hashlib.sha256(b"s3cret").hexdigest()
+    server = start_server("--auth", f"alice:{digest}")
+    page.goto(server.url + "/_owt/")
+    page.wait_for_selector("#auth[open]")
+    page.check("input[name=auth-kind][value=basic]")
+    page.fill("#credential", "alice:s3cret")
+    page.click("#auth-save")
+    page.wait_for_selector("#auth[open]", state="detached")
+    run_example(page, "echo", {"name": "alice"})
+    assert finished(page) == "done"
+    assert page.text_content("#output pre.text") == "Hello, alice!"
+    assert run_shell(snippet(page, "curl")) == "Hello, alice!"
+    python = snippet(page, "python")
+    assert 'auth=("alice", "s3cret")' in python

@@ -53,3 +53,12 @@ def test_the_page_is_public_but_what_it_fetches_is_not(start_server):
     assert httpx.get(server.url + "/_owt/status").status_code == 401
     assert httpx.get(server.url + "/favicon.ico").status_code == 401
     assert httpx.get(server.url + "/", headers={"accept": "text/html"}).status_code == 401
+
+
+def test_the_pages_own_requests_get_no_basic_challenge(start_server):
+    server = start_server("--auth", "alice:" + "0" * 64, "--token", "t0k")
+    plain = httpx.get(server.url + "/_owt/status")
+    assert any(v.startswith("Basic") for v in plain.headers.get_list("www-authenticate"))
+    page = httpx.get(server.url + "/_owt/status", headers={"x-requested-with": "XMLHttpRequest"})
+    assert page.status_code == 401
+    assert page.headers.get_list("www-authenticate") == ['Bearer realm="owt"']

@@ -99,7 +99,12 @@ class AuthMiddleware:
             else "the credentials are wrong"
         )
         err = Unauthorized(message)
-        headers = [h for h in err.headers() if h[0] != "www-authenticate"] + self._challenges
+        challenges = self._challenges
+        if (b"x-requested-with", b"XMLHttpRequest") in scope.get("headers", ()):
+            # A page's script asks for itself (the playground): no Basic challenge, which
+            # would make the browser open its own login box instead of the page's.
+            challenges = [c for c in challenges if not c[1].startswith("Basic")]
+        headers = [h for h in err.headers() if h[0] != "www-authenticate"] + challenges
         await send_reply(send, receive, Reply(err.status, headers, err.body()))
 
     def allows(self, header: str) -> bool:

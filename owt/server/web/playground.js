@@ -146,6 +146,8 @@ function askCredential() {
 async function owtFetch(url, init = {}) {
   for (let attempt = 0; ; attempt++) {
     const headers = new Headers(init.headers || {});
+    // Asks the server not to challenge with Basic: the browser's own login box would open.
+    headers.set("x-requested-with", "XMLHttpRequest");
     const auth = authorization();
     if (auth) headers.set("authorization", auth);
     const response = await fetch(url, { ...init, headers });
@@ -266,7 +268,7 @@ function showError(payload, status) {
   const extra = box.querySelector(".extra");
   extra.replaceChildren();
   for (const [name, value] of Object.entries(payload)) {
-    if (["error", "message", "traceback"].includes(name)) continue;
+    if (["error", "message", "traceback", "log_tail"].includes(name)) continue;
     const dt = document.createElement("dt");
     dt.textContent = name;
     const dd = document.createElement("dd");
