@@ -5,6 +5,7 @@ Screenshots land in test-artifacts/playground-*.png.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -16,6 +17,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from conftest import ARTIFACTS, ROOT, OwtProcess, require, wait_until
 
@@ -430,3 +432,55 @@ def test_an_auth_server_asks_for_user_and_password_once(start_server, page):
     assert run_shell(snippet(page, "curl")) == "Hello, alice!"
     python = snippet(page, "python")
     assert 'auth=("alice", "s3cret")' in python
+
+
+def test_stream_and_event_snippets_stream_too(server, page, tmp_path):
+    open_playground(page, server.url)
+    run_example(page, "stream", {"n": 3, "pause": 0.05})
+    assert finished(page) == "done"
+    python = tmp_path / "stream.py"
+    python.write_text(snippet(page, "python"))
+    assert "adaptor.stream(" in python.read_text()
+    assert run_shell(f"{sys.executable} {python}") == "chunk 0\nchunk 1\nchunk 2\n"
+    run_example(page, "sse", {"words": "a b"})
+    assert finished(page) == "done"
+    python.write_text(snippet(page, "python"))
+    events = run_shell(f"{sys.executable} {python}").splitlines()
+    assert events == ["{'index': 0, 'word': 'a'}", "{'index': 1, 'word': 'b'}"]
+    if shutil.which("node"):
+        shutil.copy(ROOT / "clients/js/owt.js", tmp_path / "owt.js")
+        (tmp_path / "events.mjs").write_text(snippet(page, "js"))
+        out = run_shell("node events.mjs", cwd=tmp_path)
+        assert "word: 'a'" in out and "word: 'b'" in out
+
+
+def test_a_whole_wav_plays_in_the_player(server, page):
+    if shutil.which("espeak-ng") is None:
+        require("espeak-ng (apt-get install espeak-ng)")
+    open_playground(page, server.url)
+    run_example(page, "tts", {"text": "A whole file.", "format": "wav"})
+    assert finished(page) == "done"
+    assert page.is_visible("#player")
+    page.wait_for_function(
+        "() => { const a = document.getElementById('player');"
+        " return a.readyState >= 1 && a.duration > 0.3; }"
+    )
+    shot(page, "wav")
+
+
+def test_a_registered_endpoint_gets_a_form_too(server, page):
+    code = "def run(word: str, times: int = 1) -> str:\n    return word * times\n"
+    put = httpx.put(
+        server.url + "/_owt/endpoints/repeat",
+        json={"code_b64": base64.b64encode(code.encode()).decode()},
+    )
+    assert put.status_code in (200, 201), put.text
+    open_playground(page, server.url)
+    form = page.locator("form.endpoint[data-path='/repeat']")
+    form.wait_for()
+    form.locator("input[name=word]").fill("ab")
+    form.locator("input[name=times]").fill("3")
+    form.locator("button[type=submit]").click()
+    assert finished(page) == "done"
+    assert page.text_content("#output pre.text") == "ababab"
+    assert httpx.delete(server.url + "/_owt/endpoints/repeat").status_code in (200, 204)
