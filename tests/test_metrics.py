@@ -77,3 +77,58 @@ def test_metrics_need_credentials_like_every_owt_route(start_server):
     assert httpx.get(server.url + "/_owt/metrics").status_code == 401
     samples = scrape(server.url, headers={"authorization": "Bearer t0k"})
     assert ("owt_cache_hits_total", ()) in samples
+
+
+class _Part:
+    def __init__(self, status: dict) -> None:
+        self._status = status
+
+    def status(self) -> dict:
+        return self._status
+
+    def stats(self) -> dict:
+        return self._status
+
+
+def test_workers_of_every_kind_are_counted():
+    from types import SimpleNamespace
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from owt.server.metrics import CallMetrics, MetricsCollector
+
+    ray = {
+        "pools": [
+            {"replaced": 2, "actors": [{"up": True, "busy": 1}, {"up": True, "busy": 0}]},
+            {"replaced": 1, "actors": [{"up": False, "busy": 0}]},
+        ]
+    }
+    built = {
+        "state": "running",
+        "build_seconds": 3.5,
+        "workers": {"workers": [{"busy": 1}], "replaced": 0, "queued": 2},
+    }
+    state = SimpleNamespace(
+        cache=_Part({"entries": 0, "bytes": 0}),
+        environments={"gpu": _Part(ray), "main": _Part({"threads": {"max": 8, "busy": 3}})},
+        limit=_Part({"waiting": 1, "rejected": 4}),
+        requirements=_Part({"environments": {"k1": built, "k2": {"state": "building"}}}),
+    )
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(MetricsCollector(CallMetrics(), lambda: state))
+    samples = {}
+    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+        for s in family.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    assert value(samples, "owt_workers", env="gpu") == 2
+    assert value(samples, "owt_workers_busy", env="gpu") == 1
+    assert value(samples, "owt_worker_restarts_total", env="gpu") == 3
+    assert value(samples, "owt_workers", env="main") == 8
+    assert value(samples, "owt_workers_busy", env="main") == 3
+    assert value(samples, "owt_workers_busy", env="requirements:k1") == 1
+    assert value(samples, "owt_queue_depth", env="requirements:k1") == 2
+    assert value(samples, "owt_queue_depth", env="*") == 1
+    assert value(samples, "owt_busy_rejections_total") == 4
+    assert value(samples, "owt_env_builds", state="building") == 1
+    assert value(samples, "owt_env_builds", state="running") == 1
+    assert value(samples, "owt_env_build_seconds", key="k1") == 3.5

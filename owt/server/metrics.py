@@ -9,7 +9,8 @@ builds — is read from the parts' own ``status()`` when a scraper asks. The fam
     owt_response_bytes_total{env,shape}        body bytes sent (shape=stream|sse: streamed)
     owt_cache_hits_total, owt_cache_misses_total, owt_cache_stores_total,
     owt_cache_evictions_total, owt_cache_bytes, owt_cache_entries
-    owt_workers{env}, owt_workers_busy{env}    worker processes (or threads) alive / busy
+    owt_workers{env}, owt_workers_busy{env}    worker processes, Ray actors (or threads) alive /
+                                               busy; env="requirements:KEY" for a built set
     owt_worker_restarts_total{env}             workers replaced (died, retired, timed out)
     owt_worker_timeout_kills_total{env}        workers killed for a call's timeout
     owt_queue_depth{env}                       calls waiting (env="*": --max-concurrency)
@@ -99,12 +100,14 @@ class MetricsCollector:
         yield from self.calls.families()
         state = self.state()
         yield from _cache_families(state.cache.stats())
-        yield from _worker_families(
-            {name: executor.status() for name, executor in state.environments.items()},
-            state.limit.status(),
-        )
+        environments = {name: executor.status() for name, executor in state.environments.items()}
         requirements = state.requirements.status() if state.requirements else {}
-        yield from _build_families(requirements.get("environments", {}))
+        builds = requirements.get("environments", {})
+        for key, env in builds.items():  # a built requirements set runs in workers of its own
+            if isinstance(env.get("workers"), dict):
+                environments[f"requirements:{key}"] = env["workers"]
+        yield from _worker_families(environments, state.limit.status())
+        yield from _build_families(builds)
 
 
 def _cache_families(stats: dict[str, Any]) -> Iterator[Metric]:
@@ -119,15 +122,22 @@ def _cache_families(stats: dict[str, Any]) -> Iterator[Metric]:
     yield GaugeMetricFamily("owt_cache_entries", "Responses held.", value=stats["entries"])
 
 
-def _worker_counts(status: dict[str, Any]) -> tuple[int, int]:
-    """(alive, busy) for an executor's status: worker processes, or threads in the server."""
-    if isinstance(status.get("workers"), list):
+def _worker_counts(status: dict[str, Any]) -> tuple[int, int, int]:
+    """(alive, busy, replaced) from an executor's status: worker processes, Ray actors, or
+    threads in the server."""
+    if isinstance(status.get("workers"), list):  # worker processes
         workers = status["workers"]
-        return len(workers), sum(1 for w in workers if w.get("busy"))
+        busy = sum(1 for w in workers if w.get("busy"))
+        return len(workers), busy, int(status.get("replaced") or 0)
+    if isinstance(status.get("pools"), list):  # Ray actors, one pool per resource shape
+        actors = [a for pool in status["pools"] for a in pool.get("actors", [])]
+        alive = sum(1 for a in actors if a.get("up", True))
+        busy = sum(1 for a in actors if a.get("busy"))
+        return alive, busy, sum(int(pool.get("replaced") or 0) for pool in status["pools"])
     threads = status.get("threads")
     if isinstance(threads, dict):
-        return int(threads.get("max", 0)), int(threads.get("busy", 0))
-    return int(status.get("size", 0)), int(status.get("busy", 0))
+        return int(threads.get("max", 0)), int(threads.get("busy", 0)), 0
+    return 0, 0, 0
 
 
 def _worker_families(
@@ -143,10 +153,10 @@ def _worker_families(
     )
     queue = GaugeMetricFamily("owt_queue_depth", "Calls waiting.", labels=["env"])
     for env, status in sorted(environments.items()):
-        count, running = _worker_counts(status)
+        count, running, replaced = _worker_counts(status)
         alive.add_metric([env], count)
         busy.add_metric([env], running)
-        restarts.add_metric([env], status.get("replaced", 0))
+        restarts.add_metric([env], replaced)
         if "killed_for_timeout" in status:
             kills.add_metric([env], status["killed_for_timeout"])
         queue.add_metric([env], status.get("queued", 0))

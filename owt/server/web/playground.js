@@ -717,6 +717,10 @@ function workerRows(name, env) {
   if (Array.isArray(env.workers)) {
     return env.workers.map((w) => [name, w.pid, w.busy, w.calls, w.rss ? formatBytes(w.rss) : "", w.uptime]);
   }
+  if (Array.isArray(env.pools)) {
+    return env.pools.flatMap((pool) => (pool.actors || []).map((a) =>
+      [name, `actor ${a.pid ?? ""} ${a.node_ip ?? ""}${a.up === false ? " (down)" : ""}`, a.busy, a.calls, "", a.uptime]));
+  }
   if (env.threads) return [[name, "threads", `${env.threads.busy}/${env.threads.max}`, "", "", ""]];
   return [[name, env.executor, "", "", "", ""]];
 }
