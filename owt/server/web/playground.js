@@ -567,6 +567,7 @@ async function runCall(call) {
     if (running === controller) running = null;
     $("stop").disabled = true;
     showSnippet();
+    loadStatus().catch(() => {}); // warm adaptors, cache and workers after this call
   }
 }
 
