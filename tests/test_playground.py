@@ -484,3 +484,27 @@ def test_a_registered_endpoint_gets_a_form_too(server, page):
     assert finished(page) == "done"
     assert page.text_content("#output pre.text") == "ababab"
     assert httpx.delete(server.url + "/_owt/endpoints/repeat").status_code in (200, 204)
+
+
+HASKELL_CLIENT = ROOT / "clients/haskell/src"
+
+
+def test_the_haskell_snippet_runs_with_the_haskell_client(server, page, tmp_path):
+    if not (HASKELL_CLIENT / "Owt.hs").exists():
+        pytest.skip("the Haskell client (clients/haskell) is not in this tree")
+    if shutil.which("runghc") is None:
+        require("ghc (apt-get install ghc libghc-http-client-dev libghc-aeson-dev ...)")
+    open_playground(page, server.url)
+    run_example(page, "echo", {"name": 'Haskell "quoted" ü'})
+    page.fill("#path", "/from/haskell")
+    page.fill("#timeout", "15")
+    page.click("#run")
+    assert finished(page) == "done"
+    answer = page.text_content("#output pre.text")
+    (tmp_path / "call.hs").write_text(snippet(page, "haskell"))
+    assert run_shell(f"runghc -i{HASKELL_CLIENT} {tmp_path / 'call.hs'}") == answer
+    run_example(page, "stream", {"n": 2, "pause": 0.05})
+    assert finished(page) == "done"
+    (tmp_path / "stream.hs").write_text(snippet(page, "haskell"))
+    assert "owtStream @POST" in (tmp_path / "stream.hs").read_text()
+    assert run_shell(f"runghc -i{HASKELL_CLIENT} {tmp_path / 'stream.hs'}") == "chunk 0\nchunk 1\n"

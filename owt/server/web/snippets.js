@@ -207,27 +207,45 @@ function hsValue(value) {
   return `object [${pairs.join(", ")}]`;
 }
 
+// The Haskell client (clients/haskell, module Owt): mkOwtClient URL, its path the call's;
+// withToken / withBasicAuth / withFields; owt, owtStream, owtEvents, owtAt @METHOD.
 function haskell(call) {
+  const cred = call.credential;
+  const setup = [];
+  if (cred && cred.kind === "basic") {
+    const [user, ...rest] = cred.value.split(":");
+    setup.push(`withBasicAuth ${hsString(user)} ${hsString(rest.join(":"))}`);
+  } else if (cred) {
+    setup.push(`withToken ${hsString(cred.value)}`);
+  }
+  const options = Object.entries(call.options);
+  if (call.kind !== "endpoint" && options.length) {
+    const fields = options.map(([name, value]) => `(${hsString(name)}, ${hsValue(value)})`);
+    setup.push(`withFields [${fields.join(", ")}]`);
+  }
+  const base = call.kind === "endpoint" ? "/" : call.path;
+  const url = hsString(new URL(base, call.origin).toString());
+  const client = setup.length ? `${setup.join(" . ")} <$> mkOwtClient ${url}` : `mkOwtClient ${url}`;
+  const args = `(${hsValue(call.kwargs)})`;
+  let run;
+  if (call.kind === "endpoint") {
+    run = `owtAt @GET ${hsString(call.path)} ${args} client >>= putBS`;
+  } else if (call.answer === "sse") {
+    run = `owtEvents @${call.method} code ${args} (\e -> putBS (sseData e) >> putStrLn "") client`;
+  } else if (call.answer === "stream") {
+    run = `owtStream @${call.method} code ${args} putBS client`;
+  } else {
+    run = `owt @${call.method} code ${args} client >>= putBS`;
+  }
   const lines = [
-    "{-# LANGUAGE DataKinds, OverloadedStrings, TypeApplications #-}",
-    "-- with the owt Haskell client (clients/haskell)",
+    "{-# LANGUAGE OverloadedStrings, TypeApplications #-}",
+    "-- from a checkout of owt: runghc -iclients/haskell/src call.hs",
     "import Data.Aeson (Value (..), object, toJSON, (.=))",
     "import Owt",
     "",
-    "main :: IO ()",
-    "main = do",
-    `  owt <- mkOwtClient ${hsString(new URL("/", call.origin).toString().replace(/\/$/, ""))}`,
   ];
-  if (call.credential) lines.push("  -- this server needs credentials: give them to mkOwtClient");
-  if (call.kind === "endpoint") {
-    lines.push(`  result <- owt @GET ${hsString(call.path)} (${hsValue(call.kwargs)})`);
-  } else {
-    if (call.path !== "/" || Object.keys(call.options).length) {
-      lines.push(`  -- path ${call.path}, options ${JSON.stringify(call.options)}`);
-    }
-    lines.push(`  result <- owt @${call.method} ${hsString(call.code)} (${hsValue(call.kwargs)})`);
-  }
-  lines.push("  print result");
+  if (call.kind !== "endpoint") lines.push("code :: String", `code = ${hsString(call.code)}`, "");
+  lines.push("main :: IO ()", "main = do", `  client <- ${client}`, `  ${run}`);
   return lines.join("\n");
 }
 
