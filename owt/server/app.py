@@ -84,14 +84,14 @@ class OwtApp:
         }
         self._decoded: dict[str, tuple[str, str]] = {}
         self.deadlines = Deadlines()
-        self.metrics = CallMetrics()
-        self.observer = Observer(settings, self.metrics)  # request ids, access log, metrics
         runner = Runner(settings.max_adaptors)
         db = StateDB(settings.state_dir) if settings.state_dir else None
         self.state = State(settings, runner, CodeStore(settings.max_codes, db), db)
         self.state.endpoints = Endpoints(settings, db, self.state.codes)
         self.state.cache = ResponseCache(settings.cache_max_bytes, db)
         self.state.limit = ConcurrencyLimit(settings.max_concurrency, settings.max_queue)
+        self.metrics = CallMetrics()
+        self.observer = Observer(settings, self.metrics)  # request ids, access log, metrics
         self.admin = Starlette(routes=admin_routes(self), lifespan=self._lifespan)
         # Credentials (--auth/--token) and CORS (--cors) in front of everything.
         self.entry = protect(self.route, settings)
