@@ -44,6 +44,8 @@ __all__ = [
     "JsonFormatter",
     "Observer",
     "RequestIdFilter",
+    "TextFormatter",
+    "configure_logging",
     "valid_request_id",
 ]
 
@@ -53,6 +55,7 @@ log = logging.getLogger(__name__)
 #: The request id of the call this task serves, for every log line written during it.
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("owt_request_id", default="-")
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 MAX_REQUEST_ID = 128
 STARTED = time.time()
 ACCESS_FIELDS = (
@@ -287,3 +290,42 @@ class BatchingHandler(logging.Handler):
         self._wake.set()
         self.flush()
         super().close()
+
+
+def configure_logging(settings: Settings, level: int) -> logging.Handler:
+    """One handler for every log line (owt's, uvicorn's, the access log), batched to stderr;
+    ``level`` for all but the access log (``owt.access``), which is on at info unless ``-q``.
+    """
+    handler = BatchingHandler(sys.stderr)
+    handler.addFilter(RequestIdFilter())
+    json_lines = settings.log_format == "json"
+    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter(LOG_FORMAT))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    access = logging.getLogger("owt.access")
+    access.setLevel(logging.WARNING if settings.quiet else min(level, logging.INFO))
+    return handler
+
+
+class TextFormatter(logging.Formatter):
+    """The plain line; one written during a call starts with ``[REQUEST_ID]``."""
+
+    _second = -1
+    _stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        # The date and time change once a second; the access log writes many lines in one.
+        second = int(record.created)
+        if second != self._second:
+            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(record.created))
+            self._second = second
+        return f"{self._stamp},{int(record.msecs):03d}"
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        request_id = getattr(record, "request_id", "-")
+        if request_id != "-" and record.name != "owt.access":
+            record.message = f"[{request_id}] {record.message}"
+        return super().formatMessage(record)

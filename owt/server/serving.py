@@ -7,9 +7,7 @@ import contextlib
 import logging
 import signal
 import socket
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,13 +15,12 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from owt.config import Settings
-from owt.server.accesslog import BatchingHandler, JsonFormatter, RequestIdFilter
+from owt.server.accesslog import configure_logging
 from owt.server.app import create_app
 
 __all__ = ["run_server"]
 
 LOG_LEVELS = {0: logging.WARNING, 1: logging.INFO}
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -166,50 +163,9 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
     )
 
 
-def configure_logging(settings: Settings) -> logging.Handler:
-    """One handler for every log line (owt's, uvicorn's, the access log), batched to stderr.
-
-    The access log (``owt.access``) is on at info whatever ``-v`` says, unless ``-q``.
-    """
-    level = LOG_LEVELS.get(settings.verbose, logging.DEBUG)
-    handler = BatchingHandler(sys.stderr)
-    handler.addFilter(RequestIdFilter())
-    json_lines = settings.log_format == "json"
-    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter(LOG_FORMAT))
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(level)
-    access = logging.getLogger("owt.access")
-    access.setLevel(logging.WARNING if settings.quiet else min(level, logging.INFO))
-    return handler
-
-
-class TextFormatter(logging.Formatter):
-    """The plain line; one written during a call starts with ``[REQUEST_ID]``."""
-
-    _second = -1
-    _stamp = ""
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        # The date and time change once a second; the access log writes many lines in one.
-        second = int(record.created)
-        if second != self._second:
-            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(record.created))
-            self._second = second
-        return f"{self._stamp},{int(record.msecs):03d}"
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        request_id = getattr(record, "request_id", "-")
-        if request_id != "-" and record.name != "owt.access":
-            record.message = f"[{request_id}] {record.message}"
-        return super().formatMessage(record)
-
-
 def run_server(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM. ``settings.port`` 0 picks a free port (the ready line says)."""
-    handler = configure_logging(settings)
+    handler = configure_logging(settings, LOG_LEVELS.get(settings.verbose, logging.DEBUG))
     sock = bind_socket(settings.address, settings.port)
     settings.port = sock.getsockname()[1]
     app = create_app(settings)

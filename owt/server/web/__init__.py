@@ -46,14 +46,14 @@ PAGE_HEADERS = {
 
 
 @cache
-def asset(name: str) -> bytes:
+def _asset(name: str) -> bytes:
     """A file of this folder, read once."""
     return resources.files(__name__).joinpath(name).read_bytes()
 
 
 def web_routes() -> list[Route]:
     async def page(_: StarletteRequest) -> Response:
-        return Response(asset("index.html"), media_type="text/html", headers=PAGE_HEADERS)
+        return Response(_asset("index.html"), media_type="text/html", headers=PAGE_HEADERS)
 
     async def to_page(_: StarletteRequest) -> Response:
         return RedirectResponse(PAGE, status_code=307)
@@ -64,7 +64,7 @@ def web_routes() -> list[Route]:
             err = NotFound(f"no owt route {request.url.path}")
             return Response(err.body(), err.status, media_type="application/json")
         headers = {"cache-control": "no-cache", "content-type": ASSETS[name]}
-        return Response(asset(name), headers=headers)
+        return Response(_asset(name), headers=headers)
 
     return [
         Route(PAGE, page),
@@ -79,7 +79,7 @@ def no_code_reply(request: Request, err: MissingCode) -> Reply:
     if request.method in ("GET", "HEAD"):
         if request.path == "/favicon.ico":
             headers = [("content-type", "image/x-icon"), ("cache-control", "max-age=86400")]
-            return Reply(200, headers, asset("favicon.ico"))
+            return Reply(200, headers, _asset("favicon.ico"))
         if request.path == "/" and "text/html" in request.headers.get("accept", ""):
             return Reply(307, [("location", PAGE), ("content-type", "text/plain")], b"")
     return err.reply()
