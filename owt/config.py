@@ -55,7 +55,7 @@ class Settings:
 
     address: str = option("127.0.0.1", "Address to listen on.", kind="str")
     port: int = option(9876, "Port (0 picks a free one).", kind="int")
-    verbose: int = option(0, "-v info, -vv debug and access log.", kind="count", short="-v")
+    verbose: int = option(0, "-v info, -vv debug (and query strings).", kind="count", short="-v")
     timeout: float = option(60.0, "Default seconds per call.", kind="float")
     max_body_bytes: int = option(16 * MiB, "Largest request body.", kind="int")
     insecure: bool = option(False, "Allow a non-loopback address without --auth/--token.")
@@ -109,6 +109,11 @@ class Settings:
         [], "Function besides run that a locked server may call (repeatable).", kind="list"
     )
     max_code_bytes: int = option(8 * MiB, "Largest adaptor source (413 past it).", kind="int")
+    # logging
+    quiet: bool = option(False, "No access log (one line per call otherwise).", short="-q")
+    log_format: str = option(
+        "text", "Log lines as text or JSON objects.", kind="str", choices=("text", "json")
+    )
 
     def __post_init__(self) -> None:
         self.auth = _split_commas(self.auth)

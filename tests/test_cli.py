@@ -9,7 +9,7 @@ import sys
 
 import httpx
 import pytest
-from conftest import ROOT, OwtProcess, call
+from conftest import ROOT, OwtProcess, call, wait_until
 
 
 def test_ready_line_and_python_m_owt_server():
@@ -57,10 +57,13 @@ def test_insecure_allows_public_address(start_server):
     assert httpx.get(f"http://127.0.0.1:{port}/_owt/health").text == "ok"
 
 
-def test_verbose_logs_requests(start_server):
-    server = start_server("-vv")
+def test_requests_are_logged_by_default_and_not_with_quiet(start_server):
+    server = start_server()
     call(server.url, "def run(): return 1")
-    assert any("POST / HTTP" in line for line in server.lines)
+    assert wait_until(lambda: any(" POST / 200 " in line for line in server.lines))
+    quiet = start_server("-q")
+    call(quiet.url, "def run(): return 1")
+    assert not any("owt.access" in line for line in quiet.lines)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

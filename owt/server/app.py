@@ -33,6 +33,7 @@ from owt.core.errors import (
 )
 from owt.core.runner import Runner
 from owt.executors.base import Executor
+from owt.server.accesslog import Observer
 from owt.server.auth import protect
 from owt.server.cache import ResponseCache
 from owt.server.codes import CodeStore
@@ -41,9 +42,11 @@ from owt.server.endpoints import Endpoints, endpoint_routes
 from owt.server.environments import create_environments, create_requirements
 from owt.server.http import read_request, send_reply
 from owt.server.limits import ConcurrencyLimit
+from owt.server.metrics import CallMetrics, metrics_route
 from owt.server.openapi import openapi_route
 from owt.server.protocol import call_from_fields, decode_text, read_fields, sha256_of
 from owt.server.statedb import StateDB
+from owt.server.web import no_code_reply, web_routes
 
 __all__ = ["OwtApp", "State", "admin_routes", "create_app"]
 
@@ -88,6 +91,8 @@ class OwtApp:
         self.state.endpoints = Endpoints(settings, db, self.state.codes)
         self.state.cache = ResponseCache(settings.cache_max_bytes, db)
         self.state.limit = ConcurrencyLimit(settings.max_concurrency, settings.max_queue)
+        self.metrics = CallMetrics()
+        self.observer = Observer(settings, self.metrics)  # request ids, access log, metrics
         self.admin = Starlette(routes=admin_routes(self), lifespan=self._lifespan)
         # Credentials (--auth/--token) and CORS (--cors) in front of everything.
         self.entry = protect(self.route, settings)
@@ -124,17 +129,25 @@ class OwtApp:
         if path == "/b64" or path.startswith("/b64/"):
             path = path[4:] or "/"
         timeout = self.settings.timeout
+        record = self.observer.begin(scope, send)
+        call: Call | None = None
         try:
             request = await read_request(scope, receive, self.settings.max_body_bytes, path)
             call = self.resolve(request)
             timeout = call.timeout or timeout
             reply = await self.run(call)
+        except MissingCode as err:  # a browser at / gets the playground; /favicon.ico an icon
+            reply = no_code_reply(request, err)
         except OwtError as err:
             reply = err.reply()
         except Exception as exc:  # a bug in owt itself: answer, log, stay up
             log.exception("internal error")
             reply = reply_for(exc)
-        await send_reply(send, receive, reply, timeout)
+        try:
+            if not await send_reply(record, receive, reply, timeout):
+                record.complete = False  # ended early: an error midway, or the client left
+        finally:
+            self.observer.end(record, scope, call, reply)
 
     def resolve(self, request: Request) -> Call:
         """The Call a request asks for: its code, arguments and options."""
@@ -264,6 +277,8 @@ def admin_routes(app: OwtApp) -> list[Route]:
         Route(f"{RESERVED}/cache", cache, methods=["GET", "DELETE"]),
         *endpoint_routes(app.state),
         openapi_route(app.state),
+        metrics_route(app.metrics, lambda: app.state),
+        *web_routes(),
         Route(RESERVED + "/{rest:path}", not_found, methods=["GET", "POST", "PUT", "DELETE"]),
     ]
 

@@ -29,6 +29,7 @@ from owt.core.call import Reply
 from owt.core.errors import Unauthorized
 from owt.server.browser import BrowserGuard
 from owt.server.http import send_reply
+from owt.server.web import PUBLIC_PATHS
 
 if TYPE_CHECKING:
     from owt.config import Settings
@@ -37,8 +38,9 @@ __all__ = ["OPEN_PATHS", "AuthMiddleware", "parse_users", "password_hash", "prot
 
 log = logging.getLogger(__name__)
 
-#: Paths anyone may reach: health says only ``ok``.
-OPEN_PATHS = frozenset({"/_owt/health"})
+#: Paths anyone may reach: health says only ``ok``; the playground page's static files hold
+#: no secret (the page asks for credentials before it fetches anything).
+OPEN_PATHS = frozenset({"/_owt/health", *PUBLIC_PATHS})
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -109,7 +111,12 @@ class AuthMiddleware:
             message = "the credentials are wrong"
         log.info("401 %s %s from %s: %s", scope.get("method"), scope["path"], client[0], reason)
         err = Unauthorized(message)
-        headers = [h for h in err.headers() if h[0] != "www-authenticate"] + self._challenges
+        challenges = self._challenges
+        if (b"x-requested-with", b"XMLHttpRequest") in scope.get("headers", ()):
+            # A page's script asks for itself (the playground): no Basic challenge, which
+            # would make the browser open its own login box instead of the page's.
+            challenges = [c for c in challenges if not c[1].startswith("Basic")]
+        headers = [h for h in err.headers() if h[0] != "www-authenticate"] + challenges
         await send_reply(send, receive, Reply(err.status, headers, err.body()))
 
     def _query_token(self, scope: dict[str, Any]) -> str | None:
@@ -184,6 +191,6 @@ def protect(app: ASGIApp, settings: Settings) -> ASGIApp:
             allow_headers=["*"],
             # Credentials may be sent only to named origins, never to "any".
             allow_credentials=not any_origin,
-            expose_headers=["x-owt-cache"],
+            expose_headers=["x-owt-cache", "x-request-id"],
         )
     return app

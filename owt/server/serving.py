@@ -8,7 +8,6 @@ import logging
 import secrets
 import signal
 import socket
-import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import uvicorn
 
 from owt.config import Settings
+from owt.server.accesslog import configure_logging
 from owt.server.app import create_app
 from owt.server.connection import BoundedHttpToolsProtocol
 
@@ -165,7 +165,8 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
         timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]  # a float works
         lifespan="on",
         log_level=level,
-        access_log=settings.verbose >= 2,
+        log_config=None,  # uvicorn's lines go through owt's handler (configure_logging)
+        access_log=False,  # owt writes its own access log (owt.server.accesslog)
         # Large adaptors travel in GET query strings: this bounds the request target.
         h11_max_incomplete_event_size=max(settings.max_body_bytes, 1024 * 1024),
         timeout_graceful_shutdown=5,
@@ -175,11 +176,7 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
 
 def run_server(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM. ``settings.port`` 0 picks a free port (the ready line says)."""
-    logging.basicConfig(
-        level=LOG_LEVELS.get(settings.verbose, logging.DEBUG),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = configure_logging(settings, LOG_LEVELS.get(settings.verbose, logging.DEBUG))
     sock = bind_socket(settings.address, settings.port)
     settings.port = sock.getsockname()[1]
     ready = f"owt serving on {settings.url}"
@@ -195,3 +192,4 @@ def run_server(settings: Settings) -> None:
         server.run(sockets=[sock])
     finally:
         sock.close()
+        handler.flush()

@@ -1,0 +1,94 @@
+"""What the access log costs: warm echo with the log on (the default) vs off (``-q``).
+
+    python bench/bench_accesslog.py [--seconds 5] [--rounds 3]
+
+Both servers write their log to a file (a real sink, not /dev/null), and are loaded in
+interleaved rounds at 16 connections (wrk, else a bounded Python client). The request ids,
+metrics and ``X-Request-Id`` header are there in both: only the access line differs.
+Writes the ratio to bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from common import ROOT, ServerURL, b64, load, load_tool, machine, record
+
+ECHO = 'def run(name):\n    return f"Hello, {name}!"\n'
+
+
+@contextmanager
+def logging_server(log_path: str, *args: str) -> Iterator[ServerURL]:
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "owt", "serve", "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            cwd=ROOT,
+        )
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if not line.startswith("owt serving on "):
+                raise RuntimeError(f"owt did not start: {line!r}")
+            yield ServerURL(line.split()[-1], proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(15)
+            if proc.stdout:
+                proc.stdout.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    body = {"code_b64": b64(ECHO), "kwargs": {"name": "owt"}}
+    rates: dict[str, list[float]] = {"on": [], "off": []}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        logging_server(f"{tmp}/on.log", "--timeout", "30") as on,
+        logging_server(f"{tmp}/off.log", "--timeout", "30", "-q") as off,
+    ):
+        servers = {"on": on, "off": off}
+        for url in servers.values():
+            load(url + "/echo", body=body, seconds=1)  # warm-up: compile once
+        for _ in range(args.rounds):
+            for name, url in servers.items():
+                rate = load(
+                    url + "/echo", body=body, seconds=args.seconds, connections=args.connections
+                )
+                rates[name].append(rate)
+    on_rate, off_rate = statistics.median(rates["on"]), statistics.median(rates["off"])
+    text = "\n".join(
+        [
+            "## Access log cost",
+            "",
+            f"`python bench/bench_accesslog.py --seconds {args.seconds:g} --rounds "
+            f"{args.rounds}` — {machine()}, load by {load_tool()}, {args.connections} "
+            "connections, warm `def run` echo by POST, log written to a file; medians of "
+            "interleaved rounds.",
+            "",
+            "| access log | req/s |",
+            "|---|---|",
+            f"| off (`-q`) | {off_rate:,.0f} |",
+            f"| on (default) | {on_rate:,.0f} |",
+            "",
+            f"With the access log on: {on_rate / off_rate:.2f}× the throughput without it.",
+        ]
+    )
+    print(text)
+    record("accesslog", text)
+
+
+if __name__ == "__main__":
+    main()

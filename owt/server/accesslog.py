@@ -1,0 +1,331 @@
+"""The access log: one line per call, with the request id the caller also receives.
+
+Each call gets a request id — the caller's own ``X-Request-Id`` when it sent a sane one (at
+most 128 printable ASCII characters without spaces), else a fresh one — returned as the
+``X-Request-Id`` response header and written in the call's access line::
+
+    2026-11-30 16:01:02,345 INFO owt.access: 5f3a9c0000002a POST /hello 200 1.2ms env=main
+        shape=whole code=1b4e28ba bytes=12
+
+``shape`` is how the answer went out: ``whole`` (one body), ``stream`` (chunks as they were
+made) or ``sse`` (server-sent events); ``code`` is the first 8 hex of the code's sha256
+(``-`` when no code ran); ``incomplete`` marks a stream that did not end properly. Query
+strings hold code and arguments, so they appear only at ``-vv`` (debug); credentials never.
+A 500 ``adaptor_error`` or ``internal`` also logs its traceback at warning, with the id.
+
+The cost is one ``send`` wrapper and one light log record per request (:class:`AccessRecord`,
+handed to the logger's handlers with one call): the line is formatted by the handler, and
+:class:`BatchingHandler` writes lines in batches from a thread of its own rather than one
+``write()`` per call. ``-q`` turns the access log off,
+``--log-format json`` writes every log line (access lines with their fields) as JSON.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from typing import IO, Any
+
+from owt.config import Settings
+from owt.core.call import Call, Reply
+
+__all__ = [
+    "ACCESS_FIELDS",
+    "REQUEST_ID",
+    "AccessRecord",
+    "BatchingHandler",
+    "CallRecord",
+    "JsonFormatter",
+    "Observer",
+    "RequestIdFilter",
+    "TextFormatter",
+    "configure_logging",
+    "valid_request_id",
+]
+
+access_log = logging.getLogger("owt.access")
+log = logging.getLogger(__name__)
+
+#: The request id of the call this task serves, for every log line written during it.
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("owt_request_id", default="-")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+MAX_REQUEST_ID = 128
+STARTED = time.time()
+ACCESS_FIELDS = (
+    "request_id",
+    "method",
+    "path",
+    "status",
+    "duration_ms",
+    "env",
+    "shape",
+    "code",
+    "bytes",
+    "complete",
+)
+TEXT_LINE = "%s %s %s %d %.1fms env=%s shape=%s code=%s bytes=%d%s"
+
+
+def valid_request_id(value: bytes) -> bool:
+    """True for 1 to 128 printable ASCII characters without spaces."""
+    return 0 < len(value) <= MAX_REQUEST_ID and all(0x21 <= b <= 0x7E for b in value)
+
+
+class CallRecord:
+    """What one call did, gathered as its reply is sent (the ``send`` wrapper)."""
+
+    __slots__ = ("complete", "nbytes", "request_id", "rid_header", "send", "started", "status")
+
+    def __init__(self, request_id: str, send: Any) -> None:
+        self.request_id = request_id
+        self.rid_header = (b"x-request-id", request_id.encode())
+        self.send = send
+        self.started = time.perf_counter()
+        self.status = 0
+        self.nbytes = 0
+        self.complete = False
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            self.nbytes += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.complete = True
+        elif message["type"] == "http.response.start":
+            self.status = message["status"]
+            message["headers"] = [*message.get("headers", ()), self.rid_header]
+        await self.send(message)
+
+
+class Observer:
+    """Gives each call its request id; logs and counts it once its reply has been sent."""
+
+    def __init__(self, settings: Settings, metrics: Any = None) -> None:
+        self.enabled = not settings.quiet
+        self.metrics = metrics  # owt.server.metrics.CallMetrics, or None
+        self._prefix = os.urandom(3).hex()
+        self._count = itertools.count(1)
+
+    def begin(self, scope: dict[str, Any], send: Any) -> CallRecord:
+        """A record for this request; its ``__call__`` is the ``send`` to answer with."""
+        request_id = None
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                if valid_request_id(value):
+                    request_id = value.decode("ascii")
+                break
+        if request_id is None:
+            request_id = f"{self._prefix}{next(self._count):08x}"
+        REQUEST_ID.set(request_id)
+        return CallRecord(request_id, send)
+
+    def end(
+        self, record: CallRecord, scope: dict[str, Any], call: Call | None, reply: Reply
+    ) -> None:
+        seconds = time.perf_counter() - record.started
+        env = call.env if call is not None else "-"
+        shape = _shape(reply)
+        if self.metrics is not None:
+            self.metrics.record(env, record.status, shape, seconds, record.nbytes)
+        if reply.status == 500 and reply.stream is None:
+            _log_failure(record.request_id, reply)
+        if not self.enabled or not access_log.isEnabledFor(logging.INFO):
+            return
+        path = scope.get("path", "")
+        if access_log.isEnabledFor(logging.DEBUG) and scope.get("query_string"):
+            path = f"{path}?{scope['query_string'].decode('latin-1')}"
+        line = AccessRecord(
+            record.request_id,
+            scope.get("method", "-"),
+            path,
+            record.status,
+            seconds * 1000,
+            env,
+            shape,
+            call.sha256[:8] if call is not None and call.sha256 else "-",
+            record.nbytes,
+            "" if record.complete else " incomplete",
+        )
+        access_log.handle(line)
+
+
+class AccessRecord(logging.LogRecord):
+    """An access line's record, made without what ``Logger.info`` adds per call.
+
+    ``Logger.info`` looks up its caller's frame, the process id, thread and process names;
+    an access line needs none of them, and on a busy server they were most of its cost.
+    The fields are the record's ``args`` (in :data:`ACCESS_FIELDS` order) and the line is
+    formatted only by a handler that writes it.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        self.name = access_log.name
+        self.msg = TEXT_LINE
+        self.args = args
+        self.levelno = logging.INFO
+        self.levelname = "INFO"
+        self.pathname = self.filename = self.module = self.funcName = ""
+        self.lineno = 0
+        self.exc_info = self.exc_text = self.stack_info = None
+        self.created = time.time()
+        self.msecs = int((self.created - int(self.created)) * 1000) + 0.0
+        self.relativeCreated = (self.created - STARTED) * 1000
+        self.thread = self.threadName = self.processName = self.process = None
+        self.taskName = None
+        self.request_id = args[0]
+
+
+def _shape(reply: Reply) -> str:
+    if reply.stream is None:
+        return "whole"
+    for name, value in reply.headers:
+        if name.lower() == "content-type":
+            return "sse" if value.startswith("text/event-stream") else "stream"
+    return "stream"
+
+
+def _log_failure(request_id: str, reply: Reply) -> None:
+    """A 500 adaptor_error or internal: its traceback at warning, with the request id."""
+    try:
+        payload = json.loads(reply.body)
+    except ValueError:
+        return
+    if not isinstance(payload, dict) or payload.get("error") not in ("adaptor_error", "internal"):
+        return
+    trace = payload.get("traceback") or ""
+    log.warning(
+        "call failed: %s: %s%s",
+        payload.get("error"),
+        payload.get("message"),
+        f"\n{trace.rstrip()}" if trace else "",
+        extra={"request_id": request_id},
+    )
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds ``request_id`` (the current call's, or ``-``) to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = REQUEST_ID.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; an access line carries its fields by name."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+        }
+        if record.name == access_log.name and isinstance(record.args, tuple):
+            fields: dict[str, Any] = dict(zip(ACCESS_FIELDS, record.args, strict=False))
+            fields["duration_ms"] = round(float(fields["duration_ms"]), 3)
+            fields["complete"] = not fields["complete"]
+            data.update(fields)
+        else:
+            data["message"] = record.getMessage()
+            request_id = getattr(record, "request_id", "-")
+            if request_id != "-":
+                data["request_id"] = request_id
+        if record.exc_info:
+            data["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False)
+
+
+class BatchingHandler(logging.Handler):
+    """Formats on the caller's thread, writes from its own: at most every ``interval`` s.
+
+    Busy servers write hundreds of lines per write; an idle one writes a line within
+    ``interval``. ``flush()`` (and ``close()``, at exit) writes whatever is pending.
+    """
+
+    def __init__(self, stream: IO[str] | None = None, interval: float = 0.05) -> None:
+        super().__init__()
+        self.stream = stream or sys.stderr
+        self.interval = interval
+        self._pending: list[str] = []
+        self._wake = threading.Event()
+        self._closed = False
+        self._writer = threading.Thread(target=self._run, name="owt-log", daemon=True)
+        self._writer.start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        self._pending.append(line)
+        if len(self._pending) == 1:
+            self._wake.set()
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait()
+            time.sleep(self.interval)
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        try:
+            self.stream.write("\n".join(pending) + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):  # the stream is gone (shutdown): nothing to do
+            pass
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        self.flush()
+        super().close()
+
+
+def configure_logging(settings: Settings, level: int) -> logging.Handler:
+    """One handler for every log line (owt's, uvicorn's, the access log), batched to stderr;
+    ``level`` for all but the access log (``owt.access``), which is on at info unless ``-q``.
+    """
+    handler = BatchingHandler(sys.stderr)
+    handler.addFilter(RequestIdFilter())
+    json_lines = settings.log_format == "json"
+    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter(LOG_FORMAT))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    access = logging.getLogger("owt.access")
+    access.setLevel(logging.WARNING if settings.quiet else min(level, logging.INFO))
+    return handler
+
+
+class TextFormatter(logging.Formatter):
+    """The plain line; one written during a call starts with ``[REQUEST_ID]``."""
+
+    _second = -1
+    _stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        # The date and time change once a second; the access log writes many lines in one.
+        second = int(record.created)
+        if second != self._second:
+            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(record.created))
+            self._second = second
+        return f"{self._stamp},{int(record.msecs):03d}"
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        request_id = getattr(record, "request_id", "-")
+        if request_id != "-" and record.name != "owt.access":
+            record.message = f"[{request_id}] {record.message}"
+        return super().formatMessage(record)

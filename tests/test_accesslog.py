@@ -1,0 +1,127 @@
+"""The access log: one line per call with the request id the caller gets back."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import httpx
+from conftest import b64, call, wait_until
+
+from owt.server.accesslog import BatchingHandler, valid_request_id
+
+FAIL = "def run():\n    raise ValueError('no luck')\n"
+FAIL_STREAM = "def run():\n    yield 'one\\n'\n    raise ValueError('midway')\n"
+
+
+def access_lines(server, request_id: str) -> list[str]:
+    return [line for line in server.lines if "owt.access" in line and request_id in line]
+
+
+def test_the_access_line_carries_the_request_id_of_the_response(start_server):
+    server = start_server()
+    r = call(server.url, "def run(name): return name", path="/hello", name="owt")
+    request_id = r.headers["x-request-id"]
+    assert r.text == "owt" and request_id
+    assert wait_until(lambda: access_lines(server, request_id))
+    (line,) = access_lines(server, request_id)
+    sha8 = __import__("hashlib").sha256(b"def run(name): return name").hexdigest()[:8]
+    assert f"{request_id} POST /hello 200 " in line
+    assert f"env=main shape=whole code={sha8} bytes=3" in line
+
+
+def test_a_sane_caller_request_id_is_kept_and_a_bad_one_replaced(start_server):
+    server = start_server()
+    code = "def run(): return 1"
+    mine = call(server.url, code, fields={}, timeout=10)
+    assert mine.headers["x-request-id"] != ""
+    kept = httpx.post(
+        server.url, json={"code_b64": b64(code)}, headers={"x-request-id": "trace-42/a"}
+    )
+    assert kept.headers["x-request-id"] == "trace-42/a"
+    for bad in ("has space", "x" * 200):
+        replaced = httpx.post(
+            server.url, json={"code_b64": b64(code)}, headers={"x-request-id": bad}
+        )
+        assert replaced.headers["x-request-id"] not in (bad, "")
+    assert wait_until(lambda: access_lines(server, "trace-42/a"))
+
+
+def test_query_strings_and_tokens_stay_out_of_the_log(start_server):
+    server = start_server("--token", "sekrit-token")
+    r = httpx.get(
+        server.url + "/q",
+        params={"code_b64": b64("def run(): return 'ok'"), "marker": "query-marker"},
+        headers={"authorization": "Bearer sekrit-token"},
+    )
+    assert r.status_code == 200
+    assert wait_until(lambda: access_lines(server, r.headers["x-request-id"]))
+    assert "query-marker" not in server.log and "sekrit-token" not in server.log
+    assert " GET /q 200 " in server.log
+
+
+def test_debug_logs_the_query_string(start_server):
+    server = start_server("-vv")
+    r = httpx.get(server.url + "/q", params={"code_b64": b64("def run(): return 1"), "m": "qm"})
+    assert wait_until(lambda: access_lines(server, r.headers["x-request-id"]))
+    assert "m=qm" in access_lines(server, r.headers["x-request-id"])[0]
+
+
+def test_a_failed_call_logs_its_traceback_with_the_request_id(start_server):
+    server = start_server()
+    r = call(server.url, FAIL)
+    assert r.status_code == 500
+    request_id = r.headers["x-request-id"]
+    assert wait_until(lambda: "no luck" in server.log and access_lines(server, request_id))
+    warning = server.log[server.log.index("WARNING") :]
+    assert f"[{request_id}] call failed: adaptor_error: ValueError: no luck" in warning
+    assert "raise ValueError" in warning
+
+
+def test_a_stream_that_fails_midway_is_marked_incomplete(start_server):
+    server = start_server()
+    with httpx.stream("POST", server.url, json={"code_b64": b64(FAIL_STREAM)}) as r:
+        request_id = r.headers["x-request-id"]
+        try:
+            r.read()
+        except httpx.HTTPError:
+            pass  # a failed stream ends without its final chunk
+    assert wait_until(lambda: access_lines(server, request_id))
+    (line,) = access_lines(server, request_id)
+    assert "shape=stream" in line and line.endswith("incomplete")
+
+
+def test_quiet_and_json(start_server):
+    quiet = start_server("-q")
+    r = call(quiet.url, "def run(): return 1")
+    call(quiet.url, FAIL)
+    assert wait_until(lambda: "no luck" in quiet.log)
+    assert r.headers["x-request-id"] and "owt.access" not in quiet.log
+
+    server = start_server("--log-format", "json")
+    r = call(server.url, "def run(): return 'hi'", path="/j")
+    request_id = r.headers["x-request-id"]
+    assert wait_until(lambda: any(request_id in line for line in server.lines))
+    records = [json.loads(line) for line in server.lines if line.startswith("{")]
+    (access,) = [rec for rec in records if rec.get("request_id") == request_id]
+    assert access["logger"] == "owt.access" and access["path"] == "/j"
+    assert access["status"] == 200 and access["bytes"] == 2 and access["complete"] is True
+    assert access["env"] == "main" and access["shape"] == "whole"
+
+
+def test_request_id_validation():
+    assert valid_request_id(b"abc-123_/.:")
+    assert not valid_request_id(b"")
+    assert not valid_request_id(b"a b")
+    assert not valid_request_id(b"\x00x")
+    assert not valid_request_id(b"x" * 129)
+
+
+def test_batching_handler_writes_lines_together(tmp_path):
+    with (tmp_path / "log").open("w+") as out:
+        handler = BatchingHandler(out, interval=0.05)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        for n in range(3):
+            handler.emit(logging.LogRecord("x", logging.INFO, "", 0, "line %d", (n,), None))
+        assert wait_until(lambda: (out.seek(0) or out.read()) == "line 0\nline 1\nline 2\n")
+        handler.close()
