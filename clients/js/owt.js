@@ -50,6 +50,13 @@ export function encodeText(text, urlSafe = false) {
   return base64(encoder.encode(text), urlSafe);
 }
 
+// An editor's UTF-8 byte order mark is not code: the server drops it (as Python does) and
+// hashes what is left, so the client must hash the same text.
+function sourceText(code) {
+  const text = String(code);
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
 /** The hex sha256 of `text`'s UTF-8 bytes, or null where `crypto.subtle` is missing. */
 export async function sha256(text) {
   const subtle = globalThis.crypto && globalThis.crypto.subtle;
@@ -102,6 +109,7 @@ function query(code, kwargs, options, sha) {
  * Options: `fnName`, `fields` (call fields such as `use_cache`, `env`).
  */
 export function url(target, code, kwargs = {}, options = {}) {
+  code = sourceText(code);
   const result = resolve(target);
   for (const [name, value] of query(code, kwargs, options, null)) {
     result.searchParams.set(name, value);
@@ -165,6 +173,7 @@ function keepsCode(status) {
  * memory instead of the module's, per server origin).
  */
 export async function send(target, code, kwargs = {}, options = {}) {
+  code = sourceText(code);
   const fetchFn = options.fetch || globalThis.fetch;
   let memory = options.sent;
   if (!memory) {

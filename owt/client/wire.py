@@ -70,6 +70,9 @@ class Source:
     sha256: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        # The server drops an editor's UTF-8 BOM (as Python does) and hashes what is left.
+        if self.code.startswith("\ufeff"):
+            object.__setattr__(self, "code", self.code[1:])
         object.__setattr__(self, "sha256", hashlib.sha256(self.code.encode()).hexdigest())
 
 
@@ -84,12 +87,12 @@ def source_of(obj: Code, fn_name: str | None = None) -> Source:
     if isinstance(obj, Source):
         return Source(obj.code, fn_name or obj.fn_name)
     if isinstance(obj, os.PathLike):
-        return Source(Path(obj).read_text(encoding="utf-8"), fn_name or "run")
+        return Source(Path(obj).read_text(encoding="utf-8-sig"), fn_name or "run")
     if isinstance(obj, bytes):
-        return Source(obj.decode("utf-8"), fn_name or "run")
+        return Source(obj.decode("utf-8-sig"), fn_name or "run")
     if isinstance(obj, str):
         if _names_file(obj):
-            return Source(Path(obj).read_text(encoding="utf-8"), fn_name or "run")
+            return Source(Path(obj).read_text(encoding="utf-8-sig"), fn_name or "run")
         return Source(obj, fn_name or "run")
     if callable(obj):
         source = function_source(obj)

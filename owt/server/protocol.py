@@ -72,8 +72,10 @@ def decode_b64(value: Any, name: str) -> bytes:
 
 
 def decode_text(value: Any, name: str) -> str:
+    """Base64 of UTF-8 text → the text, without a leading byte order mark (an editor's
+    UTF-8 BOM is not part of the code: Python drops it from a source file too)."""
     try:
-        return decode_b64(value, name).decode("utf-8")
+        return decode_b64(value, name).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BadRequest(f"{name} is not UTF-8 text: {exc.reason}", field=name)
 

@@ -229,3 +229,15 @@ describe("code by hash", () => {
     assert.equal(sent[1].body.code_sha256, await sha256(code));
   });
 });
+
+describe("source text", () => {
+  test("a UTF-8 BOM and CRLF line ends run; the hash is of the text after the BOM", async () => {
+    const { sent, fetchFn } = recordingFetch();
+    const options = { fetch: fetchFn, sent: new Set() };
+    const code = "\ufeffdef run(name):\r\n    return 'Hello, ' + name\r\n";
+    assert.equal(await call(base, code, { name: "js" }, options), "Hello, js");
+    assert.equal(await call(base, code, { name: "again" }, options), "Hello, again");
+    assert.equal(sent.length, 2); // the second call went by hash, and the server knew it
+    assert.equal(sent[1].body.code_sha256, await sha256(code.slice(1)));
+  });
+});
