@@ -8,7 +8,7 @@ import json
 from urllib.parse import quote
 
 import httpx
-from conftest import b64
+from conftest import b64, call
 
 UPPER = "def run(name: str) -> str: return name.upper()"
 
@@ -109,3 +109,99 @@ def test_arguments_beside_kwargs_are_named(owt_server):
     assert "'name'" in message and "outside kwargs" in message
     r = httpx.get(owt_server.url + "/", params={"code_b64": b64(UPPER), "name": "owt"})
     assert "outside kwargs" in r.json()["message"]
+
+
+# -- every JSON body is RFC 8259 JSON (NaN and infinities are written as null) -----------
+
+NAN = 'def run():\n    return {"score": float("nan"), "hi": float("inf"), "lo": -float("inf")}\n'
+STRICT = {"score": None, "hi": None, "lo": None}
+
+
+def strict_json(text: str) -> object:
+    """Parse as JSON.parse would: NaN, Infinity and -Infinity are errors."""
+
+    def refuse(name: str) -> object:
+        raise ValueError(f"not JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_nan_and_infinity_are_null(owt_server):
+    r = call(owt_server.url, NAN)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/json"
+    assert strict_json(r.text) == STRICT
+
+
+def test_nan_in_dataclasses_numpy_like_and_keys(owt_server):
+    code = """
+import dataclasses
+
+@dataclasses.dataclass
+class Point:
+    x: float
+
+class Array:
+    def tolist(self):
+        return [1.0, float("nan")]
+
+def run():
+    return {"p": Point(float("-inf")), "a": Array(), "t": (float("nan"),), float("nan"): 1}
+"""
+    r = call(owt_server.url, code)
+    assert r.status_code == 200, r.text
+    assert strict_json(r.text) == {"p": {"x": None}, "a": [1.0, None], "t": [None], "NaN": 1}
+
+
+def test_nan_in_ndjson_stream(owt_server):
+    code = "def run():\n    yield {'a': float('nan')}\n    yield [float('inf'), 2.5]\n"
+    r = call(owt_server.url, code)
+    assert r.headers["content-type"] == "application/x-ndjson"
+    assert [strict_json(line) for line in r.text.splitlines()] == [{"a": None}, [None, 2.5]]
+
+
+def test_nan_in_sse_data(owt_server):
+    code = "def run():\n    return sse([{'a': float('nan')}, float('inf')])\n"
+    r = call(owt_server.url, code)
+    data = [line[6:] for line in r.text.splitlines() if line.startswith("data: ")]
+    assert [strict_json(d) for d in data[:-1]] == [{"a": None}, None]
+    assert data[-1] == "[DONE]"
+
+
+def test_nan_in_summat_json_out(owt_server):
+    r = call(owt_server.url, "pipe().const({'x': float('nan')}).json_out()")
+    assert r.status_code == 200, r.text
+    assert strict_json(r.text) == {"x": None}
+
+
+def test_nan_in_a_cached_replay(owt_server):
+    fields = {"use_cache": True, "cache_key_override": "contract-nan"}
+    first = call(owt_server.url, NAN, fields=fields)
+    again = call(owt_server.url, NAN, fields=fields)
+    assert first.headers.get("x-owt-cache") != "hit"
+    assert again.headers.get("x-owt-cache") == "hit"
+    assert strict_json(again.text) == STRICT
+
+
+def test_nan_in_an_error_body(owt_server):
+    code = "def run():\n    raise ValueError(float('nan'))\n"
+    r = call(owt_server.url, code)
+    assert r.status_code == 500
+    assert strict_json(r.text)["error"] == "adaptor_error"
+
+
+# -- a page is a page, however it is indented ---------------------------------------------
+
+
+def test_indented_doctype_is_html(owt_server):
+    page = "\n\n        <!doctype html>\n<html><body>hi</body></html>"
+    for code in (
+        f"def run():\n    return {page!r}\n",
+        f"def run():\n    yield {page!r}\n    yield '<p>more</p>'\n",
+        f"def run():\n    return {(' ' * 40 + '<HTML><body>x</body></HTML>')!r}\n",
+        f"def run():\n    return {chr(0xFEFF) + '<!DOCTYPE html><p>bom'!r}\n",
+    ):
+        r = call(owt_server.url, code)
+        assert r.headers["content-type"] == "text/html; charset=utf-8", code
+    r = call(owt_server.url, "def run():\n    return '   not <html> at the start'\n")
+    assert r.headers["content-type"] == "text/plain; charset=utf-8"

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import json
+import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 from owt.core.call import Reply, Response
+from owt.core.jsontext import dumps
 
 __all__ = [
     "PLAIN_RESULTS",
@@ -54,12 +55,16 @@ def _default(value: Any) -> Any:
 
 
 def encode_json(value: Any) -> bytes:
-    return json.dumps(value, default=_default, ensure_ascii=False).encode()
+    """RFC 8259 JSON (NaN and infinities as ``null``, see :mod:`owt.core.jsontext`)."""
+    return dumps(value, default=_default).encode()
+
+
+# Indentation, blank lines or a BOM before the doctype do not make a page plain text.
+_PAGE = re.compile(r"[\s\ufeff]*<(?:!doctype|html)", re.IGNORECASE)
 
 
 def _text_type(text: str) -> str:
-    head = text[:15].lstrip().lower()
-    return HTML if head.startswith(("<!doctype", "<html")) else TEXT
+    return HTML if _PAGE.match(text) else TEXT
 
 
 def is_stream(value: Any) -> bool:

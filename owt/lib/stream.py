@@ -7,11 +7,11 @@ def run(text):
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any
 
 from owt.core.call import Response
+from owt.core.jsontext import dumps
 
 __all__ = ["SSE_HEADERS", "sse", "sse_event"]
 
@@ -24,7 +24,7 @@ SSE_HEADERS = {
 
 def sse_event(item: Any, event: str | None = None) -> str:
     """One event: text as is (multi-line text split into ``data:`` lines), else JSON."""
-    text = item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)
+    text = item if isinstance(item, str) else dumps(item)
     lines = [f"event: {event}"] if event else []
     lines.extend(f"data: {line}" for line in text.split("\n"))
     return "\n".join(lines) + "\n\n"
