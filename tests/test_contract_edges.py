@@ -205,3 +205,81 @@ def test_indented_doctype_is_html(owt_server):
         assert r.headers["content-type"] == "text/html; charset=utf-8", code
     r = call(owt_server.url, "def run():\n    return '   not <html> at the start'\n")
     assert r.headers["content-type"] == "text/plain; charset=utf-8"
+
+
+# -- an adaptor's status and headers are checked before anything is sent ------------------
+
+
+def _bad_head(url: str, code: str, query: str = "") -> dict:
+    r = httpx.post(f"{url}/{query}", json={"code_b64": b64(code)})
+    assert r.status_code == 500, r.text
+    assert "set-cookie" not in r.headers
+    body = r.json()
+    assert body["error"] == "adaptor_error"
+    return body
+
+
+def test_a_header_with_crlf_from_the_request_is_the_adaptors_error(owt_server):
+    code = 'def run(request):\n    return "hi", {"X-Name": request.args["n"]}\n'
+    body = _bad_head(owt_server.url, code, "?n=a%0D%0ASet-Cookie:%20owt=evil")
+    assert body["header"] == "X-Name"
+    assert "X-Name" in body["message"] and "line break" in body["message"]
+
+
+def test_a_status_of_600_is_the_adaptors_error(owt_server):
+    body = _bad_head(owt_server.url, 'def run():\n    return "hi", 600\n')
+    assert body["status"] == 600 and "600" in body["message"]
+
+
+def test_other_bad_heads(owt_server):
+    cases = {
+        'def run():\n    return "hi", 99\n': "99",
+        'def run():\n    return Response("hi", "teapot")\n': "'teapot'",
+        'def run():\n    return "hi", {"X-Bad Name": "1"}\n': "X-Bad Name",
+        'def run():\n    return "hi", {"X-Nul": "a\\x00b"}\n': "X-Nul",
+        'def run():\n    return "hi", {"X-Lf": "a\\nb"}\n': "X-Lf",
+        'def run():\n    return "hi", {"X-Name": "名前"}\n': "X-Name",
+        'def run():\n    return "hi", {"Content-Length": "100"}\n': "Content-Length",
+        'def run():\n    return "hi", {"Transfer-Encoding": "chunked"}\n': "Transfer-Encoding",
+        'def run():\n    return "hi", 204\n': "204",
+        'def run():\n    return (c for c in "ab"), {"Content-Length": "2"}\n': "Content-Length",
+    }
+    for code, named in cases.items():
+        body = _bad_head(owt_server.url, code)
+        assert named in body["message"], (code, body)
+
+
+def test_a_bad_head_from_a_stream_or_async_code(owt_server):
+    code = 'async def run():\n    return (c async for c in _gen()), {"X-A": "1\\r\\n"}\n'
+    code += "async def _gen():\n    yield 'a'\n"
+    body = _bad_head(owt_server.url, code)
+    assert body["header"] == "X-A"
+    code = 'def run():\n    return (c for c in "ab"), 700\n'
+    assert _bad_head(owt_server.url, code)["status"] == 700
+
+
+def test_good_heads_pass(owt_server):
+    code = "def run():\n    return Response('', 204, {'X-Ok': 'café; tab\\tok'})\n"
+    r = httpx.post(owt_server.url + "/", json={"code_b64": b64(code)})
+    assert r.status_code == 204 and r.headers["x-ok"] == "café; tab\tok"
+    code = "def run():\n    return 'four', {'Content-Length': '4', 'X-Owt': 'yes'}\n"
+    r = httpx.post(owt_server.url + "/", json={"code_b64": b64(code)})
+    assert r.status_code == 200 and r.text == "four" and r.headers["x-owt"] == "yes"
+
+
+# -- streamed responses tell browsers not to sniff (so a tab shows chunks as they come) ----
+
+
+def test_streamed_responses_are_nosniff(owt_server):
+    code = "def run():\n    yield 'one '\n    yield 'two'\n"
+    fields = {"use_cache": True, "cache_key_override": "contract-nosniff"}
+    for _ in range(2):  # run, then replayed from the cache
+        r = call(owt_server.url, code, fields=fields)
+        assert r.text == "one two"
+        assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers.get("x-owt-cache") == "hit"
+    r = call(owt_server.url, "def run():\n    return sse(['a'])\n")
+    assert r.headers["x-content-type-options"] == "nosniff"
+    code = "def run():\n    return (c for c in 'ab'), {'X-Content-Type-Options': 'nosniff'}\n"
+    r = call(owt_server.url, code)
+    assert r.headers.get_list("x-content-type-options") == ["nosniff"]

@@ -76,11 +76,16 @@ async def send_reply(
     headers = _raw_headers(reply.headers)
     if reply.stream is None:
         # A whole body goes with its length (no chunked framing); a stream is chunked.
-        if b"content-length" not in dict(headers):
+        # (204 and 304 carry no body and, per RFC 9110, no length to announce one.)
+        if reply.status not in (204, 304) and b"content-length" not in dict(headers):
             headers.append((b"content-length", b"%d" % len(reply.body)))
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": reply.body})
         return True
+    # Without it a browser tab buffers a text stream to sniff its type and shows nothing
+    # until the end; with it, chunks appear as they arrive.
+    if b"x-content-type-options" not in dict(headers):
+        headers.append((b"x-content-type-options", b"nosniff"))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     stream = reply.stream
     assert isinstance(stream, AsyncIterator)
