@@ -283,3 +283,27 @@ def test_streamed_responses_are_nosniff(owt_server):
     code = "def run():\n    return (c for c in 'ab'), {'X-Content-Type-Options': 'nosniff'}\n"
     r = call(owt_server.url, code)
     assert r.headers.get_list("x-content-type-options") == ["nosniff"]
+
+
+# -- CORS keeps the headers an adaptor exposes ---------------------------------------------
+
+EXPOSING = """
+def run():
+    return "pcm", {"X-Sample-Rate": "24000", "Access-Control-Expose-Headers": "X-Sample-Rate"}
+"""
+
+
+def test_cors_merges_the_adaptors_exposed_headers(start_server):
+    server = start_server("--cors", "*")
+    origin = {"origin": "http://page.example"}
+    r = httpx.post(server.url + "/", json={"code_b64": b64(EXPOSING)}, headers=origin)
+    assert r.status_code == 200, r.text
+    exposed = [n.strip().lower() for n in r.headers["access-control-expose-headers"].split(",")]
+    assert sorted(exposed) == ["x-owt-cache", "x-sample-rate"]
+    assert r.headers.get_list("access-control-expose-headers") == [
+        r.headers["access-control-expose-headers"]
+    ]
+    r = httpx.post(server.url + "/", json={"code_b64": b64("def run(): return 1")}, headers=origin)
+    assert r.headers["access-control-expose-headers"] == "x-owt-cache"
+    r = httpx.post(server.url + "/", json={"code_b64": b64(EXPOSING)})  # no Origin: not CORS
+    assert r.headers["access-control-expose-headers"] == "X-Sample-Rate"
