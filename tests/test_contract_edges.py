@@ -307,3 +307,54 @@ def test_cors_merges_the_adaptors_exposed_headers(start_server):
     assert r.headers["access-control-expose-headers"] == "x-owt-cache"
     r = httpx.post(server.url + "/", json={"code_b64": b64(EXPOSING)})  # no Origin: not CORS
     assert r.headers["access-control-expose-headers"] == "X-Sample-Rate"
+
+
+# -- sse(): one event per item, ids, and a finished stream stays finished -----------------
+
+
+def parse_events(text: str) -> list[dict[str, str]]:
+    """Events as a browser's EventSource parses them (line breaks: CRLF, CR or LF)."""
+    events: list[dict[str, str]] = []
+    data: list[str] = []
+    fields: dict[str, str] = {}
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if not line:
+            if data:
+                events.append({**fields, "data": "\n".join(data)})
+            data, fields = [], {}
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "data":
+            data.append(value)
+        elif name in ("id", "event"):
+            fields[name] = value
+    return events
+
+
+def test_sse_keeps_one_item_one_event_whatever_its_line_breaks(owt_server):
+    r = call(owt_server.url, 'def run():\n    return sse(["Left\\r\\rdata: Right", "one\\rtwo"])\n')
+    events = parse_events(r.text)
+    assert [e["data"] for e in events] == ["Left\n\ndata: Right", "one\ntwo", "[DONE]"]
+    assert [e["id"] for e in events] == ["1", "2", "[DONE]"]
+
+
+def test_sse_async_items_have_ids_too(owt_server):
+    code = "async def items():\n    yield 'a\\r\\nb'\n    yield {'n': 1}\n"
+    code += "def run():\n    return sse(items())\n"
+    events = parse_events(call(owt_server.url, code).text)
+    assert events == [
+        {"id": "1", "data": "a\nb"},
+        {"id": "2", "data": '{"n": 1}'},
+        {"id": "[DONE]", "data": "[DONE]"},
+    ]
+
+
+def test_a_reconnect_to_a_finished_stream_is_204(owt_server):
+    code = "import time\ndef run():\n    time.sleep(0)\n    return sse(['x'])\n"
+    params = {"code_b64": b64(code)}
+    r = httpx.get(owt_server.url + "/", params=params, headers={"Last-Event-ID": "[DONE]"})
+    assert r.status_code == 204 and r.content == b""
+    # A reconnect after a broken stream (a numeric id) runs the adaptor again.
+    r = httpx.get(owt_server.url + "/", params=params, headers={"Last-Event-ID": "1"})
+    assert r.status_code == 200 and parse_events(r.text)[-1]["data"] == "[DONE]"

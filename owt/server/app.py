@@ -30,6 +30,7 @@ from owt.core.errors import (
     UnknownEnv,
     reply_for,
 )
+from owt.core.events import DONE
 from owt.core.runner import Runner
 from owt.executors.base import Executor
 from owt.server.auth import protect
@@ -123,6 +124,11 @@ class OwtApp:
         if path == "/b64" or path.startswith("/b64/"):
             path = path[4:] or "/"
         timeout = self.settings.timeout
+        if _reconnects_to_finished_stream(scope):
+            # An EventSource reconnecting after sse()'s last event: 204 stops it for good,
+            # instead of running the adaptor again every few seconds.
+            await send_reply(send, receive, Reply(204))
+            return
         try:
             request = await read_request(scope, receive, self.settings.max_body_bytes, path)
             call = self.resolve(request)
@@ -209,6 +215,16 @@ class OwtApp:
             return await self.deadlines.within(call.timeout, work)
         except TimeoutError:
             raise Timeout(f"the call ran past its timeout of {call.timeout}s", timeout=call.timeout)
+
+
+_DONE_ID = DONE.encode()
+
+
+def _reconnects_to_finished_stream(scope: dict[str, Any]) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"last-event-id":
+            return bool(value.strip() == _DONE_ID)
+    return False
 
 
 def admin_routes(app: OwtApp) -> list[Route]:
