@@ -24,10 +24,13 @@ from typing import Any, TypeAlias
 from urllib.parse import urlencode
 
 __all__ = [
+    "ClientTimeout",
     "Code",
+    "ConnectionFailed",
     "EventReader",
     "OwtError",
     "Source",
+    "StreamFailed",
     "decode_body",
     "encode_body",
     "encode_query",
@@ -36,6 +39,7 @@ __all__ = [
     "is_unknown_code",
     "keeps_code",
     "source_of",
+    "sse_failure",
 ]
 
 
@@ -52,13 +56,36 @@ class OwtError(Exception):
         self.payload = dict(payload)
         self.kind = str(self.payload.get("error") or "http_error")
         self.message = str(self.payload.get("message") or "")
-        super().__init__(f"{self.kind} ({status}): {self.message}")
+        # Status 0: the client's own failure, no HTTP status to show.
+        super().__init__(
+            f"{self.kind} ({status}): {self.message}" if status else f"{self.kind}: {self.message}"
+        )
 
     @property
     def traceback(self) -> str | None:
         """The adaptor's traceback, when the server sent one."""
         value = self.payload.get("traceback")
         return value if isinstance(value, str) else None
+
+
+class ConnectionFailed(OwtError):
+    """The server could not be reached (kind ``connection_failed``, status 0)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, {"error": "connection_failed", "message": message})
+
+
+class ClientTimeout(OwtError):
+    """No answer within the client's own ``timeout`` (kind ``client_timeout``, status 0)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, {"error": "client_timeout", "message": message})
+
+
+class StreamFailed(OwtError):
+    """A response that started well and then failed: the server cut the body short, or an
+    SSE stream sent ``event: error``. The kind is the server's (``adaptor_error``, with its
+    ``traceback``) when it said one, else ``stream_failed``."""
 
 
 @dataclass(frozen=True)
@@ -277,32 +304,43 @@ class EventReader:
     """Server-sent events, line by line → the data of each event.
 
     Data is JSON-decoded when it parses, else kept as text; ``data: [DONE]`` ends the stream
-    (``done`` turns true). Comments, ``event:``, ``id:`` and ``retry:`` lines are skipped.
+    (``done`` turns true). An ``event: error`` (what owt sends when a stream fails after it
+    started) raises :class:`StreamFailed` with the error it carries. Comments, ``id:`` and
+    ``retry:`` lines are skipped.
     """
 
     DONE = "[DONE]"
 
-    def __init__(self) -> None:
+    def __init__(self, status: int = 200) -> None:
         self.done = False
+        self.status = status
         self._data: list[str] = []
+        self._event = ""
 
     def feed(self, line: str) -> list[Any]:
         """Take one line (without its line break); return the events it completes."""
         line = line.rstrip("\r\n")
         if line:
             name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
             if name == "data":
-                self._data.append(value[1:] if value.startswith(" ") else value)
+                self._data.append(value)
+            elif name == "event":
+                self._event = value
             return []
         return self.flush()
 
     def flush(self) -> list[Any]:
         """Dispatch the pending event (a blank line, or the end of the stream)."""
+        event, self._event = self._event, ""
         if not self._data or self.done:
             self._data.clear()
             return []
         data = "\n".join(self._data)
         self._data.clear()
+        if event == "error":
+            self.done = True
+            raise _stream_error(self.status, data)
         if data == self.DONE:
             self.done = True
             return []
@@ -310,3 +348,35 @@ class EventReader:
             return [json.loads(data)]
         except ValueError:
             return [data]
+
+
+def _stream_error(status: int, data: str) -> StreamFailed:
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        payload = {"error": "stream_failed", "message": data or "the stream sent an error"}
+    return StreamFailed(status, payload)
+
+
+def stream_cut(status: int, reason: object) -> StreamFailed:
+    """The error for a body the server ended before it was complete."""
+    message = (
+        f"the response ended before it was complete ({reason}): the adaptor most likely "
+        "failed midway; the server's log has its traceback"
+    )
+    return StreamFailed(status, {"error": "stream_failed", "message": message})
+
+
+def sse_failure(content_type: str | None, partial: bytes) -> StreamFailed | None:
+    """The ``event: error`` in the part of an SSE body that arrived before it was cut."""
+    if media_type(content_type) != "text/event-stream":
+        return None
+    reader = EventReader()
+    try:
+        for line in partial.decode("utf-8", "replace").splitlines():
+            reader.feed(line)
+    except StreamFailed as failed:
+        return failed
+    return None

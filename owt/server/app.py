@@ -139,7 +139,7 @@ class OwtApp:
         except Exception as exc:  # a bug in owt itself: answer, log, stay up
             log.exception("internal error")
             reply = reply_for(exc)
-        await send_reply(send, receive, reply, timeout)
+        await send_reply(send, receive, reply, timeout, f"{scope['method']} {path}")
 
     def resolve(self, request: Request) -> Call:
         """The Call a request asks for: its code, arguments and options."""
