@@ -28,6 +28,7 @@ from owt.client.base import (
     endpoint_request,
     http_options,
     register_request,
+    remote_error,
     remote_signature,
     scalar_result,
     translated_errors,
@@ -36,6 +37,7 @@ from owt.client.base import (
 from owt.client.wire import (
     Code,
     EventReader,
+    OwtError,
     decode_body,
     error_for,
     is_text,
@@ -123,10 +125,15 @@ class AsyncRemoteFunction(Generic[P]):
         self.adaptor = adaptor
         self._signature = remote_signature(fn)
         self._result = scalar_result(fn)
+        self._fn = fn
         functools.update_wrapper(self, fn)
 
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
-        return self._result(await self.adaptor(**bind_arguments(self._signature, args, kwargs)))
+        try:
+            result = await self.adaptor(**bind_arguments(self._signature, args, kwargs))
+        except OwtError as err:
+            raise remote_error(self._fn, err) from None
+        return self._result(result)
 
     def stream(self, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[str | bytes]:
         return self.adaptor.stream(**bind_arguments(self._signature, args, kwargs))

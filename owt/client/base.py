@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ __all__ = [
     "endpoint_path",
     "http_options",
     "read_body",
+    "remote_error",
     "remote_signature",
     "scalar_result",
     "translated_errors",
@@ -138,6 +140,27 @@ async def aread_body(response: httpx.Response) -> bytes:
         failed = sse_failure(response.headers.get("content-type"), b"".join(parts))
         raise failed or exc
     return b"".join(parts)
+
+
+_UNDEFINED = re.compile(r"name '(\w+)' is not defined")
+
+
+def remote_error(fn: Callable[..., Any], err: OwtError) -> OwtError:
+    """A remote function's NameError for a module it imports at the top of its file (only
+    the function's source travels): the same error, saying to import inside the function."""
+    if err.payload.get("type") != "NameError":
+        return err
+    found = _UNDEFINED.search(err.message)
+    name = found.group(1) if found else None
+    value = getattr(fn, "__globals__", {}).get(name) if name else None
+    if value is None:
+        return err
+    what = "module" if inspect.ismodule(value) else "name"
+    message = (
+        f"{err.message} — {name!r} is a {what} of your file, but @remote sends only the "
+        f"function's own source: import it inside {fn.__name__}() (or define it there)"
+    )
+    return type(err)(err.status, {**err.payload, "message": message})
 
 
 def endpoint_path(name: str) -> str:

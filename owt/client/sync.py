@@ -25,6 +25,7 @@ from owt.client.base import (
     http_options,
     read_body,
     register_request,
+    remote_error,
     remote_signature,
     scalar_result,
     translated_errors,
@@ -33,6 +34,7 @@ from owt.client.base import (
 from owt.client.wire import (
     Code,
     EventReader,
+    OwtError,
     decode_body,
     error_for,
     is_text,
@@ -118,10 +120,15 @@ class RemoteFunction(Generic[P]):
         self.adaptor = adaptor
         self._signature = remote_signature(fn)
         self._result = scalar_result(fn)
+        self._fn = fn
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
-        return self._result(self.adaptor(**bind_arguments(self._signature, args, kwargs)))
+        try:
+            result = self.adaptor(**bind_arguments(self._signature, args, kwargs))
+        except OwtError as err:
+            raise remote_error(self._fn, err) from None
+        return self._result(result)
 
     def stream(self, *args: P.args, **kwargs: P.kwargs) -> Iterator[str | bytes]:
         return self.adaptor.stream(**bind_arguments(self._signature, args, kwargs))

@@ -16,6 +16,7 @@ import hashlib
 import inspect
 import json
 import os
+import re
 import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -120,11 +121,21 @@ def source_of(obj: Code, fn_name: str | None = None) -> Source:
     if isinstance(obj, str):
         if _names_file(obj):
             return Source(Path(obj).read_text(encoding="utf-8-sig"), fn_name or "run")
+        if _FILE_NAME.fullmatch(obj.strip()):
+            raise FileNotFoundError(
+                f"no file {obj!r}: a string that names a .py file is sent as that file's code "
+                "(check the path; to send code, pass the code itself)"
+            )
         return Source(obj, fn_name or "run")
     if callable(obj):
         source = function_source(obj)
         return Source(source.code, fn_name or source.fn_name)
     raise TypeError(f"cannot send a {type(obj).__name__} as code; pass code, a path or a function")
+
+
+# What a path to an adaptor file looks like (and code hardly ever does): no colon, no
+# brackets, no quotes, ending in .py.
+_FILE_NAME = re.compile(r"[\w\-./\\~ ]+\.py")
 
 
 def _names_file(text: str) -> bool:

@@ -164,7 +164,7 @@ class OwtApp:
         elif (pinned := self.state.cache.pinned_call(request)) is not None:
             return pinned  # no code, but this path's response is cached: replay it
         else:
-            raise MissingCode("send code_b64 (base64 Python source) or code_sha256")
+            raise MissingCode(self._missing_code(request))
         call = call_from_fields(
             fields,
             request,
@@ -178,6 +178,16 @@ class OwtApp:
         self.state.codes.add(call.sha256, code)
         call.server = self.server
         return call
+
+    def _missing_code(self, request: Request) -> str:
+        message = "send code_b64 (base64 Python source) or code_sha256"
+        names = self.state.endpoints.names()
+        if request.path in ("", "/"):
+            return message
+        if not names:
+            return f"{request.path} is not an endpoint (this server has none): {message}"
+        listed = ", ".join(f"/{name}" for name in names)
+        return f"{request.path} is not an endpoint (the endpoints: {listed}); or {message}"
 
     def decode_code(self, code_b64: Any) -> tuple[str, str]:
         """``code_b64`` → (code, sha256), remembered: a warm call sends the same text again."""
@@ -197,7 +207,12 @@ class OwtApp:
             return self.state.environments[call.env]
         except KeyError:
             known = sorted(self.state.environments)
-            raise UnknownEnv(f"no environment named {call.env!r}", known=known)
+            raise UnknownEnv(
+                f"no environment named {call.env!r} (this server has: {', '.join(known)}); "
+                f"start owt with --env {call.env}=PATH/TO/bin/python to add it, or send "
+                "requirements=[...] to have owt build one",
+                known=known,
+            )
 
     async def run(self, call: Call) -> Reply:
         if not call.options:  # no cache options: straight to the executor
