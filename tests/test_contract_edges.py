@@ -358,3 +358,22 @@ def test_a_reconnect_to_a_finished_stream_is_204(owt_server):
     # A reconnect after a broken stream (a numeric id) runs the adaptor again.
     r = httpx.get(owt_server.url + "/", params=params, headers={"Last-Event-ID": "1"})
     assert r.status_code == 200 and parse_events(r.text)[-1]["data"] == "[DONE]"
+
+
+def test_owts_own_routes_write_strict_json(start_server, tmp_path):
+    (tmp_path / "inf.py").write_text(
+        "def run(x: float = 1e999, y: float = -1e999):\n    return x\n"
+    )
+    server = start_server("--mount", f"inf={tmp_path / 'inf.py'}")
+    r = httpx.get(server.url + "/_owt/openapi.json")
+    assert r.status_code == 200, r.text
+    strict_json(r.text)
+    code = b64("def run(x): return [x]")
+    body = '{"code_b64": "' + code + '", "kwargs": {"x": NaN}}'  # Python's json reads NaN
+    headers = {"content-type": "application/json"}
+    r = httpx.put(server.url + "/_owt/endpoints/nan", content=body, headers=headers)
+    assert r.status_code == 201, r.text
+    assert strict_json(r.text)["kwargs"] == {"x": None}
+    assert strict_json(httpx.get(server.url + "/_owt/endpoints/nan").text)["kwargs"] == {"x": None}
+    assert strict_json(httpx.get(server.url + "/nan").text) == [None]
+    assert strict_json(httpx.post(server.url + "/", content=body, headers=headers).text) == [None]

@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request as StarletteRequest
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from owt.config import Settings
@@ -43,6 +43,7 @@ from owt.server.http import read_request, send_reply
 from owt.server.limits import ConcurrencyLimit
 from owt.server.openapi import openapi_route
 from owt.server.protocol import call_from_fields, decode_text, read_fields, sha256_of
+from owt.server.responses import JSONResponse
 from owt.server.statedb import StateDB
 
 __all__ = ["OwtApp", "State", "create_app"]
