@@ -79,3 +79,11 @@ def test_cli_and_shell_client_file_with_bom(owt_server: Any, tmp_path: Path) -> 
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout == "Hello, sh"
+
+
+def test_a_json_body_saved_with_a_bom(owt_server: Any) -> None:
+    body = '\ufeff{"code_b64": "' + b64(WINDOWS) + '", "kwargs": {"name": "body"}}'
+    for headers in ({"content-type": "application/json"}, {}):
+        r = httpx.post(owt_server.url + "/", content=body.encode(), headers=headers)
+        assert r.status_code == 200, r.text
+        assert r.text == "Hello, body"

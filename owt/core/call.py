@@ -40,6 +40,8 @@ CALL_FIELDS = frozenset(
 )
 
 
+_BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, as Windows editors save files
+
 # A warm call sends the same adaptor text again and again: such values are unquoted once
 # (within bounds: at most 256 remembered, each at most 64 KiB).
 _unquote_remembered = lru_cache(maxsize=256)(unquote_plus)
@@ -198,7 +200,7 @@ class Request:
         if media == "application/json" or media.endswith("+json"):
             return True
         if media in ("", "application/x-www-form-urlencoded"):
-            return self.data.lstrip()[:1] in (b"{", b"[")
+            return self.data.removeprefix(_BOM).lstrip()[:1] in (b"{", b"[")
         return False
 
     @_once
@@ -207,7 +209,7 @@ class Request:
         if not self.data or not self.is_json:
             return None
         try:
-            return json.loads(self.data)
+            return json.loads(self.data.removeprefix(_BOM))
         except ValueError:
             return None
 

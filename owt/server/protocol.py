@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 
+_BOM = b"\xef\xbb\xbf"
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
@@ -165,7 +166,7 @@ def read_fields(request: Request, *, lists: bool = False) -> dict[str, Any]:
 
 def _json_fields(data: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(data)
+        body = json.loads(data.removeprefix(_BOM))  # a body saved by a Windows editor
     except ValueError as exc:
         raise BadRequest(_json_problem(exc, data), field="body")
     return body if isinstance(body, dict) else {}
