@@ -55,10 +55,11 @@ def test_a_path_that_is_no_endpoint_lists_the_endpoints(start_server: Any, tmp_p
     assert "/greeet is not an endpoint" in body["message"] and "/greet" in body["message"]
 
 
-def test_a_path_on_a_server_without_endpoints(owt_server: Any) -> None:
-    message = httpx.get(owt_server.url + "/nothing").json()["message"]
+def test_a_path_on_a_server_without_endpoints(start_server: Any) -> None:
+    server = start_server()
+    message = httpx.get(server.url + "/nothing").json()["message"]
     assert "/nothing is not an endpoint" in message and "code_b64" in message
-    assert "endpoint" not in httpx.get(owt_server.url + "/").json()["message"]
+    assert "endpoint" not in httpx.get(server.url + "/").json()["message"]
 
 
 def test_client_call_of_a_missing_file_says_so(owt_server: Any, tmp_path: Path) -> None:
