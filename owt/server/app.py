@@ -237,6 +237,8 @@ _DONE_ID = DONE.encode()
 
 
 def _reconnects_to_finished_stream(scope: dict[str, Any]) -> bool:
+    if scope.get("method") != "GET":  # EventSource only ever GETs
+        return False
     for name, value in scope.get("headers", ()):
         if name == b"last-event-id":
             return bool(value.strip() == _DONE_ID)
