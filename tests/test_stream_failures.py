@@ -214,3 +214,19 @@ def test_python_client_connection_and_timeout_errors(owt_server: Any) -> None:
                 await client.call("def run(): return 1")
 
     asyncio.run(main())
+
+
+def test_an_item_that_cannot_be_encoded_is_the_adaptors_error(server: Any) -> None:
+    r = httpx.post(server.url + "/", json={"code_b64": b64("def run():\n    yield object()\n")})
+    assert r.status_code == 500 and r.json()["error"] == "adaptor_error"
+    for code in (
+        "def run():\n    yield {'a': 1}\n    yield object()\n",
+        "async def run():\n    yield {'a': 1}\n    yield object()\n",
+    ):
+        with (
+            pytest.raises(httpx.RemoteProtocolError),
+            httpx.stream("POST", server.url + "/", json={"code_b64": b64(code)}) as r,
+        ):
+            r.read()
+    assert wait_until(lambda: "stream cut by an error after it started: TypeError" in server.log)
+    assert "internal error" not in server.log

@@ -22,12 +22,14 @@ from typing import Any
 
 from owt.core.call import Reply, Response
 from owt.core.errors import AdaptorError
+from owt.core.failures import adaptor_error
 from owt.core.jsontext import dumps
 
 __all__ = [
     "PLAIN_RESULTS",
     "TEXT",
     "encode_chunk",
+    "encode_item",
     "encode_json",
     "is_stream",
     "parts_of",
@@ -86,6 +88,15 @@ def encode_chunk(item: Any) -> bytes:
     if item is None:
         return b""
     return encode_json(item) + b"\n"
+
+
+def encode_item(item: Any) -> bytes:
+    """:func:`encode_chunk` for an item an adaptor streamed: one that cannot be encoded is
+    the adaptor's error (500 ``adaptor_error``), not owt's."""
+    try:
+        return encode_chunk(item)
+    except TypeError as exc:
+        raise adaptor_error(exc) from None
 
 
 def stream_content_type(first: Any) -> str:
@@ -252,5 +263,5 @@ def stream_reply(
 ) -> Reply:
     """A streamed Reply whose first chunk has already been produced."""
     return Reply(
-        status, _with_type(headers, stream_content_type(first)), encode_chunk(first), stream
+        status, _with_type(headers, stream_content_type(first)), encode_item(first), stream
     )
