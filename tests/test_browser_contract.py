@@ -22,7 +22,7 @@ SLOW_TEXT = """
 import time
 def run():
     yield "first chunk\\n"
-    time.sleep(4)
+    time.sleep(8)
     yield "last chunk\\n"
 """
 
@@ -30,13 +30,11 @@ def run():
 def test_a_streamed_text_tab_shows_chunks_as_they_come(owt_server, chromium):
     page = chromium.new_page()
     try:
-        start = time.monotonic()
         page.goto(_url(owt_server.url, SLOW_TEXT), wait_until="commit")
         page.wait_for_function(
-            "document.body && document.body.innerText.includes('first chunk')", timeout=3500
+            "document.body && document.body.innerText.includes('first chunk')", timeout=6000
         )
-        assert time.monotonic() - start < 3.5
-        assert "last chunk" not in page.inner_text("body")
+        assert "last chunk" not in page.inner_text("body")  # shown while it streams
     finally:
         page.close()
 
