@@ -79,7 +79,7 @@ def test_error_exits_non_zero_with_message(owt_server: Any) -> None:
 def test_unreachable_server_exits_non_zero(hello: Path) -> None:
     result = CliRunner().invoke(call_command, ["http://127.0.0.1:9", str(hello), "name=x"])
     assert result.exit_code == 1
-    assert result.stderr.startswith("owt: http://127.0.0.1:9/")
+    assert result.stderr.startswith("owt: connection_failed: cannot reach http://127.0.0.1:9")
 
 
 def test_bad_argument_is_a_usage_error(owt_server: Any, hello: Path) -> None:

@@ -258,7 +258,8 @@ def test_a_local_function_is_sent_as_its_source(client: Client) -> None:
 def test_source_of() -> None:
     assert source_of("def run(): pass") == Source("def run(): pass")
     assert source_of(b"x", "f") == Source("x", "f")
-    assert source_of("no/such/file.py").code == "no/such/file.py"
+    with pytest.raises(FileNotFoundError, match=r"no file 'no/such/file\.py'"):
+        source_of("no/such/file.py")  # a missing file, not code to compile
     with pytest.raises(TypeError, match="lambda"):
         source_of(lambda: 1)
 

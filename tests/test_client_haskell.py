@@ -71,8 +71,8 @@ def test_calls_plain_values_records_objects_and_endpoints(start_server, haskell_
 def test_streams_and_server_sent_events(owt_server, haskell_check):
     assert haskell_check(owt_server.url, "stream") == [
         'chunks "chunk 0;chunk 1;chunk 2;"',
-        'event ("message","{\\"i\\": 0}",Nothing,Right (Object (fromList [("i",Number 0.0)])))',
-        'event ("message","{\\"i\\": 1}",Nothing,Right (Object (fromList [("i",Number 1.0)])))',
+        'event ("message","{\\"i\\": 0}",Just "1",Right (Object (fromList [("i",Number 0.0)])))',
+        'event ("message","{\\"i\\": 1}",Just "2",Right (Object (fromList [("i",Number 1.0)])))',
         'get-event "a\\nb"',
         'before-error ("1",Just "7")',
         'sse-error ("adaptor_error","late")',

@@ -93,7 +93,7 @@ def test_summat_simple(owt_server):
 
 def test_summat_stream(owt_server):
     out = run_script(owt_server, "example/summat/stream/run.sh")
-    events = [line.removeprefix("data: ") for line in out.splitlines() if line]
+    events = [line[6:] for line in out.splitlines() if line.startswith("data: ")]
     assert events[-1] == "[DONE]"
     assert json.loads(events[0]) == {"sentence": "Ey up.", "words": 2}
     assert len(events) == 5

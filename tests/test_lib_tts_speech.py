@@ -117,10 +117,15 @@ def fake_engine(calls: list[str]):
     return synthesize
 
 
+def data_of(chunk: str) -> str:
+    """The data of one SSE event chunk (``id: N\ndata: ...\n\n``)."""
+    return "\n".join(line[6:] for line in chunk.splitlines() if line.startswith("data: "))
+
+
 def events_of(response: Response) -> list[dict[str, object] | str]:
     out: list[dict[str, object] | str] = []
     for chunk in response.body:
-        data = chunk.removeprefix("data: ").strip()
+        data = data_of(chunk)
         out.append(data if data == "[DONE]" else json.loads(data))
     return out
 
@@ -131,13 +136,13 @@ def test_speak_synthesises_lazily_one_event_per_sentence():
     assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
     assert calls == []  # nothing is synthesised before the stream is read
     chunks = iter(response.body)
-    first = json.loads(next(chunks).removeprefix("data: "))
+    first = json.loads(data_of(next(chunks)))
     assert calls == ["Hi there."]  # the second sentence waits for its consumer
     assert first["index"] == 0 and first["text"] == "Hi there."
     assert frames_of(base64.b64decode(first["sentence"])) == (900, 16000)
-    second = json.loads(next(chunks).removeprefix("data: "))
+    second = json.loads(data_of(next(chunks)))
     assert frames_of(base64.b64decode(second["cumulative"])) == (900 + 800, 16000)
-    assert next(chunks) == "data: [DONE]\n\n"
+    assert next(chunks) == "id: [DONE]\ndata: [DONE]\n\n"
 
 
 def test_speak_whole_wav_and_without_cumulative():

@@ -249,6 +249,19 @@ def test_stream_reaches_the_client_chunk_by_chunk(ray_server: OwtProcess) -> Non
     assert arrivals[0] < 1.0 <= arrivals[-1]
 
 
+def test_a_stream_that_fails_midway_is_cut(ray_server: OwtProcess) -> None:
+    code = "def run():\n    yield 'a\\n'\n    raise ValueError('midway on ray')\n"
+    received = b""
+    with (
+        pytest.raises(httpx.RemoteProtocolError),  # never a clean end
+        httpx.stream("POST", ray_server.url + "/", json={"code_b64": b64(code)}, timeout=30) as r,
+    ):
+        for chunk in r.iter_raw():
+            received += chunk
+    assert received == b"a\n"
+    assert wait_until(lambda: "ValueError: midway on ray" in ray_server.log)
+
+
 ENDLESS = {
     "async": "import asyncio\nasync def run(marker):\n    try:\n        while True:\n"
     "            yield 'tick\\n'\n            await asyncio.sleep(0.2)\n"

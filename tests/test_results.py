@@ -78,7 +78,7 @@ def test_empty_generator(owt_server):
 def test_sse_helper(owt_server):
     r = call(owt_server.url, "def run(): return sse(['one', {'n': 2}])")
     assert r.headers["content-type"] == "text/event-stream; charset=utf-8"
-    assert r.text == 'data: one\n\ndata: {"n": 2}\n\ndata: [DONE]\n\n'
+    assert r.text == 'id: 1\ndata: one\n\nid: 2\ndata: {"n": 2}\n\nid: [DONE]\ndata: [DONE]\n\n'
 
 
 def test_unserialisable_result_is_an_adaptor_error(owt_server):

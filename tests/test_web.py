@@ -10,7 +10,9 @@ from owt.server.web import ASSETS
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 8
 
 
-def test_a_browser_at_root_without_code_is_sent_to_the_playground(owt_server):
+def test_a_browser_at_root_without_code_is_sent_to_the_playground(start_server):
+    # A server of its own: on the shared one another test may have pinned "/" in the cache.
+    owt_server = start_server()
     r = httpx.get(owt_server.url + "/", headers={"accept": "text/html,*/*"})
     assert r.status_code == 307 and r.headers["location"] == "/_owt/"
     page = httpx.get(owt_server.url + "/", headers={"accept": "text/html"}, follow_redirects=True)

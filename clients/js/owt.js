@@ -50,6 +50,13 @@ export function encodeText(text, urlSafe = false) {
   return base64(encoder.encode(text), urlSafe);
 }
 
+// An editor's UTF-8 byte order mark is not code: the server drops it (as Python does) and
+// hashes what is left, so the client must hash the same text.
+function sourceText(code) {
+  const text = String(code);
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
 /** The hex sha256 of `text`'s UTF-8 bytes, or null where `crypto.subtle` is missing. */
 export async function sha256(text) {
   const subtle = globalThis.crypto && globalThis.crypto.subtle;
@@ -104,6 +111,7 @@ function query(code, kwargs, options, sha) {
  * `?token=`; the server takes it out before logging).
  */
 export function url(target, code, kwargs = {}, options = {}) {
+  code = sourceText(code);
   const result = resolve(target);
   for (const [name, value] of query(code, kwargs, options, null)) {
     result.searchParams.set(name, value);
@@ -168,6 +176,7 @@ function keepsCode(status) {
  * memory instead of the module's, per server origin).
  */
 export async function send(target, code, kwargs = {}, options = {}) {
+  code = sourceText(code);
   const fetchFn = options.fetch || globalThis.fetch;
   let memory = options.sent;
   if (!memory) {
@@ -220,7 +229,51 @@ export async function decode(response) {
 
 /** Run `code` with `kwargs`; the result decoded by its content type. */
 export async function call(target, code, kwargs = {}, options = {}) {
-  return decode(await send(target, code, kwargs, options));
+  const response = await send(target, code, kwargs, options);
+  if (mediaType(response) !== "text/event-stream") {
+    try {
+      return await decode(response);
+    } catch (cause) {
+      if (cause instanceof OwtError || (cause && cause.name === "AbortError")) throw cause;
+      if (cause instanceof SyntaxError) throw cause; // a body that is not the JSON it claims
+      throw streamCut(response, cause);
+    }
+  }
+  // An SSE body read whole: when it was cut, the `event: error` in it is the error.
+  let body = "";
+  try {
+    for await (const chunk of chunksOf(response)) body += chunk;
+  } catch (cause) {
+    if (cause instanceof OwtError) {
+      const parser = new EventParser(response.status);
+      parser.feed(body);
+      parser.check();
+    }
+    throw cause;
+  }
+  return body;
+}
+
+// A response that started well and then failed: the server ended the body without its final
+// chunk (the adaptor raised midway; its log has the traceback).
+function streamCut(response, cause) {
+  const error = new OwtError(response.status, {
+    error: "stream_failed",
+    message:
+      `the response ended before it was complete (${cause && cause.message ? cause.message : cause}): ` +
+      "the adaptor most likely failed midway; the server's log has its traceback",
+  });
+  error.cause = cause;
+  return error;
+}
+
+async function readChunk(reader, response) {
+  try {
+    return await reader.read();
+  } catch (cause) {
+    if (cause && cause.name === "AbortError") throw cause; // the caller's own signal
+    throw streamCut(response, cause);
+  }
 }
 
 async function* chunksOf(response) {
@@ -229,7 +282,7 @@ async function* chunksOf(response) {
   const reader = response.body.getReader();
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await readChunk(reader, response);
       if (done) break;
       if (!value || value.length === 0) continue;
       if (decoder) {
@@ -257,12 +310,24 @@ export async function* stream(target, code, kwargs = {}, options = {}) {
   yield* chunksOf(await send(target, code, kwargs, options));
 }
 
-/** Parses server-sent event text: `feed(text)` returns the data of each completed event. */
+/**
+ * Parses server-sent event text: `feed(text)` returns the data of each completed event. An
+ * `event: error` (what owt sends when a stream fails after it started) ends the stream and
+ * sets `failure` to an OwtError with the error it carries; `check()` throws it.
+ */
 export class EventParser {
-  constructor() {
+  constructor(status = 200) {
     this.done = false;
+    this.status = status;
     this.buffer = "";
     this.data = [];
+    this.event = "";
+    this.failure = null;
+  }
+
+  /** Throw the error an `event: error` carried, if one came. */
+  check() {
+    if (this.failure) throw this.failure;
   }
 
   feed(text) {
@@ -283,6 +348,9 @@ export class EventParser {
     } else if (line.startsWith("data:")) {
       const value = line.slice(5);
       this.data.push(value.startsWith(" ") ? value.slice(1) : value);
+    } else if (line.startsWith("event:")) {
+      const value = line.slice(6);
+      this.event = value.startsWith(" ") ? value.slice(1) : value;
     }
   }
 
@@ -295,9 +363,25 @@ export class EventParser {
   }
 
   dispatch(events) {
+    const event = this.event;
+    this.event = "";
     if (!this.data.length || this.done) return;
     const data = this.data.join("\n");
     this.data = [];
+    if (event === "error") {
+      this.done = true;
+      let payload;
+      try {
+        payload = JSON.parse(data);
+      } catch {
+        payload = null;
+      }
+      if (!payload || typeof payload !== "object") {
+        payload = { error: "stream_failed", message: data || "the stream sent an error" };
+      }
+      this.failure = new OwtError(this.status, payload);
+      return;
+    }
     if (data === "[DONE]") {
       this.done = true;
       return;
@@ -315,16 +399,19 @@ export class EventParser {
  * over each event's data, JSON-decoded when it parses, ending at `data: [DONE]`.
  */
 export async function* events(target, code, kwargs = {}, options = {}) {
-  const parser = new EventParser();
+  const response = await send(target, code, kwargs, options);
+  const parser = new EventParser(response.status);
   const decoder = new TextDecoder();
-  const chunks = chunksOf(await send(target, code, kwargs, options));
+  const chunks = chunksOf(response);
   try {
     for await (const chunk of chunks) {
       const text = typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true });
       yield* parser.feed(text);
+      parser.check();
       if (parser.done) return;
     }
     yield* parser.end();
+    parser.check();
   } finally {
     await chunks.return();
   }

@@ -33,7 +33,7 @@ printf '%s' "$body" |
             sed 's/\\\(.\)/\1/g')
           echo "sentence$n.wav  $said"
           n=$((n + 1)) ;;
-        '') ;;
+        'id: '*|'') ;;
         *) echo "owt: $line" >&2; exit 1 ;;
       esac
     done

@@ -14,7 +14,11 @@
 
     add(1, 2)  # 3, computed by the server
 
-Errors from the server raise :class:`OwtError` with its ``status``, ``kind`` and ``payload``.
+Errors from the server raise :class:`OwtError` with its ``status``, ``kind`` and ``payload``;
+so do the client's own failures, as subclasses: :class:`ConnectionFailed` (no server there),
+:class:`ClientTimeout` (no answer within ``timeout``) and :class:`StreamFailed` (a response
+that failed after it started: cut short, or an SSE ``event: error``, whose kind and
+``traceback`` are the server's).
 """
 
 from __future__ import annotations
@@ -23,9 +27,12 @@ from owt.client.aio import AsyncAdaptor, AsyncClient, AsyncEndpoint, AsyncRemote
 from owt.client.base import DEFAULT_URL
 from owt.client.sync import Adaptor, Client, Endpoint, RemoteFunction
 from owt.client.wire import (
+    ClientTimeout,
     Code,
+    ConnectionFailed,
     OwtError,
     Source,
+    StreamFailed,
     decode_body,
     encode_body,
     encode_query,
@@ -41,11 +48,14 @@ __all__ = [
     "AsyncEndpoint",
     "AsyncRemoteFunction",
     "Client",
+    "ClientTimeout",
     "Code",
+    "ConnectionFailed",
     "Endpoint",
     "OwtError",
     "RemoteFunction",
     "Source",
+    "StreamFailed",
     "decode_body",
     "encode_body",
     "encode_query",

@@ -23,17 +23,21 @@ import httpx
 from owt.client.base import (
     DEFAULT_URL,
     CallSpec,
+    aread_body,
     bind_arguments,
     endpoint_request,
     http_options,
     register_request,
+    remote_error,
     remote_signature,
     scalar_result,
+    translated_errors,
     unregister_request,
 )
 from owt.client.wire import (
     Code,
     EventReader,
+    OwtError,
     decode_body,
     error_for,
     is_text,
@@ -57,7 +61,7 @@ class _Callable:
     async def __call__(self, /, **kwargs: Any) -> Any:
         """The result, decoded by its content type (JSON, text, bytes or None)."""
         async with self._open(kwargs) as response:
-            return decode_body(response.headers.get("content-type"), await response.aread())
+            return decode_body(response.headers.get("content-type"), await aread_body(response))
 
     async def stream(self, /, **kwargs: Any) -> AsyncIterator[str | bytes]:
         """The body's chunks as they arrive: ``str`` for text content types, else ``bytes``."""
@@ -70,8 +74,8 @@ class _Callable:
 
     async def events(self, /, **kwargs: Any) -> AsyncIterator[Any]:
         """The data of each server-sent event (JSON-decoded when it parses), up to ``[DONE]``."""
-        reader = EventReader()
         async with self._open(kwargs) as response:
+            reader = EventReader(response.status_code)
             async for line in response.aiter_lines():
                 for event in reader.feed(line):
                     yield event
@@ -121,10 +125,15 @@ class AsyncRemoteFunction(Generic[P]):
         self.adaptor = adaptor
         self._signature = remote_signature(fn)
         self._result = scalar_result(fn)
+        self._fn = fn
         functools.update_wrapper(self, fn)
 
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
-        return self._result(await self.adaptor(**bind_arguments(self._signature, args, kwargs)))
+        try:
+            result = await self.adaptor(**bind_arguments(self._signature, args, kwargs))
+        except OwtError as err:
+            raise remote_error(self._fn, err) from None
+        return self._result(result)
 
     def stream(self, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[str | bytes]:
         return self.adaptor.stream(**bind_arguments(self._signature, args, kwargs))
@@ -243,21 +252,24 @@ class AsyncClient:
 
     @contextlib.asynccontextmanager
     async def _open(self, request: Mapping[str, Any]) -> AsyncIterator[httpx.Response]:
-        response = await self._http.send(self._http.build_request(**request), stream=True)
-        try:
-            yield await self._checked(response)
-        finally:
-            await response.aclose()
+        # The body is read inside the caller's ``with``: its errors are translated here too.
+        with translated_errors(self.base_url, self._timeout):
+            response = await self._http.send(self._http.build_request(**request), stream=True)
+            try:
+                yield await self._checked(response)
+            finally:
+                await response.aclose()
 
     @contextlib.asynccontextmanager
     async def _open_call(
         self, spec: CallSpec, kwargs: Mapping[str, Any]
     ) -> AsyncIterator[httpx.Response]:
-        response = await self._send_call(spec, kwargs)
-        try:
-            yield response
-        finally:
-            await response.aclose()
+        with translated_errors(self.base_url, self._timeout):
+            response = await self._send_call(spec, kwargs)
+            try:
+                yield response
+            finally:
+                await response.aclose()
 
     async def _send_call(self, spec: CallSpec, kwargs: Mapping[str, Any]) -> httpx.Response:
         """Send by hash when this server has had the code, else (or when it forgot) in full."""

@@ -2,28 +2,44 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from owt.client.wire import Source, encode_body, encode_query, encode_url
+from owt.client.wire import (
+    ClientTimeout,
+    ConnectionFailed,
+    OwtError,
+    Source,
+    encode_body,
+    encode_query,
+    encode_url,
+    sse_failure,
+    stream_cut,
+)
 
 __all__ = [
     "DEFAULT_URL",
     "CallSpec",
+    "aread_body",
     "bind_arguments",
     "endpoint_path",
     "endpoint_request",
     "http_options",
     "join_url",
+    "read_body",
     "register_request",
+    "remote_error",
     "remote_signature",
     "scalar_result",
+    "translated_errors",
     "unregister_request",
 ]
 
@@ -80,6 +96,75 @@ def http_options(
         "headers": merged,
         "timeout": httpx.Timeout(timeout),
     }
+
+
+@contextlib.contextmanager
+def translated_errors(url: object, timeout: float | None) -> Iterator[None]:
+    """httpx's own errors as :class:`OwtError` subclasses, in one place for both clients:
+    a refused or failed connection, the client's timeout, a body cut short."""
+    try:
+        yield
+    except OwtError:
+        raise
+    except httpx.TimeoutException as exc:
+        raise ClientTimeout(
+            f"{url}: no answer within the client's timeout of {timeout}s ({type(exc).__name__});"
+            " pass a larger timeout= to the client (None waits forever), or the call's own"
+            " timeout= option, which the client waits for"
+        ) from exc
+    except CUT as exc:
+        raise stream_cut(200, exc or type(exc).__name__) from exc
+    except httpx.TransportError as exc:
+        raise ConnectionFailed(
+            f"cannot reach {url}: {exc or type(exc).__name__} (is `owt serve` running there?)"
+        ) from exc
+
+
+CUT = (httpx.RemoteProtocolError, httpx.ReadError)
+
+
+def read_body(response: httpx.Response) -> bytes:
+    """The whole body; when it is cut short, an SSE ``event: error`` in it is the error."""
+    parts: list[bytes] = []
+    try:
+        parts.extend(response.iter_bytes())
+    except CUT as exc:
+        failed = sse_failure(response.headers.get("content-type"), b"".join(parts))
+        raise failed or exc
+    return b"".join(parts)
+
+
+async def aread_body(response: httpx.Response) -> bytes:
+    """:func:`read_body` for the async client."""
+    parts: list[bytes] = []
+    try:
+        async for part in response.aiter_bytes():
+            parts.append(part)
+    except CUT as exc:
+        failed = sse_failure(response.headers.get("content-type"), b"".join(parts))
+        raise failed or exc
+    return b"".join(parts)
+
+
+_UNDEFINED = re.compile(r"name '(\w+)' is not defined")
+
+
+def remote_error(fn: Callable[..., Any], err: OwtError) -> OwtError:
+    """A remote function's NameError for a module it imports at the top of its file (only
+    the function's source travels): the same error, saying to import inside the function."""
+    if err.payload.get("type") != "NameError":
+        return err
+    found = _UNDEFINED.search(err.message)
+    name = found.group(1) if found else None
+    value = getattr(fn, "__globals__", {}).get(name) if name else None
+    if value is None:
+        return err
+    what = "module" if inspect.ismodule(value) else "name"
+    message = (
+        f"{err.message} — {name!r} is a {what} of your file, but @remote sends only the "
+        f"function's own source: import it inside {fn.__name__}() (or define it there)"
+    )
+    return type(err)(err.status, {**err.payload, "message": message})
 
 
 def endpoint_path(name: str) -> str:

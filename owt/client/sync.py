@@ -23,14 +23,18 @@ from owt.client.base import (
     bind_arguments,
     endpoint_request,
     http_options,
+    read_body,
     register_request,
+    remote_error,
     remote_signature,
     scalar_result,
+    translated_errors,
     unregister_request,
 )
 from owt.client.wire import (
     Code,
     EventReader,
+    OwtError,
     decode_body,
     error_for,
     is_text,
@@ -54,7 +58,7 @@ class _Callable:
     def __call__(self, /, **kwargs: Any) -> Any:
         """The result, decoded by its content type (JSON, text, bytes or None)."""
         with self._open(kwargs) as response:
-            return decode_body(response.headers.get("content-type"), response.read())
+            return decode_body(response.headers.get("content-type"), read_body(response))
 
     def stream(self, /, **kwargs: Any) -> Iterator[str | bytes]:
         """The body's chunks as they arrive: ``str`` for text content types, else ``bytes``."""
@@ -67,8 +71,8 @@ class _Callable:
 
     def events(self, /, **kwargs: Any) -> Iterator[Any]:
         """The data of each server-sent event (JSON-decoded when it parses), up to ``[DONE]``."""
-        reader = EventReader()
         with self._open(kwargs) as response:
+            reader = EventReader(response.status_code)
             for line in response.iter_lines():
                 yield from reader.feed(line)
                 if reader.done:
@@ -116,10 +120,15 @@ class RemoteFunction(Generic[P]):
         self.adaptor = adaptor
         self._signature = remote_signature(fn)
         self._result = scalar_result(fn)
+        self._fn = fn
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
-        return self._result(self.adaptor(**bind_arguments(self._signature, args, kwargs)))
+        try:
+            result = self.adaptor(**bind_arguments(self._signature, args, kwargs))
+        except OwtError as err:
+            raise remote_error(self._fn, err) from None
+        return self._result(result)
 
     def stream(self, *args: P.args, **kwargs: P.kwargs) -> Iterator[str | bytes]:
         return self.adaptor.stream(**bind_arguments(self._signature, args, kwargs))
@@ -238,19 +247,22 @@ class Client:
 
     @contextlib.contextmanager
     def _open(self, request: Mapping[str, Any]) -> Iterator[httpx.Response]:
-        response = self._http.send(self._http.build_request(**request), stream=True)
-        try:
-            yield self._checked(response)
-        finally:
-            response.close()
+        # The body is read inside the caller's ``with``: its errors are translated here too.
+        with translated_errors(self.base_url, self._timeout):
+            response = self._http.send(self._http.build_request(**request), stream=True)
+            try:
+                yield self._checked(response)
+            finally:
+                response.close()
 
     @contextlib.contextmanager
     def _open_call(self, spec: CallSpec, kwargs: Mapping[str, Any]) -> Iterator[httpx.Response]:
-        response = self._send_call(spec, kwargs)
-        try:
-            yield response
-        finally:
-            response.close()
+        with translated_errors(self.base_url, self._timeout):
+            response = self._send_call(spec, kwargs)
+            try:
+                yield response
+            finally:
+                response.close()
 
     def _send_call(self, spec: CallSpec, kwargs: Mapping[str, Any]) -> httpx.Response:
         """Send by hash when this server has had the code, else (or when it forgot) in full."""

@@ -16,6 +16,7 @@ import hashlib
 import inspect
 import json
 import os
+import re
 import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,10 +25,13 @@ from typing import Any, TypeAlias
 from urllib.parse import urlencode
 
 __all__ = [
+    "ClientTimeout",
     "Code",
+    "ConnectionFailed",
     "EventReader",
     "OwtError",
     "Source",
+    "StreamFailed",
     "b64",
     "decode_body",
     "encode_body",
@@ -40,6 +44,8 @@ __all__ = [
     "keeps_code",
     "media_type",
     "source_of",
+    "sse_failure",
+    "stream_cut",
 ]
 
 
@@ -56,13 +62,36 @@ class OwtError(Exception):
         self.payload = dict(payload)
         self.kind = str(self.payload.get("error") or "http_error")
         self.message = str(self.payload.get("message") or "")
-        super().__init__(f"{self.kind} ({status}): {self.message}")
+        # Status 0: the client's own failure, no HTTP status to show.
+        super().__init__(
+            f"{self.kind} ({status}): {self.message}" if status else f"{self.kind}: {self.message}"
+        )
 
     @property
     def traceback(self) -> str | None:
         """The adaptor's traceback, when the server sent one."""
         value = self.payload.get("traceback")
         return value if isinstance(value, str) else None
+
+
+class ConnectionFailed(OwtError):
+    """The server could not be reached (kind ``connection_failed``, status 0)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, {"error": "connection_failed", "message": message})
+
+
+class ClientTimeout(OwtError):
+    """No answer within the client's own ``timeout`` (kind ``client_timeout``, status 0)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, {"error": "client_timeout", "message": message})
+
+
+class StreamFailed(OwtError):
+    """A response that started well and then failed: the server cut the body short, or an
+    SSE stream sent ``event: error``. The kind is the server's (``adaptor_error``, with its
+    ``traceback``) when it said one, else ``stream_failed``."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +103,9 @@ class Source:
     sha256: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        # The server drops an editor's UTF-8 BOM (as Python does) and hashes what is left.
+        if self.code.startswith("\ufeff"):
+            object.__setattr__(self, "code", self.code[1:])
         object.__setattr__(self, "sha256", hashlib.sha256(self.code.encode()).hexdigest())
 
 
@@ -88,17 +120,27 @@ def source_of(obj: Code, fn_name: str | None = None) -> Source:
     if isinstance(obj, Source):
         return Source(obj.code, fn_name or obj.fn_name)
     if isinstance(obj, os.PathLike):
-        return Source(Path(obj).read_text(encoding="utf-8"), fn_name or "run")
+        return Source(Path(obj).read_text(encoding="utf-8-sig"), fn_name or "run")
     if isinstance(obj, bytes):
-        return Source(obj.decode("utf-8"), fn_name or "run")
+        return Source(obj.decode("utf-8-sig"), fn_name or "run")
     if isinstance(obj, str):
         if _names_file(obj):
-            return Source(Path(obj).read_text(encoding="utf-8"), fn_name or "run")
+            return Source(Path(obj).read_text(encoding="utf-8-sig"), fn_name or "run")
+        if _FILE_NAME.fullmatch(obj.strip()):
+            raise FileNotFoundError(
+                f"no file {obj!r}: a string that names a .py file is sent as that file's code "
+                "(check the path; to send code, pass the code itself)"
+            )
         return Source(obj, fn_name or "run")
     if callable(obj):
         source = function_source(obj)
         return Source(source.code, fn_name or source.fn_name)
     raise TypeError(f"cannot send a {type(obj).__name__} as code; pass code, a path or a function")
+
+
+# What a path to an adaptor file looks like (and code hardly ever does): no colon, no
+# brackets, no quotes, ending in .py.
+_FILE_NAME = re.compile(r"[\w\-./\\~ ]+\.py")
 
 
 def _names_file(text: str) -> bool:
@@ -278,32 +320,43 @@ class EventReader:
     """Server-sent events, line by line → the data of each event.
 
     Data is JSON-decoded when it parses, else kept as text; ``data: [DONE]`` ends the stream
-    (``done`` turns true). Comments, ``event:``, ``id:`` and ``retry:`` lines are skipped.
+    (``done`` turns true). An ``event: error`` (what owt sends when a stream fails after it
+    started) raises :class:`StreamFailed` with the error it carries. Comments, ``id:`` and
+    ``retry:`` lines are skipped.
     """
 
     DONE = "[DONE]"
 
-    def __init__(self) -> None:
+    def __init__(self, status: int = 200) -> None:
         self.done = False
+        self.status = status
         self._data: list[str] = []
+        self._event = ""
 
     def feed(self, line: str) -> list[Any]:
         """Take one line (without its line break); return the events it completes."""
         line = line.rstrip("\r\n")
         if line:
             name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
             if name == "data":
-                self._data.append(value[1:] if value.startswith(" ") else value)
+                self._data.append(value)
+            elif name == "event":
+                self._event = value
             return []
         return self.flush()
 
     def flush(self) -> list[Any]:
         """Dispatch the pending event (a blank line, or the end of the stream)."""
+        event, self._event = self._event, ""
         if not self._data or self.done:
             self._data.clear()
             return []
         data = "\n".join(self._data)
         self._data.clear()
+        if event == "error":
+            self.done = True
+            raise _stream_error(self.status, data)
         if data == self.DONE:
             self.done = True
             return []
@@ -311,3 +364,35 @@ class EventReader:
             return [json.loads(data)]
         except ValueError:
             return [data]
+
+
+def _stream_error(status: int, data: str) -> StreamFailed:
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        payload = {"error": "stream_failed", "message": data or "the stream sent an error"}
+    return StreamFailed(status, payload)
+
+
+def stream_cut(status: int, reason: object) -> StreamFailed:
+    """The error for a body the server ended before it was complete."""
+    message = (
+        f"the response ended before it was complete ({reason}): the adaptor most likely "
+        "failed midway; the server's log has its traceback"
+    )
+    return StreamFailed(status, {"error": "stream_failed", "message": message})
+
+
+def sse_failure(content_type: str | None, partial: bytes) -> StreamFailed | None:
+    """The ``event: error`` in the part of an SSE body that arrived before it was cut."""
+    if media_type(content_type) != "text/event-stream":
+        return None
+    reader = EventReader()
+    try:
+        for line in partial.decode("utf-8", "replace").splitlines():
+            reader.feed(line)
+    except StreamFailed as failed:
+        return failed
+    return None

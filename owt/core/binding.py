@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from owt.core.call import Call
+from owt.core.call import CALL_FIELDS, Call
 from owt.core.errors import BadRequest
 from owt.core.failures import USER_ERRORS
 
@@ -130,11 +130,34 @@ def bind_arguments(target: Target, call: Call) -> tuple[tuple[Any, ...], dict[st
         if target.first is None:
             raise BadRequest("the function takes no arguments", field="kwargs")
         kwargs[target.first] = last
-    if target.required is not None:
-        check_names(target, kwargs)
-        return args, kwargs
     try:
-        target.signature.bind(*args, **kwargs)
-    except TypeError as exc:
-        raise BadRequest(f"{exc} (it accepts: {_accepts(target)})", field="kwargs")
+        if target.required is not None:
+            check_names(target, kwargs)
+            return args, kwargs
+        try:
+            target.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise BadRequest(f"{exc} (it accepts: {_accepts(target)})", field="kwargs")
+    except BadRequest as err:
+        if not call.typed:
+            _hint_outside_kwargs(err, target, kwargs, call)
+        raise
     return args, kwargs
+
+
+def _hint_outside_kwargs(
+    err: BadRequest, target: Target, kwargs: dict[str, Any], call: Call
+) -> None:
+    """Say so when the arguments the function lacks were sent beside ``kwargs``, not in it
+    (``{"code_b64": ..., "name": "owt"}`` instead of ``{"code_b64": ..., "kwargs": {...}}``)."""
+    body = call.request.json
+    outside = set(body) if isinstance(body, dict) else set()
+    outside |= set(call.request.args)
+    stray = sorted((target.names - kwargs.keys()) & (outside - CALL_FIELDS))
+    if stray:
+        names = ", ".join(repr(n) for n in stray)
+        err.message += (
+            f"; {names} arrived outside kwargs, as fields of the request: send the arguments"
+            ' as "kwargs": {...} in a JSON body, or as kwargs_b64 (base64 of JSON) in a query'
+        )
+        err.args = (err.message,)

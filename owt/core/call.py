@@ -49,6 +49,8 @@ CALL_FIELDS = frozenset(
 )
 
 
+_BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, as Windows editors save files
+
 # A warm call sends the same adaptor text again and again: such values are unquoted once
 # (within bounds: at most 256 remembered, each at most 64 KiB).
 _unquote_remembered = lru_cache(maxsize=256)(unquote_plus)
@@ -197,15 +199,26 @@ class Request:
         query = f"?{self.query_string}" if self.query_string else ""
         return f"{self.base_url}{query}"
 
+    @property
+    def is_json(self) -> bool:
+        """Whether the body is JSON: ``application/json`` or ``*/*+json``; also a body opening
+        with ``{`` or ``[`` sent with no type or as curl's default form type (``curl -d``).
+        Any other type (``application/octet-stream``, ``text/plain``) is raw data, whatever
+        its first byte."""
+        media = self.content_type.split(";", 1)[0].strip().lower()
+        if media == "application/json" or media.endswith("+json"):
+            return True
+        if media in ("", "application/x-www-form-urlencoded"):
+            return self.data.removeprefix(_BOM).lstrip()[:1] in (b"{", b"[")
+        return False
+
     @_once
     def json(self) -> Any:
-        """The body parsed as JSON, or None when it is not JSON."""
-        if not self.data:
-            return None
-        if "json" not in self.content_type and self.data.lstrip()[:1] not in (b"{", b"["):
+        """The body parsed as JSON, or None when it is not JSON (see :attr:`is_json`)."""
+        if not self.data or not self.is_json:
             return None
         try:
-            return json.loads(self.data)
+            return json.loads(self.data.removeprefix(_BOM))
         except ValueError:
             return None
 

@@ -36,10 +36,10 @@ with it too.
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 
 from owt.core.call import Reply
+from owt.core.jsontext import dumps
 
 __all__ = [
     "AdaptorError",
@@ -85,7 +85,7 @@ class OwtError(Exception):
         return {"error": self.kind, "message": self.message, **self.extra}
 
     def body(self) -> bytes:
-        return json.dumps(self.payload(), default=str).encode()
+        return dumps(self.payload(), default=str).encode()
 
     def headers(self) -> list[tuple[str, str]]:
         return [("content-type", "application/json")]

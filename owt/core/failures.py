@@ -7,7 +7,7 @@ from pathlib import Path
 
 from owt.core.errors import AdaptorError
 
-__all__ = ["USER_ERRORS", "adaptor_error", "user_traceback"]
+__all__ = ["USER_ERRORS", "adaptor_error", "hint", "user_traceback"]
 
 _CORE_DIR = str(Path(__file__).parent)
 
@@ -22,9 +22,23 @@ def user_traceback(exc: BaseException) -> str:
     return "".join(lines)
 
 
+def hint(exc: BaseException) -> str:
+    """What to do about an exception whose cause is usually the call's setup, or ""."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        top = exc.name.split(".")[0]
+        return (
+            f" — the environment that ran the call has no module {top!r}: send "
+            f'requirements=["{top}"] (the package that provides it) to have owt install it, '
+            "or env=NAME to run in an environment that has it (owt serve --env NAME=PYTHON)"
+        )
+    return ""
+
+
 def adaptor_error(exc: BaseException) -> AdaptorError:
     return AdaptorError(
-        f"{type(exc).__name__}: {exc}", type=type(exc).__name__, traceback=user_traceback(exc)
+        f"{type(exc).__name__}: {exc}{hint(exc)}",
+        type=type(exc).__name__,
+        traceback=user_traceback(exc),
     )
 
 

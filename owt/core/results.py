@@ -16,16 +16,21 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import json
+import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 from owt.core.call import Reply, Response
+from owt.core.errors import AdaptorError
+from owt.core.failures import adaptor_error
+from owt.core.jsontext import dumps
 
 __all__ = [
     "PLAIN_RESULTS",
     "TEXT",
+    "check_head",
     "encode_chunk",
+    "encode_item",
     "encode_json",
     "is_stream",
     "parts_of",
@@ -55,12 +60,16 @@ def _default(value: Any) -> Any:
 
 
 def encode_json(value: Any) -> bytes:
-    return json.dumps(value, default=_default, ensure_ascii=False).encode()
+    """RFC 8259 JSON (NaN and infinities as ``null``, see :mod:`owt.core.jsontext`)."""
+    return dumps(value, default=_default).encode()
+
+
+# Indentation, blank lines or a BOM before the doctype do not make a page plain text.
+_PAGE = re.compile(r"[\s\ufeff]*<(?:!doctype|html)", re.IGNORECASE)
 
 
 def _text_type(text: str) -> str:
-    head = text[:15].lstrip().lower()
-    return HTML if head.startswith(("<!doctype", "<html")) else TEXT
+    return HTML if _PAGE.match(text) else TEXT
 
 
 def is_stream(value: Any) -> bool:
@@ -81,6 +90,15 @@ def encode_chunk(item: Any) -> bytes:
     if item is None:
         return b""
     return encode_json(item) + b"\n"
+
+
+def encode_item(item: Any) -> bytes:
+    """:func:`encode_chunk` for an item an adaptor streamed: one that cannot be encoded is
+    the adaptor's error (500 ``adaptor_error``), not owt's."""
+    try:
+        return encode_chunk(item)
+    except TypeError as exc:
+        raise adaptor_error(exc) from None
 
 
 def stream_content_type(first: Any) -> str:
@@ -109,7 +127,21 @@ def reply_for_body(
         payload, ctype = str(body).encode(), TEXT
     else:
         payload, ctype = encode_json(body), JSON
+    if payload and status in _NO_BODY:
+        raise _bad_head(f"the status {status} carries no body; return None with it", status=status)
+    if headers:
+        _check_length(headers, len(payload))
     return Reply(status, _with_type(headers or [], ctype), payload)
+
+
+def _check_length(headers: list[tuple[str, str]], size: int) -> None:
+    for name, value in headers:
+        if name.lower() == "content-length" and value.strip() != str(size):
+            raise _bad_head(
+                f"the header 'Content-Length: {value}' does not match the body's {size} bytes; "
+                "remove it (owt sets it)",
+                header=name,
+            )
 
 
 def _with_type(headers: list[tuple[str, str]], ctype: str | None) -> list[tuple[str, str]]:
@@ -118,6 +150,68 @@ def _with_type(headers: list[tuple[str, str]], ctype: str | None) -> list[tuple[
     if ctype is None or any(name.lower() == "content-type" for name, _ in headers):
         return headers
     return [("content-type", ctype), *headers]
+
+
+# RFC 9110: a field name is a token; a value holds no control character but tab.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_NO_BODY = frozenset({204, 304})
+#: Headers that frame the body or the connection: owt's to set, never an adaptor's.
+_FRAMING = frozenset({"transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer"})
+
+
+def check_head(status: Any, headers: list[tuple[str, str]], *, streamed: bool = False) -> int:
+    """The status an adaptor chose, as an int, once it and its headers are valid HTTP.
+
+    A bad one is the adaptor's error (500 ``adaptor_error`` naming it), answered before
+    anything is sent — never a dropped connection, never a header injected by a line break.
+    """
+    if not _is_status(status):
+        try:
+            status = int(status)
+        except (TypeError, ValueError):
+            raise _bad_head(f"the status {status!r} is not a number", status=repr(status))
+    if not 200 <= status <= 599:
+        raise _bad_head(f"the status {status} is not a final HTTP status (200-599)", status=status)
+    if streamed and status in _NO_BODY:
+        raise _bad_head(
+            f"the status {status} carries no body, but a stream was returned", status=status
+        )
+    for name, value in headers:
+        if not _TOKEN.match(name):
+            raise _bad_head(f"the header name {name!r} is not a valid HTTP field name", header=name)
+        if _CONTROL.search(value):
+            raise _bad_head(
+                f"the header {name!r} holds a line break or control character in its value "
+                f"{value[:80]!r} (it could inject other headers); remove it or percent-encode "
+                "the value",
+                header=name,
+            )
+        if not value.isascii() and not _latin1(value):
+            raise _bad_head(
+                f"the header {name!r} holds characters HTTP cannot carry in {value[:80]!r}; "
+                "percent-encode the value (urllib.parse.quote)",
+                header=name,
+            )
+        lower = name.lower()
+        if lower in _FRAMING or (lower == "content-length" and streamed):
+            raise _bad_head(
+                f"the header {name!r} is owt's to set (it frames the body); remove it",
+                header=name,
+            )
+    return status
+
+
+def _latin1(value: str) -> bool:
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _bad_head(message: str, **extra: Any) -> AdaptorError:
+    return AdaptorError(f"the adaptor's response is not valid HTTP: {message}", **extra)
 
 
 def _header_list(headers: Any) -> list[tuple[str, str]]:
@@ -136,22 +230,31 @@ def _is_headers(value: Any) -> bool:
 
 
 def parts_of(result: Any) -> tuple[Any, int, list[tuple[str, str]]]:
-    """Split a result into (body, status, headers): unpacks ``Response`` and status tuples."""
+    """Split a result into (body, status, headers): unpacks ``Response`` and status tuples.
+
+    The status and headers are checked here, before anything is sent (see :func:`check_head`).
+    """
     if isinstance(result, Response):
-        return result.body, int(result.status), _header_list(result.headers)
-    if isinstance(result, tuple):
-        if len(result) == 2 and isinstance(result[1], int) and not isinstance(result[1], bool):
-            return result[0], result[1], []
-        if len(result) == 2 and _is_headers(result[1]):
-            return result[0], 200, _header_list(result[1])
-        if (
-            len(result) == 3
-            and isinstance(result[1], int)
-            and not isinstance(result[1], bool)
-            and _is_headers(result[2])
-        ):
-            return result[0], result[1], _header_list(result[2])
-    return result, 200, []
+        parts = (result.body, result.status, _header_list(result.headers))
+    elif isinstance(result, tuple) and len(result) == 2 and _is_status(result[1]):
+        parts = (result[0], result[1], [])
+    elif isinstance(result, tuple) and len(result) == 2 and _is_headers(result[1]):
+        parts = (result[0], 200, _header_list(result[1]))
+    elif (
+        isinstance(result, tuple)
+        and len(result) == 3
+        and _is_status(result[1])
+        and _is_headers(result[2])
+    ):
+        parts = (result[0], result[1], _header_list(result[2]))
+    else:
+        return result, 200, []
+    body, status, headers = parts
+    return body, check_head(status, headers, streamed=is_stream(body)), headers
+
+
+def _is_status(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def stream_reply(
@@ -162,5 +265,5 @@ def stream_reply(
 ) -> Reply:
     """A streamed Reply whose first chunk has already been produced."""
     return Reply(
-        status, _with_type(headers, stream_content_type(first)), encode_chunk(first), stream
+        status, _with_type(headers, stream_content_type(first)), encode_item(first), stream
     )

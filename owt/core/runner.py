@@ -24,7 +24,7 @@ from owt.core.call import Call, Reply
 from owt.core.compiling import compile_code
 from owt.core.context import using_call
 from owt.core.errors import CompileError, NoFunction, OwtError
-from owt.core.failures import USER_ERRORS, adaptor_error, user_traceback
+from owt.core.failures import USER_ERRORS, adaptor_error, hint, user_traceback
 from owt.core.libs import Library, Stamp
 from owt.core.results import PLAIN_RESULTS, is_stream, parts_of, reply_for_body, stream_reply
 from owt.core.shapes import shape_of
@@ -149,7 +149,7 @@ class Runner:
         except USER_ERRORS as exc:
             sys.modules.pop(name, None)
             raise CompileError(
-                f"the code's top level raised {type(exc).__name__}: {exc}",
+                f"the code's top level raised {type(exc).__name__}: {exc}{hint(exc)}",
                 traceback=user_traceback(exc),
             )
         return Adaptor(call.sha256, shape, module, value, libs=libs)
@@ -158,7 +158,7 @@ class Runner:
         if adaptor.shape == "explicit":
             fn = adaptor.module.__dict__.get(fn_name)
             if fn is None:
-                raise NoFunction(f"the code defines no function {fn_name!r}", fn_name=fn_name)
+                raise NoFunction(_no_function(adaptor.module, fn_name), fn_name=fn_name)
         else:
             fn = adaptor.value
         try:
@@ -293,6 +293,26 @@ class Runner:
         except StopAsyncIteration:
             return reply_for_body(b"", status, headers)
         return stream_reply(stream, first, status, headers)
+
+
+def _no_function(module: types.ModuleType, fn_name: str) -> str:
+    """Say which functions the code does define, and how to call one of them."""
+    prelude = _prelude()
+    defined = sorted(
+        name
+        for name, value in module.__dict__.items()
+        if inspect.isfunction(value)
+        and not name.startswith("_")
+        and prelude.get(name) is not value
+        and getattr(value, "__module__", None) == module.__name__
+    )
+    if not defined:
+        return f"the code defines no function {fn_name!r} (it defines no function at all)"
+    listed = ", ".join(defined)
+    return (
+        f"the code defines no function {fn_name!r}; it defines: {listed} "
+        f"(name yours {fn_name!r}, or send fn_name={defined[0]!r})"
+    )
 
 
 def _async_reply(reply: Reply, offload: Offload[Any]) -> Reply:

@@ -15,7 +15,7 @@ from owt.core.call import Call
 from owt.core.context import using_call
 from owt.core.errors import OwtError
 from owt.core.failures import USER_ERRORS, adaptor_error
-from owt.core.results import encode_chunk
+from owt.core.results import encode_item
 
 __all__ = ["AsyncStream", "Offload", "SyncStream"]
 
@@ -46,7 +46,7 @@ class SyncStream(Iterator[Any]):
                 raise adaptor_error(exc)
 
     def __next__(self) -> bytes:
-        return encode_chunk(self.pull())
+        return encode_item(self.pull())
 
     def close(self) -> None:
         """Close the iterator (its ``finally`` runs) once any ``next`` in flight returns."""
@@ -110,7 +110,7 @@ class AsyncStream(AsyncIterator[bytes]):
                 raise adaptor_error(exc)
 
     async def __anext__(self) -> bytes:
-        return encode_chunk(await self.pull())
+        return encode_item(await self.pull())
 
     async def aclose(self) -> None:
         close = getattr(self.iterator, "aclose", None)

@@ -24,13 +24,13 @@ at module level; the model's packages are imported when it first loads.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from typing import Any
 
 from owt.core.call import Response
 from owt.core.errors import BadRequest
+from owt.core.jsontext import dumps
 from owt.core.keep import keep
 from owt.lib import import_model_package
 
@@ -91,4 +91,4 @@ def similarity(a: str, b: str) -> Response:
     Answered as a JSON number: curl prints ``0.87``, the clients decode a float.
     """
     u, v = run([a, b])["vectors"]
-    return Response(json.dumps(cosine(u, v)), 200, {"content-type": "application/json"})
+    return Response(dumps(cosine(u, v)), 200, {"content-type": "application/json"})

@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request as StarletteRequest
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from owt.config import Settings
@@ -31,6 +31,7 @@ from owt.core.errors import (
     UnknownEnv,
     reply_for,
 )
+from owt.core.events import DONE
 from owt.core.runner import Runner
 from owt.executors.base import Executor
 from owt.server.accesslog import Observer
@@ -45,6 +46,7 @@ from owt.server.limits import ConcurrencyLimit
 from owt.server.metrics import CallMetrics, metrics_route
 from owt.server.openapi import openapi_route
 from owt.server.protocol import call_from_fields, decode_text, read_fields, sha256_of
+from owt.server.responses import JSONResponse
 from owt.server.statedb import StateDB
 from owt.server.web import no_code_reply, web_routes
 
@@ -129,6 +131,11 @@ class OwtApp:
         if path == "/b64" or path.startswith("/b64/"):
             path = path[4:] or "/"
         timeout = self.settings.timeout
+        if _reconnects_to_finished_stream(scope):
+            # An EventSource reconnecting after sse()'s last event: 204 stops it for good,
+            # instead of running the adaptor again every few seconds.
+            await send_reply(send, receive, Reply(204))
+            return
         record = self.observer.begin(scope, send)
         call: Call | None = None
         try:
@@ -144,7 +151,8 @@ class OwtApp:
             log.exception("internal error")
             reply = reply_for(exc)
         try:
-            if not await send_reply(record, receive, reply, timeout):
+            what = f"{scope['method']} {path}"
+            if not await send_reply(record, receive, reply, timeout, what):
                 record.complete = False  # ended early: an error midway, or the client left
         finally:
             self.observer.end(record, scope, call, reply)
@@ -174,7 +182,7 @@ class OwtApp:
         elif (pinned := self.state.cache.pinned_call(request)) is not None:
             return pinned  # no code, but this path's response is cached: replay it
         else:
-            raise MissingCode("send code_b64 (base64 Python source) or code_sha256")
+            raise MissingCode(self._missing_code(request))
         call = call_from_fields(
             fields,
             request,
@@ -192,6 +200,16 @@ class OwtApp:
         self.state.codes.add(call.sha256, code)
         call.server = self.server
         return call
+
+    def _missing_code(self, request: Request) -> str:
+        message = "send code_b64 (base64 Python source) or code_sha256"
+        names = self.state.endpoints.names()
+        if request.path in ("", "/"):
+            return message
+        if not names:
+            return f"{request.path} is not an endpoint (this server has none): {message}"
+        listed = ", ".join(f"/{name}" for name in names)
+        return f"{request.path} is not an endpoint (the endpoints: {listed}); or {message}"
 
     def decode_code(self, code_b64: Any) -> tuple[str, str]:
         """``code_b64`` → (code, sha256), remembered: a warm call sends the same text again."""
@@ -217,7 +235,12 @@ class OwtApp:
             return self.state.environments[call.env]
         except KeyError:
             known = sorted(self.state.environments)
-            raise UnknownEnv(f"no environment named {call.env!r}", known=known)
+            raise UnknownEnv(
+                f"no environment named {call.env!r} (this server has: {', '.join(known)}); "
+                f"start owt with --env {call.env}=PATH/TO/bin/python to add it, or send "
+                "requirements=[...] to have owt build one",
+                known=known,
+            )
 
     async def run(self, call: Call) -> Reply:
         if not call.options:  # no cache options: straight to the executor
@@ -235,6 +258,18 @@ class OwtApp:
             return await self.deadlines.within(call.timeout, work)
         except TimeoutError:
             raise Timeout(f"the call ran past its timeout of {call.timeout}s", timeout=call.timeout)
+
+
+_DONE_ID = DONE.encode()
+
+
+def _reconnects_to_finished_stream(scope: dict[str, Any]) -> bool:
+    if scope.get("method") != "GET":  # EventSource only ever GETs
+        return False
+    for name, value in scope.get("headers", ()):
+        if name == b"last-event-id":
+            return bool(value.strip() == _DONE_ID)
+    return False
 
 
 def admin_routes(app: OwtApp) -> list[Route]:

@@ -34,7 +34,14 @@ from owt.server.web import PUBLIC_PATHS
 if TYPE_CHECKING:
     from owt.config import Settings
 
-__all__ = ["OPEN_PATHS", "AuthMiddleware", "parse_users", "password_hash", "protect"]
+__all__ = [
+    "OPEN_PATHS",
+    "AuthMiddleware",
+    "ExposeHeaders",
+    "parse_users",
+    "password_hash",
+    "protect",
+]
 
 log = logging.getLogger(__name__)
 
@@ -184,13 +191,48 @@ def protect(app: ASGIApp, settings: Settings) -> ASGIApp:
         from starlette.middleware.cors import CORSMiddleware
 
         any_origin = "*" in settings.cors
+        exposing: ASGIApp = ExposeHeaders(app, ["x-owt-cache", "x-request-id"])
         app = CORSMiddleware(
-            app,
+            exposing,
             allow_origins=settings.cors,
             allow_methods=["*"],
             allow_headers=["*"],
             # Credentials may be sent only to named origins, never to "any".
             allow_credentials=not any_origin,
-            expose_headers=["x-owt-cache", "x-request-id"],
         )
     return app
+
+
+class ExposeHeaders:
+    """Adds owt's own names to a cross-origin response's ``Access-Control-Expose-Headers``,
+    keeping the adaptor's (``X-Sample-Rate``): Starlette's ``expose_headers`` would replace
+    them, and a page could not read the headers its adaptor sends."""
+
+    def __init__(self, app: ASGIApp, names: list[str]) -> None:
+        self.app = app
+        self.names = names
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not any(k == b"origin" for k, _ in scope["headers"]):
+            await self.app(scope, receive, send)
+            return
+
+        async def merged(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = self._merge(list(message.get("headers", [])))
+            await send(message)
+
+        await self.app(scope, receive, merged)
+
+    def _merge(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        names: list[str] = []
+        kept = []
+        for key, value in headers:
+            if key.lower() == b"access-control-expose-headers":
+                names.extend(n.strip() for n in value.decode("latin-1").split(",") if n.strip())
+            else:
+                kept.append((key, value))
+        seen = {n.lower() for n in names}
+        names.extend(n for n in self.names if n not in seen)
+        kept.append((b"access-control-expose-headers", ", ".join(names).encode("latin-1")))
+        return kept

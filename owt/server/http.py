@@ -10,7 +10,8 @@ from typing import Any
 import anyio
 
 from owt.core.call import Reply, Request
-from owt.core.errors import BadRequest, OwtError, TooLarge
+from owt.core.errors import BadRequest, Internal, OwtError, Timeout, TooLarge
+from owt.core.events import error_event
 
 __all__ = ["read_request", "send_error", "send_reply"]
 
@@ -70,17 +71,23 @@ async def send_error(send: Any, err: OwtError) -> None:
 
 
 async def send_reply(
-    send: Any, receive: Any, reply: Reply, chunk_timeout: float | None = None
+    send: Any, receive: Any, reply: Reply, chunk_timeout: float | None = None, what: str = ""
 ) -> bool:
-    """Send a Reply; for a stream, each chunk as it comes. False if the client went away."""
+    """Send a Reply; for a stream, each chunk as it comes. False if the client went away or
+    the stream failed (``what`` names the call in the log line of a failure)."""
     headers = _raw_headers(reply.headers)
     if reply.stream is None:
         # A whole body goes with its length (no chunked framing); a stream is chunked.
-        if b"content-length" not in dict(headers):
+        # (204 and 304 carry no body and, per RFC 9110, no length to announce one.)
+        if reply.status not in (204, 304) and b"content-length" not in dict(headers):
             headers.append((b"content-length", b"%d" % len(reply.body)))
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": reply.body})
         return True
+    # Without it a browser tab buffers a text stream to sniff its type and shows nothing
+    # until the end; with it, chunks appear as they arrive.
+    if b"x-content-type-options" not in dict(headers):
+        headers.append((b"x-content-type-options", b"nosniff"))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     stream = reply.stream
     assert isinstance(stream, AsyncIterator)
@@ -96,7 +103,8 @@ async def send_reply(
                         return
 
             tg.start_soon(watch_disconnect)
-            completed = await _pump(send, stream, reply.body, chunk_timeout)
+            sse = _is_sse(headers)
+            completed = await _pump(send, stream, reply.body, chunk_timeout, sse, what)
             tg.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True):
@@ -106,9 +114,28 @@ async def send_reply(
     return completed
 
 
+def _is_sse(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"content-type":
+            return value.split(b";", 1)[0].strip().lower() == b"text/event-stream"
+    return False
+
+
 async def _pump(
-    send: Any, stream: AsyncIterator[bytes], first: bytes, chunk_timeout: float | None
+    send: Any,
+    stream: AsyncIterator[bytes],
+    first: bytes,
+    chunk_timeout: float | None,
+    sse: bool,
+    what: str,
 ) -> bool:
+    """Send the chunks of a started stream; True when it ended normally.
+
+    A stream that fails after its head went out cannot change its status, but it must not
+    look like a success: the response ends without its final chunk (curl exits 18, httpx
+    raises ``RemoteProtocolError``, a browser's fetch rejects), after an ``event: error``
+    with the JSON error for an SSE stream.
+    """
     try:
         if first:
             await send({"type": "http.response.body", "body": first, "more_body": True})
@@ -120,15 +147,40 @@ async def _pump(
                     break
             if chunk:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except OSError:  # the client went away while we were sending
+        return False
     except TimeoutError:
-        log.warning("stream ended: no chunk within %ss", chunk_timeout)
-        await send({"type": "http.response.body", "body": b""})
+        err: OwtError = Timeout(
+            f"the stream sent no chunk within its timeout of {chunk_timeout}s",
+            timeout=chunk_timeout,
+        )
+        log.warning("%s: stream cut: %s", what or "a call", err.message)
+        await _fail(send, err, sse)
         return False
     except OwtError as err:
-        log.warning("stream ended by an error after it started: %s", err.message)
-        await send({"type": "http.response.body", "body": b""})
+        trace = err.extra.get("traceback")
+        log.error(
+            "%s: stream cut by an error after it started: %s%s",
+            what or "a call",
+            err.message,
+            f"\n{trace}" if trace else "",
+        )
+        await _fail(send, err, sse)
         return False
-    except OSError:  # the client went away while we were sending
+    except Exception as exc:  # a fault of owt itself: answered as well as it still can be
+        log.exception("%s: stream cut by an internal error", what or "a call")
+        await _fail(send, Internal(f"internal error: {type(exc).__name__}: {exc}"), sse)
         return False
     await send({"type": "http.response.body", "body": b""})
     return True
+
+
+async def _fail(send: Any, err: OwtError, sse: bool) -> None:
+    """End a started response as failed: never its final chunk (the server then closes the
+    connection, which every HTTP client reports as an incomplete body)."""
+    if sse:
+        event = error_event(err.body().decode())
+        try:
+            await send({"type": "http.response.body", "body": event.encode(), "more_body": True})
+        except OSError:
+            pass

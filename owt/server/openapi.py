@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from starlette.requests import Request as StarletteRequest
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from owt.core.errors import OwtError
 from owt.core.hints import describe, hint_from_source, json_schema, records_in, stream_item
+from owt.server.responses import JSONResponse
 
 if TYPE_CHECKING:
     from owt.config import Settings

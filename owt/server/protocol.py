@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 
+_BOM = b"\xef\xbb\xbf"
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
@@ -54,20 +55,31 @@ def parse_bool(value: Any, name: str) -> bool:
 
 
 def decode_b64(value: Any, name: str) -> bytes:
-    """Standard or URL-safe base64, padding optional; whitespace ignored."""
+    """Standard or URL-safe base64, padding optional; line breaks ignored.
+
+    A space can only be a ``+`` that a query string turned into one (base64 put in a URL
+    without percent-encoding), so it is read as ``+``.
+    """
     if not isinstance(value, str):
         raise BadRequest(f"{name} must be a base64 string", field=name)
-    text = "".join(value.split()).replace("-", "+").replace("_", "/").rstrip("=")
+    text = value.replace(" ", "+")
+    text = "".join(text.split()).replace("-", "+").replace("_", "/").rstrip("=")
     text += "=" * (-len(text) % 4)
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise BadRequest(f"{name} is not valid base64", field=name)
+        raise BadRequest(
+            f"{name} is not valid base64 (standard or URL-safe; encode with "
+            "`base64 | tr -d '\\n'`)",
+            field=name,
+        )
 
 
 def decode_text(value: Any, name: str) -> str:
+    """Base64 of UTF-8 text → the text, without a leading byte order mark (an editor's
+    UTF-8 BOM is not part of the code: Python drops it from a source file too)."""
     try:
-        return decode_b64(value, name).decode("utf-8")
+        return decode_b64(value, name).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BadRequest(f"{name} is not UTF-8 text: {exc.reason}", field=name)
 
@@ -148,19 +160,33 @@ def read_fields(request: Request, *, lists: bool = False) -> dict[str, Any]:
         fields = dict(request.args)
     if request.method in ("GET", "HEAD") or not request.data:
         return fields
-    ctype = request.content_type
-    if "json" in ctype or request.data.lstrip()[:1] == b"{":
-        try:
-            body = json.loads(request.data)
-        except ValueError as exc:
-            raise BadRequest(f"the body is not valid JSON: {exc}", field="body")
-        except RecursionError:
-            raise BadRequest("the body's JSON is nested too deeply", field="body")
-        if isinstance(body, dict):
-            fields.update(body)
-    elif "application/x-www-form-urlencoded" in ctype:
+    if request.is_json:
+        fields.update(_json_fields(request.data))
+    elif "application/x-www-form-urlencoded" in request.content_type:
         fields.update(_collapse(request.form) if lists else request.form)
     return fields
+
+
+def _json_fields(data: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(data.removeprefix(_BOM))  # a body saved by a Windows editor
+    except ValueError as exc:
+        raise BadRequest(_json_problem(exc, data), field="body")
+    except RecursionError:
+        raise BadRequest("the body's JSON is nested too deeply", field="body")
+    return body if isinstance(body, dict) else {}
+
+
+def _json_problem(exc: ValueError, data: bytes) -> str:
+    """Why a JSON body did not parse, with the likely cause when there is one."""
+    message = f"the body is not valid JSON: {exc}"
+    if "control character" in str(exc) and b"\n" in data:
+        # `base64` wraps its output at 76 columns; the line break lands inside a JSON string.
+        message += (
+            " — a line break inside a string, most likely base64 output wrapped into lines: "
+            "encode with `base64 -w0` (GNU) or `base64 | tr -d '\\n'` (anywhere)"
+        )
+    return message
 
 
 def _collapse(multi: MultiDict) -> dict[str, Any]:

@@ -139,6 +139,14 @@ class _HttpToolsProtocol(BoundedHttpToolsProtocol):
         self.scope["query_string"] = query
 
 
+class _CutStreams(logging.Filter):
+    """Drops uvicorn's line for a response owt ended without its final chunk on purpose (a
+    stream that failed after it started): owt has logged the failure with its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != "ASGI callable returned without completing response."
+
+
 def bind_socket(address: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -188,6 +196,7 @@ def run_server(settings: Settings) -> None:
         ready = f"owt token {token}: open {local}/_owt/?token={token}\n{ready}"
     app = create_app(settings)
     server = _Server(uvicorn_config(app, settings), ready)
+    logging.getLogger("uvicorn.error").addFilter(_CutStreams())
     try:
         server.run(sockets=[sock])
     finally:

@@ -9,11 +9,11 @@ handled whole and eagerly.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from owt.core.call import Response
+from owt.core.jsontext import dumps
 from owt.summat.audio import wav_bytes
 from owt.summat.step import Context, Step, apply, closing_iter, prepare
 from owt.summat.text import iter_sentences, split_sentences
@@ -119,7 +119,7 @@ NDJSON = "application/x-ndjson"
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(jsonable(value), ensure_ascii=False)
+    return dumps(jsonable(value))
 
 
 class B64(Step[Any, Any]):

@@ -173,15 +173,11 @@ class Pipe(Step[Any, T]):
         """The bytes owt would send for the value: ``"hé"`` → ``b"h\\xc3\\xa9"``."""
         return self.to(transforms.Bytes())
 
-    def cond(
-        self,
-        pred: Callable[..., Any] | Step[Any, Any],
-        then: Any,
-        else_: Any = MISSING,
-    ) -> Pipe[Any]:
-        """``then`` if ``pred(value)`` else ``else_`` (default: the value); branches are
-        functions or pipes run on the value, or plain values."""
-        return self.to(transforms.Cond(pred, then, else_))
+    def cond(self, first: Any, second: Any, third: Any = MISSING) -> Pipe[Any]:
+        """``cond(then, else_)``: ``then`` if the value is true, else ``else_``;
+        ``cond(pred, then, else_)``: by ``pred(value)``. Branches are functions or pipes
+        run on the value, or plain values."""
+        return self.to(transforms.Cond(first, second, third))
 
     def fork(
         self, left: Callable[..., U] | Pipe[U], right: Callable[..., V] | Pipe[V]

@@ -1,16 +1,18 @@
 """Sources: steps that ignore the previous value and read the call instead.
 
-``kwarg``, ``kwargs``, ``last`` and ``const`` read the call's arguments or the code;
-``input``, ``path``, ``query`` and ``json`` read its request.
+``kwarg``, ``kwargs`` and ``const`` read the call's arguments or the code; ``input``,
+``path``, ``query`` and ``json`` read its request. (``last`` lives here too, though it is a
+transform: the last item of the value.)
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 from owt.core.call import CALL_FIELDS
 from owt.core.errors import BadRequest
-from owt.summat.step import MISSING, Context, Step
+from owt.summat.step import MISSING, Arguments, Context, Step
 
 __all__ = ["Const", "Input", "Json", "Kwarg", "Kwargs", "Last", "Path", "Query"]
 
@@ -41,7 +43,10 @@ class Kwarg(Step[Any, Any]):
 
 
 class Kwargs(Step[Any, dict[str, Any]]):
-    """``kwargs(lang="en")``: the defaults updated with the call's arguments, as a dict."""
+    """``kwargs(lang="en")``: the defaults updated with the call's arguments, as a dict —
+    which a following function whose parameters name them receives as keyword arguments
+    (``kwargs(x=1, y=2).f(lambda x=None, y=None, z=1: x + y + z)`` called with
+    ``{"x": 0, "z": 4}`` gives ``6``: the call's arguments override the defaults)."""
 
     name = "kwargs"
 
@@ -49,20 +54,34 @@ class Kwargs(Step[Any, dict[str, Any]]):
         self.defaults = defaults
 
     def run(self, last: Any, ctx: Context) -> dict[str, Any]:
-        return {**self.defaults, **ctx.kwargs}
+        return Arguments({**self.defaults, **ctx.kwargs})
 
     def __repr__(self) -> str:
         return f"kwargs({', '.join(f'{k}={v!r}' for k, v in self.defaults.items())})"
 
 
 class Last(Step[Any, Any]):
-    """``last()``: the call's ``__last__`` — its argument when that was not a dict — again,
-    whatever earlier steps made of it."""
+    """``last()``: the last item of the value — a sequence's ``[-1]`` (``path().last()`` on
+    ``/one/two/three`` is ``"three"``), the final item of an iterator."""
 
     name = "last"
 
     def run(self, last: Any, ctx: Context) -> Any:
-        return ctx.initial
+        if isinstance(last, Sequence):
+            if not last:
+                raise IndexError("last(): the sequence is empty")
+            return last[-1]
+        if isinstance(last, Iterator):
+            final = found = MISSING
+            for final in last:
+                found = final
+            if found is MISSING:
+                raise IndexError("last(): the iterator gave no items")
+            return found
+        raise TypeError(
+            f"last() takes the last item of a sequence or an iterator, not of a "
+            f"{type(last).__name__}"
+        )
 
 
 class Const(Step[Any, T], Generic[T]):

@@ -16,13 +16,27 @@ from typing import Any, Generic, TypeVar
 from owt.core.call import Request
 from owt.core.context import current_request
 
-__all__ = ["MISSING", "Context", "Step", "apply", "closing_iter", "describe", "prepare"]
+__all__ = [
+    "MISSING",
+    "Arguments",
+    "Context",
+    "Step",
+    "apply",
+    "closing_iter",
+    "describe",
+    "prepare",
+]
 
 MISSING: Any = object()
 """The default of optional step arguments that may legitimately be None."""
 
 A = TypeVar("A", contravariant=True)
 B = TypeVar("B", covariant=True)
+
+
+class Arguments(dict[str, Any]):
+    """A dict of keyword arguments (what ``kwargs()`` gives): a following function whose
+    parameters name any of them, or that takes ``**kwargs``, is called with them by name."""
 
 
 class Context:
@@ -101,13 +115,15 @@ class _Binding:
     keep behaving as ``fn(value)``; builtins and classes are always called as ``fn(value)``.
     """
 
-    __slots__ = ("fn", "named", "python", "takes_value")
+    __slots__ = ("any_keyword", "fn", "keywords", "named", "python", "takes_value")
 
     def __init__(self, fn: Callable[..., Any]) -> None:
         self.fn = fn
         self.python = inspect.isfunction(fn) or inspect.ismethod(fn)
         self.takes_value = True
         self.named: tuple[str, ...] = ()
+        self.keywords: frozenset[str] = frozenset()
+        self.any_keyword = False
         if not self.python:
             return
         try:
@@ -115,6 +131,9 @@ class _Binding:
         except (TypeError, ValueError):
             self.python = False
             return
+        by_name = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        self.keywords = frozenset(p.name for p in params if p.kind in by_name)
+        self.any_keyword = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
         positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         first = params[0] if params else None
         self.takes_value = first is not None and (
@@ -140,6 +159,8 @@ class _Binding:
                 glob = getattr(getattr(fn, "__func__", None), "__globals__", {})
             for key, module in ctx.modules.items():
                 glob.setdefault(key, module)
+        if isinstance(last, Arguments) and (self.any_keyword or not self.keywords.isdisjoint(last)):
+            return self._call_by_name(last, ctx)
         named = {}
         for key in self.named:
             if key in ctx.names:
@@ -152,6 +173,15 @@ class _Binding:
                     f"kept or imported a name {key!r}"
                 )
         return fn(last, **named) if self.takes_value else fn(**named)
+
+    def _call_by_name(self, arguments: Arguments, ctx: Context) -> Any:
+        """``kwargs(x=1).f(lambda x, y=2: ...)``: the arguments it names (all of them with
+        ``**kwargs``), and kept or imported names for required parameters they lack."""
+        given = {k: v for k, v in arguments.items() if self.any_keyword or k in self.keywords}
+        for key in self.named:
+            if key not in given and key in ctx.names:
+                given[key] = ctx.names[key]
+        return self.fn(**given)
 
 
 def apply(fn: Any, last: Any, ctx: Context) -> Any:

@@ -205,27 +205,34 @@ class Bytes(Step[Any, bytes]):
 
 
 class Cond(Step[Any, Any]):
-    """``cond(pred, then, else_)``: ``then`` if ``pred(value)`` is true, else ``else_``.
+    """``cond(then, else_)``: ``then`` if the value is true, else ``else_`` (upstream owt's
+    meaning: ``.f(lambda x: x > 10).cond(pipe().const("big"), pipe().const("small"))``).
+    ``cond(pred, then, else_)``: the same, deciding by ``pred(value)`` instead.
 
     ``pred`` is a function or a pipe of the value. Each branch is a function or a pipe run
-    on the value, or any other (non-callable) value used as it is; ``else_`` defaults to
-    passing the value through.
+    on the value, or any other (non-callable) value used as it is.
     """
 
     name = "cond"
 
-    def __init__(self, pred: Any, then: Any, else_: Any = MISSING) -> None:
-        if not callable(pred):
-            raise TypeError(f"cond(): the predicate must be a function or a pipe, got {pred!r}")
-        self.args = (pred, then) if else_ is MISSING else (pred, then, else_)
-        self.pred = prepare(pred)
+    def __init__(self, first: Any, second: Any, third: Any = MISSING) -> None:
+        if third is MISSING:
+            pred, then, else_ = None, first, second
+            self.args = (first, second)
+        else:
+            if not callable(first):
+                raise TypeError(
+                    f"cond(): the predicate must be a function or a pipe, got {first!r}"
+                )
+            pred, then, else_ = prepare(first), second, third
+            self.args = (first, second, third)
+        self.pred = pred
         self.then = prepare(then)
-        self.else_ = else_ if else_ is MISSING else prepare(else_)
+        self.else_ = prepare(else_)
 
     def run(self, last: Any, ctx: Context) -> Any:
-        branch = self.then if apply(self.pred, last, ctx) else self.else_
-        if branch is MISSING:
-            return last
+        test = last if self.pred is None else apply(self.pred, last, ctx)
+        branch = self.then if test else self.else_
         return apply(branch, last, ctx) if callable(branch) else branch
 
 

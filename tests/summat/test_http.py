@@ -48,7 +48,7 @@ def test_terse_shape_reads_the_path(owt_server: OwtProcess) -> None:
 
 def test_a_value_that_is_not_a_dict_starts_the_pipe(owt_server: OwtProcess) -> None:
     assert get(owt_server, "pipe().f(lambda x: x * 3)", args=7).text == "21"
-    assert get(owt_server, "last().ix(0)", args=["first", "second"]).text == "first"
+    assert get(owt_server, "last().ix(0)", args=["first", "second"]).text == "s"
 
 
 def test_json_reads_a_posted_calls_extra_fields(owt_server: OwtProcess) -> None:
@@ -67,7 +67,7 @@ def test_sse_pipe_streams_events(owt_server: OwtProcess) -> None:
     body = {"code_b64": b64(code), "kwargs": {"text": "Ey up. Owt fancy? Aye!"}}
     with httpx.stream("POST", owt_server.url + "/", json=body, timeout=30) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
-        events = [line for line in r.iter_lines() if line]
+        events = [line for line in r.iter_lines() if line.startswith("data: ")]
     assert events == ["data: EY UP.", "data: OWT FANCY?", "data: AYE!", "data: [DONE]"]
 
 

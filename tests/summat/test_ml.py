@@ -15,6 +15,7 @@ import pytest
 from summat_support import body_text
 
 from owt.core.call import Response
+from owt.core.events import DONE_EVENT
 from owt.core.keep import keep
 from owt.summat import pipe
 
@@ -99,18 +100,21 @@ def test_sse_streams_events_and_done() -> None:
     response = pipe().const(["one", {"n": 2}, b"\x00\x01"]).sse()()
     assert isinstance(response, Response)
     assert dict(response.headers or {})["content-type"].startswith("text/event-stream")
-    assert body_text(response) == ('data: one\n\ndata: {"n": 2}\n\ndata: AAE=\n\ndata: [DONE]\n\n')
+    assert body_text(response) == (
+        'id: 1\ndata: one\n\nid: 2\ndata: {"n": 2}\n\nid: 3\ndata: AAE=\n\n' + DONE_EVENT
+    )
 
 
 def test_sse_of_a_single_value_is_one_event() -> None:
-    assert body_text(pipe().const("just me").sse()()) == "data: just me\n\ndata: [DONE]\n\n"
+    assert body_text(pipe().const("just me").sse()()) == "id: 1\ndata: just me\n\n" + DONE_EVENT
 
 
 def test_sse_of_a_lazy_pipe_streams_items_as_made() -> None:
     source = Tracked(["One. Tw", "o. Three."])
     response = pipe().const(source).sentences().each(str.upper).sse()()
     assert source.pulled == 0  # nothing computed before the response is consumed
-    assert body_text(response) == "data: ONE.\n\ndata: TWO.\n\ndata: THREE.\n\ndata: [DONE]\n\n"
+    events = "id: 1\ndata: ONE.\n\nid: 2\ndata: TWO.\n\nid: 3\ndata: THREE.\n\n"
+    assert body_text(response) == events + DONE_EVENT
 
 
 @dataclass

@@ -37,8 +37,22 @@ def test_pipe_starts_with_last() -> None:
     assert pipe()(a=1) is None
 
 
-def test_last_returns_the_calls_last_again() -> None:
-    assert pipe().const(1).last()(__last__="again") == "again"
+def test_last_is_the_last_item_of_the_value() -> None:
+    assert pipe().const(["one", "two", "three"]).last()() == "three"
+    assert pipe().const("abc").last()() == "c"
+    assert pipe().const(iter([1, 2, 3])).last()() == 3
+    with pytest.raises(IndexError):
+        pipe().const([]).last()()
+    with pytest.raises(TypeError, match="not of a int"):
+        pipe().const(1).last()()
+
+
+def test_kwargs_are_keyword_arguments_of_the_next_function() -> None:
+    add = pipe().kwargs(x=1, y=2).f(lambda x=None, y=None, z=1: x + y + z)
+    assert add(x=0, z=4) == 6  # the call's arguments override the defaults
+    assert add() == 4
+    assert pipe().kwargs(x=1).f(lambda **kw: sorted(kw))(y=2) == ["x", "y"]
+    assert pipe().kwargs(a=1).f(lambda d: d["a"])() == 1  # names none of them: the dict
 
 
 def test_const() -> None:

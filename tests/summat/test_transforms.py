@@ -163,8 +163,11 @@ def test_cond_branches_may_be_functions_or_pipes() -> None:
     assert shout_or_whisper(__last__="Hey") == "hey"
 
 
-def test_cond_without_else_passes_the_value() -> None:
-    assert pipe().const(2).cond(lambda n: n > 3, "big")() == 2
+def test_cond_of_two_branches_decides_by_the_value() -> None:
+    # upstream owt's meaning: the value itself is the condition
+    sized = pipe().kwarg("n").f(lambda n: n > 3).cond(pipe().const("big"), "small")
+    assert (sized(n=5), sized(n=1)) == ("big", "small")
+    assert pipe().const([]).cond("some", "none")() == "none"
 
 
 def test_cond_predicate_may_be_a_pipe() -> None:

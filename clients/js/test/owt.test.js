@@ -245,3 +245,71 @@ describe("code by hash", () => {
     assert.equal(sent[1].body.code_sha256, await sha256(code));
   });
 });
+
+describe("source text", () => {
+  test("a UTF-8 BOM and CRLF line ends run; the hash is of the text after the BOM", async () => {
+    const { sent, fetchFn } = recordingFetch();
+    const options = { fetch: fetchFn, sent: new Set() };
+    const code = "\ufeffdef run(name):\r\n    return 'Hello, ' + name\r\n";
+    assert.equal(await call(base, code, { name: "js" }, options), "Hello, js");
+    assert.equal(await call(base, code, { name: "again" }, options), "Hello, again");
+    assert.equal(sent.length, 2); // the second call went by hash, and the server knew it
+    assert.equal(sent[1].body.code_sha256, await sha256(code.slice(1)));
+  });
+});
+
+describe("a stream that fails after it started", () => {
+  const midway = [
+    "def run():",
+    "    for i in range(3):",
+    "        yield f'chunk {i};'",
+    "    raise ValueError('midway')",
+  ].join("\n");
+  const sseMidway = [
+    "def items():",
+    "    yield {'n': 1}",
+    "    raise ValueError('sse midway')",
+    "def run():",
+    "    return sse(items())",
+  ].join("\n");
+
+  test("stream() throws OwtError after the chunks that came", async () => {
+    const chunks = [];
+    await assert.rejects(
+      (async () => {
+        for await (const chunk of stream(base, midway)) chunks.push(chunk);
+      })(),
+      (err) => {
+        assert.ok(err instanceof OwtError);
+        assert.equal(err.kind, "stream_failed");
+        return true;
+      },
+    );
+    assert.equal(chunks.join(""), "chunk 0;chunk 1;chunk 2;");
+  });
+
+  test("call() throws OwtError", async () => {
+    await assert.rejects(call(base, midway), (err) => err instanceof OwtError && err.kind === "stream_failed");
+    await assert.rejects(call(base, sseMidway), (err) => {
+      assert.equal(err.kind, "adaptor_error");
+      assert.match(err.traceback, /sse midway/);
+      return true;
+    });
+  });
+
+  test("events() throws the error the server sent as event: error", async () => {
+    const received = [];
+    await assert.rejects(
+      (async () => {
+        for await (const event of events(base, sseMidway)) received.push(event);
+      })(),
+      (err) => {
+        assert.ok(err instanceof OwtError);
+        assert.equal(err.kind, "adaptor_error");
+        assert.equal(err.message, "adaptor_error (200): ValueError: sse midway");
+        return true;
+      },
+    );
+    assert.deepEqual(received, [{ n: 1 }]);
+  });
+});

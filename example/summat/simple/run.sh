@@ -4,22 +4,22 @@
 set -eu
 here=$(dirname "$0")
 url="http://${OWT_ADDRESS:-127.0.0.1}:${OWT_PORT:-9876}"
-code=$(base64 -w0 < "$here/shout.py")
+code=$(base64 < "$here/shout.py" | tr -d '\n')
 
 # POST JSON: the adaptor file, base64, with plain JSON arguments.
 curl -s "$url/" -H 'content-type: application/json' \
   -d "{\"code_b64\": \"$code\", \"kwargs\": {\"path\": \"summat/simple/owt.txt\"}}"
 
 # GET: the same call as a URL (arguments as base64 JSON).
-kwargs=$(printf '{"path": "summat/simple/owt.txt"}' | base64 -w0)
+kwargs=$(printf '{"path": "summat/simple/owt.txt"}' | base64 | tr -d '\n')
 curl -s -G "$url/" --data-urlencode "code_b64=$code" --data-urlencode "kwargs_b64=$kwargs"
 
 # A terse pipe (no pipe() in front) reading the URL path: /hello/owt → Hello owt!
-terse=$(printf '%s' 'path().f(lambda names: f"Hello {names[-1]}!\n")' | base64 -w0)
+terse=$(printf '%s' 'path().f(lambda names: f"Hello {names[-1]}!\n")' | base64 | tr -d '\n')
 curl -s -G "$url/hello/owt" --data-urlencode "code_b64=$terse"
 
 # Escaping root_dir is refused: 403 forbidden, naming no path of the server.
-escape=$(printf '{"path": "../pyproject.toml"}' | base64 -w0)
+escape=$(printf '{"path": "../pyproject.toml"}' | base64 | tr -d '\n')
 curl -s -G "$url/" --data-urlencode "code_b64=$code" --data-urlencode "kwargs_b64=$escape" \
   | head -c 200
 echo

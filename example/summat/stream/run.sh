@@ -4,8 +4,8 @@
 set -eu
 here=$(dirname "$0")
 url="http://${OWT_ADDRESS:-127.0.0.1}:${OWT_PORT:-9876}"
-code=$(base64 -w0 < "$here/sentences.py")
+code=$(base64 < "$here/sentences.py" | tr -d '\n')
 text=${1:-"Ey up. Dr. Foster went to Gloucester. Did he step in a puddle? Aye, right up to his middle!"}
-kwargs=$(printf '{"text": "%s"}' "$text" | base64 -w0)
+kwargs=$(printf '{"text": "%s"}' "$text" | base64 | tr -d '\n')
 
 curl -sN -G "$url/" --data-urlencode "code_b64=$code" --data-urlencode "kwargs_b64=$kwargs"

@@ -113,7 +113,7 @@ class MountedFile:
             racy = time.time_ns() - st.st_mtime_ns < _RACY_NS
             if self._endpoint is not None and stamp == self._stamp and not racy:
                 return self._endpoint
-            text = self.path.read_text(encoding="utf-8")
+            text = self.path.read_text(encoding="utf-8-sig")  # an editor's BOM is dropped
         except (OSError, UnicodeDecodeError) as exc:
             self._stamp = self._endpoint = None
             reason = exc.strerror if isinstance(exc, OSError) else str(exc)

@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 from starlette.requests import Request as StarletteRequest
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from owt.core.errors import BadRequest, Locked, OwtError, TooLarge, UnknownCode
 from owt.server.http import read_request
 from owt.server.protocol import decode_text, read_fields
+from owt.server.responses import JSONResponse
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

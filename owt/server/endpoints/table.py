@@ -46,7 +46,9 @@ def allowed_code(item: str) -> tuple[str, str | None]:
         data = path.read_bytes()
     except OSError:
         raise ValueError(f"--allow {item}: neither a sha256 (64 hex digits) nor a readable file")
-    return hashlib.sha256(data).hexdigest(), data.decode("utf-8", "replace")
+    # Hashed as code is everywhere: the text after an editor's UTF-8 BOM.
+    text = data.decode("utf-8-sig", "replace")
+    return hashlib.sha256(text.encode()).hexdigest(), text
 
 
 def check_settings(settings: Settings) -> None:

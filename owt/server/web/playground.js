@@ -551,6 +551,11 @@ async function runCall(call) {
     if (controller.signal.aborted) {
       summary([state.status, "stopped"]);
       document.body.dataset.state = "stopped";
+    } else if (state.failed) {
+      // An SSE stream sent its `event: error` (already shown) and then ended without its
+      // final chunk, as every failed stream does: the error shown is the one that explains.
+      document.body.dataset.state = "failed";
+      summary([state.status, `${Math.round(performance.now() - started)} ms`, requestId && `request ${requestId}`]);
     } else {
       // A stream that failed after it started ends without its final chunk: fetch rejects.
       const midway = state.status !== "";
