@@ -174,6 +174,31 @@ def test_describe_and_schema() -> None:
     assert json_schema(Any) == {}
 
 
+def unhinted(name, n=1, ratio=0.5, loud=False, tags=(), data=b"", extra=None):  # type: ignore[no-untyped-def]
+    return None
+
+
+def test_a_parameter_without_a_hint_takes_its_defaults_type() -> None:
+    given = {"name": "x", "n": "2", "ratio": "0.25", "loud": "yes", "tags": ["a"], "extra": "7"}
+    assert convert_arguments(unhinted, given) == {
+        "name": "x",
+        "n": 2,
+        "ratio": 0.25,
+        "loud": True,
+        "tags": ["a"],
+        "extra": "7",  # no hint, no telling default: passed unchanged
+    }
+    with pytest.raises(BadRequest, match="parameter 'n' expects an integer, got 'two'"):
+        convert_arguments(unhinted, {"name": "x", "n": "two"})
+
+
+def test_words_never_say_a_any() -> None:
+    assert describe(Any) == "any value"
+    assert describe(bytes) == "bytes (a file part)"
+    assert describe(Path) == "a Path"
+    assert describe(enum.Enum) != "a Enum"
+
+
 # -- through a real server -------------------------------------------------------------------
 
 ADAPTOR = """
@@ -186,13 +211,22 @@ def run(n: int, scale: float = 1.0, loud: bool = False, tags: list[str] | None =
 """
 
 
+UNHINTED = """
+def run(name, n=1, ratio=0.5, loud=False, tags=()):
+    return {"name": name * n, "ratio": ratio, "loud": loud, "tags": list(tags)}
+"""
+
+
 @pytest.fixture(scope="module")
 def typed_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from conftest import OwtProcess
 
     folder = tmp_path_factory.mktemp("typed")
     (folder / "calc.py").write_text(ADAPTOR)
-    server = OwtProcess("--mount", f"calc={folder / 'calc.py'}")
+    (folder / "plain.py").write_text(UNHINTED)
+    server = OwtProcess(
+        *("--mount", f"calc={folder / 'calc.py'}"), *("--mount", f"plain={folder / 'plain.py'}")
+    )
     yield server
     server.stop()
 
@@ -234,3 +268,21 @@ def test_unknown_parameter_is_refused_by_name(typed_server: Any) -> None:
     r = httpx.get(typed_server.url + "/calc?n=1&bogus=2")
     assert r.status_code == 400
     assert "bogus" in r.json()["message"]
+
+
+def test_an_endpoint_without_hints_is_typed_by_its_defaults(typed_server: Any) -> None:
+    r = httpx.get(typed_server.url + "/plain?name=ab&n=2&ratio=0.25&loud=yes&tags=x&tags=y")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"name": "abab", "ratio": 0.25, "loud": True, "tags": ["x", "y"]}
+    r = httpx.get(typed_server.url + "/plain?name=ab&n=two")
+    assert r.status_code == 400
+    assert r.json()["message"] == "parameter 'n' expects an integer, got 'two'"
+    document = httpx.get(typed_server.url + "/_owt/openapi.json").json()
+    params = {p["name"]: p for p in document["paths"]["/plain"]["get"]["parameters"]}
+    assert params["n"]["schema"] == {"type": "integer", "default": 1}
+    assert params["n"]["description"] == "an integer"
+    assert params["ratio"]["schema"]["type"] == "number"
+    assert params["loud"]["schema"]["type"] == "boolean"
+    assert params["tags"]["schema"]["items"] == {"type": "string"}
+    assert params["name"]["description"] == "any value"
+    assert " a Any" not in r.text + str(document)

@@ -11,8 +11,10 @@ or as JSON values; :func:`convert_arguments` turns them into what the hints ask 
 Supported: ``int``, ``float``, ``bool`` (``true/false/1/0/yes/no/on/off``), ``str``,
 ``list[X]`` / ``set[X]`` / ``tuple[X, ...]`` (from repeated parameters or a JSON array),
 ``dict`` (a JSON object), ``Literal[...]`` (checked), ``Optional[X]`` / ``X | None`` / other
-unions (tried in order), ``Annotated[X, ...]``, enums (by value or name) and any other class
-built from a single string (``pathlib.Path``). An argument without a hint is passed unchanged.
+unions (tried in order), ``Annotated[X, ...]``, enums (by value or name), ``bytes`` (a file
+part, or text as UTF-8) and any other class built from a single string (``pathlib.Path``). A
+parameter without a hint takes its type from its default (``n=1`` is an ``int``, ``tags=()`` a
+list of strings); one with neither is passed unchanged.
 A missing required argument or a value that does not fit is a ``BadRequest`` naming the
 parameter and what it expects.
 
@@ -33,7 +35,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from owt.core.errors import BadRequest
-from owt.core.hints import MAPPINGS, NONE_TYPE, SEQUENCES, describe, hint_from_source, json_schema
+from owt.core.hints import (
+    MAPPINGS,
+    NONE_TYPE,
+    SEQUENCES,
+    describe,
+    hint_from_default,
+    hint_from_source,
+    json_schema,
+)
 
 __all__ = ["convert_arguments", "describe", "hint_from_source", "json_schema"]
 
@@ -156,7 +166,9 @@ def _hint_for(param: inspect.Parameter, hints: dict[str, Any]) -> Any:
         return hints[param.name]
     annotation = param.annotation
     if annotation is inspect.Parameter.empty:
-        return Any
+        if param.default is inspect.Parameter.empty:
+            return Any
+        return hint_from_default(param.default)  # ``n=1`` is an int
     if isinstance(annotation, str):
         return hint_from_source(annotation)
     return annotation

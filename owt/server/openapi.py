@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from owt.core.errors import OwtError
-from owt.core.hints import describe, hint_from_source, json_schema
+from owt.core.hints import describe, hint_from_default, hint_from_source, json_schema
 
 if TYPE_CHECKING:
     from owt.config import Settings
@@ -71,20 +71,30 @@ def parameters_of(code: str, fn_name: str) -> tuple[tuple[Parameter, ...], Any] 
     pairs += list(zip(args.kwonlyargs, args.kw_defaults, strict=True))
     params = []
     for arg, default in pairs:
-        hint = hint_from_source(arg.annotation) if arg.annotation is not None else Any
-        param = Parameter(arg.arg, json_schema(hint), describe(hint), default is None)
-        if default is not None:
-            try:
-                value = ast.literal_eval(default)
-            except ValueError:
-                pass
-            else:
-                if isinstance(value, (str, int, float, bool, list, dict)) or value is None:
-                    param = Parameter(param.name, param.schema, param.description, False, value)
-                    param.schema.setdefault("default", value)
-        params.append(param)
+        params.append(_parameter(arg, default))
     returns = hint_from_source(found.returns) if found.returns is not None else Any
     return tuple(params), returns
+
+
+def _parameter(arg: ast.arg, default: ast.expr | None) -> Parameter:
+    """One parameter: its hint, or the type of its default when it has none (``n=1``)."""
+    value: Any = None
+    known = False
+    if default is not None:
+        try:
+            value, known = ast.literal_eval(default), True
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            pass
+    if arg.annotation is not None:
+        hint = hint_from_source(arg.annotation)
+    else:
+        hint = hint_from_default(value) if known else Any
+    schema = json_schema(hint)
+    if known and isinstance(value, tuple):
+        value = list(value)
+    if known and (isinstance(value, (str, int, float, bool, list, dict)) or value is None):
+        schema.setdefault("default", value)
+    return Parameter(arg.arg, schema, describe(hint), default is None, value)
 
 
 def openapi_route(state: State) -> Route:
