@@ -122,12 +122,60 @@ function headersFor(options, json) {
   return headers;
 }
 
+function isBinary(value) {
+  return (
+    value instanceof ArrayBuffer ||
+    ArrayBuffer.isView(value) ||
+    (typeof Blob !== "undefined" && value instanceof Blob)
+  );
+}
+
+/**
+ * Arguments → [the JSON-able ones, the binary ones]. Uint8Array (any typed array or
+ * DataView), ArrayBuffer, Blob and File arguments travel as multipart file parts, which the
+ * server hands to the function as `bytes`.
+ */
+export function splitFiles(kwargs) {
+  const plain = {};
+  const files = {};
+  for (const [name, value] of Object.entries(kwargs || {})) {
+    if (isBinary(value)) files[name] = value;
+    else plain[name] = value;
+  }
+  return [plain, files];
+}
+
+function multipartBody(code, plain, files, options, sha) {
+  const form = new FormData();
+  for (const [name, value] of Object.entries(encode(code, plain, options, sha))) {
+    form.append(name, queryValue(value));
+  }
+  for (const [name, value] of Object.entries(files)) {
+    if (typeof Blob !== "undefined" && value instanceof Blob) {
+      form.append(name, value, value.name || name);
+    } else {
+      const bytes = ArrayBuffer.isView(value)
+        ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+        : new Uint8Array(value);
+      form.append(name, new Blob([bytes], { type: "application/octet-stream" }), name);
+    }
+  }
+  return form;
+}
+
 function request(target, code, kwargs, options, sha) {
-  const method = (options.method || "POST").toUpperCase();
+  let method = (options.method || "POST").toUpperCase();
+  const [plain, files] = splitFiles(kwargs);
+  const multipart = Object.keys(files).length > 0;
+  if (multipart && (method === "GET" || method === "HEAD")) method = "POST"; // bytes need a body
   const get = method === "GET" || method === "HEAD";
-  const init = { method, signal: options.signal, headers: headersFor(options, !get) };
+  // A FormData body sets its own multipart content type (with the boundary).
+  const json = !get && !multipart;
+  const init = { method, signal: options.signal, headers: headersFor(options, json) };
   const address = resolve(target);
-  if (get) {
+  if (multipart) {
+    init.body = multipartBody(code, plain, files, options, sha);
+  } else if (get) {
     for (const [name, value] of query(code, kwargs, options, sha)) {
       address.searchParams.set(name, value);
     }

@@ -11,7 +11,14 @@ from urllib.parse import quote
 
 import httpx
 
-from owt.client.wire import Source, encode_body, encode_query, encode_url
+from owt.client.wire import (
+    Source,
+    encode_body,
+    encode_query,
+    encode_url,
+    form_value,
+    split_files,
+)
 
 __all__ = [
     "DEFAULT_URL",
@@ -41,7 +48,13 @@ class CallSpec:
     ) -> dict[str, Any]:
         """The arguments of ``httpx.Client.build_request`` for this call."""
         args: dict[str, Any] = {"method": self.method, "url": self.path}
-        if self.method in ("GET", "HEAD"):
+        plain, files = split_files(kwargs)
+        if files:  # binary arguments travel as file parts of a multipart POST
+            body = encode_body(self.source, plain, self.options, by_hash=by_hash)
+            args["method"] = "POST" if self.method in ("GET", "HEAD") else self.method
+            args["data"] = {name: form_value(value) for name, value in body.items()}
+            args["files"] = files
+        elif self.method in ("GET", "HEAD"):
             args["params"] = encode_query(self.source, kwargs, self.options, by_hash=by_hash)
         else:
             args["json"] = encode_body(self.source, kwargs, self.options, by_hash=by_hash)
@@ -85,7 +98,12 @@ def endpoint_path(name: str) -> str:
 def endpoint_request(name: str, method: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """A mounted or registered endpoint takes plain arguments: a JSON body, or the query."""
     args: dict[str, Any] = {"method": method, "url": endpoint_path(name)}
-    if method in ("GET", "HEAD"):
+    plain, files = split_files(kwargs)
+    if files:  # binary arguments: a multipart POST, the others as its text fields
+        args["method"] = "POST" if method in ("GET", "HEAD") else method
+        args["data"] = {k: form_value(v, repeat=True) for k, v in plain.items()}
+        args["files"] = files
+    elif method in ("GET", "HEAD"):
         args["params"] = {k: v if isinstance(v, str) else json.dumps(v) for k, v in kwargs.items()}
     else:
         args["json"] = dict(kwargs)

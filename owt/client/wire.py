@@ -32,10 +32,12 @@ __all__ = [
     "encode_body",
     "encode_query",
     "error_for",
+    "form_value",
     "is_text",
     "is_unknown_code",
     "keeps_code",
     "source_of",
+    "split_files",
 ]
 
 
@@ -176,6 +178,47 @@ def encode_query(
     if kwargs:
         query["kwargs_b64"] = b64(json.dumps(dict(kwargs)), url_safe=True)
     return query
+
+
+FilePart: TypeAlias = tuple[str, bytes, str]
+"""A file part as ``httpx`` sends it: (file name, bytes, content type)."""
+
+
+def split_files(kwargs: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, FilePart]]:
+    """Arguments → (the JSON-able ones, the binary ones as multipart file parts).
+
+    ``bytes``, ``bytearray``, ``memoryview`` and open files (anything with ``read()``) travel
+    as file parts, which the server hands back to the function as ``bytes``. A file is read
+    here, once, so a call sent again (by hash, then in full) sends the same bytes.
+
+    >>> split_files({"n": 1, "image": b"PNG"})
+    ({'n': 1}, {'image': ('image', b'PNG', 'application/octet-stream')})
+    """
+    plain: dict[str, Any] = {}
+    files: dict[str, FilePart] = {}
+    for name, value in (kwargs or {}).items():
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            files[name] = (name, bytes(value), "application/octet-stream")
+        elif callable(getattr(value, "read", None)):
+            data = value.read()
+            data = data.encode() if isinstance(data, str) else bytes(data)
+            filename = os.path.basename(str(getattr(value, "name", "") or name))
+            files[name] = (filename, data, "application/octet-stream")
+        else:
+            plain[name] = value
+    return plain, files
+
+
+def form_value(value: Any, *, repeat: bool = False) -> str | list[str]:
+    """A field's value as multipart text: strings as they are, booleans ``true``/``false``,
+    anything else JSON; with ``repeat``, a list of plain values is one field per item (how a
+    typed endpoint reads ``list[str]``)."""
+    plain_list = isinstance(value, (list, tuple)) and not any(
+        isinstance(item, (list, tuple, dict)) for item in value
+    )
+    if repeat and plain_list:
+        return [_query_value(item) for item in value]
+    return _query_value(value)
 
 
 def _query_value(value: Any) -> str:

@@ -229,3 +229,40 @@ describe("code by hash", () => {
     assert.equal(sent[1].body.code_sha256, await sha256(code));
   });
 });
+
+describe("binary arguments", () => {
+  // A tiny PNG's bytes (the header of a real image and some pixels).
+  const png = new Uint8Array([
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0, 0, 0,
+    1, 0, 0, 0, 1, 8, 2, 0, 0, 0, 0x90, 0x77, 0x53, 0xde, 0, 1, 2, 3, 250, 251, 252, 253, 254, 255,
+  ]);
+  const code = [
+    "import hashlib",
+    "def run(image, label='x'):",
+    "    return {'size': len(image), 'sha256': hashlib.sha256(image).hexdigest(), 'label': label}",
+  ].join("\n");
+
+  async function expected(bytes) {
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  test("a Uint8Array arrives as bytes", async () => {
+    const result = await call(base, code, { image: png, label: "u8" });
+    assert.deepEqual(result, { size: png.length, sha256: await expected(png), label: "u8" });
+  });
+
+  test("a Blob, a File and an ArrayBuffer arrive as bytes", async () => {
+    const sha = await expected(png);
+    const blob = new Blob([png], { type: "image/png" });
+    assert.equal((await call(base, code, { image: blob })).sha256, sha);
+    const file = new File([png], "cat.png", { type: "image/png" });
+    assert.equal((await call(base, code, { image: file })).sha256, sha);
+    assert.equal((await call(base, code, { image: png.buffer.slice(0) })).size, png.length);
+  });
+
+  test("a GET with bytes is sent as a multipart POST", async () => {
+    const result = await call(base, code, { image: png }, { method: "GET" });
+    assert.equal(result.size, png.length);
+  });
+});
