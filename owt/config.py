@@ -89,6 +89,12 @@ class Settings:
     ray_address: str | None = option(
         None, "Ray cluster: auto, HOST:PORT or ray://HOST:10001 [a local one].", kind="str"
     )
+    build_timeout: float = option(
+        1800.0, "Seconds a requirements environment may take to build.", kind="float"
+    )
+    envs_max_bytes: int = option(
+        0, "Disk for built environments; least recently used removed (0: no bound).", kind="int"
+    )
 
     def __post_init__(self) -> None:
         self.auth = _split_commas(self.auth)
@@ -141,6 +147,8 @@ class Settings:
             raise SettingsError(f"--port {self.port} is not a TCP port")
         if self.timeout <= 0:
             raise SettingsError("--timeout must be positive")
+        if self.build_timeout <= 0:
+            raise SettingsError("--build-timeout must be positive")
         if self.executor not in EXECUTOR_NAMES:
             raise SettingsError(f"--executor {self.executor!r}: one of {', '.join(EXECUTOR_NAMES)}")
         if not is_loopback(self.address) and not self.protected and not self.insecure:

@@ -7,6 +7,7 @@ reserved routes are a small Starlette app that also owns the lifespan.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -38,9 +39,11 @@ from owt.server.codes import CodeStore
 from owt.server.deadlines import Deadlines
 from owt.server.endpoints import Endpoints, endpoint_routes
 from owt.server.environments import create_environments, create_requirements
+from owt.server.envs import env_routes
 from owt.server.http import read_request, send_reply
 from owt.server.limits import ConcurrencyLimit
 from owt.server.openapi import openapi_route
+from owt.server.progress import accepts_events, progress_reply
 from owt.server.protocol import call_from_fields, decode_text, read_fields, sha256_of
 from owt.server.statedb import StateDB
 
@@ -50,6 +53,7 @@ log = logging.getLogger(__name__)
 
 RESERVED = "/_owt"
 DECODED_MEMO = 256  # distinct code_b64 texts remembered decoded
+READY_WAIT = 0.05  # seconds to see whether a call's environment is ready before showing progress
 
 
 @dataclass
@@ -122,12 +126,17 @@ class OwtApp:
         path = scope["path"]
         if path == "/b64" or path.startswith("/b64/"):
             path = path[4:] or "/"
-        timeout = self.settings.timeout
+        timeout: float | None = self.settings.timeout
         try:
             request = await read_request(scope, receive, self.settings.max_body_bytes, path)
             call = self.resolve(request)
             timeout = call.timeout or timeout
-            reply = await self.run(call)
+            if "requirements" in call.options and accepts_events(call):
+                reply = await self.run_showing_progress(call)
+                if reply.headers and reply.headers[-1] == ("x-owt-progress", "1"):
+                    timeout = None  # the progress stream bounds the call's chunks itself
+            else:
+                reply = await self.run(call)
         except OwtError as err:
             reply = err.reply()
         except Exception as exc:  # a bug in owt itself: answer, log, stay up
@@ -198,8 +207,22 @@ class OwtApp:
             return await self.execute(call)
         return await self.state.cache.through(call, self.execute)
 
+    async def run_showing_progress(self, call: Call) -> Reply:
+        """Run a call whose environment may need building, for a caller that reads events:
+        if the build is under way, answer at once with its progress, then the result."""
+        executor = self.executor_for(call)
+        preparing = asyncio.ensure_future(executor.prepare(call))
+        preparing.add_done_callback(_retrieve)
+        await asyncio.wait({preparing}, timeout=READY_WAIT)
+        if preparing.done():
+            preparing.result()  # raises the build's error, answered as usual
+            return await self.run(call)
+        return progress_reply(call, executor, preparing, self.run, self.deadlines)
+
     async def execute(self, call: Call) -> Reply:
         executor = self.executor_for(call)
+        # Building the call's environment is not the call: its timeout starts once it is ready.
+        await executor.prepare(call)
         limit = self.state.limit
         if limit.max_concurrency:
             work = limit.run(lambda: executor.submit(call))
@@ -208,6 +231,12 @@ class OwtApp:
         try:
             return await self.deadlines.within(call.timeout, work)
         except TimeoutError:
+            log.warning(
+                "call %s at %s timed out after %gs",
+                call.sha256[:12],
+                call.request.path,
+                call.timeout,
+            )
             raise Timeout(f"the call ran past its timeout of {call.timeout}s", timeout=call.timeout)
 
 
@@ -246,9 +275,15 @@ def admin_routes(app: OwtApp) -> list[Route]:
         Route(f"{RESERVED}/status", status),
         Route(f"{RESERVED}/cache", cache, methods=["GET", "DELETE"]),
         *endpoint_routes(app.state),
+        *env_routes(app.state),
         openapi_route(app.state),
         Route(RESERVED + "/{rest:path}", not_found, methods=["GET", "POST", "PUT", "DELETE"]),
     ]
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # seen by whoever awaits it; keeps asyncio quiet when nobody does
 
 
 def _version() -> str:
