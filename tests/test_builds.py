@@ -13,6 +13,8 @@ import hashlib
 import io
 import json
 import os
+import subprocess
+import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -22,6 +24,8 @@ from typing import Any
 import httpx
 import pytest
 from conftest import OwtProcess, b64
+
+from owt.client import AsyncClient, Client
 
 SLOW_START = 3.0  # seconds the slow wheel's .pth sleeps at every interpreter start
 CALL_TIMEOUT = 2.0
@@ -57,6 +61,8 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_wheel(folder, "owt_slow", {"owt_slow.py": b"ANSWER = 42\n", "owt_slow.pth": sleep})
     make_wheel(folder, "owt_quick", {"owt_quick.py": b"ANSWER = 7\n"})
     make_wheel(folder, "owt_other", {"owt_other.py": b"ANSWER = 9\n"})
+    for n in range(1, 6):  # one fresh set per client test
+        make_wheel(folder, f"owt_p{n}", {f"owt_p{n}.py": f"ANSWER = {n}\n".encode()})
     return folder
 
 
@@ -256,3 +262,64 @@ def test_build_timeout_gives_up(wheels: Path, tmp_path: Path, start_server: Any)
     r = httpx.post(server.url, json=body(SLOW, ["owt-slow"]), timeout=60)
     assert r.status_code == 424, r.text
     assert "--build-timeout" in r.json()["message"]
+
+
+# -- the clients show it -----------------------------------------------------------------
+
+
+def fresh(n: int) -> tuple[str, list[str]]:
+    code = f"import owt_p{n}\nfrom owt.lib.stream import sse\n"
+    code += f"def run(k: int = 2):\n    return sse(owt_p{n}.ANSWER * 10 + i for i in range(k))\n"
+    return code, [f"owt-p{n}"]
+
+
+def test_python_client_events_and_stream_show_progress(server: OwtProcess) -> None:
+    seen: list[dict[str, Any]] = []
+    with Client(server.url, progress=seen.append, timeout=120) as client:
+        code, requirements = fresh(1)
+        assert list(client.adaptor(code, requirements=requirements).events()) == [10, 11]
+        assert seen and all("phase" in event for event in seen)
+        assert {e["phase"] for e in seen} & {"creating", "resolving", "installing", "importing"}
+        count = len(seen)
+        assert list(client.adaptor(code, requirements=requirements).events(k=1)) == [10]
+        assert len(seen) == count  # warm: nothing to show
+
+        seen.clear()
+        code, requirements = fresh(2)
+        text = "".join(str(c) for c in client.adaptor(code, requirements=requirements).stream())
+        assert text.startswith("id: 0\ndata: 20") or "data: 20" in text
+        assert "progress" not in text and seen
+
+        seen.clear()
+        plain = "import owt_p3\ndef run():\n    return {'n': owt_p3.ANSWER}\n"
+        assert client.adaptor(plain, requirements=["owt-p3"])() == {"n": 3}
+        assert seen
+
+
+def test_async_client_shows_progress(server: OwtProcess) -> None:
+    import asyncio
+
+    seen: list[dict[str, Any]] = []
+
+    async def main() -> list[Any]:
+        async with AsyncClient(server.url, progress=seen.append, timeout=120) as client:
+            code, requirements = fresh(4)
+            return [e async for e in client.adaptor(code, requirements=requirements).events()]
+
+    assert asyncio.run(main()) == [40, 41]
+    assert seen
+
+
+def test_cli_stream_shows_a_progress_line(server: OwtProcess, tmp_path: Path) -> None:
+    code, _ = fresh(5)
+    (tmp_path / "p5.py").write_text(code)
+    done = subprocess.run(
+        [sys.executable, "-m", "owt", "call", "--stream", server.url, "p5.py", "-r", "owt-p5"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "owt: building the environment:" in done.stderr
+    assert "data: 50" in done.stdout and "progress" not in done.stdout

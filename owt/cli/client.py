@@ -166,7 +166,10 @@ def call_command(
         credentials = (user, password)
     source = Source(_read(file))
     try:
-        with Client(base, auth=credentials, token=token, timeout=http_timeout) as client:
+        # A build of the call's requirements shows as a progress line on stderr.
+        with Client(
+            base, auth=credentials, token=token, timeout=http_timeout, progress=True
+        ) as client:
             adaptor = client.adaptor(source, fn_name=fn_name, path=path, method=method, **fields)
             if stream:
                 for chunk in adaptor.stream(**kwargs):

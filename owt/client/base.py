@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,7 @@ from urllib.parse import quote
 import httpx
 
 from owt.client.wire import (
+    ProgressLine,
     Source,
     encode_body,
     encode_query,
@@ -23,9 +25,11 @@ from owt.client.wire import (
 __all__ = [
     "DEFAULT_URL",
     "CallSpec",
+    "after_progress",
     "bind_arguments",
     "endpoint_path",
     "http_options",
+    "progress_callback",
     "remote_signature",
     "scalar_result",
 ]
@@ -58,6 +62,10 @@ class CallSpec:
             args["params"] = encode_query(self.source, kwargs, self.options, by_hash=by_hash)
         else:
             args["json"] = encode_body(self.source, kwargs, self.options, by_hash=by_hash)
+        if self.options.get("requirements"):
+            # Where the server must build an environment first, it shows its progress as
+            # events before the result (owt.server.progress); the client reads them itself.
+            args["headers"] = {"accept": "text/event-stream, */*;q=0.5"}
         server_timeout = self.options.get("timeout")
         if server_timeout is not None and timeout is not None:
             # Wait for the server to give up first, so its 504 arrives rather than ours.
@@ -66,6 +74,30 @@ class CallSpec:
 
     def url(self, base_url: str, kwargs: Mapping[str, Any]) -> str:
         return encode_url(join_url(base_url, self.path), self.source, kwargs, self.options)
+
+
+ProgressOption = Callable[[Mapping[str, Any]], None] | bool | None
+
+
+def progress_callback(option: ProgressOption) -> Callable[[Mapping[str, Any]], None] | None:
+    """The client's ``progress`` option: a callable, False (silent), or None — a progress
+    line on stderr when it is a terminal."""
+    if option is None:
+        return ProgressLine(sys.stderr) if sys.stderr.isatty() else None
+    if option is False or option is True:
+        return ProgressLine(sys.stderr) if option else None
+    return option
+
+
+def after_progress(response: httpx.Response, head: Mapping[str, Any], body: Any) -> httpx.Response:
+    """The call's own response, past the progress events of its environment's build: the
+    status and content type of the ``result`` event, the body that follows it."""
+    skip = ("content-type", "content-length", "transfer-encoding", "x-owt-progress")
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in skip]
+    if head.get("content_type"):
+        headers.append(("content-type", str(head["content_type"])))
+    status = int(head.get("status", 200))
+    return httpx.Response(status, headers=headers, content=body, request=response.request)
 
 
 def join_url(base_url: str, path: str) -> str:

@@ -20,9 +20,12 @@ import httpx
 from owt.client.base import (
     DEFAULT_URL,
     CallSpec,
+    ProgressOption,
+    after_progress,
     bind_arguments,
     endpoint_request,
     http_options,
+    progress_callback,
     register_request,
     remote_signature,
     scalar_result,
@@ -31,6 +34,8 @@ from owt.client.base import (
 from owt.client.wire import (
     Code,
     EventReader,
+    ProgressLine,
+    ProgressReader,
     decode_body,
     error_for,
     is_text,
@@ -135,6 +140,10 @@ class Client:
     ``timeout`` bounds each wait on the server (seconds; None waits forever); a call with a
     longer server-side ``timeout`` option waits for that. Code the client has sent once goes
     by its sha256 afterwards, and again in full if the server no longer holds it.
+
+    While the server builds the environment a call's ``requirements`` ask for, ``progress``
+    receives each progress event (``{"phase": "downloading", "detail": ..., "elapsed": ...}``);
+    by default a line on stderr shows them when it is a terminal (``progress=False``: never).
     """
 
     def __init__(
@@ -147,11 +156,13 @@ class Client:
         headers: Mapping[str, str] | None = None,
         verify: bool | str = True,
         transport: httpx.BaseTransport | None = None,
+        progress: ProgressOption = None,
     ) -> None:
         options = http_options(url, auth, token, timeout, headers)
         self._http = httpx.Client(**options, verify=verify, transport=transport)
         self._timeout = timeout
         self._sent: set[str] = set()
+        self._progress = progress_callback(progress)
 
     @property
     def base_url(self) -> httpx.URL:
@@ -248,9 +259,36 @@ class Client:
     def _open_call(self, spec: CallSpec, kwargs: Mapping[str, Any]) -> Iterator[httpx.Response]:
         response = self._send_call(spec, kwargs)
         try:
-            yield response
+            yield self._past_progress(response)
         finally:
             response.close()
+
+    def _past_progress(self, response: httpx.Response) -> httpx.Response:
+        """The call's own response behind its environment's build progress, if any."""
+        if response.headers.get("x-owt-progress") != "1":
+            return response
+        reader = ProgressReader(self._progress)
+        chunks = response.iter_bytes()
+        try:
+            for chunk in chunks:
+                reader.feed(chunk)
+                if reader.finished:
+                    break
+            else:
+                reader.end()
+        finally:
+            if isinstance(self._progress, ProgressLine):
+                self._progress.close()
+        if reader.error is not None:
+            raise reader.error
+        assert reader.head is not None
+
+        def body() -> Iterator[bytes]:
+            if reader.rest:
+                yield reader.rest
+            yield from chunks
+
+        return after_progress(response, reader.head, body())
 
     def _send_call(self, spec: CallSpec, kwargs: Mapping[str, Any]) -> httpx.Response:
         """Send by hash when this server has had the code, else (or when it forgot) in full."""

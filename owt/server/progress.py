@@ -24,7 +24,8 @@ Phases: ``waiting`` (for another build of the same set), ``creating``, ``resolvi
 body exactly as it would have been sent without the build: an ``sse()`` adaptor's events
 follow as they are, so an ``EventSource`` sees them as usual (the named ``progress`` and
 ``result`` events reach only listeners that ask for them). A call that fails — the build, or
-the call itself — ends with ``event: error`` and its JSON error instead of ``result``.
+the call itself — ends with ``event: error`` and its JSON error (with its HTTP ``status``)
+instead of ``result``.
 
 The build's time is not the call's: the call's ``timeout`` starts at ``result``'s call, and
 each later chunk is bounded by it as on any stream.
@@ -97,7 +98,7 @@ async def _events(
         reply = err.reply()
     content_type = dict((k.lower(), v) for k, v in reply.headers).get("content-type", "")
     if reply.status >= 400:
-        yield event("error", _payload(reply))
+        yield event("error", {**_payload(reply), "status": reply.status})
         raise error_from_payload(_payload(reply))
     yield event("result", {"status": reply.status, "content_type": content_type})
     if reply.body:
