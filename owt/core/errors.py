@@ -12,6 +12,7 @@ Every failure of a call becomes one of these, and every one of these becomes a J
     ├── Locked                    403  locked
     ├── UnknownCode               404  unknown_code
     ├── UnknownEndpoint           404  unknown_endpoint
+    ├── MethodNotAllowed          405  method_not_allowed  allowed (and an Allow header)
     ├── TooLarge                  413  too_large
     ├── CompileError              422  compile_error    line, column, traceback
     ├── NoFunction                422  no_function      fn_name
@@ -42,6 +43,7 @@ __all__ = [
     "InstallFailed",
     "Internal",
     "Locked",
+    "MethodNotAllowed",
     "MissingCode",
     "NoFunction",
     "NotFound",
@@ -162,6 +164,17 @@ class Internal(OwtError):
 class NotFound(OwtError):
     status = 404
     kind = "not_found"
+
+
+class MethodNotAllowed(OwtError):
+    """A method the path does not answer (calls take GET, HEAD and POST)."""
+
+    status = 405
+    kind = "method_not_allowed"
+
+    def headers(self) -> list[tuple[str, str]]:
+        allowed = self.extra.get("allowed") or []
+        return [*super().headers(), ("allow", ", ".join(allowed))]
 
 
 class WorkerDied(OwtError):

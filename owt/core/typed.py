@@ -27,6 +27,8 @@ from __future__ import annotations
 import enum
 import inspect
 import json
+import math
+import re
 import types
 import typing
 import weakref
@@ -308,6 +310,13 @@ def _to_bool(value: Any) -> bool:
     raise Mismatch
 
 
+# Numbers written as people and JSON write them: no ``1_000``, ``nan`` or ``inf`` (which
+# Python's int() and float() would take, and the OpenAPI document could not describe), and
+# no number text so large that it is infinite as a float.
+INT_TEXT = re.compile(r"\s*[+-]?\d+\s*\Z")
+NUMBER_TEXT = re.compile(r"\s*[+-]?(\d{1,200}(\.\d*)?|\.\d+)([eE][+-]?\d{1,2})?\s*\Z")
+
+
 def _to_int(value: Any) -> int:
     if isinstance(value, bool):
         raise Mismatch
@@ -315,11 +324,8 @@ def _to_int(value: Any) -> int:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
+    if isinstance(value, str) and INT_TEXT.match(value):
+        return int(value)
     raise Mismatch
 
 
@@ -327,12 +333,17 @@ def _to_float(value: Any) -> float:
     if isinstance(value, bool):
         raise Mismatch
     if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
         try:
-            return float(value.strip())
-        except ValueError:
-            pass
+            number = float(value)
+        except OverflowError:  # an integer past the largest float
+            raise Mismatch("too large")
+        if math.isfinite(number):
+            return number
+        raise Mismatch
+    if isinstance(value, str) and NUMBER_TEXT.match(value):
+        number = float(value)
+        if math.isfinite(number):
+            return number
     raise Mismatch
 
 

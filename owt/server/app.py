@@ -23,6 +23,7 @@ from starlette.routing import Route
 from owt.config import Settings
 from owt.core.call import Call, Reply, Request
 from owt.core.errors import (
+    MethodNotAllowed,
     MissingCode,
     NotFound,
     OwtError,
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 
 RESERVED = "/_owt"
 DECODED_MEMO = 256  # distinct code_b64 texts remembered decoded
+CALL_METHODS = ("GET", "HEAD", "POST")
 READY_WAIT = 0.05  # seconds to see whether a call's environment is ready before showing progress
 
 
@@ -123,6 +125,12 @@ class OwtApp:
         await self.handle_call(scope, receive, send)
 
     async def handle_call(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["method"] not in CALL_METHODS:  # TRACE, PUT, DELETE...: not a call
+            err = MethodNotAllowed(
+                f"{scope['method']} is not a call: send GET or POST", allowed=list(CALL_METHODS)
+            )
+            await send_reply(send, receive, err.reply())
+            return
         path = scope["path"]
         if path == "/b64" or path.startswith("/b64/"):
             path = path[4:] or "/"

@@ -141,6 +141,9 @@ def read_fields(request: Request, *, lists: bool = False) -> dict[str, Any]:
     """
     if request.form_pairs is not None:  # multipart: text fields (and, typed, file parts)
         fields = _collapse(request.args) if lists else dict(request.args)
+        for part in request.file_parts:  # curl -F code_b64=@adaptor.b64: a call field's text
+            if part.name in CALL_FIELDS:
+                fields[part.name] = part.data.decode("utf-8", "replace")
         fields.update(_collapse(request.form) if lists else request.form)
         if lists:
             fields.update(file_arguments(request))
@@ -170,6 +173,8 @@ def file_arguments(request: Request) -> dict[str, Any]:
     """The file parts of a multipart body as arguments: ``bytes``, a list when repeated."""
     found: dict[str, Any] = {}
     for part in request.file_parts:
+        if part.name in CALL_FIELDS:  # read as the field's text (read_fields)
+            continue
         if part.name in found:
             previous = found[part.name]
             found[part.name] = (
