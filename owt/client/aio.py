@@ -34,11 +34,10 @@ from owt.client.base import (
     scalar_result,
     unregister_request,
 )
+from owt.client.progress import ProgressLine, ProgressReader
 from owt.client.wire import (
     Code,
     EventReader,
-    ProgressLine,
-    ProgressReader,
     decode_body,
     error_for,
     is_text,

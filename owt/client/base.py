@@ -12,8 +12,8 @@ from urllib.parse import quote
 
 import httpx
 
+from owt.client.progress import ProgressLine
 from owt.client.wire import (
-    ProgressLine,
     Source,
     encode_body,
     encode_query,
