@@ -5,7 +5,9 @@ from __future__ import annotations
 import ast
 import asyncio
 import hashlib
+import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -271,3 +273,24 @@ def test_a_numpy_array_keeps_its_dtype(start_server: Any) -> None:
         check=True,
     )
     assert loaded.stdout.strip() == b"[[1.5, 2.5]]"
+
+
+def test_curl_form_fields_and_files(server: Any, tmp_path: Path) -> None:
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("no curl")
+    (tmp_path / "cat.png").write_bytes(PNG)
+    done = subprocess.run(
+        [curl, "-s", "-F", "name=owt", "-F", "times=2", server.url + "/greet"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.stdout == "Hello, owt!Hello, owt!"
+    done = subprocess.run(
+        [curl, "-s", "-F", f"image=@{tmp_path / 'cat.png'}", server.url + "/size"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert json.loads(done.stdout) == EXPECTED

@@ -229,8 +229,9 @@ class OwtApp:
 
     async def execute(self, call: Call) -> Reply:
         executor = self.executor_for(call)
-        # Building the call's environment is not the call: its timeout starts once it is ready.
-        await executor.prepare(call)
+        if "requirements" in call.options:  # only such a call may wait for a build
+            # Building the call's environment is not the call: its timeout starts once ready.
+            await executor.prepare(call)
         limit = self.state.limit
         if limit.max_concurrency:
             work = limit.run(lambda: executor.submit(call))
