@@ -118,6 +118,30 @@ def read_events(response: httpx.Response) -> tuple[list[tuple[str, Any]], bytes]
     return events, buffer
 
 
+def test_progress_reads_the_installers_lines() -> None:
+    from owt.client.progress import ProgressLine
+    from owt.executors.builds import Progress
+
+    progress = Progress("key")
+    uv = ["Resolved 2 packages in 1s", "Downloading torch (800.0MiB)", "Downloading numpy (16MiB)"]
+    for line in [*uv, " Downloaded numpy"]:
+        progress.line(line)
+    event = progress.event()
+    assert event["phase"] == "downloading" and event["detail"] == "Downloaded numpy"
+    assert (event["downloaded_mb"], event["total_mb"]) == (16.8, 855.6)
+    progress.line("Prepared 2 packages in 9s")
+    assert progress.event()["phase"] == "installing"
+    pip = Progress("key")
+    pip.line("Collecting six==1.16.0")
+    assert pip.event()["phase"] == "downloading"
+    pip.line("Installing collected packages: six")
+    assert pip.event()["phase"] == "installing"
+    shown = io.StringIO()
+    ProgressLine(shown)(event)
+    assert "downloading Downloaded numpy" in shown.getvalue()
+    assert "(16.8 of 855.6 MB)" in shown.getvalue()
+
+
 def test_a_build_longer_than_the_timeout_streams_progress_then_the_result(
     server: OwtProcess,
 ) -> None:

@@ -265,7 +265,8 @@ function progressLine() {
   return (event) => {
     const detail = event.detail ? ` ${event.detail}` : "";
     const text = `owt: building the environment: ${event.phase}${detail}`.slice(0, 100);
-    stderr.write(`\r\x1b[K${text} ${event.elapsed}s`);
+    const mb = event.total_mb ? ` (${event.downloaded_mb || 0} of ${event.total_mb} MB)` : "";
+    stderr.write(`\r\x1b[K${text} ${event.elapsed}s${mb}`);
   };
 }
 

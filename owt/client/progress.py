@@ -89,6 +89,8 @@ class ProgressLine:
         detail = f" {event.get('detail')}" if event.get("detail") else ""
         text = f"owt: building the environment: {event.get('phase')}{detail}"
         text = f"{text[:100]} {event.get('elapsed', 0)}s"
+        if event.get("total_mb"):
+            text += f" ({event.get('downloaded_mb', 0)} of {event['total_mb']} MB)"
         if self.tty:
             self.stream.write("\r\x1b[K" + text)
         elif event.get("phase") != self._phase:  # a log gets a line per phase, not per second

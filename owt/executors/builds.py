@@ -60,16 +60,30 @@ def phase_of(line: str, current: str) -> str:
     return current
 
 
+_SIZE = re.compile(r"\((\d+(?:\.\d+)?)\s*([kKMG]i?B)\)")
+_UNITS = {"kB": 1e3, "KB": 1e3, "KiB": 1024.0, "MB": 1e6, "MiB": 2.0**20, "GB": 1e9, "GiB": 2.0**30}
+
+
+def _megabytes(line: str) -> float | None:
+    """The size an installer's ``Downloading x (12.3MiB)`` line names, in MB."""
+    found = _SIZE.search(line)
+    if found is None or found.group(2) not in _UNITS:
+        return None
+    return float(found.group(1)) * _UNITS[found.group(2)] / 1e6
+
+
 @dataclass
 class Progress:
-    """Where one build is: its phase, the installer's last line, how long it has run."""
+    """Where one build is: its phase, the installer's last line, how long it has run, and
+    how many MB of the downloads it announced have arrived (``Downloaded`` lines, uv)."""
 
     label: str
     phase: str = "waiting"
     detail: str = ""
     started: float = field(default_factory=time.monotonic)
     steps: int = 0
-    downloads: list[str] = field(default_factory=list)
+    sizes: dict[str, float] = field(default_factory=dict)
+    done: set[str] = field(default_factory=set)
 
     def enter(self, phase: str, detail: str = "") -> None:
         """A new phase (or a new detail of this one), logged once."""
@@ -86,18 +100,28 @@ class Progress:
         if not text or text.startswith("$ ") or text.startswith("# owt"):
             return
         phase = phase_of(text, self.phase)
-        if phase == "downloading" and text.startswith(("Downloading", "Downloaded")):
-            self.downloads.append(text)
+        words = text.split()
+        if len(words) > 1 and words[0] == "Downloading":
+            size = _megabytes(text)
+            if size is not None:
+                self.sizes[words[1]] = size
+        elif len(words) > 1 and words[0] == "Downloaded":
+            self.done.add(words[1])
         self.enter(phase, text[:200])
 
     def event(self) -> dict[str, Any]:
         """The progress as a caller sees it (a ``progress`` event, ``/_owt/status``)."""
-        return {
+        event: dict[str, Any] = {
             "phase": self.phase,
             "detail": self.detail,
             "elapsed": round(time.monotonic() - self.started, 1),
             "step": self.steps,
         }
+        if self.sizes:  # "downloading 800 of 2400 MB"
+            event["total_mb"] = round(sum(self.sizes.values()), 1)
+            arrived = sum(size for name, size in self.sizes.items() if name in self.done)
+            event["downloaded_mb"] = round(arrived, 1)
+        return event
 
 
 async def run_logged(command: list[str], log_file: IO[str], progress: Progress) -> int:
