@@ -69,7 +69,7 @@ def test_schemathesis_finds_no_failures(tmp_path: Path) -> None:
                 f"{server.url}/_owt/openapi.json",
                 *("--checks", "all"),
                 *("--max-examples", "25"),
-                *("--max-time", "90"),
+                *("--max-time", "60"),
                 *("--workers", "1"),
                 *("--seed", "1"),
             ],
