@@ -3,6 +3,7 @@
     GET    /_owt/envs          each built set: requirements, Python, size on disk, live
                                workers (pids), their memory, last use
     DELETE /_owt/envs/KEY      stop its workers and delete it from disk: what was freed
+                               (a call still running in it fails with 502 worker_died)
 
 KEY is the folder name ``GET`` lists (``py3.11-<sha256[:16]>``). With ``--envs-max-bytes`` the
 least recently used environments are deleted by themselves once the built ones pass that size.
