@@ -140,8 +140,8 @@ class OwtApp:
             call = self.resolve(request)
             timeout = call.timeout or timeout
             if "requirements" in call.options and accepts_events(call):
-                reply = await self.run_showing_progress(call)
-                if reply.headers and reply.headers[-1] == ("x-owt-progress", "1"):
+                reply, showing = await self.run_showing_progress(call)
+                if showing:
                     timeout = None  # the progress stream bounds the call's chunks itself
             else:
                 reply = await self.run(call)
@@ -215,17 +215,18 @@ class OwtApp:
             return await self.execute(call)
         return await self.state.cache.through(call, self.execute)
 
-    async def run_showing_progress(self, call: Call) -> Reply:
+    async def run_showing_progress(self, call: Call) -> tuple[Reply, bool]:
         """Run a call whose environment may need building, for a caller that reads events:
-        if the build is under way, answer at once with its progress, then the result."""
+        if the build is under way, answer at once with its progress, then the result (True),
+        else as any call (False)."""
         executor = self.executor_for(call)
         preparing = asyncio.ensure_future(executor.prepare(call))
         preparing.add_done_callback(_retrieve)
         await asyncio.wait({preparing}, timeout=READY_WAIT)
         if preparing.done():
             preparing.result()  # raises the build's error, answered as usual
-            return await self.run(call)
-        return progress_reply(call, executor, preparing, self.run, self.deadlines)
+            return await self.run(call), False
+        return progress_reply(call, executor, preparing, self.run, self.deadlines), True
 
     async def execute(self, call: Call) -> Reply:
         executor = self.executor_for(call)
