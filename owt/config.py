@@ -114,6 +114,12 @@ class Settings:
     log_format: str = option(
         "text", "Log lines as text or JSON objects.", kind="str", choices=("text", "json")
     )
+    build_timeout: float = option(
+        1800.0, "Seconds a requirements environment may take to build.", kind="float"
+    )
+    envs_max_bytes: int = option(
+        0, "Disk for built environments; least recently used removed (0: no bound).", kind="int"
+    )
 
     def __post_init__(self) -> None:
         self.auth = _split_commas(self.auth)
@@ -179,6 +185,8 @@ class Settings:
         for fn in self.allow_fn:
             if not fn.isidentifier() or fn.startswith("_"):
                 raise SettingsError(f"--allow-fn {fn!r}: a public Python name (no leading _)")
+        if self.build_timeout <= 0:
+            raise SettingsError("--build-timeout must be positive")
         if self.executor not in EXECUTOR_NAMES:
             raise SettingsError(f"--executor {self.executor!r}: one of {', '.join(EXECUTOR_NAMES)}")
         if not is_loopback(self.address) and not self.protected and not self.insecure:

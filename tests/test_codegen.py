@@ -73,7 +73,12 @@ def test_openapi_carries_result_types_and_streams(server):
     assert document["paths"]["/count"]["post"]["x-owt-stream"] is True
     assert document["paths"]["/generate"]["post"]["x-owt-result"] == {
         "type": "string",
+        "format": "binary",
         "contentMediaType": "application/octet-stream",
+    }
+    # Parameters typed exactly for codegen (the bodies also take the text forms).
+    assert document["paths"]["/generate"]["post"]["x-owt-parameters"] == {
+        "animal": {"enum": ["cat", "dog"]}
     }
 
 

@@ -51,10 +51,17 @@ def test_document_validates_and_describes_the_generic_call(server: Any) -> None:
     document = fetch(server)
     assert document["openapi"].startswith("3.1")
     generic = document["paths"]["/{path}"]
-    names = [p["name"] for p in generic["get"]["parameters"]]
-    # Every field the server reads is documented (kwargs goes in the body).
-    assert CALL_FIELDS - {"kwargs"} <= set(names)
-    assert "Call" in document["components"]["schemas"]
+    (query,) = generic["get"]["parameters"]  # the fields, one exploded object
+    assert (query["in"], query["style"], query["explode"]) == ("query", "form", True)
+    names = set(query["schema"]["properties"])
+    # Every field the server reads is documented (kwargs goes in the body; the Ray fields
+    # only with --executor ray), and the code comes one of two ways.
+    ray = {"num_cpus", "num_gpus", "memory", "accelerator_type", "resources"}
+    assert CALL_FIELDS - {"kwargs"} - ray <= names and not names & ray
+    assert query["schema"]["anyOf"] == [{"required": ["code_b64"]}, {"required": ["code_sha256"]}]
+    call = document["components"]["schemas"]["Call"]
+    assert call["anyOf"] == query["schema"]["anyOf"] and "kwargs" in call["properties"]
+    assert set(generic) >= {"get", "post"} and not set(generic) & {"put", "delete", "trace"}
     assert document["security"] == [{"bearer": []}]
 
 
@@ -65,16 +72,21 @@ def test_endpoint_parameters_come_from_type_hints(server: Any) -> None:
     assert params["text"]["required"] is True
     assert params["text"]["schema"] == {"type": "string"}
     assert params["n"]["required"] is False
-    assert params["n"]["schema"] == {"type": "integer", "default": 2}
-    assert params["ratio"]["schema"]["type"] == "number"
-    assert params["loud"]["schema"] == {"type": "boolean", "default": False}
-    assert params["tags"]["schema"]["anyOf"][0] == {"type": "array", "items": {"type": "string"}}
+    # A query value is text: the schema says which text the server reads as the type.
+    assert params["n"]["schema"]["anyOf"][0] == {"type": "integer"}
+    assert params["n"]["schema"]["default"] == 2
+    assert params["ratio"]["schema"]["type"] == "string" and "pattern" in params["ratio"]["schema"]
+    assert params["loud"]["schema"]["anyOf"][0] == {"type": "boolean"}
+    tags = params["tags"]["schema"]["anyOf"][0]["anyOf"]  # a list, or one value (a list of one)
+    assert tags == [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]
     assert params["voice"]["schema"]["enum"] == ["a", "b"]
-    assert params["limit"]["schema"]["anyOf"] == [{"type": "integer"}, {"type": "null"}]
+    limit = params["limit"]["schema"]["anyOf"]
+    assert limit[0]["anyOf"][0] == {"type": "integer"} and limit[1] == {"type": "null"}
     assert "content" in params["opts"]  # an object travels as JSON text
     body = item["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body["required"] == ["text"]
-    assert body["properties"]["n"]["type"] == "integer"
+    assert body["properties"]["n"]["anyOf"][0] == {"type": "integer"}
+    assert item["post"]["requestBody"]["required"] is True
     assert "application/json" in item["get"]["responses"]["200"]["content"]
 
 
@@ -98,3 +110,25 @@ def test_expression_adaptors_and_registered_endpoints_are_listed(server: Any) ->
 def test_a_broken_mount_leaves_the_document_valid(server: Any) -> None:
     paths = fetch(server)["paths"]  # fetch validates
     assert paths["/broken"]["get"]["parameters"] == []
+
+
+def test_other_methods_are_405_with_allow(server: Any) -> None:
+    auth = {"authorization": "Bearer secret"}
+    for path in ("/typed", "/", "/any/where"):
+        for method in ("TRACE", "PUT", "DELETE", "PATCH"):
+            r = httpx.request(method, server.url + path, headers=auth)
+            assert r.status_code == 405, (method, path, r.text)
+            assert r.json()["error"] == "method_not_allowed"
+            assert r.headers["allow"] == "GET, HEAD, POST"
+
+
+def test_array_results_offer_npy(server: Any) -> None:
+    code = "def run(n: int) -> list[float]:\n    return [0.5] * n\n"
+    r = httpx.put(
+        server.url + "/_owt/endpoints/vec",
+        json={"code_b64": b64(code)},
+        headers={"authorization": "Bearer secret"},
+    )
+    assert r.status_code in (200, 201), r.text
+    ok = fetch(server)["paths"]["/vec"]["get"]["responses"]["200"]["content"]
+    assert set(ok) == {"application/json", "application/x-npy"}

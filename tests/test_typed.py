@@ -176,6 +176,31 @@ def test_describe_and_schema() -> None:
     assert json_schema(Any) == {}
 
 
+def unhinted(name, n=1, ratio=0.5, loud=False, tags=(), data=b"", extra=None):  # type: ignore[no-untyped-def]
+    return None
+
+
+def test_a_parameter_without_a_hint_takes_its_defaults_type() -> None:
+    given = {"name": "x", "n": "2", "ratio": "0.25", "loud": "yes", "tags": ["a"], "extra": "7"}
+    assert convert_arguments(unhinted, given) == {
+        "name": "x",
+        "n": 2,
+        "ratio": 0.25,
+        "loud": True,
+        "tags": ["a"],
+        "extra": "7",  # no hint, no telling default: passed unchanged
+    }
+    with pytest.raises(BadRequest, match="parameter 'n' expects an integer, got 'two'"):
+        convert_arguments(unhinted, {"name": "x", "n": "two"})
+
+
+def test_words_never_say_a_any() -> None:
+    assert describe(Any) == "any value"
+    assert describe(bytes) == "bytes (a file part)"
+    assert describe(Path) == "a Path"
+    assert describe(enum.Enum) != "a Enum"
+
+
 # -- through a real server -------------------------------------------------------------------
 
 ADAPTOR = """
@@ -188,13 +213,22 @@ def run(n: int, scale: float = 1.0, loud: bool = False, tags: list[str] | None =
 """
 
 
+UNHINTED = """
+def run(name, n=1, ratio=0.5, loud=False, tags=()):
+    return {"name": name * n, "ratio": ratio, "loud": loud, "tags": list(tags)}
+"""
+
+
 @pytest.fixture(scope="module")
 def typed_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from conftest import OwtProcess
 
     folder = tmp_path_factory.mktemp("typed")
     (folder / "calc.py").write_text(ADAPTOR)
-    server = OwtProcess("--mount", f"calc={folder / 'calc.py'}")
+    (folder / "plain.py").write_text(UNHINTED)
+    server = OwtProcess(
+        *("--mount", f"calc={folder / 'calc.py'}"), *("--mount", f"plain={folder / 'plain.py'}")
+    )
     yield server
     server.stop()
 
@@ -275,7 +309,29 @@ def test_records_are_read_from_dataclasses_and_typed_dicts() -> None:
 
 
 def test_bytes_and_streams() -> None:
-    assert json_schema(bytes) == {"type": "string", "contentMediaType": "application/octet-stream"}
+    assert json_schema(bytes) == {
+        "type": "string",
+        "format": "binary",
+        "contentMediaType": "application/octet-stream",
+    }
     assert stream_item(hint_from_source("Iterator[str]")) is str
     assert stream_item(hint_from_source("collections.abc.AsyncGenerator[bytes, None]")) is bytes
     assert stream_item(hint_from_source("list[str]")) is None
+
+
+def test_an_endpoint_without_hints_is_typed_by_its_defaults(typed_server: Any) -> None:
+    r = httpx.get(typed_server.url + "/plain?name=ab&n=2&ratio=0.25&loud=yes&tags=x&tags=y")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"name": "abab", "ratio": 0.25, "loud": True, "tags": ["x", "y"]}
+    r = httpx.get(typed_server.url + "/plain?name=ab&n=two")
+    assert r.status_code == 400
+    assert r.json()["message"] == "parameter 'n' expects an integer, got 'two'"
+    document = httpx.get(typed_server.url + "/_owt/openapi.json").json()
+    params = {p["name"]: p for p in document["paths"]["/plain"]["get"]["parameters"]}
+    assert params["n"]["schema"]["anyOf"][0] == {"type": "integer"}
+    assert params["n"]["schema"]["default"] == 1
+    assert params["n"]["description"] == "an integer"
+    assert params["loud"]["schema"]["anyOf"][0] == {"type": "boolean"}
+    assert params["tags"]["schema"]["anyOf"][0]["items"] == {"type": "string"}
+    assert params["name"]["description"] == "any value"
+    assert " a Any" not in r.text + str(document)

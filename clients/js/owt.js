@@ -133,12 +133,64 @@ function headersFor(options, json) {
   return headers;
 }
 
+function isBinary(value) {
+  return (
+    value instanceof ArrayBuffer ||
+    ArrayBuffer.isView(value) ||
+    (typeof Blob !== "undefined" && value instanceof Blob)
+  );
+}
+
+/**
+ * Arguments → [the JSON-able ones, the binary ones]. Uint8Array (any typed array or
+ * DataView), ArrayBuffer, Blob and File arguments travel as multipart file parts, which the
+ * server hands to the function as `bytes`.
+ */
+export function splitFiles(kwargs) {
+  const plain = {};
+  const files = {};
+  for (const [name, value] of Object.entries(kwargs || {})) {
+    if (isBinary(value)) files[name] = value;
+    else plain[name] = value;
+  }
+  return [plain, files];
+}
+
+function multipartBody(code, plain, files, options, sha) {
+  const form = new FormData();
+  for (const [name, value] of Object.entries(encode(code, plain, options, sha))) {
+    form.append(name, queryValue(value));
+  }
+  for (const [name, value] of Object.entries(files)) {
+    if (typeof Blob !== "undefined" && value instanceof Blob) {
+      form.append(name, value, value.name || name);
+    } else {
+      const bytes = ArrayBuffer.isView(value)
+        ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+        : new Uint8Array(value);
+      form.append(name, new Blob([bytes], { type: "application/octet-stream" }), name);
+    }
+  }
+  return form;
+}
+
 function request(target, code, kwargs, options, sha) {
-  const method = (options.method || "POST").toUpperCase();
+  let method = (options.method || "POST").toUpperCase();
+  const [plain, files] = splitFiles(kwargs);
+  const multipart = Object.keys(files).length > 0;
+  if (multipart && (method === "GET" || method === "HEAD")) method = "POST"; // bytes need a body
   const get = method === "GET" || method === "HEAD";
-  const init = { method, signal: options.signal, headers: headersFor(options, !get) };
+  // A FormData body sets its own multipart content type (with the boundary).
+  const json = !get && !multipart;
+  const init = { method, signal: options.signal, headers: headersFor(options, json) };
+  if (options.fields && options.fields.requirements) {
+    // A build of the requirements' environment shows as progress events before the result.
+    init.headers.set("accept", "text/event-stream, */*;q=0.5");
+  }
   const address = resolve(target);
-  if (get) {
+  if (multipart) {
+    init.body = multipartBody(code, plain, files, options, sha);
+  } else if (get) {
     for (const [name, value] of query(code, kwargs, options, sha)) {
       address.searchParams.set(name, value);
     }
@@ -195,7 +247,95 @@ export async function send(target, code, kwargs = {}, options = {}) {
   const response = await fetchFn(...request(target, code, kwargs, options, null));
   if (sha && keepsCode(response.status)) memory.add(sha);
   if (!response.ok) throw await errorFor(response);
-  return response;
+  return pastProgress(response, options);
+}
+
+function blankLine(bytes, from) {
+  for (let i = Math.max(from, 1); i < bytes.length; i++) {
+    if (bytes[i] === 10 && bytes[i - 1] === 10) return i - 1;
+  }
+  return -1;
+}
+
+function eventOf(text) {
+  let name = "message";
+  const data = [];
+  for (const line of text.split(/\r?\n/)) {
+    if (line.startsWith("event:")) name = line.slice(6).trim();
+    else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+  }
+  try {
+    return [name, JSON.parse(data.join("\n"))];
+  } catch {
+    return [name, null];
+  }
+}
+
+function progressLine() {
+  const stderr = globalThis.process && globalThis.process.stderr;
+  if (!stderr || !stderr.isTTY) return null;
+  return (event) => {
+    const detail = event.detail ? ` ${event.detail}` : "";
+    const text = `owt: building the environment: ${event.phase}${detail}`.slice(0, 100);
+    const mb = event.total_mb ? ` (${event.downloaded_mb || 0} of ${event.total_mb} MB)` : "";
+    stderr.write(`\r\x1b[K${text} ${event.elapsed}s${mb}`);
+  };
+}
+
+/**
+ * The call's own Response behind the progress events of its environment's build
+ * (`X-Owt-Progress: 1`): each `progress` event goes to `options.onProgress` (by default a
+ * line on a terminal's stderr in Node), an `error` event throws OwtError, and the `result`
+ * event gives the status and content type of the body that follows it.
+ */
+async function pastProgress(response, options) {
+  if (response.headers.get("x-owt-progress") !== "1") return response;
+  const onProgress = options.onProgress || progressLine();
+  const reader = response.body.getReader();
+  let buffer = new Uint8Array(0);
+  let start = 0;
+  for (;;) {
+    const end = blankLine(buffer, start);
+    if (end >= 0) {
+      const [name, data] = eventOf(new TextDecoder().decode(buffer.subarray(start, end)));
+      start = end + 2;
+      if (name === "progress" && data && onProgress) onProgress(data);
+      if (name === "error") {
+        await reader.cancel().catch(() => {});
+        const { status = 500, ...payload } = data || {};
+        throw new OwtError(status, payload);
+      }
+      if (name === "result") return resultResponse(response, reader, buffer.subarray(start), data);
+      continue;
+    }
+    const { done, value } = await reader.read();
+    if (done) throw new OwtError(502, { error: "http_error", message: "the call ended before its result" });
+    const grown = new Uint8Array(buffer.length - start + value.length);
+    grown.set(buffer.subarray(start));
+    grown.set(value, buffer.length - start);
+    buffer = grown;
+    start = 0;
+  }
+}
+
+function resultResponse(response, reader, rest, head) {
+  const body = new ReadableStream({
+    start(controller) {
+      if (rest.length) controller.enqueue(rest.slice());
+    },
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+  const headers = new Headers(response.headers);
+  for (const name of ["x-owt-progress", "content-length", "content-type"]) headers.delete(name);
+  if (head && head.content_type) headers.set("content-type", head.content_type);
+  return new Response(body, { status: (head && head.status) || 200, headers });
 }
 
 function mediaType(response) {

@@ -4,15 +4,20 @@
     owt encode hello.py name=owt | curl --json @- localhost:9876
     owt url http://127.0.0.1:9876/hello hello.py name=owt     # a GET URL for a browser
 
-Arguments are ``NAME=text`` or ``NAME:=json``. FILE ``-`` reads the code from stdin.
+Arguments are ``NAME=text``, ``NAME:=json`` or ``NAME=@path/to/file`` (the file's bytes, sent
+as a multipart file part: ``owt call URL size.py image=@cat.png``; ``NAME=@@text`` is the text
+``@text``). FILE ``-`` reads the code from stdin.
 ``owt.client`` (and so httpx) is imported only when one of these commands runs.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
@@ -24,7 +29,8 @@ __all__ = ["COMMANDS", "call_command", "encode_command", "parse_arguments", "url
 
 
 def parse_arguments(items: tuple[str, ...]) -> dict[str, Any]:
-    """``name=owt`` → ``{"name": "owt"}``; ``n:=3`` → ``{"n": 3}`` (the value is JSON)."""
+    """``name=owt`` → ``{"name": "owt"}``; ``n:=3`` → ``{"n": 3}`` (the value is JSON);
+    ``image=@cat.png`` → the file's bytes (an open in-memory file named ``cat.png``)."""
     kwargs: dict[str, Any] = {}
     for item in items:
         name, sep, value = item.partition("=")
@@ -36,9 +42,31 @@ def parse_arguments(items: tuple[str, ...]) -> dict[str, Any]:
                 kwargs[name] = json.loads(value)
             except ValueError as exc:
                 raise click.BadParameter(f"{item!r}: the value is not JSON ({exc})")
+        elif value.startswith("@@"):
+            kwargs[name] = value[1:]
+        elif value.startswith("@"):
+            kwargs[name] = _file_argument(value[1:], item)
         else:
             kwargs[name] = value
     return kwargs
+
+
+def _file_argument(path: str, item: str) -> io.BytesIO:
+    try:
+        data = Path(path).expanduser().read_bytes()
+    except OSError as exc:
+        raise click.BadParameter(f"{item!r}: cannot read {path}: {exc.strerror}")
+    part = io.BytesIO(data)
+    part.name = os.path.basename(path)  # the part's file name
+    return part
+
+
+def _no_files(kwargs: dict[str, Any]) -> None:
+    for name, value in kwargs.items():
+        if isinstance(value, io.BytesIO):
+            raise click.BadParameter(
+                f"{name}=@...: a file goes as a multipart part, which only `owt call` sends"
+            )
 
 
 def _call_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -140,7 +168,10 @@ def call_command(
         credentials = (user, password)
     source = Source(_read(file))
     try:
-        with Client(base, auth=credentials, token=token, timeout=http_timeout) as client:
+        # A build of the call's requirements shows as a progress line on stderr.
+        with Client(
+            base, auth=credentials, token=token, timeout=http_timeout, progress=True
+        ) as client:
             adaptor = client.adaptor(source, fn_name=fn_name, path=path, method=method, **fields)
             if stream:
                 for chunk in adaptor.stream(**kwargs):
@@ -168,6 +199,7 @@ def encode_command(
     from owt.client import Source, encode_body
 
     kwargs = parse_arguments(args)
+    _no_files(kwargs)
     fn_name, fields = _fields(fn_name, **options)
     source = Source(_read(file), fn_name or "run")
     click.echo(json.dumps(encode_body(source, kwargs, fields), ensure_ascii=False))
@@ -185,6 +217,7 @@ def url_command(
     from owt.client import Source, encode_url
 
     kwargs = parse_arguments(args)
+    _no_files(kwargs)
     fn_name, fields = _fields(fn_name, **options)
     source = Source(_read(file), fn_name or "run")
     click.echo(encode_url(url, source, kwargs, fields))

@@ -23,10 +23,13 @@ import httpx
 from owt.client.base import (
     DEFAULT_URL,
     CallSpec,
+    ProgressOption,
+    after_progress,
     aread_body,
     bind_arguments,
     endpoint_request,
     http_options,
+    progress_callback,
     register_request,
     remote_error,
     remote_signature,
@@ -34,6 +37,7 @@ from owt.client.base import (
     translated_errors,
     unregister_request,
 )
+from owt.client.progress import ProgressLine, ProgressReader
 from owt.client.wire import (
     Code,
     EventReader,
@@ -149,6 +153,10 @@ class AsyncClient:
     ``timeout`` bounds each wait on the server (seconds; None waits forever); a call with a
     longer server-side ``timeout`` option waits for that. Code the client has sent once goes
     by its sha256 afterwards, and again in full if the server no longer holds it.
+
+    While the server builds the environment a call's ``requirements`` ask for, ``progress``
+    receives each progress event (``{"phase": "downloading", "detail": ..., "elapsed": ...}``);
+    by default a line on stderr shows them when it is a terminal (``progress=False``: never).
     """
 
     def __init__(
@@ -161,11 +169,13 @@ class AsyncClient:
         headers: Mapping[str, str] | None = None,
         verify: bool | str = True,
         transport: httpx.AsyncBaseTransport | None = None,
+        progress: ProgressOption = None,
     ) -> None:
         options = http_options(url, auth, token, timeout, headers)
         self._http = httpx.AsyncClient(**options, verify=verify, transport=transport)
         self._timeout = timeout
         self._sent: set[str] = set()
+        self._progress = progress_callback(progress)
 
     @property
     def base_url(self) -> httpx.URL:
@@ -267,9 +277,37 @@ class AsyncClient:
         with translated_errors(self.base_url, self._timeout):
             response = await self._send_call(spec, kwargs)
             try:
-                yield response
+                yield await self._past_progress(response)
             finally:
                 await response.aclose()
+
+    async def _past_progress(self, response: httpx.Response) -> httpx.Response:
+        """The call's own response behind its environment's build progress, if any."""
+        if response.headers.get("x-owt-progress") != "1":
+            return response
+        reader = ProgressReader(self._progress)
+        chunks = response.aiter_bytes()
+        try:
+            async for chunk in chunks:
+                reader.feed(chunk)
+                if reader.finished:
+                    break
+            else:
+                reader.end()
+        finally:
+            if isinstance(self._progress, ProgressLine):
+                self._progress.close()
+        if reader.error is not None:
+            raise reader.error
+        assert reader.head is not None
+
+        async def body() -> AsyncIterator[bytes]:
+            if reader.rest:
+                yield reader.rest
+            async for chunk in chunks:
+                yield chunk
+
+        return after_progress(response, reader.head, body())
 
     async def _send_call(self, spec: CallSpec, kwargs: Mapping[str, Any]) -> httpx.Response:
         """Send by hash when this server has had the code, else (or when it forgot) in full."""

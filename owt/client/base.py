@@ -6,6 +6,7 @@ import contextlib
 import inspect
 import json
 import re
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ from urllib.parse import quote
 
 import httpx
 
+from owt.client.progress import ProgressLine
 from owt.client.wire import (
     ClientTimeout,
     ConnectionFailed,
@@ -21,6 +23,8 @@ from owt.client.wire import (
     encode_body,
     encode_query,
     encode_url,
+    form_value,
+    split_files,
     sse_failure,
     stream_cut,
 )
@@ -28,12 +32,14 @@ from owt.client.wire import (
 __all__ = [
     "DEFAULT_URL",
     "CallSpec",
+    "after_progress",
     "aread_body",
     "bind_arguments",
     "endpoint_path",
     "endpoint_request",
     "http_options",
     "join_url",
+    "progress_callback",
     "read_body",
     "register_request",
     "remote_error",
@@ -61,10 +67,20 @@ class CallSpec:
     ) -> dict[str, Any]:
         """The arguments of ``httpx.Client.build_request`` for this call."""
         args: dict[str, Any] = {"method": self.method, "url": self.path}
-        if self.method in ("GET", "HEAD"):
+        plain, files = split_files(kwargs)
+        if files:  # binary arguments travel as file parts of a multipart POST
+            body = encode_body(self.source, plain, self.options, by_hash=by_hash)
+            args["method"] = "POST" if self.method in ("GET", "HEAD") else self.method
+            args["data"] = {name: form_value(value) for name, value in body.items()}
+            args["files"] = files
+        elif self.method in ("GET", "HEAD"):
             args["params"] = encode_query(self.source, kwargs, self.options, by_hash=by_hash)
         else:
             args["json"] = encode_body(self.source, kwargs, self.options, by_hash=by_hash)
+        if self.options.get("requirements"):
+            # Where the server must build an environment first, it shows its progress as
+            # events before the result (owt.server.progress); the client reads them itself.
+            args["headers"] = {"accept": "text/event-stream, */*;q=0.5"}
         server_timeout = self.options.get("timeout")
         if server_timeout is not None and timeout is not None:
             # Wait for the server to give up first, so its 504 arrives rather than ours.
@@ -73,6 +89,30 @@ class CallSpec:
 
     def url(self, base_url: str, kwargs: Mapping[str, Any]) -> str:
         return encode_url(join_url(base_url, self.path), self.source, kwargs, self.options)
+
+
+ProgressOption = Callable[[Mapping[str, Any]], None] | bool | None
+
+
+def progress_callback(option: ProgressOption) -> Callable[[Mapping[str, Any]], None] | None:
+    """The client's ``progress`` option: a callable, False (silent), or None — a progress
+    line on stderr when it is a terminal."""
+    if option is None:
+        return ProgressLine(sys.stderr) if sys.stderr.isatty() else None
+    if option is False or option is True:
+        return ProgressLine(sys.stderr) if option else None
+    return option
+
+
+def after_progress(response: httpx.Response, head: Mapping[str, Any], body: Any) -> httpx.Response:
+    """The call's own response, past the progress events of its environment's build: the
+    status and content type of the ``result`` event, the body that follows it."""
+    skip = ("content-type", "content-length", "transfer-encoding", "x-owt-progress")
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in skip]
+    if head.get("content_type"):
+        headers.append(("content-type", str(head["content_type"])))
+    status = int(head.get("status", 200))
+    return httpx.Response(status, headers=headers, content=body, request=response.request)
 
 
 def join_url(base_url: str, path: str) -> str:
@@ -174,7 +214,12 @@ def endpoint_path(name: str) -> str:
 def endpoint_request(name: str, method: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """A mounted or registered endpoint takes plain arguments: a JSON body, or the query."""
     args: dict[str, Any] = {"method": method, "url": endpoint_path(name)}
-    if method in ("GET", "HEAD"):
+    plain, files = split_files(kwargs)
+    if files:  # binary arguments: a multipart POST, the others as its text fields
+        args["method"] = "POST" if method in ("GET", "HEAD") else method
+        args["data"] = {k: form_value(v, repeat=True) for k, v in plain.items()}
+        args["files"] = files
+    elif method in ("GET", "HEAD"):
         args["params"] = {k: v if isinstance(v, str) else json.dumps(v) for k, v in kwargs.items()}
     else:
         args["json"] = dict(kwargs)

@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any, TypeAlias
 from urllib.parse import urlencode
 
+from owt.client.errors import ClientTimeout, ConnectionFailed, OwtError, StreamFailed
+from owt.client.events import EventReader, sse_failure, stream_cut
+
 __all__ = [
     "ClientTimeout",
     "Code",
@@ -38,60 +41,17 @@ __all__ = [
     "encode_query",
     "encode_url",
     "error_for",
+    "form_value",
     "function_source",
     "is_text",
     "is_unknown_code",
     "keeps_code",
     "media_type",
     "source_of",
+    "split_files",
     "sse_failure",
     "stream_cut",
 ]
-
-
-class OwtError(Exception):
-    """An error response: ``status`` (HTTP), ``kind`` (SPEC §8, e.g. ``adaptor_error``),
-    ``message`` and the whole JSON ``payload`` (``traceback``, ``field``, ...).
-
-    A non-owt error response (a proxy's 502 page, an adaptor's own ``("no", 404)``) has the
-    kind ``http_error`` and its text as the message.
-    """
-
-    def __init__(self, status: int, payload: Mapping[str, Any]) -> None:
-        self.status = status
-        self.payload = dict(payload)
-        self.kind = str(self.payload.get("error") or "http_error")
-        self.message = str(self.payload.get("message") or "")
-        # Status 0: the client's own failure, no HTTP status to show.
-        super().__init__(
-            f"{self.kind} ({status}): {self.message}" if status else f"{self.kind}: {self.message}"
-        )
-
-    @property
-    def traceback(self) -> str | None:
-        """The adaptor's traceback, when the server sent one."""
-        value = self.payload.get("traceback")
-        return value if isinstance(value, str) else None
-
-
-class ConnectionFailed(OwtError):
-    """The server could not be reached (kind ``connection_failed``, status 0)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(0, {"error": "connection_failed", "message": message})
-
-
-class ClientTimeout(OwtError):
-    """No answer within the client's own ``timeout`` (kind ``client_timeout``, status 0)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(0, {"error": "client_timeout", "message": message})
-
-
-class StreamFailed(OwtError):
-    """A response that started well and then failed: the server cut the body short, or an
-    SSE stream sent ``event: error``. The kind is the server's (``adaptor_error``, with its
-    ``traceback``) when it said one, else ``stream_failed``."""
 
 
 @dataclass(frozen=True)
@@ -224,6 +184,47 @@ def encode_query(
     return query
 
 
+FilePart: TypeAlias = tuple[str, bytes, str]
+"""A file part as ``httpx`` sends it: (file name, bytes, content type)."""
+
+
+def split_files(kwargs: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, FilePart]]:
+    """Arguments → (the JSON-able ones, the binary ones as multipart file parts).
+
+    ``bytes``, ``bytearray``, ``memoryview`` and open files (anything with ``read()``) travel
+    as file parts, which the server hands back to the function as ``bytes``. A file is read
+    here, once, so a call sent again (by hash, then in full) sends the same bytes.
+
+    >>> split_files({"n": 1, "image": b"PNG"})
+    ({'n': 1}, {'image': ('image', b'PNG', 'application/octet-stream')})
+    """
+    plain: dict[str, Any] = {}
+    files: dict[str, FilePart] = {}
+    for name, value in (kwargs or {}).items():
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            files[name] = (name, bytes(value), "application/octet-stream")
+        elif callable(getattr(value, "read", None)):
+            data = value.read()
+            data = data.encode() if isinstance(data, str) else bytes(data)
+            filename = os.path.basename(str(getattr(value, "name", "") or name))
+            files[name] = (filename, data, "application/octet-stream")
+        else:
+            plain[name] = value
+    return plain, files
+
+
+def form_value(value: Any, *, repeat: bool = False) -> str | list[str]:
+    """A field's value as multipart text: strings as they are, booleans ``true``/``false``,
+    anything else JSON; with ``repeat``, a list of plain values is one field per item (how a
+    typed endpoint reads ``list[str]``)."""
+    plain_list = isinstance(value, (list, tuple)) and not any(
+        isinstance(item, (list, tuple, dict)) for item in value
+    )
+    if repeat and plain_list:
+        return [_query_value(item) for item in value]
+    return _query_value(value)
+
+
 def _query_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -314,85 +315,3 @@ def keeps_code(status: int) -> bool:
     errors before that (bad request, auth, size, busy) may leave it without.
     """
     return status < 400 or status in (422, 424, 500, 502, 504)
-
-
-class EventReader:
-    """Server-sent events, line by line → the data of each event.
-
-    Data is JSON-decoded when it parses, else kept as text; ``data: [DONE]`` ends the stream
-    (``done`` turns true). An ``event: error`` (what owt sends when a stream fails after it
-    started) raises :class:`StreamFailed` with the error it carries. Comments, ``id:`` and
-    ``retry:`` lines are skipped.
-    """
-
-    DONE = "[DONE]"
-
-    def __init__(self, status: int = 200) -> None:
-        self.done = False
-        self.status = status
-        self._data: list[str] = []
-        self._event = ""
-
-    def feed(self, line: str) -> list[Any]:
-        """Take one line (without its line break); return the events it completes."""
-        line = line.rstrip("\r\n")
-        if line:
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "data":
-                self._data.append(value)
-            elif name == "event":
-                self._event = value
-            return []
-        return self.flush()
-
-    def flush(self) -> list[Any]:
-        """Dispatch the pending event (a blank line, or the end of the stream)."""
-        event, self._event = self._event, ""
-        if not self._data or self.done:
-            self._data.clear()
-            return []
-        data = "\n".join(self._data)
-        self._data.clear()
-        if event == "error":
-            self.done = True
-            raise _stream_error(self.status, data)
-        if data == self.DONE:
-            self.done = True
-            return []
-        try:
-            return [json.loads(data)]
-        except ValueError:
-            return [data]
-
-
-def _stream_error(status: int, data: str) -> StreamFailed:
-    try:
-        payload = json.loads(data)
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict):
-        payload = {"error": "stream_failed", "message": data or "the stream sent an error"}
-    return StreamFailed(status, payload)
-
-
-def stream_cut(status: int, reason: object) -> StreamFailed:
-    """The error for a body the server ended before it was complete."""
-    message = (
-        f"the response ended before it was complete ({reason}): the adaptor most likely "
-        "failed midway; the server's log has its traceback"
-    )
-    return StreamFailed(status, {"error": "stream_failed", "message": message})
-
-
-def sse_failure(content_type: str | None, partial: bytes) -> StreamFailed | None:
-    """The ``event: error`` in the part of an SSE body that arrived before it was cut."""
-    if media_type(content_type) != "text/event-stream":
-        return None
-    reader = EventReader()
-    try:
-        for line in partial.decode("utf-8", "replace").splitlines():
-            reader.feed(line)
-    except StreamFailed as failed:
-        return failed
-    return None

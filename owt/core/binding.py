@@ -117,6 +117,9 @@ def bind_arguments(target: Target, call: Call) -> tuple[tuple[Any, ...], dict[st
     kwargs = call.kwargs
     if call.kwargs_expr is not None:
         kwargs = evaluate_arguments(call.kwargs_expr)
+    if call.file_args and not target.accepts_any and target.signature is not None:
+        # An uploaded file the function does not name is the adaptor's, in request.files.
+        kwargs = {k: v for k, v in kwargs.items() if k not in call.file_args or k in target.names}
     if call.typed and target.signature is not None:
         from owt.core.typed import convert_arguments
 

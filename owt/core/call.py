@@ -17,6 +17,8 @@ from urllib.parse import unquote_plus
 __all__ = [
     "CALL_FIELDS",
     "Call",
+    "FilePart",
+    "Files",
     "Headers",
     "MultiDict",
     "Reply",
@@ -93,6 +95,44 @@ class MultiDict(dict[str, str]):
         return (MultiDict, ([(k, v) for k, vs in self._lists.items() for v in vs],))
 
 
+@dataclass
+class FilePart:
+    """One file part of a multipart body: its field name, file name, content type and bytes.
+
+    >>> part = FilePart("image", "cat.png", "image/png", b"\\x89PNG")
+    >>> part.size, part.read()[:4]
+    (4, b'\\x89PNG')
+    """
+
+    name: str
+    filename: str | None = None
+    content_type: str = "application/octet-stream"
+    data: bytes = b""
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def read(self) -> bytes:
+        return self.data
+
+
+class Files(dict[str, FilePart]):
+    """The file parts of a request by field name (the first per name; ``getlist`` for all)."""
+
+    def __init__(self, parts: Iterable[FilePart] = ()) -> None:
+        super().__init__()
+        self._parts = list(parts)
+        for part in self._parts:
+            self.setdefault(part.name, part)
+
+    def getlist(self, key: str) -> list[FilePart]:
+        return [part for part in self._parts if part.name == key]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Files, (self._parts,))
+
+
 class Headers(Mapping[str, str]):
     """Case-insensitive, read-only request headers; repeated names join with ``, ``."""
 
@@ -165,6 +205,10 @@ class Request:
     scheme: str = "http"
     remote_addr: str | None = None
     root_path: str = ""
+    #: A multipart body, read by the server: its text fields and its file parts (``data`` is
+    #: then empty, as in Flask, so the bytes cross to a worker once).
+    form_pairs: list[tuple[str, str]] | None = None
+    file_parts: list[FilePart] = field(default_factory=list)
 
     @_once
     def headers(self) -> Headers:
@@ -227,11 +271,18 @@ class Request:
 
     @_once
     def form(self) -> MultiDict:
-        """URL-encoded form fields of the body (multipart bodies are left in ``data``)."""
+        """The text fields of a URL-encoded or multipart body."""
+        if self.form_pairs is not None:
+            return MultiDict(self.form_pairs)
         if "application/x-www-form-urlencoded" not in self.content_type:
             return MultiDict()
         text = self.data.decode("utf-8", "replace")
         return MultiDict(parse_query(text))
+
+    @_once
+    def files(self) -> Files:
+        """The file parts of a multipart body by field name: ``request.files["image"].data``."""
+        return Files(self.file_parts)
 
     @_once
     def cookies(self) -> dict[str, str]:
@@ -271,6 +322,9 @@ class Call:
     filename: str | None = None
     server: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    #: Arguments that came from multipart file parts: passed when the function names them (or
+    #: takes ``**kwargs``), else left to it in ``request.files``.
+    file_args: tuple[str, ...] = ()
 
 
 @dataclass

@@ -15,6 +15,7 @@ Every failure of a call becomes one of these, and every one of these becomes a J
     │                                                    PermissionError, as adaptors expect)
     ├── UnknownCode               404  unknown_code
     ├── UnknownEndpoint           404  unknown_endpoint
+    ├── MethodNotAllowed          405  method_not_allowed  allowed (and an Allow header)
     ├── HeaderTimeout             408  header_timeout
     ├── TooLarge                  413  too_large
     ├── HeadersTooLarge           431  headers_too_large
@@ -53,6 +54,7 @@ __all__ = [
     "InstallFailed",
     "Internal",
     "Locked",
+    "MethodNotAllowed",
     "MissingCode",
     "NoFile",
     "NoFunction",
@@ -207,6 +209,17 @@ class NotFound(OwtError):
 class NoFile(NotFound, FileNotFoundError):
     """A file an adaptor's ``open(root_dir=)`` does not find; its message names no server
     path. Also a ``FileNotFoundError``, so code that catches that still does."""
+
+
+class MethodNotAllowed(OwtError):
+    """A method the path does not answer (calls take GET, HEAD and POST)."""
+
+    status = 405
+    kind = "method_not_allowed"
+
+    def headers(self) -> list[tuple[str, str]]:
+        allowed = self.extra.get("allowed") or []
+        return [*super().headers(), ("allow", ", ".join(allowed))]
 
 
 class WorkerDied(OwtError):

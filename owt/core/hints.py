@@ -25,6 +25,7 @@ __all__ = [
     "STREAMS",
     "Record",
     "describe",
+    "hint_from_default",
     "hint_from_source",
     "json_schema",
     "records_in",
@@ -80,6 +81,7 @@ _NAMES = {
     float: "a number",
     bool: "true or false",
     str: "a string",
+    bytes: "bytes (a file part)",
     NONE_TYPE: "nothing",
 }
 
@@ -88,6 +90,8 @@ def describe(hint: Any) -> str:
     """What a hint expects, in words: ``list[int]`` → ``a list of integers``."""
     if hint in _NAMES:
         return _NAMES[hint]
+    if hint is Any:  # a class on Python >= 3.11: never "a Any"
+        return "any value"
     if isinstance(hint, Record):
         return f"a {hint.name} object"
     origin = typing.get_origin(hint)
@@ -109,7 +113,8 @@ def describe(hint: Any) -> str:
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return "one of " + ", ".join(repr(m.value) for m in hint)
     if isinstance(hint, type):
-        return f"a {hint.__name__}"
+        name = hint.__name__
+        return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
     return "any value"
 
 
@@ -127,7 +132,8 @@ def json_schema(hint: Any) -> dict[str, Any]:
     if hint in simple:
         return {"type": simple[hint]}
     if hint is bytes:
-        return {"type": "string", "contentMediaType": OCTETS}
+        # A file part (format) that is application/octet-stream (what codegen reads).
+        return {"type": "string", "format": "binary", "contentMediaType": OCTETS}
     if isinstance(hint, Record):
         return {
             "type": "object",
@@ -155,6 +161,27 @@ def json_schema(hint: Any) -> dict[str, Any]:
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return {"enum": [m.value for m in hint]}
     return {}
+
+
+def hint_from_default(value: Any) -> Any:
+    """The hint a parameter without one gets from its default: ``n=1`` is an ``int``.
+
+    ``0.5`` is a ``float``, ``False`` a ``bool``, ``"x"`` a ``str``, ``b""`` ``bytes``; a
+    list, tuple or set is a list of its first item's type (of strings when empty, as
+    ``tags=()`` is); anything else (``None``, a dict) says nothing: ``Any``.
+
+    >>> hint_from_default(()), hint_from_default(1), hint_from_default(None)
+    (list[str], <class 'int'>, typing.Any)
+    """
+    if type(value) in (bool, int, float, str, bytes):
+        return type(value)
+    if type(value) in (list, tuple, set, frozenset):
+        items = list(value)
+        first = hint_from_default(items[0]) if items else str
+        if first is not Any and all(type(item) is first for item in items):
+            return list[first]  # type: ignore[valid-type]
+        return list
+    return Any
 
 
 # -- reading hints from source text ----------------------------------------------------------

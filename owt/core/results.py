@@ -6,6 +6,7 @@
 | bytes                          | application/octet-stream                               |
 | int, float, bool               | its text                                               |
 | dict, list, dataclass, ...     | application/json                                       |
+| a list of numbers, numpy array | application/x-npy when the caller accepts it, else JSON |
 | None                           | empty body                                             |
 | iterator / async iterator      | streamed; its content type from the first chunk        |
 | (body, status[, headers])      | the body as above with that status and headers         |
@@ -20,6 +21,7 @@ import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
+from owt.core.arrays import NPY, accepts_npy, npy_bytes
 from owt.core.call import Reply, Response
 from owt.core.errors import AdaptorError
 from owt.core.failures import adaptor_error
@@ -114,9 +116,20 @@ PLAIN_RESULTS = frozenset({str, bytes, int, float, bool, type(None)})
 
 
 def reply_for_body(
-    body: Any, status: int = 200, headers: list[tuple[str, str]] | None = None
+    body: Any,
+    status: int = 200,
+    headers: list[tuple[str, str]] | None = None,
+    accept: str = "",
 ) -> Reply:
-    """A finished (non-streamed) body as a Reply; ``headers`` win over the inferred type."""
+    """A finished (non-streamed) body as a Reply; ``headers`` win over the inferred type.
+
+    An array (a list of numbers, nested equal lists, a numpy array) is a ``.npy`` file when
+    ``accept`` asks for ``application/x-npy`` (:mod:`owt.core.arrays`), else JSON.
+    """
+    if accept and accepts_npy(accept):
+        data = npy_bytes(body)
+        if data is not None:
+            return Reply(status, _with_type(headers or [], NPY), data)
     if body is None:
         payload, ctype = b"", None
     elif isinstance(body, str):

@@ -207,7 +207,8 @@ class Runner:
             return None
         if not is_stream(body):
             try:
-                return reply_for_body(body, status, headers)
+                accept = call.request.headers.get("accept", "")
+                return reply_for_body(body, status, headers, accept)
             except TypeError as exc:
                 raise adaptor_error(exc)
         stream = SyncStream(call, body)

@@ -11,8 +11,10 @@ or as JSON values; :func:`convert_arguments` turns them into what the hints ask 
 Supported: ``int``, ``float``, ``bool`` (``true/false/1/0/yes/no/on/off``), ``str``,
 ``list[X]`` / ``set[X]`` / ``tuple[X, ...]`` (from repeated parameters or a JSON array),
 ``dict`` (a JSON object), ``Literal[...]`` (checked), ``Optional[X]`` / ``X | None`` / other
-unions (tried in order), ``Annotated[X, ...]``, enums (by value or name) and any other class
-built from a single string (``pathlib.Path``). An argument without a hint is passed unchanged.
+unions (tried in order), ``Annotated[X, ...]``, enums (by value or name), ``bytes`` (a file
+part, or text as UTF-8) and any other class built from a single string (``pathlib.Path``). A
+parameter without a hint takes its type from its default (``n=1`` is an ``int``, ``tags=()`` a
+list of strings); one with neither is passed unchanged.
 A missing required argument or a value that does not fit is a ``BadRequest`` naming the
 parameter and what it expects.
 
@@ -25,6 +27,8 @@ from __future__ import annotations
 import enum
 import inspect
 import json
+import math
+import re
 import types
 import typing
 import weakref
@@ -33,7 +37,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from owt.core.errors import BadRequest
-from owt.core.hints import MAPPINGS, NONE_TYPE, SEQUENCES, describe, hint_from_source, json_schema
+from owt.core.hints import (
+    MAPPINGS,
+    NONE_TYPE,
+    SEQUENCES,
+    describe,
+    hint_from_default,
+    hint_from_source,
+    json_schema,
+)
 
 __all__ = [
     "Mismatch",
@@ -163,7 +175,9 @@ def _hint_for(param: inspect.Parameter, hints: dict[str, Any]) -> Any:
         return hints[param.name]
     annotation = param.annotation
     if annotation is inspect.Parameter.empty:
-        return Any
+        if param.default is inspect.Parameter.empty:
+            return Any
+        return hint_from_default(param.default)  # ``n=1`` is an int
     if isinstance(annotation, str):
         return hint_from_source(annotation)
     return annotation
@@ -303,6 +317,13 @@ def _to_bool(value: Any) -> bool:
     raise Mismatch
 
 
+# Numbers written as people and JSON write them: no ``1_000``, ``nan`` or ``inf`` (which
+# Python's int() and float() would take, and the OpenAPI document could not describe), and
+# no number text so large that it is infinite as a float.
+INT_TEXT = re.compile(r"\s*[+-]?\d+\s*\Z")
+NUMBER_TEXT = re.compile(r"\s*[+-]?(\d{1,200}(\.\d*)?|\.\d+)([eE][+-]?\d{1,2})?\s*\Z")
+
+
 def _to_int(value: Any) -> int:
     if isinstance(value, bool):
         raise Mismatch
@@ -310,11 +331,8 @@ def _to_int(value: Any) -> int:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
+    if isinstance(value, str) and INT_TEXT.match(value):
+        return int(value)
     raise Mismatch
 
 
@@ -322,12 +340,17 @@ def _to_float(value: Any) -> float:
     if isinstance(value, bool):
         raise Mismatch
     if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
         try:
-            return float(value.strip())
-        except ValueError:
-            pass
+            number = float(value)
+        except OverflowError:  # an integer past the largest float
+            raise Mismatch("too large")
+        if math.isfinite(number):
+            return number
+        raise Mismatch
+    if isinstance(value, str) and NUMBER_TEXT.match(value):
+        number = float(value)
+        if math.isfinite(number):
+            return number
     raise Mismatch
 
 

@@ -25,6 +25,15 @@ class Executor(ABC):
     async def start(self) -> None:
         """Acquire resources (worker processes, cluster connections)."""
 
+    async def prepare(self, call: Call) -> None:
+        """Make ready what the call needs before it runs (a virtualenv to build, a worker to
+        start); raises the OwtError that stops it. Its time is not the call's timeout."""
+
+    def progress(self, call: Call) -> dict[str, Any] | None:
+        """What :meth:`prepare` is doing for this call (``phase``, ``detail``, ``elapsed``),
+        or None when there is nothing to wait for."""
+        return None
+
     @abstractmethod
     async def submit(self, call: Call) -> Reply: ...
 

@@ -9,38 +9,50 @@ duplicates dropped, sorted) and keyed, with the server's Python version, as
 keeping across restarts, and the first build of a large set takes minutes.
 
 An environment is built once, however many calls ask for it at the same moment: they all wait
-for the one build (each bounded by its own timeout; the build goes on when a caller gives
-up), and ``/_owt/status`` shows it while it runs. uv builds it when installed (it is a
-dependency of owt), else ``python -m venv`` and pip. The build log stays beside it
-(``<key>.log``). A failed build answers 424 ``install_failed`` with the end of the log, and
-is not tried again — also after a restart — until the set changes or a call says
+for the one build, which is not part of any call: a call's ``timeout`` starts when its
+environment is ready, and the build is bounded by ``--build-timeout`` alone
+(:meth:`RequirementsExecutor.prepare`). ``/_owt/status`` and a streamed caller's ``progress``
+events show each step while it runs (:mod:`owt.executors.builds`). uv builds it when
+installed (it is a dependency of owt), else ``python -m venv`` and pip. The build log stays
+beside it (``<key>.log``). A failed build answers 424 ``install_failed`` with the end of the
+log, and is not tried again — also after a restart — until the set changes or a call says
 ``rebuild=true``. Each built environment runs in one warm worker process; at most
 ``max_live`` of them run at once, the least recently used idle one being stopped (not
-deleted) to make room.
+deleted) to make room. ``GET /_owt/envs`` lists the built environments (:meth:`listing`),
+``DELETE /_owt/envs/KEY`` stops and deletes one (:meth:`remove`), and with
+``--envs-max-bytes`` the least recently used are deleted once the built ones pass that size.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import hashlib
 import json
 import logging
 import os
 import re
 import shutil
-import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from owt.core.call import Call, Reply
-from owt.core.errors import BadRequest, InstallFailed, OwtError
+from owt.core.errors import InstallFailed, NotFound, OwtError
 from owt.executors.base import Executor
+from owt.executors.builds import Progress, locked, run_logged
+from owt.executors.envdisk import (
+    VirtualEnv,
+    read_marker,
+    remove_environment,
+    scan,
+    tail,
+    touch_marker,
+    workers_of,
+    write_marker,
+)
+from owt.executors.requirements import env_key, normalise, requirements_of
 
 __all__ = [
     "RequirementsExecutor",
@@ -49,15 +61,13 @@ __all__ = [
     "env_key",
     "find_uv",
     "normalise",
-    "python_tag",
     "requirements_of",
 ]
 
 log = logging.getLogger(__name__)
 
+_KEY = re.compile(r"[a-z]{2}\d+\.\d+-[0-9a-f]{16}\Z")  # env_key()'s shape: nothing else is deleted
 BUILD_TIMEOUT = 1800.0  # seconds before a build that hangs (a stuck download) is given up
-LOG_TAIL_LINES = 40
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def default_root() -> Path:
@@ -75,124 +85,6 @@ def find_uv() -> str | None:
         return shutil.which("uv")
 
 
-def requirements_of(call: Call, refusal: OwtError | None = None) -> list[str]:
-    """The normalised requirements a call brings, or the server's refusal to build them."""
-    if refusal is not None:
-        raise refusal
-    if call.env != "main":
-        raise BadRequest(
-            "a call may name an environment (env) or bring requirements, not both",
-            field="requirements",
-        )
-    return normalise(call.options.get("requirements"))
-
-
-def normalise(value: Any) -> list[str]:
-    """The requirement strings of a call, sorted and de-duplicated.
-
-    >>> normalise('Six==1.16.0, requests>=2')
-    ['requests>=2', 'six==1.16.0']
-    >>> normalise('["numpy"]')
-    ['numpy']
-    """
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                value = json.loads(text)
-            except ValueError:
-                raise BadRequest("requirements is not a valid JSON list", field="requirements")
-        else:
-            value = text.split(",")
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise BadRequest("requirements must be a list of strings", field="requirements")
-    found: set[str] = set()
-    for item in value:
-        text = " ".join(item.split())
-        if not text:
-            continue
-        if text.startswith("-"):
-            raise BadRequest(
-                f"requirements are package specifiers, not installer options: {text!r}",
-                field="requirements",
-            )
-        name = _NAME.match(text)
-        if name:  # PEP 503: Six, six and SIX are one package
-            text = re.sub(r"[-_.]+", "-", name.group(0)).lower() + text[name.end() :]
-        found.add(text)
-    if not found:
-        raise BadRequest("requirements is empty", field="requirements")
-    return sorted(found)
-
-
-def python_tag() -> str:
-    return f"{sys.implementation.name[:2]}{sys.version_info[0]}.{sys.version_info[1]}"
-
-
-def env_key(requirements: list[str], tag: str | None = None) -> str:
-    """The folder name of an environment for this (normalised) set on this Python."""
-    tag = tag or python_tag()
-    digest = hashlib.sha256("\n".join([tag, *requirements]).encode()).hexdigest()
-    return f"{tag}-{digest[:16]}"
-
-
-def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
-@dataclass
-class VirtualEnv:
-    """One requirement set's environment: on disk, being built, failed, or running."""
-
-    key: str
-    requirements: list[str]
-    path: Path
-    state: str = "new"  # new | building | built | running | failed
-    phase: str = ""
-    error: InstallFailed | None = None
-    executor: Executor | None = None
-    task: asyncio.Task[Executor] | None = None
-    build_seconds: float | None = None
-    started: float = 0.0
-    last_used: float = field(default_factory=time.monotonic)
-    in_flight: int = 0
-
-    @property
-    def python(self) -> Path:
-        return self.path / "bin" / "python"
-
-    @property
-    def log(self) -> Path:
-        return self.path.with_name(self.key + ".log")
-
-    @property
-    def marker(self) -> Path:
-        return self.path.with_name(self.key + ".json")
-
-    def status(self) -> dict[str, Any]:
-        info: dict[str, Any] = {
-            "requirements": self.requirements,
-            "state": self.state,
-            "path": str(self.path),
-            "log": str(self.log),
-            "build_seconds": self.build_seconds,
-            "in_flight": self.in_flight,
-        }
-        if self.state == "building":
-            info["phase"] = self.phase
-            info["elapsed"] = round(time.monotonic() - self.started, 1)
-            info["last_line"] = _tail(self.log, 1)
-        if self.error is not None:
-            info["error"] = self.error.message
-        if self.executor is not None:
-            info["workers"] = self.executor.status()
-        return info
-
-
 class RequirementsExecutor(Executor):
     """Routes each call to the environment of its requirement set, building it first."""
 
@@ -206,20 +98,41 @@ class RequirementsExecutor(Executor):
         refusal: OwtError | None = None,
         max_live: int = 8,
         base_python: str | None = None,
+        build_timeout: float = BUILD_TIMEOUT,
+        max_disk_bytes: int = 0,
     ) -> None:
         self.root = Path(root)
         self.make = make
         self.refusal = refusal
         self.max_live = max_live
+        self.build_timeout = build_timeout
+        self.max_disk_bytes = max_disk_bytes
         self.base_python = base_python or sys.executable
         self.uv = find_uv()
         self.envs: dict[str, VirtualEnv] = {}
         self._closing = False
 
+    async def prepare(self, call: Call) -> None:
+        """Build (or start) the call's environment; raises the OwtError that stops it."""
+        requirements = requirements_of(call, self.refusal)
+        await self.environment(requirements, bool(call.options.get("rebuild")))
+
+    def progress(self, call: Call) -> dict[str, Any] | None:
+        """What the build of this call's environment is doing, or None when it is ready."""
+        try:
+            env = self.envs.get(env_key(normalise(call.options.get("requirements"))))
+        except OwtError:
+            return None
+        if env is None or env.state == "running" or env.progress is None:
+            return None
+        return env.progress.event()
+
     async def submit(self, call: Call) -> Reply:
         try:
             requirements = requirements_of(call, self.refusal)
-            env = await self.environment(requirements, bool(call.options.get("rebuild")))
+            env = self.envs.get(env_key(requirements))
+            if env is None or env.state != "running":  # not prepared: build it now
+                env = await self.environment(requirements, bool(call.options.get("rebuild")))
         except OwtError as err:
             return err.reply()
         assert env.executor is not None
@@ -230,7 +143,7 @@ class RequirementsExecutor(Executor):
     @contextlib.asynccontextmanager
     async def _using(self, env: VirtualEnv) -> AsyncIterator[None]:
         env.in_flight += 1
-        env.last_used = time.monotonic()
+        env.last_used = time.time()
         try:
             yield
         finally:
@@ -255,31 +168,58 @@ class RequirementsExecutor(Executor):
         return env
 
     async def _prepare(self, env: VirtualEnv, rebuild: bool) -> Executor:
+        env.progress = progress = Progress(env.key)
         try:
             if env.executor is not None:
                 old, env.executor = env.executor, None
                 await old.aclose()
-            async with _locked(env.path.with_name(env.key + ".lock")):
-                if rebuild or not self._built(env):
-                    await self._build(env)
-            env.state, env.phase = "starting", "starting a worker"
-            executor = self.make(str(env.python), f"requirements:{env.key}")
-            try:
-                await executor.start()
-            except Exception as exc:
-                await executor.aclose()
-                raise InstallFailed(
-                    f"the environment was built but its worker did not start: {exc}",
-                    log_tail=_tail(env.log),
-                )
+            async with asyncio.timeout(self.build_timeout):
+                executor = await self._build_and_start(env, rebuild, progress)
+        except TimeoutError:
+            env.state, env.task = "failed", None
+            env.error = InstallFailed(
+                f"building the environment for {', '.join(env.requirements)} took longer than "
+                f"--build-timeout ({self.build_timeout:g}s) and was given up; send "
+                "rebuild=true to try again, or start the server with a longer --build-timeout",
+                log_tail=tail(env.log),
+            )
+            log.warning("build %s: timed out after %gs", env.key, self.build_timeout)
+            raise env.error
         except InstallFailed as err:
             env.state, env.error, env.task = "failed", err, None
+            log.warning("build %s: failed: %s", env.key, err.message)
             raise
         except BaseException:
             env.state, env.task = "new", None
             raise
         env.executor, env.state, env.error = executor, "running", None
+        log.info("environment %s ready in %.1fs", env.key, progress.event()["elapsed"])
         await self._evict(keep=env)
+        if self.max_disk_bytes:
+            await self._bound_disk(keep=env)
+        return executor
+
+    async def _build_and_start(
+        self, env: VirtualEnv, rebuild: bool, progress: Progress
+    ) -> Executor:
+        async with locked(env.path.with_name(env.key + ".lock")):
+            if rebuild or not self._built(env):
+                await self._build(env, progress)
+        env.state = "starting"
+        env.phase = "starting a worker"
+        progress.enter("importing", "starting a worker in the new environment")
+        executor = self.make(str(env.python), f"requirements:{env.key}")
+        try:
+            await executor.start()
+        except BaseException as exc:
+            await executor.aclose()
+            if not isinstance(exc, Exception):
+                raise
+            raise InstallFailed(
+                f"the environment was built but its worker did not start: {exc}",
+                log_tail=tail(env.log),
+            )
+        touch_marker(env)
         return executor
 
     def _built(self, env: VirtualEnv) -> bool:
@@ -294,12 +234,12 @@ class RequirementsExecutor(Executor):
         if marker.get("ok") is False:
             env.state = "failed"
             env.error = InstallFailed(
-                marker.get("message", "the install failed"), log_tail=_tail(env.log)
+                marker.get("message", "the install failed"), log_tail=tail(env.log)
             )
             raise env.error
         return False
 
-    async def _build(self, env: VirtualEnv) -> None:
+    async def _build(self, env: VirtualEnv, progress: Progress) -> None:
         env.state, env.error, env.started = "building", None, time.monotonic()
         log.info("building an environment for %s in %s", env.requirements, env.path)
         env.marker.unlink(missing_ok=True)
@@ -312,23 +252,26 @@ class RequirementsExecutor(Executor):
         else:
             create = [self.base_python, "-m", "venv", str(env.path)]
             install = [python, "-m", "pip", "install", "--disable-pip-version-check"]
-        steps = [("creating the virtualenv", create), ("installing", install + env.requirements)]
+        steps = [
+            ("creating", "creating the virtualenv", create),
+            ("resolving", ", ".join(env.requirements), install + env.requirements),
+        ]
         with env.log.open("w") as log_file:
             log_file.write(f"# owt: {json.dumps(env.requirements)}\n")
-            for phase, command in steps:
+            for phase, detail, command in steps:
                 env.phase = phase
+                progress.enter(phase, detail)
                 log_file.write(f"$ {' '.join(command)}\n")
-                log_file.flush()
-                code = await _run(command, log_file)
+                code = await run_logged(command, log_file, progress)
                 if code != 0:
                     message = (
                         f"installing {', '.join(env.requirements)} failed ({phase}: exit code "
                         f"{code}); fix the requirements, or send rebuild=true to try again"
                     )
-                    _write_marker(env, ok=False, message=message)
-                    raise InstallFailed(message, log_tail=_tail(env.log))
+                    write_marker(env, ok=False, message=message)
+                    raise InstallFailed(message, log_tail=tail(env.log))
         env.build_seconds = round(time.monotonic() - env.started, 2)
-        _write_marker(env, ok=True, build_seconds=env.build_seconds)
+        write_marker(env, ok=True, build_seconds=env.build_seconds)
         log.info("built %s in %.1fs", env.path, env.build_seconds)
 
     async def _evict(self, keep: VirtualEnv) -> None:
@@ -342,6 +285,70 @@ class RequirementsExecutor(Executor):
             assert executor is not None
             log.info("stopping the idle environment %s to make room", env.key)
             await executor.aclose()
+
+    async def listing(self) -> list[dict[str, Any]]:
+        """Every built environment: requirements, Python, size on disk, workers, memory, use."""
+        found = await asyncio.to_thread(scan, self.root)
+        rows = []
+        for key, marker in found.items():
+            env = self.envs.get(key)
+            workers = workers_of(env)
+            rss = [w.get("rss") for w in workers]
+            rows.append(
+                {
+                    "key": key,
+                    "requirements": marker.get("requirements", []),
+                    "python": marker.get("python"),
+                    "ok": marker.get("ok", False),
+                    "state": env.state
+                    if env is not None
+                    else ("built" if marker.get("ok") else "failed"),
+                    "path": str(self.root / key),
+                    "size": marker["size"],
+                    "build_seconds": marker.get("build_seconds"),
+                    "workers": len(workers),
+                    "pids": [w.get("pid") for w in workers],
+                    "memory": sum(r for r in rss if isinstance(r, int)),
+                    "in_flight": env.in_flight if env is not None else 0,
+                    "last_used": max(marker["last_used"], env.last_used if env else 0.0),
+                }
+            )
+        rows.sort(key=lambda row: row["last_used"], reverse=True)
+        return rows
+
+    async def remove(self, key: str) -> dict[str, Any]:
+        """Stop an environment's workers and delete it from disk; what was freed."""
+        env = self.envs.get(key)
+        if not _KEY.match(key) or (env is None and read_marker(self.root, key) is None):
+            known = ", ".join(sorted(p.stem for p in self.root.glob("*.json"))) or "none"
+            raise NotFound(f"no built environment {key!r} (built: {known}); see GET /_owt/envs")
+        memory = 0
+        if env is not None:
+            if env.task is not None and not env.task.done():
+                env.task.cancel()
+                await asyncio.gather(env.task, return_exceptions=True)
+            memory = sum(w.get("rss") or 0 for w in workers_of(env))
+            executor, env.executor = env.executor, None
+            if executor is not None:
+                await executor.aclose()
+            self.envs.pop(key, None)
+        freed = await asyncio.to_thread(remove_environment, self.root, key)
+        log.info("environment %s removed: %d bytes on disk, %d in memory", key, freed, memory)
+        return {"key": key, "removed": True, "freed_bytes": freed, "freed_memory": memory}
+
+    async def _bound_disk(self, keep: VirtualEnv) -> None:
+        """Delete the least recently used environments while the built ones pass the bound."""
+        rows = await self.listing()
+        total = sum(row["size"] for row in rows)
+        for row in sorted(rows, key=lambda r: r["last_used"]):
+            if total <= self.max_disk_bytes:
+                break
+            if row["key"] == keep.key or row["in_flight"]:
+                continue
+            log.info(
+                "environments use %d bytes, over --envs-max-bytes: removing %s", total, row["key"]
+            )
+            total -= (await self.remove(row["key"]))["freed_bytes"]
 
     async def aclose(self) -> None:
         self._closing = True
@@ -368,47 +375,3 @@ class RequirementsExecutor(Executor):
 def _retrieve(task: asyncio.Task[Any]) -> None:
     if not task.cancelled():
         task.exception()  # seen by the callers that await it; keeps asyncio quiet otherwise
-
-
-def _write_marker(env: VirtualEnv, **fields: Any) -> None:
-    data = {"requirements": env.requirements, "python": python_tag(), **fields}
-    env.marker.write_text(json.dumps(data, indent=1))
-
-
-async def _run(command: list[str], log_file: Any) -> int:
-    environ = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "PIP_NO_INPUT": "1"}
-    proc = await asyncio.create_subprocess_exec(
-        *command,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=log_file,
-        stderr=asyncio.subprocess.STDOUT,
-        env=environ,
-        start_new_session=True,
-    )
-    try:
-        return await asyncio.wait_for(proc.wait(), BUILD_TIMEOUT)
-    except TimeoutError:
-        log_file.write(f"\n# owt: gave up after {BUILD_TIMEOUT}s\n")
-        return -1
-    finally:
-        if proc.returncode is None:  # given up, or the server is stopping
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await asyncio.shield(proc.wait())
-
-
-@contextlib.asynccontextmanager
-async def _locked(path: Path) -> AsyncIterator[None]:
-    """An exclusive lock on ``path`` between processes, waited for without blocking the loop."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                await asyncio.sleep(0.2)
-        yield
-    finally:
-        os.close(fd)

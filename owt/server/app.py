@@ -7,6 +7,7 @@ reserved routes are a small Starlette app that also owns the lifespan.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from starlette.routing import Route
 from owt.config import Settings
 from owt.core.call import Call, Reply, Request
 from owt.core.errors import (
+    MethodNotAllowed,
     MissingCode,
     NotFound,
     OwtError,
@@ -41,10 +43,12 @@ from owt.server.codes import CodeStore
 from owt.server.deadlines import Deadlines
 from owt.server.endpoints import Endpoints, endpoint_routes
 from owt.server.environments import create_environments, create_requirements
+from owt.server.envs import env_routes
 from owt.server.http import read_request, send_reply
 from owt.server.limits import ConcurrencyLimit
 from owt.server.metrics import CallMetrics, metrics_route
 from owt.server.openapi import openapi_route
+from owt.server.progress import accepts_events, progress_reply
 from owt.server.protocol import call_from_fields, decode_text, read_fields, sha256_of
 from owt.server.responses import JSONResponse
 from owt.server.statedb import StateDB
@@ -56,6 +60,8 @@ log = logging.getLogger(__name__)
 
 RESERVED = "/_owt"
 DECODED_MEMO = 256  # distinct code_b64 texts remembered decoded
+CALL_METHODS = ("GET", "HEAD", "POST")
+READY_WAIT = 0.05  # seconds to see whether a call's environment is ready before showing progress
 
 
 @dataclass
@@ -127,10 +133,16 @@ class OwtApp:
         await self.handle_call(scope, receive, send)
 
     async def handle_call(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["method"] not in CALL_METHODS:  # TRACE, PUT, DELETE...: not a call
+            err = MethodNotAllowed(
+                f"{scope['method']} is not a call: send GET or POST", allowed=list(CALL_METHODS)
+            )
+            await send_reply(send, receive, err.reply())
+            return
         path = scope["path"]
         if path == "/b64" or path.startswith("/b64/"):
             path = path[4:] or "/"
-        timeout = self.settings.timeout
+        timeout: float | None = self.settings.timeout
         if _reconnects_to_finished_stream(scope):
             # An EventSource reconnecting after sse()'s last event: 204 stops it for good,
             # instead of running the adaptor again every few seconds.
@@ -142,7 +154,12 @@ class OwtApp:
             request = await read_request(scope, receive, self.settings.max_body_bytes, path)
             call = self.resolve(request)
             timeout = call.timeout or timeout
-            reply = await self.run(call)
+            if "requirements" in call.options and accepts_events(call):
+                reply, showing = await self.run_showing_progress(call)
+                if showing:
+                    timeout = None  # the progress stream bounds the call's chunks itself
+            else:
+                reply = await self.run(call)
         except MissingCode as err:  # a browser at / gets the playground; /favicon.ico an icon
             reply = no_code_reply(request, err)
         except OwtError as err:
@@ -247,8 +264,24 @@ class OwtApp:
             return await self.execute(call)
         return await self.state.cache.through(call, self.execute)
 
+    async def run_showing_progress(self, call: Call) -> tuple[Reply, bool]:
+        """Run a call whose environment may need building, for a caller that reads events:
+        if the build is under way, answer at once with its progress, then the result (True),
+        else as any call (False)."""
+        executor = self.executor_for(call)
+        preparing = asyncio.ensure_future(executor.prepare(call))
+        preparing.add_done_callback(_retrieve)
+        await asyncio.wait({preparing}, timeout=READY_WAIT)
+        if preparing.done():
+            preparing.result()  # raises the build's error, answered as usual
+            return await self.run(call), False
+        return progress_reply(call, executor, preparing, self.run, self.deadlines), True
+
     async def execute(self, call: Call) -> Reply:
         executor = self.executor_for(call)
+        if "requirements" in call.options:  # only such a call may wait for a build
+            # Building the call's environment is not the call: its timeout starts once ready.
+            await executor.prepare(call)
         limit = self.state.limit
         if limit.max_concurrency:
             work = limit.run(lambda: executor.submit(call))
@@ -257,6 +290,12 @@ class OwtApp:
         try:
             return await self.deadlines.within(call.timeout, work)
         except TimeoutError:
+            log.warning(
+                "call %s at %s timed out after %gs",
+                call.sha256[:12],
+                call.request.path,
+                call.timeout,
+            )
             raise Timeout(f"the call ran past its timeout of {call.timeout}s", timeout=call.timeout)
 
 
@@ -311,6 +350,7 @@ def admin_routes(app: OwtApp) -> list[Route]:
         Route(f"{RESERVED}/status", status),
         Route(f"{RESERVED}/cache", cache, methods=["GET", "DELETE"]),
         *endpoint_routes(app.state),
+        *env_routes(app.state),
         openapi_route(app.state),
         metrics_route(app.metrics, lambda: app.state),
         *web_routes(),
@@ -330,6 +370,11 @@ def _without_names(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_names(v) for v in value]
     return value
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # seen by whoever awaits it; keeps asyncio quiet when nobody does
 
 
 def _version() -> str:

@@ -45,7 +45,9 @@ __all__ = ["BrowserGuard", "check_browser"]
 log = logging.getLogger(__name__)
 
 ASGIApp = Any
-ALLOW = "GET, HEAD, POST, PUT, DELETE, OPTIONS"
+#: What OPTIONS answers: a call takes GET, HEAD and POST; owt's own routes also PUT, DELETE.
+ALLOW_CALLS = "GET, HEAD, POST, OPTIONS"
+ALLOW_OWN = "GET, HEAD, POST, PUT, DELETE, OPTIONS"
 _WILDCARDS = frozenset({"0.0.0.0", "::", ""})
 
 
@@ -93,7 +95,9 @@ class BrowserGuard:
             await send_reply(send, receive, err.reply())
             return
         if scope.get("method") == "OPTIONS":  # never a call: nothing runs for it
-            await send_reply(send, receive, Reply(204, [("allow", ALLOW)], b""))
+            own = str(scope.get("path", "")).startswith("/_owt")
+            allow = ALLOW_OWN if own else ALLOW_CALLS
+            await send_reply(send, receive, Reply(204, [("allow", allow)], b""))
             return
         await self.app(scope, receive, send)
 

@@ -168,4 +168,10 @@ def create_requirements(settings: Settings) -> Executor:
     def make(python: str, label: str) -> Executor:
         return pool(python, 1, env=label, **options)
 
-    return RequirementsExecutor(root, make, refusal=refusal)
+    return RequirementsExecutor(
+        root,
+        make,
+        refusal=refusal,
+        build_timeout=settings.build_timeout,
+        max_disk_bytes=settings.envs_max_bytes,
+    )

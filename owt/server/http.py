@@ -9,9 +9,10 @@ from typing import Any
 
 import anyio
 
-from owt.core.call import Reply, Request
+from owt.core.call import FilePart, Reply, Request
 from owt.core.errors import BadRequest, Internal, OwtError, Timeout, TooLarge
 from owt.core.events import error_event
+from owt.server.multipart import is_multipart, parse_multipart
 
 __all__ = ["read_request", "send_error", "send_reply"]
 
@@ -50,6 +51,13 @@ async def read_request(scope: Scope, receive: Any, max_body_bytes: int, path: st
                 break
         body = b"".join(parts)
     client = scope.get("client")
+    form_pairs: list[tuple[str, str]] | None = None
+    file_parts: list[FilePart] = []
+    if body:
+        content_type = next((v for n, v in pairs if n == "content-type"), "")
+        if is_multipart(content_type):
+            form_pairs, file_parts = parse_multipart(content_type, body)
+            body = b""  # as in Flask: the parts are the body now (and cross to a worker once)
     return Request(
         method=scope.get("method", "GET"),
         path=path,
@@ -59,6 +67,8 @@ async def read_request(scope: Scope, receive: Any, max_body_bytes: int, path: st
         scheme=scope.get("scheme", "http"),
         remote_addr=client[0] if client else None,
         root_path=scope.get("root_path", ""),
+        form_pairs=form_pairs,
+        file_parts=file_parts,
     )
 
 

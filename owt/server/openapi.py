@@ -19,8 +19,18 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response
 from starlette.routing import Route
 
+from owt.core.arrays import NPY
 from owt.core.errors import OwtError
-from owt.core.hints import describe, hint_from_source, json_schema, records_in, stream_item
+from owt.core.hints import (
+    Record,
+    describe,
+    hint_from_default,
+    hint_from_source,
+    json_schema,
+    records_in,
+    stream_item,
+)
+from owt.server.openapi_call import BOOL_TEXT, call_component, generic_item
 from owt.server.responses import JSONResponse
 
 if TYPE_CHECKING:
@@ -28,10 +38,10 @@ if TYPE_CHECKING:
     from owt.server.app import State
     from owt.server.endpoints import Endpoint
 
-__all__ = ["Parameter", "build_document", "openapi_route", "parameters_of"]
+__all__ = ["Parameter", "Signature", "build_document", "openapi_route", "parameters_of"]
 
 _REQUEST_NAMES = ("request", "_")
-_ERROR_KINDS = sorted({cls.kind for cls in OwtError.__subclasses__()})
+_ERROR_KINDS = sorted({cls.kind for cls in OwtError.__subclasses__()} | {"http_error"})
 _ERROR = {"$ref": "#/components/responses/Error"}
 _ERROR_STATUSES = ("400", "401", "403", "404", "413", "422", "424", "500", "502", "503", "504")
 
@@ -47,10 +57,20 @@ class Parameter:
     default: Any = None
 
 
+@dataclass(frozen=True)
+class Signature:
+    """What a function's source declares: its parameters, its return hint, and whether it
+    also takes parameters it does not name (``**kwargs``, or the request that reads them)."""
+
+    params: tuple[Parameter, ...]
+    returns: Any
+    open: bool
+
+
 @functools.lru_cache(maxsize=256)
-def parameters_of(code: str, fn_name: str) -> tuple[tuple[Parameter, ...], Any] | None:
-    """The parameters and return hint of ``fn_name`` in ``code``, or None when it has no
-    plain top-level ``def`` of that name (an expression adaptor: a pipe, a lambda)."""
+def parameters_of(code: str, fn_name: str) -> Signature | None:
+    """The signature of ``fn_name`` in ``code``, or None when it has no plain top-level
+    ``def`` of that name (an expression adaptor: a pipe, a lambda)."""
     try:
         tree = ast.parse(code)
     except SyntaxError:
@@ -66,27 +86,36 @@ def parameters_of(code: str, fn_name: str) -> tuple[tuple[Parameter, ...], Any] 
     defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
     defaults += args.defaults
     pairs = list(zip(positional, defaults, strict=True))
-    if pairs and pairs[0][0].arg in _REQUEST_NAMES:
+    takes_request = bool(pairs) and pairs[0][0].arg in _REQUEST_NAMES
+    if takes_request:
         pairs = pairs[1:]  # the request, passed positionally, is no parameter of the call
     pairs = [p for p in pairs if p[0] not in args.posonlyargs]
     pairs += list(zip(args.kwonlyargs, args.kw_defaults, strict=True))
-    params = []
     records = records_in(tree)  # dataclasses and TypedDicts the hints may name
-    for arg, default in pairs:
-        hint = hint_from_source(arg.annotation, records) if arg.annotation is not None else Any
-        param = Parameter(arg.arg, json_schema(hint), describe(hint), default is None)
-        if default is not None:
-            try:
-                value = ast.literal_eval(default)
-            except ValueError:
-                pass
-            else:
-                if isinstance(value, (str, int, float, bool, list, dict)) or value is None:
-                    param = Parameter(param.name, param.schema, param.description, False, value)
-                    param.schema.setdefault("default", value)
-        params.append(param)
+    params = tuple(_parameter(arg, default, records) for arg, default in pairs)
     returns = hint_from_source(found.returns, records) if found.returns is not None else Any
-    return tuple(params), returns
+    return Signature(params, returns, takes_request or args.kwarg is not None)
+
+
+def _parameter(arg: ast.arg, default: ast.expr | None, records: dict[str, Record]) -> Parameter:
+    """One parameter: its hint, or the type of its default when it has none (``n=1``)."""
+    value: Any = None
+    known = False
+    if default is not None:
+        try:
+            value, known = ast.literal_eval(default), True
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            pass
+    if arg.annotation is not None:
+        hint = hint_from_source(arg.annotation, records)
+    else:
+        hint = hint_from_default(value) if known else Any
+    schema = json_schema(hint)
+    if known and isinstance(value, tuple):
+        value = list(value)
+    if known and (isinstance(value, (str, int, float, bool, list, dict)) or value is None):
+        schema.setdefault("default", value)
+    return Parameter(arg.arg, schema, describe(hint), default is None, value)
 
 
 def openapi_route(state: State) -> Route:
@@ -102,7 +131,10 @@ def build_document(settings: Settings, endpoints: list[Endpoint]) -> dict[str, A
     """The OpenAPI 3.1 document for a server with these settings and endpoints."""
     from owt import __version__
 
-    paths: dict[str, Any] = {"/": _generic("root"), "/{path}": _generic("path")}
+    paths: dict[str, Any] = {
+        "/": generic_item(settings, "root", _responses()),
+        "/{path}": generic_item(settings, "path", _responses()),
+    }
     paths["/{path}"]["parameters"] = [
         {
             "name": "path",
@@ -126,7 +158,7 @@ def build_document(settings: Settings, endpoints: list[Endpoint]) -> dict[str, A
             ),
         },
         "paths": paths,
-        "components": _components(),
+        "components": _components(settings),
     }
     if settings.protected:
         schemes = document["components"]["securitySchemes"] = {}
@@ -138,78 +170,10 @@ def build_document(settings: Settings, endpoints: list[Endpoint]) -> dict[str, A
     return document
 
 
-# -- the generic call ------------------------------------------------------------------------
-
-_CALL_FIELDS: dict[str, tuple[dict[str, Any], str]] = {
-    "code_b64": ({"type": "string"}, "Base64 (standard or URL-safe) of UTF-8 Python source."),
-    "kwargs_b64": ({"type": "string"}, "Base64 of the arguments: JSON or a Python literal."),
-    "kwargs": ({"type": "object"}, "The arguments as a JSON object."),
-    "fn_name": ({"type": "string", "default": "run"}, "Which function in the code to call."),
-    "use_cache": ({"type": "boolean", "default": False}, "Cache the response."),
-    "cache_kwargs": ({"type": "boolean", "default": False}, "Include arguments in the key."),
-    "cache_key_override": ({"type": "string"}, "Use this string as the cache key."),
-    "code_sha256": (
-        {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
-        "Run code the server already holds, by its sha256.",
-    ),
-    "env": ({"type": "string", "default": "main"}, "Which Python environment runs it."),
-    "requirements": (
-        {"type": "array", "items": {"type": "string"}},
-        "pip requirement strings the code needs.",
-    ),
-    "timeout": ({"type": "number", "exclusiveMinimum": 0}, "Seconds before a 504."),
-    "rebuild": (
-        {"type": "boolean", "default": False},
-        "Build the requirements' environment again after a failed build.",
-    ),
-    "num_cpus": ({"type": "number", "minimum": 0}, "CPUs the call's Ray actor holds."),
-    "num_gpus": ({"type": "number", "minimum": 0}, "GPUs the call's Ray actor holds."),
-    "memory": ({"type": "integer", "minimum": 0}, "Bytes of memory the Ray actor holds."),
-    "accelerator_type": ({"type": "string"}, "Ray accelerator type, like A100."),
-    "resources": (
-        {"type": "object", "additionalProperties": {"type": "number"}},
-        "Custom Ray resources the call's actor holds.",
-    ),
-}
-
-
-def _generic(where: str) -> dict[str, Any]:
-    query = []
-    for name, (schema, text) in _CALL_FIELDS.items():
-        param: dict[str, Any] = {"name": name, "in": "query", "description": text}
-        if schema.get("type") == "object":
-            param["content"] = {"application/json": {"schema": schema}}
-        else:
-            param["schema"] = schema
-        query.append(param)
-    return {
-        "get": {
-            "operationId": f"call_{where}_get",
-            "summary": "Run an adaptor (fields in the query string)",
-            "parameters": query,
-            "responses": _responses(),
-        },
-        "post": {
-            "operationId": f"call_{where}_post",
-            "summary": "Run an adaptor (fields in a JSON body)",
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Call"}}},
-            },
-            "responses": _responses(),
-        },
-    }
-
-
-def _components() -> dict[str, Any]:
+def _components(settings: Settings) -> dict[str, Any]:
     return {
         "schemas": {
-            "Call": {
-                "type": "object",
-                "description": "A call's fields (SPEC §2); other fields are left for the adaptor.",
-                "properties": {name: dict(schema) for name, (schema, _) in _CALL_FIELDS.items()},
-                "additionalProperties": True,
-            },
+            "Call": call_component(settings),
             "Error": {
                 "type": "object",
                 "required": ["error", "message"],
@@ -247,59 +211,145 @@ def _endpoint_item(endpoint: Endpoint) -> dict[str, Any]:
     where = f"file {endpoint.file}" if endpoint.file is not None else "registered"
     summary = f"The {endpoint.kind} endpoint {endpoint.name!r} ({where})"
     description = (
-        f"Runs {endpoint.fn_name}() with plain parameters converted by its type hints. "
-        f"Paths below /{endpoint.name}/ reach it too."
+        f"Runs {endpoint.fn_name}() with plain parameters converted by its type hints (or "
+        f"by its defaults). Paths below /{endpoint.name}/ reach it too."
     )
     if signature is None:
-        params: tuple[Parameter, ...] = ()
-        returns: Any = Any
+        signature = Signature((), Any, True)
         description += " Its parameters are not declared: any are passed on."
-    else:
-        params, returns = signature
-    query = []
-    for p in params:
-        entry: dict[str, Any] = {
-            "name": p.name,
-            "in": "query",
-            "required": p.required and p.name not in endpoint.kwargs,
-            "description": p.description,
-        }
-        if p.schema.get("type") == "object":
-            entry["content"] = {"application/json": {"schema": p.schema}}
-        else:
-            entry["schema"] = p.schema
-        query.append(entry)
-    body: dict[str, Any] = {
-        "type": "object",
-        "properties": {p.name: p.schema for p in params},
-        "additionalProperties": signature is None,
-    }
+    params = signature.params
     required = [p.name for p in params if p.required and p.name not in endpoint.kwargs]
-    if required:
-        body["required"] = required
-    ok = _result(returns)
-    typing_extensions = _typing_extensions(returns)
+    ok = _result(signature.returns)
+    extensions = _typing_extensions(signature)
     return {
         "summary": summary,
         "description": description,
         "get": {
             "operationId": f"endpoint_{endpoint.name}_get",
-            "parameters": query,
+            "parameters": [_query_parameter(p, p.name in required) for p in params],
             "responses": _responses(ok),
-            **typing_extensions,
+            **extensions,
         },
         "post": {
             "operationId": f"endpoint_{endpoint.name}_post",
-            "requestBody": {
-                "content": {
-                    "application/json": {"schema": body},
-                    "application/x-www-form-urlencoded": {"schema": body},
-                }
-            },
+            "requestBody": _request_body(signature, required),
             "responses": _responses(ok),
-            **typing_extensions,
+            **extensions,
         },
     }
+
+
+def _query_parameter(p: Parameter, required: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "name": p.name,
+        "in": "query",
+        "required": required,
+        "description": p.description,
+    }
+    if p.schema.get("type") == "object":
+        entry["content"] = {"application/json": {"schema": p.schema}}
+    else:
+        entry["schema"] = _as_text(p.schema)
+    return entry
+
+
+def _request_body(signature: Signature, required: list[str]) -> dict[str, Any]:
+    """The bodies an endpoint takes: JSON, a form, and multipart when a parameter is bytes."""
+    params = signature.params
+    body: dict[str, Any] = {
+        "type": "object",
+        "properties": {p.name: _as_json(p.schema) for p in params},
+        "additionalProperties": signature.open,
+    }
+    form: dict[str, Any] = {
+        "type": "object",
+        "properties": {p.name: _as_text(p.schema, form=True) for p in params},
+        "additionalProperties": signature.open,
+    }
+    if required:
+        body["required"] = form["required"] = required
+    content: dict[str, Any] = {
+        "application/json": {"schema": body},
+        "application/x-www-form-urlencoded": {"schema": form},
+    }
+    if any(p.schema.get("format") == "binary" for p in params):  # a file part for bytes
+        parts = {**form, "properties": {p.name: _as_part(p.schema) for p in params}}
+        content["multipart/form-data"] = {"schema": parts}
+    request_body: dict[str, Any] = {"content": content}
+    if required:
+        request_body["required"] = True
+    return request_body
+
+
+# Text the typed conversion reads as each kind of value (owt.core.typed), for schemas.
+INT_TEXT = r"^\s*[+-]?\d+\s*$"
+NUMBER_TEXT = r"^\s*[+-]?(\d{1,200}(\.\d*)?|\.\d+)([eE][+-]?\d{1,2})?\s*$"
+TYPED_BOOL_TEXT = BOOL_TEXT.replace("|1|0|)", "|1|0)")
+_TEXT_OF = {
+    "integer": {"type": "string", "pattern": INT_TEXT},
+    "number": {"type": "string", "pattern": NUMBER_TEXT},
+    "boolean": {"type": "string", "pattern": TYPED_BOOL_TEXT},
+}
+
+
+def _as_json(schema: dict[str, Any]) -> dict[str, Any]:
+    """What the typed conversion takes in a JSON body for ``schema``: also the text of a
+    number or a boolean (``"3"``, ``"yes"``), and 0 or 1 for a boolean."""
+    kind = schema.get("type")
+    if kind in _TEXT_OF:
+        members: list[dict[str, Any]] = [{"type": kind}, _TEXT_OF[kind]]
+        if kind == "boolean":
+            members.insert(1, {"enum": [0, 1]})
+        return {"anyOf": members, **_default(schema)}
+    if "anyOf" in schema:
+        return {"anyOf": [_as_json(member) for member in schema["anyOf"]], **_default(schema)}
+    if kind == "array" and isinstance(schema.get("items"), dict):
+        item_kind = schema["items"].get("type")
+        item = _as_json(schema["items"])
+        # A lone string is a list of one (a form field's single value arrives so).
+        lone = item if item_kind == "string" else _TEXT_OF.get(str(item_kind))
+        if lone is not None:
+            return {"anyOf": [{**schema, "items": item}, lone], **_default(schema)}
+        return {**schema, "items": item}
+    return schema
+
+
+def _as_text(schema: dict[str, Any], *, form: bool = False) -> dict[str, Any]:
+    """What a value of ``schema`` is when it travels as text (a query or form field)."""
+    if not schema or set(schema) <= {"default", "description"}:
+        text = {"type": "string", **schema}  # no hint: the function gets the text itself
+        if not isinstance(text.get("default", ""), str):
+            del text["default"]
+        return text
+    if schema.get("format") == "binary":
+        return dict(schema) if form else {"type": "string"}  # a file part, or UTF-8 text
+    kind = schema.get("type")
+    if kind == "object":
+        return {"type": "string", "contentMediaType": "application/json"}
+    if kind == "number":  # text only: a float's own text may be too large to read back
+        default = {"default": repr(schema["default"])} if "default" in schema else {}
+        return {**_TEXT_OF[kind], **default}
+    if kind in _TEXT_OF:
+        return {"anyOf": [{"type": kind}, _TEXT_OF[kind]], **_default(schema)}
+    if "anyOf" in schema:
+        return {"anyOf": [_as_text(m, form=form) for m in schema["anyOf"]], **_default(schema)}
+    if kind == "array" and isinstance(schema.get("items"), dict):
+        item = _as_text(schema["items"], form=form)
+        # One value of a repeated parameter is a list of one: ?tag=a is ["a"].
+        return {"anyOf": [{**schema, "items": item}, item], **_default(schema)}
+    return schema
+
+
+def _as_part(schema: dict[str, Any]) -> dict[str, Any]:
+    """A multipart field: a file part for ``bytes``, else text. A ``str`` parameter takes one
+    part of any text, which is what a client writes for any single value."""
+    if schema.get("type") == "string" and schema.get("format") != "binary":
+        return {"type": ["string", "integer", "number", "boolean"], **_default(schema)}
+    return _as_text(schema, form=True)
+
+
+def _default(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"default": schema["default"]} if "default" in schema else {}
 
 
 def _result(hint: Any) -> dict[str, Any] | None:
@@ -315,12 +365,31 @@ def _result(hint: Any) -> dict[str, Any] | None:
     schema = {"type": "string"} if media == "text/plain" else json_schema(hint)
     if media == "application/octet-stream":
         schema = {"type": "string", "contentMediaType": "application/octet-stream"}
-    return {"description": "The function's result.", "content": {media: {"schema": schema}}}
+    content = {media: {"schema": schema}}
+    if _numbers(schema):  # an array of numbers: also .npy for Accept: application/x-npy
+        content[NPY] = {"schema": {"type": "string", "contentMediaType": NPY}}
+    return {"description": "The function's result.", "content": content}
 
 
-def _typing_extensions(returns: Any) -> dict[str, Any]:
-    """What ``owt codegen`` types a result from: ``x-owt-result``, the JSON Schema of the
-    return hint (of each item, for a stream), and ``x-owt-stream`` for a streamed result."""
+def _numbers(schema: dict[str, Any]) -> bool:
+    """Whether a JSON schema is an array (of arrays) of numbers."""
+    if schema.get("type") != "array":
+        return False
+    items = schema.get("items", {})
+    return items.get("type") in ("number", "integer") or _numbers(items)
+
+
+def _typing_extensions(signature: Signature) -> dict[str, Any]:
+    """What ``owt codegen`` types a function from: ``x-owt-parameters``, the JSON Schema of
+    each parameter's hint (the request bodies above also take the text forms the conversion
+    reads, which no typed caller should send); ``x-owt-result``, that of the return hint (of
+    each item, for a stream); and ``x-owt-stream`` for a streamed result."""
+    returns = signature.returns
     item = stream_item(returns)
     schema = json_schema(type(None) if returns is None else returns if item is None else item)
-    return {"x-owt-result": schema, "x-owt-stream": item is not None}
+    parameters = {p.name: p.schema for p in signature.params}
+    return {
+        "x-owt-parameters": parameters,
+        "x-owt-result": schema,
+        "x-owt-stream": item is not None,
+    }

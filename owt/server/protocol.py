@@ -1,7 +1,9 @@
 """The wire fields of a call (SPEC §2) → a ``Call``.
 
 Fields come from the query string and, for a POST, from a JSON object (or form) body, the
-body winning. Everything that is not a call field stays in the request for the adaptor.
+body winning. A multipart body's text fields are fields too, and its file parts arguments
+(``bytes``), passed when the function names them. Everything that is not a call field stays
+in the request for the adaptor.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = [
     "decode_b64",
     "decode_kwargs",
     "decode_text",
+    "file_arguments",
     "kwargs_from_b64",
     "parse_bool",
     "read_fields",
@@ -152,8 +155,17 @@ def read_fields(request: Request, *, lists: bool = False) -> dict[str, Any]:
     With ``lists``, a name repeated in the query or form gives the list of its values
     (typed endpoint arguments, ``?tag=a&tag=b`` → ``["a", "b"]``); else its first value.
     """
+    if request.form_pairs is not None:  # multipart: text fields (and, typed, file parts)
+        fields = _collapse(request.args) if lists else dict(request.args)
+        for part in request.file_parts:  # curl -F code_b64=@adaptor.b64: a call field's text
+            if part.name in CALL_FIELDS:
+                fields[part.name] = part.data.decode("utf-8", "replace")
+        fields.update(_collapse(request.form) if lists else request.form)
+        if lists:
+            fields.update(file_arguments(request))
+        return fields
     if lists:
-        fields: dict[str, Any] = _collapse(request.args)
+        fields = _collapse(request.args)
     elif request.method in ("GET", "HEAD") or not request.data:
         return request.args  # read-only from here on: no copy
     else:
@@ -187,6 +199,27 @@ def _json_problem(exc: ValueError, data: bytes) -> str:
             "encode with `base64 -w0` (GNU) or `base64 | tr -d '\\n'` (anywhere)"
         )
     return message
+
+
+def file_arguments(request: Request) -> dict[str, Any]:
+    """The file parts of a multipart body as arguments: ``bytes``, a list when repeated."""
+    found: dict[str, Any] = {}
+    for part in request.file_parts:
+        if part.name in CALL_FIELDS:  # read as the field's text (read_fields)
+            continue
+        if part.name in found:
+            previous = found[part.name]
+            found[part.name] = (
+                [*previous, part.data]
+                if isinstance(previous, list)
+                else [
+                    previous,
+                    part.data,
+                ]
+            )
+        else:
+            found[part.name] = part.data
+    return found
 
 
 def _collapse(multi: MultiDict) -> dict[str, Any]:
@@ -285,6 +318,10 @@ def call_from_fields(
         if not isinstance(plain, dict):
             raise BadRequest("kwargs must be a JSON object", field="kwargs")
         kwargs = {**kwargs, **plain}
+    file_args: tuple[str, ...] = ()
+    if request.file_parts:  # uploaded files are arguments too, as bytes
+        files = file_arguments(request)
+        kwargs, file_args = {**kwargs, **files}, tuple(files)
     fn_name = fields.get("fn_name") or "run"
     if fn_name != "run" and (not isinstance(fn_name, str) or not fn_name.isidentifier()):
         raise BadRequest(f"fn_name must be a Python name, not {fn_name!r}", field="fn_name")
@@ -311,4 +348,5 @@ def call_from_fields(
         timeout=timeout,
         env=env,
         options=options,
+        file_args=file_args,
     )

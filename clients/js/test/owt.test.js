@@ -1,5 +1,8 @@
 // Tests of owt.js against a real `owt serve` started here (OWT_BIN, else the repo's .venv).
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
@@ -12,9 +15,10 @@ const OWT_BIN = process.env.OWT_BIN || fileURLToPath(new URL("../../../.venv/bin
 let server;
 let base;
 
-function startServer(timeoutMs = 30000, args = []) {
-  const child = spawn(OWT_BIN, ["serve", "--port", "0", "--timeout", "20", ...args], {
+function startServer(timeoutMs = 30000, args = ["--timeout", "20"], env = process.env) {
+  const child = spawn(OWT_BIN, ["serve", "--port", "0", ...args], {
     stdio: ["ignore", "pipe", "inherit"],
+    env,
   });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -311,5 +315,94 @@ describe("a stream that fails after it started", () => {
       },
     );
     assert.deepEqual(received, [{ n: 1 }]);
+  });
+});
+
+describe("binary arguments", () => {
+  // A tiny PNG's bytes (the header of a real image and some pixels).
+  const png = new Uint8Array([
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0, 0, 0,
+    1, 0, 0, 0, 1, 8, 2, 0, 0, 0, 0x90, 0x77, 0x53, 0xde, 0, 1, 2, 3, 250, 251, 252, 253, 254, 255,
+  ]);
+  const code = [
+    "import hashlib",
+    "def run(image, label='x'):",
+    "    return {'size': len(image), 'sha256': hashlib.sha256(image).hexdigest(), 'label': label}",
+  ].join("\n");
+
+  async function expected(bytes) {
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  test("a Uint8Array arrives as bytes", async () => {
+    const result = await call(base, code, { image: png, label: "u8" });
+    assert.deepEqual(result, { size: png.length, sha256: await expected(png), label: "u8" });
+  });
+
+  test("a Blob, a File and an ArrayBuffer arrive as bytes", async () => {
+    const sha = await expected(png);
+    const blob = new Blob([png], { type: "image/png" });
+    assert.equal((await call(base, code, { image: blob })).sha256, sha);
+    const file = new File([png], "cat.png", { type: "image/png" });
+    assert.equal((await call(base, code, { image: file })).sha256, sha);
+    assert.equal((await call(base, code, { image: png.buffer.slice(0) })).size, png.length);
+  });
+
+  test("a GET with bytes is sent as a multipart POST", async () => {
+    const result = await call(base, code, { image: png }, { method: "GET" });
+    assert.equal(result.size, png.length);
+  });
+});
+
+describe("environment builds", () => {
+  let built;
+  let folder;
+
+  before(async () => {
+    // Wheels made by the Python tests' helper, found offline through find-links.
+    folder = mkdtempSync(join(tmpdir(), "owt-js-"));
+    const python = join(dirname(OWT_BIN), "python");
+    const tests = fileURLToPath(new URL("../../../tests", import.meta.url));
+    const script = [
+      "import sys, pathlib",
+      `sys.path.insert(0, ${JSON.stringify(tests)})`,
+      "from test_builds import make_wheel",
+      `make_wheel(pathlib.Path(${JSON.stringify(folder)}), "owt_js1", {"owt_js1.py": b"ANSWER = 1\\n"})`,
+    ].join("\n");
+    const made = spawnSync(python, ["-c", script], { encoding: "utf8" });
+    assert.equal(made.status, 0, made.stderr);
+    const env = {
+      ...process.env,
+      UV_FIND_LINKS: folder,
+      UV_NO_INDEX: "1",
+      UV_OFFLINE: "1",
+      PIP_FIND_LINKS: folder,
+      PIP_NO_INDEX: "1",
+    };
+    built = await startServer(30000, ["--timeout", "20", "--state-dir", join(folder, "state")], env);
+  });
+
+  after(async () => {
+    await stopServer(built.child);
+    rmSync(folder, { recursive: true, force: true });
+  });
+
+  test("progress events come before the result", async () => {
+    const code = [
+      "import owt_js1",
+      "from owt.lib.stream import sse",
+      "def run():",
+      "    return sse([owt_js1.ANSWER, owt_js1.ANSWER + 1])",
+    ].join("\n");
+    const seen = [];
+    const options = { fields: { requirements: ["owt-js1"] }, onProgress: (e) => seen.push(e) };
+    const got = [];
+    for await (const item of events(built.url, code, {}, options)) got.push(item);
+    assert.deepEqual(got, [1, 2]);
+    assert.ok(seen.length > 0 && seen.every((e) => typeof e.phase === "string"));
+    const count = seen.length;
+    assert.deepEqual(await call(built.url, "import owt_js1\ndef run(): return owt_js1.ANSWER", {}, options), "1");
+    assert.equal(seen.length, count); // warm: nothing to show
   });
 });

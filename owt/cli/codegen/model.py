@@ -110,10 +110,10 @@ def _function(module: Module, name: str, path: str, post: dict[str, Any]) -> Fun
     content = post.get("requestBody", {}).get("content", {})
     body = content.get("application/json", {}).get("schema", {})
     required = set(body.get("required", []))
-    params = tuple(
-        Field(p, _type(module, schema, p), p in required)
-        for p, schema in body.get("properties", {}).items()
-    )
+    # The exact schema of each hint (the body's also takes text forms a typed caller never
+    # sends); a server without it has only the body's.
+    exact = post.get("x-owt-parameters") or body.get("properties", {})
+    params = tuple(Field(p, _type(module, schema, p), p in required) for p, schema in exact.items())
     result = _type(module, post.get("x-owt-result", {}), name + "_result")
     stream = bool(post.get("x-owt-stream"))
     return Function(name, path, params, result, stream, str(post.get("summary", "")))

@@ -20,7 +20,7 @@ from typing import Any
 from owt.core.call import Call, Reply
 from owt.core.errors import OwtError
 from owt.executors.base import Executor
-from owt.executors.venvs import env_key, requirements_of
+from owt.executors.requirements import env_key, normalise, requirements_of
 
 __all__ = ["RayRequirements"]
 
@@ -47,6 +47,24 @@ class RayRequirements(Executor):
         self.sets: dict[str, list[str]] = {}
         self.last_used: dict[str, float] = {}
         self.in_flight: dict[str, int] = {}
+        self.started: dict[str, float] = {}
+
+    async def prepare(self, call: Call) -> None:
+        """Start the set's actors (Ray installs it on their nodes) before the call's timeout."""
+        requirements = requirements_of(call, self.refusal)
+        await self.environment(env_key(requirements), requirements)
+
+    def progress(self, call: Call) -> dict[str, Any] | None:
+        try:
+            key = env_key(normalise(call.options.get("requirements")))
+        except OwtError:
+            return None
+        task = self.envs.get(key)
+        if task is None or task.done():
+            return None
+        elapsed = round(time.monotonic() - self.started.get(key, time.monotonic()), 1)
+        detail = "Ray installs the set on the node that runs its actors"
+        return {"phase": "installing", "detail": detail, "elapsed": elapsed, "step": 1}
 
     async def submit(self, call: Call) -> Reply:
         try:
@@ -69,6 +87,7 @@ class RayRequirements(Executor):
             task = asyncio.get_running_loop().create_task(self._start(key, requirements))
             task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
             self.envs[key], self.sets[key] = task, requirements
+            self.started[key] = time.monotonic()
             await self._evict(keep=key)
         try:
             # A caller that gives up (its timeout) leaves the install going for the next one.
