@@ -45,7 +45,9 @@ def with_executor(test: Callable[[ProcessExecutor], Awaitable[None]], **options:
 def test_worker_side_modules_are_python_3_10_syntax() -> None:
     """The worker runs on any Python >= 3.10: what it imports must parse there."""
     files = [*(ROOT / "owt" / "core").glob("*.py"), *(ROOT / "owt" / "summat").glob("*.py")]
-    files += [ROOT / "owt" / name for name in ("__init__.py", "exceptions.py", "server.py")]
+    files += [
+        ROOT / "owt" / name for name in ("__init__.py", "exceptions.py", "server/__init__.py")
+    ]
     files += [ROOT / "owt" / "lib" / name for name in ("__init__.py", "stream.py")]
     for path in files:
         ast.parse(path.read_text(), str(path), feature_version=(3, 10))
@@ -95,10 +97,10 @@ def test_the_worker_speaks_frames_and_keeps_stdout_away() -> None:
         kind, info = receive()
         assert kind == "ready" and info["pid"] == proc.pid and info["prefix"] == sys.prefix
         code = "import sys\ndef run():\n    print('to the log')\n    return sys.path[0]"
-        proc.stdin.write(pack(("call", make(code))))
+        proc.stdin.write(pack(("call", "c1", make(code))))
         proc.stdin.flush()
-        kind, status, _, body, warm = receive()
-        assert (kind, status) == ("reply", 200)
+        kind, call_id, status, _, body, streamed, warm = receive()
+        assert (kind, call_id, status, streamed) == ("head", "c1", 200, False)
         assert body.decode() == str(ROOT)  # owt's folder first, not owt/core
         assert warm["served"] == 1 and len(warm["adaptors"]) == 1
         proc.stdin.close()
@@ -106,7 +108,7 @@ def test_the_worker_speaks_frames_and_keeps_stdout_away() -> None:
         assert b"to the log" in proc.stderr.read()
 
 
-def test_a_cancelled_call_kills_its_worker_and_a_new_one_serves() -> None:
+def test_a_cancelled_call_drains_its_worker_and_a_new_one_serves() -> None:
     async def test(executor: ProcessExecutor) -> None:
         first = json.loads((await executor.submit(make(PID))).body)
         slow = make("import time\ndef run():\n    time.sleep(30)")
@@ -139,6 +141,10 @@ def run(marker):
         assert reply.stream is not None
         assert await reply.stream.__anext__() == b"x"  # type: ignore[union-attr]
         await reply.stream.aclose()  # type: ignore[union-attr]
+        for _ in range(100):  # the close reaches the worker in the background
+            if marker.exists():
+                break
+            await asyncio.sleep(0.05)
         assert marker.read_text() == "closed"
         assert json.loads((await executor.submit(make(PID))).body) == before
 
@@ -153,6 +159,34 @@ def test_calls_wait_for_a_busy_pool() -> None:
         assert len({r.body for r in replies}) == 2  # two workers took two calls each
 
     with_executor(test, workers=2)
+
+
+def test_one_worker_runs_calls_at_once_and_shares_kept_objects(tmp_path: Path) -> None:
+    counter = tmp_path / "factory-calls"
+    code = """
+import os, time
+def load(path):
+    with open(path, "a") as file:
+        file.write("x")
+    return os.getpid()
+def run(path):
+    pid = keep("counted", lambda: load(path))
+    time.sleep(0.5)
+    return pid
+"""
+    asleep = "import asyncio\nasync def run():\n    await asyncio.sleep(0.5)\n    return 1"
+
+    async def test(executor: ProcessExecutor) -> None:
+        calls = [make(code, path=str(counter)) for _ in range(8)] + [make(asleep)] * 4
+        started = asyncio.get_running_loop().time()
+        replies = await asyncio.gather(*(executor.submit(c) for c in calls))
+        elapsed = asyncio.get_running_loop().time() - started
+        assert [r.status for r in replies] == [200] * 12
+        assert len({r.body for r in replies[:8]}) == 1  # one process
+        assert counter.read_text() == "x"  # the kept object was made once
+        assert elapsed < 3.0  # together, not one after another (6 s)
+
+    with_executor(test, workers=1)
 
 
 def test_an_interpreter_that_is_not_python_fails_at_start(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 ``concurrent.futures`` chains a second future onto every job; on the hot path of a warm call
 that hand-off is most of the cost, so owt keeps its own: threads start on demand up to a
 bound and wait on one ``SimpleQueue``; each result goes back with ``call_soon_threadsafe``.
-Cancelling the awaiting task abandons the job (the thread finishes it and moves on).
+Cancelling the awaiting task abandons the job (the thread finishes it and moves on);
+``busy`` counts the threads running a job, abandoned ones too.
 """
 
 from __future__ import annotations
@@ -48,17 +49,13 @@ class ThreadPool:
             raise RuntimeError("the thread pool is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self.busy += 1
-        try:
-            with self._lock:
-                if self._idle == 0 and len(self._threads) < self.max_threads:
-                    self._start_thread()
-                else:
-                    self._idle -= 1
-            self._jobs.put((fn, future, loop))
-            return await future
-        finally:
-            self.busy -= 1
+        with self._lock:
+            if self._idle == 0 and len(self._threads) < self.max_threads:
+                self._start_thread()
+            else:
+                self._idle -= 1
+        self._jobs.put((fn, future, loop))
+        return await future
 
     def _start_thread(self) -> None:
         thread = threading.Thread(
@@ -73,10 +70,15 @@ class ThreadPool:
             if job is _STOP:
                 return
             fn, future, loop = job
+            with self._lock:
+                self.busy += 1
             try:
                 result = (True, fn())
             except BaseException as exc:  # handed to the awaiting task, not lost
                 result = (False, exc)
+            finally:
+                with self._lock:
+                    self.busy -= 1
             try:
                 loop.call_soon_threadsafe(_settle, future, *result)
             except RuntimeError:  # the loop closed while the job ran

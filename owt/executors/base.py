@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from owt.core.call import Call, Reply
+from owt.core.errors import error_from_payload
+from owt.core.host import Item
 
-__all__ = ["Executor"]
+__all__ = ["BatchStream", "Executor", "ExecutorOptions"]
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """What every executor is built from (the server derives it from its settings)."""
+
+    max_queue: int = 64  # calls waiting for room before 503
+    max_memory: int | None = None  # bytes of address space per worker process
+    max_calls: int | None = None  # a worker process is recycled after this many calls
+    max_adaptors: int = 256  # compiled adaptors kept warm per host
+    threads: int = 16  # threads per host for sync user code (its calls at once)
+    drain_grace: float = 10.0  # seconds a drained worker may finish its other calls
+    idle_timeout: float | None = None  # seconds before an idle worker retires
+    ray_address: str | None = None  # the Ray cluster, for the ray executor
 
 
 class Executor(ABC):
@@ -22,6 +41,21 @@ class Executor(ABC):
 
     name: str = "executor"
 
+    def __init__(
+        self,
+        python: str | None = None,
+        workers: int = 1,
+        *,
+        env: str = "main",
+        options: ExecutorOptions | None = None,
+    ) -> None:
+        """Every executor is built so: the interpreter of the environment (None: the
+        server's), how many processes or actors, the environment's name, and the options."""
+        self.python = python
+        self.workers = max(1, workers)
+        self.env = env
+        self.options = options or ExecutorOptions()
+
     async def start(self) -> None:
         """Acquire resources (worker processes, cluster connections)."""
 
@@ -33,3 +67,40 @@ class Executor(ABC):
 
     def status(self) -> dict[str, Any]:
         return {"executor": self.name}
+
+
+class BatchStream(AsyncIterator[bytes]):
+    """The rest of a streamed reply, arriving from a host in batches of
+    :data:`~owt.core.host.Item`: chunks, then None (the end) or an error payload.
+
+    A transport implements :meth:`fetch` (the next batch) and :meth:`finish` (the call is
+    over: release what it holds); ``aclose`` before the end is the transport's to define.
+    """
+
+    def __init__(self) -> None:
+        self.items: deque[Item] = deque()
+        self.done = False
+
+    async def fetch(self) -> list[Item]:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Called once, when the stream ends or is closed."""
+
+    def _end(self) -> None:
+        if not self.done:
+            self.done = True
+            self.finish()
+
+    async def __anext__(self) -> bytes:
+        if not self.items:
+            if self.done:
+                raise StopAsyncIteration
+            self.items.extend(await self.fetch())
+        item = self.items.popleft()
+        if isinstance(item, bytes):
+            return item
+        self._end()
+        if item is None:
+            raise StopAsyncIteration
+        raise error_from_payload(item)

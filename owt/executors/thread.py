@@ -1,41 +1,93 @@
-"""The in-process executor: sync user code on worker threads, async code on the loop.
+"""The in-process executor (``--in-process``): calls run on threads inside the server.
 
-A call that outlives its timeout is answered 504 but its thread cannot be killed: it runs to
-its end in the background (Python threads cannot be stopped from outside). Use worker
-processes (``--isolate`` or ``--env``) when runaway code must really be stopped.
+A host (:mod:`owt.core.host`) lives in the server process: sync user code runs on its
+threads, ``async def`` on its own event loop thread, so a blocking coroutine stalls neither
+the server's loop nor ``/_owt/health``. A warm sync adaptor takes a shorter road: its code
+goes straight from the server's loop to a host thread and back.
+
+Nothing here can stop a runaway call: a call past its timeout is answered 504, but its
+thread runs to its end (Python threads cannot be stopped from outside), and a crash
+(``os._exit``, a segfault) takes the whole server with it. The default, worker processes,
+survives both.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from typing import Any
 
 from owt.core.call import Call, Reply
+from owt.core.host import Host, Item
 from owt.core.runner import Runner
-from owt.core.threads import ThreadPool
-from owt.executors.base import Executor
+from owt.executors.base import BatchStream, Executor, ExecutorOptions
 
 __all__ = ["ThreadExecutor"]
 
+_ids = itertools.count()
+
 
 class ThreadExecutor(Executor):
-    """Runs calls in this process on a pool of up to ``threads`` threads."""
+    """Runs calls in this process: ``options.threads`` threads and one loop thread."""
 
     name = "thread"
 
-    def __init__(self, runner: Runner | None = None, threads: int = 64, **_: Any) -> None:
-        self.runner = runner or Runner()
-        self.threads = threads
-        self.pool = ThreadPool(threads)
+    def __init__(
+        self,
+        python: str | None = None,
+        workers: int = 1,
+        *,
+        env: str = "main",
+        options: ExecutorOptions | None = None,
+        runner: Runner | None = None,
+    ) -> None:
+        super().__init__(python, workers, env=env, options=options)
+        self.runner = runner or Runner(self.options.max_adaptors)
+        self.host = Host(self.runner, self.options.threads, name="owt-in-process")
 
     async def submit(self, call: Call) -> Reply:
-        return await self.runner.run(call, self.pool.run)
+        target = self.runner.cached(call)
+        if target is not None and not target.is_async:  # the warm sync road
+            return await self.runner.run(call, self.host.pool.run)
+        call_id = str(next(_ids))
+        host = self.host
+        future = asyncio.wrap_future(host.soon(host.begin(call_id, call)))
+        try:
+            status, headers, body, streamed, _ = await future
+        except asyncio.CancelledError:
+            host.soon(host.drop(call_id))
+            raise
+        if not streamed:
+            return Reply(status, headers, body)
+        return Reply(status, headers, body, HostStream(host, call_id))
 
     async def aclose(self) -> None:
-        self.pool.close()
+        self.host.close()
 
     def status(self) -> dict[str, Any]:
+        host = self.host.status()
         return {
             "executor": self.name,
-            "threads": {"max": self.threads, "busy": self.pool.busy},
-            **self.runner.status(),
+            "threads": {"max": self.options.threads, "busy": self.host.pool.busy},
+            "busy": max(host["calls"], self.host.pool.busy),
+            "compiles": host["compiles"],
+            "adaptors": host["adaptors"],
+            "kept": host["kept"],
         }
+
+
+class HostStream(BatchStream):
+    """The rest of a stream that a host in this process pumps on its own loop."""
+
+    def __init__(self, host: Host, call_id: str) -> None:
+        super().__init__()
+        self.host = host
+        self.call_id = call_id
+
+    async def fetch(self) -> list[Item]:
+        return await asyncio.wrap_future(self.host.soon(self.host.batch(self.call_id)))
+
+    async def aclose(self) -> None:
+        if not self.done:
+            self._end()
+            self.host.soon(self.host.drop(self.call_id))
