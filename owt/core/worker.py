@@ -90,7 +90,8 @@ class Worker:
         """One call: its head, then its stream's batches as they are made."""
         try:
             head = await self.host.begin(call_id, call)
-        except asyncio.CancelledError:  # dropped before its head: it is over
+        except asyncio.CancelledError:  # dropped before its head
+            await self.settled(call_id)
             self.send(("items", call_id, [None], None))
             return
         self.send(("head", call_id, *head))
@@ -99,9 +100,17 @@ class Worker:
         while True:
             items = await self.host.batch(call_id)
             end = is_end(items)
+            if end:
+                await self.settled(call_id)
             self.send(("items", call_id, items, self.host.info() if end else None))
             if end:
                 return
+
+    async def settled(self, call_id: str) -> None:
+        """Wait for the call's user code to leave its threads: until then the call still
+        counts as running here (the server drains a worker whose dropped call is stuck)."""
+        while self.host.stuck(call_id):
+            await asyncio.sleep(0.05)
 
     def die_if_out_of_memory(self, payload: dict[str, Any]) -> None:
         if payload.get("type") == "MemoryError" or "raised MemoryError" in str(

@@ -2,8 +2,9 @@
 
 A host (:mod:`owt.core.host`) lives in the server process: sync user code runs on its
 threads, ``async def`` on its own event loop thread, so a blocking coroutine stalls neither
-the server's loop nor ``/_owt/health``. A warm sync adaptor takes a shorter road: its code
-goes straight from the server's loop to a host thread and back.
+the server's loop nor ``/_owt/health`` (only other ``async def`` calls). A sync adaptor
+takes a shorter road: its code goes straight from the server's loop to a host thread and
+back.
 
 Nothing here can stop a runaway call: a call past its timeout is answered 504, but its
 thread runs to its end (Python threads cannot be stopped from outside), and a crash
@@ -18,6 +19,7 @@ import itertools
 from typing import Any
 
 from owt.core.call import Call, Reply
+from owt.core.errors import OwtError
 from owt.core.host import Host, Item
 from owt.core.runner import Runner
 from owt.executors.base import BatchStream, Executor, ExecutorOptions
@@ -47,7 +49,12 @@ class ThreadExecutor(Executor):
 
     async def submit(self, call: Call) -> Reply:
         target = self.runner.cached(call)
-        if target is not None and not target.is_async:  # the warm sync road
+        if target is None:  # compile on a thread (top-level code is user code)
+            try:
+                target = await self.host.pool.run(lambda: self.runner.target(call))
+            except OwtError as err:
+                return err.reply()
+        if not target.is_async:  # sync code: from this loop to a host thread and back
             return await self.runner.run(call, self.host.pool.run)
         call_id = str(next(_ids))
         host = self.host
