@@ -50,11 +50,17 @@ class Executor(ABC):
         options: ExecutorOptions | None = None,
     ) -> None:
         """Every executor is built so: the interpreter of the environment (None: the
-        server's), how many processes or actors, the environment's name, and the options."""
+        server's), how many processes or actors, the environment's name, and the options.
+        A subclass sets itself up in :meth:`setup`."""
         self.python = python
         self.workers = max(1, workers)
         self.env = env
         self.options = options or ExecutorOptions()
+        self.setup()
+
+    def setup(self) -> None:
+        """Build what the executor holds from ``python``, ``workers``, ``env``, ``options``;
+        start nothing yet (that is :meth:`start`)."""
 
     async def start(self) -> None:
         """Acquire resources (worker processes, cluster connections)."""

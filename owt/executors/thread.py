@@ -22,7 +22,7 @@ from owt.core.call import Call, Reply
 from owt.core.errors import OwtError
 from owt.core.host import Host, Item
 from owt.core.runner import Runner
-from owt.executors.base import BatchStream, Executor, ExecutorOptions
+from owt.executors.base import BatchStream, Executor
 
 __all__ = ["ThreadExecutor"]
 
@@ -34,17 +34,8 @@ class ThreadExecutor(Executor):
 
     name = "thread"
 
-    def __init__(
-        self,
-        python: str | None = None,
-        workers: int = 1,
-        *,
-        env: str = "main",
-        options: ExecutorOptions | None = None,
-        runner: Runner | None = None,
-    ) -> None:
-        super().__init__(python, workers, env=env, options=options)
-        self.runner = runner or Runner(self.options.max_adaptors)
+    def setup(self) -> None:
+        self.runner = Runner(self.options.max_adaptors)
         self.host = Host(self.runner, self.options.threads, name="owt-in-process")
 
     async def submit(self, call: Call) -> Reply:

@@ -94,7 +94,7 @@ class OwtApp:
     @contextlib.asynccontextmanager
     async def _lifespan(self, _: Starlette) -> AsyncIterator[None]:
         state = self.state
-        state.environments.update(create_environments(self.settings, state.runner))
+        state.environments.update(create_environments(self.settings))
         state.requirements = create_requirements(self.settings)
         executors = [*state.environments.values(), state.requirements]
         try:

@@ -26,14 +26,10 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from owt.config import Settings, SettingsError
 from owt.executors import load_executor
 from owt.executors.base import Executor, ExecutorOptions
-
-if TYPE_CHECKING:
-    from owt.core.runner import Runner
 
 __all__ = [
     "EnvSpec",
@@ -118,11 +114,11 @@ def _pool_class(settings: Settings) -> Callable[..., Executor]:
     return load_executor("ray" if settings.executor == "ray" else "process")
 
 
-def create_environments(settings: Settings, runner: Runner) -> dict[str, Executor]:
+def create_environments(settings: Settings) -> dict[str, Executor]:
     """``main`` and every ``--env``, not yet started (the app's lifespan starts them).
 
     ``main`` is one worker process of the server's interpreter, unless ``--in-process``
-    keeps it on threads here (sharing the server's ``runner``).
+    keeps it on threads here.
     """
     specs = {spec.name: spec for spec in parse_envs(settings.env)}
     options = executor_options(settings)
@@ -132,7 +128,7 @@ def create_environments(settings: Settings, runner: Runner) -> dict[str, Executo
             from owt.executors.thread import ThreadExecutor
 
             in_process = replace(options, threads=settings.threads)
-            environments["main"] = ThreadExecutor(options=in_process, runner=runner)
+            environments["main"] = ThreadExecutor(options=in_process)
         else:
             specs = {"main": EnvSpec("main", sys.executable, 1), **specs}
     pool = _pool_class(settings) if specs else None

@@ -31,7 +31,7 @@ from owt.core.call import Call, Reply
 from owt.core.errors import Internal, OwtError
 from owt.core.frames import pack
 from owt.core.host import Item
-from owt.executors.base import BatchStream, Executor, ExecutorOptions
+from owt.executors.base import BatchStream, Executor
 from owt.executors.process.pool import WorkerPool
 from owt.executors.process.worker import WORKER_SCRIPT, WorkerLost, WorkerProcess
 
@@ -50,17 +50,10 @@ class ProcessExecutor(Executor):
 
     name = "process"
 
-    def __init__(
-        self,
-        python: str | None = None,
-        workers: int = 1,
-        *,
-        env: str = "main",
-        options: ExecutorOptions | None = None,
-    ) -> None:
-        super().__init__(python, workers, env=env, options=options)
+    def setup(self) -> None:
         opts = self.options
-        self.python = python or sys.executable
+        env = self.env
+        self.python = self.python or sys.executable
         self.max_memory = opts.max_memory
         command = [self.python, "-u", WORKER_SCRIPT, "--parent", str(os.getpid())]
         command += ["--max-adaptors", str(opts.max_adaptors), "--threads", str(opts.threads)]

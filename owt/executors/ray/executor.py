@@ -58,19 +58,24 @@ class RayExecutor(Executor):
 
     def __init__(
         self,
-        python: str | None = None,
-        workers: int = 1,
-        *,
-        env: str = "main",
-        options: ExecutorOptions | None = None,
+        *args: Any,
         cluster: RayCluster | None = None,
         requirements: list[str] | None = None,
         env_vars: dict[str, str] | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(python, workers, env=env, options=options)
+        """The executor contract's arguments, and: the cluster (None: join or start one
+        at ``options.ray_address``), packages to install on the nodes, variables to set."""
+        options = kwargs.get("options") or ExecutorOptions()
+        self.cluster = cluster or RayCluster(options.ray_address)
+        self.requirements = requirements
+        self.env_vars = env_vars
+        super().__init__(*args, **kwargs)
+
+    def setup(self) -> None:
         opts = self.options
+        python, requirements, env_vars = self.python, self.requirements, self.env_vars
         self.size = self.workers
-        self.cluster = cluster or RayCluster(opts.ray_address)
         self.max_queue = opts.max_queue
         self.max_calls = opts.max_calls
         self.max_adaptors = opts.max_adaptors
