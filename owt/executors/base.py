@@ -68,6 +68,10 @@ class Executor(ABC):
     @abstractmethod
     async def submit(self, call: Call) -> Reply: ...
 
+    def refuse_new(self) -> None:
+        """The server is shutting down: calls waiting for room, and new ones, are refused
+        (503); running calls go on."""
+
     async def aclose(self) -> None:
         """Release every resource; no process may outlive this."""
 

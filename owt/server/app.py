@@ -7,6 +7,7 @@ reserved routes are a small Starlette app that also owns the lifespan.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from starlette.routing import Route
 from owt.config import Settings
 from owt.core.call import Call, Reply, Request
 from owt.core.errors import (
+    Busy,
     MissingCode,
     NotFound,
     OwtError,
@@ -81,6 +83,9 @@ class OwtApp:
         }
         self._decoded: dict[str, tuple[str, str]] = {}
         self.deadlines = Deadlines()
+        self.calls: set[asyncio.Task[Any]] = set()  # the calls in flight, for shutdown
+        self.closing = False  # shutting down: new calls get 503
+        self.cutting = False  # the graceful time is over: calls still running get 503
         runner = Runner(settings.max_adaptors)
         db = StateDB(settings.state_dir) if settings.state_dir else None
         self.state = State(settings, runner, CodeStore(settings.max_codes, db), db)
@@ -118,7 +123,39 @@ class OwtApp:
             return
         await self.handle_call(scope, receive, send)
 
+    def begin_shutdown(self, grace: float) -> None:
+        """Shutdown starts: refuse new and queued calls; cut the running ones after ``grace``.
+
+        Every caller gets a JSON answer (503 ``busy``), never the server's own plain 500.
+        """
+        self.closing = True
+        for executor in [*self.state.environments.values(), self.state.requirements]:
+            if executor is not None:
+                executor.refuse_new()
+        asyncio.get_running_loop().call_later(grace, self._cut_calls)
+
+    def _cut_calls(self) -> None:
+        self.cutting = True
+        for task in list(self.calls):
+            task.cancel()
+
     async def handle_call(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if self.closing:
+            await send_reply(send, receive, _shutting_down().reply())
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self.calls.add(task)
+        try:
+            await self._handle_call(scope, receive, send)
+        except asyncio.CancelledError:
+            if not self.cutting:
+                raise
+            task.uncancel()  # cut by the shutdown mid-stream: the response is ended
+        finally:
+            self.calls.discard(task)
+
+    async def _handle_call(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope["path"]
         if path == "/b64" or path.startswith("/b64/"):
             path = path[4:] or "/"
@@ -130,6 +167,11 @@ class OwtApp:
             reply = await self.run(call)
         except OwtError as err:
             reply = err.reply()
+        except asyncio.CancelledError:
+            if not self.cutting:
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            reply = _shutting_down().reply()
         except Exception as exc:  # a bug in owt itself: answer, log, stay up
             log.exception("internal error")
             reply = reply_for(exc)
@@ -249,6 +291,10 @@ def admin_routes(app: OwtApp) -> list[Route]:
         openapi_route(app.state),
         Route(RESERVED + "/{rest:path}", not_found, methods=["GET", "POST", "PUT", "DELETE"]),
     ]
+
+
+def _shutting_down() -> Busy:
+    return Busy("the server is shutting down; try again when it is back")
 
 
 def _version() -> str:

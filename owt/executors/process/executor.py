@@ -116,6 +116,9 @@ class ProcessExecutor(Executor):
             self.pool.background(_send_quietly(worker, ("close", call_id)))
             self.pool.drain(worker)
 
+    def refuse_new(self) -> None:
+        self.pool.refuse_new()
+
     async def aclose(self) -> None:
         await self.pool.aclose()
 
