@@ -2,17 +2,45 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from owt.core.call import Call, Reply
-from owt.core.errors import error_from_payload
+from owt.core.errors import Busy, error_from_payload
 from owt.core.host import Item
 
-__all__ = ["BatchStream", "Executor", "ExecutorOptions"]
+__all__ = ["BatchStream", "Executor", "ExecutorOptions", "caller_gone", "unless_caller_goes"]
+
+T = TypeVar("T")
+
+#: Set by the server for each call: awaiting it returns once the caller has gone (its
+#: client disconnected). An executor whose call must wait for room uses it, so a call
+#: whose caller left is dropped from the queue instead of run for nobody.
+caller_gone: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar(
+    "owt_caller_gone", default=None
+)
+
+
+async def unless_caller_goes(waiting: asyncio.Future[T]) -> T:
+    """Await ``waiting``; raise Busy (an answer nobody reads) if the caller goes first."""
+    gone = caller_gone.get()
+    if gone is None:
+        return await waiting
+    watch: asyncio.Future[Any] = asyncio.ensure_future(gone())
+    both: set[asyncio.Future[Any]] = {waiting, watch}
+    try:
+        await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+    if not waiting.done():
+        waiting.cancel()
+        raise Busy("the caller went away before the call started; it was dropped")
+    return waiting.result()
 
 
 @dataclass(frozen=True)

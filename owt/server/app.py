@@ -33,7 +33,7 @@ from owt.core.errors import (
     reply_for,
 )
 from owt.core.runner import Runner
-from owt.executors.base import Executor
+from owt.executors.base import Executor, caller_gone
 from owt.server.auth import protect
 from owt.server.cache import ResponseCache
 from owt.server.codes import CodeStore
@@ -160,6 +160,7 @@ class OwtApp:
         if path == "/b64" or path.startswith("/b64/"):
             path = path[4:] or "/"
         timeout = self.settings.timeout
+        caller_gone.set(lambda: _disconnected(receive))  # this request's task's own context
         try:
             request = await read_request(scope, receive, self.settings.max_body_bytes, path)
             call = self.resolve(request)
@@ -291,6 +292,12 @@ def admin_routes(app: OwtApp) -> list[Route]:
         openapi_route(app.state),
         Route(RESERVED + "/{rest:path}", not_found, methods=["GET", "POST", "PUT", "DELETE"]),
     ]
+
+
+async def _disconnected(receive: Any) -> None:
+    """Returns once the client has gone (its request body is read by then)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _shutting_down() -> Busy:

@@ -146,6 +146,7 @@ class ProcessExecutor(Executor):
             "max_memory": self.max_memory,
             "replaced": pool.replaced,
             "retired": pool.retired,
+            "dropped": pool.dropped,
             "draining": [w.status() for w in pool.draining],
             "last_error": pool.last_error,
             "workers": [w.status() for w in pool.workers],

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from owt.core.errors import Busy, OwtError
+from owt.executors.base import unless_caller_goes
 from owt.executors.process.worker import WorkerLost, WorkerProcess
 
 __all__ = ["WorkerPool"]
@@ -56,6 +57,7 @@ class WorkerPool:
         self.closing = False
         self.replaced = 0
         self.retired = 0
+        self.dropped = 0  # calls whose caller left while they waited
         self.last_error: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -159,7 +161,12 @@ class WorkerPool:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self.waiters.append(waiter)
             try:
-                await waiter
+                await unless_caller_goes(waiter)
+            except Busy:
+                self.dropped += 1
+                if waiter in self.waiters:
+                    self.waiters.remove(waiter)
+                raise
             except asyncio.CancelledError:
                 if waiter in self.waiters:
                     self.waiters.remove(waiter)
