@@ -79,7 +79,7 @@ class Settings:
     mount: list[str] = option([], "NAME=path/to/adaptor.py (repeatable).", kind="list")
     # environments
     env: list[str] = option([], "NAME=/path/to/python[:N] (repeatable).", kind="list")
-    isolate: bool = option(False, "Accepted for compatibility: worker processes are the default.")
+    isolate: bool = option(False, "Accepted for compatibility (worker processes are the default).")
     no_install: bool = option(False, "Refuse calls that bring requirements.")
     worker_max_memory: int | None = option(None, "Bytes of address space per worker.", kind="int")
     worker_max_calls: int | None = option(None, "Recycle a worker after N calls.", kind="int")

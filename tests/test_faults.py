@@ -211,10 +211,14 @@ def test_one_worker_answers_eight_sleeps_at_once_with_one_model(workers: OwtProc
 
 
 def test_status_counts_runaway_calls_as_busy(workers: OwtProcess) -> None:
-    response = run(workers, SLEEP, timeout=1, env="x")
-    assert response.status_code == 504
-    info = status(workers)["environments"]["x"]
-    assert info["busy"] >= 1  # still running in the draining worker
+    with ThreadPoolExecutor(1) as pool:
+        other = pool.submit(run, workers, NAP.replace("sleep(1)", "sleep(3)"), 20, "x")
+        time.sleep(0.3)  # both in the same worker
+        assert run(workers, SLEEP, timeout=1, env="x").status_code == 504
+        info = status(workers)["environments"]["x"]
+        # the runaway and the other call both still run in the draining worker
+        assert sum(w["busy"] for w in info["draining"]) == 2 and info["busy"] == 2
+        assert other.result().status_code == 200  # the drained worker finished it
     assert_calm(workers, "x")
 
 

@@ -113,6 +113,7 @@ class ProcessExecutor(Executor):
                 self.env,
                 worker.pid,
             )
+            worker.abandon(call_id)
             self.pool.background(_send_quietly(worker, ("close", call_id)))
             self.pool.drain(worker)
 

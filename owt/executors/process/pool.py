@@ -175,8 +175,8 @@ class WorkerPool:
                 raise
 
     def drain(self, worker: WorkerProcess) -> None:
-        """Take no new calls in ``worker``; replace it now; kill it when its calls end or
-        after ``drain_grace``."""
+        """Take no new calls in ``worker``; replace it now; kill it when its other calls end
+        (those given up on do not count) or after ``drain_grace``."""
         if worker.draining:
             return
         worker.draining = True

@@ -73,12 +73,13 @@ class WorkerProcess:
         self.info: dict[str, Any] = {}
         self.warm: dict[str, Any] = {}
         self.calls: dict[str, asyncio.Queue[Any]] = {}  # call id → its frames, in flight
+        self.abandoned: set[str] = set()  # calls given up on that may still run here
         self.served = 0
         self.draining = False  # takes no new calls; killed once its calls end
         self.lost: WorkerLost | None = None
         self.started = time.monotonic()
         self.idle_since = time.monotonic()
-        self.free = asyncio.Event()  # set while no call is open here
+        self.free = asyncio.Event()  # set while no call but abandoned ones is open here
         self.free.set()
         self.reader: asyncio.Task[None] | None = None
         self._dying: str | None = None
@@ -152,10 +153,21 @@ class WorkerProcess:
 
     def _end(self, call_id: str) -> None:
         self.calls.pop(call_id, None)
+        self.abandoned.discard(call_id)
         if not self.calls:
             self.idle_since = time.monotonic()
-            self.free.set()
+        self._check_free()
         self._changed()
+
+    def _check_free(self) -> None:
+        if self.calls.keys() <= self.abandoned:
+            self.free.set()
+
+    def abandon(self, call_id: str) -> None:
+        """The server gave up on this call; the worker is free once only such calls remain."""
+        if call_id in self.calls:
+            self.abandoned.add(call_id)
+            self._check_free()
 
     def _changed(self) -> None:
         if self.on_change is not None:
