@@ -1,12 +1,13 @@
 """Warm echo in owt's two modes beside bare Starlette and LitServe, in one run.
 
-    python bench/bench_modes.py [--seconds 5] [--rounds 3] [--record]
+    python bench/bench_modes.py [--seconds 5] [--rounds 3] [--no-record]
 
 owt receives the adaptor's code in every request (POST JSON), once in its default mode
 (the call runs in a worker process) and once with ``--in-process`` (threads inside the
 server); bare Starlette (bench/baseline_app.py) and LitServe (bench/litserve_app.py, its
 echo API on ``/predict``; ``pip install litserve`` first, else it is left out) answer the
-same echo. Interleaved rounds, medians; ``--record`` writes the ratios to bench/RESULTS.md.
+same echo. Interleaved rounds, medians; the ratios go to bench/RESULTS.md (unless
+``--no-record``: a trial run).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--record", action="store_true", help="write bench/RESULTS.md")
+    parser.add_argument("--no-record", action="store_true", help="print, do not record")
     args = parser.parse_args()
     results: dict[str, list[float]] = {}
     with ExitStack() as stack, servers(stack) as urls:
@@ -65,7 +66,7 @@ def main() -> None:
     rates = {name: statistics.median(values) for name, values in results.items()}
     text = report(rates, args)
     print(text)
-    if args.record:
+    if not args.no_record:
         record("bench_modes", text)
 
 
