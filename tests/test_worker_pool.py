@@ -53,3 +53,26 @@ def test_a_call_whose_client_left_while_queued_never_runs(
     time.sleep(0.5)
     assert list(tmp_path.iterdir()) == []
     assert call(server.url, PID).status_code == 200
+
+
+def test_a_running_async_call_whose_client_left_is_cancelled(
+    start_server: Any, tmp_path: Path
+) -> None:
+    server: OwtProcess = start_server()
+    pid = call(server.url, PID).json()
+    code = (
+        "import asyncio\n"
+        "async def run(where):\n"
+        "    try:\n"
+        "        await asyncio.sleep(60)\n"
+        "    finally:\n"
+        "        open(where, 'w').write('cancelled')\n"
+    )
+    marker = tmp_path / "marker"
+    try:
+        call(server.url, code, timeout=1, where=str(marker))
+    except httpx.TimeoutException:
+        pass
+    assert wait_until(marker.exists, 10)
+    assert marker.read_text() == "cancelled"
+    assert call(server.url, PID).json() == pid  # no worker was lost for it
