@@ -245,13 +245,19 @@ class OwtApp:
         executor = self.executor_for(call)
         limit = self.state.limit
         if limit.max_concurrency:
-            work = limit.run(lambda: executor.submit(call))
+            work = limit.run(lambda: self._submit_unless_closing(executor, call))
         else:
             work = executor.submit(call)
         try:
             return await self.deadlines.within(call.timeout, work)
         except TimeoutError:
             raise Timeout(f"the call ran past its timeout of {call.timeout}s", timeout=call.timeout)
+
+    async def _submit_unless_closing(self, executor: Executor, call: Call) -> Reply:
+        """A call that waited for --max-concurrency does not start once shutdown began."""
+        if self.closing:
+            raise _shutting_down()
+        return await executor.submit(call)
 
 
 def admin_routes(app: OwtApp) -> list[Route]:
