@@ -19,7 +19,7 @@ import pytest
 
 from owt.core.call import Call, Request
 from owt.core.frames import HEADER, pack
-from owt.executors.process.executor import WORKER_SCRIPT, ProcessExecutor
+from owt.executors.process.executor import WORKER_SCRIPT, ProcessExecutor, WorkerStream
 from owt.server.protocol import sha256_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,6 +147,22 @@ def run(marker):
             await asyncio.sleep(0.05)
         assert marker.read_text() == "closed"
         assert json.loads((await executor.submit(make(PID))).body) == before
+
+    with_executor(test)
+
+
+def test_a_slow_reader_holds_a_fast_stream_in_the_worker() -> None:
+    code = "def run():\n    while True:\n        yield 'x' * 1000"
+
+    async def test(executor: ProcessExecutor) -> None:
+        reply = await executor.submit(make(code))
+        stream = reply.stream
+        assert isinstance(stream, WorkerStream)
+        assert await stream.__anext__() == b"x" * 1000
+        await asyncio.sleep(1)  # the adaptor could make millions of chunks meanwhile
+        assert stream.queue.qsize() <= 1  # one batch ahead, at most 64 chunks
+        assert len(stream.items) <= 64
+        await stream.aclose()
 
     with_executor(test)
 

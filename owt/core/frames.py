@@ -8,6 +8,7 @@ the server.
 server → worker::
 
     ("call", id, Call)              run this call (several run at once, each under its id)
+    ("pull", id)                    send the next batch of this stream (one goes ahead unasked)
     ("close", id)                   its caller went away: cancel it, close its stream
 
 worker → server::

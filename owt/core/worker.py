@@ -67,6 +67,10 @@ class Worker:
         self.host = host
         self.host.on_error = self.die_if_out_of_memory
         self._lock = threading.Lock()
+        # call id → batches the server asked for (on the host's loop): a stream sends one
+        # batch ahead, then one per ``pull``, so a slow client holds its chunks here, in the
+        # pump's bounded queue, not in the server's memory.
+        self.pulls: dict[str, asyncio.Semaphore] = {}
 
     def send(self, message: tuple[Any, ...]) -> None:
         with self._lock:
@@ -82,8 +86,10 @@ class Worker:
                     break
                 if message[0] == "call":
                     self.host.soon(self.run(message[1], message[2]))
+                elif message[0] == "pull":
+                    self.host.loop.call_soon_threadsafe(self._pull, message[1])
                 elif message[0] == "close":
-                    self.host.soon(self.host.drop(message[1]))
+                    self.host.soon(self._close(message[1]))
         self.host.wait(self.host.idle())
 
     async def run(self, call_id: str, call: Call) -> None:
@@ -97,14 +103,28 @@ class Worker:
         self.send(("head", call_id, *head))
         if not head[3]:
             return
-        while True:
-            items = await self.host.batch(call_id)
-            end = is_end(items)
-            if end:
-                await self.settled(call_id)
-            self.send(("items", call_id, items, self.host.info() if end else None))
-            if end:
-                return
+        pulls = self.pulls[call_id] = asyncio.Semaphore(1)
+        try:
+            while True:
+                await pulls.acquire()
+                items = await self.host.batch(call_id)
+                end = is_end(items)
+                if end:
+                    await self.settled(call_id)
+                self.send(("items", call_id, items, self.host.info() if end else None))
+                if end:
+                    return
+        finally:
+            del self.pulls[call_id]
+
+    def _pull(self, call_id: str) -> None:
+        pulls = self.pulls.get(call_id)
+        if pulls is not None:
+            pulls.release()
+
+    async def _close(self, call_id: str) -> None:
+        await self.host.drop(call_id)
+        self._pull(call_id)  # a stream waiting for a pull goes on to its end
 
     async def settled(self, call_id: str) -> None:
         """Wait for the call's user code to leave its threads: until then the call still

@@ -220,9 +220,17 @@ class WorkerStream(BatchStream):
         self.queue = queue
         self.timeout = timeout or CLOSE_GRACE
         self._waiting_since: float | None = None
+        self._asked = True  # the worker sends the first batch unasked
 
     async def fetch(self) -> list[Item]:
         self._waiting_since = time.monotonic()
+        if not self._asked:
+            try:
+                await self.worker.send(("pull", self.call_id))
+            except WorkerLost as lost:
+                self._end()
+                raise lost.error()
+        self._asked = False
         message = await self.queue.get()
         self._waiting_since = None
         if isinstance(message, WorkerLost):
