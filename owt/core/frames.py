@@ -8,7 +8,7 @@ the server.
 server → worker::
 
     ("call", id, Call)              run this call (several run at once, each under its id)
-    ("pull", id)                    send the next batch of this stream (one goes ahead unasked)
+    ("pull", id)                    one more batch of this stream (a few go ahead unasked)
     ("close", id)                   its caller went away: cancel it, close its stream
 
 worker → server::

@@ -35,6 +35,7 @@ from owt.core.call import Call, Reply
 from owt.core.errors import Internal, OwtError
 from owt.core.keep import keep
 from owt.core.runner import Runner
+from owt.core.streams import SyncStream
 from owt.core.threads import ThreadPool
 
 __all__ = ["Head", "Host", "Item", "Pump", "is_end"]
@@ -182,13 +183,40 @@ class Host:
             reply = Internal(f"the host failed: {type(exc).__name__}: {exc}").reply()
         finally:
             self.running.pop(call_id, None)
+        return await self._answer(call_id, reply)
+
+    def begin_blocking(self, call_id: str, call: Call) -> Head | None:
+        """Run a sync adaptor's call to its head right on this thread, which must be no
+        event loop's (a pool thread, a Ray thread): no hop to the loop and back. None for
+        an async adaptor: run that with :meth:`begin` on the loop."""
+        if self.pass_on is not None:
+            return None
+        try:
+            with self._user_code(call_id):
+                reply = self.runner.run_blocking(call, self._offload(call_id), self.wait)
+        except Exception as exc:  # a bug in owt: answer, keep serving
+            log.exception("internal error in the host")
+            reply = Internal(f"the host failed: {type(exc).__name__}: {exc}").reply()
+        if reply is None:
+            return None
+        if isinstance(reply.stream, SyncStream):
+            reply.stream = reply.stream.asynchronous(self._offload(call_id))
+        if reply.stream is not None:
+            return self.wait(self._answer(call_id, reply))
+        return self._head(reply)
+
+    async def _answer(self, call_id: str, reply: Reply) -> Head:
+        """On the loop: a streamed reply starts pumping under ``call_id``."""
+        if reply.stream is not None:
+            assert isinstance(reply.stream, AsyncIterator)
+            self.pumps[call_id] = Pump(reply.stream)
+        return self._head(reply)
+
+    def _head(self, reply: Reply) -> Head:
         self.served += 1
         if reply.status >= 400 and self.on_error is not None:
             self.on_error(_payload(reply.body))
         streamed = reply.stream is not None
-        if reply.stream is not None:
-            assert isinstance(reply.stream, AsyncIterator)
-            self.pumps[call_id] = Pump(reply.stream)
         return reply.status, reply.headers, reply.body, streamed, self.info()
 
     async def batch(self, call_id: str) -> list[Item]:

@@ -10,12 +10,15 @@ Cancelling the awaiting task abandons the job (the thread finishes it and moves 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable
 from queue import SimpleQueue
 from typing import Any, TypeVar
 
 __all__ = ["ThreadPool"]
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _STOP = None
@@ -49,13 +52,23 @@ class ThreadPool:
             raise RuntimeError("the thread pool is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
+        self._put((fn, future, loop))
+        return await future
+
+    def submit(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn()`` on a pool thread, from any thread; nobody waits for it, so ``fn``
+        handles its own errors (one that escapes is logged)."""
+        if self._closed:
+            raise RuntimeError("the thread pool is closed")
+        self._put((fn, None, None))
+
+    def _put(self, job: tuple[Any, ...]) -> None:
         with self._lock:
             if self._idle == 0 and len(self._threads) < self.max_threads:
                 self._start_thread()
             else:
                 self._idle -= 1
-        self._jobs.put((fn, future, loop))
-        return await future
+        self._jobs.put(job)
 
     def _start_thread(self) -> None:
         thread = threading.Thread(
@@ -79,10 +92,14 @@ class ThreadPool:
             finally:
                 with self._lock:
                     self.busy -= 1
-            try:
-                loop.call_soon_threadsafe(_settle, future, *result)
-            except RuntimeError:  # the loop closed while the job ran
-                pass
+            if loop is None:
+                if not result[0]:
+                    log.error("a job failed", exc_info=result[1])
+            else:
+                try:
+                    loop.call_soon_threadsafe(_settle, future, *result)
+                except RuntimeError:  # the loop closed while the job ran
+                    pass
             del job, fn, future, result
             with self._lock:
                 self._idle += 1

@@ -39,6 +39,7 @@ if __name__ == "__main__":
 import argparse
 import asyncio
 import faulthandler
+import functools
 import logging
 import signal
 import threading
@@ -52,6 +53,9 @@ from owt.core.runner import Runner
 __all__ = ["MEMORY_EXIT_CODE", "Worker", "main"]
 
 log = logging.getLogger("owt.worker")
+
+#: Batches of a stream sent ahead of the server's ``pull`` frames.
+PULL_AHEAD = 4
 
 #: The exit code of a worker that ran out of memory (as a shell reports a SIGKILLed process).
 MEMORY_EXIT_CODE = 137
@@ -67,9 +71,9 @@ class Worker:
         self.host = host
         self.host.on_error = self.die_if_out_of_memory
         self._lock = threading.Lock()
-        # call id → batches the server asked for (on the host's loop): a stream sends one
-        # batch ahead, then one per ``pull``, so a slow client holds its chunks here, in the
-        # pump's bounded queue, not in the server's memory.
+        # call id → batches the server asked for (on the host's loop): a stream sends
+        # PULL_AHEAD batches unasked, then one per ``pull``, so a slow client's chunks wait
+        # here, in the pump's bounded queue, not in the server's memory.
         self.pulls: dict[str, asyncio.Semaphore] = {}
 
     def send(self, message: tuple[Any, ...]) -> None:
@@ -85,15 +89,25 @@ class Worker:
                 if message is None:
                     break
                 if message[0] == "call":
-                    self.host.soon(self.run(message[1], message[2]))
+                    self.host.pool.submit(functools.partial(self.run_blocking, *message[1:]))
                 elif message[0] == "pull":
                     self.host.loop.call_soon_threadsafe(self._pull, message[1])
                 elif message[0] == "close":
                     self.host.soon(self._close(message[1]))
         self.host.wait(self.host.idle())
 
+    def run_blocking(self, call_id: str, call: Call) -> None:
+        """On a pool thread: a sync adaptor runs right here; an async one goes to the loop."""
+        head = self.host.begin_blocking(call_id, call)
+        if head is None:
+            self.host.soon(self.run(call_id, call))
+            return
+        self.send(("head", call_id, *head))
+        if head[3]:
+            self.host.soon(self.stream(call_id))
+
     async def run(self, call_id: str, call: Call) -> None:
-        """One call: its head, then its stream's batches as they are made."""
+        """One call on the loop: its head, then its stream's batches as they are made."""
         try:
             head = await self.host.begin(call_id, call)
         except asyncio.CancelledError:  # dropped before its head
@@ -101,9 +115,12 @@ class Worker:
             self.send(("items", call_id, [None], None))
             return
         self.send(("head", call_id, *head))
-        if not head[3]:
-            return
-        pulls = self.pulls[call_id] = asyncio.Semaphore(1)
+        if head[3]:
+            await self.stream(call_id)
+
+    async def stream(self, call_id: str) -> None:
+        """A streamed reply's batches, each when the server has room for it."""
+        pulls = self.pulls[call_id] = asyncio.Semaphore(PULL_AHEAD)
         try:
             while True:
                 await pulls.acquire()

@@ -31,7 +31,7 @@ from typing import Any
 from owt.core.call import Call, Reply
 from owt.core.errors import Busy, Internal, OwtError
 from owt.core.frames import pack
-from owt.core.host import Item
+from owt.core.host import Item, is_end
 from owt.executors.base import BatchStream, Executor, caller_gone
 from owt.executors.process.pool import WorkerPool
 from owt.executors.process.worker import WORKER_SCRIPT, WorkerLost, WorkerProcess
@@ -220,17 +220,9 @@ class WorkerStream(BatchStream):
         self.queue = queue
         self.timeout = timeout or CLOSE_GRACE
         self._waiting_since: float | None = None
-        self._asked = True  # the worker sends the first batch unasked
 
     async def fetch(self) -> list[Item]:
         self._waiting_since = time.monotonic()
-        if not self._asked:
-            try:
-                await self.worker.send(("pull", self.call_id))
-            except WorkerLost as lost:
-                self._end()
-                raise lost.error()
-        self._asked = False
         message = await self.queue.get()
         self._waiting_since = None
         if isinstance(message, WorkerLost):
@@ -238,6 +230,12 @@ class WorkerStream(BatchStream):
             raise message.error()
         self.worker.note(message[3])
         items: list[Item] = message[2]
+        if not is_end(items):  # this batch is taken: the worker may send one more
+            try:
+                await self.worker.send(("pull", self.call_id))
+            except WorkerLost as lost:
+                self._end()
+                raise lost.error()
         return items
 
     async def aclose(self) -> None:

@@ -105,7 +105,10 @@ class RunnerActor:
         """Run a call — ``(call_id, call)`` pickled by the server — to its head; a streamed
         rest is pumped here until it is asked for."""
         call_id, call = pickle.loads(payload)
-        return self.host.wait(self.host.begin(call_id, call))
+        head = self.host.begin_blocking(call_id, call)  # a sync adaptor: right here
+        if head is None:
+            head = self.host.wait(self.host.begin(call_id, call))
+        return head
 
     def stream(self, call_id: str) -> Iterator[list[Item]]:
         """The rest of a streamed reply, in batches of the chunks ready at each moment."""
