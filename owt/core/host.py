@@ -38,7 +38,7 @@ from owt.core.runner import Runner
 from owt.core.streams import SyncStream
 from owt.core.threads import ThreadPool
 
-__all__ = ["Head", "Host", "Item", "Pump", "is_end"]
+__all__ = ["Head", "Host", "Item", "Pump", "SyncPump", "is_end"]
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,72 @@ class Pump:
         """Stop pumping (closing the adaptor's generator); a waiting :meth:`batch` ends."""
         self.task.cancel()
         await asyncio.gather(self.task, return_exceptions=True)
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
+
+
+class SyncPump(Pump):
+    """A sync stream pulled by one pool thread from its first chunk to its last.
+
+    No round trip to a thread per chunk: the thread runs the generator on and hands each
+    chunk to the loop, at most ``size`` ahead of :meth:`batch`. Closing it stops the pulling
+    after the ``next`` in flight and closes the generator on the pulling thread (its
+    ``finally`` runs).
+    """
+
+    def __init__(
+        self,
+        stream: SyncStream,
+        pool: ThreadPool,
+        user_code: Callable[[], contextlib.AbstractContextManager[None]],
+        size: int = PUMP_SIZE,
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.queue = asyncio.Queue()  # bounded by ``room``, which the thread waits on
+        self.room = threading.Semaphore(size)
+        self.stopped = threading.Event()
+        self.stream = stream
+        self._user_code = user_code
+        pool.submit(self._pull)
+
+    def _pull(self) -> None:
+        with self._user_code():
+            try:
+                while not self.stopped.is_set():
+                    try:
+                        chunk = next(self.stream)
+                    except StopIteration:
+                        self._put(None)
+                        return
+                    except OwtError as err:
+                        self._put(err.payload())
+                        return
+                    except Exception as exc:  # a bug in owt: end the stream, say so
+                        log.exception("internal error while streaming")
+                        self._put(_failed(exc))
+                        return
+                    self._put(chunk)
+            finally:
+                self.stream.close()
+
+    def _put(self, item: Item) -> None:
+        while not self.stopped.is_set():
+            if self.room.acquire(timeout=0.1):  # else the transport is behind: wait
+                try:
+                    self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+                except RuntimeError:  # the loop is closed: nobody will read this
+                    self.stopped.set()
+                return
+
+    async def batch(self) -> list[Item]:
+        items = await super().batch()
+        for _ in items:
+            self.room.release()
+        return items
+
+    async def close(self) -> None:
+        self.stopped.set()
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queue.put_nowait(None)
@@ -199,17 +265,19 @@ class Host:
             reply = Internal(f"the host failed: {type(exc).__name__}: {exc}").reply()
         if reply is None:
             return None
-        if isinstance(reply.stream, SyncStream):
-            reply.stream = reply.stream.asynchronous(self._offload(call_id))
         if reply.stream is not None:
             return self.wait(self._answer(call_id, reply))
         return self._head(reply)
 
     async def _answer(self, call_id: str, reply: Reply) -> Head:
         """On the loop: a streamed reply starts pumping under ``call_id``."""
-        if reply.stream is not None:
-            assert isinstance(reply.stream, AsyncIterator)
-            self.pumps[call_id] = Pump(reply.stream)
+        stream = reply.stream
+        sync = getattr(stream, "stream", stream)  # a sync stream made async by the runner
+        if isinstance(sync, SyncStream):
+            self.pumps[call_id] = SyncPump(sync, self.pool, lambda: self._user_code(call_id))
+        elif stream is not None:
+            assert isinstance(stream, AsyncIterator)
+            self.pumps[call_id] = Pump(stream)
         return self._head(reply)
 
     def _head(self, reply: Reply) -> Head:
