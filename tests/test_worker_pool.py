@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from conftest import OwtProcess, call, wait_until
 
 PID = "import os\ndef run(): return os.getpid()"
@@ -55,10 +56,11 @@ def test_a_call_whose_client_left_while_queued_never_runs(
     assert call(server.url, PID).status_code == 200
 
 
+@pytest.mark.parametrize("mode", [[], ["--in-process"]], ids=["workers", "in_process"])
 def test_a_running_async_call_whose_client_left_is_cancelled(
-    start_server: Any, tmp_path: Path
+    start_server: Any, tmp_path: Path, mode: list[str]
 ) -> None:
-    server: OwtProcess = start_server()
+    server: OwtProcess = start_server(*mode)
     pid = call(server.url, PID).json()
     code = (
         "import asyncio\n"
@@ -76,3 +78,4 @@ def test_a_running_async_call_whose_client_left_is_cancelled(
     assert wait_until(marker.exists, 10)
     assert marker.read_text() == "cancelled"
     assert call(server.url, PID).json() == pid  # no worker was lost for it
+    assert "Exception in ASGI application" not in server.log

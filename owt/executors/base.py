@@ -14,7 +14,14 @@ from owt.core.call import Call, Reply
 from owt.core.errors import Busy, error_from_payload
 from owt.core.host import Item
 
-__all__ = ["BatchStream", "Executor", "ExecutorOptions", "caller_gone", "unless_caller_goes"]
+__all__ = [
+    "BatchStream",
+    "Executor",
+    "ExecutorOptions",
+    "caller_gone",
+    "unless_caller_goes",
+    "while_caller_stays",
+]
 
 T = TypeVar("T")
 
@@ -41,6 +48,32 @@ async def unless_caller_goes(waiting: asyncio.Future[T]) -> T:
         waiting.cancel()
         raise Busy("the caller went away before the call started; it was dropped")
     return waiting.result()
+
+
+async def while_caller_stays(
+    running: Awaitable[T], drop: Callable[[], Awaitable[None]], after: float = 0.2
+) -> T:
+    """Await ``running`` (a call on its way to its head); if it takes more than ``after``
+    seconds, watch its caller meanwhile and ``drop()`` the call should the caller leave."""
+    gone = caller_gone.get()
+    if gone is None:
+        return await running
+    watching: list[asyncio.Task[None]] = []
+
+    async def watch() -> None:
+        await gone()
+        await drop()
+
+    def start() -> None:
+        watching.append(asyncio.get_running_loop().create_task(watch()))
+
+    timer = asyncio.get_running_loop().call_later(after, start)
+    try:
+        return await running
+    finally:
+        timer.cancel()
+        for task in watching:
+            task.cancel()
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ import itertools
 from typing import Any
 
 from owt.core.call import Call, Reply
-from owt.core.errors import OwtError
+from owt.core.errors import Busy, OwtError
 from owt.core.host import Host, Item
 from owt.core.runner import Runner
-from owt.executors.base import BatchStream, Executor
+from owt.executors.base import BatchStream, Executor, while_caller_stays
 
 __all__ = ["ThreadExecutor"]
 
@@ -50,9 +50,16 @@ class ThreadExecutor(Executor):
         call_id = str(next(_ids))
         host = self.host
         future = asyncio.wrap_future(host.soon(host.begin(call_id, call)))
+
+        async def drop() -> None:  # its caller left: cancel it on the host's loop
+            host.soon(host.drop(call_id))
+
         try:
-            status, headers, body, streamed, _ = await future
+            status, headers, body, streamed, _ = await while_caller_stays(future, drop)
         except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and not task.cancelling():  # dropped there: its caller left
+                return Busy("the caller went away; the call was cancelled").reply()
             host.soon(host.drop(call_id))
             raise
         if not streamed:

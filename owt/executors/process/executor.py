@@ -25,14 +25,13 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from owt.core.call import Call, Reply
 from owt.core.errors import Busy, Internal, OwtError
 from owt.core.frames import pack
 from owt.core.host import Item, is_end
-from owt.executors.base import BatchStream, Executor, caller_gone
+from owt.executors.base import BatchStream, Executor, while_caller_stays
 from owt.executors.process.pool import WorkerPool
 from owt.executors.process.worker import WORKER_SCRIPT, WorkerLost, WorkerProcess
 
@@ -42,7 +41,6 @@ log = logging.getLogger(__name__)
 
 CLOSE_GRACE = 60.0  # a stream without a timeout may take this long to stop when closed
 MIN_GRACE = 0.1  # less time than this left before the call's timeout: drain, don't wait
-WATCH_AFTER = 0.2  # a call running longer than this is watched for its caller leaving
 
 _ids = itertools.count()
 
@@ -110,32 +108,15 @@ class ProcessExecutor(Executor):
         )
 
     async def _head(self, worker: WorkerProcess, call_id: str, queue: asyncio.Queue[Any]) -> Any:
-        """The call's first frame. A call still running after WATCH_AFTER seconds is watched
-        for its caller leaving: then the worker drops it (a coroutine is cancelled; sync code
-        runs on, counted as busy, but no worker is lost for it)."""
-        gone = caller_gone.get()
-        if gone is None:
-            return await queue.get()
-        watching: list[asyncio.Task[None]] = []
+        """The call's first frame; should its caller leave meanwhile, the worker drops it
+        (a coroutine is cancelled; sync code runs on, counted as busy, costing no worker)."""
 
-        def watch() -> None:
-            watching.append(self.pool.background(self._drop_when_gone(worker, call_id, gone)))
+        async def drop() -> None:
+            if call_id in worker.calls:
+                self.pool.dropped += 1
+                await _send_quietly(worker, ("close", call_id))
 
-        timer = asyncio.get_running_loop().call_later(WATCH_AFTER, watch)
-        try:
-            return await queue.get()
-        finally:
-            timer.cancel()
-            for task in watching:
-                task.cancel()
-
-    async def _drop_when_gone(
-        self, worker: WorkerProcess, call_id: str, gone: Callable[[], Awaitable[None]]
-    ) -> None:
-        await gone()
-        if call_id in worker.calls:
-            self.pool.dropped += 1
-            await _send_quietly(worker, ("close", call_id))
+        return await while_caller_stays(queue.get(), drop)
 
     def abandon(self, worker: WorkerProcess, call_id: str) -> None:
         """A call given up on mid-run: ask the worker to drop it, and drain the worker."""
