@@ -68,7 +68,7 @@ async def executors(calls: int) -> dict[str, float]:
     from owt.executors.ray.executor import RayExecutor
 
     process = ProcessExecutor(workers=1)
-    actors = RayExecutor(workers=1, cluster=RayCluster(None, num_cpus=2), threads=16)
+    actors = RayExecutor(workers=1, cluster=RayCluster(None, num_cpus=2))
     await process.start()
     await actors.start()
     try:

@@ -59,7 +59,7 @@ class Settings:
     timeout: float = option(60.0, "Default seconds per call.", kind="float")
     max_body_bytes: int = option(16 * MiB, "Largest request body.", kind="int")
     insecure: bool = option(False, "Allow a non-loopback address without --auth/--token.")
-    threads: int = option(64, "Threads for calls of the main environment.", kind="int")
+    threads: int = option(64, "Threads for calls with --in-process.", kind="int")
     # security
     auth: list[str] = option([], "user:sha256hex of the password (repeatable).", kind="list")
     token: list[str] = option([], "Bearer token (repeatable).", kind="list")
@@ -81,7 +81,7 @@ class Settings:
     mount: list[str] = option([], "NAME=path/to/adaptor.py (repeatable).", kind="list")
     # environments
     env: list[str] = option([], "NAME=/path/to/python[:N] (repeatable).", kind="list")
-    isolate: bool = option(False, "Run the main environment in worker processes.")
+    isolate: bool = option(False, "Accepted for compatibility (worker processes are the default).")
     no_install: bool = option(False, "Refuse calls that bring requirements.")
     worker_max_memory: int | None = option(None, "Bytes of address space per worker.", kind="int")
     worker_max_calls: int | None = option(None, "Recycle a worker after N calls.", kind="int")
@@ -119,6 +119,20 @@ class Settings:
     )
     envs_max_bytes: int = option(
         0, "Disk for built environments; least recently used removed (0: no bound).", kind="int"
+    )
+    # containment: where main runs, how runaway calls and idle workers go
+    in_process: bool = option(
+        False, "Run main on threads inside the server (fastest; a crash stops the server)."
+    )
+    worker_threads: int = option(16, "Calls at once per worker process or actor.", kind="int")
+    drain_grace: float = option(
+        10.0, "Seconds a worker with a runaway call may finish its others.", kind="float"
+    )
+    graceful_timeout: float = option(
+        10.0, "Seconds running calls may finish on shutdown.", kind="float"
+    )
+    worker_idle_timeout: float = option(
+        0.0, "Seconds before an idle worker retires (0: never).", kind="float"
     )
 
     def __post_init__(self) -> None:
@@ -165,8 +179,8 @@ class Settings:
 
     @property
     def workers(self) -> bool:
-        """True when some environment runs in worker processes."""
-        return bool(self.isolate or self.env or self.executor != "thread")
+        """True when some environment runs in worker processes (or actors)."""
+        return bool(not self.in_process or self.env or self.executor != "thread")
 
     def check(self) -> None:
         """Refuse settings that cannot work or are unsafe; raises SettingsError."""
@@ -187,6 +201,8 @@ class Settings:
                 raise SettingsError(f"--allow-fn {fn!r}: a public Python name (no leading _)")
         if self.build_timeout <= 0:
             raise SettingsError("--build-timeout must be positive")
+        if self.worker_threads < 1:
+            raise SettingsError("--worker-threads must be at least 1")
         if self.executor not in EXECUTOR_NAMES:
             raise SettingsError(f"--executor {self.executor!r}: one of {', '.join(EXECUTOR_NAMES)}")
         if not is_loopback(self.address) and not self.protected and not self.insecure:
@@ -198,8 +214,8 @@ class Settings:
             if getattr(self, name) is not None and not self.workers:
                 flag = "--" + name.replace("_", "-")
                 raise SettingsError(
-                    f"{flag} limits worker processes, and none run here: add --isolate "
-                    "(or --env NAME=PYTHON) so calls run in workers"
+                    f"{flag} limits worker processes, and none run here with --in-process: "
+                    "drop --in-process (or add --env NAME=PYTHON) so calls run in workers"
                 )
         for folder in self.lib:
             if not Path(folder).expanduser().is_dir():

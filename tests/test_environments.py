@@ -16,7 +16,6 @@ from conftest import OwtProcess, call
 
 from owt.config import Settings, SettingsError
 from owt.core.call import Call
-from owt.core.runner import Runner
 from owt.executors.process.executor import ProcessExecutor
 from owt.executors.thread import ThreadExecutor
 from owt.executors.venvs import env_key, normalise
@@ -63,15 +62,19 @@ def test_settings_check_refuses_a_duplicate_env() -> None:
 
 
 def test_create_environments() -> None:
-    runner = Runner()
-    envs = create_environments(Settings(), runner)
-    assert list(envs) == ["main"] and isinstance(envs["main"], ThreadExecutor)
+    envs = create_environments(Settings())  # main: one worker process, 16 threads
+    assert list(envs) == ["main"] and isinstance(envs["main"], ProcessExecutor)
+    assert envs["main"].pool.size == 1 and envs["main"].pool.capacity == 16
+    envs = create_environments(Settings(in_process=True, threads=8))
+    assert isinstance(envs["main"], ThreadExecutor)
+    assert envs["main"].options.threads == 8
     envs = create_environments(
-        Settings(isolate=True, env=[f"ml={sys.executable}:2"], worker_max_calls=5), runner
+        Settings(env=[f"ml={sys.executable}:2"], worker_max_calls=5, worker_threads=4)
     )
     assert isinstance(envs["main"], ProcessExecutor) and isinstance(envs["ml"], ProcessExecutor)
     assert envs["ml"].pool.size == 2 and envs["ml"].pool.max_calls == 5
-    envs = create_environments(Settings(env=[f"main={sys.executable}:3"]), runner)
+    assert envs["ml"].pool.capacity == 4
+    envs = create_environments(Settings(env=[f"main={sys.executable}:3"]))
     assert isinstance(envs["main"], ProcessExecutor) and envs["main"].pool.size == 3
 
 

@@ -92,7 +92,7 @@ def test_missing_lib_folder_refuses_to_start(tmp_path):
 
 def test_unchanged_lib_costs_no_recompile(start_server, tmp_path):
     write_module(tmp_path, "wrap", "def go(x):\n    return x\n")
-    server = start_server("--lib", str(tmp_path))
+    server = start_server("--lib", str(tmp_path), "--in-process")  # its status counts compiles
     for _ in range(3):
         assert lib_call(server, "f(wrap.go)", "x") == "x"
     status = httpx.get(server.url + "/_owt/status").json()
@@ -101,9 +101,11 @@ def test_unchanged_lib_costs_no_recompile(start_server, tmp_path):
 
 def test_ray_actors_get_the_lib_folders_in_their_runtime_env(tmp_path):
     pytest.importorskip("ray")
+    from owt.executors.base import ExecutorOptions
     from owt.executors.ray.executor import RayExecutor
 
-    executor = RayExecutor(lib=[str(tmp_path)], env_vars={"A": "1"})
+    options = ExecutorOptions(lib=(str(tmp_path),))
+    executor = RayExecutor(options=options, env_vars={"A": "1"})
     assert executor.actor_options["runtime_env"]["env_vars"] == {
         "OWT_LIB_PATH": str(tmp_path),
         "A": "1",

@@ -46,6 +46,7 @@ def server(bare_python: str) -> Iterator[OwtProcess]:
         "--env", f"solo={sys.executable}",
         "--worker-max-memory", MEMORY,
         "--max-queue", "1",
+        "--worker-threads", "1",  # one call at a time per worker: queues fill quickly
     )  # fmt: skip
     yield server
     server.stop()

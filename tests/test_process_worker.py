@@ -19,7 +19,7 @@ import pytest
 
 from owt.core.call import Call, Request
 from owt.core.frames import HEADER, pack
-from owt.executors.process.executor import WORKER_SCRIPT, ProcessExecutor
+from owt.executors.process.executor import WORKER_SCRIPT, ProcessExecutor, WorkerStream
 from owt.server.protocol import sha256_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,10 +97,10 @@ def test_the_worker_speaks_frames_and_keeps_stdout_away() -> None:
         kind, info = receive()
         assert kind == "ready" and info["pid"] == proc.pid and info["prefix"] == sys.prefix
         code = "import sys\ndef run():\n    print('to the log')\n    return sys.path[0]"
-        proc.stdin.write(pack(("call", make(code))))
+        proc.stdin.write(pack(("call", "c1", make(code))))
         proc.stdin.flush()
-        kind, status, _, body, warm = receive()
-        assert (kind, status) == ("reply", 200)
+        kind, call_id, status, _, body, streamed, warm = receive()
+        assert (kind, call_id, status, streamed) == ("head", "c1", 200, False)
         assert body.decode() == str(ROOT)  # owt's folder first, not owt/core
         assert warm["served"] == 1 and len(warm["adaptors"]) == 1
         proc.stdin.close()
@@ -108,7 +108,7 @@ def test_the_worker_speaks_frames_and_keeps_stdout_away() -> None:
         assert b"to the log" in proc.stderr.read()
 
 
-def test_a_cancelled_call_kills_its_worker_and_a_new_one_serves() -> None:
+def test_a_cancelled_call_drains_its_worker_and_a_new_one_serves() -> None:
     async def test(executor: ProcessExecutor) -> None:
         first = json.loads((await executor.submit(make(PID))).body)
         slow = make("import time\ndef run():\n    time.sleep(30)")
@@ -141,8 +141,28 @@ def run(marker):
         assert reply.stream is not None
         assert await reply.stream.__anext__() == b"x"  # type: ignore[union-attr]
         await reply.stream.aclose()  # type: ignore[union-attr]
+        for _ in range(100):  # the close reaches the worker in the background
+            if marker.exists():
+                break
+            await asyncio.sleep(0.05)
         assert marker.read_text() == "closed"
         assert json.loads((await executor.submit(make(PID))).body) == before
+
+    with_executor(test)
+
+
+def test_a_slow_reader_holds_a_fast_stream_in_the_worker() -> None:
+    code = "def run():\n    while True:\n        yield 'x' * 1000"
+
+    async def test(executor: ProcessExecutor) -> None:
+        reply = await executor.submit(make(code))
+        stream = reply.stream
+        assert isinstance(stream, WorkerStream)
+        assert await stream.__anext__() == b"x" * 1000
+        await asyncio.sleep(1)  # the adaptor could make millions of chunks meanwhile
+        assert stream.queue.qsize() <= 4  # a few batches ahead, at most 64 chunks each
+        assert len(stream.items) <= 64
+        await stream.aclose()
 
     with_executor(test)
 
@@ -155,6 +175,34 @@ def test_calls_wait_for_a_busy_pool() -> None:
         assert len({r.body for r in replies}) == 2  # two workers took two calls each
 
     with_executor(test, workers=2)
+
+
+def test_one_worker_runs_calls_at_once_and_shares_kept_objects(tmp_path: Path) -> None:
+    counter = tmp_path / "factory-calls"
+    code = """
+import os, time
+def load(path):
+    with open(path, "a") as file:
+        file.write("x")
+    return os.getpid()
+def run(path):
+    pid = keep("counted", lambda: load(path))
+    time.sleep(0.5)
+    return pid
+"""
+    asleep = "import asyncio\nasync def run():\n    await asyncio.sleep(0.5)\n    return 1"
+
+    async def test(executor: ProcessExecutor) -> None:
+        calls = [make(code, path=str(counter)) for _ in range(8)] + [make(asleep)] * 4
+        started = asyncio.get_running_loop().time()
+        replies = await asyncio.gather(*(executor.submit(c) for c in calls))
+        elapsed = asyncio.get_running_loop().time() - started
+        assert [r.status for r in replies] == [200] * 12
+        assert len({r.body for r in replies[:8]}) == 1  # one process
+        assert counter.read_text() == "x"  # the kept object was made once
+        assert elapsed < 3.0  # together, not one after another (6 s)
+
+    with_executor(test, workers=1)
 
 
 def test_an_interpreter_that_is_not_python_fails_at_start(tmp_path: Path) -> None:

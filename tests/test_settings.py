@@ -75,9 +75,12 @@ def test_owt_port_reaches_owt_serve_from_python():
         server.stop()
 
 
+LIMIT = ["--worker-max-memory", "1000000"]
+
+
 def test_a_worker_limit_without_workers_refuses_to_start():
     result = subprocess.run(
-        [sys.executable, "-m", "owt", "serve", "--port", "0", "--worker-max-memory", "1000000"],
+        [sys.executable, "-m", "owt", "serve", "--port", "0", "--in-process", *LIMIT],
         capture_output=True,
         text=True,
         timeout=30,
@@ -86,7 +89,7 @@ def test_a_worker_limit_without_workers_refuses_to_start():
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
-    assert "--worker-max-memory" in lines[0] and "--isolate" in lines[0]
+    assert "--worker-max-memory" in lines[0] and "--in-process" in lines[0]
 
 
 def _tiny_wheel(folder: Path) -> Path:

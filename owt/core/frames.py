@@ -7,19 +7,20 @@ the server.
 
 server → worker::
 
-    ("call", Call)                  run this call (one at a time per worker)
-    ("close",)                      the client went away: close the running stream
+    ("call", id, Call)              run this call (several run at once, each under its id)
+    ("pull", id)                    one more batch of this stream (a few go ahead unasked)
+    ("close", id)                   its caller went away: cancel it, close its stream
 
 worker → server::
 
     ("ready", info)                 once, after start
-    ("reply", status, headers, body, info)     a whole reply
-    ("head", status, headers, body)            the first part of a streamed reply ...
-    ("chunk", bytes)                           ... each further chunk as it is produced ...
-    ("end", error_payload | None, info)        ... and its end (an error after it started)
+    ("head", id, status, headers, body, streamed, info)   a reply, or the head of a stream
+    ("items", id, [item, ...], info)   the chunks of a stream ready together; the last item
+                                    None (the end) or an error payload ends it
     ("dying", message)              the worker is about to exit (it ran out of memory)
 
 ``info`` is None unless the worker's warm adaptors or kept objects changed since it last said.
+A call is over for the server once its head says ``streamed`` False, or its items end.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ import asyncio
 import os
 import pickle
 import struct
-from typing import Any
+from typing import IO, Any
 
-__all__ = ["HEADER", "pack", "read_frame", "write_frame"]
+__all__ = ["HEADER", "pack", "read_frame", "read_frame_from", "write_frame"]
 
 HEADER = struct.Struct("!I")
 PICKLE_PROTOCOL = 5
@@ -54,3 +55,15 @@ async def read_frame(reader: asyncio.StreamReader) -> Any:
     """The next message; ``asyncio.IncompleteReadError`` when the other side has gone."""
     (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
     return pickle.loads(await reader.readexactly(size))
+
+
+def read_frame_from(file: IO[bytes]) -> Any:
+    """The next message from a blocking file; None when the other side has gone."""
+    header = file.read(HEADER.size)
+    if len(header) < HEADER.size:
+        return None
+    (size,) = HEADER.unpack(header)
+    data = file.read(size)
+    if len(data) < size:
+        return None
+    return pickle.loads(data)

@@ -3,18 +3,22 @@
 ``concurrent.futures`` chains a second future onto every job; on the hot path of a warm call
 that hand-off is most of the cost, so owt keeps its own: threads start on demand up to a
 bound and wait on one ``SimpleQueue``; each result goes back with ``call_soon_threadsafe``.
-Cancelling the awaiting task abandons the job (the thread finishes it and moves on).
+Cancelling the awaiting task abandons the job (the thread finishes it and moves on);
+``busy`` counts the threads running a job, abandoned ones too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable
 from queue import SimpleQueue
 from typing import Any, TypeVar
 
 __all__ = ["ThreadPool"]
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _STOP = None
@@ -48,17 +52,23 @@ class ThreadPool:
             raise RuntimeError("the thread pool is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self.busy += 1
-        try:
-            with self._lock:
-                if self._idle == 0 and len(self._threads) < self.max_threads:
-                    self._start_thread()
-                else:
-                    self._idle -= 1
-            self._jobs.put((fn, future, loop))
-            return await future
-        finally:
-            self.busy -= 1
+        self._put((fn, future, loop))
+        return await future
+
+    def submit(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn()`` on a pool thread, from any thread; nobody waits for it, so ``fn``
+        handles its own errors (one that escapes is logged)."""
+        if self._closed:
+            raise RuntimeError("the thread pool is closed")
+        self._put((fn, None, None))
+
+    def _put(self, job: tuple[Any, ...]) -> None:
+        with self._lock:
+            if self._idle == 0 and len(self._threads) < self.max_threads:
+                self._start_thread()
+            else:
+                self._idle -= 1
+        self._jobs.put(job)
 
     def _start_thread(self) -> None:
         thread = threading.Thread(
@@ -73,14 +83,23 @@ class ThreadPool:
             if job is _STOP:
                 return
             fn, future, loop = job
+            with self._lock:
+                self.busy += 1
             try:
                 result = (True, fn())
             except BaseException as exc:  # handed to the awaiting task, not lost
                 result = (False, exc)
-            try:
-                loop.call_soon_threadsafe(_settle, future, *result)
-            except RuntimeError:  # the loop closed while the job ran
-                pass
+            finally:
+                with self._lock:
+                    self.busy -= 1
+            if loop is None:
+                if not result[0]:
+                    log.error("a job failed", exc_info=result[1])
+            else:
+                try:
+                    loop.call_soon_threadsafe(_settle, future, *result)
+                except RuntimeError:  # the loop closed while the job ran
+                    pass
             del job, fn, future, result
             with self._lock:
                 self._idle += 1

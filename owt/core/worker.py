@@ -1,18 +1,21 @@
-"""The worker process: runs the calls of one environment, one at a time. Stdlib only.
+"""The worker process: a host (:mod:`owt.core.host`) behind framed pipes. Stdlib only.
 
 The server starts it by path with any Python >= 3.10, in any virtualenv, with nothing
 installed there::
 
-    [python, "-u", "/abs/path/to/owt/core/worker.py", "--parent", PID]
+    [python, "-u", "/abs/path/to/owt/core/worker.py", "--parent", PID, "--threads", N]
 
 It puts the folder holding ``owt`` on ``sys.path`` (and takes its own folder off it), keeps
 the pipes it was started with for frames (see :mod:`owt.core.frames`) and points file
 descriptors 0 and 1 away from them: ``input()`` reads nothing and ``print()`` — from Python or
-from C — goes to stderr, which is the server's log. It says READY, then runs calls with the
-one runner: module state and ``keep()`` objects live as long as the process.
+from C — goes to stderr, which is the server's log. It says READY, then runs the calls the
+server sends, several at once, each under its id: sync code on the host's ``N`` threads,
+``async def`` on the host's event loop. Module state and ``keep()`` objects live as long as
+the process and are shared by its calls.
 
-A streamed reply goes out chunk by chunk as the adaptor produces it; a ``close`` from the
-server (its client went away) closes the generator, so its ``finally`` runs. A MemoryError
+The main thread only reads frames; replies are written (whole frames, under a lock) by the
+host's loop as they are made. A ``close`` drops a call (its generator's ``finally`` runs).
+When its input closes, the worker finishes the calls in hand and exits. A MemoryError
 (``--worker-max-memory`` sets RLIMIT_AS) ends the process: its state can no longer be trusted.
 """
 
@@ -36,149 +39,115 @@ if __name__ == "__main__":
 import argparse
 import asyncio
 import faulthandler
-import json
+import functools
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+import threading
+from typing import Any
 
-from owt.core.call import Call, Reply
-from owt.core.errors import Internal, OwtError
-from owt.core.frames import read_frame, write_frame
-from owt.core.keep import keep
-from owt.core.runner import Runner, SyncStream
+from owt.core.call import Call
+from owt.core.frames import read_frame_from, write_frame
+from owt.core.host import Host, is_end
+from owt.core.runner import Runner
 
 __all__ = ["MEMORY_EXIT_CODE", "Worker", "main"]
 
 log = logging.getLogger("owt.worker")
 
-T = TypeVar("T")
+#: Batches of a stream sent ahead of the server's ``pull`` frames.
+PULL_AHEAD = 4
 
 #: The exit code of a worker that ran out of memory (as a shell reports a SIGKILLed process).
 MEMORY_EXIT_CODE = 137
 
 
 class Worker:
-    """The worker's loop: read a call, run it, write its reply as frames; repeat."""
+    """The transport of a host over two pipes: frames in on the main thread, out from the
+    host's loop."""
 
-    def __init__(self, fd_in: int, fd_out: int, runner: Runner) -> None:
+    def __init__(self, fd_in: int, fd_out: int, host: Host) -> None:
         self.fd_in = fd_in
         self.fd_out = fd_out
-        self.runner = runner
-        self.pump: asyncio.Task[None] | None = None
-        self.served = 0
-        self._said: tuple[int, int] = (0, 0)
+        self.host = host
+        self.host.on_error = self.die_if_out_of_memory
+        self._lock = threading.Lock()
+        # call id → batches the server asked for (on the host's loop): a stream sends
+        # PULL_AHEAD batches unasked, then one per ``pull``, so a slow client's chunks wait
+        # here, in the pump's bounded queue, not in the server's memory.
+        self.pulls: dict[str, asyncio.Semaphore] = {}
 
     def send(self, message: tuple[Any, ...]) -> None:
-        write_frame(self.fd_out, message)
+        with self._lock:
+            write_frame(self.fd_out, message)
 
-    async def offload(self, fn: Callable[[], T]) -> T:
-        """Run sync user code right here, with no event loop seen as running.
-
-        One call at a time runs in a worker, so there is nothing for the loop to do
-        meanwhile, and a thread hop would cost more than the rest of a warm call. As on the
-        server's threads, ``asyncio.run()`` inside an adaptor works.
-        """
-        loop = asyncio._get_running_loop()
-        asyncio._set_running_loop(None)
-        try:
-            return fn()
-        finally:
-            asyncio._set_running_loop(loop)
-
-    def info(self) -> dict[str, Any] | None:
-        """What is warm here, when it changed since the server last heard."""
-        kept = keep.names()
-        mark = (self.runner.compiles, len(kept))
-        if mark == self._said:
-            return None
-        self._said = mark
-        return {"served": self.served, "kept": kept, **self.runner.status()}
-
-    async def serve(self) -> None:
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=2**20)
-        pipe = os.fdopen(self.fd_in, "rb", buffering=0)
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
+    def serve(self) -> None:
+        """Read calls until the server closes our input; then finish them and return."""
         self.send(("ready", _describe()))
-        try:
+        with os.fdopen(self.fd_in, "rb") as pipe:
             while True:
-                try:
-                    message = await read_frame(reader)
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return  # the server closed our input: time to go
+                message = read_frame_from(pipe)
+                if message is None:
+                    break
                 if message[0] == "call":
-                    if self.pump is not None:  # never, by the protocol; be safe anyway
-                        await asyncio.wait({self.pump})
-                    await self.handle(message[1])
-                elif message[0] == "close" and self.pump is not None:
-                    self.pump.cancel()
-        finally:
-            if self.pump is not None:
-                self.pump.cancel()
-                await asyncio.wait({self.pump})
+                    self.host.pool.submit(functools.partial(self.run_blocking, *message[1:]))
+                elif message[0] == "pull":
+                    self.host.loop.call_soon_threadsafe(self._pull, message[1])
+                elif message[0] == "close":
+                    self.host.soon(self._close(message[1]))
+        self.host.wait(self.host.idle())
 
-    async def handle(self, call: Call) -> None:
-        try:
-            reply = await self.runner.run(call, self.offload)
-        except Exception as exc:  # a bug in owt: answer, keep serving
-            log.exception("internal error in the worker")
-            reply = _internal(exc)
-        self.served += 1
-        if reply.status >= 400:
-            self.die_if_out_of_memory(_payload(reply.body))
-        if reply.stream is None:
-            self.send(("reply", reply.status, reply.headers, reply.body, self.info()))
+    def run_blocking(self, call_id: str, call: Call) -> None:
+        """On a pool thread: a sync adaptor runs right here; an async one goes to the loop."""
+        head = self.host.begin_blocking(call_id, call)
+        if head is None:
+            self.host.soon(self.run(call_id, call))
             return
-        self.send(("head", reply.status, reply.headers, reply.body))
-        stream = reply.stream
-        assert isinstance(stream, AsyncIterator)
-        # The stream is pumped by a task so that a ``close`` can still be read meanwhile.
-        self.pump = asyncio.get_running_loop().create_task(self.stream(stream))
+        self.send(("head", call_id, *head))
+        if head[3]:
+            self.host.soon(self.stream(call_id))
 
-    async def stream(self, stream: AsyncIterator[bytes]) -> None:
-        """Send each chunk the moment it is made, then the end (with an error, if any)."""
-        error: dict[str, Any] | None = None
+    async def run(self, call_id: str, call: Call) -> None:
+        """One call on the loop: its head, then its stream's batches as they are made."""
         try:
-            error = await self.chunks(stream)
-        except asyncio.CancelledError:
-            pass  # the server asked to close it (its client went away)
-        finally:
-            self.pump = None
-        if error is not None:
-            self.die_if_out_of_memory(error)
-        self.send(("end", error, self.info()))
+            head = await self.host.begin(call_id, call)
+        except asyncio.CancelledError:  # dropped before its head
+            await self.settled(call_id)
+            self.send(("items", call_id, [None], None))
+            return
+        self.send(("head", call_id, *head))
+        if head[3]:
+            await self.stream(call_id)
 
-    async def chunks(self, stream: AsyncIterator[bytes]) -> dict[str, Any] | None:
-        finished = False
+    async def stream(self, call_id: str) -> None:
+        """A streamed reply's batches, each when the server has room for it."""
+        pulls = self.pulls[call_id] = asyncio.Semaphore(PULL_AHEAD)
         try:
             while True:
-                try:
-                    chunk = await stream.__anext__()
-                except StopAsyncIteration:
-                    finished = True
-                    return None
-                self.send(("chunk", chunk))
-                # Let the loop read a ``close`` between chunks, however fast they come.
-                await asyncio.sleep(0)
-        except OwtError as err:
-            finished = True
-            return err.payload()
-        except Exception as exc:
-            log.exception("internal error while streaming")
-            finished = True
-            return _payload(_internal(exc).body)
+                await pulls.acquire()
+                items = await self.host.batch(call_id)
+                end = is_end(items)
+                if end:
+                    await self.settled(call_id)
+                self.send(("items", call_id, items, self.host.info() if end else None))
+                if end:
+                    return
         finally:
-            if not finished:  # closed early: the generator's ``finally`` runs now
-                sync = getattr(stream, "stream", None)
-                if isinstance(sync, SyncStream):
-                    # No ``next`` can be in flight (sync code runs inline here), so close it
-                    # before the end is sent: the next call finds the worker really free.
-                    sync.close()
-                else:
-                    aclose = getattr(stream, "aclose", None)
-                    if aclose is not None:
-                        await aclose()
+            del self.pulls[call_id]
+
+    def _pull(self, call_id: str) -> None:
+        pulls = self.pulls.get(call_id)
+        if pulls is not None:
+            pulls.release()
+
+    async def _close(self, call_id: str) -> None:
+        await self.host.drop(call_id)
+        self._pull(call_id)  # a stream waiting for a pull goes on to its end
+
+    async def settled(self, call_id: str) -> None:
+        """Wait for the call's user code to leave its threads: until then the call still
+        counts as running here (the server drains a worker whose dropped call is stuck)."""
+        while self.host.stuck(call_id):
+            await asyncio.sleep(0.05)
 
     def die_if_out_of_memory(self, payload: dict[str, Any]) -> None:
         if payload.get("type") == "MemoryError" or "raised MemoryError" in str(
@@ -189,18 +158,6 @@ class Worker:
                 self.send(("dying", message))
             finally:
                 os._exit(MEMORY_EXIT_CODE)
-
-
-def _payload(body: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(body)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _internal(exc: BaseException) -> Reply:
-    return Internal(f"the worker failed: {type(exc).__name__}: {exc}").reply()
 
 
 def _describe() -> dict[str, Any]:
@@ -250,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parent", type=int, default=0, help="the server's pid")
     parser.add_argument("--max-memory", type=int, default=0, help="RLIMIT_AS in bytes")
     parser.add_argument("--max-adaptors", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=16, help="threads for sync user code")
     args = parser.parse_args(argv)
     _die_with_parent(args.parent)
     if args.max_memory:
@@ -260,8 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
     )
-    worker = Worker(fd_in, fd_out, Runner(args.max_adaptors))
-    asyncio.run(worker.serve())
+    worker = Worker(fd_in, fd_out, Host(Runner(args.max_adaptors), args.threads))
+    worker.serve()
     return 0
 
 

@@ -2,12 +2,93 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from typing import Any
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from owt.core.call import Call, Reply
+from owt.core.errors import Busy, error_from_payload
+from owt.core.host import Item
 
-__all__ = ["Executor"]
+__all__ = [
+    "BatchStream",
+    "Executor",
+    "ExecutorOptions",
+    "caller_gone",
+    "unless_caller_goes",
+    "while_caller_stays",
+]
+
+T = TypeVar("T")
+
+#: Set by the server for each call: awaiting it returns once the caller has gone (its
+#: client disconnected). An executor whose call must wait for room uses it, so a call
+#: whose caller left is dropped from the queue instead of run for nobody.
+caller_gone: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar(
+    "owt_caller_gone", default=None
+)
+
+
+async def unless_caller_goes(waiting: asyncio.Future[T]) -> T:
+    """Await ``waiting``; raise Busy (an answer nobody reads) if the caller goes first."""
+    gone = caller_gone.get()
+    if gone is None:
+        return await waiting
+    watch: asyncio.Future[Any] = asyncio.ensure_future(gone())
+    both: set[asyncio.Future[Any]] = {waiting, watch}
+    try:
+        await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+    if not waiting.done():
+        waiting.cancel()
+        raise Busy("the caller went away before the call started; it was dropped")
+    return waiting.result()
+
+
+async def while_caller_stays(
+    running: Awaitable[T], drop: Callable[[], Awaitable[None]], after: float = 0.2
+) -> T:
+    """Await ``running`` (a call on its way to its head); if it takes more than ``after``
+    seconds, watch its caller meanwhile and ``drop()`` the call should the caller leave."""
+    gone = caller_gone.get()
+    if gone is None:
+        return await running
+    watching: list[asyncio.Task[None]] = []
+
+    async def watch() -> None:
+        await gone()
+        await drop()
+
+    def start() -> None:
+        watching.append(asyncio.get_running_loop().create_task(watch()))
+
+    timer = asyncio.get_running_loop().call_later(after, start)
+    try:
+        return await running
+    finally:
+        timer.cancel()
+        for task in watching:
+            task.cancel()
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """What every executor is built from (the server derives it from its settings)."""
+
+    max_queue: int = 64  # calls waiting for room before 503
+    max_memory: int | None = None  # bytes of address space per worker process
+    max_calls: int | None = None  # a worker process is recycled after this many calls
+    max_adaptors: int = 256  # compiled adaptors kept warm per host
+    threads: int = 16  # threads per host for sync user code (its calls at once)
+    drain_grace: float = 10.0  # seconds a drained worker may finish its other calls
+    idle_timeout: float | None = None  # seconds before an idle worker retires
+    ray_address: str | None = None  # the Ray cluster, for the ray executor
+    lib: tuple[str, ...] = ()  # --lib folders: their modules are in scope in adaptors
 
 
 class Executor(ABC):
@@ -21,6 +102,27 @@ class Executor(ABC):
     """
 
     name: str = "executor"
+
+    def __init__(
+        self,
+        python: str | None = None,
+        workers: int = 1,
+        *,
+        env: str = "main",
+        options: ExecutorOptions | None = None,
+    ) -> None:
+        """Every executor is built so: the interpreter of the environment (None: the
+        server's), how many processes or actors, the environment's name, and the options.
+        A subclass sets itself up in :meth:`setup`."""
+        self.python = python
+        self.workers = max(1, workers)
+        self.env = env
+        self.options = options or ExecutorOptions()
+        self.setup()
+
+    def setup(self) -> None:
+        """Build what the executor holds from ``python``, ``workers``, ``env``, ``options``;
+        start nothing yet (that is :meth:`start`)."""
 
     async def start(self) -> None:
         """Acquire resources (worker processes, cluster connections)."""
@@ -37,8 +139,49 @@ class Executor(ABC):
     @abstractmethod
     async def submit(self, call: Call) -> Reply: ...
 
+    def refuse_new(self) -> None:
+        """The server is shutting down: calls waiting for room, and new ones, are refused
+        (503); running calls go on."""
+
     async def aclose(self) -> None:
         """Release every resource; no process may outlive this."""
 
     def status(self) -> dict[str, Any]:
         return {"executor": self.name}
+
+
+class BatchStream(AsyncIterator[bytes]):
+    """The rest of a streamed reply, arriving from a host in batches of
+    :data:`~owt.core.host.Item`: chunks, then None (the end) or an error payload.
+
+    A transport implements :meth:`fetch` (the next batch) and :meth:`finish` (the call is
+    over: release what it holds); ``aclose`` before the end is the transport's to define.
+    """
+
+    def __init__(self) -> None:
+        self.items: deque[Item] = deque()
+        self.done = False
+
+    async def fetch(self) -> list[Item]:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Called once, when the stream ends or is closed."""
+
+    def _end(self) -> None:
+        if not self.done:
+            self.done = True
+            self.finish()
+
+    async def __anext__(self) -> bytes:
+        if not self.items:
+            if self.done:
+                raise StopAsyncIteration
+            self.items.extend(await self.fetch())
+        item = self.items.popleft()
+        if isinstance(item, bytes):
+            return item
+        self._end()
+        if item is None:
+            raise StopAsyncIteration
+        raise error_from_payload(item)

@@ -1,61 +1,120 @@
-"""The in-process executor: sync user code on worker threads, async code on the loop.
+"""The in-process executor (``--in-process``): calls run on threads inside the server.
 
-A call that outlives its timeout is answered 504 but its thread cannot be killed: it runs to
-its end in the background (Python threads cannot be stopped from outside). Use worker
-processes (``--isolate`` or ``--env``) when runaway code must really be stopped.
+A host (:mod:`owt.core.host`) lives in the server process: sync user code runs on its
+threads, ``async def`` on its own event loop thread, so a blocking coroutine stalls neither
+the server's loop nor ``/_owt/health`` (only other ``async def`` calls). A sync adaptor
+takes a shorter road: its code goes straight from the server's loop to a host thread and
+back.
+
+Nothing here can stop a runaway call: a call past its timeout is answered 504, but its
+thread runs to its end (Python threads cannot be stopped from outside), and a crash
+(``os._exit``, a segfault) takes the whole server with it. The default, worker processes,
+survives both.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from owt.core.call import Call, Reply
 from owt.core.compiling import load_precompiled, precompile
+from owt.core.errors import Busy, OwtError
+from owt.core.host import Host, Item
 from owt.core.runner import Runner
-from owt.core.threads import ThreadPool
-from owt.executors.base import Executor
+from owt.executors.base import BatchStream, Executor, while_caller_stays
 
-__all__ = ["PRECOMPILE_BYTES", "ThreadExecutor"]
+__all__ = ["PRECOMPILE_BYTES", "HostStream", "ThreadExecutor"]
+
+_ids = itertools.count()
 
 #: Codes longer than this compile in another process (about 0.1 s of GIL-held parsing here).
 PRECOMPILE_BYTES = 128 * 1024
 
 
 class ThreadExecutor(Executor):
-    """Runs calls in this process on a pool of up to ``threads`` threads."""
+    """Runs calls in this process: ``options.threads`` threads and one loop thread."""
 
     name = "thread"
 
-    def __init__(self, runner: Runner | None = None, threads: int = 64, **_: Any) -> None:
-        self.runner = runner or Runner()
-        self.threads = threads
-        self.pool = ThreadPool(threads)
+    def setup(self) -> None:
+        self.runner = Runner(self.options.max_adaptors, lib=self.options.lib)
+        self.host = Host(self.runner, self.options.threads, name="owt-in-process")
         self._compiler: ProcessPoolExecutor | None = None
 
     async def submit(self, call: Call) -> Reply:
-        if len(call.code) > PRECOMPILE_BYTES and not self.runner.knows(call.sha256):
-            # Compiling holds the GIL: a large code compiles in another process, so the
-            # server's event loop (and every other call) does not wait for it.
-            if self._compiler is None:  # spawned, not forked: this process runs threads
-                spawn = multiprocessing.get_context("spawn")
-                self._compiler = ProcessPoolExecutor(1, mp_context=spawn)
-            result = await asyncio.get_running_loop().run_in_executor(
-                self._compiler, precompile, call.code, self.runner.filename(call)
-            )
-            self.runner.adopt(call.sha256, load_precompiled(result))
-        return await self.runner.run(call, self.pool.run)
+        target = self.runner.cached(call)
+        if target is None:  # compile on a thread (top-level code is user code)
+            if len(call.code) > PRECOMPILE_BYTES and not self.runner.knows(call.sha256):
+                await self._precompile(call)
+            try:
+                target = await self.host.pool.run(lambda: self.runner.target(call))
+            except OwtError as err:
+                return err.reply()
+        if not target.is_async:  # sync code: from this loop to a host thread and back
+            return await self.runner.run(call, self.host.pool.run)
+        call_id = str(next(_ids))
+        host = self.host
+        future = asyncio.wrap_future(host.soon(host.begin(call_id, call)))
+
+        async def drop() -> None:  # its caller left: cancel it on the host's loop
+            host.soon(host.drop(call_id))
+
+        try:
+            status, headers, body, streamed, _ = await while_caller_stays(future, drop)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and not task.cancelling():  # dropped there: its caller left
+                return Busy("the caller went away; the call was cancelled").reply()
+            host.soon(host.drop(call_id))
+            raise
+        if not streamed:
+            return Reply(status, headers, body)
+        return Reply(status, headers, body, HostStream(host, call_id))
+
+    async def _precompile(self, call: Call) -> None:
+        """Compiling holds the GIL: a large code compiles in another process, so the server's
+        event loop (and every other call) does not wait for it; the runner only loads it."""
+        if self._compiler is None:  # spawned, not forked: this process runs threads
+            spawn = multiprocessing.get_context("spawn")
+            self._compiler = ProcessPoolExecutor(1, mp_context=spawn)
+        result = await asyncio.get_running_loop().run_in_executor(
+            self._compiler, precompile, call.code, self.runner.filename(call)
+        )
+        self.runner.adopt(call.sha256, load_precompiled(result))
 
     async def aclose(self) -> None:
-        self.pool.close()
+        self.host.close()
         if self._compiler is not None:
             self._compiler.shutdown(wait=False, cancel_futures=True)
 
     def status(self) -> dict[str, Any]:
+        host = self.host.status()
         return {
             "executor": self.name,
-            "threads": {"max": self.threads, "busy": self.pool.busy},
-            **self.runner.status(),
+            "threads": {"max": self.options.threads, "busy": self.host.pool.busy},
+            "busy": max(host["calls"], self.host.pool.busy),
+            "compiles": host["compiles"],
+            "adaptors": host["adaptors"],
+            "kept": host["kept"],
         }
+
+
+class HostStream(BatchStream):
+    """The rest of a stream that a host in this process pumps on its own loop."""
+
+    def __init__(self, host: Host, call_id: str) -> None:
+        super().__init__()
+        self.host = host
+        self.call_id = call_id
+
+    async def fetch(self) -> list[Item]:
+        return await asyncio.wrap_future(self.host.soon(self.host.batch(self.call_id)))
+
+    async def aclose(self) -> None:
+        if not self.done:
+            self._end()
+            self.host.soon(self.host.drop(self.call_id))

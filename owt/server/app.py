@@ -16,16 +16,13 @@ from typing import Any
 
 import anyio
 from starlette.applications import Starlette
-from starlette.requests import Request as StarletteRequest
-from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
 
 from owt.config import Settings
 from owt.core.call import Call, Reply, Request
 from owt.core.errors import (
+    Busy,
     MethodNotAllowed,
     MissingCode,
-    NotFound,
     OwtError,
     Timeout,
     TooLarge,
@@ -35,30 +32,27 @@ from owt.core.errors import (
 )
 from owt.core.events import DONE
 from owt.core.runner import Runner
-from owt.executors.base import Executor
+from owt.executors.base import Executor, caller_gone
 from owt.server.accesslog import Observer
+from owt.server.admin import RESERVED, admin_routes
 from owt.server.auth import protect
 from owt.server.cache import ResponseCache
 from owt.server.codes import CodeStore
 from owt.server.deadlines import Deadlines
-from owt.server.endpoints import Endpoints, endpoint_routes
+from owt.server.endpoints import Endpoints
 from owt.server.environments import create_environments, create_requirements
-from owt.server.envs import env_routes
 from owt.server.http import read_request, send_reply
 from owt.server.limits import ConcurrencyLimit
-from owt.server.metrics import CallMetrics, metrics_route
-from owt.server.openapi import openapi_route
+from owt.server.metrics import CallMetrics
 from owt.server.progress import accepts_events, progress_reply
 from owt.server.protocol import call_from_fields, decode_text, read_fields, sha256_of
-from owt.server.responses import JSONResponse
 from owt.server.statedb import StateDB
-from owt.server.web import no_code_reply, web_routes
+from owt.server.web import no_code_reply
 
-__all__ = ["OwtApp", "State", "admin_routes", "create_app"]
+__all__ = ["OwtApp", "State", "create_app"]
 
 log = logging.getLogger(__name__)
 
-RESERVED = "/_owt"
 DECODED_MEMO = 256  # distinct code_b64 texts remembered decoded
 CALL_METHODS = ("GET", "HEAD", "POST")
 READY_WAIT = 0.05  # seconds to see whether a call's environment is ready before showing progress
@@ -93,6 +87,9 @@ class OwtApp:
         }
         self._decoded: dict[str, tuple[str, str]] = {}
         self.deadlines = Deadlines()
+        self.calls: set[asyncio.Task[Any]] = set()  # the calls in flight, for shutdown
+        self.closing = False  # shutting down: new calls get 503
+        self.cutting = False  # the graceful time is over: calls still running get 503
         runner = Runner(settings.max_adaptors, lib=settings.lib)
         db = StateDB(settings.state_dir) if settings.state_dir else None
         self.state = State(settings, runner, CodeStore(settings.max_codes, db), db)
@@ -108,7 +105,7 @@ class OwtApp:
     @contextlib.asynccontextmanager
     async def _lifespan(self, _: Starlette) -> AsyncIterator[None]:
         state = self.state
-        state.environments.update(create_environments(self.settings, state.runner))
+        state.environments.update(create_environments(self.settings))
         state.requirements = create_requirements(self.settings)
         executors = [*state.environments.values(), state.requirements]
         try:
@@ -132,6 +129,22 @@ class OwtApp:
             return
         await self.handle_call(scope, receive, send)
 
+    def begin_shutdown(self, grace: float) -> None:
+        """Shutdown starts: refuse new and queued calls; cut the running ones after ``grace``.
+
+        Every caller gets a JSON answer (503 ``busy``), never the server's own plain 500.
+        """
+        self.closing = True
+        for executor in [*self.state.environments.values(), self.state.requirements]:
+            if executor is not None:
+                executor.refuse_new()
+        asyncio.get_running_loop().call_later(grace, self._cut_calls)
+
+    def _cut_calls(self) -> None:
+        self.cutting = True
+        for task in list(self.calls):
+            task.cancel()
+
     async def handle_call(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["method"] not in CALL_METHODS:  # TRACE, PUT, DELETE...: not a call
             err = MethodNotAllowed(
@@ -139,6 +152,22 @@ class OwtApp:
             )
             await send_reply(send, receive, err.reply())
             return
+        if self.closing:
+            await send_reply(send, receive, _shutting_down().reply())
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self.calls.add(task)
+        try:
+            await self._handle_call(scope, receive, send)
+        except asyncio.CancelledError:
+            if not self.cutting:
+                raise
+            task.uncancel()  # cut by the shutdown mid-stream: the response is ended
+        finally:
+            self.calls.discard(task)
+
+    async def _handle_call(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope["path"]
         if path == "/b64" or path.startswith("/b64/"):
             path = path[4:] or "/"
@@ -148,6 +177,7 @@ class OwtApp:
             # instead of running the adaptor again every few seconds.
             await send_reply(send, receive, Reply(204))
             return
+        caller_gone.set(lambda: _disconnected(receive))  # this request's task's own context
         record = self.observer.begin(scope, send)
         call: Call | None = None
         try:
@@ -164,6 +194,11 @@ class OwtApp:
             reply = no_code_reply(request, err)
         except OwtError as err:
             reply = err.reply()
+        except asyncio.CancelledError:
+            if not self.cutting:
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            reply = _shutting_down().reply()
         except Exception as exc:  # a bug in owt itself: answer, log, stay up
             log.exception("internal error")
             reply = reply_for(exc)
@@ -284,7 +319,7 @@ class OwtApp:
             await executor.prepare(call)
         limit = self.state.limit
         if limit.max_concurrency:
-            work = limit.run(lambda: executor.submit(call))
+            work = limit.run(lambda: self._submit_unless_closing(executor, call))
         else:
             work = executor.submit(call)
         try:
@@ -297,6 +332,12 @@ class OwtApp:
                 call.timeout,
             )
             raise Timeout(f"the call ran past its timeout of {call.timeout}s", timeout=call.timeout)
+
+    async def _submit_unless_closing(self, executor: Executor, call: Call) -> Reply:
+        """A call that waited for --max-concurrency does not start once shutdown began."""
+        if self.closing:
+            raise _shutting_down()
+        return await executor.submit(call)
 
 
 _DONE_ID = DONE.encode()
@@ -311,76 +352,19 @@ def _reconnects_to_finished_stream(scope: dict[str, Any]) -> bool:
     return False
 
 
-def admin_routes(app: OwtApp) -> list[Route]:
-    async def health(_: StarletteRequest) -> Response:
-        return PlainTextResponse("ok")
-
-    def status_of() -> dict[str, Any]:
-        state = app.state
-        return {
-            "version": _version(),
-            "environments": {n: e.status() for n, e in state.environments.items()},
-            "requirements": state.requirements.status() if state.requirements else None,
-            "codes": len(state.codes),
-            "cache": state.cache.stats(),
-            "concurrency": state.limit.status(),
-            "endpoints": state.endpoints.names(),
-        }
-
-    async def status(_: StarletteRequest) -> Response:
-        shown = status_of()
-        if app.settings.locked:  # what may be called there is the operator's to publish
-            shown = _without_names(shown)
-        return JSONResponse(shown)
-
-    async def cache(request: StarletteRequest) -> Response:
-        responses = app.state.cache
-        if request.method == "DELETE":  # ?key=K forgets one entry, no key forgets all
-            key = request.query_params.get("key")
-            cleared = responses.clear() if key is None else responses.delete(key)
-            return JSONResponse({"cleared": cleared})
-        return JSONResponse({**responses.stats(), "keys": responses.listing()})
-
-    async def not_found(request: StarletteRequest) -> Response:
-        err = NotFound(f"no owt route {request.url.path}")
-        return Response(err.body(), err.status, media_type="application/json")
-
-    return [
-        Route(f"{RESERVED}/health", health),
-        Route(f"{RESERVED}/status", status),
-        Route(f"{RESERVED}/cache", cache, methods=["GET", "DELETE"]),
-        *endpoint_routes(app.state),
-        *env_routes(app.state),
-        openapi_route(app.state),
-        metrics_route(app.metrics, lambda: app.state),
-        *web_routes(),
-        Route(RESERVED + "/{rest:path}", not_found, methods=["GET", "POST", "PUT", "DELETE"]),
-    ]
-
-
-def _without_names(value: Any) -> Any:
-    """A status with function and endpoint names replaced by their counts."""
-    if isinstance(value, dict):
-        return {
-            k: len(v)
-            if k in ("functions", "endpoints") and isinstance(v, list)
-            else _without_names(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_without_names(v) for v in value]
-    return value
-
-
 def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()  # seen by whoever awaits it; keeps asyncio quiet when nobody does
 
 
-def _version() -> str:
-    from owt import __version__
+async def _disconnected(receive: Any) -> None:
+    """Returns once the client has gone (its request body is read by then)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
-    return __version__
+
+def _shutting_down() -> Busy:
+    return Busy("the server is shutting down; try again when it is back")
 
 
 def create_app(settings: Settings | None = None) -> OwtApp:

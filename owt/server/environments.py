@@ -1,12 +1,15 @@
 """Named environments: which executor runs a call, built from the settings at startup.
 
-    owt serve                                   main: the server's interpreter, on threads
-    owt serve --isolate                         main: worker processes of that interpreter
+    owt serve                                   main: a worker process of the server's Python
+    owt serve --in-process                      main: threads inside the server
     owt serve --env tts=~/venvs/bark/bin/python --env ml=.venv-ml/bin/python:2
 
 ``--env NAME=PYTHON[:N]`` adds a pool of N worker processes (default 1) of any Python >= 3.10
 with nothing installed for owt; a call picks it with ``env=NAME``. ``--env main=PYTHON:N``
-replaces ``main`` itself. With ``--isolate`` the ``main`` pool has one worker per CPU.
+replaces ``main`` itself. Each worker process runs up to ``--worker-threads`` calls at once.
+
+This module is the one place where Settings meet executors: it derives their
+:class:`~owt.executors.base.ExecutorOptions`.
 
 A call that brings ``requirements`` runs in a virtualenv built for that set
 (:mod:`owt.executors.venvs`), never in a named environment: asking for both is a 400. With
@@ -21,21 +24,18 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from owt.config import Settings, SettingsError
 from owt.executors import load_executor
-from owt.executors.base import Executor
-
-if TYPE_CHECKING:
-    from owt.core.runner import Runner
+from owt.executors.base import Executor, ExecutorOptions
 
 __all__ = [
     "EnvSpec",
     "create_environments",
     "create_requirements",
+    "executor_options",
     "parse_env",
     "parse_envs",
 ]
@@ -95,15 +95,19 @@ def parse_envs(items: list[str]) -> list[EnvSpec]:
     return specs
 
 
-def _pool_options(settings: Settings) -> dict[str, Any]:
-    return {
-        "max_queue": settings.max_queue,
-        "max_memory": settings.worker_max_memory,
-        "max_calls": settings.worker_max_calls,
-        "max_adaptors": settings.max_adaptors,
-        "lib": settings.lib,
-        "settings": settings,
-    }
+def executor_options(settings: Settings) -> ExecutorOptions:
+    """What the executors need to know of the settings, and nothing else."""
+    return ExecutorOptions(
+        max_queue=settings.max_queue,
+        max_memory=settings.worker_max_memory,
+        max_calls=settings.worker_max_calls,
+        max_adaptors=settings.max_adaptors,
+        threads=settings.worker_threads,
+        drain_grace=settings.drain_grace,
+        idle_timeout=settings.worker_idle_timeout or None,
+        ray_address=settings.ray_address,
+        lib=tuple(settings.lib),
+    )
 
 
 def _pool_class(settings: Settings) -> Callable[..., Executor]:
@@ -111,27 +115,27 @@ def _pool_class(settings: Settings) -> Callable[..., Executor]:
     return load_executor("ray" if settings.executor == "ray" else "process")
 
 
-def create_environments(settings: Settings, runner: Runner) -> dict[str, Executor]:
+def create_environments(settings: Settings) -> dict[str, Executor]:
     """``main`` and every ``--env``, not yet started (the app's lifespan starts them).
 
-    Every pool executor is built as ``cls(python, workers, env=NAME, max_queue=...,
-    max_memory=..., max_calls=..., max_adaptors=..., lib=[DIR, ...], settings=settings)``.
+    ``main`` is one worker process of the server's interpreter, unless ``--in-process``
+    keeps it on threads here.
     """
     specs = {spec.name: spec for spec in parse_envs(settings.env)}
-    options = _pool_options(settings)
+    options = executor_options(settings)
     environments: dict[str, Executor] = {}
     if "main" not in specs:
-        if settings.isolate or settings.executor != "thread":
-            workers = os.cpu_count() or 1
-            specs = {"main": EnvSpec("main", sys.executable, workers), **specs}
-        else:
+        if settings.in_process and settings.executor == "thread":
             from owt.executors.thread import ThreadExecutor
 
-            environments["main"] = ThreadExecutor(runner, settings.threads)
+            in_process = replace(options, threads=settings.threads)
+            environments["main"] = ThreadExecutor(options=in_process)
+        else:
+            specs = {"main": EnvSpec("main", sys.executable, 1), **specs}
     pool = _pool_class(settings) if specs else None
     for spec in specs.values():
         assert pool is not None
-        environments[spec.name] = pool(spec.python, spec.workers, env=spec.name, **options)
+        environments[spec.name] = pool(spec.python, spec.workers, env=spec.name, options=options)
     return environments
 
 
@@ -156,17 +160,17 @@ def create_requirements(settings: Settings) -> Executor:
         from owt.executors.ray.executor import RayExecutor
         from owt.executors.ray.requirements import RayRequirements
 
-        ray_options = _pool_options(settings)
+        ray_options = executor_options(settings)
         return RayRequirements(
-            lambda reqs, label: RayExecutor(env=label, requirements=reqs, **ray_options),
+            lambda reqs, label: RayExecutor(env=label, requirements=reqs, options=ray_options),
             refusal=refusal,
         )
     root = settings.state_dir / "envs" if settings.state_dir is not None else default_root()
     pool = _pool_class(settings)
-    options = _pool_options(settings)
+    options = executor_options(settings)
 
     def make(python: str, label: str) -> Executor:
-        return pool(python, 1, env=label, **options)
+        return pool(python, 1, env=label, options=options)
 
     return RequirementsExecutor(
         root,

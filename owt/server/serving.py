@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import signal
 import socket
@@ -16,7 +17,7 @@ import uvicorn
 
 from owt.config import Settings
 from owt.server.accesslog import configure_logging
-from owt.server.app import create_app
+from owt.server.app import OwtApp, create_app
 from owt.server.connection import BoundedHttpToolsProtocol
 
 __all__ = ["bind_socket", "run_server", "uvicorn_config"]
@@ -28,9 +29,18 @@ HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class _Server(uvicorn.Server):
     """uvicorn's server, printing owt's ready line once it listens."""
 
-    def __init__(self, config: uvicorn.Config, ready_line: str) -> None:
+    def __init__(self, config: uvicorn.Config, ready_line: str, grace: float = 10.0) -> None:
         super().__init__(config)
         self.ready_line = ready_line
+        self.grace = grace
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # owt answers every call before uvicorn's own deadline (which would send a plain
+        # 500): new and queued calls at once, running ones after the grace.
+        app = self.config.app
+        if isinstance(app, OwtApp):
+            app.begin_shutdown(self.grace)
+        await super().shutdown(sockets=sockets)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -152,7 +162,7 @@ def bind_socket(address: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((address.strip("[]"), port))
-    sock.set_inheritable(True)
+    sock.set_inheritable(False)  # worker processes must not hold the port after the server
     return sock
 
 
@@ -177,7 +187,8 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
         access_log=False,  # owt writes its own access log (owt.server.accesslog)
         # Large adaptors travel in GET query strings: this bounds the request target.
         h11_max_incomplete_event_size=max(settings.max_body_bytes, 1024 * 1024),
-        timeout_graceful_shutdown=5,
+        # after owt's own --graceful-timeout, by which every call has its answer
+        timeout_graceful_shutdown=math.ceil(settings.graceful_timeout) + 5,
         server_header=False,
     )
 
@@ -195,7 +206,7 @@ def run_server(settings: Settings) -> None:
         local = settings.url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:")
         ready = f"owt token {token}: open {local}/_owt/?token={token}\n{ready}"
     app = create_app(settings)
-    server = _Server(uvicorn_config(app, settings), ready)
+    server = _Server(uvicorn_config(app, settings), ready, settings.graceful_timeout)
     logging.getLogger("uvicorn.error").addFilter(_CutStreams())
     try:
         server.run(sockets=[sock])

@@ -6,12 +6,12 @@
     await executor.aclose()
 
 Each worker (``owt/core/worker.py``, started by path, so the interpreter needs nothing
-installed) runs one call at a time; a pool of N workers runs N calls at once and queues up to
-``max_queue`` more, then answers 503. Faults cost one call: a call cancelled by its timeout
-kills its worker (it is stuck in user code); a worker that exits, segfaults or runs out of
-memory answers 502 ``worker_died`` with its exit code; either way a replacement starts at once
-and the next call waits for it. A worker that dies while idle is replaced too, and one that
-has served ``max_calls`` calls is retired and replaced.
+installed) is a host that runs up to ``options.threads`` calls at once; a pool of N workers
+runs N times that and queues up to ``max_queue`` more, then answers 503. Faults cost one
+call: a call cancelled by its timeout is answered 504 by the server and *drains* its worker
+(no new calls; a replacement starts at once; killed when its other calls end or after
+``drain_grace``); a worker that exits, segfaults or runs out of memory answers 502
+``worker_died`` with its exit code to the calls that were in it, and is replaced at once.
 
 Workers run in their own session (a terminal's Ctrl-C reaches only the server, which stops
 them in order) and, on Linux, die with the server even when it is SIGKILLed.
@@ -20,27 +20,30 @@ them in order) and, on Linux, die with the server even when it is SIGKILLed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import itertools
 import logging
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from owt.core.call import Call, Reply
-from owt.core.errors import Internal, OwtError, error_from_payload
+from owt.core.errors import Busy, Internal, OwtError
 from owt.core.frames import pack
+from owt.core.host import Item, is_end
 from owt.core.libs import lib_environ
-from owt.executors.base import Executor
-from owt.executors.process.pool import WORKER_SCRIPT, WorkerLost, WorkerPool, WorkerProcess
+from owt.executors.base import BatchStream, Executor, while_caller_stays
+from owt.executors.process.pool import WorkerPool
+from owt.executors.process.worker import WORKER_SCRIPT, WorkerLost, WorkerProcess
 
 __all__ = ["WORKER_SCRIPT", "ProcessExecutor", "WorkerStream"]
 
 log = logging.getLogger(__name__)
 
 CLOSE_GRACE = 60.0  # a stream without a timeout may take this long to stop when closed
-MIN_GRACE = 0.1  # less time than this left before the call's timeout: kill, don't close
+MIN_GRACE = 0.1  # less time than this left before the call's timeout: drain, don't wait
+
+_ids = itertools.count()
 
 
 class ProcessExecutor(Executor):
@@ -48,33 +51,25 @@ class ProcessExecutor(Executor):
 
     name = "process"
 
-    def __init__(
-        self,
-        python: str | None = None,
-        workers: int = 1,
-        *,
-        env: str = "main",
-        max_queue: int = 64,
-        max_memory: int | None = None,
-        max_calls: int | None = None,
-        max_adaptors: int = 256,
-        lib: Sequence[str] = (),
-        **_: Any,
-    ) -> None:
-        self.python = python or sys.executable
-        self.env = env
-        self.max_memory = max_memory
+    def setup(self) -> None:
+        opts = self.options
+        env = self.env
+        self.python = self.python or sys.executable
+        self.max_memory = opts.max_memory
         command = [self.python, "-u", WORKER_SCRIPT, "--parent", str(os.getpid())]
-        command += ["--max-adaptors", str(max_adaptors)]
-        if max_memory:
-            command += ["--max-memory", str(max_memory)]
+        command += ["--max-adaptors", str(opts.max_adaptors), "--threads", str(opts.threads)]
+        if opts.max_memory:
+            command += ["--max-memory", str(opts.max_memory)]
         environ = {k: v for k, v in os.environ.items() if k != "PYTHONHOME"}
-        environ.update(lib_environ(lib))  # --lib folders: the worker's Runner reads them
+        environ.update(lib_environ(opts.lib))  # --lib folders: the worker's Runner reads them
         self.pool = WorkerPool(
             lambda: WorkerProcess(command, environ),
-            workers,
-            max_queue=max_queue,
-            max_calls=max_calls,
+            self.workers,
+            capacity=opts.threads,
+            max_queue=opts.max_queue,
+            max_calls=opts.max_calls,
+            drain_grace=opts.drain_grace,
+            idle_timeout=opts.idle_timeout,
             label=env,
         )
 
@@ -82,33 +77,63 @@ class ProcessExecutor(Executor):
         await self.pool.fill()
 
     async def submit(self, call: Call) -> Reply:
+        call_id = str(next(_ids))
         try:
-            frame = pack(("call", call))
+            frame = pack(("call", call_id, call))
         except Exception as exc:  # a value owt put in the call that cannot travel: a bug
             log.exception("cannot send a call to a worker")
             return Internal(f"the call cannot be sent to a worker process: {exc}").reply()
         try:
-            worker = await self.pool.acquire()
+            worker, queue = await self.pool.open(call_id)
         except OwtError as err:
             return err.reply()
         try:
-            message = await worker.begin(frame)
+            await worker.send(frame)
+            message = await self._head(worker, call_id, queue)
         except WorkerLost as lost:
-            self.pool.release(worker)
+            worker.forget(call_id)
             return lost.error().reply()
         except BaseException:
-            # Cancelled (the call's timeout): the worker is stuck in user code.
-            log.warning("environment %r: killing worker %s (call cancelled)", self.env, worker.pid)
-            worker.kill()
-            self.pool.release(worker)
+            # Cancelled (its deadline, or the server stops): its code may be stuck.
+            self.abandon(worker, call_id)
             raise
-        if message[0] == "reply":
-            _, status, headers, body, info = message
-            worker.note(info)
-            self.pool.release(worker)
+        if isinstance(message, WorkerLost):
+            return message.error().reply()
+        if message[0] == "items":  # dropped: its caller went away
+            return Busy("the caller went away; the call was cancelled").reply()
+        _, _, status, headers, body, streamed, info = message
+        worker.note(info)
+        if not streamed:
             return Reply(status, headers, body)
-        _, status, headers, body = message
-        return Reply(status, headers, body, WorkerStream(worker, self.pool, call.timeout))
+        return Reply(
+            status, headers, body, WorkerStream(self, worker, call_id, queue, call.timeout)
+        )
+
+    async def _head(self, worker: WorkerProcess, call_id: str, queue: asyncio.Queue[Any]) -> Any:
+        """The call's first frame; should its caller leave meanwhile, the worker drops it
+        (a coroutine is cancelled; sync code runs on, counted as busy, costing no worker)."""
+
+        async def drop() -> None:
+            if call_id in worker.calls:
+                self.pool.dropped += 1
+                await _send_quietly(worker, ("close", call_id))
+
+        return await while_caller_stays(queue.get(), drop)
+
+    def abandon(self, worker: WorkerProcess, call_id: str) -> None:
+        """A call given up on mid-run: ask the worker to drop it, and drain the worker."""
+        if call_id in worker.calls:
+            log.warning(
+                "environment %r: a call ran past its deadline; draining worker %s",
+                self.env,
+                worker.pid,
+            )
+            worker.abandon(call_id)
+            self.pool.background(_send_quietly(worker, ("close", call_id)))
+            self.pool.drain(worker)
+
+    def refuse_new(self) -> None:
+        self.pool.refuse_new()
 
     async def aclose(self) -> None:
         await self.pool.aclose()
@@ -128,12 +153,17 @@ class ProcessExecutor(Executor):
             "version": info.get("python"),
             "prefix": info.get("prefix"),
             "size": pool.size,
+            "threads": self.options.threads,
+            "busy": pool.busy,
             "starting": pool.starting,
             "queued": len(pool.waiters),
             "max_queue": pool.max_queue,
             "max_calls": pool.max_calls,
             "max_memory": self.max_memory,
             "replaced": pool.replaced,
+            "retired": pool.retired,
+            "dropped": pool.dropped,
+            "draining": [w.status() for w in pool.draining],
             "last_error": pool.last_error,
             "workers": [w.status() for w in pool.workers],
             "adaptors": list(adaptors.values()),
@@ -141,80 +171,76 @@ class ProcessExecutor(Executor):
         }
 
 
-class WorkerStream(AsyncIterator[bytes]):
-    """The rest of a streamed reply, chunk by chunk as the worker sends it.
+async def _send_quietly(worker: WorkerProcess, message: tuple[Any, ...]) -> None:
+    try:
+        await worker.send(message)
+    except WorkerLost:
+        pass
 
-    The worker stays checked out until the stream ends. ``aclose()`` before the end asks the
-    worker to close the generator (its ``finally`` runs) and waits for the end — unless the
-    wait for a chunk was cancelled after the call's timeout had passed: then the worker is
-    stuck in user code and is killed. A client that leaves mid-chunk, well within the
+
+class WorkerStream(BatchStream):
+    """The rest of a streamed reply, in batches as the worker sends them.
+
+    ``aclose()`` before the end asks the worker to drop the call (its generator's ``finally``
+    runs) without waiting; should the end not come within the call's timeout, or should the
+    wait for a chunk have been cancelled after that timeout had passed (the adaptor is stuck
+    in user code), the worker is drained. A client that leaves mid-chunk, well within the
     timeout, costs no warm worker.
     """
 
-    def __init__(self, worker: WorkerProcess, pool: WorkerPool, timeout: float | None) -> None:
+    def __init__(
+        self,
+        executor: ProcessExecutor,
+        worker: WorkerProcess,
+        call_id: str,
+        queue: asyncio.Queue[Any],
+        timeout: float | None,
+    ) -> None:
+        super().__init__()
+        self.executor = executor
         self.worker = worker
-        self.pool = pool
+        self.call_id = call_id
+        self.queue = queue
         self.timeout = timeout or CLOSE_GRACE
-        self.done = False
         self._waiting_since: float | None = None
 
-    def _finish(self) -> None:
-        if not self.done:
-            self.done = True
-            self.pool.release(self.worker)
-
-    async def __anext__(self) -> bytes:
-        if self.done:
-            raise StopAsyncIteration
+    async def fetch(self) -> list[Item]:
         self._waiting_since = time.monotonic()
-        try:
-            message = await self.worker.receive()
-        except WorkerLost as lost:
-            self._finish()
-            raise lost.error()
+        message = await self.queue.get()
         self._waiting_since = None
-        if message[0] == "chunk":
-            chunk: bytes = message[1]
-            return chunk
-        _, error, info = message
-        self.worker.note(info)
-        self._finish()
-        if error is not None:
-            raise error_from_payload(error)
-        raise StopAsyncIteration
+        if isinstance(message, WorkerLost):
+            self._end()
+            raise message.error()
+        self.worker.note(message[3])
+        items: list[Item] = message[2]
+        if not is_end(items):  # this batch is taken: the worker may send one more
+            try:
+                await self.worker.send(("pull", self.call_id))
+            except WorkerLost as lost:
+                self._end()
+                raise lost.error()
+        return items
 
     async def aclose(self) -> None:
         if self.done:
             return
+        self._end()
         since = self._waiting_since or time.monotonic()
         grace = self.timeout - (time.monotonic() - since)
+        if grace < MIN_GRACE:
+            self.executor.abandon(self.worker, self.call_id)
+            return
+        pool = self.executor.pool
+        pool.background(_send_quietly(self.worker, ("close", self.call_id)))
+        pool.background(self._watch_end(grace))
+
+    async def _watch_end(self, grace: float) -> None:
+        """Drain the worker if the dropped call does not end within ``grace``."""
         try:
-            if grace < MIN_GRACE:
-                log.warning(
-                    "worker %s: no chunk within %ss; killing it", self.worker.pid, self.timeout
-                )
-                self.worker.kill()
-            else:
-                await self.worker.send(("close",))
-                await asyncio.wait_for(self._drain(), grace)
-        except (WorkerLost, TimeoutError):
-            self.worker.kill()
-        except BaseException:
-            self.worker.kill()
-            raise
-        finally:
-            self._finish()
+            await asyncio.wait_for(self._ended(), grace)
+        except TimeoutError:
+            self.executor.pool.drain(self.worker)
 
-    async def _drain(self) -> None:
-        while True:
-            message = await self.worker.receive()
-            if message[0] == "end":
-                self.worker.note(message[2])
-                return
-
-    def __del__(self) -> None:
-        # Dropped without aclose (a bug somewhere above): never leave the worker checked out.
-        if not self.done:
-            self.worker.kill()
-            with contextlib.suppress(RuntimeError):  # no running loop to start a replacement
-                self._finish()
+    async def _ended(self) -> None:
+        while self.call_id in self.worker.calls:
+            await self.queue.get()

@@ -31,20 +31,15 @@ import pickle
 import sys
 import time
 import uuid
-from collections import deque
-from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from owt.core.call import Call, Reply
-from owt.core.errors import Busy, OwtError, error_from_payload
+from owt.core.errors import Busy, OwtError
+from owt.core.host import Item
 from owt.core.libs import lib_environ
-from owt.executors.base import Executor
-from owt.executors.ray.actor import Item
+from owt.executors.base import BatchStream, Executor, ExecutorOptions
 from owt.executors.ray.cluster import RayCluster, translate
 from owt.executors.ray.pool import ActorPool, ActorSlot
-
-if TYPE_CHECKING:
-    from owt.config import Settings
 
 if importlib.util.find_spec("ray") is None:  # load_executor says: pip install 'owt[ray]'
     raise ModuleNotFoundError("No module named 'ray'", name="ray")
@@ -64,44 +59,38 @@ class RayExecutor(Executor):
 
     def __init__(
         self,
-        python: str | None = None,
-        workers: int = 1,
-        *,
-        env: str = "main",
-        address: str | None = None,
+        *args: Any,
         cluster: RayCluster | None = None,
         requirements: list[str] | None = None,
         env_vars: dict[str, str] | None = None,
-        max_queue: int = 64,
-        max_calls: int | None = None,
-        max_adaptors: int = 256,
-        lib: Sequence[str] = (),
-        max_memory: int | None = None,
-        threads: int | None = None,
-        settings: Settings | None = None,
-        **_: Any,
+        **kwargs: Any,
     ) -> None:
-        if settings is not None:
-            address = address or settings.ray_address
-            threads = threads or settings.threads
-        self.python = python
-        self.env = env
-        self.size = max(1, workers)
-        self.cluster = cluster or RayCluster(address)
-        self.max_queue = max_queue
-        self.max_calls = max_calls
-        self.max_adaptors = max_adaptors
-        self.threads = max(1, threads or 16)
+        """The executor contract's arguments, and: the cluster (None: join or start one
+        at ``options.ray_address``), packages to install on the nodes, variables to set."""
+        options = kwargs.get("options") or ExecutorOptions()
+        self.cluster = cluster or RayCluster(options.ray_address)
+        self.requirements = requirements
+        self.env_vars = env_vars
+        super().__init__(*args, **kwargs)
+
+    def setup(self) -> None:
+        opts = self.options
+        python, requirements, env_vars = self.python, self.requirements, self.env_vars
+        self.size = self.workers
+        self.max_queue = opts.max_queue
+        self.max_calls = opts.max_calls
+        self.max_adaptors = opts.max_adaptors
+        self.threads = max(1, opts.threads)
         # Another interpreter runs in a worker process beside each actor: a Ray worker
         # itself would have to import Ray. (Not realpath: a virtualenv's python is a link.)
         self.worker_python: str | None = None
         if python and os.path.abspath(python) != os.path.abspath(sys.executable):
             self.worker_python = python
-        self.worker_options = {"max_memory": max_memory}
+        self.worker_options = {"max_memory": opts.max_memory, "max_adaptors": opts.max_adaptors}
         runtime_env: dict[str, Any] = {}
         if requirements:
             runtime_env["pip"] = list(requirements)
-        env_vars = {**lib_environ(lib), **(env_vars or {})}  # --lib folders, for the Runner
+        env_vars = {**lib_environ(opts.lib), **(env_vars or {})}  # --lib folders, for the Runner
         if env_vars:
             runtime_env["env_vars"] = env_vars
         self.runtime_env = runtime_env
@@ -238,7 +227,7 @@ class RayExecutor(Executor):
         }
 
 
-class RayStream(AsyncIterator[bytes]):
+class RayStream(BatchStream):
     """The rest of a streamed reply, chunk by chunk as the actor's adaptor yields it.
 
     Batches come through the actor's Ray streaming generator or, where Ray has none (Ray
@@ -248,6 +237,7 @@ class RayStream(AsyncIterator[bytes]):
     """
 
     def __init__(self, pool: ActorPool, slot: ActorSlot, call_id: str, streaming: bool) -> None:
+        super().__init__()
         self.pool = pool
         self.slot = slot
         self.call_id = call_id
@@ -258,44 +248,27 @@ class RayStream(AsyncIterator[bytes]):
             )
             self.generator = method.remote(call_id)
         self.pending: Any = None  # the pull in flight
-        self.items: deque[Item] = deque()
-        self.done = False
 
-    def _finish(self) -> None:
-        if not self.done:
-            self.done = True
-            self.pool.release(self.slot)
+    def finish(self) -> None:
+        self.pool.release(self.slot)
 
-    async def _batch(self) -> list[Item]:
-        if self.generator is not None:
-            batch: list[Item] = await (await self.generator.__anext__())
+    async def fetch(self) -> list[Item]:
+        try:
+            if self.generator is not None:
+                batch: list[Item] = await (await self.generator.__anext__())
+                return batch
+            self.pending = self.slot.handle.pull.remote(self.call_id)
+            batch = await self.pending
             return batch
-        self.pending = self.slot.handle.pull.remote(self.call_id)
-        batch = await self.pending
-        return batch
-
-    async def __anext__(self) -> bytes:
-        if not self.items:
-            if self.done:
-                raise StopAsyncIteration
-            try:
-                self.items.extend(await self._batch())
-            except asyncio.CancelledError:
-                await self.aclose()
-                raise
-            except Exception as exc:
-                self._finish()
-                raise self.pool.executor.failed(self.pool, self.slot, exc)
-        item = self.items.popleft()
-        if isinstance(item, bytes):
-            return item
-        self._finish()
-        if item is None:
-            raise StopAsyncIteration
-        raise error_from_payload(item)
+        except asyncio.CancelledError:
+            await self.aclose()
+            raise
+        except Exception as exc:
+            self._end()
+            raise self.pool.executor.failed(self.pool, self.slot, exc)
 
     async def aclose(self) -> None:
         if self.done:
             return
         self.pool.cancelled(self.slot, self.call_id, self.generator or self.pending)
-        self._finish()
+        self._end()

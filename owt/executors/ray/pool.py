@@ -3,8 +3,10 @@
 Calls go to the least busy actor that is up. Actors come up in the background; a pool whose
 actors cannot be placed (no node can hold its shape, or its ``runtime_env`` fails to build)
 fails the calls waiting for it with the reason, and tries again on the next call. A watch on
-each actor (a call that never returns) notices one that dies while idle; a dead or stuck
-actor is killed and replaced.
+each actor (a call that never returns) notices one that dies while idle; a dead actor is
+replaced. An actor still running the code of a cancelled call is *drained*, as a worker
+process is: it takes no new calls, a replacement starts at once, and it is killed when its
+other calls end or after ``--drain-grace``.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ class ActorPool:
         self.options = {**executor.actor_options, **actor_options(placement)}
         self.size = executor.size
         self.slots: list[ActorSlot] = []
+        self.draining: list[ActorSlot] = []  # stuck: killed once their other calls end
         self.replaced = 0
         self.error: OwtError | None = None  # why actors cannot start; calls get it
         self.closing = False
@@ -78,7 +81,7 @@ class ActorPool:
 
     def idle(self) -> bool:
         """No call in flight on any of its actors, none on its way."""
-        return not self.waiting and not any(slot.inflight for slot in self.slots)
+        return not self.waiting and not any(s.inflight for s in [*self.slots, *self.draining])
 
     def control(self, slot: ActorSlot, method: str, group: str = CONTROL) -> Any:
         """An actor method that steers it, on threads kept apart from the calls it runs
@@ -181,6 +184,28 @@ class ActorPool:
             self._spawn()
         self._notify()
 
+    def drain(self, slot: ActorSlot) -> None:
+        """Take no new calls in ``slot``; replace it now; kill it when its other calls end
+        or after ``drain_grace``."""
+        if not slot.alive or slot in self.draining:
+            return
+        if slot in self.slots:
+            self.slots.remove(slot)
+        self.draining.append(slot)
+        self.replaced += 1
+        if not self.closing:
+            self._spawn()
+        self._notify()
+        self.background(self._finish_draining(slot))
+
+    async def _finish_draining(self, slot: ActorSlot) -> None:
+        deadline = time.monotonic() + self.executor.options.drain_grace
+        while slot.alive and slot.inflight > 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        self._kill(slot)
+        if slot in self.draining:
+            self.draining.remove(slot)
+
     async def acquire(self) -> ActorSlot:
         """The least busy actor that is up; waits for one to come up; raises an OwtError."""
         limit = self.size * self.executor.threads + self.executor.max_queue
@@ -232,17 +257,17 @@ class ActorPool:
             stuck = slot.alive and not self.closing
         if stuck:
             log.warning(
-                "environment %r: a cancelled call's code still runs after %ss; replacing actor %s",
+                "environment %r: a cancelled call's code still runs after %ss; draining actor %s",
                 self.executor.env,
                 CANCEL_GRACE,
                 slot.info.get("actor_id"),
             )
-            self.lose(slot)
+            self.drain(slot)
 
     async def aclose(self) -> None:
         self.closing = True
         self._notify()
-        for slot in list(self.slots):
+        for slot in [*self.slots, *self.draining]:
             self._kill(slot)
         # The watches end as their actors go; what is still waiting after that is cancelled.
         if self.tasks:
@@ -256,6 +281,7 @@ class ActorPool:
             "placement": self.placement,
             "size": self.size,
             "replaced": self.replaced,
+            "draining": [s.status() for s in self.draining],
             "last_error": self.error.message if self.error else None,
             "actors": [s.status() for s in self.slots],
         }

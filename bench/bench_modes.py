@@ -1,0 +1,93 @@
+"""Warm echo in owt's two modes beside bare Starlette and LitServe, in one run.
+
+    python bench/bench_modes.py [--seconds 5] [--rounds 3] [--no-record]
+
+owt receives the adaptor's code in every request (POST JSON), once in its default mode
+(the call runs in a worker process) and once with ``--in-process`` (threads inside the
+server); bare Starlette (bench/baseline_app.py) and LitServe (bench/litserve_app.py, its
+echo API on ``/predict``; ``pip install litserve`` first, else it is left out) answer the
+same echo. Interleaved rounds, medians; the ratios go to bench/RESULTS.md (unless
+``--no-record``: a trial run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+from common import b64, free_port, load, load_tool, machine, owt_server, process_server, record
+
+ECHO = 'def run(name):\n    return f"Hello, {name}!"\n'
+BODY = {"code_b64": b64(ECHO), "kwargs": {"name": "owt"}}
+
+
+@contextmanager
+def servers(stack: ExitStack) -> Iterator[dict[str, str]]:
+    """Every side that can run here, by name: its URL to load."""
+    urls = {
+        "owt (worker process)": stack.enter_context(owt_server("--timeout", "30")),
+        "owt --in-process": stack.enter_context(owt_server("--timeout", "30", "--in-process")),
+    }
+    port = free_port()
+    base = stack.enter_context(
+        process_server([sys.executable, "bench/baseline_app.py", str(port)], port)
+    )
+    urls["bare Starlette"] = base + "/"
+    if importlib.util.find_spec("litserve") is not None:
+        port = free_port()
+        lit = stack.enter_context(
+            process_server([sys.executable, "bench/litserve_app.py", str(port)], port)
+        )
+        urls["LitServe"] = lit + "/predict"
+    else:
+        print("LitServe left out: pip install litserve", file=sys.stderr)
+    yield urls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--no-record", action="store_true", help="print, do not record")
+    args = parser.parse_args()
+    results: dict[str, list[float]] = {}
+    with ExitStack() as stack, servers(stack) as urls:
+        for url in urls.values():  # warm-up: owt compiles the code once here
+            load(url, body=BODY, seconds=1, connections=args.connections)
+        for _ in range(args.rounds):
+            for name, url in urls.items():
+                rate = load(url, body=BODY, seconds=args.seconds, connections=args.connections)
+                results.setdefault(name, []).append(rate)
+    rates = {name: statistics.median(values) for name, values in results.items()}
+    text = report(rates, args)
+    print(text)
+    if not args.no_record:
+        record("bench_modes", text)
+
+
+def report(rates: dict[str, float], args: argparse.Namespace) -> str:
+    base = rates["bare Starlette"]
+    lit = rates.get("LitServe")
+    lines = [
+        "## Warm echo: owt's modes vs bare Starlette and LitServe",
+        "",
+        f"`python bench/bench_modes.py --seconds {args.seconds:g} --rounds {args.rounds}` — "
+        f"{machine()}, load by {load_tool()}, {args.connections} connections, POST JSON; "
+        "owt receives the adaptor's code in every request. Medians of interleaved rounds.",
+        "",
+        "| server | req/s | / bare Starlette | / LitServe |",
+        "|---|---|---|---|",
+    ]
+    for name, rate in rates.items():
+        vs_lit = f"{rate / lit:.2f}×" if lit else "—"
+        lines.append(f"| {name} | {rate:,.0f} | {rate / base:.2f}× | {vs_lit} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

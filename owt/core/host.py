@@ -1,0 +1,382 @@
+"""The host: where calls run away from the server's event loop. Stdlib only.
+
+One host runs in each worker process (:mod:`owt.core.worker`), in each Ray actor
+(:mod:`owt.executors.ray.actor`) and, with ``--in-process``, inside the server itself. Only
+the transport around it differs (framed pipes, Ray calls, a thread hop). A host:
+
+- receives a call under an id and runs it with the one :class:`~owt.core.runner.Runner`:
+  sync user code (functions, top-level code, each ``next`` of a sync generator) on its own
+  thread pool, coroutines and async generators on its own event loop, on a thread of its own;
+- answers the reply's *head* (status, headers, first chunk, streamed?, what is warm);
+- pumps the rest of a streamed reply into a bounded queue (:class:`Pump`), from which the
+  transport takes the chunks ready at each moment as one batch of :data:`Item`;
+- drops a call when its caller goes: a call still running is cancelled (async code stops at
+  its next ``await``), a stream's generator is closed (its ``finally`` runs);
+- reports what is warm (compiled adaptors, ``keep()`` names) when it changed.
+
+Module state and ``keep()`` objects belong to the process, so every call of a host shares
+them: one model copy serves concurrent calls. Sync user code cannot be stopped from outside;
+:meth:`Host.stuck` tells whether a dropped call's code still runs in a thread, so the
+server can retire the whole process instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from typing import Any, TypeVar
+
+from owt.core.call import Call, Reply
+from owt.core.errors import Internal, OwtError
+from owt.core.keep import keep
+from owt.core.runner import Runner
+from owt.core.streams import SyncStream
+from owt.core.threads import ThreadPool
+
+__all__ = ["Head", "Host", "Item", "Pump", "SyncPump", "is_end"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: A call's answer: status, headers, first chunk, streamed?, what is warm (None: unchanged).
+Head = tuple[int, list[tuple[str, str]], bytes, bool, "dict[str, Any] | None"]
+#: One item of a stream's batch: a chunk, an error payload (the end), or None (the end).
+Item = bytes | dict[str, Any] | None
+
+PUMP_SIZE = 64  # chunks made ahead of the transport, at most, per stream
+
+
+def is_end(batch: list[Item]) -> bool:
+    """True when this batch ends its stream (its last item is the end or an error)."""
+    return not isinstance(batch[-1], bytes)
+
+
+def _failed(exc: BaseException) -> dict[str, Any]:
+    return Internal(f"the host failed: {type(exc).__name__}: {exc}").payload()
+
+
+class Pump:
+    """Pulls a reply stream into a bounded queue, so the chunks ready at once cross together.
+
+    A slow adaptor's chunks still go one by one, as each is made; a fast one's go in
+    batches. The end is ``None``, a failure an error payload. Closing it before the end
+    closes the adaptor's generator (its ``finally`` runs). Lives on one event loop.
+    """
+
+    def __init__(self, stream: AsyncIterator[bytes], size: int = PUMP_SIZE) -> None:
+        self.queue: asyncio.Queue[Item] = asyncio.Queue(size)
+        self.task = asyncio.get_running_loop().create_task(self._run(stream))
+
+    async def _run(self, stream: AsyncIterator[bytes]) -> None:
+        end: Item = None
+        finished = False
+        try:
+            while True:
+                try:
+                    chunk = await stream.__anext__()
+                except StopAsyncIteration:
+                    break
+                await self.queue.put(chunk)
+            finished = True
+        except OwtError as err:
+            finished, end = True, err.payload()
+        except Exception as exc:  # a bug in owt: end the stream, say so
+            log.exception("internal error while streaming")
+            finished, end = True, _failed(exc)
+        finally:
+            if not finished:
+                aclose = getattr(stream, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+        await self.queue.put(end)
+
+    async def batch(self) -> list[Item]:
+        """The chunks ready now; waits for the first."""
+        items = [await self.queue.get()]
+        while not self.queue.empty() and isinstance(items[-1], bytes):
+            items.append(self.queue.get_nowait())
+        return items
+
+    async def close(self) -> None:
+        """Stop pumping (closing the adaptor's generator); a waiting :meth:`batch` ends."""
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
+
+
+class SyncPump(Pump):
+    """A sync stream pulled by one pool thread from its first chunk to its last.
+
+    No round trip to a thread per chunk: the thread runs the generator on and hands each
+    chunk to the loop, at most ``size`` ahead of :meth:`batch`. Closing it stops the pulling
+    after the ``next`` in flight and closes the generator on the pulling thread (its
+    ``finally`` runs).
+    """
+
+    def __init__(
+        self,
+        stream: SyncStream,
+        pool: ThreadPool,
+        user_code: Callable[[], contextlib.AbstractContextManager[None]],
+        size: int = PUMP_SIZE,
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.queue = asyncio.Queue()  # bounded by ``room``, which the thread waits on
+        self.room = threading.Semaphore(size)
+        self.stopped = threading.Event()
+        self.stream = stream
+        self._user_code = user_code
+        pool.submit(self._pull)
+
+    def _pull(self) -> None:
+        with self._user_code():
+            try:
+                while not self.stopped.is_set():
+                    try:
+                        chunk = next(self.stream)
+                    except StopIteration:
+                        self._put(None)
+                        return
+                    except OwtError as err:
+                        self._put(err.payload())
+                        return
+                    except Exception as exc:  # a bug in owt: end the stream, say so
+                        log.exception("internal error while streaming")
+                        self._put(_failed(exc))
+                        return
+                    self._put(chunk)
+            finally:
+                self.stream.close()
+
+    def _put(self, item: Item) -> None:
+        while not self.stopped.is_set():
+            if self.room.acquire(timeout=0.1):  # else the transport is behind: wait
+                try:
+                    self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+                except RuntimeError:  # the loop is closed: nobody will read this
+                    self.stopped.set()
+                return
+
+    async def batch(self) -> list[Item]:
+        items = await super().batch()
+        for _ in items:
+            self.room.release()
+        return items
+
+    async def close(self) -> None:
+        self.stopped.set()
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
+
+
+class Host:
+    """Runs calls: ``threads`` threads for sync user code, one event loop thread for async.
+
+    ``run`` replaces the runner for a host that passes its calls on (a Ray actor of
+    another interpreter hands them to a worker process); ``on_error`` sees the payload of
+    every error reply and stream end (a worker dies on MemoryError).
+
+    >>> host = Host(Runner(), threads=2)
+    >>> call = Call(code="def run(): return 'hi'", sha256="0" * 64)
+    >>> host.wait(host.begin("c1", call))[:4]
+    (200, [('content-type', 'text/plain; charset=utf-8')], b'hi', False)
+    >>> host.close()
+    """
+
+    def __init__(
+        self,
+        runner: Runner,
+        threads: int = 16,
+        *,
+        run: Callable[[Call], Awaitable[Reply]] | None = None,
+        on_error: Callable[[dict[str, Any]], None] | None = None,
+        name: str = "owt-host",
+    ) -> None:
+        self.runner = runner
+        self.threads = threads
+        self.pool = ThreadPool(threads, name=f"{name}-call")
+        self.pass_on = run
+        self.on_error = on_error
+        self.running: dict[str, asyncio.Task[Any]] = {}  # call id → its run to the head
+        self.pumps: dict[str, Pump] = {}  # call id → its streamed rest
+        self.in_user_code: dict[str, int] = {}  # call id → threads running its code now
+        self.lock = threading.Lock()
+        self.served = 0
+        #: What is warm: a cheap mark that changes with it, and the full description.
+        self.warm_mark: Callable[[], Any] = lambda: (runner.compiles, len(keep.names()))
+        self.warm: Callable[[], dict[str, Any]] = lambda: {
+            "kept": keep.names(),
+            **runner.status(),
+        }
+        self._said: Any = None
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run_loop, name=f"{name}-loop", daemon=True)
+        self._thread.start()
+
+    # -- from other threads ----------------------------------------------------------------
+
+    def soon(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Start ``coro`` on the host's loop; thread-safe."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def wait(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the host's loop and wait for it (from a thread that is no loop's)."""
+        return self.soon(coro).result()
+
+    # -- on the host's loop ----------------------------------------------------------------
+
+    async def begin(self, call_id: str, call: Call) -> Head:
+        """Run a call to its head; a streamed rest starts pumping under ``call_id``."""
+        task = asyncio.current_task()
+        assert task is not None
+        self.running[call_id] = task
+        try:
+            if self.pass_on is not None:
+                reply = await self.pass_on(call)
+            else:
+                reply = await self.runner.run(call, self._offload(call_id))
+        except Exception as exc:  # a bug in owt: answer, keep serving
+            log.exception("internal error in the host")
+            reply = Internal(f"the host failed: {type(exc).__name__}: {exc}").reply()
+        finally:
+            self.running.pop(call_id, None)
+        return await self._answer(call_id, reply)
+
+    def begin_blocking(self, call_id: str, call: Call) -> Head | None:
+        """Run a sync adaptor's call to its head right on this thread, which must be no
+        event loop's (a pool thread, a Ray thread): no hop to the loop and back. None for
+        an async adaptor: run that with :meth:`begin` on the loop."""
+        if self.pass_on is not None:
+            return None
+        try:
+            with self._user_code(call_id):
+                reply = self.runner.run_blocking(call, self._offload(call_id), self.wait)
+        except Exception as exc:  # a bug in owt: answer, keep serving
+            log.exception("internal error in the host")
+            reply = Internal(f"the host failed: {type(exc).__name__}: {exc}").reply()
+        if reply is None:
+            return None
+        if reply.stream is not None:
+            return self.wait(self._answer(call_id, reply))
+        return self._head(reply)
+
+    async def _answer(self, call_id: str, reply: Reply) -> Head:
+        """On the loop: a streamed reply starts pumping under ``call_id``."""
+        stream = reply.stream
+        sync = getattr(stream, "stream", stream)  # a sync stream made async by the runner
+        if isinstance(sync, SyncStream):
+            self.pumps[call_id] = SyncPump(sync, self.pool, lambda: self._user_code(call_id))
+        elif stream is not None:
+            assert isinstance(stream, AsyncIterator)
+            self.pumps[call_id] = Pump(stream)
+        return self._head(reply)
+
+    def _head(self, reply: Reply) -> Head:
+        self.served += 1
+        if reply.status >= 400 and self.on_error is not None:
+            self.on_error(_payload(reply.body))
+        streamed = reply.stream is not None
+        return reply.status, reply.headers, reply.body, streamed, self.info()
+
+    async def batch(self, call_id: str) -> list[Item]:
+        """The next chunks of a streamed reply, ready together; ends with None or an error."""
+        pump = self.pumps.get(call_id)
+        if pump is None:  # dropped, or never streamed
+            return [None]
+        items = await pump.batch()
+        if is_end(items):
+            self.pumps.pop(call_id, None)
+            end = items[-1]
+            if isinstance(end, dict) and self.on_error is not None:
+                self.on_error(end)
+        return items
+
+    async def drop(self, call_id: str) -> None:
+        """The caller went away: cancel the call's run, close its stream."""
+        task = self.running.get(call_id)
+        if task is not None:
+            task.cancel()
+        pump = self.pumps.pop(call_id, None)
+        if pump is not None:
+            await pump.close()
+
+    async def idle(self) -> None:
+        """Wait until no call runs or streams here."""
+        while self.running or self.pumps or self.in_user_code:
+            await asyncio.sleep(0.05)
+
+    # -- anywhere --------------------------------------------------------------------------
+
+    def info(self, force: bool = False) -> dict[str, Any] | None:
+        """What is warm here, when it changed since the caller last heard (or ``force``)."""
+        mark = self.warm_mark()
+        if mark == self._said and not force:
+            return None
+        self._said = mark
+        return {"served": self.served, **self.warm()}
+
+    def stuck(self, call_id: str) -> bool:
+        """True while user code of this call still runs in a thread (after a drop)."""
+        with self.lock:
+            return call_id in self.in_user_code
+
+    def status(self) -> dict[str, Any]:
+        info = self.info(force=True)
+        assert info is not None
+        busy = len(self.running.keys() | self.pumps.keys() | self.in_user_code.keys())
+        return {**info, "calls": busy, "streams": len(self.pumps), "busy_threads": self.pool.busy}
+
+    def close(self, wait: float = 1.0) -> None:
+        """Stop the loop and the idle threads (threads still in user code are daemons)."""
+        self.pool.close()
+        if not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(wait)
+
+    def _run_loop(self) -> None:
+        self.loop.run_forever()
+        tasks = asyncio.all_tasks(self.loop)  # stopped: what still runs is cancelled
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        self.loop.close()
+
+    @contextlib.contextmanager
+    def _user_code(self, call_id: str) -> Iterator[None]:
+        with self.lock:
+            self.in_user_code[call_id] = self.in_user_code.get(call_id, 0) + 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                left = self.in_user_code.pop(call_id) - 1
+                if left:
+                    self.in_user_code[call_id] = left
+
+    def _offload(self, call_id: str) -> Callable[[Callable[[], T]], Awaitable[T]]:
+        async def offload(fn: Callable[[], T]) -> T:
+            def job() -> T:
+                with self._user_code(call_id):
+                    return fn()
+
+            return await self.pool.run(job)
+
+        return offload
+
+
+def _payload(body: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

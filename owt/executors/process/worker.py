@@ -1,0 +1,262 @@
+"""One worker process seen from the server: start it, exchange frames, tell how it ended.
+
+``WorkerProcess`` starts ``owt/core/worker.py`` with an interpreter, waits for its READY
+frame, then one reader task routes each frame the worker sends to the queue of its call id
+(see :mod:`owt.core.frames`): several calls run in one worker at once. When the worker's
+output ends, every call still open in it gets the :class:`WorkerLost` that says how.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import pickle
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import owt.core
+from owt.core.errors import WorkerDied
+from owt.core.frames import HEADER, pack
+from owt.core.host import is_end
+
+__all__ = ["WORKER_SCRIPT", "WorkerLost", "WorkerProcess", "describe_exit"]
+
+log = logging.getLogger(__name__)
+
+WORKER_SCRIPT = str(Path(owt.core.__file__).resolve().with_name("worker.py"))
+START_TIMEOUT = 60.0  # a worker of a large virtualenv may take a while to import
+STOP_GRACE = 2.0  # after its output ends, a worker has this long to exit
+
+
+class WorkerLost(Exception):
+    """The worker process is gone (or never became ready); ``exit_code`` says how it ended."""
+
+    def __init__(self, message: str, exit_code: int | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+    def error(self) -> WorkerDied:
+        return WorkerDied(self.message, exit_code=self.exit_code)
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "the worker process stopped answering"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"the worker process was killed by {name} during the call"
+    return f"the worker process exited with code {code} during the call"
+
+
+def _ends(message: tuple[Any, ...]) -> bool:
+    """True for the last frame of a call: a whole reply, or its stream's end."""
+    if message[0] == "head":
+        return not message[5]
+    return message[0] == "items" and is_end(message[2])
+
+
+class WorkerProcess:
+    """One worker process, the pipes to it, and the calls open in it."""
+
+    def __init__(self, command: list[str], environ: dict[str, str] | None = None) -> None:
+        self.command = command
+        self.environ = environ
+        self.proc: asyncio.subprocess.Process | None = None
+        self.info: dict[str, Any] = {}
+        self.warm: dict[str, Any] = {}
+        self.calls: dict[str, asyncio.Queue[Any]] = {}  # call id → its frames, in flight
+        self.abandoned: set[str] = set()  # calls given up on that may still run here
+        self.served = 0
+        self.draining = False  # takes no new calls; killed once its calls end
+        self.lost: WorkerLost | None = None
+        self.started = time.monotonic()
+        self.idle_since = time.monotonic()
+        self.free = asyncio.Event()  # set while no call but abandoned ones is open here
+        self.free.set()
+        self.reader: asyncio.Task[None] | None = None
+        self._dying: str | None = None
+        self.on_change: Any = None  # called when a call ends or the worker is lost
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None and self.lost is None
+
+    async def start(self, timeout: float = START_TIMEOUT) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.command,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=None,  # the worker's stderr (and its fd 1) is the server's log
+            start_new_session=True,
+            close_fds=True,  # not the server's listening socket, nor anything else
+            env=self.environ,
+        )
+        try:
+            message = await asyncio.wait_for(self._receive(), timeout)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            code = await self.proc.wait()
+            raise WorkerLost(
+                f"{self.command[0]} exited with code {code} before it was ready "
+                "(it must be Python >= 3.10; see the log above)",
+                code,
+            )
+        except BaseException:  # too slow, or cancelled: no half-started process stays behind
+            self.kill()
+            raise
+        if message[0] != "ready":
+            self.kill()
+            raise WorkerLost(f"{self.command[0]} did not start an owt worker", None)
+        self.info = message[1]
+        self.started = self.idle_since = time.monotonic()
+        self.reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _receive(self) -> tuple[Any, ...]:
+        assert self.proc is not None and self.proc.stdout is not None
+        (size,) = HEADER.unpack(await self.proc.stdout.readexactly(HEADER.size))
+        message: tuple[Any, ...] = pickle.loads(await self.proc.stdout.readexactly(size))
+        return message
+
+    async def _read(self) -> None:
+        """Route each frame to its call; when the output ends, fail every open call."""
+        try:
+            while True:
+                message = await self._receive()
+                if message[0] == "dying":
+                    self._dying = message[1]
+                    continue
+                queue = self.calls.get(message[1])
+                if queue is None:
+                    continue
+                queue.put_nowait(message)
+                if _ends(message):
+                    self._end(message[1])
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        self.lost = await self._exit()
+        calls, self.calls = self.calls, {}
+        for queue in calls.values():
+            queue.put_nowait(self.lost)
+        self.free.set()
+        self._changed()
+
+    def _end(self, call_id: str) -> None:
+        self.calls.pop(call_id, None)
+        self.abandoned.discard(call_id)
+        if not self.calls:
+            self.idle_since = time.monotonic()
+        self._check_free()
+        self._changed()
+
+    def _check_free(self) -> None:
+        if self.calls.keys() <= self.abandoned:
+            self.free.set()
+
+    def abandon(self, call_id: str) -> None:
+        """The server gave up on this call; the worker is free once only such calls remain."""
+        if call_id in self.calls:
+            self.abandoned.add(call_id)
+            self._check_free()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self)
+
+    async def _exit(self) -> WorkerLost:
+        """The worker's output ended: wait for its exit code and say what happened."""
+        assert self.proc is not None
+        try:
+            code = await asyncio.wait_for(self.proc.wait(), STOP_GRACE)
+        except TimeoutError:
+            self.kill()
+            code = await self.proc.wait()
+        self.kill()  # whatever it started in its session goes with it
+        return WorkerLost(self._dying or describe_exit(code), code)
+
+    def open(self, call_id: str) -> asyncio.Queue[Any]:
+        """Count a call as running here; its frames arrive on the queue returned."""
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        if self.lost is not None:
+            queue.put_nowait(self.lost)
+            return queue
+        self.calls[call_id] = queue
+        self.served += 1
+        self.free.clear()
+        return queue
+
+    def forget(self, call_id: str) -> None:
+        """The call will not finish here (it could not be sent): stop counting it."""
+        if call_id in self.calls:
+            self._end(call_id)
+
+    async def send(self, message: tuple[Any, ...] | bytes) -> None:
+        """Send a frame; a worker gone meanwhile raises its WorkerLost."""
+        assert self.proc is not None and self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(message if isinstance(message, bytes) else pack(message))
+            await self.proc.stdin.drain()
+        except (ConnectionError, RuntimeError):
+            if self.reader is not None:
+                await asyncio.shield(self.reader)
+            raise self.lost or WorkerLost(describe_exit(None), None)
+
+    def note(self, info: dict[str, Any] | None) -> None:
+        if info is not None:
+            self.warm = info
+
+    def kill(self) -> None:
+        """SIGKILL the worker and anything it started in its session."""
+        if self.proc is None:
+            return
+        try:  # its session lives on while anything it started does, even after it exited
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            if self.proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()
+
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Close its input (it exits after its calls in hand), then kill it after ``grace``."""
+        if self.proc is None:
+            return
+        if self.proc.stdin is not None and not self.proc.stdin.is_closing():
+            self.proc.stdin.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), grace)
+        except TimeoutError:
+            log.warning("worker %s did not stop in %ss; killing it", self.pid, grace)
+        self.kill()  # also whatever it left in its session
+        await self.proc.wait()
+        if self.reader is not None:
+            await asyncio.gather(self.reader, return_exceptions=True)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "busy": len(self.calls),
+            "draining": self.draining,
+            "calls": self.served,
+            "rss": _rss(self.pid),
+            "uptime": round(time.monotonic() - self.started, 3),
+            "kept": self.warm.get("kept", []),
+            "adaptors": len(self.warm.get("adaptors", [])),
+        }
+
+
+def _rss(pid: int | None) -> int | None:
+    try:
+        with open(f"/proc/{pid}/statm") as file:
+            return int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None

@@ -1,0 +1,260 @@
+"""Faults an adaptor can cause, against a real server: each costs only its own call.
+
+The default mode (calls in worker processes) survives every fault here; ``--in-process``
+survives those that leave the process whole (a sleep, a blocking ``async def``, an
+exception mid-stream, ``sys.exit``). During each fault ``/_owt/health`` still answers, and
+afterwards no owt process burns CPU and the worker count is back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+from conftest import OwtProcess, b64, call, wait_until
+
+SPIN = "def run():\n    while True:\n        pass"
+SLEEP = "import time\ndef run():\n    time.sleep(60)"
+SEGFAULT = "import ctypes\ndef run():\n    ctypes.string_at(0)"
+EXIT = "import os\ndef run():\n    os._exit(3)"
+SYS_EXIT = "import sys\ndef run():\n    sys.exit(3)"
+MEMORY = "def run():\n    hog = []\n    while True:\n        hog.append(bytearray(50_000_000))"
+BLOCKING_ASYNC = "import time\nasync def run():\n    time.sleep(60)"
+THREE_THEN_RAISE = (
+    "def run():\n    for i in range(3):\n        yield f'chunk{i}\\n'\n    raise ValueError('late')"
+)
+ENDLESS = "import time\ndef run():\n    while True:\n        yield 'x\\n'\n        time.sleep(0.05)"
+PID = "import os\ndef run(): return os.getpid()"
+NAP = "import time\ndef run():\n    time.sleep(1)\n    return 'ok'"
+
+
+@pytest.fixture(scope="module")
+def workers() -> Iterator[OwtProcess]:
+    server = OwtProcess(
+        "--timeout", "20",
+        "--drain-grace", "2",
+        "--worker-max-memory", str(1024 * 1024 * 1024),
+        "--env", f"x={sys.executable}:1",
+        "--env", f"crash={sys.executable}:1",
+    )  # fmt: skip
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def in_process() -> Iterator[OwtProcess]:
+    server = OwtProcess("--timeout", "20", "--in-process")
+    yield server
+    server.stop()
+
+
+def run(server: OwtProcess, code: str, timeout: float = 2, env: str = "main") -> httpx.Response:
+    return call(server.url, code, fields={"timeout": timeout, "env": env}, timeout=60)
+
+
+def health_during(server: OwtProcess, fault: Callable[[], Any]) -> tuple[Any, float]:
+    """Run ``fault`` in a thread; meanwhile time /_owt/health. Its result, the slowest."""
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(fault()))
+    thread.start()
+    slowest = 0.0
+    time.sleep(0.2)
+    while thread.is_alive():
+        started = time.monotonic()
+        assert httpx.get(server.url + "/_owt/health", timeout=10).text == "ok"
+        slowest = max(slowest, time.monotonic() - started)
+        time.sleep(0.1)
+    thread.join()
+    return result[0], slowest
+
+
+def status(server: OwtProcess) -> dict[str, Any]:
+    result: dict[str, Any] = httpx.get(server.url + "/_owt/status", timeout=10).json()
+    return result
+
+
+def owt_pids(server: OwtProcess) -> list[int]:
+    pids = [server.pid]
+    for env in status(server)["environments"].values():
+        pids += [w["pid"] for w in env.get("workers", []) + env.get("draining", [])]
+    return pids
+
+
+def cpu_ticks(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as file:
+                fields = file.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+        except OSError:
+            pass
+    return total
+
+
+def assert_calm(server: OwtProcess, env: str = "main") -> None:
+    """The worker count is back, and no owt process burns CPU a few seconds on."""
+    assert wait_until(lambda: _ready(server, env), timeout=30)
+    assert wait_until(lambda: not status(server)["environments"][env].get("draining"), 30)
+    pids = owt_pids(server)
+    before = cpu_ticks(pids)
+    time.sleep(2)
+    used = (cpu_ticks(pids) - before) / os.sysconf("SC_CLK_TCK")
+    assert used < 1.0, f"owt processes used {used:.2f} s of CPU in 2 s"
+    assert run(server, PID, env=env).status_code == 200
+
+
+def _ready(server: OwtProcess, env: str) -> bool:
+    info = status(server)["environments"][env]
+    return len(info.get("workers", [1])) == info.get("size", 1)
+
+
+def error_of(response: httpx.Response) -> str:
+    kind: str = response.json()["error"]
+    return kind
+
+
+@pytest.mark.parametrize(
+    ("code", "status_code", "kind"),
+    [
+        (SPIN, 504, "timeout"),
+        (SLEEP, 504, "timeout"),
+        (SEGFAULT, 502, "worker_died"),
+        (EXIT, 502, "worker_died"),
+        (SYS_EXIT, 500, "adaptor_error"),
+        (MEMORY, 502, "worker_died"),
+        (BLOCKING_ASYNC, 504, "timeout"),
+    ],
+    ids=["spin", "sleep", "segfault", "os_exit", "sys_exit", "memory", "blocking_async"],
+)
+def test_a_fault_costs_only_its_own_call(
+    workers: OwtProcess, code: str, status_code: int, kind: str
+) -> None:
+    with ThreadPoolExecutor(2) as pool:
+        bystander = pool.submit(run, workers, NAP, 10, "x")
+        response, slowest = health_during(workers, lambda: run(workers, code, timeout=2))
+        assert bystander.result().status_code == 200
+    assert (response.status_code, error_of(response)) == (status_code, kind)
+    assert slowest < 1.0
+    assert_calm(workers)
+
+
+def three_then_cut(server: OwtProcess) -> None:
+    """The three chunks arrive, then the response ends without its final chunk."""
+    body = {"code_b64": b64(THREE_THEN_RAISE)}
+    got: list[bytes] = []
+    with httpx.stream("POST", server.url, json=body, timeout=30) as response:
+        assert response.status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError):
+            for chunk in response.iter_bytes():
+                got.append(chunk)
+    assert b"".join(got) == b"chunk0\nchunk1\nchunk2\n"
+
+
+def test_an_exception_after_three_chunks_ends_only_that_stream(workers: OwtProcess) -> None:
+    three_then_cut(workers)
+    assert run(workers, PID).status_code == 200
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSTOP], ids=["kill9", "sigstop"])
+def test_a_worker_killed_or_stopped_mid_stream(workers: OwtProcess, sig: int) -> None:
+    pid = run(workers, PID, env="x").json()
+    got: list[bytes] = []
+
+    def stream() -> None:
+        body = {"code_b64": b64(ENDLESS), "env": "x", "timeout": 3}
+        try:
+            with httpx.stream("POST", workers.url, json=body, timeout=30) as response:
+                for chunk in response.iter_bytes():
+                    got.append(chunk)
+        except httpx.HTTPError:
+            pass
+
+    thread = threading.Thread(target=stream)
+    thread.start()
+    assert wait_until(lambda: len(got) > 0, timeout=10)
+    os.kill(pid, sig)
+    thread.join(30)
+    assert not thread.is_alive()
+    assert httpx.get(workers.url + "/_owt/health", timeout=1).text == "ok"
+    assert wait_until(lambda: run(workers, PID, env="x").json() != pid, timeout=30)
+    assert_calm(workers, "x")
+
+
+def test_twenty_calls_of_which_ten_crash(workers: OwtProcess) -> None:
+    with ThreadPoolExecutor(20) as pool:
+        good = [pool.submit(run, workers, NAP, 20, "x") for _ in range(10)]
+        bad = [pool.submit(run, workers, EXIT, 20, "crash") for _ in range(10)]
+        goods = [f.result() for f in good]
+        bads = [f.result() for f in bad]
+    assert [r.status_code for r in goods] == [200] * 10
+    assert {(r.status_code, error_of(r)) for r in bads} == {(502, "worker_died")}
+    assert_calm(workers, "crash")
+
+
+def test_one_worker_answers_eight_sleeps_at_once_with_one_model(workers: OwtProcess) -> None:
+    code = (
+        "import os, time\n"
+        "loads = []\n"
+        "def run():\n"
+        "    model = keep('counted', lambda: loads.append(1) or os.getpid())\n"
+        "    time.sleep(1)\n"
+        "    return [model, len(loads)]\n"
+    )
+    started = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        replies = list(pool.map(lambda _: run(workers, code, 20, "x"), range(8)))
+    elapsed = time.monotonic() - started
+    assert [r.status_code for r in replies] == [200] * 8
+    assert {json.dumps(r.json()) for r in replies} == {json.dumps(replies[0].json())}
+    assert replies[0].json()[1] == 1  # the factory ran once
+    assert elapsed < 2.5  # one at a time would be 8 s
+
+
+def test_status_counts_runaway_calls_as_busy(workers: OwtProcess) -> None:
+    with ThreadPoolExecutor(1) as pool:
+        other = pool.submit(run, workers, NAP.replace("sleep(1)", "sleep(3)"), 20, "x")
+        time.sleep(0.3)  # both in the same worker
+        assert run(workers, SLEEP, timeout=1, env="x").status_code == 504
+        info = status(workers)["environments"]["x"]
+        # the runaway and the other call both still run in the draining worker
+        assert sum(w["busy"] for w in info["draining"]) == 2 and info["busy"] == 2
+        assert other.result().status_code == 200  # the drained worker finished it
+    assert_calm(workers, "x")
+
+
+@pytest.mark.parametrize(
+    ("code", "status_code", "kind"),
+    [
+        # short: nothing stops a runaway in the server's own threads (or its host's loop)
+        (SLEEP.replace("60", "3"), 504, "timeout"),
+        (BLOCKING_ASYNC.replace("60", "3"), 504, "timeout"),
+        (SYS_EXIT, 500, "adaptor_error"),
+    ],
+    ids=["sleep", "blocking_async", "sys_exit"],
+)
+def test_in_process_faults_that_leave_the_process_whole(
+    in_process: OwtProcess, code: str, status_code: int, kind: str
+) -> None:
+    response, slowest = health_during(in_process, lambda: run(in_process, code, timeout=1))
+    assert (response.status_code, error_of(response)) == (status_code, kind)
+    assert slowest < 1.0
+    assert run(in_process, PID).status_code == 200
+
+
+def test_in_process_runaway_calls_count_as_busy(in_process: OwtProcess) -> None:
+    assert run(in_process, SLEEP.replace("60", "4"), timeout=1).status_code == 504
+    assert status(in_process)["environments"]["main"]["busy"] >= 1
+
+
+def test_in_process_an_exception_after_three_chunks(in_process: OwtProcess) -> None:
+    three_then_cut(in_process)
