@@ -29,12 +29,7 @@ def compile_code(code: str, filename: str) -> tuple[str, types.CodeType]:
     try:
         tree = ast.parse(code, filename)
     except SyntaxError as exc:
-        raise CompileError(
-            f"SyntaxError: {exc.msg}",
-            line=exc.lineno,
-            column=exc.offset,
-            traceback="".join(traceback.format_exception_only(type(exc), exc)),
-        )
+        raise _syntax_error(exc)
     except _TOO_DEEP as exc:
         raise _too_deep(exc)
     shape = shape_of(tree)
@@ -47,14 +42,18 @@ def compile_code(code: str, filename: str) -> tuple[str, types.CodeType]:
             make_terse_explicit(expr.value)
         return shape, compile(ast.Expression(expr.value), filename, "eval")
     except SyntaxError as exc:  # found only by the compiler: 'return' outside function, ...
-        raise CompileError(
-            f"SyntaxError: {exc.msg}",
-            line=exc.lineno,
-            column=exc.offset,
-            traceback="".join(traceback.format_exception_only(type(exc), exc)),
-        )
+        raise _syntax_error(exc)
     except _TOO_DEEP as exc:
         raise _too_deep(exc)
+
+
+def _syntax_error(exc: SyntaxError) -> CompileError:
+    return CompileError(
+        f"SyntaxError: {exc.msg}",
+        line=exc.lineno,
+        column=exc.offset,
+        traceback="".join(traceback.format_exception_only(type(exc), exc)),
+    )
 
 
 def _too_deep(exc: BaseException) -> CompileError:
