@@ -34,11 +34,11 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from owt.core.call import Call, Reply
+from owt.core.call import Call
 from owt.core.errors import InstallFailed, NotFound, OwtError
 from owt.executors.base import Executor
 from owt.executors.builds import Progress, locked, run_logged
@@ -53,6 +53,7 @@ from owt.executors.envdisk import (
     write_marker,
 )
 from owt.executors.requirements import env_key, normalise, requirements_of
+from owt.executors.router import RequirementsRouter
 
 __all__ = [
     "RequirementsExecutor",
@@ -85,7 +86,7 @@ def find_uv() -> str | None:
         return shutil.which("uv")
 
 
-class RequirementsExecutor(Executor):
+class RequirementsExecutor(RequirementsRouter):
     """Routes each call to the environment of its requirement set, building it first."""
 
     name = "requirements"
@@ -101,10 +102,9 @@ class RequirementsExecutor(Executor):
         build_timeout: float = BUILD_TIMEOUT,
         max_disk_bytes: int = 0,
     ) -> None:
+        super().__init__(refusal=refusal, max_live=max_live)
         self.root = Path(root)
         self.make = make
-        self.refusal = refusal
-        self.max_live = max_live
         self.build_timeout = build_timeout
         self.max_disk_bytes = max_disk_bytes
         self.base_python = base_python or sys.executable
@@ -112,10 +112,12 @@ class RequirementsExecutor(Executor):
         self.envs: dict[str, VirtualEnv] = {}
         self._closing = False
 
-    async def prepare(self, call: Call) -> None:
-        """Build (or start) the call's environment; raises the OwtError that stops it."""
-        requirements = requirements_of(call, self.refusal)
-        await self.environment(requirements, bool(call.options.get("rebuild")))
+    async def ready(self, key: str, requirements: list[str], rebuild: bool) -> Executor:
+        env = self.envs.get(key)
+        if env is None or env.state != "running" or rebuild:  # not yet, or built again
+            env = await self.environment(requirements, rebuild)
+        assert env.executor is not None
+        return env.executor
 
     def progress(self, call: Call) -> dict[str, Any] | None:
         """What the build of this call's environment is doing, or None when it is ready."""
@@ -127,21 +129,9 @@ class RequirementsExecutor(Executor):
             return None
         return env.progress.event()
 
-    async def submit(self, call: Call) -> Reply:
-        try:
-            requirements = requirements_of(call, self.refusal)
-            env = self.envs.get(env_key(requirements))
-            if env is None or env.state != "running":  # not prepared: build it now
-                env = await self.environment(requirements, bool(call.options.get("rebuild")))
-        except OwtError as err:
-            return err.reply()
-        assert env.executor is not None
-        async with self._using(env):
-            reply = await env.executor.submit(call)
-        return reply
-
-    @contextlib.asynccontextmanager
-    async def _using(self, env: VirtualEnv) -> AsyncIterator[None]:
+    @contextlib.contextmanager
+    def using(self, key: str) -> Iterator[None]:
+        env = self.envs[key]
         env.in_flight += 1
         env.last_used = time.time()
         try:

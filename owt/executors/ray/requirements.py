@@ -17,15 +17,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from owt.core.call import Call, Reply
+from owt.core.call import Call
 from owt.core.errors import OwtError
 from owt.executors.base import Executor
-from owt.executors.requirements import env_key, normalise, requirements_of
+from owt.executors.requirements import env_key, normalise
+from owt.executors.router import RequirementsRouter
 
 __all__ = ["RayRequirements"]
 
 
-class RayRequirements(Executor):
+class RayRequirements(RequirementsRouter):
     """Routes each call to the Ray environment of its requirement set, starting it first.
 
     ``make(requirements, label)`` builds the (not yet started) executor of one set.
@@ -40,19 +41,16 @@ class RayRequirements(Executor):
         refusal: OwtError | None = None,
         max_live: int = 8,
     ) -> None:
+        super().__init__(refusal=refusal, max_live=max_live)
         self.make = make
-        self.refusal = refusal
-        self.max_live = max_live
         self.envs: dict[str, asyncio.Task[Executor]] = {}
         self.sets: dict[str, list[str]] = {}
-        self.last_used: dict[str, float] = {}
-        self.in_flight: dict[str, int] = {}
         self.started: dict[str, float] = {}
 
-    async def prepare(self, call: Call) -> None:
-        """Start the set's actors (Ray installs it on their nodes) before the call's timeout."""
-        requirements = requirements_of(call, self.refusal)
-        await self.environment(env_key(requirements), requirements)
+    async def ready(self, key: str, requirements: list[str], rebuild: bool) -> Executor:
+        """Start the set's actors (Ray installs it on their nodes); ``rebuild`` is Ray's to do
+        (its pip cache), not owt's."""
+        return await self.environment(key, requirements)
 
     def progress(self, call: Call) -> dict[str, Any] | None:
         try:
@@ -65,20 +63,6 @@ class RayRequirements(Executor):
         elapsed = round(time.monotonic() - self.started.get(key, time.monotonic()), 1)
         detail = "Ray installs the set on the node that runs its actors"
         return {"phase": "installing", "detail": detail, "elapsed": elapsed, "step": 1}
-
-    async def submit(self, call: Call) -> Reply:
-        try:
-            requirements = requirements_of(call, self.refusal)
-            key = env_key(requirements)
-            executor = await self.environment(key, requirements)
-        except OwtError as err:
-            return Reply(err.status, err.headers(), err.body())
-        self.in_flight[key] = self.in_flight.get(key, 0) + 1
-        self.last_used[key] = time.monotonic()
-        try:
-            return await executor.submit(call)
-        finally:
-            self.in_flight[key] -= 1
 
     async def environment(self, key: str, requirements: list[str]) -> Executor:
         """The started executor of a set; every call asking meanwhile waits for one start."""

@@ -1,0 +1,84 @@
+"""What the local and the Ray requirements executors share: route a call to its set's executor.
+
+A call that brings ``requirements`` runs in an environment made for exactly that set. Both
+``RequirementsExecutor`` (virtualenvs on this machine, :mod:`owt.executors.venvs`) and
+``RayRequirements`` (Ray installs the set on its nodes) do the same around that: refuse when
+the server builds nothing, key the set, make its environment ready before the call's timeout
+starts (:meth:`prepare`), count the calls in flight while one runs (so an environment in use
+is never evicted), and answer every failure as an error Reply. They differ only in how an
+environment is made ready, which each says in :meth:`ready`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from abc import abstractmethod
+from collections.abc import Iterator
+
+from owt.core.call import Call, Reply
+from owt.core.errors import OwtError
+from owt.executors.base import Executor
+from owt.executors.requirements import env_key, requirements_of
+
+__all__ = ["RequirementsRouter"]
+
+
+class RequirementsRouter(Executor):
+    """Routes each call to the executor of its requirement set, making it ready first."""
+
+    refusal: OwtError | None = None  # why this server builds nothing (--no-install, --locked)
+
+    def __init__(self, *, refusal: OwtError | None = None, max_live: int = 8) -> None:
+        self.refusal = refusal
+        self.max_live = max_live  # sets with live workers at once; the idle LRU ones stop
+        self.in_flight: dict[str, int] = {}
+        self.last_used: dict[str, float] = {}
+        self._rebuilt: set[int] = set()  # calls whose rebuild=true was done (by prepare)
+
+    def set_of(self, call: Call) -> tuple[str, list[str]]:
+        """(key, normalised requirements) of the call's set, or the server's refusal."""
+        requirements = requirements_of(call, self.refusal)
+        return env_key(requirements), requirements
+
+    @abstractmethod
+    async def ready(self, key: str, requirements: list[str], rebuild: bool) -> Executor:
+        """The set's started executor, built or started first when it is not yet (shared by
+        every call asking meanwhile); raises the OwtError that stops the call."""
+
+    async def prepare(self, call: Call) -> None:
+        """Make the call's set ready before its timeout starts (a build is not the call)."""
+        key, requirements = self.set_of(call)
+        try:
+            await self.ready(key, requirements, self._rebuild(call))
+        except BaseException:
+            self._rebuilt.discard(id(call))
+            raise
+
+    async def submit(self, call: Call) -> Reply:
+        try:
+            key, requirements = self.set_of(call)
+            executor = await self.ready(key, requirements, self._rebuild(call))
+        except OwtError as err:
+            return err.reply()
+        finally:
+            self._rebuilt.discard(id(call))
+        with self.using(key):
+            return await executor.submit(call)
+
+    def _rebuild(self, call: Call) -> bool:
+        """``rebuild=true`` builds the set again once per call, however often it is prepared."""
+        if not call.options.get("rebuild") or id(call) in self._rebuilt:
+            return False
+        self._rebuilt.add(id(call))
+        return True
+
+    @contextlib.contextmanager
+    def using(self, key: str) -> Iterator[None]:
+        """Count a call in flight on the set ``key`` (eviction passes over sets in use)."""
+        self.in_flight[key] = self.in_flight.get(key, 0) + 1
+        self.last_used[key] = time.time()
+        try:
+            yield
+        finally:
+            self.in_flight[key] -= 1
