@@ -14,7 +14,7 @@ from owt.server.endpoints import endpoint_routes
 from owt.server.envs import env_routes
 from owt.server.metrics import metrics_route
 from owt.server.openapi import openapi_route
-from owt.server.responses import JSONResponse
+from owt.server.responses import JSONResponse, error_response
 from owt.server.web import web_routes
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def admin_routes(app: OwtApp) -> list[Route]:
 
     async def not_found(request: StarletteRequest) -> Response:
         err = NotFound(f"no owt route {request.url.path}")
-        return Response(err.body(), err.status, media_type="application/json")
+        return error_response(err)
 
     return [
         Route(f"{RESERVED}/health", health),

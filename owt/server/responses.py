@@ -11,10 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.responses import JSONResponse as _StarletteJSONResponse
+from starlette.responses import Response
 
+from owt.core.errors import OwtError
 from owt.core.jsontext import dumps
 
-__all__ = ["JSONResponse"]
+__all__ = ["JSONResponse", "error_response"]
+
+
+def error_response(err: OwtError) -> Response:
+    """An owt error as the Starlette response of an ``/_owt`` route (what ``err.reply()`` is
+    on the call path)."""
+    return Response(err.body(), err.status, headers=dict(err.headers()))
 
 
 class JSONResponse(_StarletteJSONResponse):

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from owt.core.errors import BadRequest, Locked, OwtError, TooLarge, UnknownCode
 from owt.server.http import read_request
 from owt.server.protocol import decode_text, read_fields
-from owt.server.responses import JSONResponse
+from owt.server.responses import JSONResponse, error_response
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -86,6 +86,6 @@ def answering(
         try:
             return await handler(request)
         except OwtError as err:
-            return Response(err.body(), err.status, headers=dict(err.headers()))
+            return error_response(err)
 
     return route

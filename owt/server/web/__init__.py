@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from owt.core.call import Reply, Request
 from owt.core.errors import MissingCode, NotFound
+from owt.server.responses import error_response
 
 __all__ = ["PAGE", "PUBLIC_PATHS", "no_code_reply", "web_routes"]
 
@@ -62,7 +63,7 @@ def web_routes() -> list[Route]:
         name = request.path_params["name"]
         if name not in ASSETS:
             err = NotFound(f"no owt route {request.url.path}")
-            return Response(err.body(), err.status, media_type="application/json")
+            return error_response(err)
         headers = {"cache-control": "no-cache", "content-type": ASSETS[name]}
         return Response(_asset(name), headers=headers)
 
