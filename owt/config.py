@@ -86,7 +86,10 @@ class Settings:
     worker_max_memory: int | None = option(None, "Bytes of address space per worker.", kind="int")
     worker_max_calls: int | None = option(None, "Recycle a worker after N calls.", kind="int")
     executor: str = option(
-        "thread", "Where environments run.", kind="str", choices=("thread", "process", "ray")
+        "process",
+        "Where environments run: worker processes, or Ray actors (thread: --in-process).",
+        kind="str",
+        choices=("process", "ray", "thread"),
     )
     ray_address: str | None = option(
         None, "Ray cluster: auto, HOST:PORT or ray://HOST:10001 [a local one].", kind="str"
@@ -180,7 +183,13 @@ class Settings:
     @property
     def workers(self) -> bool:
         """True when some environment runs in worker processes (or actors)."""
-        return bool(not self.in_process or self.env or self.executor != "thread")
+        return bool(not self.in_threads or self.env or self.executor == "ray")
+
+    @property
+    def in_threads(self) -> bool:
+        """True when ``main`` runs on threads inside the server (``--in-process``; the older
+        ``--executor thread`` means the same)."""
+        return (self.in_process or self.executor == "thread") and self.executor != "ray"
 
     def check(self) -> None:
         """Refuse settings that cannot work or are unsafe; raises SettingsError."""
@@ -242,7 +251,7 @@ class Settings:
                 from owt.server.environments import parse_envs
 
                 parse_envs(self.env)
-            if self.executor != "thread":
+            if self.executor == "ray":
                 from owt.executors import load_executor
 
                 load_executor(self.executor)  # a missing extra says how to install it
@@ -259,7 +268,7 @@ def _as_settings_error() -> Iterator[None]:
         raise SettingsError(str(exc))
 
 
-EXECUTOR_NAMES = ("thread", "process", "ray")
+EXECUTOR_NAMES = ("process", "ray", "thread")
 
 
 @dataclass(frozen=True)

@@ -137,3 +137,18 @@ def test_allow_install_lets_installing_run(start_server, tmp_path, pip_venv, all
     else:
         assert r.status_code == 500
         assert "--allow-install" in r.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("given", "threads"),
+    [
+        ({}, False),  # the default: main in a worker process
+        ({"in_process": True}, True),
+        ({"executor": "thread"}, True),  # the older spelling of --in-process
+        ({"in_process": True, "executor": "ray"}, False),  # Ray runs every environment
+    ],
+)
+def test_where_main_runs(given, threads):
+    settings = Settings.from_options({}, **given)
+    assert settings.in_threads is threads
+    assert settings.workers is (not threads)

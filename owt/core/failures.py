@@ -9,13 +9,16 @@ from owt.core.errors import AdaptorError
 
 __all__ = ["USER_ERRORS", "adaptor_error", "hint", "user_traceback"]
 
-_CORE_DIR = str(Path(__file__).parent)
+_OWT_DIR = Path(__file__).parent.parent
+#: owt's plumbing around user code: the runner, the pipe DSL's steps, the SSE wrapper. Their
+#: frames say nothing about the adaptor (the ready adaptors of owt.lib keep theirs).
+_PLUMBING = (str(_OWT_DIR / "core"), str(_OWT_DIR / "summat"), str(_OWT_DIR / "lib" / "stream.py"))
 
 
 def user_traceback(exc: BaseException) -> str:
-    """The traceback without the runner's own frames."""
+    """The traceback without owt's own plumbing frames."""
     frames = [
-        f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_CORE_DIR)
+        f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_PLUMBING)
     ]
     lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
     lines.extend(traceback.format_exception_only(type(exc), exc))

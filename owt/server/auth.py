@@ -106,10 +106,10 @@ class AuthMiddleware:
         client = scope.get("client") or ("?", 0)
         if header is None and given is None:
             reason = "no credentials"
-            message = (
-                "this server needs credentials: HTTP basic auth, Authorization: Bearer TOKEN, "
-                "or ?token=TOKEN on a GET"
-            )
+            ways = ["HTTP basic auth"] if self._users else []
+            if self._tokens:
+                ways += ["Authorization: Bearer TOKEN", "?token=TOKEN on a GET"]
+            message = f"this server needs credentials: {', or '.join(ways)}"
         elif header is None and not on_get:
             reason = "?token= on " + str(scope.get("method"))
             message = "?token= is taken only on GET; send Authorization: Bearer TOKEN"

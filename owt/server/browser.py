@@ -123,7 +123,8 @@ class BrowserGuard:
         site = headers.get("sec-fetch-site", "").lower()
         if site in ("cross-site", "same-site") and not allowed and not self.any_origin:
             raise ForbiddenOrigin(
-                f"the browser says this request came from a page of another {site[:-5]} "
+                f"the browser says this request came from a page of another "
+                f"{'site' if site == 'cross-site' else 'port or name of this site'} "
                 "(Sec-Fetch-Site); only pages owt serves itself, or origins allowed with "
                 "--cors, may call it",
                 check="fetch-site",

@@ -125,7 +125,7 @@ def create_environments(settings: Settings) -> dict[str, Executor]:
     options = executor_options(settings)
     environments: dict[str, Executor] = {}
     if "main" not in specs:
-        if settings.in_process and settings.executor == "thread":
+        if settings.in_threads:
             from owt.executors.thread import ThreadExecutor
 
             in_process = replace(options, threads=settings.threads)

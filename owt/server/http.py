@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import AsyncIterator
@@ -17,6 +18,9 @@ from owt.server.multipart import is_multipart, parse_multipart
 __all__ = ["read_request", "send_error", "send_reply"]
 
 log = logging.getLogger(__name__)
+
+#: Seconds between a failed stream's last bytes and the cut (see ``_fail``).
+CUT_DELAY = 0.1
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -187,10 +191,16 @@ async def _pump(
 
 async def _fail(send: Any, err: OwtError, sse: bool) -> None:
     """End a started response as failed: never its final chunk (the server then closes the
-    connection, which every HTTP client reports as an incomplete body)."""
+    connection, which every HTTP client reports as an incomplete body).
+
+    The cut waits :data:`CUT_DELAY` after the last bytes went out: Chromium drops data that
+    arrives in the same read as the connection's end, so a page would otherwise lose the
+    last chunks and the ``event: error`` that says why the stream failed.
+    """
     if sse:
         event = error_event(err.body().decode())
         try:
             await send({"type": "http.response.body", "body": event.encode(), "more_body": True})
         except OSError:
-            pass
+            return
+    await asyncio.sleep(CUT_DELAY)
