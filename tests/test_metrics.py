@@ -71,6 +71,11 @@ def test_metrics_show_worker_processes_and_their_restarts(start_server):
     samples = scrape(server.url)
     assert value(samples, "owt_worker_restarts_total", env="main") >= 1
     assert value(samples, "owt_calls_total", env="main", status="502", shape="whole") == 1
+    assert value(samples, "owt_worker_timeout_kills_total", env="main") == 0
+    r = call(server.url, "import time\ndef run():\n    time.sleep(30)", fields={"timeout": 0.5})
+    assert r.status_code == 504
+    samples = scrape(server.url)
+    assert value(samples, "owt_worker_timeout_kills_total", env="main") == 1
 
 
 def test_metrics_need_credentials_like_every_owt_route(start_server):

@@ -56,6 +56,7 @@ class ProcessExecutor(Executor):
         env = self.env
         self.python = self.python or sys.executable
         self.max_memory = opts.max_memory
+        self.timed_out = 0
         command = [self.python, "-u", WORKER_SCRIPT, "--parent", str(os.getpid())]
         command += ["--max-adaptors", str(opts.max_adaptors), "--threads", str(opts.threads)]
         if opts.max_memory:
@@ -130,6 +131,8 @@ class ProcessExecutor(Executor):
             )
             worker.abandon(call_id)
             self.pool.background(_send_quietly(worker, ("close", call_id)))
+            if not worker.draining:
+                self.timed_out += 1
             self.pool.drain(worker)
 
     def refuse_new(self) -> None:
@@ -163,6 +166,8 @@ class ProcessExecutor(Executor):
             "replaced": pool.replaced,
             "retired": pool.retired,
             "dropped": pool.dropped,
+            # workers drained (then killed) because a call ran past its deadline
+            "killed_for_timeout": self.timed_out,
             "draining": [w.status() for w in pool.draining],
             "last_error": pool.last_error,
             "workers": [w.status() for w in pool.workers],
