@@ -2,9 +2,11 @@
 
     python bench/bench_echo.py [--seconds 5] [--rounds 3]
 
-Both run on the same uvicorn settings (httptools, uvloop, no access log), one after the
-other, driven by wrk at 16 connections (else a bounded Python client). The echo is measured
-twice through owt: as ``async def run`` (run on the event loop, like Starlette's async
+owt runs with ``--in-process`` (threads inside the server, as Starlette's; the default mode,
+calls in a worker process, is measured beside it by bench/bench_modes.py). Both run on the
+same uvicorn settings (httptools, uvloop, no access log: owt with ``-q``; its cost is
+bench/bench_accesslog.py's), one after the other, driven by wrk at 16 connections (else a
+bounded Python client). The echo is measured twice through owt: as ``async def run`` (run on the event loop, like Starlette's async
 endpoint) and as ``def run`` (run on a worker thread, like Starlette's ``run_in_threadpool``).
 Writes the ratios to bench/RESULTS.md.
 """
@@ -45,7 +47,8 @@ def main() -> None:
     port = free_port()
     results: dict[str, list[float]] = {}
     baseline_cmd = [sys.executable, "bench/baseline_app.py", str(port)]
-    with process_server(baseline_cmd, port) as base, owt_server("--timeout", "30") as url:
+    owt = owt_server("--timeout", "30", "--in-process", "-q")  # -q: no access log, as Starlette
+    with process_server(baseline_cmd, port) as base, owt as url:
         targets = _targets(base, url)
         for target, body in targets.values():  # warm-up: owt compiles the code once here
             load(target, body=body, seconds=1)
@@ -69,7 +72,7 @@ def main() -> None:
         f"`python bench/bench_echo.py --seconds {args.seconds:g} --rounds {args.rounds}` — "
         f"{machine()}, load by {load_tool()}, {args.connections} connections, the same "
         "uvicorn settings (httptools, uvloop, no access log); medians of interleaved rounds. "
-        "owt receives the adaptor's code in every request.",
+        "owt runs `--in-process -q` and receives the adaptor's code in every request.",
         "",
         "| method | owt adaptor | baseline | baseline req/s | owt req/s | owt / baseline "
         "| CPU µs/req: baseline | owt |",
