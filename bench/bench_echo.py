@@ -6,9 +6,9 @@ owt runs with ``--in-process`` (threads inside the server, as Starlette's; the d
 calls in a worker process, is measured beside it by bench/bench_modes.py). Both run on the
 same uvicorn settings (httptools, uvloop, no access log: owt with ``-q``; its cost is
 bench/bench_accesslog.py's), one after the other, driven by wrk at 16 connections (else a
-bounded Python client). The echo is measured twice through owt: as ``async def run`` (run on the event loop, like Starlette's async
-endpoint) and as ``def run`` (run on a worker thread, like Starlette's ``run_in_threadpool``).
-Writes the ratios to bench/RESULTS.md.
+bounded Python client). The echo is measured twice through owt: as ``async def run`` (on the
+host's loop thread) and as ``def run`` (on a worker thread, like Starlette's
+``run_in_threadpool``). Writes the ratios to bench/RESULTS.md.
 """
 
 from __future__ import annotations
