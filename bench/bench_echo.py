@@ -30,7 +30,7 @@ BASELINES = {
 }
 # (owt's adaptor, the baseline doing the same work the same way), then the cross comparison.
 PAIRS = [
-    ("async", "starlette", "like for like: both on the event loop"),
+    ("async", "starlette", "an event loop each: owt's host loop is not the server's"),
     ("sync", "starlette-thread", "like for like: both on a worker thread"),
     ("sync", "starlette", "a thread hop against none"),
 ]
@@ -91,8 +91,8 @@ def main() -> None:
             )
     lines += [
         "",
-        "owt runs `async def` adaptors on the event loop and `def` adaptors on worker threads,",
-        "never on the loop (a slow adaptor delays only its own response). Each has its",
+        "owt runs `async def` adaptors on its host's loop thread and `def` ones on worker threads,",
+        "never on the server's loop (a slow adaptor delays only its own response). Each has its",
         "like-for-like Starlette baseline: an async endpoint, and the same function run in",
         "Starlette's thread pool (`run_in_threadpool`, as Starlette runs a `def` endpoint).",
         "The third row of each method prices the thread hop itself against an endpoint that",
