@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import AsyncIterator
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 
@@ -37,8 +38,27 @@ async def echo_in_thread(request: Request) -> PlainTextResponse:
     return PlainTextResponse(await run_in_threadpool(greet, name))
 
 
+async def body_echo(request: Request) -> Response:
+    """The request's body back (bench/bench_payload.py)."""
+    return Response(await request.body(), media_type="application/octet-stream")
+
+
+async def stream(request: Request) -> StreamingResponse:
+    """``mib`` MiB in 64 KiB chunks (bench/bench_payload.py)."""
+    count = int(request.query_params.get("mib", "1")) * 16
+    chunk = b"x" * 65536
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(count):
+            yield chunk
+
+    return StreamingResponse(chunks(), media_type="application/octet-stream")
+
+
 app = Starlette(
     routes=[
+        Route("/payload/echo", body_echo, methods=["POST"]),
+        Route("/payload/stream", stream, methods=["GET"]),
         Route("/thread/{path:path}", echo_in_thread, methods=["GET", "POST"]),
         Route("/{path:path}", echo, methods=["GET", "POST"]),
     ]

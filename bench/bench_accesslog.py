@@ -5,6 +5,8 @@
 Both servers write their log to a file (a real sink, not /dev/null), and are loaded in
 interleaved rounds at 16 connections (wrk, else a bounded Python client). The request ids,
 metrics and ``X-Request-Id`` header are there in both: only the access line differs.
+Both pairs run: owt's default mode (calls in a worker process) and ``--in-process``, where a
+call costs the server less and the log's share is larger.
 Writes the ratio to bench/RESULTS.md.
 """
 
@@ -16,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from common import ROOT, ServerURL, b64, load, load_tool, machine, record
 
@@ -53,39 +55,47 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
     body = {"code_b64": b64(ECHO), "kwargs": {"name": "owt"}}
-    rates: dict[str, list[float]] = {"on": [], "off": []}
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        logging_server(f"{tmp}/on.log", "--timeout", "30") as on,
-        logging_server(f"{tmp}/off.log", "--timeout", "30", "-q") as off,
-    ):
-        servers = {"on": on, "off": off}
+    rates: dict[tuple[str, str], list[float]] = {}
+    cpus: dict[tuple[str, str], list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        servers = {
+            (mode, log): stack.enter_context(
+                logging_server(f"{tmp}/{mode}-{log}.log", "--timeout", "30", *flags, *quiet)
+            )
+            for mode, flags in (("default", ()), ("--in-process", ("--in-process",)))
+            for log, quiet in (("on", ()), ("off", ("-q",)))
+        }
         for url in servers.values():
             load(url + "/echo", body=body, seconds=1)  # warm-up: compile once
         for _ in range(args.rounds):
             for name, url in servers.items():
+                cpu = url.cpu_seconds()
                 rate = load(
                     url + "/echo", body=body, seconds=args.seconds, connections=args.connections
                 )
-                rates[name].append(rate)
-    on_rate, off_rate = statistics.median(rates["on"]), statistics.median(rates["off"])
-    text = "\n".join(
-        [
-            "## Access log cost",
-            "",
-            f"`python bench/bench_accesslog.py --seconds {args.seconds:g} --rounds "
-            f"{args.rounds}` — {machine()}, load by {load_tool()}, {args.connections} "
-            "connections, warm `def run` echo by POST, log written to a file; medians of "
-            "interleaved rounds.",
-            "",
-            "| access log | req/s |",
-            "|---|---|",
-            f"| off (`-q`) | {off_rate:,.0f} |",
-            f"| on (default) | {on_rate:,.0f} |",
-            "",
-            f"With the access log on: {on_rate / off_rate:.2f}× the throughput without it.",
-        ]
-    )
+                used = url.cpu_seconds() - cpu
+                rates.setdefault(name, []).append(rate)
+                cpus.setdefault(name, []).append(used / (rate * args.seconds) * 1e6)
+    rate = {name: statistics.median(values) for name, values in rates.items()}
+    cpu = {name: statistics.median(values) for name, values in cpus.items()}
+    lines = [
+        "## Access log cost",
+        "",
+        f"`python bench/bench_accesslog.py --seconds {args.seconds:g} --rounds "
+        f"{args.rounds}` — {machine()}, load by {load_tool()}, {args.connections} "
+        "connections, warm `def run` echo by POST, log written to a file; medians of "
+        "interleaved rounds; CPU µs/req is the server process's own (where the log is written).",
+        "",
+        "| owt mode | off (`-q`) req/s | on (default) req/s | on / off | CPU µs/req: off | on |",
+        "|---|---|---|---|---|---|",
+    ]
+    for mode in ("default", "--in-process"):
+        on, off = rate[mode, "on"], rate[mode, "off"]
+        lines.append(
+            f"| {mode} | {off:,.0f} | {on:,.0f} | {on / off:.2f}× "
+            f"| {cpu[mode, 'off']:.0f} | {cpu[mode, 'on']:.0f} |"
+        )
+    text = "\n".join(lines)
     print(text)
     record("accesslog", text)
 

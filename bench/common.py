@@ -4,10 +4,12 @@ record results in bench/RESULTS.md between per-benchmark markers."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -75,7 +77,15 @@ def owt_server(*args: str) -> Iterator[ServerURL]:
 
 @contextmanager
 def process_server(cmd: list[str], port: int) -> Iterator[ServerURL]:
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    # A session of its own, so that stopping it stops the processes it started too
+    # (LitServe's workers outlived their server otherwise).
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
@@ -89,7 +99,8 @@ def process_server(cmd: list[str], port: int) -> Iterator[ServerURL]:
                 time.sleep(0.1)
         yield ServerURL(url, proc.pid)
     finally:
-        proc.terminate()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(15)
 
 

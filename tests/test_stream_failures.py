@@ -122,6 +122,18 @@ def test_a_stream_past_its_timeout_is_cut(start_server: Any) -> None:
         r.read()
 
 
+def test_a_stream_bounds_each_chunk_not_the_whole(start_server: Any) -> None:
+    """The timeout is per chunk: a stream of slow chunks, each within it, ends normally."""
+    server = start_server("--timeout", "1")
+    code = (
+        "import time\ndef run():\n"
+        "    for i in range(4):\n        time.sleep(0.6)\n        yield str(i)\n"
+    )
+    r = httpx.post(server.url + "/", json={"code_b64": b64(code)}, timeout=30)
+    assert r.status_code == 200
+    assert r.text == "0123"
+
+
 # -- owt's clients --------------------------------------------------------------------------
 
 

@@ -70,6 +70,7 @@ class _Param:
     name: str
     hint: Any
     required: bool
+    convert: Callable[[Any], Any]  # ``convert`` for this hint, chosen once: _converter
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def convert_arguments(fn: Callable[..., Any], kwargs: dict[str, Any]) -> dict[st
                 )
             continue
         try:
-            out[param.name] = convert(out[param.name], param.hint)
+            out[param.name] = param.convert(out[param.name])
         except Mismatch as exc:
             raise BadRequest(
                 f"parameter {param.name!r} expects {describe(param.hint)}, "
@@ -147,7 +148,8 @@ def _plan_of(fn: Any) -> _Plan | None:
     ]
     plan = _Plan(
         params=tuple(
-            _Param(p.name, _hint_for(p, hints), p.default is inspect.Parameter.empty) for p in named
+            _Param(p.name, h, p.default is inspect.Parameter.empty, _converter(h))
+            for p, h in ((p, _hint_for(p, hints)) for p in named)
         ),
         names=frozenset(p.name for p in named),
         first=named[0].name if named else None,
@@ -159,6 +161,15 @@ def _plan_of(fn: Any) -> _Plan | None:
     except TypeError:  # not weak-referenceable: work it out each time
         pass
     return plan
+
+
+def _converter(hint: Any) -> Callable[[Any], Any]:
+    """:func:`convert` for one hint, its dispatch on the hint done once: text, numbers and
+    flags of the plain types are converted directly, anything else goes through ``convert``."""
+    if hint is Any or hint is inspect.Parameter.empty or isinstance(hint, (str, typing.TypeVar)):
+        return lambda value: value
+    kinds, to = _SIMPLE.get(hint, ((), str)) if isinstance(hint, type) else ((), str)
+    return lambda value: to(value) if type(value) in kinds else convert(value, hint)
 
 
 def _resolved_hints(fn: Any) -> dict[str, Any]:
@@ -368,6 +379,15 @@ def _to_enum(value: Any, cls: type[enum.Enum]) -> enum.Enum:
             except Mismatch:
                 continue
     raise Mismatch
+
+
+#: Hint → (value types converted directly, how): what :func:`convert` does for them.
+_SIMPLE: dict[type, tuple[frozenset[type], Callable[[Any], Any]]] = {
+    str: (frozenset({str}), str),  # str(text) is text itself
+    int: (frozenset({str, int, float}), _to_int),
+    float: (frozenset({str, int, float}), _to_float),
+    bool: (frozenset({str, bool, int}), _to_bool),
+}
 
 
 def _show(value: Any) -> str:

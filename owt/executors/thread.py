@@ -15,6 +15,7 @@ survives both.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
@@ -23,11 +24,12 @@ from typing import Any
 from owt.core.call import Call, Reply
 from owt.core.compiling import load_precompiled, precompile
 from owt.core.errors import Busy, OwtError
-from owt.core.host import Host, Item
+from owt.core.host import Host, Item, SyncPump
 from owt.core.runner import Runner
+from owt.core.streams import SyncStream
 from owt.executors.base import BatchStream, Executor, while_caller_stays
 
-__all__ = ["PRECOMPILE_BYTES", "HostStream", "ThreadExecutor"]
+__all__ = ["PRECOMPILE_BYTES", "HostStream", "PumpStream", "ThreadExecutor"]
 
 _ids = itertools.count()
 
@@ -55,7 +57,7 @@ class ThreadExecutor(Executor):
             except OwtError as err:
                 return err.reply()
         if not target.is_async:  # sync code: from this loop to a host thread and back
-            return await self.runner.run(call, self.host.pool.run)
+            return self._pumped(await self.runner.run(call, self.host.pool.run))
         call_id = str(next(_ids))
         host = self.host
         future = asyncio.wrap_future(host.soon(host.begin(call_id, call)))
@@ -74,6 +76,14 @@ class ThreadExecutor(Executor):
         if not streamed:
             return Reply(status, headers, body)
         return Reply(status, headers, body, HostStream(host, call_id))
+
+    def _pumped(self, reply: Reply) -> Reply:
+        """A sync generator's rest runs on one host thread from here on, its chunks handed
+        to this loop as they come (not one round trip to a thread per chunk)."""
+        sync = getattr(reply.stream, "stream", None)
+        if isinstance(sync, SyncStream):
+            reply.stream = PumpStream(SyncPump(sync, self.host.pool, contextlib.nullcontext))
+        return reply
 
     async def _precompile(self, call: Call) -> None:
         """Compiling holds the GIL: a large code compiles in another process, so the server's
@@ -118,3 +128,19 @@ class HostStream(BatchStream):
         if not self.done:
             self._end()
             self.host.soon(self.host.drop(self.call_id))
+
+
+class PumpStream(BatchStream):
+    """The rest of a sync stream that a :class:`SyncPump` pulls on a host thread."""
+
+    def __init__(self, pump: SyncPump) -> None:
+        super().__init__()
+        self.pump = pump
+
+    async def fetch(self) -> list[Item]:
+        return await self.pump.batch()
+
+    async def aclose(self) -> None:
+        if not self.done:
+            self._end()
+            await self.pump.close()

@@ -324,6 +324,12 @@ class TextFormatter(logging.Formatter):
             self._second = second
         return f"{self._stamp},{int(record.msecs):03d}"
 
+    def format(self, record: logging.LogRecord) -> str:
+        if type(record) is AccessRecord and self._fmt == LOG_FORMAT:  # the line, made directly
+            record.message = TEXT_LINE % record.args
+            return f"{self.formatTime(record)} INFO {record.name}: {record.message}"
+        return super().format(record)
+
     def formatMessage(self, record: logging.LogRecord) -> str:
         request_id = getattr(record, "request_id", "-")
         if request_id != "-" and record.name != "owt.access":

@@ -211,14 +211,14 @@ class OwtApp:
 
     def resolve(self, request: Request) -> Call:
         """The Call a request asks for: its code, arguments and options."""
-        fields = read_fields(request)
         endpoints = self.state.endpoints
-        endpoints.guard_fields(fields)  # --locked: callers choose no cache keys
         # /NAME of a mounted or registered endpoint, when the request brings no code itself.
-        endpoint_call = endpoints.resolve(request, fields)
+        endpoint_call = endpoints.resolve(request)
         if endpoint_call is not None:
             endpoint_call.server = self.server
             return endpoint_call
+        fields = read_fields(request)
+        endpoints.guard_fields(fields)  # --locked: callers choose no cache keys
         sha = None
         if fields.get("code_b64") not in (None, ""):
             code, sha = self.decode_code(fields["code_b64"])

@@ -153,14 +153,12 @@ async def _pump(
     try:
         if first:
             await send({"type": "http.response.body", "body": first, "more_body": True})
-        while True:
-            with anyio.fail_after(chunk_timeout if chunk_timeout else math.inf):
-                try:
-                    chunk = await stream.__anext__()
-                except StopAsyncIteration:
-                    break
-            if chunk:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if chunk_timeout and chunk_timeout < math.inf:
+            await _relay_within(send, stream, chunk_timeout)
+        else:
+            async for chunk in stream:
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
     except OSError:  # the client went away while we were sending
         return False
     except TimeoutError:
@@ -187,6 +185,51 @@ async def _pump(
         return False
     await send({"type": "http.response.body", "body": b""})
     return True
+
+
+async def _relay_within(send: Any, stream: AsyncIterator[bytes], timeout: float) -> None:
+    """Send the stream's chunks; TimeoutError when one takes longer than ``timeout`` to come
+    (sending, which waits for the client, is not counted)."""
+    stall = _Stall(timeout)
+    loop = stall.loop
+    try:
+        with stall.scope:
+            while True:
+                stall.asked = loop.time()
+                try:
+                    chunk = await stream.__anext__()
+                except StopAsyncIteration:
+                    break
+                stall.asked = None
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    finally:
+        stall.handle.cancel()
+    if stall.fired:
+        raise TimeoutError
+
+
+class _Stall:
+    """One timer for a stream's chunk deadlines, instead of a cancel scope per chunk (which
+    cost about a third of a fast stream's time): it cancels the relay only when the stream
+    has been asked for a chunk longer than ``timeout`` ago and not given it yet."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.scope = anyio.CancelScope()
+        self.loop = asyncio.get_running_loop()
+        self.asked: float | None = None  # when the pending chunk was asked for
+        self.fired = False
+        self.handle = self.loop.call_at(self.loop.time() + timeout, self._check)
+
+    def _check(self) -> None:
+        now = self.loop.time()
+        if self.asked is not None and now >= self.asked + self.timeout:
+            self.fired = True
+            self.scope.cancel()
+            return
+        due = now + self.timeout if self.asked is None else self.asked + self.timeout
+        self.handle = self.loop.call_at(due, self._check)
 
 
 async def _fail(send: Any, err: OwtError, sse: bool) -> None:

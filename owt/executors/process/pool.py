@@ -53,6 +53,9 @@ class WorkerPool:
         self.workers: list[WorkerProcess] = []  # ready and taking calls
         self.draining: list[WorkerProcess] = []  # finishing their calls, then killed
         self.waiters: deque[asyncio.Future[None]] = deque()
+        # Places promised to woken waiters that have not taken them yet: a call arriving
+        # meanwhile may not take them (calls that waited go first, in their order).
+        self.granted = 0
         self.starting = 0
         self.closing = False
         self.replaced = 0
@@ -120,13 +123,19 @@ class WorkerPool:
             if not waiter.done():
                 waiter.set_exception(err)
 
-    def _wake(self) -> None:
-        """Let as many waiting calls go as there are free places."""
+    def _free(self) -> int:
+        """Places free now and promised to no woken waiter."""
         free = sum(self.capacity - len(w.calls) for w in self.workers if w.alive)
+        return free - self.granted
+
+    def _wake(self) -> None:
+        """Let as many waiting calls go as there are free places, each promised its place."""
+        free = self._free()
         while free > 0 and self.waiters:
             waiter = self.waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
+                self.granted += 1
                 free -= 1
 
     def _least_loaded(self) -> WorkerProcess | None:
@@ -142,11 +151,14 @@ class WorkerPool:
 
         Raises Busy when the queue of waiting calls is full or the pool is closing.
         """
+        promised = False  # woken with a place kept for this call
         while True:
+            if promised:
+                self.granted -= 1
             if self.closing:
                 raise Busy(f"environment {self.label!r} is shutting down")
             worker = self._least_loaded()
-            if worker is not None:
+            if worker is not None and (promised or (not self.waiters and self._free() > 0)):
                 queue = worker.open(call_id)
                 if self.max_calls and worker.served >= self.max_calls:
                     log.info("environment %r: recycling worker %s", self.label, worker.pid)
@@ -158,8 +170,14 @@ class WorkerPool:
                     f"running and {len(self.waiters)} call(s) waiting"
                 )
             self._top_up()  # an earlier start failed, or idle workers retired
+            if self.waiters and self._free() > 0:
+                self._wake()  # places that no waiting call was told of yet
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self.waiters.append(waiter)
+            if promised:  # its place went (a worker died): it stays first in line
+                self.waiters.appendleft(waiter)
+            else:
+                self.waiters.append(waiter)
+            promised = False
             try:
                 await unless_caller_goes(waiter)
             except Busy:
@@ -170,9 +188,11 @@ class WorkerPool:
             except asyncio.CancelledError:
                 if waiter in self.waiters:
                     self.waiters.remove(waiter)
-                elif waiter.done() and not waiter.cancelled():
+                elif waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                    self.granted -= 1
                     self._wake()  # it was our turn: hand it on
                 raise
+            promised = True
 
     def drain(self, worker: WorkerProcess) -> None:
         """Take no new calls in ``worker``; replace it now; kill it when its other calls end

@@ -3,9 +3,10 @@
 Two kinds, one table of names:
 
 - **mounted** (``--mount tts=adaptors/tts.py``): the file's ``run`` answers at ``/tts`` and
-  below it. The file is checked on every call with one ``os.stat`` and re-read when it changed,
-  so a save shows in the very next response; a broken save answers 422 ``compile_error`` (the
-  previous good version is never used in its place).
+  below it. The file is checked with one ``os.stat`` (at most once a millisecond: calls
+  arriving closer together share it) and re-read when it changed, so a save shows in the next
+  response; a broken save answers 422 ``compile_error`` (the previous good version is never
+  used in its place).
 - **registered** (``PUT /_owt/endpoints/NAME`` with a call's fields): kept in memory and, with
   ``--state-dir``, in the state database (table ``endpoints``), so they survive a restart.
 

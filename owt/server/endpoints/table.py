@@ -37,6 +37,13 @@ STORED_OPTIONS = ("use_cache", "cache_kwargs", "cache_key_override", "requiremen
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}\Z")
 
 
+def _given(value: Any) -> bool:
+    """A code field that was sent (its first value, when the name was repeated)."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value not in (None, "")
+
+
 def allowed_code(item: str) -> tuple[str, str | None]:
     """An ``--allow`` item → (sha256, the file's code or None for a bare hash)."""
     if _SHA256.match(item):
@@ -129,26 +136,35 @@ class Endpoints:
 
     # -- calling -----------------------------------------------------------------------------
 
-    def resolve(self, request: Request, fields: dict[str, Any]) -> Call | None:
-        """The typed Call for a request to ``/NAME[/...]`` without code of its own, else None."""
-        if fields.get("code_b64") not in (None, "") or fields.get("code_sha256") not in (None, ""):
-            return None  # explicit code wins: an ordinary call on this path
+    def resolve(self, request: Request) -> Call | None:
+        """The typed Call for a request to ``/NAME[/...]`` without code of its own, else None.
+
+        The request's fields are read here once (repeated names as lists, for typed
+        arguments), and only for a path that names an endpoint.
+        """
         name = request.path.split("/", 2)[1]
         if name not in self.mounts and name not in self.registered:
             return None
-        endpoint = self.require(name)
         values = read_fields(request, lists=True)
+        if _given(values.get("code_b64")) or _given(values.get("code_sha256")):
+            return None  # explicit code wins: an ordinary call on this path
         self.guard_fields(values)
+        endpoint = self.require(name)
         own = endpoint.fields()
         own.update({k: v for k, v in values.items() if k in CALLER_FIELDS})
         call = call_from_fields(
-            own, request, endpoint.code, allow_eval=not self.locked, default_timeout=self.timeout
+            own,
+            request,
+            endpoint.code,
+            allow_eval=not self.locked,
+            default_timeout=self.timeout,
+            sha256=endpoint.sha256,
         )
         plain = {k: v for k, v in values.items() if k not in CALL_FIELDS}
         call.kwargs = {**endpoint.kwargs, **call.kwargs, **plain}
         call.typed = True
         if endpoint.file is not None:
-            call.filename = str(endpoint.file)
+            call.filename = endpoint.filename
         self.guard_function(call.fn_name)
         return call
 
