@@ -8,50 +8,24 @@ worker (the build's ``importing`` step) takes longer than the calls' timeout.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
 import json
 import os
 import subprocess
 import sys
 import time
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import OwtProcess, b64
+from conftest import OwtProcess, b64, make_wheel
 
 from owt.client import AsyncClient, Client
 
 SLOW_START = 3.0  # seconds the slow wheel's .pth sleeps at every interpreter start
 CALL_TIMEOUT = 2.0
-
-
-def make_wheel(folder: Path, name: str, files: dict[str, bytes], version: str = "0.1") -> Path:
-    """A pure-Python wheel of ``files``, built by hand (no build backend, no network)."""
-    info = f"{name}-{version}.dist-info"
-    files = {
-        **files,
-        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
-        f"{info}/WHEEL": (
-            b"Wheel-Version: 1.0\nGenerator: owt-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-        ),
-    }
-    record = []
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as wheel:
-        for path, data in files.items():
-            wheel.writestr(path, data)
-            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-            record.append(f"{path},sha256={digest},{len(data)}")
-        wheel.writestr(f"{info}/RECORD", "\n".join([*record, f"{info}/RECORD,,"]) + "\n")
-    path = folder / f"{name}-{version}-py3-none-any.whl"
-    path.write_bytes(buffer.getvalue())
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, OwtProcess, call, free_port
+from conftest import ROOT, OwtProcess, call, free_port, make_wheel
 
 from owt.cli import serve as cli_serve
 from owt.config import Settings, SettingsError, options
@@ -92,32 +88,6 @@ def test_a_worker_limit_without_workers_refuses_to_start():
     assert "--worker-max-memory" in lines[0] and "--in-process" in lines[0]
 
 
-def _tiny_wheel(folder: Path) -> Path:
-    """A wheel of one module, ``owt_tiny``, built by hand (no build backend, no network)."""
-    name, version = "owt_tiny", "0.1"
-    files = {
-        f"{name}.py": b"ANSWER = 42\n",
-        f"{name}-{version}.dist-info/METADATA": (
-            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-        ).encode(),
-        f"{name}-{version}.dist-info/WHEEL": (
-            b"Wheel-Version: 1.0\nGenerator: owt-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-        ),
-    }
-    record = []
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as wheel:
-        for path, data in files.items():
-            wheel.writestr(path, data)
-            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-            record.append(f"{path},sha256={digest},{len(data)}")
-        record_path = f"{name}-{version}.dist-info/RECORD"
-        wheel.writestr(record_path, "\n".join([*record, f"{record_path},,"]) + "\n")
-    path = folder / f"{name}-{version}-py3-none-any.whl"
-    path.write_bytes(buffer.getvalue())
-    return path
-
-
 @pytest.fixture
 def pip_venv(tmp_path: Path) -> str:
     venv = tmp_path / "venv"
@@ -127,7 +97,7 @@ def pip_venv(tmp_path: Path) -> str:
 
 @pytest.mark.parametrize("allowed", [True, False])
 def test_allow_install_lets_installing_run(start_server, tmp_path, pip_venv, allowed):
-    wheel = _tiny_wheel(tmp_path)
+    wheel = make_wheel(tmp_path, "owt_tiny", {"owt_tiny.py": b"ANSWER = 42\n"})
     flags = ["--env", f"pkgs={pip_venv}", *(["--allow-install"] if allowed else [])]
     server = start_server(*flags, env={"PIP_NO_INDEX": "1", **os.environ})
     code = f"pipe().installing({str(wheel)!r}).importing('owt_tiny').f(lambda _: owt_tiny.ANSWER)"
