@@ -31,7 +31,6 @@ from owt.core.errors import (
     reply_for,
 )
 from owt.core.events import DONE
-from owt.core.runner import Runner
 from owt.executors.base import Executor, caller_gone
 from owt.server.accesslog import Observer
 from owt.server.admin import RESERVED, admin_routes
@@ -63,7 +62,6 @@ class State:
     """Everything a running server holds; lives on the app, built and closed by the lifespan."""
 
     settings: Settings
-    runner: Runner
     codes: CodeStore
     db: StateDB | None = None
     environments: dict[str, Executor] = field(default_factory=dict)
@@ -90,9 +88,8 @@ class OwtApp:
         self.calls: set[asyncio.Task[Any]] = set()  # the calls in flight, for shutdown
         self.closing = False  # shutting down: new calls get 503
         self.cutting = False  # the graceful time is over: calls still running get 503
-        runner = Runner(settings.max_adaptors, lib=settings.lib)
         db = StateDB(settings.state_dir) if settings.state_dir else None
-        self.state = State(settings, runner, CodeStore(settings.max_codes, db), db)
+        self.state = State(settings, CodeStore(settings.max_codes, db), db)
         self.state.endpoints = Endpoints(settings, db, self.state.codes)
         self.state.cache = ResponseCache(settings.cache_max_bytes, db)
         self.state.limit = ConcurrencyLimit(settings.max_concurrency, settings.max_queue)
