@@ -14,38 +14,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-from common import ROOT, ServerURL, b64, load, load_tool, machine, record
+from common import ServerURL, b64, load, load_tool, machine, owt_server, record
 
 ECHO = 'def run(name):\n    return f"Hello, {name}!"\n'
 
 
 @contextmanager
 def logging_server(log_path: str, *args: str) -> Iterator[ServerURL]:
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "owt", "serve", "--port", "0", *args],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            cwd=ROOT,
-        )
-        try:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            if not line.startswith("owt serving on "):
-                raise RuntimeError(f"owt did not start: {line!r}")
-            yield ServerURL(line.split()[-1], proc.pid)
-        finally:
-            proc.terminate()
-            proc.wait(15)
-            if proc.stdout:
-                proc.stdout.close()
+    with open(log_path, "w") as log, owt_server(*args, stderr=log) as url:
+        yield url
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -53,12 +54,13 @@ class ServerURL(str):
 
 
 @contextmanager
-def owt_server(*args: str) -> Iterator[ServerURL]:
-    """A real ``owt serve`` on a free port; yields its URL and stops it after."""
+def owt_server(*args: str, stderr: Any = subprocess.DEVNULL) -> Iterator[ServerURL]:
+    """A real ``owt serve`` on a free port; yields its URL and stops it after. Its log goes
+    to ``stderr`` (a file, to measure the access log's cost)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "owt", "serve", "--port", "0", *args],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         text=True,
         cwd=ROOT,
     )
