@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 WORKER_SCRIPT = str(Path(owt.core.__file__).resolve().with_name("worker.py"))
 START_TIMEOUT = 60.0  # a worker of a large virtualenv may take a while to import
 STOP_GRACE = 2.0  # after its output ends, a worker has this long to exit
+READ_BYTES = 256 * 1024  # read at most this much of a worker's output at once
+FLUSH_BYTES = 64 * 1024  # frames waiting for the loop's turn to end go at once past this
 
 
 class WorkerLost(Exception):
@@ -83,6 +85,8 @@ class WorkerProcess:
         self.free.set()
         self.reader: asyncio.Task[None] | None = None
         self._dying: str | None = None
+        self._outbox: list[bytes] = []  # frames for the worker, sent at the loop turn's end
+        self._outbox_bytes = 0
         self.on_change: Any = None  # called when a call ends or the worker is lost
 
     @property
@@ -129,20 +133,30 @@ class WorkerProcess:
         return message
 
     async def _read(self) -> None:
-        """Route each frame to its call; when the output ends, fail every open call."""
+        """Route each frame to its call; when the output ends, fail every open call.
+
+        Reads what the pipe holds at once and routes every whole frame in it: under load a
+        worker answers several calls between two turns of the loop, one read here.
+        """
+        assert self.proc is not None and self.proc.stdout is not None
+        stdout = self.proc.stdout
+        buffer = bytearray()
         try:
             while True:
-                message = await self._receive()
-                if message[0] == "dying":
-                    self._dying = message[1]
-                    continue
-                queue = self.calls.get(message[1])
-                if queue is None:
-                    continue
-                queue.put_nowait(message)
-                if _ends(message):
-                    self._end(message[1])
-        except (asyncio.IncompleteReadError, ConnectionError):
+                data = await stdout.read(READ_BYTES)
+                if not data:
+                    break
+                buffer += data
+                start = 0
+                while len(buffer) - start >= HEADER.size:
+                    (size,) = HEADER.unpack_from(buffer, start)
+                    end = start + HEADER.size + size
+                    if end > len(buffer):
+                        break
+                    self._route(pickle.loads(memoryview(buffer)[start + HEADER.size : end]))
+                    start = end
+                del buffer[:start]
+        except ConnectionError:
             pass
         self.lost = await self._exit()
         calls, self.calls = self.calls, {}
@@ -150,6 +164,17 @@ class WorkerProcess:
             queue.put_nowait(self.lost)
         self.free.set()
         self._changed()
+
+    def _route(self, message: tuple[Any, ...]) -> None:
+        if message[0] == "dying":
+            self._dying = message[1]
+            return
+        queue = self.calls.get(message[1])
+        if queue is None:
+            return
+        queue.put_nowait(message)
+        if _ends(message):
+            self._end(message[1])
 
     def _end(self, call_id: str) -> None:
         self.calls.pop(call_id, None)
@@ -201,15 +226,43 @@ class WorkerProcess:
             self._end(call_id)
 
     async def send(self, message: tuple[Any, ...] | bytes) -> None:
-        """Send a frame; a worker gone meanwhile raises its WorkerLost."""
+        """Send a frame; a worker gone meanwhile raises its WorkerLost.
+
+        Frames sent during one turn of the event loop go to the pipe together at its end
+        (one write, one wake-up of the worker for a burst of calls); a large one goes at once
+        and waits for the pipe to take it.
+        """
         assert self.proc is not None and self.proc.stdin is not None
+        stdin = self.proc.stdin
+        if stdin.is_closing():
+            await self._raise_lost()
+        frame = message if isinstance(message, bytes) else pack(message)
+        if not self._outbox:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outbox.append(frame)
+        self._outbox_bytes += len(frame)
+        if self._outbox_bytes < FLUSH_BYTES:
+            return
+        self._flush()
         try:
-            self.proc.stdin.write(message if isinstance(message, bytes) else pack(message))
-            await self.proc.stdin.drain()
+            await stdin.drain()
         except (ConnectionError, RuntimeError):
-            if self.reader is not None:
-                await asyncio.shield(self.reader)
-            raise self.lost or WorkerLost(describe_exit(None), None)
+            await self._raise_lost()
+
+    def _flush(self) -> None:
+        if not self._outbox:
+            return
+        data = self._outbox[0] if len(self._outbox) == 1 else b"".join(self._outbox)
+        self._outbox.clear()
+        self._outbox_bytes = 0
+        assert self.proc is not None and self.proc.stdin is not None
+        if not self.proc.stdin.is_closing():  # else the reader reports the loss to every call
+            self.proc.stdin.write(data)
+
+    async def _raise_lost(self) -> None:
+        if self.reader is not None:
+            await asyncio.shield(self.reader)
+        raise self.lost or WorkerLost(describe_exit(None), None)
 
     def note(self, info: dict[str, Any] | None) -> None:
         if info is not None:
@@ -231,6 +284,7 @@ class WorkerProcess:
         if self.proc is None:
             return
         if self.proc.stdin is not None and not self.proc.stdin.is_closing():
+            self._flush()
             self.proc.stdin.close()
         try:
             await asyncio.wait_for(self.proc.wait(), grace)
