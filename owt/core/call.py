@@ -7,8 +7,9 @@ any Python >= 3.10 and into Ray actors unchanged. Stdlib only.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from http.cookies import SimpleCookie
 from typing import Any, Generic, TypeVar
@@ -296,9 +297,10 @@ class Request:
     def get_data(self, as_text: bool = False) -> bytes | str:
         return self.data.decode("utf-8", "replace") if as_text else self.data
 
-    def __getstate__(self) -> dict[str, Any]:
-        # Derived attributes are rebuilt on the other side; only the fields travel.
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Only the fields travel, as a tuple (derived attributes are rebuilt on the other
+        # side): a frame to a worker is pickled and unpickled on every call.
+        return (Request, _request_fields(self.__dict__))
 
 
 @dataclass
@@ -325,6 +327,13 @@ class Call:
     #: Arguments that came from multipart file parts: passed when the function names them (or
     #: takes ``**kwargs``), else left to it in ``request.files``.
     file_args: tuple[str, ...] = ()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Call, _call_fields(self.__dict__))
+
+
+_request_fields = operator.itemgetter(*(f.name for f in fields(Request)))
+_call_fields = operator.itemgetter(*(f.name for f in fields(Call)))
 
 
 @dataclass
