@@ -149,3 +149,23 @@ def test_check_alone():
         check_browser(settings, {"Host": "rebind.example:9876"})
     assert caught.value.extra == {"check": "host"}
     check_browser(Settings(allowed_host=["*"]), {"Host": "anything.example"})
+
+
+def test_remembered_verdicts_follow_each_header():
+    """The guard remembers a verdict per (Host, Origin, Sec-Fetch-Site): the same headers
+    again get the same answer, and a change in any one of them is judged afresh."""
+    from owt.server.browser import BrowserGuard
+
+    guard = BrowserGuard(None, Settings())
+    own = [(b"host", b"127.0.0.1:9876")]
+    foreign = [*own, (b"origin", b"https://evil.example")]
+    cross = [*own, (b"sec-fetch-site", b"cross-site")]
+    for _ in range(2):  # the second round answers from memory
+        assert guard.verdict(own) is None
+        assert guard.verdict([(b"user-agent", b"curl"), *own]) is None
+        refusal = guard.verdict(foreign)
+        assert refusal is not None and refusal.payload()["check"] == "origin"
+        refusal = guard.verdict(cross)
+        assert refusal is not None and refusal.payload()["check"] == "fetch-site"
+        refusal = guard.verdict([(b"host", b"evil.example:9876")])
+        assert refusal is not None and refusal.payload()["check"] == "host"

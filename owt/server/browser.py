@@ -49,6 +49,7 @@ ASGIApp = Any
 ALLOW_CALLS = "GET, HEAD, POST, OPTIONS"
 ALLOW_OWN = "GET, HEAD, POST, PUT, DELETE, OPTIONS"
 _WILDCARDS = frozenset({"0.0.0.0", "::", ""})
+VERDICTS = 1024  # distinct (Host, Origin, Sec-Fetch-Site) verdicts remembered
 
 
 def _hostname(host: str) -> str:
@@ -79,27 +80,53 @@ class BrowserGuard:
         self.any_host = "*" in settings.allowed_host
         self.origins = {o.rstrip("/").lower() for o in settings.cors}
         self.any_origin = "*" in settings.cors
+        self._verdicts: dict[tuple[bytes | None, ...], ForbiddenOrigin | None] = {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = _headers(scope)
-        try:
-            self.check(headers)
-        except ForbiddenOrigin as err:
+        err = self.verdict(scope["headers"])
+        if err is not None:
             client = scope.get("client") or ("?", 0)
             log.warning(
                 "403 %s %s from %s: %s", scope.get("method"), scope["path"], client[0], err.message
             )
             await send_reply(send, receive, err.reply())
             return
-        if scope.get("method") == "OPTIONS":  # never a call: nothing runs for it
+        if scope["method"] == "OPTIONS":  # never a call: nothing runs for it
             own = str(scope.get("path", "")).startswith("/_owt")
             allow = ALLOW_OWN if own else ALLOW_CALLS
             await send_reply(send, receive, Reply(204, [("allow", allow)], b""))
             return
         await self.app(scope, receive, send)
+
+    def verdict(self, raw_headers: list[tuple[bytes, bytes]]) -> ForbiddenOrigin | None:
+        """The refusal for these headers, or None; remembered by the three headers it reads
+        (a client sends the same ones again and again)."""
+        host = origin = site = None
+        for name, value in raw_headers:
+            if name == b"host":
+                host = value
+            elif name == b"origin":
+                origin = value
+            elif name == b"sec-fetch-site":
+                site = value
+        key = (host, origin, site)
+        try:
+            return self._verdicts[key]
+        except KeyError:
+            pass
+        named = {"host": host, "origin": origin, "sec-fetch-site": site}
+        try:
+            self.check({k: v.decode("latin-1") for k, v in named.items() if v is not None})
+            verdict = None
+        except ForbiddenOrigin as err:
+            verdict = err
+        if len(self._verdicts) >= VERDICTS:
+            self._verdicts.clear()
+        self._verdicts[key] = verdict
+        return verdict
 
     def check(self, headers: dict[str, str]) -> None:
         """Raise ForbiddenOrigin when these request headers came from a foreign page."""
@@ -145,11 +172,6 @@ class BrowserGuard:
 
     def allowed_origin(self, origin: str) -> bool:
         return self.any_origin or origin.strip().rstrip("/").lower() in self.origins
-
-
-def _headers(scope: dict[str, Any]) -> dict[str, str]:
-    wanted = (b"host", b"origin", b"sec-fetch-site")
-    return {k.decode(): v.decode("latin-1") for k, v in scope.get("headers", ()) if k in wanted}
 
 
 def check_browser(settings: Settings, headers: dict[str, str]) -> None:
