@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import itertools
+import weakref
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -54,26 +57,72 @@ async def while_caller_stays(
     running: Awaitable[T], drop: Callable[[], Awaitable[None]], after: float = 0.2
 ) -> T:
     """Await ``running`` (a call on its way to its head); if it takes more than ``after``
-    seconds, watch its caller meanwhile and ``drop()`` the call should the caller leave."""
+    seconds, watch its caller meanwhile and ``drop()`` the call should the caller leave.
+
+    Nearly every call has its head well within ``after``: it costs an entry in the loop's
+    :class:`_Watch`, whose one timer starts a watcher only for the calls that outlast it.
+    """
     gone = caller_gone.get()
     if gone is None:
         return await running
-    watching: list[asyncio.Task[None]] = []
-
-    async def watch() -> None:
-        await gone()
-        await drop()
-
-    def start() -> None:
-        watching.append(asyncio.get_running_loop().create_task(watch()))
-
-    timer = asyncio.get_running_loop().call_later(after, start)
+    watch = _Watch.of(asyncio.get_running_loop(), after)
+    key = watch.enter(gone, drop)
     try:
         return await running
     finally:
-        timer.cancel()
-        for task in watching:
-            task.cancel()
+        watch.leave(key)
+
+
+class _Watch:
+    """The calls of one event loop waiting for their head, and the watchers of those that
+    have waited more than ``after`` seconds (each returns once its caller has gone)."""
+
+    _loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watch] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, after: float) -> None:
+        self.loop = loop
+        self.after = after
+        self.waiting: dict[int, tuple[float, Any, Any, contextvars.Context]] = {}
+        self.watchers: dict[int, asyncio.Task[None]] = {}
+        self.timer: asyncio.TimerHandle | None = None
+        self._keys = itertools.count()
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop, after: float) -> _Watch:
+        watch = cls._loops.get(loop)
+        if watch is None or watch.after != after:
+            watch = cls._loops[loop] = cls(loop, after)
+        return watch
+
+    def enter(self, gone: Callable[[], Awaitable[None]], drop: Any) -> int:
+        key = next(self._keys)
+        # The watcher runs in the call's context (its request id names its log lines).
+        self.waiting[key] = (self.loop.time(), gone, drop, contextvars.copy_context())
+        if self.timer is None:
+            self.timer = self.loop.call_later(self.after / 2, self._tick)
+        return key
+
+    def leave(self, key: int) -> None:
+        del self.waiting[key]
+        watcher = self.watchers.pop(key, None)
+        if watcher is not None:
+            watcher.cancel()
+
+    def _tick(self) -> None:
+        self.timer = None
+        due = self.loop.time() - self.after
+        for key, (since, gone, drop, context) in self.waiting.items():
+            if since <= due and key not in self.watchers:
+                self.watchers[key] = self.loop.create_task(_watch(gone, drop), context=context)
+        if self.waiting:
+            self.timer = self.loop.call_later(self.after / 2, self._tick)
+
+
+async def _watch(gone: Callable[[], Awaitable[None]], drop: Callable[[], Awaitable[None]]) -> None:
+    await gone()
+    await drop()
 
 
 @dataclass(frozen=True)

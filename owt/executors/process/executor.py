@@ -34,7 +34,7 @@ from owt.core.host import Item, is_end
 from owt.core.libs import lib_environ
 from owt.executors.base import BatchStream, Executor, while_caller_stays
 from owt.executors.process.pool import WorkerPool
-from owt.executors.process.worker import WORKER_SCRIPT, WorkerLost, WorkerProcess
+from owt.executors.process.worker import WORKER_SCRIPT, Frames, WorkerLost, WorkerProcess
 
 __all__ = ["WORKER_SCRIPT", "ProcessExecutor", "WorkerStream"]
 
@@ -110,7 +110,7 @@ class ProcessExecutor(Executor):
             status, headers, body, WorkerStream(self, worker, call_id, queue, call.timeout)
         )
 
-    async def _head(self, worker: WorkerProcess, call_id: str, queue: asyncio.Queue[Any]) -> Any:
+    async def _head(self, worker: WorkerProcess, call_id: str, queue: Frames) -> Any:
         """The call's first frame; should its caller leave meanwhile, the worker drops it
         (a coroutine is cancelled; sync code runs on, counted as busy, costing no worker)."""
 
@@ -198,7 +198,7 @@ class WorkerStream(BatchStream):
         executor: ProcessExecutor,
         worker: WorkerProcess,
         call_id: str,
-        queue: asyncio.Queue[Any],
+        queue: Frames,
         timeout: float | None,
     ) -> None:
         super().__init__()

@@ -20,7 +20,7 @@ from typing import Any
 
 from owt.core.errors import Busy, OwtError
 from owt.executors.base import unless_caller_goes
-from owt.executors.process.worker import WorkerLost, WorkerProcess
+from owt.executors.process.worker import Frames, WorkerLost, WorkerProcess
 
 __all__ = ["WorkerPool"]
 
@@ -146,7 +146,7 @@ class WorkerPool:
                 best = worker
         return best
 
-    async def open(self, call_id: str) -> tuple[WorkerProcess, asyncio.Queue[Any]]:
+    async def open(self, call_id: str) -> tuple[WorkerProcess, Frames]:
         """A worker with room for the call, and the queue its frames arrive on.
 
         Raises Busy when the queue of waiting calls is full or the pool is closing.

@@ -9,6 +9,7 @@ output ends, every call still open in it gets the :class:`WorkerLost` that says 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -23,7 +24,7 @@ from owt.core.errors import WorkerDied
 from owt.core.frames import HEADER, pack
 from owt.core.host import is_end
 
-__all__ = ["WORKER_SCRIPT", "WorkerLost", "WorkerProcess", "describe_exit"]
+__all__ = ["WORKER_SCRIPT", "Frames", "WorkerLost", "WorkerProcess", "describe_exit"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,35 @@ def _ends(message: tuple[Any, ...]) -> bool:
     return message[0] == "items" and is_end(message[2])
 
 
+class Frames:
+    """The frames of one call, in order (an ``asyncio.Queue`` without what a call never
+    needs: bounds, waiting putters, task accounting)."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: collections.deque[Any] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
+
+
 class WorkerProcess:
     """One worker process, the pipes to it, and the calls open in it."""
 
@@ -74,7 +104,7 @@ class WorkerProcess:
         self.proc: asyncio.subprocess.Process | None = None
         self.info: dict[str, Any] = {}
         self.warm: dict[str, Any] = {}
-        self.calls: dict[str, asyncio.Queue[Any]] = {}  # call id → its frames, in flight
+        self.calls: dict[str, Frames] = {}  # call id → its frames, in flight
         self.abandoned: set[str] = set()  # calls given up on that may still run here
         self.served = 0
         self.draining = False  # takes no new calls; killed once its calls end
@@ -209,9 +239,9 @@ class WorkerProcess:
         self.kill()  # whatever it started in its session goes with it
         return WorkerLost(self._dying or describe_exit(code), code)
 
-    def open(self, call_id: str) -> asyncio.Queue[Any]:
+    def open(self, call_id: str) -> Frames:
         """Count a call as running here; its frames arrive on the queue returned."""
-        queue: asyncio.Queue[Any] = asyncio.Queue()
+        queue = Frames()
         if self.lost is not None:
             queue.put_nowait(self.lost)
             return queue
