@@ -1,0 +1,107 @@
+"""The thread pool: jobs of one loop turn go as a batch, and a slow job does not hold up the
+jobs behind it for more than a few milliseconds."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from owt.core.threads import HANDOFF, ThreadPool
+
+
+@pytest.fixture
+def pool() -> Iterator[ThreadPool]:
+    pool = ThreadPool(8, name="test")
+    yield pool
+    pool.close()
+
+
+def test_a_turns_jobs_run_on_one_thread_in_order(pool: ThreadPool) -> None:
+    ran: list[tuple[int, str]] = []
+
+    def job(i: int) -> int:
+        ran.append((i, threading.current_thread().name))
+        return i * i
+
+    async def main() -> list[int]:
+        return await asyncio.gather(*(pool.run(lambda i=i: job(i)) for i in range(10)))
+
+    assert asyncio.run(main()) == [i * i for i in range(10)]
+    assert [i for i, _ in ran] == list(range(10))
+    assert len({name for _, name in ran}) == 1  # one wake-up for the whole turn
+
+
+def test_a_slow_job_hands_the_rest_of_its_batch_to_another_thread(pool: ThreadPool) -> None:
+    async def main() -> tuple[float, float]:
+        started = time.monotonic()
+        slow = asyncio.ensure_future(pool.run(lambda: time.sleep(1.0)))
+        quick = [asyncio.ensure_future(pool.run(lambda: time.sleep(0.05))) for _ in range(3)]
+        await asyncio.gather(*quick)
+        quick_done = time.monotonic() - started
+        await slow
+        return quick_done, time.monotonic() - started
+
+    quick_done, all_done = asyncio.run(main())
+    # The three quick jobs (0.15 s of sleep in all) did not wait for the slow one (1 s).
+    assert quick_done < 0.5, quick_done
+    assert all_done >= 1.0
+
+
+def test_sleeping_jobs_of_one_batch_overlap(pool: ThreadPool) -> None:
+    """Eight jobs that sleep 0.3 s each, handed over in one turn: other threads take them
+    while the first sleep, so they take far less than 8 x 0.3 s together."""
+
+    async def main() -> float:
+        started = time.monotonic()
+        await asyncio.gather(*(pool.run(lambda: time.sleep(0.3)) for _ in range(8)))
+        return time.monotonic() - started
+
+    elapsed = asyncio.run(main())
+    assert elapsed < 8 * 0.3 / 2, elapsed
+    assert HANDOFF < 0.05
+
+
+def test_errors_come_back_to_their_own_caller_and_busy_returns_to_zero(pool: ThreadPool) -> None:
+    def fail() -> None:
+        raise ValueError("no")
+
+    async def main() -> list[object]:
+        return await asyncio.gather(pool.run(lambda: 1), pool.run(fail), return_exceptions=True)
+
+    first, second = asyncio.run(main())
+    assert first == 1
+    assert isinstance(second, ValueError)
+    assert pool.busy == 0
+
+
+def test_submitted_jobs_run_and_a_failure_is_logged(
+    pool: ThreadPool, caplog: pytest.LogCaptureFixture
+) -> None:
+    done = threading.Event()
+
+    def fail() -> None:
+        raise ValueError("submitted")
+
+    pool.submit(fail)
+    pool.submit(done.set)
+    assert done.wait(5)
+    deadline = time.monotonic() + 5
+    while "a job failed" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "a job failed" in caplog.text
+
+
+def test_a_closed_pool_refuses_new_jobs(pool: ThreadPool) -> None:
+    pool.close()
+    with pytest.raises(RuntimeError):
+        pool.submit(lambda: None)
+
+    async def main() -> None:
+        await pool.run(lambda: None)
+
+    with pytest.raises(RuntimeError):
+        asyncio.run(main())
