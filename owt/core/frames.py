@@ -25,13 +25,12 @@ A call is over for the server once its head says ``streamed`` False, or its item
 
 from __future__ import annotations
 
-import asyncio
 import os
 import pickle
 import struct
-from typing import IO, Any
+from typing import Any
 
-__all__ = ["HEADER", "pack", "read_frame", "read_frame_from", "write_frame"]
+__all__ = ["HEADER", "FrameBuffer", "pack", "write_frame"]
 
 HEADER = struct.Struct("!I")
 PICKLE_PROTOCOL = 5
@@ -51,19 +50,26 @@ def write_frame(fd: int, message: tuple[Any, ...]) -> None:
         view = view[written:]
 
 
-async def read_frame(reader: asyncio.StreamReader) -> Any:
-    """The next message; ``asyncio.IncompleteReadError`` when the other side has gone."""
-    (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
-    return pickle.loads(await reader.readexactly(size))
+class FrameBuffer:
+    """Whole frames out of a byte stream that arrives in pieces of any size: under load one
+    read holds several frames, and each is decoded without another read or await."""
 
+    def __init__(self) -> None:
+        self._buffer = bytearray()
 
-def read_frame_from(file: IO[bytes]) -> Any:
-    """The next message from a blocking file; None when the other side has gone."""
-    header = file.read(HEADER.size)
-    if len(header) < HEADER.size:
-        return None
-    (size,) = HEADER.unpack(header)
-    data = file.read(size)
-    if len(data) < size:
-        return None
-    return pickle.loads(data)
+    def feed(self, data: bytes) -> list[Any]:
+        """The messages of every frame that ``data`` completes, in order."""
+        buffer = self._buffer
+        buffer += data
+        messages = []
+        start = 0
+        while len(buffer) - start >= HEADER.size:
+            (size,) = HEADER.unpack_from(buffer, start)
+            end = start + HEADER.size + size
+            if end > len(buffer):
+                break
+            with memoryview(buffer) as view:
+                messages.append(pickle.loads(view[start + HEADER.size : end]))
+            start = end
+        del buffer[:start]
+        return messages

@@ -10,7 +10,7 @@ forth) is paid once per batch instead of once per job. So that no job waits long
 slow one, a watch thread looks at the batches whose jobs wait: when the job at their head
 has run for :data:`HANDOFF` seconds, another thread starts taking the rest (and so on, one
 more thread per :data:`HANDOFF` while that lasts). Jobs handed in from a thread that runs no
-event loop (:meth:`ThreadPool.submit`) travel alone.
+event loop (:meth:`ThreadPool.submit`) form a batch of those handed in at once.
 
 Cancelling the awaiting task abandons the job (a thread finishes it and moves on); ``busy``
 counts the threads running a job, abandoned ones too.
@@ -87,12 +87,12 @@ class ThreadPool:
         batch.jobs.append((fn, future, loop))
         return await future
 
-    def submit(self, fn: Callable[[], Any]) -> None:
-        """Run ``fn()`` on a pool thread, from any thread; nobody waits for it, so ``fn``
-        handles its own errors (one that escapes is logged)."""
+    def submit(self, *fns: Callable[[], Any]) -> None:
+        """Run each ``fn()`` on a pool thread (as one batch), from any thread; nobody waits
+        for them, so each handles its own errors (one that escapes is logged)."""
         if self._closed:
             raise RuntimeError("the thread pool is closed")
-        self._put(_Batch(deque([(fn, None, None)])))
+        self._put(_Batch(deque((fn, None, None) for fn in fns)))
 
     def _dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
         batch = self._gathering.pop(loop, None)

@@ -46,7 +46,7 @@ import threading
 from typing import Any
 
 from owt.core.call import Call
-from owt.core.frames import read_frame_from, write_frame
+from owt.core.frames import FrameBuffer, write_frame
 from owt.core.host import Host, is_end
 from owt.core.runner import Runner
 
@@ -56,6 +56,9 @@ log = logging.getLogger("owt.worker")
 
 #: Batches of a stream sent ahead of the server's ``pull`` frames.
 PULL_AHEAD = 4
+
+#: At most this much of the server's frames is read at once.
+READ_BYTES = 256 * 1024
 
 #: The exit code of a worker that ran out of memory (as a shell reports a SIGKILLed process).
 MEMORY_EXIT_CODE = 137
@@ -81,19 +84,33 @@ class Worker:
             write_frame(self.fd_out, message)
 
     def serve(self) -> None:
-        """Read calls until the server closes our input; then finish them and return."""
+        """Read calls until the server closes our input; then finish them and return.
+
+        One read takes what the pipe holds; the calls in it go to the pool as one batch.
+        """
         self.send(("ready", _describe()))
-        with os.fdopen(self.fd_in, "rb") as pipe:
+        frames = FrameBuffer()
+        try:
             while True:
-                message = read_frame_from(pipe)
-                if message is None:
+                data = os.read(self.fd_in, READ_BYTES)
+                if not data:
                     break
-                if message[0] == "call":
-                    self.host.pool.submit(functools.partial(self.run_blocking, *message[1:]))
-                elif message[0] == "pull":
-                    self.host.loop.call_soon_threadsafe(self._pull, message[1])
-                elif message[0] == "close":
-                    self.host.soon(self._close(message[1]))
+                calls = []
+                for message in frames.feed(data):
+                    if message[0] == "call":
+                        calls.append(functools.partial(self.run_blocking, *message[1:]))
+                        continue
+                    if calls:  # a close after its call in the same read: the call first
+                        self.host.pool.submit(*calls)
+                        calls = []
+                    if message[0] == "pull":
+                        self.host.loop.call_soon_threadsafe(self._pull, message[1])
+                    elif message[0] == "close":
+                        self.host.soon(self._close(message[1]))
+                if calls:
+                    self.host.pool.submit(*calls)
+        finally:
+            os.close(self.fd_in)
         self.host.wait(self.host.idle())
 
     def run_blocking(self, call_id: str, call: Call) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import owt.core
 from owt.core.errors import WorkerDied
-from owt.core.frames import HEADER, pack
+from owt.core.frames import HEADER, FrameBuffer, pack
 from owt.core.host import is_end
 
 __all__ = ["WORKER_SCRIPT", "Frames", "WorkerLost", "WorkerProcess", "describe_exit"]
@@ -170,22 +170,14 @@ class WorkerProcess:
         """
         assert self.proc is not None and self.proc.stdout is not None
         stdout = self.proc.stdout
-        buffer = bytearray()
+        frames = FrameBuffer()
         try:
             while True:
                 data = await stdout.read(READ_BYTES)
                 if not data:
                     break
-                buffer += data
-                start = 0
-                while len(buffer) - start >= HEADER.size:
-                    (size,) = HEADER.unpack_from(buffer, start)
-                    end = start + HEADER.size + size
-                    if end > len(buffer):
-                        break
-                    self._route(pickle.loads(memoryview(buffer)[start + HEADER.size : end]))
-                    start = end
-                del buffer[:start]
+                for message in frames.feed(data):
+                    self._route(message)
         except ConnectionError:
             pass
         self.lost = await self._exit()

@@ -1,0 +1,28 @@
+"""Frames between the server and its workers: whole messages out of pieces of any size."""
+
+from __future__ import annotations
+
+from owt.core.frames import FrameBuffer, pack
+
+MESSAGES = [("call", "1", {"x": 1}), ("pull", "1"), ("items", "1", [b"y" * 100_000, None], None)]
+
+
+def test_frames_in_one_piece_come_out_in_order() -> None:
+    assert FrameBuffer().feed(b"".join(pack(m) for m in MESSAGES)) == MESSAGES
+
+
+def test_frames_cut_anywhere_come_out_whole() -> None:
+    data = b"".join(pack(m) for m in MESSAGES)
+    for piece in (1, 3, 4, 5, 4096):
+        frames = FrameBuffer()
+        out = []
+        for start in range(0, len(data), piece):
+            out += frames.feed(data[start : start + piece])
+        assert out == MESSAGES, piece
+
+
+def test_an_unfinished_frame_waits_for_its_rest() -> None:
+    data = pack(MESSAGES[0])
+    frames = FrameBuffer()
+    assert frames.feed(data[:-1]) == []
+    assert frames.feed(data[-1:] + pack(MESSAGES[1])) == MESSAGES[:2]
