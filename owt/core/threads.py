@@ -164,10 +164,15 @@ class ThreadPool:
         with self._lock:
             self._waiting.add(batch)
             if self._watcher is None:
-                self._watcher = threading.Thread(
+                watcher = threading.Thread(
                     target=self._watching, name=f"{self.name}-watch", daemon=True
                 )
-                self._watcher.start()
+                try:
+                    watcher.start()
+                except RuntimeError:  # no room for a thread (--worker-max-memory): no watch
+                    log.warning("no thread for the pool's watch: a slow job may hold up its batch")
+                    return
+                self._watcher = watcher
         self._watch_wake.set()
 
     def _watching(self) -> None:
