@@ -57,7 +57,7 @@ class FrameBuffer:
     def __init__(self) -> None:
         self._buffer = bytearray()
 
-    def feed(self, data: bytes) -> list[Any]:
+    def feed(self, data: bytes | memoryview) -> list[Any]:
         """The messages of every frame that ``data`` completes, in order."""
         buffer = self._buffer
         buffer += data

@@ -58,7 +58,7 @@ log = logging.getLogger("owt.worker")
 PULL_AHEAD = 4
 
 #: At most this much of the server's frames is read at once.
-READ_BYTES = 256 * 1024
+READ_BYTES = 64 * 1024
 
 #: The exit code of a worker that ran out of memory (as a shell reports a SIGKILLed process).
 MEMORY_EXIT_CODE = 137
@@ -90,13 +90,15 @@ class Worker:
         """
         self.send(("ready", _describe()))
         frames = FrameBuffer()
+        space = bytearray(READ_BYTES)  # reused: a fresh buffer per read costs page faults
+        view = memoryview(space)
         try:
             while True:
-                data = os.read(self.fd_in, READ_BYTES)
-                if not data:
+                size = os.readv(self.fd_in, [space])
+                if not size:
                     break
                 calls = []
-                for message in frames.feed(data):
+                for message in frames.feed(view[:size]):
                     if message[0] == "call":
                         calls.append(functools.partial(self.run_blocking, *message[1:]))
                         continue
