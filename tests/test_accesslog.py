@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import httpx
 from conftest import b64, call, wait_until
@@ -28,6 +29,10 @@ def test_the_access_line_carries_the_request_id_of_the_response(start_server):
     sha8 = __import__("hashlib").sha256(b"def run(name): return name").hexdigest()[:8]
     assert f"{request_id} POST /hello 200 " in line
     assert f"env=main shape=whole code={sha8} bytes=3" in line
+    # The documented shape, whether the line went through a log record or straight out.
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
+    pattern = rf"{stamp} INFO owt\.access: {request_id} POST /hello 200 \d+\.\dms env=main "
+    assert re.fullmatch(pattern + rf"shape=whole code={sha8} bytes=3", line.strip()), line
 
 
 def test_a_sane_caller_request_id_is_kept_and_a_bad_one_replaced(start_server):

@@ -13,10 +13,11 @@ made) or ``sse`` (server-sent events); ``code`` is the first 8 hex of the code's
 strings hold code and arguments, so they appear only at ``-vv`` (debug); credentials never.
 A 500 ``adaptor_error`` or ``internal`` also logs its traceback at warning, with the id.
 
-The cost is one ``send`` wrapper and one light log record per request (:class:`AccessRecord`,
-handed to the logger's handlers with one call): the line is formatted by the handler, and
-:class:`BatchingHandler` writes lines in batches from a thread of its own rather than one
-``write()`` per call. ``-q`` turns the access log off,
+The cost is one ``send`` wrapper and one formatted line per request: while owt's own handler
+is the only one a line would reach (the server's set-up), the line goes straight to it;
+otherwise (an app that added handlers or filters) it travels as a light log record
+(:class:`AccessRecord`). :class:`BatchingHandler` writes lines in batches from a thread of
+its own rather than one ``write()`` per call. ``-q`` turns the access log off,
 ``--log-format json`` writes every log line (access lines with their fields) as JSON.
 """
 
@@ -140,7 +141,7 @@ class Observer:
         path = scope.get("path", "")
         if access_log.isEnabledFor(logging.DEBUG) and scope.get("query_string"):
             path = f"{path}?{scope['query_string'].decode('latin-1')}"
-        line = AccessRecord(
+        fields = (
             record.request_id,
             scope.get("method", "-"),
             path,
@@ -152,7 +153,12 @@ class Observer:
             record.nbytes,
             "" if record.complete else " incomplete",
         )
-        access_log.handle(line)
+        handler = _direct_handler()
+        if handler is not None:  # owt's own handler alone: the line, with no record
+            line = handler.formatter.access_line(fields, time.time())  # type: ignore[union-attr]
+            handler.write_line(line)
+        else:
+            access_log.handle(AccessRecord(*fields))
 
 
 class AccessRecord(logging.LogRecord):
@@ -264,8 +270,14 @@ class BatchingHandler(logging.Handler):
         except Exception:
             self.handleError(record)
             return
-        self._pending.append(line)
-        if len(self._pending) == 1:
+        self.write_line(line)
+
+    def write_line(self, line: str) -> None:
+        """Queue a formatted line (the access log's own lines come here directly)."""
+        with self.lock:  # type: ignore[union-attr]
+            self._pending.append(line)
+            first = len(self._pending) == 1
+        if first:
             self._wake.set()
 
     def _run(self) -> None:
@@ -276,7 +288,8 @@ class BatchingHandler(logging.Handler):
             self.flush()
 
     def flush(self) -> None:
-        pending, self._pending = self._pending, []
+        with self.lock:  # type: ignore[union-attr]
+            pending, self._pending = self._pending, []
         if not pending:
             return
         try:
@@ -307,6 +320,30 @@ def configure_logging(settings: Settings, level: int) -> logging.Handler:
     root.setLevel(level)
     access = logging.getLogger("owt.access")
     access.setLevel(logging.WARNING if settings.quiet else min(level, logging.INFO))
+    global _direct
+    _direct = None if json_lines else handler
+    return handler
+
+
+#: The handler :func:`configure_logging` installed for text lines, if any.
+_direct: BatchingHandler | None = None
+
+
+def _direct_handler() -> BatchingHandler | None:
+    """owt's own handler, when access lines would reach it and nothing else: then a line
+    skips the log record and the logging machinery (most of its cost on a busy server).
+    Handlers or filters added anywhere on the way (by an embedding app) get records."""
+    handler = _direct
+    if (
+        handler is None
+        or access_log.handlers
+        or access_log.filters
+        or not access_log.propagate
+        or logging.root.handlers != [handler]
+        or logging.root.filters
+        or type(handler.formatter) is not TextFormatter
+    ):
+        return None
     return handler
 
 
@@ -326,9 +363,17 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         if type(record) is AccessRecord and self._fmt == LOG_FORMAT:  # the line, made directly
-            record.message = TEXT_LINE % record.args
-            return f"{self.formatTime(record)} INFO {record.name}: {record.message}"
+            return self.access_line(record.args, record.created)  # type: ignore[arg-type]
         return super().format(record)
+
+    def access_line(self, fields: tuple[Any, ...], created: float) -> str:
+        """An access line from its fields (:data:`ACCESS_FIELDS`), as :data:`LOG_FORMAT`."""
+        second = int(created)
+        if second != self._second:
+            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(created))
+            self._second = second
+        millis = int((created - second) * 1000)
+        return f"{self._stamp},{millis:03d} INFO owt.access: {TEXT_LINE % fields}"
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         request_id = getattr(record, "request_id", "-")
