@@ -130,6 +130,8 @@ class WorkerPool:
 
     def _wake(self) -> None:
         """Let as many waiting calls go as there are free places, each promised its place."""
+        if not self.waiters:  # the usual case: a call ended and nobody waits
+            return
         free = self._free()
         while free > 0 and self.waiters:
             waiter = self.waiters.popleft()
