@@ -32,6 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from typing import Any, TypeVar
 
 from owt.core.call import Call, Reply
+from owt.core.crossing import Crossing
 from owt.core.errors import Internal, OwtError
 from owt.core.keep import keep
 from owt.core.runner import Runner
@@ -219,6 +220,7 @@ class Host:
         }
         self._said: Any = None
         self.loop = asyncio.new_event_loop()
+        self.crossing = Crossing(self.loop)  # coroutines here, awaited from another loop
         self._thread = threading.Thread(target=self._run_loop, name=f"{name}-loop", daemon=True)
         self._thread.start()
 

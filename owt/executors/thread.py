@@ -60,13 +60,13 @@ class ThreadExecutor(Executor):
             return self._pumped(await self.runner.run(call, self.host.pool.run))
         call_id = str(next(_ids))
         host = self.host
-        future = asyncio.wrap_future(host.soon(host.begin(call_id, call)))
+        head = host.crossing.run(host.begin(call_id, call))
 
         async def drop() -> None:  # its caller left: cancel it on the host's loop
             host.soon(host.drop(call_id))
 
         try:
-            status, headers, body, streamed, _ = await while_caller_stays(future, drop)
+            status, headers, body, streamed, _ = await while_caller_stays(head, drop)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and not task.cancelling():  # dropped there: its caller left
@@ -122,7 +122,7 @@ class HostStream(BatchStream):
         self.call_id = call_id
 
     async def fetch(self) -> list[Item]:
-        return await asyncio.wrap_future(self.host.soon(self.host.batch(self.call_id)))
+        return await self.host.crossing.run(self.host.batch(self.call_id))
 
     async def aclose(self) -> None:
         if not self.done:
