@@ -56,20 +56,27 @@ def test_a_call_whose_client_left_while_queued_never_runs(
     assert call(server.url, PID).status_code == 200
 
 
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
 @pytest.mark.parametrize("mode", [[], ["--in-process"]], ids=["workers", "in_process"])
 def test_a_running_async_call_whose_client_left_is_cancelled(
-    start_server: Any, tmp_path: Path, mode: list[str]
+    start_server: Any, tmp_path: Path, mode: list[str], warm: bool
 ) -> None:
+    """Cold, the call learns it is async on a pool thread; warm, a worker hands it straight
+    to its loop: either way the caller's leaving cancels it."""
     server: OwtProcess = start_server(*mode)
     pid = call(server.url, PID).json()
     code = (
         "import asyncio\n"
         "async def run(where):\n"
+        "    if not where:\n"
+        "        return 'warm'\n"
         "    try:\n"
         "        await asyncio.sleep(60)\n"
         "    finally:\n"
         "        open(where, 'w').write('cancelled')\n"
     )
+    if warm:
+        assert call(server.url, code, where="").text == "warm"
     marker = tmp_path / "marker"
     try:
         call(server.url, code, timeout=1, where=str(marker))

@@ -78,6 +78,7 @@ class Worker:
         # PULL_AHEAD batches unasked, then one per ``pull``, so a slow client's chunks wait
         # here, in the pump's bounded queue, not in the server's memory.
         self.pulls: dict[str, asyncio.Semaphore] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def send(self, message: tuple[Any, ...]) -> None:
         with self._lock:
@@ -97,23 +98,45 @@ class Worker:
                 size = os.readv(self.fd_in, [space])
                 if not size:
                     break
-                calls = []
+                calls: list[Any] = []  # sync (or not yet compiled): to the pool
+                coros: list[tuple[str, Call]] = []  # warm async adaptors: to the loop
                 for message in frames.feed(view[:size]):
                     if message[0] == "call":
-                        calls.append(functools.partial(self.run_blocking, *message[1:]))
+                        _, call_id, call = message
+                        if self._warm_async(call):
+                            coros.append((call_id, call))
+                        else:
+                            calls.append(functools.partial(self.run_blocking, call_id, call))
                         continue
-                    if calls:  # a close after its call in the same read: the call first
-                        self.host.pool.submit(*calls)
-                        calls = []
+                    # A pull or close after its call in the same read: the call first.
+                    self._start(calls, coros)
+                    calls, coros = [], []
                     if message[0] == "pull":
                         self.host.loop.call_soon_threadsafe(self._pull, message[1])
                     elif message[0] == "close":
                         self.host.soon(self._close(message[1]))
-                if calls:
-                    self.host.pool.submit(*calls)
+                self._start(calls, coros)
         finally:
             os.close(self.fd_in)
         self.host.wait(self.host.idle())
+
+    def _warm_async(self, call: Call) -> bool:
+        if self.host.pass_on is not None:
+            return False
+        target = self.host.runner.cached(call)
+        return target is not None and target.is_async
+
+    def _start(self, calls: list[Any], coros: list[tuple[str, Call]]) -> None:
+        if calls:
+            self.host.pool.submit(*calls)
+        if coros:  # straight to the loop: no pool thread to find out it is async
+            self.host.loop.call_soon_threadsafe(self._run_all, coros)
+
+    def _run_all(self, coros: list[tuple[str, Call]]) -> None:
+        for call_id, call in coros:
+            task = self.host.loop.create_task(self.run(call_id, call))
+            self._tasks.add(task)  # the loop holds its tasks weakly
+            task.add_done_callback(self._tasks.discard)
 
     def run_blocking(self, call_id: str, call: Call) -> None:
         """On a pool thread: a sync adaptor runs right here; an async one goes to the loop."""
