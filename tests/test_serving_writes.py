@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from owt.server.serving import _BatchedWrites
+from owt.core.writes import BatchedWrites
 
 
 class FakeTransport:
@@ -34,9 +34,9 @@ class FakeTransport:
         return {"peername": ("127.0.0.1", 5555)}.get(name, default)
 
 
-def _batched() -> tuple[_BatchedWrites, FakeTransport]:
+def _batched() -> tuple[BatchedWrites, FakeTransport]:
     transport = FakeTransport()
-    return _BatchedWrites(transport, asyncio.get_running_loop()), transport  # type: ignore[arg-type]
+    return BatchedWrites(transport, asyncio.get_running_loop()), transport  # type: ignore[arg-type]
 
 
 def test_head_and_body_of_one_step_go_out_together_at_the_next_turn() -> None:
@@ -58,7 +58,7 @@ def test_head_and_body_of_one_step_go_out_together_at_the_next_turn() -> None:
 def test_large_writes_and_close_do_not_wait() -> None:
     async def main() -> None:
         batched, transport = _batched()
-        big = b"x" * (_BatchedWrites.FLUSH_BYTES + 1)
+        big = b"x" * (BatchedWrites.FLUSH_BYTES + 1)
         batched.write(b"head")
         batched.write(big)
         assert transport.sent == [b"head" + big]

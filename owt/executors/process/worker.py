@@ -23,6 +23,7 @@ import owt.core
 from owt.core.errors import WorkerDied
 from owt.core.frames import HEADER, FrameBuffer, pack
 from owt.core.host import is_end
+from owt.core.writes import BatchedWrites
 
 __all__ = ["WORKER_SCRIPT", "Frames", "WorkerLost", "WorkerProcess", "describe_exit"]
 
@@ -32,7 +33,6 @@ WORKER_SCRIPT = str(Path(owt.core.__file__).resolve().with_name("worker.py"))
 START_TIMEOUT = 60.0  # a worker of a large virtualenv may take a while to import
 STOP_GRACE = 2.0  # after its output ends, a worker has this long to exit
 READ_BYTES = 256 * 1024  # read at most this much of a worker's output at once
-FLUSH_BYTES = 64 * 1024  # frames waiting for the loop's turn to end go at once past this
 
 
 class WorkerLost(Exception):
@@ -115,8 +115,7 @@ class WorkerProcess:
         self.free.set()
         self.reader: asyncio.Task[None] | None = None
         self._dying: str | None = None
-        self._outbox: list[bytes] = []  # frames for the worker, sent at the loop turn's end
-        self._outbox_bytes = 0
+        self._out: BatchedWrites | None = None  # frames for the worker, sent per loop turn
         self.on_change: Any = None  # called when a call ends or the worker is lost
 
     @property
@@ -154,7 +153,10 @@ class WorkerProcess:
             raise WorkerLost(f"{self.command[0]} did not start an owt worker", None)
         self.info = message[1]
         self.started = self.idle_since = time.monotonic()
-        self.reader = asyncio.get_running_loop().create_task(self._read())
+        loop = asyncio.get_running_loop()
+        assert self.proc.stdin is not None
+        self._out = BatchedWrites(self.proc.stdin.transport, loop)  # type: ignore[arg-type]
+        self.reader = loop.create_task(self._read())
 
     async def _receive(self) -> tuple[Any, ...]:
         assert self.proc is not None and self.proc.stdout is not None
@@ -251,35 +253,21 @@ class WorkerProcess:
         """Send a frame; a worker gone meanwhile raises its WorkerLost.
 
         Frames sent during one turn of the event loop go to the pipe together at its end
-        (one write, one wake-up of the worker for a burst of calls); a large one goes at once
-        and waits for the pipe to take it.
+        (:class:`~owt.core.writes.BatchedWrites`: one write, one wake-up of the worker for a
+        burst of calls); when the pipe falls behind, this waits for it to take them.
         """
-        assert self.proc is not None and self.proc.stdin is not None
+        assert self.proc is not None and self.proc.stdin is not None and self._out is not None
         stdin = self.proc.stdin
         if stdin.is_closing():
             await self._raise_lost()
-        frame = message if isinstance(message, bytes) else pack(message)
-        if not self._outbox:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._outbox.append(frame)
-        self._outbox_bytes += len(frame)
-        if self._outbox_bytes < FLUSH_BYTES:
+        self._out.write(message if isinstance(message, bytes) else pack(message))
+        if self._out.get_write_buffer_size() <= BatchedWrites.FLUSH_BYTES:
             return
-        self._flush()
+        self._out.flush()
         try:
             await stdin.drain()
         except (ConnectionError, RuntimeError):
             await self._raise_lost()
-
-    def _flush(self) -> None:
-        if not self._outbox:
-            return
-        data = self._outbox[0] if len(self._outbox) == 1 else b"".join(self._outbox)
-        self._outbox.clear()
-        self._outbox_bytes = 0
-        assert self.proc is not None and self.proc.stdin is not None
-        if not self.proc.stdin.is_closing():  # else the reader reports the loss to every call
-            self.proc.stdin.write(data)
 
     async def _raise_lost(self) -> None:
         if self.reader is not None:
@@ -306,7 +294,8 @@ class WorkerProcess:
         if self.proc is None:
             return
         if self.proc.stdin is not None and not self.proc.stdin.is_closing():
-            self._flush()
+            if self._out is not None:
+                self._out.flush()
             self.proc.stdin.close()
         try:
             await asyncio.wait_for(self.proc.wait(), grace)
