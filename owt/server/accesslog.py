@@ -342,6 +342,7 @@ def _direct_handler() -> BatchingHandler | None:
         or logging.root.handlers != [handler]
         or logging.root.filters
         or type(handler.formatter) is not TextFormatter
+        or handler.formatter._fmt != LOG_FORMAT  # the line access_line() makes
     ):
         return None
     return handler
@@ -354,12 +355,15 @@ class TextFormatter(logging.Formatter):
     _stamp = ""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return self._time(record.created)
+
+    def _time(self, created: float) -> str:
         # The date and time change once a second; the access log writes many lines in one.
-        second = int(record.created)
+        second = int(created)
         if second != self._second:
-            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(record.created))
+            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(created))
             self._second = second
-        return f"{self._stamp},{int(record.msecs):03d}"
+        return f"{self._stamp},{int((created - second) * 1000):03d}"
 
     def format(self, record: logging.LogRecord) -> str:
         if type(record) is AccessRecord and self._fmt == LOG_FORMAT:  # the line, made directly
@@ -368,12 +372,7 @@ class TextFormatter(logging.Formatter):
 
     def access_line(self, fields: tuple[Any, ...], created: float) -> str:
         """An access line from its fields (:data:`ACCESS_FIELDS`), as :data:`LOG_FORMAT`."""
-        second = int(created)
-        if second != self._second:
-            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(created))
-            self._second = second
-        millis = int((created - second) * 1000)
-        return f"{self._stamp},{millis:03d} INFO owt.access: {TEXT_LINE % fields}"
+        return f"{self._time(created)} INFO owt.access: {TEXT_LINE % fields}"
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         request_id = getattr(record, "request_id", "-")
