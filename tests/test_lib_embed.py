@@ -6,6 +6,7 @@ The environment is the virtualenv ``make .venv-embed/.installed`` builds (``make
 
 from __future__ import annotations
 
+import array
 import json
 import math
 import os
@@ -16,8 +17,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from conftest import ROOT, OwtProcess, call, require
+from conftest import ROOT, OwtProcess, b64, call, require
+from test_binary import read_npy
 
 from owt.client import Client
 
@@ -50,6 +53,37 @@ def test_vectors_are_384_floats_each(embed_server):
     for vector in vectors:  # normalised by default
         assert math.isclose(math.sqrt(sum(x * x for x in vector)), 1.0, rel_tol=1e-4)
     assert embed(embed_server, texts=[]) == {"vectors": [], "dim": 384}
+
+
+def test_vectors_answer_a_float32_npy_to_who_asks_and_json_to_others(embed_server):
+    body = {"code_b64": b64(EMBED_CODE), "fn_name": "vectors", **ENV}
+    texts = ["A cat sat on the mat.", "Dogs bark.", "Rain again."]
+
+    def post(accept: str | None, texts: list[str]) -> httpx.Response:
+        headers = {"accept": accept} if accept else {}
+        r = httpx.post(
+            embed_server.url + "/vectors",
+            json={**body, "kwargs": {"texts": texts}},
+            headers=headers,
+            timeout=180,
+        )
+        assert r.status_code == 200, r.text
+        return r
+
+    r = post("application/x-npy", texts)
+    assert r.headers["content-type"] == "application/x-npy"
+    descr, shape, raw = read_npy(r.content)
+    assert (descr, shape) == ("<f4", (3, 384))
+    values = array.array("f", raw)
+    # the same numbers as the JSON of run(), to float32's precision
+    as_json = embed(embed_server, texts=texts)["vectors"]
+    for row, expected in enumerate(as_json):
+        got = values[row * 384 : (row + 1) * 384]
+        assert all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(got, expected, strict=True))
+    assert read_npy(post("application/x-npy", []).content)[:2] == ("<f4", (0, 384))
+    plain = post(None, texts[:2])
+    assert plain.headers["content-type"] == "application/json"
+    assert [len(v) for v in plain.json()] == [384, 384]
 
 
 def test_a_paraphrase_is_closer_than_an_unrelated_sentence(embed_server):

@@ -16,6 +16,8 @@ its code (or this file)::
     → {"vectors": [[0.01, ...384 floats...]], "dim": 384}
     ... "fn_name": "similarity", "kwargs": {"a": "A cat sat.", "b": "A cat was sitting."}
     → 0.87
+    ... "fn_name": "vectors" with ``Accept: application/x-npy``
+    → a float32 ``.npy`` file of shape (n, 384): a sixth of the JSON's size, read without parsing
 
 The model loads once per worker process with :func:`owt.keep` and stays warm for every later
 call — also for calls of other code that use :func:`model`. Only the stdlib is imported here
@@ -34,7 +36,7 @@ from owt.core.jsontext import dumps
 from owt.core.keep import keep
 from owt.lib import import_model_package
 
-__all__ = ["MODEL_KEY", "cosine", "load_model", "model", "run", "similarity"]
+__all__ = ["MODEL_KEY", "cosine", "load_model", "model", "run", "similarity", "vectors"]
 
 #: The name the model is kept under in each worker (see :func:`owt.keep`).
 MODEL_KEY = "owt.lib.embed:all-MiniLM-L6-v2"
@@ -69,13 +71,30 @@ def run(texts: list[str], normalize: bool = True) -> dict[str, Any]:
     """
     texts = _texts(texts)
     if not texts:
-        loaded = model()
-        # Newer sentence-transformers renamed the method (the old name warns); old ones lack it.
-        dimension = getattr(loaded, "get_embedding_dimension", None)
-        dimension = dimension or loaded.get_sentence_embedding_dimension
-        return {"vectors": [], "dim": int(dimension())}
+        return {"vectors": [], "dim": _dimension(model())}
     vectors = model().encode(texts, normalize_embeddings=normalize, convert_to_numpy=True)
     return {"vectors": vectors.tolist(), "dim": int(vectors.shape[1])}
+
+
+def _dimension(loaded: Any) -> int:
+    # Newer sentence-transformers renamed the method (the old name warns); old ones lack it.
+    dimension = getattr(loaded, "get_embedding_dimension", None)
+    return int((dimension or loaded.get_sentence_embedding_dimension)())
+
+
+def vectors(texts: list[str], normalize: bool = True) -> Any:
+    """Embed ``texts`` as one float32 array of shape ``(len(texts), 384)``.
+
+    A caller that sends ``Accept: application/x-npy`` gets it as a ``.npy`` file
+    (``numpy.load(io.BytesIO(response.content))``); any other gets JSON, a list of lists.
+    For many texts per call this is the fast path: no float is written out as text.
+    """
+    texts = _texts(texts)
+    if not texts:
+        import numpy  # there wherever the model is
+
+        return numpy.zeros((0, _dimension(model())), dtype="float32")
+    return model().encode(texts, normalize_embeddings=normalize, convert_to_numpy=True)
 
 
 def cosine(u: list[float], v: list[float]) -> float:
