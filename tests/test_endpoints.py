@@ -192,6 +192,22 @@ def test_registration_keeps_call_fields(owt_server: Any) -> None:
     httpx.delete(owt_server.url + "/_owt/endpoints/shout")
 
 
+def test_an_endpoints_fields_hold_for_each_call_and_a_callers_for_its_own(owt_server):
+    # An endpoint's call is worked out once per version and copied per request: what one
+    # caller sends (timeout) must not stick to the endpoint's calls after it.
+    nap = "import time\ndef run(s: float = 0.5):\n    time.sleep(s)\n    return 'rested'\n"
+    r = register(owt_server.url, "nap", code_b64=b64(nap), timeout=0.2)
+    assert r.status_code == 201, r.text
+    url = owt_server.url + "/nap"
+    try:
+        for _ in range(2):
+            assert httpx.get(url).status_code == 504
+            assert httpx.get(url + "?s=0").text == "rested"
+            assert httpx.get(url + "?timeout=3").text == "rested"
+    finally:
+        httpx.delete(owt_server.url + "/_owt/endpoints/nap")
+
+
 @pytest.mark.parametrize(
     ("name", "fields", "status", "kind"),
     [

@@ -9,6 +9,7 @@ caller's 400, not the adaptor's 500.
 from __future__ import annotations
 
 import builtins
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -112,6 +113,15 @@ def evaluate_arguments(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"__last__": value}
 
 
+@functools.cache
+def _typed() -> Any:
+    """:mod:`owt.core.typed`, imported by the first typed call (a worker that serves none
+    starts without it); an ``import`` statement per call costs more than the conversion."""
+    import owt.core.typed
+
+    return owt.core.typed
+
+
 def bind_arguments(target: Target, call: Call) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Positional and keyword arguments for the target; BadRequest when they do not fit."""
     kwargs = call.kwargs
@@ -121,9 +131,7 @@ def bind_arguments(target: Target, call: Call) -> tuple[tuple[Any, ...], dict[st
         # An uploaded file the function does not name is the adaptor's, in request.files.
         kwargs = {k: v for k, v in kwargs.items() if k not in call.file_args or k in target.names}
     if call.typed and target.signature is not None:
-        from owt.core.typed import convert_arguments
-
-        kwargs = convert_arguments(target.fn, kwargs)
+        kwargs = _typed().convert_arguments(target.fn, kwargs)
     args: tuple[Any, ...] = (call.request,) if target.wants_request else ()
     if target.signature is None:
         return args, kwargs

@@ -92,6 +92,10 @@ class MultiDict(dict[str, str]):
     def lists(self) -> dict[str, list[str]]:
         return {k: list(v) for k, v in self._lists.items()}
 
+    def collapsed(self) -> dict[str, Any]:
+        """Each key's value, or the list of its values when it was repeated."""
+        return {k: v[0] if len(v) == 1 else list(v) for k, v in self._lists.items()}
+
     def __reduce__(self) -> tuple[Any, ...]:
         return (MultiDict, ([(k, v) for k, vs in self._lists.items() for v in vs],))
 
@@ -330,6 +334,15 @@ class Call:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Call, _call_fields(self.__dict__))
+
+    def copy(self, request: Request, kwargs: dict[str, Any]) -> Call:
+        """This call for another request and arguments (an endpoint's call, made once, is
+        the template of each of its requests); its options are the copy's own."""
+        call = Call.__new__(Call)
+        call.__dict__.update(self.__dict__)
+        call.request, call.kwargs, call.options = request, kwargs, dict(self.options)
+        call.server = {}
+        return call
 
 
 _request_fields = operator.itemgetter(*(f.name for f in fields(Request)))

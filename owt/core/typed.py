@@ -95,15 +95,13 @@ def convert_arguments(fn: Callable[..., Any], kwargs: dict[str, Any]) -> dict[st
     plan = _plan_of(fn)
     if plan is None:
         return kwargs
-    values = dict(kwargs)
-    if "__last__" in values and "__last__" not in plan.names and not plan.accepts_any:
-        last = values.pop("__last__")
+    out = dict(kwargs)
+    if "__last__" in out and "__last__" not in plan.names and not plan.accepts_any:
+        last = out.pop("__last__")
         if plan.first is not None:
-            values.setdefault(plan.first, last)
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if key in plan.names or plan.accepts_any or not plan.wants_request:
-            out[key] = value
+            out.setdefault(plan.first, last)
+    if plan.wants_request and not plan.accepts_any and not out.keys() <= plan.names:
+        out = {key: value for key, value in out.items() if key in plan.names}
     for param in plan.params:
         if param.name not in out:
             if param.required:
@@ -112,6 +110,8 @@ def convert_arguments(fn: Callable[..., Any], kwargs: dict[str, Any]) -> dict[st
                     field=param.name,
                     expected=describe(param.hint),
                 )
+            continue
+        if param.convert is _as_is:
             continue
         try:
             out[param.name] = param.convert(out[param.name])
@@ -167,9 +167,13 @@ def _converter(hint: Any) -> Callable[[Any], Any]:
     """:func:`convert` for one hint, its dispatch on the hint done once: text, numbers and
     flags of the plain types are converted directly, anything else goes through ``convert``."""
     if hint is Any or hint is inspect.Parameter.empty or isinstance(hint, (str, typing.TypeVar)):
-        return lambda value: value
+        return _as_is
     kinds, to = _SIMPLE.get(hint, ((), str)) if isinstance(hint, type) else ((), str)
     return lambda value: to(value) if type(value) in kinds else convert(value, hint)
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 def _resolved_hints(fn: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import math
 from functools import lru_cache
 from typing import Any
 
-from owt.core.call import CALL_FIELDS, Call, MultiDict, Request
+from owt.core.call import CALL_FIELDS, Call, Request
 from owt.core.errors import BadRequest
 
 __all__ = [
@@ -156,16 +156,16 @@ def read_fields(request: Request, *, lists: bool = False) -> dict[str, Any]:
     (typed endpoint arguments, ``?tag=a&tag=b`` → ``["a", "b"]``); else its first value.
     """
     if request.form_pairs is not None:  # multipart: text fields (and, typed, file parts)
-        fields = _collapse(request.args) if lists else dict(request.args)
+        fields = request.args.collapsed() if lists else dict(request.args)
         for part in request.file_parts:  # curl -F code_b64=@adaptor.b64: a call field's text
             if part.name in CALL_FIELDS:
                 fields[part.name] = part.data.decode("utf-8", "replace")
-        fields.update(_collapse(request.form) if lists else request.form)
+        fields.update(request.form.collapsed() if lists else request.form)
         if lists:
             fields.update(file_arguments(request))
         return fields
     if lists:
-        fields = _collapse(request.args)
+        fields = request.args.collapsed()
     elif request.method in ("GET", "HEAD") or not request.data:
         return request.args  # read-only from here on: no copy
     else:
@@ -175,7 +175,7 @@ def read_fields(request: Request, *, lists: bool = False) -> dict[str, Any]:
     if request.is_json:
         fields.update(_json_fields(request.data))
     elif "application/x-www-form-urlencoded" in request.content_type:
-        fields.update(_collapse(request.form) if lists else request.form)
+        fields.update(request.form.collapsed() if lists else request.form)
     return fields
 
 
@@ -220,10 +220,6 @@ def file_arguments(request: Request) -> dict[str, Any]:
         else:
             found[part.name] = part.data
     return found
-
-
-def _collapse(multi: MultiDict) -> dict[str, Any]:
-    return {k: v[0] if len(v) == 1 else v for k, v in multi.lists().items()}
 
 
 def _amount(value: Any, name: str) -> float:

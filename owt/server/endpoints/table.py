@@ -146,6 +146,12 @@ class Endpoints:
         if name not in self.mounts and name not in self.registered:
             return None
         values = read_fields(request, lists=True)
+        if CALL_FIELDS.isdisjoint(values) and not request.file_parts:
+            # The usual call: nothing but the function's arguments (GET /hello?name=owt).
+            endpoint = self.require(name)
+            call = self._template(endpoint).copy(request, {**endpoint.kwargs, **values})
+            self.guard_function(call.fn_name)
+            return call
         if _given(values.get("code_b64")) or _given(values.get("code_sha256")):
             return None  # explicit code wins: an ordinary call on this path
         self.guard_fields(values)
@@ -167,6 +173,26 @@ class Endpoints:
             call.filename = endpoint.filename
         self.guard_function(call.fn_name)
         return call
+
+    def _template(self, endpoint: Endpoint) -> Call:
+        """The endpoint's call before any request: its fields read once per version of it
+        (a changed file is a new Endpoint), not per request."""
+        key = (self.timeout, self.locked)
+        template = endpoint.__dict__.get("_template")
+        if template is None or template[0] != key:
+            call = call_from_fields(
+                endpoint.fields(),
+                Request(),
+                endpoint.code,
+                allow_eval=not self.locked,
+                default_timeout=self.timeout,
+                sha256=endpoint.sha256,
+            )
+            call.typed = True
+            if endpoint.file is not None:
+                call.filename = endpoint.filename
+            template = endpoint.__dict__["_template"] = (key, call)
+        return template[1]
 
     def guard(self, sha256: str) -> None:
         """On a locked server, refuse code that is not ``--allow``'ed (403 ``locked``)."""
