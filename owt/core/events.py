@@ -28,13 +28,14 @@ def event_text(data: str, *, event: str | None = None, id: str | None = None) ->
     >>> event_text("Left\\r\\rdata: Right", id="1")
     'id: 1\\ndata: Left\\ndata: \\ndata: data: Right\\n\\n'
     """
-    lines = []
+    head = ""
     if event:
-        lines.append(f"event: {_LINE_BREAK.sub(' ', event)}")
+        head = f"event: {_LINE_BREAK.sub(' ', event)}\n"
     if id is not None:
-        lines.append(f"id: {_LINE_BREAK.sub(' ', id)}")
-    lines.extend(f"data: {line}" for line in _LINE_BREAK.split(data))
-    return "\n".join(lines) + "\n\n"
+        head += f"id: {_LINE_BREAK.sub(' ', id)}\n"
+    if "\n" not in data and "\r" not in data:  # JSON always: one line, no regex over it
+        return f"{head}data: {data}\n\n"
+    return head + "".join(f"data: {line}\n" for line in _LINE_BREAK.split(data)) + "\n"
 
 
 def error_event(error_json: str) -> str:

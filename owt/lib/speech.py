@@ -139,10 +139,12 @@ def speech_events(
     track = Track()
     for index, sentence in enumerate(sentences):
         clip = synthesize(sentence)
-        event: dict[str, Any] = {"index": index, "text": sentence, "sentence": _b64(clip.wav())}
+        audio = _b64(clip.wav())
+        event: dict[str, Any] = {"index": index, "text": sentence, "sentence": audio}
         if cumulative:
             track.add(clip)
-            event["cumulative"] = _b64(track.wav())
+            # The first sentence is all the audio so far: the same text, not encoded twice.
+            event["cumulative"] = audio if index == 0 else _b64(track.wav())
         yield event
 
 
