@@ -60,6 +60,10 @@ PULL_AHEAD = 4
 #: At most this much of the server's frames is read at once.
 READ_BYTES = 64 * 1024
 
+#: How much a pipe to or from the server holds, where the system allows (Linux's
+#: /proc/sys/fs/pipe-max-size is 1 MiB by default; the default pipe holds 64 KiB).
+PIPE_BYTES = 1024 * 1024
+
 #: The exit code of a worker that ran out of memory (as a shell reports a SIGKILLed process).
 MEMORY_EXIT_CODE = 137
 
@@ -215,11 +219,24 @@ def _describe() -> dict[str, Any]:
 def _claim_stdio() -> tuple[int, int]:
     """Keep the pipes for frames; fd 0 reads nothing, fd 1 writes to stderr."""
     fd_in, fd_out = os.dup(0), os.dup(1)
+    for fd in (fd_in, fd_out):
+        _widen_pipe(fd)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
     os.dup2(2, 1)
     return fd_in, fd_out
+
+
+def _widen_pipe(fd: int) -> None:
+    """Linux: let a pipe hold :data:`PIPE_BYTES`, so a big result or chunk crosses in one
+    write rather than 64 KiB at a time, each waiting for the server to wake and read."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, AttributeError, OSError):  # not Linux, or over pipe-max-size
+        pass
 
 
 def _limit_memory(limit: int) -> None:
