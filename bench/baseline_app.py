@@ -55,8 +55,18 @@ async def stream(request: Request) -> StreamingResponse:
     return StreamingResponse(chunks(), media_type="application/octet-stream")
 
 
+async def speak(request: Request) -> StreamingResponse:
+    """owt.lib.tts's events for ``text`` behind bare Starlette: the same work as the
+    adaptor through owt (splitting, espeak-ng, WAV, base64, JSON), no owt (bench_tts.py)."""
+    from owt.lib.tts import run
+
+    reply = run(request.query_params["text"])
+    return StreamingResponse(reply.body, media_type="text/event-stream")
+
+
 app = Starlette(
     routes=[
+        Route("/speak", speak, methods=["GET"]),
         Route("/payload/echo", body_echo, methods=["POST"]),
         Route("/payload/stream", stream, methods=["GET"]),
         Route("/thread/{path:path}", echo_in_thread, methods=["GET", "POST"]),

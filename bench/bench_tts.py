@@ -6,8 +6,10 @@ espeak-ng alone: spawn ``espeak-ng --stdout`` on the first sentence and read its
 the least any server could do before it has a sentence's audio. Through owt: POST the
 owt.lib.tts adaptor (``code_b64``, warm after the first call) with a five-sentence text and
 wait for the first ``data:`` event, parsed; also the same as a mounted endpoint (GET with
-plain query parameters). The difference is what owt adds: HTTP, the call, splitting,
-WAV re-encoding, base64 and the event's JSON.
+plain query parameters). Over espeak-ng alone that adds HTTP, splitting, WAV re-encoding,
+base64 and the event's JSON; the like-for-like baseline does all of it without owt: the
+same ``owt.lib.tts`` events from a bare Starlette ``StreamingResponse``
+(bench/baseline_app.py ``/speak``). owt's own overhead is the difference to that.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import sys
 import time
 
 import httpx
-from common import ROOT, machine, owt_server, record
+from common import ROOT, free_port, machine, owt_server, process_server, record
 
 FIRST = "The quick brown fox jumps over the lazy dog."
 TEXT = (
@@ -59,19 +61,27 @@ def first_event(client: httpx.Client, method: str, url: str, **options: object) 
     raise RuntimeError("no audio event")
 
 
-def measure(url: str, runs: int) -> dict[str, list[float]]:
-    """Each run times the three paths back to back, so a busy machine slows all alike."""
+def measure(url: str, baseline: str, runs: int) -> dict[str, list[float]]:
+    """Each run times the four paths back to back, so a busy machine slows all alike."""
     binary = shutil.which("espeak-ng")
     if binary is None:
         sys.exit("espeak-ng is not installed (apt-get install espeak-ng)")
     body = {"code_b64": base64.b64encode(TTS_CODE.encode()).decode(), "kwargs": {"text": TEXT}}
     query = {"text": TEXT}
-    times: dict[str, list[float]] = {"alone": [], "posted": [], "mounted": [], "cold": []}
+    times: dict[str, list[float]] = {
+        "alone": [],
+        "starlette": [],
+        "posted": [],
+        "mounted": [],
+        "cold": [],
+    }
     with httpx.Client(timeout=60) as client:
         times["cold"].append(first_event(client, "POST", url + "/speak", json=body))
         first_event(client, "GET", url + "/tts", params=query)
+        first_event(client, "GET", baseline + "/speak", params=query)
         for _ in range(runs):
             times["alone"].append(espeak_once(binary))
+            times["starlette"].append(first_event(client, "GET", baseline + "/speak", params=query))
             times["posted"].append(first_event(client, "POST", url + "/speak", json=body))
             times["mounted"].append(first_event(client, "GET", url + "/tts", params=query))
     return times
@@ -89,10 +99,21 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
 
-    with owt_server("--mount", "tts=owt/lib/tts.py") as url:
-        times = measure(url, args.runs)
-    alone, posted, mounted, (cold,) = (times[k] for k in ("alone", "posted", "mounted", "cold"))
-    overhead = statistics.median(posted) - statistics.median(alone)
+    port = free_port()
+    baseline_cmd = [sys.executable, str(ROOT / "bench" / "baseline_app.py"), str(port)]
+    with (
+        owt_server("--mount", "tts=owt/lib/tts.py") as url,
+        process_server(baseline_cmd, port) as baseline,
+    ):
+        times = measure(url, baseline, args.runs)
+    alone, starlette, posted, mounted = (
+        times[k] for k in ("alone", "starlette", "posted", "mounted")
+    )
+    (cold,) = times["cold"]
+    median = statistics.median
+    overhead = median(posted) - median(alone)
+    own = median(posted) - median(starlette)
+    own_mounted = median(mounted) - median(starlette)
     lines = [
         "## Text to speech: time to the first audio event",
         "",
@@ -102,11 +123,14 @@ def main() -> None:
         "| path | time to the first sentence's audio |",
         "|---|---|",
         f"| espeak-ng alone (spawn, whole WAV) | {ms(alone)} |",
+        f"| bare Starlette, the same events (owt.lib.tts, no owt) | {ms(starlette)} |",
         f"| owt, code_b64 POST, warm | {ms(posted)} |",
         f"| owt, mounted endpoint GET | {ms(mounted)} |",
         f"| owt, first call (compile) | {cold * 1000:.1f} ms |",
         "",
-        f"owt adds {overhead * 1000:.1f} ms to the first sentence (median, warm).",
+        f"Over espeak-ng alone: +{overhead * 1000:.1f} ms (median, warm). owt's own "
+        f"overhead, over the same events from bare Starlette: {own * 1000:+.1f} ms as code "
+        f"in the request, {own_mounted * 1000:+.1f} ms as a mounted endpoint.",
     ]
     text = "\n".join(lines)
     print(text)
