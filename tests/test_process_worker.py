@@ -8,6 +8,7 @@ import glob
 import json
 import os
 import pickle
+import select
 import shutil
 import subprocess
 import sys
@@ -165,6 +166,51 @@ def test_a_slow_reader_holds_a_fast_stream_in_the_worker() -> None:
         await stream.aclose()
 
     with_executor(test)
+
+
+def test_a_stream_sends_four_batches_unasked_then_one_per_pull() -> None:
+    # A sync generator's chunks go out from its own thread while the server has room (so a
+    # generator that keeps the GIL does not hold them up); the room is the same: PULL_AHEAD
+    # batches unasked, one more per pull, all in order.
+    command = [sys.executable, "-u", WORKER_SCRIPT]
+    pipe = subprocess.PIPE
+    with subprocess.Popen(command, stdin=pipe, stdout=pipe, stderr=pipe, cwd="/") as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+
+        def receive() -> Any:
+            assert proc.stdout is not None
+            (size,) = HEADER.unpack(proc.stdout.read(HEADER.size))
+            return pickle.loads(proc.stdout.read(size))
+
+        def waiting() -> bool:
+            return bool(select.select([proc.stdout], [], [], 0.5)[0])
+
+        def send(message: tuple[Any, ...]) -> None:
+            assert proc.stdin is not None
+            proc.stdin.write(pack(message))
+            proc.stdin.flush()
+
+        assert receive()[0] == "ready"
+        code = "import time\ndef run():\n    for i in range(12):\n"
+        code += "        t = time.perf_counter()\n"
+        code += "        while time.perf_counter() - t < 0.01: pass\n"  # keeps the GIL
+        code += "        yield f'{i},'\n"
+        send(("call", "s", make(code)))
+        head = receive()
+        assert head[:3] == ("head", "s", 200) and head[4] == b"0," and head[5] is True
+        got = [head[4]]
+        for _ in range(4):
+            kind, call_id, items, _ = receive()
+            assert (kind, call_id) == ("items", "s")
+            got += items
+        assert not waiting()  # no room left at the server: the rest waits in the worker
+        while items[-1] is not None:
+            send(("pull", "s"))
+            kind, _, items, _ = receive()
+            got += items
+        assert b"".join(got[:-1]) == "".join(f"{i}," for i in range(12)).encode()
+        proc.stdin.close()
+        assert proc.wait(10) == 0
 
 
 def test_calls_wait_for_a_busy_pool() -> None:

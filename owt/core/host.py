@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
@@ -51,6 +52,9 @@ Head = tuple[int, list[tuple[str, str]], bytes, bool, "dict[str, Any] | None"]
 Item = bytes | dict[str, Any] | None
 
 PUMP_SIZE = 64  # chunks made ahead of the transport, at most, per stream
+#: A chunk that took this long to make goes by the direct lane, when its pump has one:
+#: quicker chunks wait on the loop, to go on together with the ones made after them.
+DIRECT_AFTER = 0.001
 
 
 def is_end(batch: list[Item]) -> bool:
@@ -104,6 +108,13 @@ class Pump:
             items.append(self.queue.get_nowait())
         return items
 
+    def ready(self) -> list[Item]:
+        """The chunks ready now, maybe none (after a :meth:`batch` that did not end)."""
+        items: list[Item] = []
+        while not self.queue.empty() and (not items or isinstance(items[-1], bytes)):
+            items.append(self.queue.get_nowait())
+        return items
+
     async def close(self) -> None:
         """Stop pumping (closing the adaptor's generator); a waiting :meth:`batch` ends."""
         self.task.cancel()
@@ -120,6 +131,12 @@ class SyncPump(Pump):
     chunk to the loop, at most ``size`` ahead of :meth:`batch`. Closing it stops the pulling
     after the ``next`` in flight and closes the generator on the pulling thread (its
     ``finally`` runs).
+
+    With a ``direct`` lane (a worker process's pipe), a chunk that took
+    :data:`DIRECT_AFTER` or more to make is sent on by this thread itself when the lane has
+    room: a generator that keeps the GIL between chunks would otherwise make the loop's
+    thread wait a switch interval (5 ms) at each step of the hand-over. Such a pump starts
+    when :meth:`start` is called, once its head is out.
     """
 
     def __init__(
@@ -128,6 +145,7 @@ class SyncPump(Pump):
         pool: ThreadPool,
         user_code: Callable[[], contextlib.AbstractContextManager[None]],
         size: int = PUMP_SIZE,
+        direct: Callable[[bytes], bool] | None = None,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.queue = asyncio.Queue()  # bounded by ``room``, which the thread waits on
@@ -135,12 +153,20 @@ class SyncPump(Pump):
         self.stopped = threading.Event()
         self.stream = stream
         self._user_code = user_code
-        pool.submit(self._pull)
+        self.direct = direct  # sends a chunk on from this thread when it can (True)
+        self.pool = pool
+        if direct is None:
+            self.start()
+
+    def start(self) -> None:
+        """Start pulling (a pump with a direct lane waits for its head to be sent)."""
+        self.pool.submit(self._pull)
 
     def _pull(self) -> None:
         with self._user_code():
             try:
                 while not self.stopped.is_set():
+                    started = time.perf_counter()
                     try:
                         chunk = next(self.stream)
                     except StopIteration:
@@ -153,6 +179,10 @@ class SyncPump(Pump):
                         log.exception("internal error while streaming")
                         self._put(_failed(exc))
                         return
+                    lane = self.direct
+                    slow = time.perf_counter() - started >= DIRECT_AFTER
+                    if slow and lane is not None and not self.stopped.is_set() and lane(chunk):
+                        continue
                     self._put(chunk)
             finally:
                 self.stream.close()
@@ -168,6 +198,12 @@ class SyncPump(Pump):
 
     async def batch(self) -> list[Item]:
         items = await super().batch()
+        for _ in items:
+            self.room.release()
+        return items
+
+    def ready(self) -> list[Item]:
+        items = super().ready()
         for _ in items:
             self.room.release()
         return items
@@ -209,6 +245,8 @@ class Host:
         self.on_error = on_error
         self.running: dict[str, asyncio.Task[Any]] = {}  # call id → its run to the head
         self.pumps: dict[str, Pump] = {}  # call id → its streamed rest
+        #: call id → a sync stream's direct lane to its caller (see :class:`SyncPump`)
+        self.direct_lane: Callable[[str], Callable[[bytes], bool]] | None = None
         self.in_user_code: dict[str, int] = {}  # call id → threads running its code now
         self.lock = threading.Lock()
         self.served = 0
@@ -276,7 +314,10 @@ class Host:
         stream = reply.stream
         sync = getattr(stream, "stream", stream)  # a sync stream made async by the runner
         if isinstance(sync, SyncStream):
-            self.pumps[call_id] = SyncPump(sync, self.pool, lambda: self._user_code(call_id))
+            direct = self.direct_lane(call_id) if self.direct_lane is not None else None
+            self.pumps[call_id] = SyncPump(
+                sync, self.pool, lambda: self._user_code(call_id), direct=direct
+            )
         elif stream is not None:
             assert isinstance(stream, AsyncIterator)
             self.pumps[call_id] = Pump(stream)
@@ -294,8 +335,21 @@ class Host:
         pump = self.pumps.get(call_id)
         if pump is None:  # dropped, or never streamed
             return [None]
-        items = await pump.batch()
-        if is_end(items):
+        return self._ended(call_id, await pump.batch())
+
+    def ready(self, call_id: str) -> list[Item]:
+        """More chunks of a streamed reply that are ready now, maybe none."""
+        pump = self.pumps.get(call_id)
+        return [] if pump is None else self._ended(call_id, pump.ready())
+
+    def start_pump(self, call_id: str) -> None:
+        """From any thread: a sync stream with a direct lane starts making its chunks."""
+        pump = self.pumps.get(call_id)
+        if isinstance(pump, SyncPump) and pump.direct is not None:
+            pump.start()
+
+    def _ended(self, call_id: str, items: list[Item]) -> list[Item]:
+        if items and is_end(items):
             self.pumps.pop(call_id, None)
             end = items[-1]
             if isinstance(end, dict) and self.on_error is not None:

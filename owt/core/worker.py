@@ -43,6 +43,7 @@ import functools
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from owt.core.call import Call
@@ -78,11 +79,12 @@ class Worker:
         self.host = host
         self.host.on_error = self.die_if_out_of_memory
         self._lock = threading.Lock()
-        # call id → batches the server asked for (on the host's loop): a stream sends
-        # PULL_AHEAD batches unasked, then one per ``pull``, so a slow client's chunks wait
-        # here, in the pump's bounded queue, not in the server's memory.
-        self.pulls: dict[str, asyncio.Semaphore] = {}
+        # call id → its stream's flow: a stream sends PULL_AHEAD batches unasked, then one
+        # per ``pull``, so a slow client's chunks wait here, in the pump's bounded queue,
+        # not in the server's memory. Guarded by ``_lock``, the lock of every write.
+        self.flows: dict[str, _Flow] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        host.direct_lane = self._direct_lane
 
     def send(self, message: tuple[Any, ...]) -> None:
         with self._lock:
@@ -116,7 +118,7 @@ class Worker:
                     self._start(calls, coros)
                     calls, coros = [], []
                     if message[0] == "pull":
-                        self.host.loop.call_soon_threadsafe(self._pull, message[1])
+                        self._pull(message[1])
                     elif message[0] == "close":
                         self.host.soon(self._close(message[1]))
                 self._start(calls, coros)
@@ -148,7 +150,7 @@ class Worker:
         if head is None:
             self.host.soon(self.run(call_id, call))
             return
-        self.send(("head", call_id, *head))
+        self._send_head(call_id, head)
         if head[3]:
             self.host.soon(self.stream(call_id))
 
@@ -160,30 +162,86 @@ class Worker:
             await self.settled(call_id)
             self.send(("items", call_id, [None], None))
             return
-        self.send(("head", call_id, *head))
+        self._send_head(call_id, head)
         if head[3]:
             await self.stream(call_id)
 
+    def _send_head(self, call_id: str, head: tuple[Any, ...]) -> None:
+        """The head of a reply; a streamed one's chunks may follow it from now on (and a
+        sync stream starts making them only now: they would compete with the head)."""
+        with self._lock:
+            write_frame(self.fd_out, ("head", call_id, *head))
+            if head[3]:
+                flow = self.flows.setdefault(call_id, _Flow())
+                flow.credits, flow.open = PULL_AHEAD, True
+        if head[3]:
+            self.host.start_pump(call_id)
+
     async def stream(self, call_id: str) -> None:
-        """A streamed reply's batches, each when the server has room for it."""
-        pulls = self.pulls[call_id] = asyncio.Semaphore(PULL_AHEAD)
+        """A streamed reply's batches, each when the server has room for it.
+
+        A sync generator's chunks may also go straight from its pump's thread
+        (:meth:`_direct`) while this loop has none waiting; the flow's lock keeps them in order.
+        """
+        flow = self.flows.setdefault(call_id, _Flow())
         try:
             while True:
-                await pulls.acquire()
                 items = await self.host.batch(call_id)
+                await self._credit(flow)
                 end = is_end(items)
+                if not end:
+                    items += self.host.ready(call_id)
+                    end = is_end(items)
                 if end:
                     await self.settled(call_id)
-                self.send(("items", call_id, items, self.host.info() if end else None))
+                info = self.host.info() if end else None
+                with self._lock:
+                    flow.credits -= 1
+                    flow.queued -= len(items) - end
+                    flow.open = not end  # nothing goes after the end
+                    write_frame(self.fd_out, ("items", call_id, items, info))
                 if end:
                     return
         finally:
-            del self.pulls[call_id]
+            with self._lock:
+                flow.open = False
+            self.flows.pop(call_id, None)
+
+    def _direct_lane(self, call_id: str) -> Callable[[bytes], bool]:
+        """On the loop, as a sync stream starts: its chunks' lane past the loop."""
+        flow = self.flows.setdefault(call_id, _Flow())
+        return functools.partial(self._direct, call_id, flow)
+
+    def _direct(self, call_id: str, flow: _Flow, chunk: bytes) -> bool:
+        """On the pump's thread: send ``chunk`` now if the server has room and nothing sent
+        before it still waits on the loop; else count it as waiting there (False)."""
+        with self._lock:
+            if flow.open and flow.credits > 0 and not flow.queued:
+                flow.credits -= 1
+                write_frame(self.fd_out, ("items", call_id, [chunk], None))
+                return True
+            flow.queued += 1
+            return False
+
+    async def _credit(self, flow: _Flow) -> None:
+        """Wait until the server has room for one more batch of this stream."""
+        while True:
+            with self._lock:
+                if flow.credits > 0:
+                    return
+                flow.waiter = waiter = self.host.loop.create_future()
+            await waiter
 
     def _pull(self, call_id: str) -> None:
-        pulls = self.pulls.get(call_id)
-        if pulls is not None:
-            pulls.release()
+        """From any thread: the server has room for one more batch of the stream."""
+        flow = self.flows.get(call_id)
+        if flow is None:
+            return
+        with self._lock:
+            flow.credits += 1
+            waiter, flow.waiter = flow.waiter, None
+        if waiter is not None:
+            self.host.loop.call_soon_threadsafe(_wake, waiter)
 
     async def _close(self, call_id: str) -> None:
         await self.host.drop(call_id)
@@ -192,8 +250,10 @@ class Worker:
     async def settled(self, call_id: str) -> None:
         """Wait for the call's user code to leave its threads: until then the call still
         counts as running here (the server drains a worker whose dropped call is stuck)."""
+        pause = 0.0005  # the end of a stream is often made just before its thread leaves
         while self.host.stuck(call_id):
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def die_if_out_of_memory(self, payload: dict[str, Any]) -> None:
         if payload.get("type") == "MemoryError" or "raised MemoryError" in str(
@@ -204,6 +264,23 @@ class Worker:
                 self.send(("dying", message))
             finally:
                 os._exit(MEMORY_EXIT_CODE)
+
+
+class _Flow:
+    """A stream's room at the server, shared by the host's loop and its pump's thread."""
+
+    __slots__ = ("credits", "open", "queued", "waiter")
+
+    def __init__(self) -> None:
+        self.credits = 0  # batches the server has room for now
+        self.open = False  # the head went out and the stream has not ended
+        self.queued = 0  # chunks handed to the loop and not yet sent
+        self.waiter: asyncio.Future[None] | None = None  # the loop, waiting for room
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _describe() -> dict[str, Any]:

@@ -95,3 +95,30 @@ def test_drop_cancels_a_running_async_call(host: Host) -> None:
     with pytest.raises(concurrent.futures.CancelledError):
         future.result(5)
     assert host.status()["calls"] == 0
+
+
+def test_a_direct_lane_takes_the_chunks_it_has_room_for_after_the_head(host: Host) -> None:
+    sent: list[bytes] = []
+    room = [2]
+
+    def lane(call_id: str) -> Any:
+        def direct(chunk: bytes) -> bool:
+            if room[0] == 0:
+                return False  # no room: the chunk waits for the loop, in order
+            room[0] -= 1
+            sent.append(chunk)
+            return True
+
+        return direct
+
+    host.direct_lane = lane
+    code = "import time\ndef run():\n    for c in 'abcde':\n        yield c\n"
+    code += "        time.sleep(0.01)\n"  # slow to make: each goes by the lane when it can
+    head = host.wait(host.begin("s", make(code)))
+    assert head[2] == b"a" and head[3] is True
+    time.sleep(0.2)
+    assert sent == []  # nothing is made before the head is out
+    host.start_pump("s")
+    rest = [item for batch in _all(host, "s") for item in batch]
+    assert sent == [b"b", b"c"]
+    assert rest == [b"d", b"e", None]
