@@ -13,12 +13,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import threading
-import time
 
-import httpx
 from bench_embed import EMBED_PYTHON, texts
-from common import b64, machine, owt_server, record
+from common import b64, load, load_tool, machine, owt_server, record
 
 PLAIN = """
 from owt.lib.embed import run as embed
@@ -37,31 +34,13 @@ def run(text: list[str]) -> list[list[float]]:
 
 
 def throughput(url: str, code: str, callers: int, seconds: float) -> float:
-    """Texts per second from ``callers`` threads, each sending one text per call."""
-    pool = texts(64)
-    count = 0
-    lock = threading.Lock()
-    deadline = time.monotonic() + seconds
+    """Texts per second from ``callers`` connections, each sending one text per call.
 
-    def caller(n: int) -> None:
-        nonlocal count
-        with httpx.Client(timeout=120) as client:
-            i = n
-            while time.monotonic() < deadline:
-                body = {"code_b64": b64(code), "env": "embed", "kwargs": {"text": pool[i % 64]}}
-                r = client.post(url, json=body)
-                r.raise_for_status()
-                assert len(r.json()) == 384
-                i += callers
-                with lock:
-                    count += 1
-
-    threads = [threading.Thread(target=caller, args=(n,)) for n in range(callers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return count / seconds
+    The load comes from wrk where it is installed (a Python client's 16 threads would take
+    a share of the two cores from the model), else from Python threads (``common.load``).
+    """
+    body = {"code_b64": b64(code), "env": "embed", "kwargs": {"text": texts(1)[0]}}
+    return load(url, body=body, seconds=seconds, connections=callers)
 
 
 def main() -> None:
@@ -87,8 +66,8 @@ def main() -> None:
             "",
             f"`python bench/bench_batch.py --seconds {args.seconds:g} --callers {args.callers} "
             f"--rounds {args.rounds}` — {machine()}, all-MiniLM-L6-v2 on the CPU, one worker "
-            f"process, {args.callers} callers each sending one text per call; medians of "
-            f"{args.rounds} alternating rounds.",
+            f"process, {args.callers} callers each sending one text per call (load by "
+            f"{load_tool()}); medians of {args.rounds} alternating rounds.",
             "",
             "| adaptor | texts/s | vs one by one |",
             "|---|---|---|",
