@@ -8,10 +8,12 @@ import glob
 import json
 import os
 import pickle
+import random
 import select
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -209,6 +211,42 @@ def test_a_stream_sends_four_batches_unasked_then_one_per_pull() -> None:
             kind, _, items, _ = receive()
             got += items
         assert b"".join(got[:-1]) == "".join(f"{i}," for i in range(12)).encode()
+        proc.stdin.close()
+        assert proc.wait(10) == 0
+
+
+def test_quick_and_slow_chunks_keep_their_order_whatever_the_room() -> None:
+    # Quick chunks gather on the worker's loop, slow ones may go straight from the
+    # generator's thread: both lanes must keep the order, however the reader's pulls fall.
+    command = [sys.executable, "-u", WORKER_SCRIPT]
+    pipe = subprocess.PIPE
+    with subprocess.Popen(command, stdin=pipe, stdout=pipe, stderr=pipe, cwd="/") as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+
+        def receive() -> Any:
+            assert proc.stdout is not None
+            (size,) = HEADER.unpack(proc.stdout.read(HEADER.size))
+            return pickle.loads(proc.stdout.read(size))
+
+        assert receive()[0] == "ready"
+        code = "import time\ndef run():\n    for i in range(120):\n"
+        code += "        if i % 6 == 5:\n            time.sleep(0.002)\n"  # slow: a lane of its own
+        code += "        yield f'{i},'\n"
+        for turn in range(3):
+            call_id = f"s{turn}"
+            proc.stdin.write(pack(("call", call_id, make(code))))
+            proc.stdin.flush()
+            head = receive()
+            assert head[1] == call_id and head[5] is True
+            got, items = [head[4]], [b""]
+            while items[-1] is not None:
+                time.sleep(random.choice((0, 0, 0.001, 0.004)))  # pulls early and late
+                kind, _, items, _ = receive()
+                assert kind == "items"
+                got += items
+                proc.stdin.write(pack(("pull", call_id)))
+                proc.stdin.flush()
+            assert b"".join(got[:-1]) == "".join(f"{i}," for i in range(120)).encode()
         proc.stdin.close()
         assert proc.wait(10) == 0
 

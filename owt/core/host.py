@@ -145,7 +145,7 @@ class SyncPump(Pump):
         pool: ThreadPool,
         user_code: Callable[[], contextlib.AbstractContextManager[None]],
         size: int = PUMP_SIZE,
-        direct: Callable[[bytes], bool] | None = None,
+        direct: Callable[[bytes, bool], bool] | None = None,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.queue = asyncio.Queue()  # bounded by ``room``, which the thread waits on
@@ -153,14 +153,18 @@ class SyncPump(Pump):
         self.stopped = threading.Event()
         self.stream = stream
         self._user_code = user_code
-        self.direct = direct  # sends a chunk on from this thread when it can (True)
+        #: ``direct(chunk, slow)`` sends a slow chunk on from this thread when it can (True);
+        #: every other chunk it counts as handed to the loop (False), to keep them in order.
+        self.direct = direct
         self.pool = pool
+        self._started = threading.Lock()  # held once pulling started
         if direct is None:
             self.start()
 
     def start(self) -> None:
-        """Start pulling (a pump with a direct lane waits for its head to be sent)."""
-        self.pool.submit(self._pull)
+        """Start pulling (a pump with a direct lane waits for its head to be sent); once."""
+        if self._started.acquire(blocking=False):
+            self.pool.submit(self._pull)
 
     def _pull(self) -> None:
         with self._user_code():
@@ -180,9 +184,10 @@ class SyncPump(Pump):
                         self._put(_failed(exc))
                         return
                     lane = self.direct
-                    slow = time.perf_counter() - started >= DIRECT_AFTER
-                    if slow and lane is not None and not self.stopped.is_set() and lane(chunk):
-                        continue
+                    if lane is not None and not self.stopped.is_set():
+                        slow = time.perf_counter() - started >= DIRECT_AFTER
+                        if lane(chunk, slow):
+                            continue
                     self._put(chunk)
             finally:
                 self.stream.close()
@@ -210,6 +215,7 @@ class SyncPump(Pump):
 
     async def close(self) -> None:
         self.stopped.set()
+        self.start()  # if it never did: its thread closes the generator (its finally runs)
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queue.put_nowait(None)
@@ -246,7 +252,7 @@ class Host:
         self.running: dict[str, asyncio.Task[Any]] = {}  # call id → its run to the head
         self.pumps: dict[str, Pump] = {}  # call id → its streamed rest
         #: call id → a sync stream's direct lane to its caller (see :class:`SyncPump`)
-        self.direct_lane: Callable[[str], Callable[[bytes], bool]] | None = None
+        self.direct_lane: Callable[[str], Callable[[bytes, bool], bool]] | None = None
         self.in_user_code: dict[str, int] = {}  # call id → threads running its code now
         self.lock = threading.Lock()
         self.served = 0

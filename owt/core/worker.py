@@ -197,7 +197,8 @@ class Worker:
                 info = self.host.info() if end else None
                 with self._lock:
                     flow.credits -= 1
-                    flow.queued -= len(items) - end
+                    if flow.lane:  # these chunks no longer wait on the loop
+                        flow.queued -= len(items) - end
                     flow.open = not end  # nothing goes after the end
                     write_frame(self.fd_out, ("items", call_id, items, info))
                 if end:
@@ -207,16 +208,17 @@ class Worker:
                 flow.open = False
             self.flows.pop(call_id, None)
 
-    def _direct_lane(self, call_id: str) -> Callable[[bytes], bool]:
+    def _direct_lane(self, call_id: str) -> Callable[[bytes, bool], bool]:
         """On the loop, as a sync stream starts: its chunks' lane past the loop."""
         flow = self.flows.setdefault(call_id, _Flow())
+        flow.lane = True
         return functools.partial(self._direct, call_id, flow)
 
-    def _direct(self, call_id: str, flow: _Flow, chunk: bytes) -> bool:
-        """On the pump's thread: send ``chunk`` now if the server has room and nothing sent
-        before it still waits on the loop; else count it as waiting there (False)."""
+    def _direct(self, call_id: str, flow: _Flow, chunk: bytes, slow: bool) -> bool:
+        """On the pump's thread: send a ``slow`` chunk now if the server has room and
+        nothing made before it still waits on the loop; else count it as waiting there."""
         with self._lock:
-            if flow.open and flow.credits > 0 and not flow.queued:
+            if slow and flow.open and flow.credits > 0 and not flow.queued:
                 flow.credits -= 1
                 write_frame(self.fd_out, ("items", call_id, [chunk], None))
                 return True
@@ -269,12 +271,13 @@ class Worker:
 class _Flow:
     """A stream's room at the server, shared by the host's loop and its pump's thread."""
 
-    __slots__ = ("credits", "open", "queued", "waiter")
+    __slots__ = ("credits", "lane", "open", "queued", "waiter")
 
     def __init__(self) -> None:
         self.credits = 0  # batches the server has room for now
         self.open = False  # the head went out and the stream has not ended
-        self.queued = 0  # chunks handed to the loop and not yet sent
+        self.lane = False  # a sync stream's chunks may go past the loop (_direct)
+        self.queued = 0  # such chunks handed to the loop and not yet sent
         self.waiter: asyncio.Future[None] | None = None  # the loop, waiting for room
 
 

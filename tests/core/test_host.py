@@ -102,7 +102,8 @@ def test_a_direct_lane_takes_the_chunks_it_has_room_for_after_the_head(host: Hos
     room = [2]
 
     def lane(call_id: str) -> Any:
-        def direct(chunk: bytes) -> bool:
+        def direct(chunk: bytes, slow: bool) -> bool:
+            assert slow  # each took 10 ms to make
             if room[0] == 0:
                 return False  # no room: the chunk waits for the loop, in order
             room[0] -= 1
@@ -122,3 +123,16 @@ def test_a_direct_lane_takes_the_chunks_it_has_room_for_after_the_head(host: Hos
     rest = [item for batch in _all(host, "s") for item in batch]
     assert sent == [b"b", b"c"]
     assert rest == [b"d", b"e", None]
+
+
+def test_a_stream_dropped_before_its_head_went_out_still_closes_its_generator(host: Host) -> None:
+    host.direct_lane = lambda call_id: lambda chunk, slow: False
+    closed = threading.Event()
+    code = "def run(closed):\n    try:\n        while True:\n            yield 'x'\n"
+    code += "    finally:\n        closed.set()"
+    call = make(code)
+    call.kwargs = {"closed": closed}
+    assert host.wait(host.begin("d", call))[3] is True  # its pump waits for start_pump
+    host.wait(host.drop("d"))
+    assert closed.wait(5), "the generator was not closed"
+    host.start_pump("d")  # too late: nothing starts
