@@ -126,24 +126,26 @@ CASES = [
 ]
 
 
-def measure(url: str, calls: int, rounds: int) -> dict[str, dict[str, float]]:
-    """Rounds alternate the two sides, so a busy machine slows both alike; medians."""
+def measure(calls: int, rounds: int) -> dict[str, dict[str, float]]:
+    """Each round starts both sides afresh (torch's speed differs from one process to the
+    next by 10 % and more on this machine) and alternates them; medians over the rounds."""
     pool = texts(BATCH + 4)
     work = {
         "single": [[pool[i % len(pool)]] for i in range(calls)],
         "batched": [pool[i % 4 : i % 4 + BATCH] for i in range(calls)],
     }
-    local, served = InProcess(), ThroughOwt(url)
     times: dict[tuple[str, str], list[float]] = {}
-    try:
-        for _ in range(rounds):
-            for case, fn, size, _ in CASES:
-                batches = work["single" if size == 1 else "batched"]
-                for side, runner in (("local", local), ("owt", served)):
-                    times.setdefault((side, case), []).append(runner.seconds(fn, batches))
-    finally:
-        local.close()
-        served.client.close()
+    for _ in range(rounds):
+        with owt_server("--env", f"embed={EMBED_PYTHON}", "--timeout", "300") as url:
+            local, served = InProcess(), ThroughOwt(url)
+            try:
+                for case, fn, size, _ in CASES:
+                    batches = work["single" if size == 1 else "batched"]
+                    for side, runner in (("local", local), ("owt", served)):
+                        times.setdefault((side, case), []).append(runner.seconds(fn, batches))
+            finally:
+                local.close()
+                served.client.close()
     return {
         side: {
             case: calls * size / statistics.median(times[side, case]) for case, _, size, _ in CASES
@@ -161,8 +163,7 @@ def main() -> None:
     if not EMBED_PYTHON.exists():
         sys.exit(f"no embeddings environment at {EMBED_PYTHON}: make .venv-embed/.installed")
 
-    with owt_server("--env", f"embed={EMBED_PYTHON}", "--timeout", "300") as url:
-        results = measure(url, args.calls, args.rounds)
+    results = measure(args.calls, args.rounds)
     local, served = results["local"], results["owt"]
     single_ms = {k: 1000 / v["single"] for k, v in (("local", local), ("owt", served))}
     lines = [
@@ -170,7 +171,8 @@ def main() -> None:
         "",
         f"`python bench/bench_embed.py --calls {args.calls} --rounds {args.rounds}` — "
         f"{machine()}, all-MiniLM-L6-v2 on the CPU (torch 2.13.0), one call at a time, warm; "
-        f"median of {args.rounds} alternating rounds of {args.calls} calls. In-process calls "
+        f"median of {args.rounds} rounds of {args.calls} calls, each with both sides started "
+        "afresh and taking turns. In-process calls "
         "the same function in a plain interpreter of the environment and keeps what it returns.",
         "",
         "| texts per call | function, result | in-process texts/s | through owt "
