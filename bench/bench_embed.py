@@ -135,13 +135,14 @@ def measure(calls: int, rounds: int) -> dict[str, dict[str, float]]:
         "batched": [pool[i % 4 : i % 4 + BATCH] for i in range(calls)],
     }
     times: dict[tuple[str, str], list[float]] = {}
-    for _ in range(rounds):
+    for n in range(rounds):
         with owt_server("--env", f"embed={EMBED_PYTHON}", "--timeout", "300") as url:
             local, served = InProcess(), ThroughOwt(url)
-            try:
-                for case, fn, size, _ in CASES:
+            sides: list[tuple[str, InProcess | ThroughOwt]] = [("local", local), ("owt", served)]
+            try:  # the cases and the sides take turns going first
+                for case, fn, size, _ in CASES[n % len(CASES) :] + CASES[: n % len(CASES)]:
                     batches = work["single" if size == 1 else "batched"]
-                    for side, runner in (("local", local), ("owt", served)):
+                    for side, runner in sides if n % 2 else sides[::-1]:
                         times.setdefault((side, case), []).append(runner.seconds(fn, batches))
             finally:
                 local.close()
@@ -172,7 +173,7 @@ def main() -> None:
         f"`python bench/bench_embed.py --calls {args.calls} --rounds {args.rounds}` — "
         f"{machine()}, all-MiniLM-L6-v2 on the CPU (torch 2.13.0), one call at a time, warm; "
         f"median of {args.rounds} rounds of {args.calls} calls, each with both sides started "
-        "afresh and taking turns. In-process calls "
+        "afresh, the cases and the sides taking turns to go first. In-process calls "
         "the same function in a plain interpreter of the environment and keeps what it returns.",
         "",
         "| texts per call | function, result | in-process texts/s | through owt "
