@@ -8,8 +8,8 @@ the transport around it differs (framed pipes, Ray calls, a thread hop). A host:
   sync user code (functions, top-level code, each ``next`` of a sync generator) on its own
   thread pool, coroutines and async generators on its own event loop, on a thread of its own;
 - answers the reply's *head* (status, headers, first chunk, streamed?, what is warm);
-- pumps the rest of a streamed reply into a bounded queue (:class:`Pump`), from which the
-  transport takes the chunks ready at each moment as one batch of :data:`Item`;
+- pumps the rest of a streamed reply into a bounded queue (:mod:`owt.core.pumps`), from
+  which the transport takes the chunks ready at each moment as one batch;
 - drops a call when its caller goes: a call still running is cancelled (async code stops at
   its next ``await``), a stream's generator is closed (its ``finally`` runs);
 - reports what is warm (compiled adaptors, ``keep()`` names) when it changed.
@@ -28,19 +28,19 @@ import contextlib
 import json
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from owt.core.call import Call, Reply
 from owt.core.crossing import Crossing
-from owt.core.errors import Internal, OwtError
+from owt.core.errors import Internal
 from owt.core.keep import keep
+from owt.core.pumps import Item, Pump, SyncPump, is_end
 from owt.core.runner import Runner
 from owt.core.streams import SyncStream
 from owt.core.threads import ThreadPool
 
-__all__ = ["Head", "Host", "Item", "Pump", "SyncPump", "is_end"]
+__all__ = ["Head", "Host"]
 
 log = logging.getLogger(__name__)
 
@@ -48,177 +48,6 @@ T = TypeVar("T")
 
 #: A call's answer: status, headers, first chunk, streamed?, what is warm (None: unchanged).
 Head = tuple[int, list[tuple[str, str]], bytes, bool, "dict[str, Any] | None"]
-#: One item of a stream's batch: a chunk, an error payload (the end), or None (the end).
-Item = bytes | dict[str, Any] | None
-
-PUMP_SIZE = 64  # chunks made ahead of the transport, at most, per stream
-#: A chunk that took this long to make goes by the direct lane, when its pump has one:
-#: quicker chunks wait on the loop, to go on together with the ones made after them.
-DIRECT_AFTER = 0.001
-
-
-def is_end(batch: list[Item]) -> bool:
-    """True when this batch ends its stream (its last item is the end or an error)."""
-    return not isinstance(batch[-1], bytes)
-
-
-def _failed(exc: BaseException) -> dict[str, Any]:
-    return Internal(f"the host failed: {type(exc).__name__}: {exc}").payload()
-
-
-class Pump:
-    """Pulls a reply stream into a bounded queue, so the chunks ready at once cross together.
-
-    A slow adaptor's chunks still go one by one, as each is made; a fast one's go in
-    batches. The end is ``None``, a failure an error payload. Closing it before the end
-    closes the adaptor's generator (its ``finally`` runs). Lives on one event loop.
-    """
-
-    def __init__(self, stream: AsyncIterator[bytes], size: int = PUMP_SIZE) -> None:
-        self.queue: asyncio.Queue[Item] = asyncio.Queue(size)
-        self.task = asyncio.get_running_loop().create_task(self._run(stream))
-
-    async def _run(self, stream: AsyncIterator[bytes]) -> None:
-        end: Item = None
-        finished = False
-        try:
-            while True:
-                try:
-                    chunk = await stream.__anext__()
-                except StopAsyncIteration:
-                    break
-                await self.queue.put(chunk)
-            finished = True
-        except OwtError as err:
-            finished, end = True, err.payload()
-        except Exception as exc:  # a bug in owt: end the stream, say so
-            log.exception("internal error while streaming")
-            finished, end = True, _failed(exc)
-        finally:
-            if not finished:
-                aclose = getattr(stream, "aclose", None)
-                if aclose is not None:
-                    await aclose()
-        await self.queue.put(end)
-
-    async def batch(self) -> list[Item]:
-        """The chunks ready now; waits for the first."""
-        items = [await self.queue.get()]
-        while not self.queue.empty() and isinstance(items[-1], bytes):
-            items.append(self.queue.get_nowait())
-        return items
-
-    def ready(self) -> list[Item]:
-        """The chunks ready now, maybe none (after a :meth:`batch` that did not end)."""
-        items: list[Item] = []
-        while not self.queue.empty() and (not items or isinstance(items[-1], bytes)):
-            items.append(self.queue.get_nowait())
-        return items
-
-    async def close(self) -> None:
-        """Stop pumping (closing the adaptor's generator); a waiting :meth:`batch` ends."""
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        self.queue.put_nowait(None)
-
-
-class SyncPump(Pump):
-    """A sync stream pulled by one pool thread from its first chunk to its last.
-
-    No round trip to a thread per chunk: the thread runs the generator on and hands each
-    chunk to the loop, at most ``size`` ahead of :meth:`batch`. Closing it stops the pulling
-    after the ``next`` in flight and closes the generator on the pulling thread (its
-    ``finally`` runs).
-
-    With a ``direct`` lane (a worker process's pipe), a chunk that took
-    :data:`DIRECT_AFTER` or more to make is sent on by this thread itself when the lane has
-    room: a generator that keeps the GIL between chunks would otherwise make the loop's
-    thread wait a switch interval (5 ms) at each step of the hand-over. Such a pump starts
-    when :meth:`start` is called, once its head is out.
-    """
-
-    def __init__(
-        self,
-        stream: SyncStream,
-        pool: ThreadPool,
-        user_code: Callable[[], contextlib.AbstractContextManager[None]],
-        size: int = PUMP_SIZE,
-        direct: Callable[[bytes, bool], bool] | None = None,
-    ) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.queue = asyncio.Queue()  # bounded by ``room``, which the thread waits on
-        self.room = threading.Semaphore(size)
-        self.stopped = threading.Event()
-        self.stream = stream
-        self._user_code = user_code
-        #: ``direct(chunk, slow)`` sends a slow chunk on from this thread when it can (True);
-        #: every other chunk it counts as handed to the loop (False), to keep them in order.
-        self.direct = direct
-        self.pool = pool
-        self._started = threading.Lock()  # held once pulling started
-        if direct is None:
-            self.start()
-
-    def start(self) -> None:
-        """Start pulling (a pump with a direct lane waits for its head to be sent); once."""
-        if self._started.acquire(blocking=False):
-            self.pool.submit(self._pull)
-
-    def _pull(self) -> None:
-        with self._user_code():
-            try:
-                while not self.stopped.is_set():
-                    started = time.perf_counter()
-                    try:
-                        chunk = next(self.stream)
-                    except StopIteration:
-                        self._put(None)
-                        return
-                    except OwtError as err:
-                        self._put(err.payload())
-                        return
-                    except Exception as exc:  # a bug in owt: end the stream, say so
-                        log.exception("internal error while streaming")
-                        self._put(_failed(exc))
-                        return
-                    lane = self.direct
-                    if lane is not None and not self.stopped.is_set():
-                        slow = time.perf_counter() - started >= DIRECT_AFTER
-                        if lane(chunk, slow):
-                            continue
-                    self._put(chunk)
-            finally:
-                self.stream.close()
-
-    def _put(self, item: Item) -> None:
-        while not self.stopped.is_set():
-            if self.room.acquire(timeout=0.1):  # else the transport is behind: wait
-                try:
-                    self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
-                except RuntimeError:  # the loop is closed: nobody will read this
-                    self.stopped.set()
-                return
-
-    async def batch(self) -> list[Item]:
-        items = await super().batch()
-        for _ in items:
-            self.room.release()
-        return items
-
-    def ready(self) -> list[Item]:
-        items = super().ready()
-        for _ in items:
-            self.room.release()
-        return items
-
-    async def close(self) -> None:
-        self.stopped.set()
-        self.start()  # if it never did: its thread closes the generator (its finally runs)
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        self.queue.put_nowait(None)
 
 
 class Host:

@@ -111,8 +111,6 @@ def convert_arguments(fn: Callable[..., Any], kwargs: dict[str, Any]) -> dict[st
                     expected=describe(param.hint),
                 )
             continue
-        if param.convert is _as_is:
-            continue
         try:
             out[param.name] = param.convert(out[param.name])
         except Mismatch as exc:
@@ -167,13 +165,9 @@ def _converter(hint: Any) -> Callable[[Any], Any]:
     """:func:`convert` for one hint, its dispatch on the hint done once: text, numbers and
     flags of the plain types are converted directly, anything else goes through ``convert``."""
     if hint is Any or hint is inspect.Parameter.empty or isinstance(hint, (str, typing.TypeVar)):
-        return _as_is
+        return lambda value: value
     kinds, to = _SIMPLE.get(hint, ((), str)) if isinstance(hint, type) else ((), str)
     return lambda value: to(value) if type(value) in kinds else convert(value, hint)
-
-
-def _as_is(value: Any) -> Any:
-    return value
 
 
 def _resolved_hints(fn: Any) -> dict[str, Any]:

@@ -48,7 +48,8 @@ from typing import Any
 
 from owt.core.call import Call
 from owt.core.frames import FrameBuffer, write_frame
-from owt.core.host import Host, is_end
+from owt.core.host import Host
+from owt.core.pumps import is_end
 from owt.core.runner import Runner
 
 __all__ = ["MEMORY_EXIT_CODE", "Worker", "main"]

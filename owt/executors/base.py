@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from owt.core.call import Call, Reply
 from owt.core.errors import Busy, error_from_payload
-from owt.core.host import Item
+from owt.core.pumps import Item
 
 __all__ = [
     "BatchStream",
@@ -201,7 +201,7 @@ class Executor(ABC):
 
 class BatchStream(AsyncIterator[bytes]):
     """The rest of a streamed reply, arriving from a host in batches of
-    :data:`~owt.core.host.Item`: chunks, then None (the end) or an error payload.
+    :data:`~owt.core.pumps.Item`: chunks, then None (the end) or an error payload.
 
     A transport implements :meth:`fetch` (the next batch) and :meth:`finish` (the call is
     over: release what it holds); ``aclose`` before the end is the transport's to define.

@@ -24,7 +24,8 @@ from typing import Any
 from owt.core.call import Call, Reply
 from owt.core.compiling import load_precompiled, precompile
 from owt.core.errors import Busy, OwtError
-from owt.core.host import Host, Item, SyncPump
+from owt.core.host import Host
+from owt.core.pumps import Item, SyncPump
 from owt.core.runner import Runner
 from owt.core.streams import SyncStream
 from owt.executors.base import BatchStream, Executor, while_caller_stays

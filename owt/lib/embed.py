@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from typing import Any
 
 from owt.core.call import Response
@@ -91,9 +92,9 @@ def vectors(texts: list[str], normalize: bool = True) -> Any:
     """
     texts = _texts(texts)
     if not texts:
-        import numpy  # there wherever the model is
-
-        return numpy.zeros((0, _dimension(model())), dtype="float32")
+        dimension = _dimension(model())
+        numpy = sys.modules["numpy"]  # loaded with the model (lib/ imports only the stdlib)
+        return numpy.zeros((0, dimension), dtype="float32")
     return model().encode(texts, normalize_embeddings=normalize, convert_to_numpy=True)
 
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from owt.core.call import Call, Request
-from owt.core.host import Host, Item, is_end
+from owt.core.host import Host
+from owt.core.pumps import Item, is_end
 from owt.core.runner import Runner
 from owt.server.protocol import sha256_of
 

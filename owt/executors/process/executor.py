@@ -30,8 +30,8 @@ from typing import Any
 from owt.core.call import Call, Reply
 from owt.core.errors import Busy, Internal, OwtError
 from owt.core.frames import pack
-from owt.core.host import Item, is_end
 from owt.core.libs import lib_environ
+from owt.core.pumps import Item, is_end
 from owt.executors.base import BatchStream, Executor, while_caller_stays
 from owt.executors.process.pool import WorkerPool
 from owt.executors.process.worker import WORKER_SCRIPT, Frames, WorkerLost, WorkerProcess

@@ -22,7 +22,7 @@ from typing import Any
 import owt.core
 from owt.core.errors import WorkerDied
 from owt.core.frames import HEADER, FrameBuffer, pack
-from owt.core.host import is_end
+from owt.core.pumps import is_end
 from owt.core.writes import BatchedWrites
 
 __all__ = ["WORKER_SCRIPT", "Frames", "WorkerLost", "WorkerProcess", "describe_exit"]

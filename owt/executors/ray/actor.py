@@ -26,7 +26,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from owt.core.host import Head, Host, Item, is_end
+from owt.core.host import Head, Host
+from owt.core.pumps import Item, is_end
 from owt.core.runner import Runner
 
 __all__ = ["CONCURRENCY_GROUPS", "CONTROL", "Head", "Item", "RunnerActor"]

@@ -35,8 +35,8 @@ from typing import Any
 
 from owt.core.call import Call, Reply
 from owt.core.errors import Busy, OwtError
-from owt.core.host import Item
 from owt.core.libs import lib_environ
+from owt.core.pumps import Item
 from owt.executors.base import BatchStream, Executor, ExecutorOptions
 from owt.executors.ray.cluster import RayCluster, translate
 from owt.executors.ray.pool import ActorPool, ActorSlot
