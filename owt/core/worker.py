@@ -247,6 +247,10 @@ class Worker:
             self.host.loop.call_soon_threadsafe(_wake, waiter)
 
     async def _close(self, call_id: str) -> None:
+        flow = self.flows.get(call_id)
+        if flow is not None:
+            with self._lock:  # no chunk takes the direct lane now (nor the room given below)
+                flow.open = False
         await self.host.drop(call_id)
         self._pull(call_id)  # a stream waiting for a pull goes on to its end
 
