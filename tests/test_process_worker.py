@@ -251,6 +251,49 @@ def test_quick_and_slow_chunks_keep_their_order_whatever_the_room() -> None:
         assert proc.wait(10) == 0
 
 
+def test_an_async_generator_that_computes_between_chunks_sends_each_when_made(
+    tmp_path: Path,
+) -> None:
+    # An async generator that keeps the worker's loop busy after a chunk (model work between
+    # awaits) must not hold back the chunk it just made: the reader is waiting before the
+    # generator runs, so the chunk goes out at the generator's next await.
+    flag = tmp_path / "seen"
+    code = "import asyncio, os, time\nasync def run(flag):\n    yield '0'\n"
+    code += "    await asyncio.sleep(0)\n    yield '1'\n    await asyncio.sleep(0)\n"
+    code += "    deadline = time.monotonic() + 10\n"
+    code += "    while not os.path.exists(flag) and time.monotonic() < deadline:\n"
+    code += "        pass\n"  # keeps the loop until the test has seen '1'
+    code += "    yield '2'\n"
+    command = [sys.executable, "-u", WORKER_SCRIPT]
+    pipe = subprocess.PIPE
+    with subprocess.Popen(command, stdin=pipe, stdout=pipe, stderr=pipe, cwd="/") as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+
+        def receive() -> Any:
+            assert proc.stdout is not None
+            (size,) = HEADER.unpack(proc.stdout.read(HEADER.size))
+            return pickle.loads(proc.stdout.read(size))
+
+        assert receive()[0] == "ready"
+        for turn in range(2):  # cold, then warm
+            flag.unlink(missing_ok=True)
+            call_id = f"a{turn}"
+            proc.stdin.write(pack(("call", call_id, make(code, flag=str(flag)))))
+            proc.stdin.flush()
+            head = receive()
+            assert head[:3] == ("head", call_id, 200) and head[4] == b"0"
+            arrived = select.select([proc.stdout], [], [], 5)[0]
+            flag.touch()  # let the generator go on either way
+            assert arrived, "the chunk made before the loop got busy did not go out"
+            assert receive()[2] == [b"1"]
+            rest: list[Any] = []
+            while not rest or rest[-1] is not None:
+                rest += receive()[2]
+            assert rest == [b"2", None]
+        proc.stdin.close()
+        assert proc.wait(10) == 0
+
+
 def test_calls_wait_for_a_busy_pool() -> None:
     async def test(executor: ProcessExecutor) -> None:
         nap = make("import time, os\ndef run():\n    time.sleep(0.3)\n    return os.getpid()")

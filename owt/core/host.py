@@ -80,6 +80,8 @@ class Host:
         self.on_error = on_error
         self.running: dict[str, asyncio.Task[Any]] = {}  # call id → its run to the head
         self.pumps: dict[str, Pump] = {}  # call id → its streamed rest
+        #: True: a stream's pump waits for :meth:`start_pump` (its transport's first move)
+        self.hold_pumps = False
         #: call id → a sync stream's direct lane to its caller (see :class:`SyncPump`)
         self.direct_lane: Callable[[str], Callable[[bytes, bool], bool]] | None = None
         self.in_user_code: dict[str, int] = {}  # call id → threads running its code now
@@ -151,11 +153,15 @@ class Host:
         if isinstance(sync, SyncStream):
             direct = self.direct_lane(call_id) if self.direct_lane is not None else None
             self.pumps[call_id] = SyncPump(
-                sync, self.pool, lambda: self._user_code(call_id), direct=direct
+                sync,
+                self.pool,
+                lambda: self._user_code(call_id),
+                direct=direct,
+                start=not self.hold_pumps,
             )
         elif stream is not None:
             assert isinstance(stream, AsyncIterator)
-            self.pumps[call_id] = Pump(stream)
+            self.pumps[call_id] = Pump(stream, start=not self.hold_pumps)
         return self._head(reply)
 
     def _head(self, reply: Reply) -> Head:
@@ -177,10 +183,11 @@ class Host:
         pump = self.pumps.get(call_id)
         return [] if pump is None else self._ended(call_id, pump.ready())
 
-    def start_pump(self, call_id: str) -> None:
-        """From any thread: a sync stream with a direct lane starts making its chunks."""
+    def start_pump(self, call_id: str, *, only_sync: bool = False) -> None:
+        """From any thread: a held stream starts making its chunks (see ``hold_pumps``);
+        with ``only_sync``, only if a thread makes them (an async one waits for its reader)."""
         pump = self.pumps.get(call_id)
-        if isinstance(pump, SyncPump) and pump.direct is not None:
+        if pump is not None and (isinstance(pump, SyncPump) or not only_sync):
             pump.start()
 
     def _ended(self, call_id: str, items: list[Item]) -> list[Item]:

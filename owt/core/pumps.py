@@ -48,11 +48,32 @@ class Pump:
     A slow adaptor's chunks still go one by one, as each is made; a fast one's go in
     batches. The end is ``None``, a failure an error payload. Closing it before the end
     closes the adaptor's generator (its ``finally`` runs). Lives on one event loop.
+
+    Made with ``start=False`` it waits for :meth:`start`, so that its transport can be
+    waiting for the first chunk before the generator runs: an ``async def`` generator that
+    computes between its chunks keeps the loop, and a reader that started after it would
+    find the second chunk made before it could send the first.
     """
 
-    def __init__(self, stream: AsyncIterator[bytes], size: int = PUMP_SIZE) -> None:
+    def __init__(self, stream: AsyncIterator[bytes], size: int = PUMP_SIZE, start: bool = True):
         self.queue: asyncio.Queue[Item] = asyncio.Queue(size)
-        self.task = asyncio.get_running_loop().create_task(self._run(stream))
+        self.loop = asyncio.get_running_loop()
+        self.source = stream
+        self.task: asyncio.Task[None] | None = None
+        self._wanted = self._closed = False
+        if start:
+            self._wanted = True
+            self._begin()
+
+    def start(self) -> None:
+        """From any thread: start pulling at the loop's next turn (once)."""
+        if not self._wanted:
+            self._wanted = True
+            self.loop.call_soon_threadsafe(self._begin)
+
+    def _begin(self) -> None:
+        if self.task is None and not self._closed:
+            self.task = self.loop.create_task(self._run(self.source))
 
     async def _run(self, stream: AsyncIterator[bytes]) -> None:
         end: Item = None
@@ -93,8 +114,12 @@ class Pump:
 
     async def close(self) -> None:
         """Stop pumping (closing the adaptor's generator); a waiting :meth:`batch` ends."""
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
+        self._closed = True
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        elif (aclose := getattr(self.source, "aclose", None)) is not None:
+            await asyncio.gather(aclose(), return_exceptions=True)  # never started
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queue.put_nowait(None)
@@ -111,8 +136,8 @@ class SyncPump(Pump):
     With a ``direct`` lane (a worker process's pipe), a chunk that took
     :data:`DIRECT_AFTER` or more to make is sent on by this thread itself when the lane has
     room: a generator that keeps the GIL between chunks would otherwise make the loop's
-    thread wait a switch interval (5 ms) at each step of the hand-over. Such a pump starts
-    when :meth:`start` is called, once its head is out.
+    thread wait a switch interval (5 ms) at each step of the hand-over. A worker starts its
+    pumps (``start=False``, then :meth:`start`) once their head is out.
     """
 
     def __init__(
@@ -122,6 +147,7 @@ class SyncPump(Pump):
         user_code: Callable[[], contextlib.AbstractContextManager[None]],
         size: int = PUMP_SIZE,
         direct: Callable[[bytes, bool], bool] | None = None,
+        start: bool = True,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.queue = asyncio.Queue()  # bounded by ``room``, which the thread waits on
@@ -134,11 +160,11 @@ class SyncPump(Pump):
         self.direct = direct
         self.pool = pool
         self._started = threading.Lock()  # held once pulling started
-        if direct is None:
+        if start:
             self.start()
 
     def start(self) -> None:
-        """Start pulling (a pump with a direct lane waits for its head to be sent); once."""
+        """From any thread: start pulling, once."""
         if self._started.acquire(blocking=False):
             self.pool.submit(self._pull)
 

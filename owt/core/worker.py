@@ -86,6 +86,7 @@ class Worker:
         self.flows: dict[str, _Flow] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         host.direct_lane = self._direct_lane
+        host.hold_pumps = True  # each starts once its head is out (_send_head, stream)
 
     def send(self, message: tuple[Any, ...]) -> None:
         with self._lock:
@@ -168,15 +169,14 @@ class Worker:
             await self.stream(call_id)
 
     def _send_head(self, call_id: str, head: tuple[Any, ...]) -> None:
-        """The head of a reply; a streamed one's chunks may follow it from now on (and a
-        sync stream starts making them only now: they would compete with the head)."""
+        """The head of a reply; a streamed one's chunks may follow it from now on."""
         with self._lock:
             write_frame(self.fd_out, ("head", call_id, *head))
             if head[3]:
                 flow = self.flows.setdefault(call_id, _Flow())
                 flow.credits, flow.open = PULL_AHEAD, True
-        if head[3]:
-            self.host.start_pump(call_id)
+        if head[3]:  # a sync stream starts at once (see stream)
+            self.host.start_pump(call_id, only_sync=True)
 
     async def stream(self, call_id: str) -> None:
         """A streamed reply's batches, each when the server has room for it.
@@ -185,6 +185,11 @@ class Worker:
         (:meth:`_direct`) while this loop has none waiting; the flow's lock keeps them in order.
         """
         flow = self.flows.setdefault(call_id, _Flow())
+        # A pump starts once the head is out: a sync one (on a thread of its own) from
+        # _send_head, an async one only here, as this loop is about to wait for its first
+        # chunk: one that computes between its chunks keeps the loop, and a reader started
+        # after it would find its second chunk made before it could send the first.
+        self.host.start_pump(call_id)
         try:
             while True:
                 items = await self.host.batch(call_id)

@@ -113,7 +113,7 @@ def test_a_direct_lane_takes_the_chunks_it_has_room_for_after_the_head(host: Hos
 
         return direct
 
-    host.direct_lane = lane
+    host.direct_lane, host.hold_pumps = lane, True
     code = "import time\ndef run():\n    for c in 'abcde':\n        yield c\n"
     code += "        time.sleep(0.01)\n"  # slow to make: each goes by the lane when it can
     head = host.wait(host.begin("s", make(code)))
@@ -127,7 +127,7 @@ def test_a_direct_lane_takes_the_chunks_it_has_room_for_after_the_head(host: Hos
 
 
 def test_a_stream_dropped_before_its_head_went_out_still_closes_its_generator(host: Host) -> None:
-    host.direct_lane = lambda call_id: lambda chunk, slow: False
+    host.direct_lane, host.hold_pumps = (lambda call_id: lambda chunk, slow: False), True
     closed = threading.Event()
     code = "def run(closed):\n    try:\n        while True:\n            yield 'x'\n"
     code += "    finally:\n        closed.set()"
