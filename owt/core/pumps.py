@@ -55,7 +55,9 @@ class Pump:
     find the second chunk made before it could send the first.
     """
 
-    def __init__(self, stream: AsyncIterator[bytes], size: int = PUMP_SIZE, start: bool = True):
+    def __init__(
+        self, stream: AsyncIterator[bytes], size: int = PUMP_SIZE, start: bool = True
+    ) -> None:
         self.queue: asyncio.Queue[Item] = asyncio.Queue(size)
         self.loop = asyncio.get_running_loop()
         self.source = stream
