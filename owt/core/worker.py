@@ -161,6 +161,7 @@ class Worker:
         try:
             head = await self.host.begin(call_id, call)
         except asyncio.CancelledError:  # dropped before its head
+            self.flows.pop(call_id, None)  # a stream's, made as it began: no reader comes
             await self.settled(call_id)
             self.send(("items", call_id, [None], None))
             return
