@@ -86,29 +86,54 @@ def test_a_worker_runs_on_other_pythons(python: str | None) -> None:
     with_executor(test, python=python)
 
 
+class RawWorker:
+    """A worker process spoken to in frames directly, as the server does."""
+
+    def __init__(self) -> None:
+        command = [sys.executable, "-u", WORKER_SCRIPT]
+        pipe = subprocess.PIPE
+        self.proc = subprocess.Popen(command, stdin=pipe, stdout=pipe, stderr=pipe, cwd="/")
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
+
+    def receive(self) -> Any:
+        (size,) = HEADER.unpack(self.stdout.read(HEADER.size))
+        return pickle.loads(self.stdout.read(size))
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        self.stdin.write(pack(message))
+        self.stdin.flush()
+
+    def waiting(self, timeout: float) -> bool:
+        """True when a frame arrives within ``timeout`` seconds (it is not read)."""
+        return bool(select.select([self.stdout], [], [], timeout)[0])
+
+    def finish(self) -> None:
+        """Close its input: it finishes what it holds and exits cleanly."""
+        self.stdin.close()
+        assert self.proc.wait(10) == 0
+
+    def __enter__(self) -> RawWorker:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.proc.__exit__(*exc)
+
+
 def test_the_worker_speaks_frames_and_keeps_stdout_away() -> None:
-    command = [sys.executable, "-u", WORKER_SCRIPT]
-    pipe = subprocess.PIPE
-    with subprocess.Popen(command, stdin=pipe, stdout=pipe, stderr=pipe, cwd="/") as proc:
-        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-
-        def receive() -> Any:
-            assert proc.stdout is not None
-            (size,) = HEADER.unpack(proc.stdout.read(HEADER.size))
-            return pickle.loads(proc.stdout.read(size))
-
-        kind, info = receive()
-        assert kind == "ready" and info["pid"] == proc.pid and info["prefix"] == sys.prefix
+    with RawWorker() as worker:
+        kind, info = worker.receive()
+        assert kind == "ready" and info["pid"] == worker.proc.pid
+        assert info["prefix"] == sys.prefix
         code = "import sys\ndef run():\n    print('to the log')\n    return sys.path[0]"
-        proc.stdin.write(pack(("call", "c1", make(code))))
-        proc.stdin.flush()
-        kind, call_id, status, _, body, streamed, warm = receive()
+        worker.send(("call", "c1", make(code)))
+        kind, call_id, status, _, body, streamed, warm = worker.receive()
         assert (kind, call_id, status, streamed) == ("head", "c1", 200, False)
         assert body.decode() == str(ROOT)  # owt's folder first, not owt/core
         assert warm["served"] == 1 and len(warm["adaptors"]) == 1
-        proc.stdin.close()
-        assert proc.wait(10) == 0
-        assert b"to the log" in proc.stderr.read()
+        worker.finish()
+        assert worker.proc.stderr is not None
+        assert b"to the log" in worker.proc.stderr.read()
 
 
 def test_a_cancelled_call_drains_its_worker_and_a_new_one_serves() -> None:
@@ -174,81 +199,51 @@ def test_a_stream_sends_four_batches_unasked_then_one_per_pull() -> None:
     # A sync generator's chunks go out from its own thread while the server has room (so a
     # generator that keeps the GIL does not hold them up); the room is the same: PULL_AHEAD
     # batches unasked, one more per pull, all in order.
-    command = [sys.executable, "-u", WORKER_SCRIPT]
-    pipe = subprocess.PIPE
-    with subprocess.Popen(command, stdin=pipe, stdout=pipe, stderr=pipe, cwd="/") as proc:
-        assert proc.stdin is not None and proc.stdout is not None
-
-        def receive() -> Any:
-            assert proc.stdout is not None
-            (size,) = HEADER.unpack(proc.stdout.read(HEADER.size))
-            return pickle.loads(proc.stdout.read(size))
-
-        def waiting() -> bool:
-            return bool(select.select([proc.stdout], [], [], 0.5)[0])
-
-        def send(message: tuple[Any, ...]) -> None:
-            assert proc.stdin is not None
-            proc.stdin.write(pack(message))
-            proc.stdin.flush()
-
-        assert receive()[0] == "ready"
+    with RawWorker() as worker:
+        assert worker.receive()[0] == "ready"
         code = "import time\ndef run():\n    for i in range(12):\n"
         code += "        t = time.perf_counter()\n"
         code += "        while time.perf_counter() - t < 0.01: pass\n"  # keeps the GIL
         code += "        yield f'{i},'\n"
-        send(("call", "s", make(code)))
-        head = receive()
+        worker.send(("call", "s", make(code)))
+        head = worker.receive()
         assert head[:3] == ("head", "s", 200) and head[4] == b"0," and head[5] is True
         got = [head[4]]
         for _ in range(4):
-            kind, call_id, items, _ = receive()
+            kind, call_id, items, _ = worker.receive()
             assert (kind, call_id) == ("items", "s")
             got += items
-        assert not waiting()  # no room left at the server: the rest waits in the worker
+        assert not worker.waiting(0.5)  # no room left at the server: the rest waits there
         while items[-1] is not None:
-            send(("pull", "s"))
-            kind, _, items, _ = receive()
+            worker.send(("pull", "s"))
+            kind, _, items, _ = worker.receive()
             got += items
         assert b"".join(got[:-1]) == "".join(f"{i}," for i in range(12)).encode()
-        proc.stdin.close()
-        assert proc.wait(10) == 0
+        worker.finish()
 
 
 def test_quick_and_slow_chunks_keep_their_order_whatever_the_room() -> None:
     # Quick chunks gather on the worker's loop, slow ones may go straight from the
     # generator's thread: both lanes must keep the order, however the reader's pulls fall.
-    command = [sys.executable, "-u", WORKER_SCRIPT]
-    pipe = subprocess.PIPE
-    with subprocess.Popen(command, stdin=pipe, stdout=pipe, stderr=pipe, cwd="/") as proc:
-        assert proc.stdin is not None and proc.stdout is not None
-
-        def receive() -> Any:
-            assert proc.stdout is not None
-            (size,) = HEADER.unpack(proc.stdout.read(HEADER.size))
-            return pickle.loads(proc.stdout.read(size))
-
-        assert receive()[0] == "ready"
+    with RawWorker() as worker:
+        assert worker.receive()[0] == "ready"
         code = "import time\ndef run():\n    for i in range(120):\n"
         code += "        if i % 6 == 5:\n            time.sleep(0.002)\n"  # slow: a lane of its own
         code += "        yield f'{i},'\n"
         for turn in range(3):
             call_id = f"s{turn}"
-            proc.stdin.write(pack(("call", call_id, make(code))))
-            proc.stdin.flush()
-            head = receive()
+            worker.send(("call", call_id, make(code)))
+            head = worker.receive()
             assert head[1] == call_id and head[5] is True
             got, items = [head[4]], [b""]
             while items[-1] is not None:
                 time.sleep(random.choice((0, 0, 0.001, 0.004)))  # pulls early and late
-                kind, _, items, _ = receive()
+                kind, _, items, _ = worker.receive()
                 assert kind == "items"
                 got += items
-                proc.stdin.write(pack(("pull", call_id)))
-                proc.stdin.flush()
+                worker.send(("pull", call_id))
             assert b"".join(got[:-1]) == "".join(f"{i}," for i in range(120)).encode()
-        proc.stdin.close()
-        assert proc.wait(10) == 0
+        worker.finish()
 
 
 def test_an_async_generator_that_computes_between_chunks_sends_each_when_made(
@@ -264,34 +259,23 @@ def test_an_async_generator_that_computes_between_chunks_sends_each_when_made(
     code += "    while not os.path.exists(flag) and time.monotonic() < deadline:\n"
     code += "        pass\n"  # keeps the loop until the test has seen '1'
     code += "    yield '2'\n"
-    command = [sys.executable, "-u", WORKER_SCRIPT]
-    pipe = subprocess.PIPE
-    with subprocess.Popen(command, stdin=pipe, stdout=pipe, stderr=pipe, cwd="/") as proc:
-        assert proc.stdin is not None and proc.stdout is not None
-
-        def receive() -> Any:
-            assert proc.stdout is not None
-            (size,) = HEADER.unpack(proc.stdout.read(HEADER.size))
-            return pickle.loads(proc.stdout.read(size))
-
-        assert receive()[0] == "ready"
+    with RawWorker() as worker:
+        assert worker.receive()[0] == "ready"
         for turn in range(2):  # cold, then warm
             flag.unlink(missing_ok=True)
             call_id = f"a{turn}"
-            proc.stdin.write(pack(("call", call_id, make(code, flag=str(flag)))))
-            proc.stdin.flush()
-            head = receive()
+            worker.send(("call", call_id, make(code, flag=str(flag))))
+            head = worker.receive()
             assert head[:3] == ("head", call_id, 200) and head[4] == b"0"
-            arrived = select.select([proc.stdout], [], [], 5)[0]
+            arrived = worker.waiting(5)
             flag.touch()  # let the generator go on either way
             assert arrived, "the chunk made before the loop got busy did not go out"
-            assert receive()[2] == [b"1"]
+            assert worker.receive()[2] == [b"1"]
             rest: list[Any] = []
             while not rest or rest[-1] is not None:
-                rest += receive()[2]
+                rest += worker.receive()[2]
             assert rest == [b"2", None]
-        proc.stdin.close()
-        assert proc.wait(10) == 0
+        worker.finish()
 
 
 def test_calls_wait_for_a_busy_pool() -> None:
