@@ -110,3 +110,33 @@ def test_a_closed_pool_refuses_new_jobs(pool: ThreadPool) -> None:
 
     with pytest.raises(RuntimeError):
         asyncio.run(main())
+
+
+def _wakes(thread: threading.Thread) -> int:
+    """How many times ``thread`` went to sleep and woke (Linux counts them per thread)."""
+    status = f"/proc/self/task/{thread.native_id}/status"
+    with open(status) as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("voluntary_"))
+
+
+def test_the_watch_sleeps_when_no_job_waits_and_wakes_for_the_next_slow_one(
+    pool: ThreadPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(threads, "QUIET", 0.05)
+
+    async def slow_batch() -> float:
+        started = time.monotonic()
+        slow = asyncio.ensure_future(pool.run(lambda: time.sleep(0.5)))
+        await asyncio.gather(*(pool.run(lambda: None) for _ in range(3)))
+        quick_done = time.monotonic() - started
+        await slow
+        return quick_done
+
+    assert asyncio.run(slow_batch()) < 0.25  # handed on: the watch was awake or woke
+    watcher = pool._watcher
+    assert watcher is not None
+    time.sleep(0.3)  # QUIET has passed: the watch sleeps until a job waits again
+    before = _wakes(watcher)
+    time.sleep(0.3)
+    assert _wakes(watcher) - before <= 1  # not looking every LOOK (10 ms) for nothing
+    assert asyncio.run(slow_batch()) < 0.25  # and it wakes for the next held-up batch
