@@ -103,6 +103,8 @@ def cpu_ticks(pids: list[int]) -> int:
 
 def assert_calm(server: OwtProcess, env: str = "main") -> None:
     """The worker count is back, and no owt process burns CPU a few seconds on."""
+    # A call given up on has a moment to end before its worker is drained (SETTLE_GRACE).
+    assert wait_until(lambda: status(server)["environments"][env]["busy"] == 0, timeout=30)
     assert wait_until(lambda: _ready(server, env), timeout=30)
     assert wait_until(lambda: not status(server)["environments"][env].get("draining"), 30)
     pids = owt_pids(server)
@@ -225,11 +227,13 @@ def test_one_worker_answers_eight_sleeps_at_once_with_one_model(workers: OwtProc
 
 def test_status_counts_runaway_calls_as_busy(workers: OwtProcess) -> None:
     with ThreadPoolExecutor(1) as pool:
-        other = pool.submit(run, workers, NAP.replace("sleep(1)", "sleep(3)"), 20, "x")
+        other = pool.submit(run, workers, NAP.replace("sleep(1)", "sleep(4)"), 20, "x")
         time.sleep(0.3)  # both in the same worker
         assert run(workers, SLEEP, timeout=1, env="x").status_code == 504
+        assert status(workers)["environments"]["x"]["busy"] == 2  # past its deadline, running
+        # a moment later the runaway still runs: its worker is drained, the other call in it
+        assert wait_until(lambda: status(workers)["environments"]["x"]["draining"], 5)
         info = status(workers)["environments"]["x"]
-        # the runaway and the other call both still run in the draining worker
         assert sum(w["busy"] for w in info["draining"]) == 2 and info["busy"] == 2
         assert other.result().status_code == 200  # the drained worker finished it
     assert_calm(workers, "x")

@@ -154,6 +154,24 @@ def test_timeout_is_504_and_the_worker_is_replaced(server: OwtProcess) -> None:
     assert after.json() != before
 
 
+def test_a_call_a_little_past_its_timeout_keeps_its_warm_worker(server: OwtProcess) -> None:
+    code = (
+        "import os, time\n"
+        "loads = []\n"
+        "def run(nap=0):\n"
+        "    keep('model', lambda: loads.append(1))\n"
+        "    time.sleep(nap)\n"
+        "    return [os.getpid(), len(loads)]\n"
+    )
+    before = run_in(server, "solo", code).json()
+    replaced = status(server)["environments"]["solo"]["replaced"]
+    r = call(server.url, code, fields={"env": "solo", "timeout": 0.5}, nap=0.8)
+    assert (r.status_code, r.json()["error"]) == (504, "timeout")
+    time.sleep(1.5)  # it ended 0.3 s after its deadline, within the grace (1 s)
+    assert run_in(server, "solo", code).json() == before  # same process, model loaded once
+    assert status(server)["environments"]["solo"]["replaced"] == replaced
+
+
 @pytest.mark.parametrize(
     ("code", "exit_code"),
     [

@@ -22,7 +22,12 @@ import pytest
 
 from owt.core.call import Call, Request
 from owt.core.frames import HEADER, pack
-from owt.executors.process.executor import WORKER_SCRIPT, ProcessExecutor, WorkerStream
+from owt.executors.process.executor import (
+    SETTLE_GRACE,
+    WORKER_SCRIPT,
+    ProcessExecutor,
+    WorkerStream,
+)
 from owt.server.protocol import sha256_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,16 +141,43 @@ def test_the_worker_speaks_frames_and_keeps_stdout_away() -> None:
         assert b"to the log" in worker.proc.stderr.read()
 
 
-def test_a_cancelled_call_drains_its_worker_and_a_new_one_serves() -> None:
+def test_a_cancelled_call_still_running_a_moment_later_drains_its_worker() -> None:
     async def test(executor: ProcessExecutor) -> None:
         first = json.loads((await executor.submit(make(PID))).body)
         slow = make("import time\ndef run():\n    time.sleep(30)")
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.3):
                 await executor.submit(slow)
+        assert executor.status()["replaced"] == 0  # it may yet end: its worker serves on
+        await asyncio.sleep(SETTLE_GRACE + 0.3)
+        assert executor.status()["replaced"] == 1
+        assert executor.status()["killed_for_timeout"] == 1
         second = json.loads((await executor.submit(make(PID))).body)
         assert second != first
-        assert executor.status()["replaced"] == 1
+
+    with_executor(test)
+
+
+def test_a_cancelled_call_that_ends_soon_after_keeps_its_warm_worker() -> None:
+    code = (
+        "import os, time\n"
+        "loads = []\n"
+        "def run(nap):\n"
+        "    keep('model', lambda: loads.append(1))\n"
+        "    time.sleep(nap)\n"
+        "    return [os.getpid(), len(loads)]\n"
+    )
+
+    async def test(executor: ProcessExecutor) -> None:
+        first = json.loads((await executor.submit(make(code, nap=0))).body)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                await executor.submit(make(code, nap=0.6))  # ends 0.3 s after its deadline
+        await asyncio.sleep(SETTLE_GRACE + 0.3)
+        assert executor.status()["replaced"] == 0
+        assert executor.status()["workers"][0]["busy"] == 0
+        again = json.loads((await executor.submit(make(code, nap=0))).body)
+        assert again == first  # the same process, its model loaded once
 
     with_executor(test)
 

@@ -8,10 +8,12 @@
 Each worker (``owt/core/worker.py``, started by path, so the interpreter needs nothing
 installed) is a host that runs up to ``options.threads`` calls at once; a pool of N workers
 runs N times that and queues up to ``max_queue`` more, then answers 503. Faults cost one
-call: a call cancelled by its timeout is answered 504 by the server and *drains* its worker
-(no new calls; a replacement starts at once; killed when its other calls end or after
-``drain_grace``); a worker that exits, segfaults or runs out of memory answers 502
-``worker_died`` with its exit code to the calls that were in it, and is replaced at once.
+call: a call cancelled by its timeout is answered 504 by the server; should its code still
+run :data:`SETTLE_GRACE` later, it *drains* its worker (no new calls; a replacement starts
+at once; killed when its other calls end or after ``drain_grace``), while a call only a
+little too slow leaves its worker, and the models it holds, serving; a worker that exits,
+segfaults or runs out of memory answers 502 ``worker_died`` with its exit code to the calls
+that were in it, and is replaced at once.
 
 Workers run in their own session (a terminal's Ctrl-C reaches only the server, which stops
 them in order) and, on Linux, die with the server even when it is SIGKILLed.
@@ -41,7 +43,9 @@ __all__ = ["WORKER_SCRIPT", "ProcessExecutor", "WorkerStream"]
 log = logging.getLogger(__name__)
 
 CLOSE_GRACE = 60.0  # a stream without a timeout may take this long to stop when closed
-MIN_GRACE = 0.1  # less time than this left before the call's timeout: drain, don't wait
+#: Seconds a call given up on (past its deadline, or a stream closed early) has to end in its
+#: worker before the worker is drained.
+SETTLE_GRACE = 1.0
 
 _ids = itertools.count()
 
@@ -121,19 +125,37 @@ class ProcessExecutor(Executor):
 
         return await while_caller_stays(queue.get(), drop)
 
-    def abandon(self, worker: WorkerProcess, call_id: str) -> None:
-        """A call given up on mid-run: ask the worker to drop it, and drain the worker."""
-        if call_id in worker.calls:
-            log.warning(
-                "environment %r: a call ran past its deadline; draining worker %s",
-                self.env,
-                worker.pid,
-            )
-            worker.abandon(call_id)
-            self.pool.background(_send_quietly(worker, ("close", call_id)))
-            if not worker.draining:
-                self.timed_out += 1
-            self.pool.drain(worker)
+    def abandon(self, worker: WorkerProcess, call_id: str, grace: float = SETTLE_GRACE) -> None:
+        """A call given up on mid-run: ask the worker to drop it, and drain the worker unless
+        the call ends within ``grace`` (a coroutine stops at its next ``await``; sync code
+        that sleeps or spins runs on, and only a new process stops it)."""
+        queue = worker.calls.get(call_id)
+        if queue is None:
+            return
+        worker.abandon(call_id)
+        self.pool.background(_send_quietly(worker, ("close", call_id)))
+        self.pool.background(self._drain_unless_ended(worker, call_id, queue, grace))
+
+    async def _drain_unless_ended(
+        self, worker: WorkerProcess, call_id: str, queue: Frames, grace: float
+    ) -> None:
+        try:
+            async with asyncio.timeout(grace):
+                while call_id in worker.calls:  # its last frames say it has ended
+                    await queue.get()
+            return
+        except TimeoutError:
+            pass
+        if worker.draining or not worker.alive:
+            return
+        log.warning(
+            "environment %r: a call given up on still runs %gs later; draining worker %s",
+            self.env,
+            grace,
+            worker.pid,
+        )
+        self.timed_out += 1
+        self.pool.drain(worker)
 
     def refuse_new(self) -> None:
         self.pool.refuse_new()
@@ -187,10 +209,9 @@ class WorkerStream(BatchStream):
     """The rest of a streamed reply, in batches as the worker sends them.
 
     ``aclose()`` before the end asks the worker to drop the call (its generator's ``finally``
-    runs) without waiting; should the end not come within the call's timeout, or should the
-    wait for a chunk have been cancelled after that timeout had passed (the adaptor is stuck
-    in user code), the worker is drained. A client that leaves mid-chunk, well within the
-    timeout, costs no warm worker.
+    runs) without waiting; should the end not come within what is left of the chunk's
+    timeout (and at least :data:`SETTLE_GRACE`), the adaptor is stuck in user code and the
+    worker is drained. A client that leaves mid-chunk costs no warm worker.
     """
 
     def __init__(
@@ -230,22 +251,8 @@ class WorkerStream(BatchStream):
         if self.done:
             return
         self._end()
+        # Closed early (its caller left, or a chunk's timeout): its generator has what is
+        # left of the chunk's timeout to stop, and at least SETTLE_GRACE.
         since = self._waiting_since or time.monotonic()
         grace = self.timeout - (time.monotonic() - since)
-        if grace < MIN_GRACE:
-            self.executor.abandon(self.worker, self.call_id)
-            return
-        pool = self.executor.pool
-        pool.background(_send_quietly(self.worker, ("close", self.call_id)))
-        pool.background(self._watch_end(grace))
-
-    async def _watch_end(self, grace: float) -> None:
-        """Drain the worker if the dropped call does not end within ``grace``."""
-        try:
-            await asyncio.wait_for(self._ended(), grace)
-        except TimeoutError:
-            self.executor.pool.drain(self.worker)
-
-    async def _ended(self) -> None:
-        while self.call_id in self.worker.calls:
-            await self.queue.get()
+        self.executor.abandon(self.worker, self.call_id, max(grace, SETTLE_GRACE))
