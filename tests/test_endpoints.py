@@ -49,6 +49,18 @@ def test_paths_below_the_name_reach_it(mounted: Any) -> None:
     assert r.json() == {"path": "/where/deeper/still", "x": 4, "args": {"x": "4", "extra": "kept"}}
 
 
+@pytest.mark.parametrize("field", ["env", "fn_name", "requirements", "num_gpus"])
+def test_fields_the_endpoint_fixes_are_refused_not_dropped(mounted: Any, field: str) -> None:
+    r = httpx.get(mounted.url + f"/hello?name=there&{field}=1")
+    assert r.status_code == 400, r.text
+    assert (r.json()["error"], r.json()["field"]) == ("bad_request", field)
+    assert "kwargs" in r.json()["message"]  # how to pass an argument of that name
+    r = httpx.post(mounted.url + "/hello", json={"name": "there", field: "1"})
+    assert (r.status_code, r.json()["field"]) == (400, field)
+    r = httpx.get(mounted.url + "/hello?name=there&timeout=5&use_cache=false")
+    assert r.text == "v1 there"  # the caller's own fields are still the caller's
+
+
 def test_editing_a_mounted_file_changes_the_next_response(mounted: Any) -> None:
     path = mounted.folder / "hello.py"
     url = mounted.url + "/hello"
@@ -188,7 +200,10 @@ def test_registration_keeps_call_fields(owt_server: Any) -> None:
     assert r.json()["timeout"] == 5
     assert httpx.get(owt_server.url + "/shout?word=ha").text == "haha!"
     # The caller's parameters win over the defaults; fn_name stays the endpoint's.
-    assert httpx.get(owt_server.url + "/shout?word=ha&times=3&fn_name=run").text == "hahaha!"
+    assert httpx.get(owt_server.url + "/shout?word=ha&times=3").text == "hahaha!"
+    refused = httpx.get(owt_server.url + "/shout?word=ha&fn_name=run")
+    assert (refused.status_code, refused.json()["field"]) == (400, "fn_name")
+    assert "it is 'shout' there" in refused.json()["message"]
     httpx.delete(owt_server.url + "/_owt/endpoints/shout")
 
 

@@ -37,6 +37,21 @@ STORED_OPTIONS = ("use_cache", "cache_kwargs", "cache_key_override", "requiremen
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}\Z")
 
 
+def _refuse_owned_fields(name: str, endpoint: Endpoint, values: dict[str, Any]) -> None:
+    """A field the endpoint fixes (where it runs, which function) is not silently dropped."""
+    for field in sorted(CALL_FIELDS - CALLER_FIELDS - {"code_b64", "code_sha256"}):
+        if _given(values.get(field)):
+            own = endpoint.fields().get(field)
+            fixed = f" (it is {own!r} there)" if own not in (None, "", [], False) else ""
+            raise BadRequest(
+                f"{field!r} belongs to the endpoint /{name}{fixed}: a request to it sets only "
+                f"its arguments and {', '.join(sorted(CALLER_FIELDS - {'kwargs_b64'}))}. "
+                f"To pass an argument named {field!r}, send it in kwargs (JSON body "
+                f'{{"kwargs": {{"{field}": ...}}}}); to run other code, send code_b64',
+                field=field,
+            )
+
+
 def _given(value: Any) -> bool:
     """A code field that was sent (its first value, when the name was repeated)."""
     if isinstance(value, list):
@@ -156,6 +171,7 @@ class Endpoints:
             return None  # explicit code wins: an ordinary call on this path
         self.guard_fields(values)
         endpoint = self.require(name)
+        _refuse_owned_fields(name, endpoint, values)
         own = endpoint.fields()
         own.update({k: v for k, v in values.items() if k in CALLER_FIELDS})
         call = call_from_fields(
