@@ -284,6 +284,21 @@ def test_register_and_call_an_endpoint(client: Client) -> None:
         client.unregister("client-test-greet")
 
 
+@pytest.mark.parametrize("method", ["POST", "GET"])
+def test_endpoint_arguments_named_like_call_fields_reach_the_function(
+    client: Client, method: str
+) -> None:
+    def fetch(url: str, timeout: float = 1.0, env: str = "dev") -> list[Any]:
+        return [url, timeout, env]
+
+    client.register("client-test-fetch", fetch)
+    try:
+        got = client.endpoint("client-test-fetch", method=method)(url="u", timeout=2.5, env="prod")
+        assert got == ["u", 2.5, "prod"]  # the function's, not the call's timeout and env
+    finally:
+        client.unregister("client-test-fetch")
+
+
 # -- async -----------------------------------------------------------------------------------
 
 

@@ -557,6 +557,14 @@ export async function* events(target, code, kwargs = {}, options = {}) {
   }
 }
 
+// The fields of a call. An endpoint argument of one of these names travels inside `kwargs`
+// (`kwargs_b64` in a query), where the server reads it as an argument, not as the call's own.
+const CALL_FIELDS = new Set([
+  "accelerator_type", "cache_key_override", "cache_kwargs", "code_b64", "code_sha256", "env",
+  "fn_name", "kwargs", "kwargs_b64", "memory", "num_cpus", "num_gpus", "rebuild",
+  "requirements", "resources", "timeout", "use_cache",
+]);
+
 /**
  * Send a call to a mounted or registered endpoint (no code): `kwargs` as a JSON body, or as
  * plain query parameters with `method: "GET"`. The fetch Response, once it is a success.
@@ -568,10 +576,17 @@ export async function sendEndpoint(target, kwargs = {}, options = {}) {
   const address = resolve(target);
   const init = { method, signal: options.signal, headers: headersFor(options, !get) };
   const args = Object.entries(kwargs || {}).filter(([, value]) => value !== undefined);
+  const plain = args.filter(([name]) => !CALL_FIELDS.has(name));
+  const named = args.filter(([name]) => CALL_FIELDS.has(name));
   if (get) {
-    for (const [name, value] of args) address.searchParams.set(name, queryValue(value));
+    for (const [name, value] of plain) address.searchParams.set(name, queryValue(value));
+    if (named.length) {
+      address.searchParams.set("kwargs_b64", encodeText(JSON.stringify(Object.fromEntries(named)), true));
+    }
   } else {
-    init.body = JSON.stringify(Object.fromEntries(args));
+    const body = Object.fromEntries(plain);
+    if (named.length) body.kwargs = Object.fromEntries(named);
+    init.body = JSON.stringify(body);
   }
   const response = await fetchFn(address.toString(), init);
   if (!response.ok) throw await errorFor(response);

@@ -20,6 +20,7 @@ from owt.client.wire import (
     ConnectionFailed,
     OwtError,
     Source,
+    b64,
     encode_body,
     encode_query,
     encode_url,
@@ -28,6 +29,7 @@ from owt.client.wire import (
     sse_failure,
     stream_cut,
 )
+from owt.core.call import CALL_FIELDS
 
 __all__ = [
     "DEFAULT_URL",
@@ -212,17 +214,29 @@ def endpoint_path(name: str) -> str:
 
 
 def endpoint_request(name: str, method: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """A mounted or registered endpoint takes plain arguments: a JSON body, or the query."""
+    """A mounted or registered endpoint takes plain arguments: a JSON body, or the query.
+
+    An argument named like a call field (``timeout``, ``env``, ...) travels inside
+    ``kwargs`` (``kwargs_b64`` in a query or form), where the server reads it as an argument
+    and not as the call's own field.
+    """
     args: dict[str, Any] = {"method": method, "url": endpoint_path(name)}
     plain, files = split_files(kwargs)
+    named_like_fields = {k: plain.pop(k) for k in list(plain) if k in CALL_FIELDS}
     if files:  # binary arguments: a multipart POST, the others as its text fields
         args["method"] = "POST" if method in ("GET", "HEAD") else method
         args["data"] = {k: form_value(v, repeat=True) for k, v in plain.items()}
+        if named_like_fields:
+            args["data"]["kwargs_b64"] = b64(json.dumps(named_like_fields))
         args["files"] = files
     elif method in ("GET", "HEAD"):
-        args["params"] = {k: v if isinstance(v, str) else json.dumps(v) for k, v in kwargs.items()}
+        args["params"] = {k: v if isinstance(v, str) else json.dumps(v) for k, v in plain.items()}
+        if named_like_fields:
+            args["params"]["kwargs_b64"] = b64(json.dumps(named_like_fields), url_safe=True)
     else:
-        args["json"] = dict(kwargs)
+        args["json"] = plain
+        if named_like_fields:
+            args["json"]["kwargs"] = named_like_fields
     return args
 
 

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import { OwtError, call, encode, events, sha256, stream, url } from "../owt.js";
+import { OwtError, call, encode, encodeText, endpoint, events, sha256, stream, url } from "../owt.js";
 
 const OWT_BIN = process.env.OWT_BIN || fileURLToPath(new URL("../../../.venv/bin/owt", import.meta.url));
 
@@ -141,6 +141,26 @@ describe("call", () => {
     assert.equal(Buffer.from(body.code_b64, "base64").toString(), "def run(): pass");
     assert.deepEqual(body.kwargs, { a: 1 });
     assert.equal(body.use_cache, true);
+  });
+});
+
+describe("endpoints", () => {
+  test("arguments named like call fields reach the function", async () => {
+    const code = "def run(url: str, timeout: float = 1.0, env: str = 'dev'):\n    return [url, timeout, env]\n";
+    const put = await fetch(`${base}/_owt/endpoints/js-fetch`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ code_b64: encodeText(code) }),
+    });
+    assert.equal(put.status, 201);
+    try {
+      for (const method of ["POST", "GET"]) {
+        const got = await endpoint(`${base}/js-fetch`, { url: "u", timeout: 2.5, env: "prod" }, { method });
+        assert.deepEqual(got, ["u", 2.5, "prod"], method);
+      }
+    } finally {
+      await fetch(`${base}/_owt/endpoints/js-fetch`, { method: "DELETE" });
+    }
   });
 });
 
