@@ -107,6 +107,37 @@ def test_expression_adaptors_and_registered_endpoints_are_listed(server: Any) ->
     }
 
 
+def test_arguments_named_like_call_fields_are_documented_inside_kwargs(server: Any) -> None:
+    code = "def run(url: str, timeout: float = 1.0, env: str = 'dev') -> list:\n"
+    code += "    return [url, timeout, env]\n"
+    auth = {"authorization": "Bearer secret"}
+    r = httpx.put(server.url + "/_owt/endpoints/fetch", json={"code_b64": b64(code)}, headers=auth)
+    assert r.status_code == 201, r.text
+    try:
+        item = fetch(server)["paths"]["/fetch"]
+        params = {p["name"]: p for p in item["get"]["parameters"]}
+        # as plain parameters, timeout and env would be the call's own fields
+        assert list(params) == ["url", "kwargs_b64"]
+        assert set(params["kwargs_b64"]["schema"]["contentSchema"]["properties"]) == {
+            "timeout",
+            "env",
+        }
+        content = item["post"]["requestBody"]["content"]
+        body = content["application/json"]["schema"]
+        assert set(body["properties"]) == {"url", "kwargs"}
+        assert set(body["properties"]["kwargs"]["properties"]) == {"timeout", "env"}
+        form = content["application/x-www-form-urlencoded"]["schema"]
+        assert set(form["properties"]) == {"url", "kwargs_b64"}
+        # typed callers (owt codegen) still see the function's own parameters
+        assert set(item["post"]["x-owt-parameters"]) == {"url", "timeout", "env"}
+        # and the document says what works: the arguments reach the function
+        query = {"url": "u", "kwargs_b64": b64('{"timeout": 2.5, "env": "prod"}')}
+        r = httpx.get(server.url + "/fetch", params=query, headers=auth)
+        assert r.json() == ["u", 2.5, "prod"], r.text
+    finally:
+        httpx.delete(server.url + "/_owt/endpoints/fetch", headers=auth)
+
+
 def test_a_broken_mount_leaves_the_document_valid(server: Any) -> None:
     paths = fetch(server)["paths"]  # fetch validates
     assert paths["/broken"]["get"]["parameters"] == []

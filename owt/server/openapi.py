@@ -30,7 +30,8 @@ from owt.core.hints import (
     records_in,
     stream_item,
 )
-from owt.server.openapi_call import BOOL_TEXT, call_component, generic_item
+from owt.server.openapi_call import call_component, generic_item
+from owt.server.openapi_forms import Parameter, query_parameters, request_body
 from owt.server.responses import JSONResponse
 
 if TYPE_CHECKING:
@@ -44,17 +45,6 @@ _REQUEST_NAMES = ("request", "_")
 _ERROR_KINDS = sorted({cls.kind for cls in OwtError.__subclasses__()} | {"http_error"})
 _ERROR = {"$ref": "#/components/responses/Error"}
 _ERROR_STATUSES = ("400", "401", "403", "404", "413", "422", "424", "500", "502", "503", "504")
-
-
-@dataclass(frozen=True)
-class Parameter:
-    """One argument of an endpoint's function, as its source declares it."""
-
-    name: str
-    schema: dict[str, Any]
-    description: str
-    required: bool
-    default: Any = None
 
 
 @dataclass(frozen=True)
@@ -226,130 +216,17 @@ def _endpoint_item(endpoint: Endpoint) -> dict[str, Any]:
         "description": description,
         "get": {
             "operationId": f"endpoint_{endpoint.name}_get",
-            "parameters": [_query_parameter(p, p.name in required) for p in params],
+            "parameters": query_parameters(params, required),
             "responses": _responses(ok),
             **extensions,
         },
         "post": {
             "operationId": f"endpoint_{endpoint.name}_post",
-            "requestBody": _request_body(signature, required),
+            "requestBody": request_body(params, required, signature.open),
             "responses": _responses(ok),
             **extensions,
         },
     }
-
-
-def _query_parameter(p: Parameter, required: bool) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "name": p.name,
-        "in": "query",
-        "required": required,
-        "description": p.description,
-    }
-    if p.schema.get("type") == "object":
-        entry["content"] = {"application/json": {"schema": p.schema}}
-    else:
-        entry["schema"] = _as_text(p.schema)
-    return entry
-
-
-def _request_body(signature: Signature, required: list[str]) -> dict[str, Any]:
-    """The bodies an endpoint takes: JSON, a form, and multipart when a parameter is bytes."""
-    params = signature.params
-    body: dict[str, Any] = {
-        "type": "object",
-        "properties": {p.name: _as_json(p.schema) for p in params},
-        "additionalProperties": signature.open,
-    }
-    form: dict[str, Any] = {
-        "type": "object",
-        "properties": {p.name: _as_text(p.schema, form=True) for p in params},
-        "additionalProperties": signature.open,
-    }
-    if required:
-        body["required"] = form["required"] = required
-    content: dict[str, Any] = {
-        "application/json": {"schema": body},
-        "application/x-www-form-urlencoded": {"schema": form},
-    }
-    if any(p.schema.get("format") == "binary" for p in params):  # a file part for bytes
-        parts = {**form, "properties": {p.name: _as_part(p.schema) for p in params}}
-        content["multipart/form-data"] = {"schema": parts}
-    request_body: dict[str, Any] = {"content": content}
-    if required:
-        request_body["required"] = True
-    return request_body
-
-
-# Text the typed conversion reads as each kind of value (owt.core.typed), for schemas.
-INT_TEXT = r"^\s*[+-]?\d+\s*$"
-NUMBER_TEXT = r"^\s*[+-]?(\d{1,200}(\.\d*)?|\.\d+)([eE][+-]?\d{1,2})?\s*$"
-TYPED_BOOL_TEXT = BOOL_TEXT.replace("|1|0|)", "|1|0)")
-_TEXT_OF = {
-    "integer": {"type": "string", "pattern": INT_TEXT},
-    "number": {"type": "string", "pattern": NUMBER_TEXT},
-    "boolean": {"type": "string", "pattern": TYPED_BOOL_TEXT},
-}
-
-
-def _as_json(schema: dict[str, Any]) -> dict[str, Any]:
-    """What the typed conversion takes in a JSON body for ``schema``: also the text of a
-    number or a boolean (``"3"``, ``"yes"``), and 0 or 1 for a boolean."""
-    kind = schema.get("type")
-    if kind in _TEXT_OF:
-        members: list[dict[str, Any]] = [{"type": kind}, _TEXT_OF[kind]]
-        if kind == "boolean":
-            members.insert(1, {"enum": [0, 1]})
-        return {"anyOf": members, **_default(schema)}
-    if "anyOf" in schema:
-        return {"anyOf": [_as_json(member) for member in schema["anyOf"]], **_default(schema)}
-    if kind == "array" and isinstance(schema.get("items"), dict):
-        item_kind = schema["items"].get("type")
-        item = _as_json(schema["items"])
-        # A lone string is a list of one (a form field's single value arrives so).
-        lone = item if item_kind == "string" else _TEXT_OF.get(str(item_kind))
-        if lone is not None:
-            return {"anyOf": [{**schema, "items": item}, lone], **_default(schema)}
-        return {**schema, "items": item}
-    return schema
-
-
-def _as_text(schema: dict[str, Any], *, form: bool = False) -> dict[str, Any]:
-    """What a value of ``schema`` is when it travels as text (a query or form field)."""
-    if not schema or set(schema) <= {"default", "description"}:
-        text = {"type": "string", **schema}  # no hint: the function gets the text itself
-        if not isinstance(text.get("default", ""), str):
-            del text["default"]
-        return text
-    if schema.get("format") == "binary":
-        return dict(schema) if form else {"type": "string"}  # a file part, or UTF-8 text
-    kind = schema.get("type")
-    if kind == "object":
-        return {"type": "string", "contentMediaType": "application/json"}
-    if kind == "number":  # text only: a float's own text may be too large to read back
-        default = {"default": repr(schema["default"])} if "default" in schema else {}
-        return {**_TEXT_OF[kind], **default}
-    if kind in _TEXT_OF:
-        return {"anyOf": [{"type": kind}, _TEXT_OF[kind]], **_default(schema)}
-    if "anyOf" in schema:
-        return {"anyOf": [_as_text(m, form=form) for m in schema["anyOf"]], **_default(schema)}
-    if kind == "array" and isinstance(schema.get("items"), dict):
-        item = _as_text(schema["items"], form=form)
-        # One value of a repeated parameter is a list of one: ?tag=a is ["a"].
-        return {"anyOf": [{**schema, "items": item}, item], **_default(schema)}
-    return schema
-
-
-def _as_part(schema: dict[str, Any]) -> dict[str, Any]:
-    """A multipart field: a file part for ``bytes``, else text. A ``str`` parameter takes one
-    part of any text, which is what a client writes for any single value."""
-    if schema.get("type") == "string" and schema.get("format") != "binary":
-        return {"type": ["string", "integer", "number", "boolean"], **_default(schema)}
-    return _as_text(schema, form=True)
-
-
-def _default(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"default": schema["default"]} if "default" in schema else {}
 
 
 def _result(hint: Any) -> dict[str, Any] | None:
