@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ import httpx
 import pytest
 
 from owt.client import AsyncClient, Client, OwtError, Source, source_of
-from owt.client.wire import EventReader, function_source
+from owt.client.wire import CALL_FIELDS, EventReader, function_source
+from owt.core import call as core_call
 from owt.server.protocol import sha256_of
 
 HELLO = "def run(name): return f'Hello, {name}!'"
@@ -282,6 +284,15 @@ def test_register_and_call_an_endpoint(client: Client) -> None:
         assert client.endpoint("client-test-greet", method="GET")(name="q") == "hi q"
     finally:
         client.unregister("client-test-greet")
+
+
+def test_the_clients_know_the_servers_call_fields() -> None:
+    # Each client keeps its own list (it imports nothing of the server): they must agree.
+    assert CALL_FIELDS == core_call.CALL_FIELDS
+    js = (Path(__file__).parent.parent / "clients" / "js" / "owt.js").read_text()
+    listed = re.search(r"const CALL_FIELDS = new Set\(\[(.*?)\]\)", js, re.S)
+    assert listed is not None
+    assert set(re.findall(r'"(\w+)"', listed.group(1))) == core_call.CALL_FIELDS
 
 
 @pytest.mark.parametrize("method", ["POST", "GET"])

@@ -151,8 +151,10 @@ def test_only_run_and_allowed_functions_are_called(holding: Any) -> None:
         assert r.json()["fn_name"] == "_admin"
     r = httpx.get(holding.url + "/", params={"code_sha256": sha, "fn_name": "_admin"})
     assert (r.status_code, r.json()["error"]) == (403, "locked")
-    # An endpoint's function is the endpoint's: a caller's fn_name is an argument at most.
-    assert httpx.get(holding.url + "/tens", params={"n": 2, "fn_name": "_admin"}).text == "20"
+    # An endpoint's function is the endpoint's: a caller's fn_name is refused, never called.
+    r = httpx.get(holding.url + "/tens", params={"n": 2, "fn_name": "_admin"})
+    assert (r.status_code, r.json()["error"], r.json()["field"]) == (400, "bad_request", "fn_name")
+    assert httpx.get(holding.url + "/tens", params={"n": 2}).text == "20"
 
 
 def test_callers_cannot_choose_cache_keys(holding: Any) -> None:

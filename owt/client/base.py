@@ -16,6 +16,7 @@ import httpx
 
 from owt.client.progress import ProgressLine
 from owt.client.wire import (
+    CALL_FIELDS,
     ClientTimeout,
     ConnectionFailed,
     OwtError,
@@ -29,7 +30,6 @@ from owt.client.wire import (
     sse_failure,
     stream_cut,
 )
-from owt.core.call import CALL_FIELDS
 
 __all__ = [
     "DEFAULT_URL",

@@ -28,6 +28,7 @@ from owt.client.errors import ClientTimeout, ConnectionFailed, OwtError, StreamF
 from owt.client.events import EventReader, sse_failure, stream_cut
 
 __all__ = [
+    "CALL_FIELDS",
     "ClientTimeout",
     "Code",
     "ConnectionFailed",
@@ -52,6 +53,31 @@ __all__ = [
     "sse_failure",
     "stream_cut",
 ]
+
+
+#: The fields of a call, as the server reads them (it keeps its own copy: the client imports
+#: nothing of the server). An endpoint argument of such a name travels inside ``kwargs``.
+CALL_FIELDS = frozenset(
+    {
+        "accelerator_type",
+        "cache_key_override",
+        "cache_kwargs",
+        "code_b64",
+        "code_sha256",
+        "env",
+        "fn_name",
+        "kwargs",
+        "kwargs_b64",
+        "memory",
+        "num_cpus",
+        "num_gpus",
+        "rebuild",
+        "requirements",
+        "resources",
+        "timeout",
+        "use_cache",
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ def _query_parameter(p: Parameter, required: bool) -> dict[str, Any]:
     if p.schema.get("type") == "object":
         entry["content"] = {"application/json": {"schema": p.schema}}
     else:
-        entry["schema"] = as_text(p.schema)
+        entry["schema"] = _as_text(p.schema)
     return entry
 
 
@@ -68,10 +68,10 @@ def request_body(params: tuple[Parameter, ...], required: list[str], open_: bool
     plain, fielded = _split(params)
     top = [name for name in required if name not in CALL_FIELDS]
     inner = [name for name in required if name in CALL_FIELDS]
-    body = _object({p.name: as_json(p.schema) for p in plain}, top, open_)
-    form = _object({p.name: as_text(p.schema, form=True) for p in plain}, top, open_)
+    body = _object({p.name: _as_json(p.schema) for p in plain}, top, open_)
+    form = _object({p.name: _as_text(p.schema, form=True) for p in plain}, top, open_)
     if fielded:
-        kwargs = _object({p.name: as_json(p.schema) for p in fielded}, inner, False)
+        kwargs = _object({p.name: _as_json(p.schema) for p in fielded}, inner, False)
         body["properties"]["kwargs"] = kwargs
         form["properties"]["kwargs_b64"] = _b64_json(kwargs)
         if inner:
@@ -83,7 +83,7 @@ def request_body(params: tuple[Parameter, ...], required: list[str], open_: bool
     }
     if any(p.schema.get("format") == "binary" for p in plain):  # a file part for bytes
         parts = {**form, "properties": {**form["properties"]}}
-        parts["properties"].update({p.name: as_part(p.schema) for p in plain})
+        parts["properties"].update({p.name: _as_part(p.schema) for p in plain})
         content["multipart/form-data"] = {"schema": parts}
     result: dict[str, Any] = {"content": content}
     if required:
@@ -129,7 +129,7 @@ _TEXT_OF = {
 }
 
 
-def as_json(schema: dict[str, Any]) -> dict[str, Any]:
+def _as_json(schema: dict[str, Any]) -> dict[str, Any]:
     """What the typed conversion takes in a JSON body for ``schema``: also the text of a
     number or a boolean (``"3"``, ``"yes"``), and 0 or 1 for a boolean."""
     kind = schema.get("type")
@@ -139,10 +139,10 @@ def as_json(schema: dict[str, Any]) -> dict[str, Any]:
             members.insert(1, {"enum": [0, 1]})
         return {"anyOf": members, **_default(schema)}
     if "anyOf" in schema:
-        return {"anyOf": [as_json(member) for member in schema["anyOf"]], **_default(schema)}
+        return {"anyOf": [_as_json(member) for member in schema["anyOf"]], **_default(schema)}
     if kind == "array" and isinstance(schema.get("items"), dict):
         item_kind = schema["items"].get("type")
-        item = as_json(schema["items"])
+        item = _as_json(schema["items"])
         # A lone string is a list of one (a form field's single value arrives so).
         lone = item if item_kind == "string" else _TEXT_OF.get(str(item_kind))
         if lone is not None:
@@ -151,7 +151,7 @@ def as_json(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def as_text(schema: dict[str, Any], *, form: bool = False) -> dict[str, Any]:
+def _as_text(schema: dict[str, Any], *, form: bool = False) -> dict[str, Any]:
     """What a value of ``schema`` is when it travels as text (a query or form field)."""
     if not schema or set(schema) <= {"default", "description"}:
         text = {"type": "string", **schema}  # no hint: the function gets the text itself
@@ -169,20 +169,20 @@ def as_text(schema: dict[str, Any], *, form: bool = False) -> dict[str, Any]:
     if kind in _TEXT_OF:
         return {"anyOf": [{"type": kind}, _TEXT_OF[kind]], **_default(schema)}
     if "anyOf" in schema:
-        return {"anyOf": [as_text(m, form=form) for m in schema["anyOf"]], **_default(schema)}
+        return {"anyOf": [_as_text(m, form=form) for m in schema["anyOf"]], **_default(schema)}
     if kind == "array" and isinstance(schema.get("items"), dict):
-        item = as_text(schema["items"], form=form)
+        item = _as_text(schema["items"], form=form)
         # One value of a repeated parameter is a list of one: ?tag=a is ["a"].
         return {"anyOf": [{**schema, "items": item}, item], **_default(schema)}
     return schema
 
 
-def as_part(schema: dict[str, Any]) -> dict[str, Any]:
+def _as_part(schema: dict[str, Any]) -> dict[str, Any]:
     """A multipart field: a file part for ``bytes``, else text. A ``str`` parameter takes one
     part of any text, which is what a client writes for any single value."""
     if schema.get("type") == "string" and schema.get("format") != "binary":
         return {"type": ["string", "integer", "number", "boolean"], **_default(schema)}
-    return as_text(schema, form=True)
+    return _as_text(schema, form=True)
 
 
 def _default(schema: dict[str, Any]) -> dict[str, Any]:
