@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,8 @@ def test_only_run_and_allowed_functions_are_called(holding: Any) -> None:
     # An endpoint's function is the endpoint's: a caller's fn_name is refused, never called.
     r = httpx.get(holding.url + "/tens", params={"n": 2, "fn_name": "_admin"})
     assert (r.status_code, r.json()["error"], r.json()["field"]) == (400, "bad_request", "fn_name")
+    # and it offers nothing a locked server refuses (other code, cache keys)
+    assert not {"code_b64", "cache_key_override"} & set(re.findall(r"\w+", r.json()["message"]))
     assert httpx.get(holding.url + "/tens", params={"n": 2}).text == "20"
 
 

@@ -37,17 +37,24 @@ STORED_OPTIONS = ("use_cache", "cache_kwargs", "cache_key_override", "requiremen
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}\Z")
 
 
-def _refuse_owned_fields(name: str, endpoint: Endpoint, values: dict[str, Any]) -> None:
+def _refuse_owned_fields(
+    name: str, endpoint: Endpoint, values: dict[str, Any], locked: bool
+) -> None:
     """A field the endpoint fixes (where it runs, which function) is not silently dropped."""
     for field in sorted(CALL_FIELDS - CALLER_FIELDS - {"code_b64", "code_sha256"}):
         if _given(values.get(field)):
             own = endpoint.fields().get(field)
             fixed = f" (it is {own!r} there)" if own not in (None, "", [], False) else ""
+            settable = ["timeout", "use_cache", "cache_kwargs"]
+            if not locked:
+                settable.append("cache_key_override")
+            other_code = "" if locked else " To run other code, send code_b64."
             raise BadRequest(
-                f"{field!r} belongs to the endpoint /{name}{fixed}: a request to it sets only "
-                f"its arguments and {', '.join(sorted(CALLER_FIELDS - {'kwargs_b64'}))}. "
-                f"To pass an argument named {field!r}, send it in kwargs (JSON body "
-                f'{{"kwargs": {{"{field}": ...}}}}); to run other code, send code_b64',
+                f"{field!r} belongs to the endpoint /{name}{fixed}: a request to it sets the "
+                f"function's arguments and {', '.join(settable)}. If the function takes an "
+                f"argument named {field!r}, send it inside kwargs (a JSON body's "
+                f'{{"kwargs": {{"{field}": ...}}}}, or kwargs_b64 in a query or form).'
+                + other_code,
                 field=field,
             )
 
@@ -171,7 +178,7 @@ class Endpoints:
             return None  # explicit code wins: an ordinary call on this path
         self.guard_fields(values)
         endpoint = self.require(name)
-        _refuse_owned_fields(name, endpoint, values)
+        _refuse_owned_fields(name, endpoint, values, self.locked)
         own = endpoint.fields()
         own.update({k: v for k, v in values.items() if k in CALLER_FIELDS})
         call = call_from_fields(
