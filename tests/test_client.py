@@ -286,6 +286,27 @@ def test_register_and_call_an_endpoint(client: Client) -> None:
         client.unregister("client-test-greet")
 
 
+def test_an_endpoints_call_options_are_given_with_it(client: Client) -> None:
+    def nap(seconds: float = 0.0) -> str:
+        import time
+
+        time.sleep(seconds)
+        return "rested"
+
+    client.register("client-test-nap", nap)
+    try:
+        for method in ("POST", "GET"):
+            hasty = client.endpoint("client-test-nap", method=method, timeout=0.3)
+            with pytest.raises(OwtError) as err:
+                hasty(seconds=0.6)
+            assert (err.value.status, err.value.kind) == (504, "timeout")
+            assert hasty() == "rested"
+        with pytest.raises(TypeError, match="not env"):
+            client.endpoint("client-test-nap", env="gpu")
+    finally:
+        client.unregister("client-test-nap")
+
+
 def test_the_clients_know_the_servers_call_fields() -> None:
     # Each client keeps its own list (it imports nothing of the server): they must agree.
     assert CALL_FIELDS == core_call.CALL_FIELDS

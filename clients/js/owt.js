@@ -567,7 +567,9 @@ const CALL_FIELDS = new Set([
 
 /**
  * Send a call to a mounted or registered endpoint (no code): `kwargs` as a JSON body, or as
- * plain query parameters with `method: "GET"`. The fetch Response, once it is a success.
+ * plain query parameters with `method: "GET"`. `options.fields` holds the call's own options
+ * a caller may set (`timeout`, `use_cache`, `cache_kwargs`, `cache_key_override`). The fetch
+ * Response, once it is a success.
  */
 export async function sendEndpoint(target, kwargs = {}, options = {}) {
   const fetchFn = options.fetch || globalThis.fetch;
@@ -578,15 +580,17 @@ export async function sendEndpoint(target, kwargs = {}, options = {}) {
   const args = Object.entries(kwargs || {}).filter(([, value]) => value !== undefined);
   const plain = args.filter(([name]) => !CALL_FIELDS.has(name));
   const named = args.filter(([name]) => CALL_FIELDS.has(name));
+  const own = Object.entries(options.fields || {}).filter(([, value]) => value != null);
   if (get) {
     for (const [name, value] of plain) address.searchParams.set(name, queryValue(value));
     if (named.length) {
       address.searchParams.set("kwargs_b64", encodeText(JSON.stringify(Object.fromEntries(named)), true));
     }
+    for (const [name, value] of own) address.searchParams.set(name, queryValue(value));
   } else {
     const body = Object.fromEntries(plain);
     if (named.length) body.kwargs = Object.fromEntries(named);
-    init.body = JSON.stringify(body);
+    init.body = JSON.stringify({ ...body, ...Object.fromEntries(own) });
   }
   const response = await fetchFn(address.toString(), init);
   if (!response.ok) throw await errorFor(response);

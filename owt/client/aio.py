@@ -27,6 +27,7 @@ from owt.client.base import (
     after_progress,
     aread_body,
     bind_arguments,
+    endpoint_options,
     endpoint_request,
     http_options,
     progress_callback,
@@ -110,13 +111,19 @@ class AsyncAdaptor(_Callable):
 class AsyncEndpoint(_Callable):
     """A mounted or registered endpoint with plain arguments (:meth:`AsyncClient.endpoint`)."""
 
-    def __init__(self, client: AsyncClient, name: str, method: str = "POST") -> None:
+    def __init__(
+        self, client: AsyncClient, name: str, method: str = "POST", **options: Any
+    ) -> None:
         self.client = client
         self.name = name
         self.method = method.upper()
+        self.options = endpoint_options(options)
 
     def _open(self, kwargs: Mapping[str, Any]) -> AsyncOpened:
-        return self.client._open(endpoint_request(self.name, self.method, kwargs))
+        request = endpoint_request(
+            self.name, self.method, kwargs, self.options, self.client._timeout
+        )
+        return self.client._open(request)
 
     def __repr__(self) -> str:
         return f"<AsyncEndpoint /{self.name}>"
@@ -217,9 +224,11 @@ class AsyncClient:
         """A GET URL that runs code with ``kwargs``."""
         return self.adaptor(code).url(**kwargs)
 
-    def endpoint(self, name: str, method: str = "POST") -> AsyncEndpoint:
-        """The endpoint at ``/NAME``: ``await client.endpoint("tts")(text="Hi")``."""
-        return AsyncEndpoint(self, name, method)
+    def endpoint(self, name: str, method: str = "POST", **options: Any) -> AsyncEndpoint:
+        """The endpoint at ``/NAME``: ``await client.endpoint("tts")(text="Hi")``. Its call options
+        (``timeout``, ``use_cache``, ``cache_kwargs``, ``cache_key_override``) are given here:
+        ``client.endpoint("tts", timeout=60)``; every argument of the call goes to the function."""
+        return AsyncEndpoint(self, name, method, **options)
 
     async def register(self, name: str, code: Code, /, **fields: Any) -> Any:
         """Register code as the endpoint ``/NAME`` (``PUT /_owt/endpoints/NAME``)."""

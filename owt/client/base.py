@@ -33,10 +33,12 @@ from owt.client.wire import (
 
 __all__ = [
     "DEFAULT_URL",
+    "ENDPOINT_OPTIONS",
     "CallSpec",
     "after_progress",
     "aread_body",
     "bind_arguments",
+    "endpoint_options",
     "endpoint_path",
     "endpoint_request",
     "http_options",
@@ -213,30 +215,60 @@ def endpoint_path(name: str) -> str:
     return "/" + quote(name.strip("/"), safe="/")
 
 
-def endpoint_request(name: str, method: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+#: The call options a request to an endpoint may set; the others belong to the endpoint.
+ENDPOINT_OPTIONS = ("timeout", "use_cache", "cache_kwargs", "cache_key_override")
+
+
+def endpoint_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``client.endpoint(NAME, timeout=5)``'s options, checked."""
+    unknown = sorted(set(options) - set(ENDPOINT_OPTIONS))
+    if unknown:
+        raise TypeError(
+            f"an endpoint call takes the options {', '.join(ENDPOINT_OPTIONS)}, not "
+            f"{', '.join(unknown)} (the endpoint fixes the others; the function's own arguments "
+            "go to the call: client.endpoint(NAME)(arg=...))"
+        )
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def endpoint_request(
+    name: str,
+    method: str,
+    kwargs: Mapping[str, Any],
+    options: Mapping[str, Any] | None = None,
+    timeout: float | None = None,
+) -> dict[str, Any]:
     """A mounted or registered endpoint takes plain arguments: a JSON body, or the query.
 
     An argument named like a call field (``timeout``, ``env``, ...) travels inside
     ``kwargs`` (``kwargs_b64`` in a query or form), where the server reads it as an argument
-    and not as the call's own field.
+    and not as the call's own field; the call's own ``options`` go as plain fields.
+    ``timeout`` is the client's wait, lengthened to outlast the call's own timeout.
     """
     args: dict[str, Any] = {"method": method, "url": endpoint_path(name)}
+    options = options or {}
     plain, files = split_files(kwargs)
     named_like_fields = {k: plain.pop(k) for k in list(plain) if k in CALL_FIELDS}
     if files:  # binary arguments: a multipart POST, the others as its text fields
         args["method"] = "POST" if method in ("GET", "HEAD") else method
-        args["data"] = {k: form_value(v, repeat=True) for k, v in plain.items()}
+        data = {k: form_value(v, repeat=True) for k, v in plain.items()}
         if named_like_fields:
-            args["data"]["kwargs_b64"] = b64(json.dumps(named_like_fields))
+            data["kwargs_b64"] = b64(json.dumps(named_like_fields))
+        args["data"] = {**data, **{k: form_value(v) for k, v in options.items()}}
         args["files"] = files
     elif method in ("GET", "HEAD"):
-        args["params"] = {k: v if isinstance(v, str) else json.dumps(v) for k, v in plain.items()}
+        params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in plain.items()}
         if named_like_fields:
-            args["params"]["kwargs_b64"] = b64(json.dumps(named_like_fields), url_safe=True)
+            params["kwargs_b64"] = b64(json.dumps(named_like_fields), url_safe=True)
+        args["params"] = {**params, **{k: form_value(v) for k, v in options.items()}}
     else:
-        args["json"] = plain
+        body = dict(plain)
         if named_like_fields:
-            args["json"]["kwargs"] = named_like_fields
+            body["kwargs"] = named_like_fields
+        args["json"] = {**body, **options}
+    server_timeout = options.get("timeout")
+    if server_timeout is not None and timeout is not None:
+        args["timeout"] = max(timeout, float(server_timeout) + 5)  # its 504 arrives, not ours
     return args
 
 

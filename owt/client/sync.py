@@ -23,6 +23,7 @@ from owt.client.base import (
     ProgressOption,
     after_progress,
     bind_arguments,
+    endpoint_options,
     endpoint_request,
     http_options,
     progress_callback,
@@ -105,13 +106,17 @@ class Adaptor(_Callable):
 class Endpoint(_Callable):
     """A mounted or registered endpoint, called with plain arguments (:meth:`Client.endpoint`)."""
 
-    def __init__(self, client: Client, name: str, method: str = "POST") -> None:
+    def __init__(self, client: Client, name: str, method: str = "POST", **options: Any) -> None:
         self.client = client
         self.name = name
         self.method = method.upper()
+        self.options = endpoint_options(options)
 
     def _open(self, kwargs: Mapping[str, Any]) -> Opened:
-        return self.client._open(endpoint_request(self.name, self.method, kwargs))
+        request = endpoint_request(
+            self.name, self.method, kwargs, self.options, self.client._timeout
+        )
+        return self.client._open(request)
 
     def __repr__(self) -> str:
         return f"<Endpoint /{self.name}>"
@@ -212,9 +217,11 @@ class Client:
         """A GET URL that runs code with ``kwargs``."""
         return self.adaptor(code).url(**kwargs)
 
-    def endpoint(self, name: str, method: str = "POST") -> Endpoint:
-        """The endpoint at ``/NAME``: ``client.endpoint("tts")(text="Hi")``."""
-        return Endpoint(self, name, method)
+    def endpoint(self, name: str, method: str = "POST", **options: Any) -> Endpoint:
+        """The endpoint at ``/NAME``: ``client.endpoint("tts")(text="Hi")``. Its call options
+        (``timeout``, ``use_cache``, ``cache_kwargs``, ``cache_key_override``) are given here:
+        ``client.endpoint("tts", timeout=60)``; every argument of the call goes to the function."""
+        return Endpoint(self, name, method, **options)
 
     def register(self, name: str, code: Code, /, **fields: Any) -> Any:
         """Register code as the endpoint ``/NAME`` (``PUT /_owt/endpoints/NAME``)."""

@@ -158,6 +158,11 @@ describe("endpoints", () => {
         const got = await endpoint(`${base}/js-fetch`, { url: "u", timeout: 2.5, env: "prod" }, { method });
         assert.deepEqual(got, ["u", 2.5, "prod"], method);
       }
+      // the call's own options go in options.fields
+      await assert.rejects(
+        endpoint(`${base}/js-fetch`, { url: "u" }, { fields: { timeout: 1e-9 } }),
+        (err) => err instanceof OwtError && err.status === 504,
+      );
     } finally {
       await fetch(`${base}/_owt/endpoints/js-fetch`, { method: "DELETE" });
     }
