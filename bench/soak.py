@@ -160,7 +160,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--no-record", action="store_true", help="print only")
+    parser.add_argument(
+        "--no-record", action="store_true", help="print only (the plot goes to the temp folder)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         mounted = Path(tmp) / "hello.py"
@@ -170,7 +172,13 @@ def main() -> None:
     windows = result["windows"]
     steady = windows[WARM_UP_WINDOWS:] or windows
     growth = steady[-1]["server_mib"] - steady[0]["server_mib"]
-    plotted = plot(windows, ROOT / "bench" / "soak.png")
+    # --no-record leaves the recorded plot alone too: this run's goes to the temp folder.
+    png = (
+        Path(tempfile.gettempdir()) / "owt-soak.png"
+        if args.no_record
+        else ROOT / "bench" / "soak.png"
+    )
+    plotted = plot(windows, png)
     errors = dict(result["unplanned"]) or "none"
     lines = [
         "## Soak: mixed workload",
@@ -188,7 +196,7 @@ def main() -> None:
         f"{steady[0]['workers_mib']:.1f} → {steady[-1]['workers_mib']:.1f} MiB",
     ]
     if plotted:
-        lines += ["", "![soak](soak.png)"]
+        lines += ["", f"![soak]({png.name if png.parent == ROOT / 'bench' else png})"]
     text = "\n".join(lines)
     print(text)
     if not args.no_record:
