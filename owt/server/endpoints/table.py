@@ -45,13 +45,13 @@ def _refuse_owned_fields(
         if _given(values.get(field)):
             own = endpoint.fields().get(field)
             fixed = f" (it is {own!r} there)" if own not in (None, "", [], False) else ""
-            settable = ["timeout", "use_cache", "cache_kwargs"]
-            if not locked:
-                settable.append("cache_key_override")
+            settable = CALLER_FIELDS - {"kwargs", "kwargs_b64"}  # beside the arguments
+            if locked:
+                settable -= {"cache_key_override"}  # Locked: see guard_fields
             other_code = "" if locked else " To run other code, send code_b64."
             raise BadRequest(
                 f"{field!r} belongs to the endpoint /{name}{fixed}: a request to it sets the "
-                f"function's arguments and {', '.join(settable)}. If the function takes an "
+                f"function's arguments and {', '.join(sorted(settable))}. If the function takes an "
                 f"argument named {field!r}, send it inside kwargs (a JSON body's "
                 f'{{"kwargs": {{"{field}": ...}}}}, or kwargs_b64 in a query or form).'
                 + other_code,
