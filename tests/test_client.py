@@ -14,8 +14,10 @@ import httpx
 import pytest
 
 from owt.client import AsyncClient, Client, OwtError, Source, source_of
+from owt.client.base import ENDPOINT_OPTIONS
 from owt.client.wire import CALL_FIELDS, EventReader, function_source
 from owt.core import call as core_call
+from owt.server.endpoints.table import CALLER_FIELDS
 from owt.server.protocol import sha256_of
 
 HELLO = "def run(name): return f'Hello, {name}!'"
@@ -310,6 +312,7 @@ def test_an_endpoints_call_options_are_given_with_it(client: Client) -> None:
 def test_the_clients_know_the_servers_call_fields() -> None:
     # Each client keeps its own list (it imports nothing of the server): they must agree.
     assert CALL_FIELDS == core_call.CALL_FIELDS
+    assert set(ENDPOINT_OPTIONS) == CALLER_FIELDS - {"kwargs", "kwargs_b64"}
     js = (Path(__file__).parent.parent / "clients" / "js" / "owt.js").read_text()
     listed = re.search(r"const CALL_FIELDS = new Set\(\[(.*?)\]\)", js, re.S)
     assert listed is not None

@@ -85,10 +85,7 @@ class CallSpec:
             # Where the server must build an environment first, it shows its progress as
             # events before the result (owt.server.progress); the client reads them itself.
             args["headers"] = {"accept": "text/event-stream, */*;q=0.5"}
-        server_timeout = self.options.get("timeout")
-        if server_timeout is not None and timeout is not None:
-            # Wait for the server to give up first, so its 504 arrives rather than ours.
-            args["timeout"] = max(timeout, float(server_timeout) + 5)
+        _outwait(args, self.options, timeout)
         return args
 
     def url(self, base_url: str, kwargs: Mapping[str, Any]) -> str:
@@ -266,10 +263,16 @@ def endpoint_request(
         if named_like_fields:
             body["kwargs"] = named_like_fields
         args["json"] = {**body, **options}
+    _outwait(args, options, timeout)
+    return args
+
+
+def _outwait(args: dict[str, Any], options: Mapping[str, Any], timeout: float | None) -> None:
+    """The client waits for the server to give up first (the call's ``timeout`` option), so
+    its 504 arrives rather than the client's own timeout."""
     server_timeout = options.get("timeout")
     if server_timeout is not None and timeout is not None:
-        args["timeout"] = max(timeout, float(server_timeout) + 5)  # its 504 arrives, not ours
-    return args
+        args["timeout"] = max(timeout, float(server_timeout) + 5)
 
 
 def register_request(name: str, source: Source, fields: Mapping[str, Any]) -> dict[str, Any]:
