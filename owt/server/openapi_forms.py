@@ -35,7 +35,6 @@ def query_parameters(params: tuple[Parameter, ...], required: list[str]) -> list
     entries = [_query_parameter(p, p.name in required) for p in plain]
     if fielded:
         names = ", ".join(p.name for p in fielded)
-        schema = {"type": "object", "properties": {p.name: p.schema for p in fielded}}
         entries.append(
             {
                 "name": "kwargs_b64",
@@ -43,7 +42,7 @@ def query_parameters(params: tuple[Parameter, ...], required: list[str]) -> list
                 "required": any(p.name in required for p in fielded),
                 "description": f"Base64 of a JSON object of the arguments {names} (named like "
                 "call fields, they cannot be plain parameters).",
-                "schema": _b64_json(schema),
+                "schema": _b64_json(_kwargs(fielded, required)),
             }
         )
     return entries
@@ -67,14 +66,13 @@ def request_body(params: tuple[Parameter, ...], required: list[str], open_: bool
     """The bodies an endpoint takes: JSON, a form, and multipart when a parameter is bytes."""
     plain, fielded = _split(params)
     top = [name for name in required if name not in CALL_FIELDS]
-    inner = [name for name in required if name in CALL_FIELDS]
     body = _object({p.name: _as_json(p.schema) for p in plain}, top, open_)
     form = _object({p.name: _as_text(p.schema, form=True) for p in plain}, top, open_)
     if fielded:
-        kwargs = _object({p.name: _as_json(p.schema) for p in fielded}, inner, False)
+        kwargs = _kwargs(fielded, required)
         body["properties"]["kwargs"] = kwargs
         form["properties"]["kwargs_b64"] = _b64_json(kwargs)
-        if inner:
+        if "required" in kwargs:
             body["required"] = [*top, "kwargs"]
             form["required"] = [*top, "kwargs_b64"]
     content: dict[str, Any] = {
@@ -95,6 +93,12 @@ def _split(params: tuple[Parameter, ...]) -> tuple[list[Parameter], list[Paramet
     """(the plain arguments, those named like call fields)."""
     plain = [p for p in params if p.name not in CALL_FIELDS]
     return plain, [p for p in params if p.name in CALL_FIELDS]
+
+
+def _kwargs(fielded: list[Parameter], required: list[str]) -> dict[str, Any]:
+    """The ``kwargs`` object that carries the arguments named like call fields."""
+    inner = [p.name for p in fielded if p.name in required]
+    return _object({p.name: _as_json(p.schema) for p in fielded}, inner, False)
 
 
 def _b64_json(schema: dict[str, Any]) -> dict[str, Any]:
