@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 CALLER_FIELDS = frozenset(
     {"kwargs", "kwargs_b64", "timeout", "use_cache", "cache_kwargs", "cache_key_override"}
 )
+#: Call fields an endpoint fixes, which a request to it may not send (code aside: a request
+#: with code of its own is an ordinary call).
+OWNED_FIELDS = sorted(CALL_FIELDS - CALLER_FIELDS - {"code_b64", "code_sha256"})
 #: Call fields a registration keeps (besides the code and the default kwargs).
 STORED_OPTIONS = ("use_cache", "cache_kwargs", "cache_key_override", "requirements", "rebuild")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}\Z")
@@ -41,7 +44,7 @@ def _refuse_owned_fields(
     name: str, endpoint: Endpoint, values: dict[str, Any], locked: bool
 ) -> None:
     """A field the endpoint fixes (where it runs, which function) is not silently dropped."""
-    for field in sorted(CALL_FIELDS - CALLER_FIELDS - {"code_b64", "code_sha256"}):
+    for field in OWNED_FIELDS:
         if _given(values.get(field)):
             own = endpoint.fields().get(field)
             fixed = f" (it is {own!r} there)" if own not in (None, "", [], False) else ""
