@@ -6,6 +6,7 @@ import ast
 import asyncio
 import glob
 import json
+import logging
 import os
 import pickle
 import random
@@ -141,7 +142,11 @@ def test_the_worker_speaks_frames_and_keeps_stdout_away() -> None:
         assert b"to the log" in worker.proc.stderr.read()
 
 
-def test_a_cancelled_call_still_running_a_moment_later_drains_its_worker() -> None:
+def test_a_cancelled_call_still_running_a_moment_later_drains_its_worker(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="owt.executors.process")
+
     async def test(executor: ProcessExecutor) -> None:
         first = json.loads((await executor.submit(make(PID))).body)
         slow = make("import time\ndef run():\n    time.sleep(30)")
@@ -154,6 +159,10 @@ def test_a_cancelled_call_still_running_a_moment_later_drains_its_worker() -> No
         assert executor.status()["killed_for_timeout"] == 1
         second = json.loads((await executor.submit(make(PID))).body)
         assert second != first
+        # The log says when the drain starts and when the old process, its other calls
+        # done (the stuck one does not count), is stopped.
+        assert f"draining worker {first}" in caplog.text
+        assert f"drained worker {first} has no other calls left" in caplog.text
 
     with_executor(test)
 

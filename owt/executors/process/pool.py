@@ -219,6 +219,12 @@ class WorkerPool:
                 worker.pid,
                 self.drain_grace,
             )
+        else:
+            log.info(
+                "environment %r: drained worker %s has no other calls left; stopping it",
+                self.label,
+                worker.pid,
+            )
         finally:
             worker.kill()
             if worker in self.draining:
