@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from conftest import OWT, ROOT, OwtProcess, require
 
 CODEGEN = ROOT / "tests" / "codegen"
 REGISTERED = ["total", "scale", "shout", "is-even", "point", "info", "pick", "count", "nothing"]
-REGISTERED += ["size-of"]
+REGISTERED += ["size-of", "distance"]
 TSC = ROOT / "clients" / "js" / "node_modules" / ".bin" / "tsc"
 
 
@@ -142,6 +141,8 @@ main = do
   readIORef seen >>= print . BS.concat . reverse
   nothing c >>= print
   sizeOf c "h\\233llo" >>= print
+  distance c (Point 3 4 Nothing) Nothing >>= print
+  distance c (Point 3 4 Nothing) (Just (Point 1 1 (Just "o"))) >>= print
 """
 
 
@@ -171,12 +172,14 @@ def test_haskell(server, tmp_path):
         '"0;1;2;"',
         "()",
         "6",
+        "7",
+        "5",
     ]
 
 
 TYPESCRIPT_MAIN = """\
 import { server, generate, total, scale, shout, isEven, point, info, pick, count, nothing,
-  sizeOf } from "./endpoints.js";
+  sizeOf, distance } from "./endpoints.js";
 import type { Point, Info } from "./endpoints.js";
 
 declare const process: { argv: string[] };
@@ -191,7 +194,8 @@ console.log(JSON.stringify([
   [picture.length, String.fromCharCode(picture[0], picture[1])],
   await total([1, 2, 3]), await total([1, 2, 3], 10), await scale(1.5), await shout("hi"),
   await shout("hi", false), await isEven(4), p, i, await pick(), streamed, none ?? null,
-  await sizeOf("h\u00e9llo"),
+  await sizeOf("h\u00e9llo"), await distance({ x: 3, y: 4 }),
+  await distance({ x: 3, y: 4 }, { x: 1, y: 1, label: "o" }),
 ]));
 """
 
@@ -235,6 +239,8 @@ def test_typescript(server, tmp_path):
         "0;1;2;",
         None,
         6,
+        7,
+        5,
     ]
 
 
@@ -254,7 +260,8 @@ with Client(sys.argv[1]) as c:
     print(repr([
         picture, e.total(c, [1, 2, 3]), e.total(c, [1, 2, 3], start=10), e.scale(c, 1.5),
         e.shout(c, "hi"), e.shout(c, "hi", loud=False), e.is_even(c, 4), point, info, size,
-        "".join(e.count(c, 3)), None, e.size_of(c, "h\u00e9llo"),
+        "".join(e.count(c, 3)), None, e.size_of(c, "h\u00e9llo"), e.distance(c, {"x": 3, "y": 4}),
+        e.distance(c, {"x": 3, "y": 4}, b={"x": 1, "y": 1, "label": "o"}),
     ]))
 """
 
@@ -262,10 +269,10 @@ with Client(sys.argv[1]) as c:
 def test_python(server, tmp_path):
     codegen(server, "python", tmp_path / "endpoints.py")
     (tmp_path / "main.py").write_text(PYTHON_MAIN)
-    env = {**os.environ, "MYPYPATH": str(ROOT)}
+    # As a user's project would: owt found installed (its py.typed marker), no MYPYPATH.
     mypy = [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "endpoints.py"]
     result = subprocess.run(
-        [*mypy, "main.py"], capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env
+        [*mypy, "main.py"], capture_output=True, text=True, timeout=600, cwd=tmp_path
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = run([sys.executable, "main.py", server.url], tmp_path)
@@ -284,6 +291,8 @@ def test_python(server, tmp_path):
             "0;1;2;",
             None,
             6,
+            7,
+            5,
         ]
     )
 
