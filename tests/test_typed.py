@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import enum
 import typing
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -219,6 +220,26 @@ def run(name, n=1, ratio=0.5, loud=False, tags=()):
 """
 
 
+SHAPES = """
+from __future__ import annotations
+from dataclasses import dataclass
+from typing import TypedDict
+
+@dataclass
+class Point:
+    x: int
+    y: float
+
+class Line(TypedDict):
+    start: Point
+    end: Point
+
+def run(p: Point, line: Line | None = None) -> dict:
+    ends = [line["start"], line["end"]] if line else []
+    return {"p": [p.x, p.y], "ends": [type(e).__name__ for e in ends]}
+"""
+
+
 @pytest.fixture(scope="module")
 def typed_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from conftest import OwtProcess
@@ -226,8 +247,11 @@ def typed_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     folder = tmp_path_factory.mktemp("typed")
     (folder / "calc.py").write_text(ADAPTOR)
     (folder / "plain.py").write_text(UNHINTED)
+    (folder / "shapes.py").write_text(SHAPES)
     server = OwtProcess(
-        *("--mount", f"calc={folder / 'calc.py'}"), *("--mount", f"plain={folder / 'plain.py'}")
+        *("--mount", f"calc={folder / 'calc.py'}"),
+        *("--mount", f"plain={folder / 'plain.py'}"),
+        *("--mount", f"shapes={folder / 'shapes.py'}"),
     )
     yield server
     server.stop()
@@ -264,6 +288,23 @@ def test_bad_typed_arguments_answer_400(typed_server: Any, query: str, field: st
     assert body["error"] == "bad_request"
     assert body["field"] == field
     assert words in body["message"]
+
+
+def test_record_parameters_arrive_as_their_classes(typed_server: Any) -> None:
+    line = {"start": {"x": 0, "y": 0}, "end": {"x": "3", "y": 4}}
+    r = httpx.post(typed_server.url + "/shapes", json={"p": {"x": 1, "y": 2.5}, "line": line})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"p": [1, 2.5], "ends": ["Point", "Point"]}
+    r = httpx.get(typed_server.url + '/shapes?p={"x": "1", "y": 2}')  # a query's JSON text
+    assert r.json() == {"p": [1, 2.0], "ends": []}
+    r = httpx.post(typed_server.url + "/shapes", json={"p": {"x": 1}, "line": {"start": {}}})
+    assert r.status_code == 400
+    assert r.json()["message"] == (
+        "parameter 'p' expects a Point object, got {'x': 1} (missing field 'y')"
+    )
+    r = httpx.post(typed_server.url + "/shapes", json={"p": {"x": 1, "y": 1}, "line": {}})
+    assert r.status_code == 400  # a TypedDict in a union: refused by name, no 500
+    assert "missing field 'start', 'end'" in r.json()["message"]
 
 
 def test_unknown_parameter_is_refused_by_name(typed_server: Any) -> None:
@@ -306,6 +347,52 @@ def test_records_are_read_from_dataclasses_and_typed_dicts() -> None:
     assert info["properties"]["sizes"] == {"type": "array", "items": {"enum": ["s", "l"]}}
     assert hint_from_source("Plain", records) is typing.Any
     assert describe(point) == "a Point object"
+
+
+@dataclass
+class Size:
+    w: int
+    h: float = 1.0
+    tags: list[str] = field(default_factory=list)
+
+
+class Box(typing.TypedDict):
+    size: Size
+    label: str
+
+
+def boxed(size: Size | None = None, box: Box | None = None, sizes: list[Size] = []) -> None: ...  # noqa: B006
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({"size": {"w": "2", "h": 3}}, {"size": Size(2, 3.0)}),
+        ({"size": '{"w": 2, "tags": ["a"]}'}, {"size": Size(2, 1.0, ["a"])}),  # query text
+        ({"size": None}, {"size": None}),
+        ({"box": {"size": {"w": 1}, "label": "x"}}, {"box": {"size": Size(1), "label": "x"}}),
+        ({"sizes": [{"w": 1}, '{"w": 2}']}, {"sizes": [Size(1), Size(2)]}),
+    ],
+)
+def test_records_are_made_from_json_objects(given: dict[str, Any], expected: Any) -> None:
+    assert convert_arguments(boxed, given) == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "words"),
+    [
+        ({"size": {"h": 1}}, "got {'h': 1} (missing field 'w')"),
+        ({"size": {"w": 1, "d": 2}}, "(no field 'd'; it has: w, h, tags)"),
+        ({"size": {"w": "wide"}}, "(field 'w' expects an integer)"),
+        ({"size": "wide"}, "(not a JSON object)"),
+        ({"box": {"size": {"w": 1}}}, "(missing field 'label')"),  # a TypedDict, no 500
+        ({"box": [1, 2]}, "expects a Box object (or nothing)"),
+    ],
+)
+def test_records_that_do_not_fit_say_which_field(given: dict[str, Any], words: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        convert_arguments(boxed, given)
+    assert words in caught.value.message
 
 
 def test_bytes_and_streams() -> None:

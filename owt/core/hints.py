@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import collections.abc
+import dataclasses
 import enum
 import types
 import typing
@@ -93,7 +94,9 @@ def describe(hint: Any) -> str:
     if hint is Any:  # a class on Python >= 3.11: never "a Any"
         return "any value"
     if isinstance(hint, Record):
-        return f"a {hint.name} object"
+        return _a(f"{hint.name} object")
+    if isinstance(hint, type) and (dataclasses.is_dataclass(hint) or typing.is_typeddict(hint)):
+        return _a(f"{hint.__name__} object")  # as the Record the source reads describes it
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin is typing.Annotated:
@@ -113,9 +116,12 @@ def describe(hint: Any) -> str:
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return "one of " + ", ".join(repr(m.value) for m in hint)
     if isinstance(hint, type):
-        name = hint.__name__
-        return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+        return _a(hint.__name__)
     return "any value"
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def _plural(text: str) -> str:

@@ -24,6 +24,7 @@ parameter and what it expects.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import inspect
 import json
@@ -231,6 +232,8 @@ def convert(value: Any, hint: Any) -> Any:
         raise Mismatch
     if hint is bytes and isinstance(value, str):
         return value.encode()
+    if isinstance(hint, type) and (dataclasses.is_dataclass(hint) or typing.is_typeddict(hint)):
+        return _to_record(value, hint)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return _to_enum(value, hint)
     if isinstance(hint, type):
@@ -261,8 +264,9 @@ def _convert_union(value: Any, members: tuple[Any, ...]) -> Any:
     for member in others:
         try:
             return convert(value, member)
-        except Mismatch:
-            continue
+        except Mismatch as exc:
+            if len(others) == 1:  # ``X | None``: why it is no X is the answer
+                raise exc
     raise Mismatch
 
 
@@ -310,6 +314,65 @@ def _convert_mapping(value: Any, args: tuple[Any, ...]) -> Any:
     if len(args) == 2:
         return {convert(k, args[0]): convert(v, args[1]) for k, v in value.items()}
     return value
+
+
+def _to_record(value: Any, cls: type) -> Any:
+    """A dataclass or TypedDict from a JSON object (or its text, from a query string), each
+    field converted by its own hint; a missing required field or an unknown one is named."""
+    if not typing.is_typeddict(cls) and isinstance(value, cls):
+        return value
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise Mismatch("not a JSON object")
+    if not isinstance(value, dict):
+        raise Mismatch("not a JSON object")
+    hints, required = _record_fields(cls)
+    unknown = sorted(str(key) for key in value if key not in hints)
+    if unknown:
+        raise Mismatch(f"no field {', '.join(map(repr, unknown))}; it has: {', '.join(hints)}")
+    missing = [name for name in required if name not in value]
+    if missing:
+        raise Mismatch(f"missing field {', '.join(map(repr, missing))}")
+    fields = {}
+    for name, item in value.items():
+        try:
+            fields[name] = convert(item, hints[name])
+        except Mismatch as exc:
+            raise Mismatch(f"field {name!r} expects {describe(hints[name])}{_reason(exc)}")
+    if typing.is_typeddict(cls):
+        return fields
+    try:
+        return cls(**fields)
+    except Exception as exc:  # its __post_init__ refused the values
+        raise Mismatch(f"{type(exc).__name__}: {exc}")
+
+
+def _record_fields(cls: type) -> tuple[dict[str, Any], list[str]]:
+    """A record's fields' hints (in order) and the names a value must have."""
+    try:
+        resolved = typing.get_type_hints(cls, include_extras=True)
+    except Exception:  # a name a hint uses is not importable: read each hint alone
+        resolved = {}
+    raw: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        raw.update(getattr(klass, "__annotations__", {}))
+
+    def hint(name: str) -> Any:
+        if name in resolved:
+            return resolved[name]
+        annotation = raw.get(name, Any)
+        return hint_from_source(annotation) if isinstance(annotation, str) else annotation
+
+    if typing.is_typeddict(cls):
+        names = list(raw)
+        required = [n for n in names if n in getattr(cls, "__required_keys__", names)]
+        return {name: hint(name) for name in names}, required
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    missing = dataclasses.MISSING
+    required = [f.name for f in fields if f.default is missing and f.default_factory is missing]
+    return {f.name: hint(f.name) for f in fields}, required
 
 
 def _to_bool(value: Any) -> bool:
