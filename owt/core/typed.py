@@ -10,9 +10,11 @@ or as JSON values; :func:`convert_arguments` turns them into what the hints ask 
 
 Supported: ``int``, ``float``, ``bool`` (``true/false/1/0/yes/no/on/off``), ``str``,
 ``list[X]`` / ``set[X]`` / ``tuple[X, ...]`` (from repeated parameters or a JSON array),
-``dict`` (a JSON object), ``Literal[...]`` (checked), ``Optional[X]`` / ``X | None`` / other
-unions (tried in order), ``Annotated[X, ...]``, enums (by value or name), ``bytes`` (a file
-part, or text as UTF-8) and any other class built from a single string (``pathlib.Path``). A
+``dict`` (a JSON object), dataclasses and TypedDicts (a JSON object, each field converted by
+its hint; a dataclass arrives as an instance), ``Literal[...]`` (checked), ``Optional[X]`` /
+``X | None`` / other unions (tried in order), ``Annotated[X, ...]``, enums (by value or
+name), ``bytes`` (a file part, or text as UTF-8) and any other class built from a single
+string (``pathlib.Path``). A
 parameter without a hint takes its type from its default (``n=1`` is an ``int``, ``tags=()`` a
 list of strings); one with neither is passed unchanged.
 A missing required argument or a value that does not fit is a ``BadRequest`` naming the
