@@ -51,6 +51,26 @@ def test_public_address_without_auth_is_refused(address):
     assert "--insecure" in lines[0]
 
 
+def test_a_port_in_use_or_a_foreign_address_is_one_line_saying_what_to_do(owt_server):
+    taken = owt_server.url.rsplit(":", 1)[1]
+    for args, words in [
+        (["--port", taken], "the port is in use"),
+        (["--address", "192.0.2.1", "--token", "t", "--port", "0"], "not an address of this"),
+    ]:
+        result = subprocess.run(
+            [sys.executable, "-m", "owt", "serve", *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=ROOT,
+        )
+        assert result.returncode == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr  # no traceback
+        assert words in lines[0]
+        assert "--port" in lines[0] or "--address" in lines[0]
+
+
 def test_insecure_allows_public_address(start_server):
     server = start_server("--address", "0.0.0.0", "--insecure")
     port = server.url.rsplit(":", 1)[1]

@@ -51,7 +51,11 @@ def _run_serve(**given: Any) -> None:
     except SettingsError as exc:
         click.echo(f"owt: {exc}", err=True)
         sys.exit(2)
-    run_server(settings)
+    try:
+        run_server(settings)
+    except SettingsError as exc:  # the port is taken, the address not this machine's...
+        click.echo(f"owt: {exc}", err=True)
+        sys.exit(1)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
 import math
@@ -16,7 +17,7 @@ from typing import Any
 
 import uvicorn
 
-from owt.config import Settings
+from owt.config import Settings, SettingsError
 from owt.core.writes import BatchedWrites
 from owt.server.accesslog import configure_logging
 from owt.server.app import OwtApp, create_app
@@ -106,12 +107,34 @@ class _CutStreams(logging.Filter):
 
 
 def bind_socket(address: str, port: int) -> socket.socket:
+    """The listening socket; a :class:`SettingsError` saying why and what to do if it cannot be."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((address.strip("[]"), port))
+    try:
+        sock.bind((address.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise SettingsError(_cannot_listen(address, port, exc)) from None
     sock.set_inheritable(False)  # worker processes must not hold the port after the server
     return sock
+
+
+def _cannot_listen(address: str, port: int, exc: OSError) -> str:
+    where = f"cannot listen on {address}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"{where}: the port is in use (another owt, or another server); stop that one, "
+            "or pick another port: --port N (env OWT_PORT; --port 0 picks a free one)"
+        )
+    if exc.errno == errno.EACCES and 0 < port < 1024:
+        return f"{where}: ports below 1024 need privileges; pick --port 1024 or above"
+    if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or isinstance(exc, socket.gaierror):
+        return (
+            f"{where}: {address} is not an address of this machine ({exc.strerror}); "
+            "--address takes one of its own, such as 127.0.0.1 or ::1"
+        )
+    return f"{where}: {exc.strerror or exc}"
 
 
 def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
