@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from conftest import b64, call
 
 
@@ -37,6 +38,22 @@ def test_undecodable_arguments_on_a_locked_style_text(owt_server):
         owt_server.url + "/", params={"code_b64": b64("def run(): 1"), "kwargs_b64": "%%%"}
     )
     assert error_of(r, 400, "bad_request")["field"] == "kwargs_b64"
+
+
+@pytest.mark.parametrize("how", ["json", "query"])
+def test_arguments_that_are_not_json_blame_the_field_that_was_sent(owt_server, how):
+    code = b64("def run(name): return name")
+    if how == "json":
+        r = httpx.post(owt_server.url + "/", json={"code_b64": code, "kwargs": "owt"})
+    else:
+        r = httpx.get(owt_server.url + "/", params={"code_b64": code, "kwargs": "owt"})
+    body = error_of(r, 400, "bad_request")
+    assert body["field"] == "kwargs"
+    assert body["message"].startswith("kwargs is 'owt', neither JSON nor a Python literal")
+    assert '{"name": "owt"}' in body["message"]  # what to send instead
+    # a JSON object's text in a JSON string, or a Python literal, is read as the arguments
+    r = httpx.post(owt_server.url + "/", json={"code_b64": code, "kwargs": "{'name': 'x'}"})
+    assert r.text == "x"
 
 
 def test_arguments_the_function_does_not_accept(owt_server):

@@ -98,7 +98,9 @@ def _literal(text: str) -> tuple[bool, Any]:
         return False, None
 
 
-def decode_kwargs(text: str, *, allow_eval: bool) -> tuple[dict[str, Any], str | None]:
+def decode_kwargs(
+    text: str, *, allow_eval: bool, field: str = "kwargs_b64"
+) -> tuple[dict[str, Any], str | None]:
     """Arguments text → (kwargs, expression to evaluate where the call runs, or None).
 
     JSON first, then a Python literal; a decoded string is decoded once more; a value that is
@@ -111,7 +113,7 @@ def decode_kwargs(text: str, *, allow_eval: bool) -> tuple[dict[str, Any], str |
             return {}, None
         if allow_eval:
             return {}, text
-        raise BadRequest("the arguments are neither JSON nor a Python literal", field="kwargs_b64")
+        raise BadRequest(_not_arguments(text, field), field=field)
     if isinstance(value, str):
         again, inner = _literal(value)
         if again:
@@ -119,6 +121,19 @@ def decode_kwargs(text: str, *, allow_eval: bool) -> tuple[dict[str, Any], str |
     if isinstance(value, dict):
         return {str(k): v for k, v in value.items()}, None
     return {"__last__": value}, None
+
+
+def _not_arguments(text: str, field: str) -> str:
+    shown = repr(text if len(text) <= 40 else text[:37] + "...")
+    if field == "kwargs":
+        return (
+            f"kwargs is {shown}, neither JSON nor a Python literal: send a JSON object such as "
+            '{"name": "owt"} (in a query string, its text)'
+        )
+    return (
+        f"kwargs_b64 decodes to {shown}, neither JSON nor a Python literal: send base64 of "
+        """the arguments' JSON object (printf '{"name": "owt"}' | base64)"""
+    )
 
 
 def kwargs_from_b64(value: Any, *, allow_eval: bool) -> tuple[dict[str, Any], str | None]:
@@ -309,7 +324,8 @@ def call_from_fields(
         kwargs, expr = kwargs_from_b64(fields["kwargs_b64"], allow_eval=allow_eval)
     plain = fields.get("kwargs")
     if isinstance(plain, str):  # from a query string: JSON text
-        plain, _ = decode_kwargs(plain, allow_eval=False) if plain.strip() else ({}, None)
+        blank = not plain.strip()
+        plain, _ = ({}, None) if blank else decode_kwargs(plain, allow_eval=False, field="kwargs")
     if plain is not None:
         if not isinstance(plain, dict):
             raise BadRequest("kwargs must be a JSON object", field="kwargs")
