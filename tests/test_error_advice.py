@@ -27,6 +27,25 @@ def test_no_function_lists_the_functions_the_code_defines(owt_server: Any) -> No
     assert "defines no function at all" in r.json()["message"]
 
 
+def test_one_expression_that_is_no_function_says_how_to_make_it_one(owt_server: Any) -> None:
+    r = call(owt_server.url, "1+1")
+    assert r.status_code == 422
+    body = r.json()
+    assert body["error"] == "no_function"
+    assert body["message"].startswith("the code is one expression whose value is 2 (an int)")
+    assert "lambda: ..." in body["message"] and "def run(" in body["message"]
+
+
+def test_a_pipe_step_that_is_also_a_helper_says_how_to_call_the_helper(owt_server: Any) -> None:
+    # sse(...) alone reads as a terse pipe (pipe().sse(...)), whose step takes no items
+    r = call(owt_server.url, "sse(range(3))")
+    assert r.status_code == 422
+    assert "to call the sse() helper" in r.json()["message"]
+    assert "lambda: sse(range(3))" in r.json()["message"]
+    r = call(owt_server.url, "lambda: sse(range(3))")  # as the message says
+    assert r.status_code == 200 and "data: 0\n" in r.text
+
+
 def test_unknown_env_says_how_to_add_one(owt_server: Any) -> None:
     r = call(owt_server.url, "def run(): return 1", fields={"env": "ml"})
     assert r.status_code == 400

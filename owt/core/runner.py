@@ -27,7 +27,7 @@ from owt.core.errors import CompileError, NoFunction, OwtError
 from owt.core.failures import USER_ERRORS, adaptor_error, hint, user_traceback
 from owt.core.libs import Library, Stamp
 from owt.core.results import PLAIN_RESULTS, is_stream, parts_of, reply_for_body, stream_reply
-from owt.core.shapes import shape_of
+from owt.core.shapes import shape_of, terse_step
 from owt.core.streams import AsyncStream, Offload, SyncStream
 
 __all__ = ["Adaptor", "Offload", "Runner", "SyncStream", "Target", "shape_of"]
@@ -148,8 +148,9 @@ class Runner:
                 value = eval(code, module.__dict__)
         except USER_ERRORS as exc:
             sys.modules.pop(name, None)
+            advice = hint(exc) or (_as_helper(call.code) if shape == "terse" else "")
             raise CompileError(
-                f"the code's top level raised {type(exc).__name__}: {exc}{hint(exc)}",
+                f"the code's top level raised {type(exc).__name__}: {exc}{advice}",
                 traceback=user_traceback(exc),
             )
         return Adaptor(call.sha256, shape, module, value, libs=libs)
@@ -164,9 +165,17 @@ class Runner:
         try:
             return target_of(fn)
         except TypeError:
-            raise NoFunction(
-                f"{fn_name!r} is a {type(fn).__name__}, not a function", fn_name=fn_name
-            )
+            if adaptor.shape == "explicit":
+                message = f"{fn_name!r} is {_a_kind(fn)}, not a function"
+            else:
+                shown = repr(fn)
+                shown = shown if len(shown) <= 40 else shown[:37] + "..."
+                message = (
+                    f"the code is one expression whose value is {shown} ({_a_kind(fn)}), "
+                    "not a function: make the expression a function (lambda: ...) or define "
+                    f"def {fn_name}(...)"
+                )
+            raise NoFunction(message, fn_name=fn_name)
 
     # -- binding ---------------------------------------------------------------------------
 
@@ -294,6 +303,22 @@ class Runner:
         except StopAsyncIteration:
             return reply_for_body(b"", status, headers)
         return stream_reply(stream, first, status, headers)
+
+
+def _a_kind(value: Any) -> str:
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def _as_helper(code: str) -> str:
+    """For a terse pipe whose first step is also a helper in scope (``sse(items)``)."""
+    step = terse_step(code)
+    if step is None or step not in _prelude():
+        return ""
+    return (
+        f" — the code was read as a pipe starting with its step {step}(); to call the "
+        f"{step}() helper, make the adaptor a function: lambda: {code.strip()}"
+    )
 
 
 def _no_function(module: types.ModuleType, fn_name: str) -> str:

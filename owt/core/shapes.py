@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 
-__all__ = ["make_terse_explicit", "shape_of"]
+__all__ = ["make_terse_explicit", "shape_of", "terse_step"]
 
 
 def _terse_steps() -> frozenset[str]:
@@ -30,6 +30,18 @@ def shape_of(tree: ast.Module) -> str:
     ):
         return "terse"
     return "implicit"
+
+
+def terse_step(source: str) -> str | None:
+    """The pipe step a terse adaptor starts with (``sse`` for ``sse(...)``), else None."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    if shape_of(tree) != "terse":
+        return None
+    root = _chain_root(tree.body[0].value)  # type: ignore[attr-defined]
+    return root.func.id  # type: ignore[attr-defined]
 
 
 def _chain_root(node: ast.expr) -> ast.expr:
