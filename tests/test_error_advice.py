@@ -46,6 +46,18 @@ def test_a_pipe_step_that_is_also_a_helper_says_how_to_call_the_helper(owt_serve
     assert r.status_code == 200 and "data: 0\n" in r.text
 
 
+def test_a_misspelled_code_field_is_named_with_the_field_meant(owt_server: Any) -> None:
+    code = b64("def run(): return 1")
+    for r in (
+        httpx.post(owt_server.url + "/", json={"code": code}),
+        httpx.get(owt_server.url + "/x", params={"code_64": code, "name": "owt"}),
+    ):
+        body = r.json()
+        assert r.status_code == 400 and body["error"] == "missing_code", r.text
+        assert "(did you mean code_b64?)" in body["message"]
+        assert "name" not in body["message"].split("sent", 1)[1]  # an argument is no typo
+
+
 def test_unknown_env_says_how_to_add_one(owt_server: Any) -> None:
     r = call(owt_server.url, "def run(): return 1", fields={"env": "ml"})
     assert r.status_code == 400

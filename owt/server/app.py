@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import anyio
 from starlette.applications import Starlette
 
 from owt.config import Settings
-from owt.core.call import Call, Reply, Request
+from owt.core.call import CALL_FIELDS, Call, Reply, Request
 from owt.core.errors import (
     Busy,
     MethodNotAllowed,
@@ -231,7 +232,7 @@ class OwtApp:
         elif (pinned := self.state.cache.pinned_call(request)) is not None:
             return pinned  # no code, but this path's response is cached: replay it
         else:
-            raise MissingCode(self._missing_code(request))
+            raise MissingCode(self._missing_code(request) + _misspelled(fields))
         call = call_from_fields(
             fields,
             request,
@@ -347,6 +348,22 @@ def _reconnects_to_finished_stream(scope: dict[str, Any]) -> bool:
         if name == b"last-event-id":
             return bool(value.strip() == _DONE_ID)
     return False
+
+
+def _misspelled(fields: Any) -> str:
+    """For a request without code: the fields it sent that look like a call field's name
+    misspelled (``code``, ``kwarg``), with the names meant."""
+    meant = []
+    for name in fields:
+        if name not in CALL_FIELDS:
+            close = difflib.get_close_matches(name, CALL_FIELDS, n=1, cutoff=0.6)
+            if name == "code" or (close and close[0].startswith("code")):
+                meant.append(
+                    f"{name!r} (did you mean {'code_b64' if name == 'code' else close[0]}?)"
+                )
+    if not meant:
+        return ""
+    return f"; the request sent {', '.join(meant)}"
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
