@@ -8,6 +8,7 @@ worker (the build's ``importing`` step) takes longer than the calls' timeout.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -118,6 +119,44 @@ def test_progress_reads_the_installers_lines() -> None:
     assert "(16.8 of 855.6 MB)" in shown.getvalue()
 
 
+def test_progress_between_steps_keeps_the_last_step_and_its_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While the executor has no progress to show (before a build begins, between its end
+    and the worker's start), the events repeat the last step known, its time still growing."""
+    from owt.core.call import Call, Reply, Request
+    from owt.server import progress
+    from owt.server.deadlines import Deadlines
+
+    monkeypatch.setattr(progress, "POLL", 0.02)
+    monkeypatch.setattr(progress, "HEARTBEAT", 0.0)  # an event every look
+    steps = [None, {"phase": "resolving", "detail": "", "elapsed": 5.0}, None, None]
+
+    class Executor:
+        def progress(self, call: Call) -> dict[str, Any] | None:
+            return steps.pop(0) if steps else None
+
+    async def run(call: Call) -> Reply:
+        return Reply(200, [("content-type", "text/plain")], b"done")
+
+    async def collect() -> list[dict[str, Any]]:
+        preparing = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_later(0.15, preparing.set_result, None)
+        call = Call(code="", sha256="0" * 64, fn_name="run", kwargs={}, request=Request())
+        seen = []
+        async for chunk in progress._events(call, Executor(), preparing, run, Deadlines()):  # type: ignore[arg-type]
+            text = chunk.decode()
+            if text.startswith("event: progress"):
+                seen.append(json.loads(text.split("data: ", 1)[1]))
+        return seen
+
+    seen = asyncio.run(collect())
+    phases = [event["phase"] for event in seen]
+    assert phases[:2] == ["waiting", "resolving"] and set(phases[2:]) == {"resolving"}, seen
+    clock = [event["elapsed"] for event in seen]
+    assert clock == sorted(clock) and clock[-1] >= 5.0, seen
+
+
 def test_a_build_longer_than_the_timeout_streams_progress_then_the_result(
     server: OwtProcess,
 ) -> None:
@@ -140,6 +179,8 @@ def test_a_build_longer_than_the_timeout_streams_progress_then_the_result(
     phases = [data["phase"] for name, data in events if name == "progress"]
     assert "resolving" in phases or "creating" in phases
     assert "importing" in phases  # the slow step: the environment's Python starting
+    clock = [data["elapsed"] for name, data in events if name == "progress"]
+    assert clock == sorted(clock), events  # no step back to a "waiting" at 0
     assert events[-1][1] == {"status": 200, "content_type": "application/json"}
     assert json.loads(rest) == {"answer": 42}
 

@@ -19,7 +19,7 @@ clients' ``stream``/``events``), the answer starts at once, as a 200 event strea
 
     ...the call's own body, byte for byte...
 
-Phases: ``waiting`` (for another build of the same set), ``creating``, ``resolving``,
+Phases: ``waiting`` (to begin, or for another build of the same set), ``creating``, ``resolving``,
 ``downloading``, ``installing``, ``importing``. After the ``result`` event comes the call's
 body exactly as it would have been sent without the build: an ``sse()`` adaptor's events
 follow as they are, so an ``EventSource`` sees them as usual (the named ``progress`` and
@@ -84,8 +84,14 @@ async def _events(
     loop = asyncio.get_running_loop()
     last: tuple[str, str] | None = None
     sent_at = 0.0
+    latest: dict[str, Any] = {"phase": "waiting", "detail": "", "elapsed": 0.0}
+    latest_at = loop.time()
     while not preparing.done():
-        now = executor.progress(call) or {"phase": "waiting", "detail": "", "elapsed": 0.0}
+        now = executor.progress(call)
+        if now is None:  # not begun, or between phases: the last known one, its clock running
+            now = {**latest, "elapsed": round(latest["elapsed"] + loop.time() - latest_at, 1)}
+        else:
+            latest, latest_at = now, loop.time()
         seen = (now.get("phase", ""), now.get("detail", ""))
         if seen != last or loop.time() - sent_at >= HEARTBEAT:
             last, sent_at = seen, loop.time()
