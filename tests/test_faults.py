@@ -33,6 +33,16 @@ THREE_THEN_RAISE = (
     "def run():\n    for i in range(3):\n        yield f'chunk{i}\\n'\n    raise ValueError('late')"
 )
 ENDLESS = "import time\ndef run():\n    while True:\n        yield 'x\\n'\n        time.sleep(0.05)"
+BLOCKING_ASYNC_GEN = "import time\nasync def run():\n    time.sleep(60)\n    yield 'late'"
+# a sync function whose result is async: its rest must not run on the server's loop either
+SYNC_THEN_ASYNC = (
+    "import time\ndef run():\n    async def rest():\n        time.sleep(60)\n"
+    "        return 'late'\n    return rest()"
+)
+EAGER_ASYNC = (
+    "async def run(mark):\n    try:\n        while True:\n            yield b'x' * 65536\n"
+    "    finally:\n        open(mark, 'w').write('closed')"
+)
 PID = "import os\ndef run(): return os.getpid()"
 NAP = "import time\ndef run():\n    time.sleep(1)\n    return 'ok'"
 
@@ -245,9 +255,11 @@ def test_status_counts_runaway_calls_as_busy(workers: OwtProcess) -> None:
         # short: nothing stops a runaway in the server's own threads (or its host's loop)
         (SLEEP.replace("60", "3"), 504, "timeout"),
         (BLOCKING_ASYNC.replace("60", "3"), 504, "timeout"),
+        (BLOCKING_ASYNC_GEN.replace("60", "3"), 504, "timeout"),
+        (SYNC_THEN_ASYNC.replace("60", "3"), 504, "timeout"),
         (SYS_EXIT, 500, "adaptor_error"),
     ],
-    ids=["sleep", "blocking_async", "sys_exit"],
+    ids=["sleep", "blocking_async", "blocking_async_generator", "sync_then_async", "sys_exit"],
 )
 def test_in_process_faults_that_leave_the_process_whole(
     in_process: OwtProcess, code: str, status_code: int, kind: str
@@ -265,3 +277,22 @@ def test_in_process_runaway_calls_count_as_busy(in_process: OwtProcess) -> None:
 
 def test_in_process_an_exception_after_three_chunks(in_process: OwtProcess) -> None:
     three_then_cut(in_process)
+
+
+@pytest.mark.parametrize("mode", ["workers", "in_process"])
+def test_an_async_stream_that_never_awaits_ends_when_its_reader_leaves(
+    request: pytest.FixtureRequest, mode: str, tmp_path: Any
+) -> None:
+    """Its chunks are always ready, so only the host's own loop may run it: a reader that
+    leaves after one chunk closes it, and the server answers as before."""
+    server = request.getfixturevalue(mode)
+    mark = tmp_path / "closed"
+    params = {"code_b64": b64(EAGER_ASYNC), "kwargs_b64": b64(json.dumps({"mark": str(mark)}))}
+    with httpx.stream("GET", server.url + "/", params=params, timeout=10) as r:
+        assert r.status_code == 200
+        next(r.iter_bytes())  # one chunk, then leave
+    assert wait_until(mark.exists, timeout=10)
+    started = time.monotonic()
+    assert httpx.get(server.url + "/_owt/health", timeout=10).text == "ok"
+    assert time.monotonic() - started < 1.0
+    assert_calm(server)

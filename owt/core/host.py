@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 from owt.core.call import Call, Reply
 from owt.core.crossing import Crossing
-from owt.core.errors import Internal
+from owt.core.errors import Internal, OwtError
 from owt.core.keep import keep
 from owt.core.pumps import Item, Pump, SyncPump, is_end
 from owt.core.runner import Runner
@@ -121,6 +121,23 @@ class Host:
                 reply = await self.pass_on(call)
             else:
                 reply = await self.runner.run(call, self._offload(call_id))
+        except Exception as exc:  # a bug in owt: answer, keep serving
+            log.exception("internal error in the host")
+            reply = Internal(f"the host failed: {type(exc).__name__}: {exc}").reply()
+        finally:
+            self.running.pop(call_id, None)
+        return await self._answer(call_id, reply)
+
+    async def finish(self, call_id: str, call: Call, result: Any) -> Head:
+        """Settle on this loop what a sync adaptor returned that is async (an async generator,
+        an awaitable), as :meth:`begin` would have; a streamed rest pumps under ``call_id``."""
+        task = asyncio.current_task()
+        assert task is not None
+        self.running[call_id] = task
+        try:
+            reply = await self.runner.settle_async(call, result, self._offload(call_id))
+        except OwtError as err:
+            reply = err.reply()
         except Exception as exc:  # a bug in owt: answer, keep serving
             log.exception("internal error in the host")
             reply = Internal(f"the host failed: {type(exc).__name__}: {exc}").reply()

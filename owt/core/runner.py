@@ -15,7 +15,7 @@ import sys
 import threading
 import types
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -227,11 +227,19 @@ class Runner:
             return reply_for_body(b"", status, headers)
         return stream_reply(stream, first, status, headers)
 
-    async def run(self, call: Call, offload: Offload[Any]) -> Reply:
+    async def run(
+        self,
+        call: Call,
+        offload: Offload[Any],
+        on_async: Callable[[Call, Any], Awaitable[Reply]] | None = None,
+    ) -> Reply:
         """Run a call to its Reply; the stream (if any) is an async iterator of bytes.
 
         Sync user code (top-level code, sync functions, each ``next`` of a sync generator)
-        runs through ``offload``; coroutines and async generators run on the caller's loop.
+        runs through ``offload``; coroutines and async generators run on the caller's loop —
+        or, given ``on_async``, what a sync function returns that is async (an awaitable, an
+        async iterator) goes to ``on_async`` to be settled (by :meth:`settle_async`) on a
+        loop that may run user code.
         """
         try:
             target = self.cached(call)
@@ -247,7 +255,9 @@ class Runner:
                 result = await offload(lambda: self._start_and_settle(call, target))
                 if isinstance(result, Reply):
                     return _async_reply(result, offload)
-            return await self._settle_async(call, result, offload)
+                if on_async is not None:
+                    return await on_async(call, result)
+            return await self.settle_async(call, result, offload)
         except OwtError as err:
             return err.reply()
 
@@ -270,7 +280,7 @@ class Runner:
             result = self._start_and_settle(call, target)
             if isinstance(result, Reply):
                 return result
-            return on_loop(self._settle_async(call, result, offload))
+            return on_loop(self.settle_async(call, result, offload))
         except OwtError as err:
             return err.reply()
 
@@ -279,7 +289,8 @@ class Runner:
         reply = self.settle(call, result)
         return result if reply is None else reply
 
-    async def _settle_async(self, call: Call, result: Any, offload: Offload[Any]) -> Reply:
+    async def settle_async(self, call: Call, result: Any, offload: Offload[Any]) -> Reply:
+        """The Reply for a result that is async (or holds an async body), on this loop."""
         with using_call(call):
             try:
                 if inspect.isawaitable(result):

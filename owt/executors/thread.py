@@ -18,13 +18,14 @@ import asyncio
 import contextlib
 import itertools
 import multiprocessing
+from collections.abc import Coroutine
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from owt.core.call import Call, Reply
 from owt.core.compiling import load_precompiled, precompile
 from owt.core.errors import Busy, OwtError
-from owt.core.host import Host
+from owt.core.host import Head, Host
 from owt.core.pumps import Item, SyncPump
 from owt.core.runner import Runner
 from owt.core.streams import SyncStream
@@ -58,10 +59,21 @@ class ThreadExecutor(Executor):
             except OwtError as err:
                 return err.reply()
         if not target.is_async:  # sync code: from this loop to a host thread and back
-            return self._pumped(await self.runner.run(call, self.host.pool.run))
+            reply = await self.runner.run(call, self.host.pool.run, self._finish)
+            return self._pumped(reply)
         call_id = str(next(_ids))
+        return await self._on_host(call_id, self.host.begin(call_id, call))
+
+    async def _finish(self, call: Call, result: Any) -> Reply:
+        """What a sync function returned that is async (an async generator, a coroutine) is
+        settled and streamed on the host's loop: this loop never runs user code."""
+        call_id = str(next(_ids))
+        return await self._on_host(call_id, self.host.finish(call_id, call, result))
+
+    async def _on_host(self, call_id: str, begun: Coroutine[Any, Any, Head]) -> Reply:
+        """A call's head from the host's loop, its streamed rest as a :class:`HostStream`."""
         host = self.host
-        head = host.crossing.run(host.begin(call_id, call))
+        head = host.crossing.run(begun)
 
         async def drop() -> None:  # its caller left: cancel it on the host's loop
             host.soon(host.drop(call_id))
