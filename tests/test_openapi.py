@@ -107,6 +107,28 @@ def test_expression_adaptors_and_registered_endpoints_are_listed(server: Any) ->
     }
 
 
+BATCHED = """
+@batch(max_size=8, max_wait_ms=5)
+def run(texts: list[str]) -> list[list[float]]:
+    return [[float(len(t))] for t in texts]
+"""
+
+
+def test_a_batched_endpoint_is_documented_as_each_caller_calls_it(server: Any) -> None:
+    auth = {"authorization": "Bearer secret"}
+    r = httpx.put(
+        server.url + "/_owt/endpoints/lengths", json={"code_b64": b64(BATCHED)}, headers=auth
+    )
+    assert r.status_code == 201, r.text
+    item = fetch(server)["paths"]["/lengths"]
+    (param,) = item["get"]["parameters"]
+    assert (param["name"], param["schema"]) == ("texts", {"type": "string"})  # one item
+    result = item["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert result == {"type": "array", "items": {"type": "number"}}  # its own result
+    r = httpx.get(server.url + "/lengths", params={"texts": "four"}, headers=auth)
+    assert r.json() == [4.0]  # a call as the document says
+
+
 def test_arguments_named_like_call_fields_are_documented_inside_kwargs(server: Any) -> None:
     code = "def run(url: str, timeout: float = 1.0, env: str = 'dev') -> list:\n"
     code += "    return [url, timeout, env]\n"

@@ -13,9 +13,12 @@ call::
     # caller A: {"texts": "a cat"}  → [0.1, ...]      caller B: {"texts": "a dog"} → [0.3, ...]
 
 A batch is sent when it holds ``max_size`` items or when its first item has waited
-``max_wait_ms``. If the function raises, every caller of that batch gets the error; an
-item of the result that is an exception is raised to its own caller only. The function runs
-on a thread of its own (one per batched function), so it sees no ``owt.request``.
+``max_wait_ms`` (at most a minute). If the function raises, every caller of that batch gets
+the error; an item of the result that is an exception is raised to its own caller only. The
+function runs on a thread of its own (one per batched function), so it sees no
+``owt.request``. A sync caller waits on its own thread: in a worker process a batch holds at
+most ``--worker-threads`` items. A call given up on (its caller left, its timeout passed)
+while its item still waits takes the item back.
 
 >>> double = batch(max_size=4)(lambda xs: [2 * x for x in xs])
 >>> double(21)
@@ -25,8 +28,11 @@ on a thread of its own (one per batched function), so it sees no ``owt.request``
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import copy
 import functools
 import inspect
+import logging
 import queue
 import threading
 import time
@@ -35,7 +41,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-__all__ = ["Batcher", "batch"]
+__all__ = ["MAX_WAIT", "Batcher", "batch"]
+
+log = logging.getLogger(__name__)
+
+MAX_WAIT = 60.0  # seconds: the longest max_wait_ms a batch may have
+LOOK = 0.05  # seconds between a waiting caller's looks at whether its call was given up on
 
 
 class Batcher:
@@ -46,8 +57,11 @@ class Batcher:
     ) -> None:
         if max_size < 1:
             raise ValueError("batch(max_size=...) must be at least 1")
-        if max_wait < 0:
-            raise ValueError("batch(max_wait_ms=...) cannot be negative")
+        if not 0 <= max_wait <= MAX_WAIT:  # NaN too
+            raise ValueError(
+                f"batch(max_wait_ms=...) must be from 0 to {MAX_WAIT * 1000:.0f} "
+                f"(a minute), not {max_wait * 1000:g}"
+            )
         self.fn = fn
         self.max_size = max_size
         self.max_wait = max_wait
@@ -71,23 +85,41 @@ class Batcher:
     def _loop(self) -> None:
         while True:
             pending = [self._queue.get()]
-            deadline = time.monotonic() + self.max_wait
-            while len(pending) < self.max_size:
-                left = deadline - time.monotonic()
-                try:
-                    pending.append(
-                        self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
-                    )
-                except queue.Empty:
-                    break
-            live = [(item, f) for item, f in pending if f.set_running_or_notify_cancel()]
-            if live:
-                self._run([item for item, _ in live], [f for _, f in live])
+            try:
+                self._gather(pending)
+                live = [(item, f) for item, f in pending if f.set_running_or_notify_cancel()]
+                if live:
+                    self._run([item for item, _ in live], [f for _, f in live])
+            except BaseException as exc:  # a fault of owt's own: its callers hear, batching goes on
+                log.exception("batching %s", getattr(self.fn, "__name__", "fn"))
+                for _, future in pending:
+                    if not future.done():
+                        future.set_exception(exc)
+
+    def _gather(self, pending: list[tuple[Any, Future[Any]]]) -> None:
+        """More items, until the batch is full or its first item has waited ``max_wait``."""
+        deadline = time.monotonic() + self.max_wait
+        while len(pending) < self.max_size:
+            left = deadline - time.monotonic()
+            try:
+                pending.append(
+                    self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
+                )
+            except queue.Empty:
+                break
 
     def _run(self, items: list[Any], futures: list[Future[Any]]) -> None:
         self.batches += 1
         try:
-            results = list(self.fn(items))
+            returned = self.fn(items)
+            if isinstance(returned, (str, bytes, bytearray, dict)) or not hasattr(
+                returned, "__iter__"
+            ):
+                raise TypeError(
+                    "a batched function must return a list of results, one per item, "
+                    f"not {type(returned).__name__}"
+                )
+            results = list(returned)
             if len(results) != len(items):
                 raise ValueError(
                     f"a batched function must return one result per item: it got {len(items)} "
@@ -95,7 +127,7 @@ class Batcher:
                 )
         except BaseException as exc:  # every caller of the batch sees the function's error
             for future in futures:
-                future.set_exception(exc)
+                future.set_exception(_own_copy(exc))
             return
         for future, result in zip(futures, results, strict=True):
             if isinstance(result, BaseException):
@@ -112,7 +144,7 @@ def batch(max_size: int = 32, max_wait_ms: float = 5) -> Callable[[Callable[...,
         name, hint = _only_parameter(fn)
 
         def one(*args: Any, **kwargs: Any) -> Any:
-            return batcher.submit(_item(name, args, kwargs)).result()
+            return _wait(batcher.submit(_item(name, args, kwargs)))
 
         async def one_async(*args: Any, **kwargs: Any) -> Any:
             return await asyncio.wrap_future(batcher.submit(_item(name, args, kwargs)))
@@ -132,6 +164,36 @@ def batch(max_size: int = 32, max_wait_ms: float = 5) -> Callable[[Callable[...,
         return wrapper
 
     return declare
+
+
+def _wait(future: Future[Any]) -> Any:
+    """The item's result; the item is taken back if the call is given up on while it waits
+    (then this thread leaves the call's code at once, and its worker serves on)."""
+    from owt.core.context import current_call
+
+    call = current_call()
+    if call is None:
+        return future.result()
+    while True:
+        try:
+            return future.result(timeout=LOOK)
+        except concurrent.futures.TimeoutError:
+            if call.given_up and future.cancel():
+                raise concurrent.futures.CancelledError(
+                    "the call was given up on while its item waited for a batch"
+                ) from None
+
+
+def _own_copy(exc: BaseException) -> BaseException:
+    """The batch's error for one of its callers: each raises its own copy, so tracebacks do
+    not pile up on one exception object raised in many threads."""
+    try:
+        mine = copy.copy(exc)
+    except Exception:
+        return exc
+    if type(mine) is not type(exc):
+        return exc
+    return mine.with_traceback(exc.__traceback__)
 
 
 def _only_parameter(fn: Callable[..., Any]) -> tuple[str, Any]:

@@ -331,6 +331,9 @@ class Call:
     #: Arguments that came from multipart file parts: passed when the function names them (or
     #: takes ``**kwargs``), else left to it in ``request.files``.
     file_args: tuple[str, ...] = ()
+    #: Set where the call runs once it is given up on (its caller left, its timeout passed):
+    #: code that waits on something else (an item in a ``@batch``) can stop waiting.
+    given_up = False  # not a field: never sent anywhere
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Call, _call_fields(self.__dict__))

@@ -85,6 +85,7 @@ class Host:
         #: call id → a sync stream's direct lane to its caller (see :class:`SyncPump`)
         self.direct_lane: Callable[[str], Callable[[bytes, bool], bool]] | None = None
         self.in_user_code: dict[str, int] = {}  # call id → threads running its code now
+        self._in_threads: dict[str, Call] = {}  # call id → its call, while its code runs
         self.lock = threading.Lock()
         self.served = 0
         #: What is warm: a cheap mark that changes with it, and the full description.
@@ -120,7 +121,7 @@ class Host:
             if self.pass_on is not None:
                 reply = await self.pass_on(call)
             else:
-                reply = await self.runner.run(call, self._offload(call_id))
+                reply = await self.runner.run(call, self._offload(call_id, call))
         except Exception as exc:  # a bug in owt: answer, keep serving
             log.exception("internal error in the host")
             reply = Internal(f"the host failed: {type(exc).__name__}: {exc}").reply()
@@ -135,7 +136,7 @@ class Host:
         assert task is not None
         self.running[call_id] = task
         try:
-            reply = await self.runner.settle_async(call, result, self._offload(call_id))
+            reply = await self.runner.settle_async(call, result, self._offload(call_id, call))
         except OwtError as err:
             reply = err.reply()
         except Exception as exc:  # a bug in owt: answer, keep serving
@@ -152,8 +153,8 @@ class Host:
         if self.pass_on is not None:
             return None
         try:
-            with self._user_code(call_id):
-                reply = self.runner.run_blocking(call, self._offload(call_id), self.wait)
+            with self._user_code(call_id, call):
+                reply = self.runner.run_blocking(call, self._offload(call_id, call), self.wait)
         except Exception as exc:  # a bug in owt: answer, keep serving
             log.exception("internal error in the host")
             reply = Internal(f"the host failed: {type(exc).__name__}: {exc}").reply()
@@ -220,6 +221,10 @@ class Host:
         task = self.running.get(call_id)
         if task is not None:
             task.cancel()
+        with self.lock:
+            call = self._in_threads.get(call_id)
+        if call is not None:  # its code in a thread cannot be stopped, but may look (@batch)
+            call.given_up = True
         pump = self.pumps.pop(call_id, None)
         if pump is not None:
             await pump.close()
@@ -267,9 +272,11 @@ class Host:
         self.loop.close()
 
     @contextlib.contextmanager
-    def _user_code(self, call_id: str) -> Iterator[None]:
+    def _user_code(self, call_id: str, call: Call | None = None) -> Iterator[None]:
         with self.lock:
             self.in_user_code[call_id] = self.in_user_code.get(call_id, 0) + 1
+            if call is not None:
+                self._in_threads[call_id] = call
         try:
             yield
         finally:
@@ -277,11 +284,13 @@ class Host:
                 left = self.in_user_code.pop(call_id) - 1
                 if left:
                     self.in_user_code[call_id] = left
+                else:
+                    self._in_threads.pop(call_id, None)
 
-    def _offload(self, call_id: str) -> Callable[[Callable[[], T]], Awaitable[T]]:
+    def _offload(self, call_id: str, call: Call) -> Callable[[Callable[[], T]], Awaitable[T]]:
         async def offload(fn: Callable[[], T]) -> T:
             def job() -> T:
-                with self._user_code(call_id):
+                with self._user_code(call_id, call):
                     return fn()
 
             return await self.pool.run(job)

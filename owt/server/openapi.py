@@ -10,7 +10,9 @@ and the document is built off the event loop.
 from __future__ import annotations
 
 import ast
+import collections.abc
 import functools
+import typing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -82,13 +84,37 @@ def parameters_of(code: str, fn_name: str) -> Signature | None:
     pairs = [p for p in pairs if p[0] not in args.posonlyargs]
     pairs += list(zip(args.kwonlyargs, args.kw_defaults, strict=True))
     records = records_in(tree)  # dataclasses and TypedDicts the hints may name
-    params = tuple(_parameter(arg, default, records) for arg, default in pairs)
+    # @batch: a function of the list of items, called with ONE item, answering its own result
+    batched = any(_is_batch(d) for d in found.decorator_list) and len(pairs) == 1
+    params = tuple(_parameter(arg, default, records, batched) for arg, default in pairs)
     returns = hint_from_source(found.returns, records) if found.returns is not None else Any
+    if batched:
+        returns = _item_of(returns)
     return Signature(params, returns, takes_request or args.kwarg is not None)
 
 
-def _parameter(arg: ast.arg, default: ast.expr | None, records: dict[str, Record]) -> Parameter:
-    """One parameter: its hint, or the type of its default when it has none (``n=1``)."""
+def _is_batch(decorator: ast.expr) -> bool:
+    """``@batch``, ``@batch(...)``, ``@owt.batch(...)``."""
+    if isinstance(decorator, ast.Call):
+        decorator = decorator.func
+    if isinstance(decorator, ast.Attribute):
+        return decorator.attr == "batch"
+    return isinstance(decorator, ast.Name) and decorator.id == "batch"
+
+
+def _item_of(hint: Any) -> Any:
+    """``list[str]`` → ``str``: one item of a batch (anything else says nothing)."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (list, tuple, collections.abc.Sequence) and len(args) == 1:
+        return args[0]
+    return Any
+
+
+def _parameter(
+    arg: ast.arg, default: ast.expr | None, records: dict[str, Record], item: bool = False
+) -> Parameter:
+    """One parameter: its hint, or the type of its default when it has none (``n=1``); with
+    ``item``, one item of the list it hints (a batched function's)."""
     value: Any = None
     known = False
     if default is not None:
@@ -100,6 +126,8 @@ def _parameter(arg: ast.arg, default: ast.expr | None, records: dict[str, Record
         hint = hint_from_source(arg.annotation, records)
     else:
         hint = hint_from_default(value) if known else Any
+    if item:
+        hint = _item_of(hint)
     schema = json_schema(hint)
     if known and isinstance(value, tuple):
         value = list(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -64,6 +65,80 @@ def test_a_result_of_the_wrong_length_is_an_error() -> None:
         short(1)
 
 
+@pytest.mark.parametrize("returned", ["ab", {0: "a", 1: "b"}, b"ab", 7])
+def test_a_result_that_is_no_list_is_an_error(returned: object) -> None:
+    """A str or dict of the right length is not one result per item (it was split)."""
+
+    @batch(max_size=2, max_wait_ms=200)
+    def wrong(xs: list[int]) -> object:
+        return returned
+
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(wrong, i) for i in range(2)]
+        for future in futures:
+            with pytest.raises(TypeError, match="must return a list of results"):
+                future.result()
+
+
+@pytest.mark.parametrize("wait", [-1, float("inf"), float("nan"), 1e13, 60_001])
+def test_max_wait_is_bounded(wait: float) -> None:
+    with pytest.raises(ValueError, match="from 0 to 60000"):
+        batch(max_wait_ms=wait)(lambda xs: xs)
+    assert batch(max_size=1, max_wait_ms=60_000)(lambda xs: xs)(5) == 5
+
+
+def test_each_caller_of_a_failed_batch_raises_its_own_error() -> None:
+    @batch(max_size=8, max_wait_ms=200)
+    def broken(xs: list[int]) -> list[int]:
+        raise RuntimeError("model failed")
+
+    def caught(x: int) -> BaseException:
+        try:
+            broken(x)
+        except RuntimeError as exc:
+            return exc
+        raise AssertionError("no error")
+
+    with ThreadPoolExecutor(8) as pool:
+        errors = list(pool.map(caught, range(8)))
+    assert len({id(e) for e in errors}) == 8  # no traceback piled up on one shared object
+    assert all(str(e) == "model failed" for e in errors)
+    depths = {len(traceback.extract_tb(e.__traceback__)) for e in errors}
+    assert len(depths) == 1, depths
+
+
+def test_a_call_given_up_on_takes_its_waiting_item_back() -> None:
+    from owt.core.call import Call
+    from owt.core.context import using_call
+
+    seen: list[list[int]] = []
+
+    @batch(max_size=10, max_wait_ms=1500)
+    def slow(xs: list[int]) -> list[int]:
+        seen.append(list(xs))
+        return xs
+
+    call = Call(code="", sha256="0" * 64)
+    outcome: list[object] = []
+
+    def caller() -> None:
+        with using_call(call):
+            try:
+                outcome.append(slow(1))
+            except BaseException as exc:
+                outcome.append(exc)
+
+    thread = threading.Thread(target=caller)
+    thread.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    call.given_up = True  # as a host does when the caller leaves or the timeout passes
+    thread.join(5)
+    assert time.monotonic() - started < 0.5  # its thread left the call's code at once
+    assert type(outcome[0]).__name__ == "CancelledError"
+    assert slow(2) == 2 and seen == [[2]]  # the withdrawn item was never run
+
+
 def test_only_one_list_parameter_is_accepted() -> None:
     with pytest.raises(TypeError, match="exactly one parameter"):
         batch()(lambda a, b: [a])
@@ -116,3 +191,35 @@ def test_concurrent_http_calls_are_gathered(owt_server) -> None:
         replies = list(pool.map(one, range(6)))
     assert [r.split(":")[0] for r in replies] == [f"t{i}" for i in range(6)]
     assert max(int(r.split(":")[1]) for r in replies) > 1  # some callers shared a call
+
+
+WAITING = """
+import os
+
+@batch(max_size=100, max_wait_ms=2500)
+def run(xs: list[str]) -> list[str]:
+    return [f"{x}:{os.getpid()}" for x in xs]
+"""
+
+
+def test_a_caller_timing_out_in_a_batch_costs_no_warm_worker(owt_server) -> None:
+    """Its item is taken back and its thread leaves: no drain, no model reload."""
+
+    def post(x: str, timeout: float) -> httpx.Response:
+        body = {"code_b64": b64(WAITING), "kwargs": {"xs": x}, "timeout": timeout}
+        return httpx.post(owt_server.url, json=body, timeout=30)
+
+    def timed_out() -> int:
+        status = httpx.get(owt_server.url + "/_owt/status").json()
+        return int(status["environments"]["main"]["killed_for_timeout"])
+
+    assert post("warm", 10).status_code == 200
+    before = timed_out()
+    with ThreadPoolExecutor(2) as pool:
+        waiting = pool.submit(post, "a", 1)
+        time.sleep(0.1)
+        other = pool.submit(post, "b", 10)
+        assert waiting.result().status_code == 504
+        assert other.result().text.startswith("b:")  # its batch went without a's item
+    time.sleep(1.5)  # past the grace a given-up call has to leave its worker
+    assert timed_out() == before
