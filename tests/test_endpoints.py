@@ -72,6 +72,19 @@ def test_editing_a_mounted_file_changes_the_next_response(mounted: Any) -> None:
         assert time.monotonic() - started < 1.0
 
 
+def test_an_edit_that_keeps_size_and_mtime_is_seen(mounted: Any) -> None:
+    """``cp -p``, ``rsync -t``, ``touch -d`` keep or reset the mtime; the ctime still moves."""
+    path = mounted.folder / "hello.py"
+    url = mounted.url + "/hello"
+    long_ago = 978_307_200_000_000_000  # 2001: out of the window where stamps are not trusted
+    path.write_text('def run(name: str = "owt"):\n    return f"aa {name}"\n')
+    os.utime(path, ns=(long_ago, long_ago))
+    assert wait_until(lambda: httpx.get(url).text == "aa owt", timeout=1.0)
+    path.write_text('def run(name: str = "owt"):\n    return f"bb {name}"\n')  # same size
+    os.utime(path, ns=(long_ago, long_ago))  # as touch -d 2001-01-01 leaves it
+    assert wait_until(lambda: httpx.get(url).text == "bb owt", timeout=1.0)
+
+
 def test_a_broken_save_answers_422_not_the_old_version(mounted: Any) -> None:
     path = mounted.folder / "hello.py"
     url = mounted.url + "/hello"

@@ -73,6 +73,18 @@ def test_edited_module_is_picked_up_on_the_next_call(start_server, tmp_path, fla
     assert lib_call(server, "f(later.go)", "d") == "two d!"
 
 
+@pytest.mark.parametrize("flags", [(), ("--isolate",)], ids=["thread", "worker"])
+def test_an_edit_that_keeps_size_and_mtime_is_picked_up(start_server, tmp_path, flags):
+    write_module(tmp_path, "wrap", "def go(x):\n    return f'aa {x}'\n")
+    server = start_server("--lib", str(tmp_path), *flags)
+    assert lib_call(server, "f(wrap.go)", "a") == "aa a"
+    path = tmp_path / "wrap.py"
+    old = path.stat()
+    write_module(tmp_path, "wrap", "def go(x):\n    return f'bb {x}'\n")  # same size
+    os.utime(path, ns=(old.st_atime_ns, old.st_mtime_ns))  # as cp -p or rsync -t leave it
+    assert lib_call(server, "f(wrap.go)", "b") == "bb b"
+
+
 def test_lib_in_a_bare_interpreter(start_server, bare_python):
     server = start_server("--lib", "example/lib", "--env", f"bare={bare_python}")
     assert lib_call(server, SOTA, "solve AGI", env="bare") == SOLVED

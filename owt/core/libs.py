@@ -57,7 +57,7 @@ class Library:
         for folder in self.dirs:
             if folder not in sys.path:
                 sys.path.append(folder)
-        self._loaded: dict[str, tuple[str, int]] = {}  # file → module name, mtime_ns loaded
+        self._loaded: dict[str, tuple[str, int]] = {}  # file → module name, version loaded
         self._lock = threading.Lock()
 
     def __bool__(self) -> bool:
@@ -86,19 +86,19 @@ class Library:
                     if module is not None:
                         namespace[name] = module
             self._track()
-            return tuple((name, path, mtime) for path, (name, mtime) in self._loaded.items())
+            return tuple((name, path, version) for path, (name, version) in self._loaded.items())
 
     def stale(self, stamps: tuple[Stamp, ...]) -> bool:
         """True when a module these stamps name was edited (or removed) since."""
-        return any(_mtime(path) != mtime for _, path, mtime in stamps)
+        return any(_version(path) != version for _, path, version in stamps)
 
     def _refresh(self) -> None:
         """Reload every lib module edited since it was loaded, in the order they came."""
-        for path, (name, mtime) in list(self._loaded.items()):
+        for path, (name, version) in list(self._loaded.items()):
             module = sys.modules.get(name)
-            now = _mtime(path)
-            if now != mtime and module is not None:
-                _drop_bytecode(path)  # an edit within the same second keeps mtime and size
+            now = _version(path)
+            if now != version and module is not None:
+                _drop_bytecode(path)  # its .pyc trusts mtime and size, which an edit may keep
                 importlib.reload(module)  # a broken save raises, and again until it is fixed
                 self._loaded[path] = (name, now)
 
@@ -106,10 +106,10 @@ class Library:
         module = sys.modules.get(name)
         if module is None or not _same_file(getattr(module, "__file__", None), path):
             importlib.invalidate_caches()  # a file added since the folder was last read
-            mtime = _mtime(path)
+            version = _version(path)
             module = importlib.import_module(name)
             if _same_file(getattr(module, "__file__", None), path):
-                self._loaded.setdefault(path, (name, mtime))
+                self._loaded.setdefault(path, (name, version))
         if not _same_file(getattr(module, "__file__", None), path):
             log.warning(
                 "lib module %s is shadowed by %s: rename %s so that it is found",
@@ -126,7 +126,7 @@ class Library:
         for name, module in list(sys.modules.items()):
             file = getattr(module, "__file__", None)
             if file and file.startswith(roots) and file not in self._loaded:
-                self._loaded[file] = (name, _mtime(file))
+                self._loaded[file] = (name, _version(file))
 
 
 def _free_names(code: types.CodeType) -> set[str]:
@@ -149,11 +149,14 @@ def _free_names(code: types.CodeType) -> set[str]:
     return loads - stores
 
 
-def _mtime(path: str) -> int:
+def _version(path: str) -> int:
+    """Changes whenever the file does: its ctime moves on every write, even one that keeps
+    or resets its mtime (``cp -p``, ``rsync -t``, ``touch -d``)."""
     try:
-        return os.stat(path).st_mtime_ns
+        st = os.stat(path)
     except OSError:
         return 0
+    return hash((st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino))
 
 
 def _same_file(a: str | None, b: str) -> bool:

@@ -119,7 +119,7 @@ class MountedFile:
         self.name = name
         self.path = path
         self._where = os.fspath(path)
-        self._stamp: tuple[int, int, int] | None = None
+        self._stamp: tuple[int, int, int, int] | None = None
         self._endpoint: Endpoint | None = None
         self._checked = -math.inf
 
@@ -130,8 +130,9 @@ class MountedFile:
             return self._endpoint
         try:
             st = os.stat(self._where)
-            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-            racy = time.time_ns() - st.st_mtime_ns < _RACY_NS
+            # ctime too: it moves on every write, even one that keeps or resets the mtime
+            stamp = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+            racy = time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < _RACY_NS
             if self._endpoint is not None and stamp == self._stamp and not racy:
                 self._checked = now
                 return self._endpoint
