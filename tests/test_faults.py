@@ -296,3 +296,55 @@ def test_an_async_stream_that_never_awaits_ends_when_its_reader_leaves(
     assert httpx.get(server.url + "/_owt/health", timeout=10).text == "ok"
     assert time.monotonic() - started < 1.0
     assert_calm(server)
+
+
+FORGED_FRAME = """
+import gc, os, pickle, struct
+
+class Payload:
+    def __reduce__(self):
+        return (open, ({mark!r}, "w"))  # were it unpickled, the server would create the file
+
+def run():
+    worker = next(o for o in gc.get_objects() if type(o).__name__ == "Worker")
+    data = pickle.dumps(("dying", Payload()))
+    os.write(worker.fd_out, struct.pack("!I", len(data)) + data)
+    return "sent"
+"""
+
+
+def test_a_frame_forged_by_an_adaptor_runs_nothing_in_the_server(
+    workers: OwtProcess, tmp_path: Any
+) -> None:
+    """The server reads its workers' frames as plain values only: a frame that would import
+    or call something stops that worker (502), and the server runs none of it."""
+    mark = tmp_path / "ran-in-the-server"
+    response = run(workers, FORGED_FRAME.format(mark=str(mark)), timeout=10, env="x")
+    assert (response.status_code, error_of(response)) == (502, "worker_died"), response.text
+    assert "cannot read" in response.json()["message"]
+    assert not mark.exists()
+    assert_calm(workers, "x")
+
+
+KEPT_NAMES = """
+import enum
+
+class Model(str, enum.Enum):
+    BARK = "bark"
+
+def run():
+    keep(Model.BARK, lambda: 1)  # a name of the adaptor's own class, and names of mixed types
+    keep(("voice", 2), lambda: 2)
+    keep(3, lambda: 3)
+    return "kept"
+"""
+
+
+def test_kept_objects_may_have_any_hashable_name(workers: OwtProcess) -> None:
+    """What a worker reports of its kept names is plain text: an enum member's name no
+    longer jammed the worker (the server cannot import the adaptor's class), mixed types no
+    longer broke its report."""
+    assert run(workers, KEPT_NAMES, timeout=10, env="x").text == "kept"
+    assert run(workers, PID, timeout=10, env="x").status_code == 200
+    kept = status(workers)["environments"]["x"]["kept"]
+    assert {"bark", "('voice', 2)", "3"} <= set(kept)

@@ -21,16 +21,22 @@ worker → server::
 
 ``info`` is None unless the worker's warm adaptors or kept objects changed since it last said.
 A call is over for the server once its head says ``streamed`` False, or its items end.
+
+The server reads a worker's frames with :func:`loads_plain`, which refuses anything but plain
+values: a worker runs adaptors, and a frame that named a class or function to call (an
+adaptor writing to the pipe) must not run code in the server.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import struct
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["HEADER", "FrameBuffer", "pack", "write_frame"]
+__all__ = ["HEADER", "FrameBuffer", "loads_plain", "pack", "write_frame"]
 
 HEADER = struct.Struct("!I")
 PICKLE_PROTOCOL = 5
@@ -50,12 +56,57 @@ def write_frame(fd: int, message: tuple[Any, ...]) -> None:
         view = view[written:]
 
 
+class _PlainOnly(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(
+            f"a worker's frame may hold only plain values (str, bytes, numbers, lists, dicts), "
+            f"not {module}.{name}"
+        )
+
+
+class _View:
+    """A file over a buffer, for a large frame (io.BytesIO would copy it first)."""
+
+    __slots__ = ("pos", "view")
+
+    def __init__(self, view: memoryview) -> None:
+        self.view = view
+        self.pos = 0
+
+    def read(self, size: int = -1) -> bytes:
+        start = self.pos
+        self.pos = len(self.view) if size < 0 else min(start + size, len(self.view))
+        return bytes(self.view[start : self.pos])
+
+    def readinto(self, into: Any) -> int:
+        chunk = self.view[self.pos : self.pos + len(into)]
+        into[: len(chunk)] = chunk
+        self.pos += len(chunk)
+        return len(chunk)
+
+    def readline(self) -> bytes:
+        start = self.pos
+        end = bytes(self.view[start:]).find(b"\n")
+        self.pos = len(self.view) if end < 0 else start + end + 1
+        return bytes(self.view[start : self.pos])
+
+
+def loads_plain(data: bytes | memoryview) -> Any:
+    """A pickle of plain values only; ``pickle.UnpicklingError`` for anything that would
+    import or call something."""
+    view = memoryview(data)
+    source = io.BytesIO(view) if len(view) <= 65536 else _View(view)
+    return _PlainOnly(source).load()
+
+
 class FrameBuffer:
     """Whole frames out of a byte stream that arrives in pieces of any size: under load one
-    read holds several frames, and each is decoded without another read or await."""
+    read holds several frames, and each is decoded without another read or await.
+    ``loads`` decodes a frame: the server reads a worker's with :func:`loads_plain`."""
 
-    def __init__(self) -> None:
+    def __init__(self, loads: Callable[[memoryview], Any] = pickle.loads) -> None:
         self._buffer = bytearray()
+        self._loads = loads
 
     def feed(self, data: bytes | memoryview) -> list[Any]:
         """The messages of every frame that ``data`` completes, in order."""
@@ -69,7 +120,7 @@ class FrameBuffer:
             if end > len(buffer):
                 break
             with memoryview(buffer) as view:
-                messages.append(pickle.loads(view[start + HEADER.size : end]))
+                messages.append(self._loads(view[start + HEADER.size : end]))
             start = end
         del buffer[:start]
         return messages

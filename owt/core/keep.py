@@ -45,7 +45,9 @@ class Keeper:
             return self._objects.pop(name, None) is not None
 
     def names(self) -> list[str]:
-        return sorted(self._objects)
+        """The names kept, as plain text: a name may be any hashable (an enum member, a
+        tuple), and what is reported must be plain ``str`` to cross to the server."""
+        return sorted(_shown(name) for name in list(self._objects))
 
     def __contains__(self, name: object) -> bool:
         return name in self._objects
@@ -53,3 +55,11 @@ class Keeper:
 
 #: The process's keeper: one per process by design, like ``sys.modules``.
 keep = Keeper()
+
+
+def _shown(name: object) -> str:
+    if type(name) is str:
+        return name
+    if isinstance(name, str):  # a str subclass (a str enum's member): its text
+        return str.__str__(name)
+    return repr(name)

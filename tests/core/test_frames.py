@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from owt.core.frames import FrameBuffer, pack
+import pickle
+from pathlib import Path
+
+import pytest
+
+from owt.core.frames import FrameBuffer, loads_plain, pack
 
 MESSAGES = [("call", "1", {"x": 1}), ("pull", "1"), ("items", "1", [b"y" * 100_000, None], None)]
 
@@ -26,3 +31,14 @@ def test_an_unfinished_frame_waits_for_its_rest() -> None:
     frames = FrameBuffer()
     assert frames.feed(data[:-1]) == []
     assert frames.feed(data[-1:] + pack(MESSAGES[1])) == MESSAGES[:2]
+
+
+def test_a_workers_frames_are_read_as_plain_values_only() -> None:
+    plain = [
+        ("head", "1", 200, [("a", "b")], b"x", False, {"kept": ["m"], "n": 1.5, "s": {1}}),
+        ("items", "2", [b"z" * 300_000, None], None),  # a large frame: read without a copy first
+    ]
+    assert FrameBuffer(loads_plain).feed(b"".join(pack(m) for m in plain)) == plain
+    for forged in (("dying", Path("x")), ("head", "1", print)):  # a class, a function
+        with pytest.raises(pickle.UnpicklingError, match="only plain values"):
+            loads_plain(pickle.dumps(forged))

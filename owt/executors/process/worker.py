@@ -13,7 +13,6 @@ import collections
 import contextlib
 import logging
 import os
-import pickle
 import signal
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 import owt.core
 from owt.core.errors import WorkerDied
-from owt.core.frames import HEADER, FrameBuffer, pack
+from owt.core.frames import HEADER, FrameBuffer, loads_plain, pack
 from owt.core.pumps import is_end
 from owt.core.writes import BatchedWrites
 
@@ -161,7 +160,7 @@ class WorkerProcess:
     async def _receive(self) -> tuple[Any, ...]:
         assert self.proc is not None and self.proc.stdout is not None
         (size,) = HEADER.unpack(await self.proc.stdout.readexactly(HEADER.size))
-        message: tuple[Any, ...] = pickle.loads(await self.proc.stdout.readexactly(size))
+        message: tuple[Any, ...] = loads_plain(await self.proc.stdout.readexactly(size))
         return message
 
     async def _read(self) -> None:
@@ -172,7 +171,7 @@ class WorkerProcess:
         """
         assert self.proc is not None and self.proc.stdout is not None
         stdout = self.proc.stdout
-        frames = FrameBuffer()
+        frames = FrameBuffer(loads_plain)
         try:
             while True:
                 data = await stdout.read(READ_BYTES)
@@ -182,6 +181,14 @@ class WorkerProcess:
                     self._route(message)
         except ConnectionError:
             pass
+        except Exception as exc:  # not owt's frames (code wrote to the pipe): stop it now
+            assert self.proc is not None
+            log.error("worker %s sent a frame the server cannot read: %s", self.proc.pid, exc)
+            self._dying = (
+                "the worker sent the server something it cannot read, so it was stopped "
+                f"(did the adaptor write to the worker's pipe to the server?): {exc}"
+            )
+            self.kill()
         self.lost = await self._exit()
         calls, self.calls = self.calls, {}
         for queue in calls.values():
