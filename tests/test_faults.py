@@ -348,3 +348,49 @@ def test_kept_objects_may_have_any_hashable_name(workers: OwtProcess) -> None:
     assert run(workers, PID, timeout=10, env="x").status_code == 200
     kept = status(workers)["environments"]["x"]["kept"]
     assert {"bark", "('voice', 2)", "3"} <= set(kept)
+
+
+# Raised by the adaptor itself: its own error (500 adaptor_error), never a cancellation (no
+# answer, a worker drained), a plain-text 500 or a 503 "the caller went away".
+OWN_BASE_EXCEPTIONS = {
+    "def_cancelled": "import asyncio\ndef run():\n    raise asyncio.CancelledError()",
+    "def_generator_exit": "def run():\n    raise GeneratorExit()",
+    "async_cancelled": "import asyncio\nasync def run():\n    raise asyncio.CancelledError()",
+    "async_generator_exit": "async def run():\n    raise GeneratorExit()",
+    "async_gen_cancelled": (
+        "import asyncio\nasync def run():\n    yield 'a'\n    raise asyncio.CancelledError()"
+    ),
+}
+# Results owt cannot turn into bytes: the adaptor's error, saying so, not owt's ``internal``.
+UNSENDABLE = {
+    "circular": "def run():\n    a = []\n    a.append(a)\n    return a",
+    "surrogate": "def run():\n    return 'bad \\udcff'",
+    "huge_int": "def run():\n    return 10 ** 5000",
+    "bad_str": (
+        "class Odd(Exception):\n    def __str__(self):\n        raise RuntimeError('no')\n"
+        "def run():\n    raise Odd()"
+    ),
+}
+
+
+@pytest.mark.parametrize("mode", ["workers", "in_process"])
+@pytest.mark.parametrize("name", [*OWN_BASE_EXCEPTIONS, *UNSENDABLE])
+def test_what_an_adaptor_raises_or_returns_is_its_own_error(
+    request: pytest.FixtureRequest, mode: str, name: str
+) -> None:
+    server = request.getfixturevalue(mode)
+    code = {**OWN_BASE_EXCEPTIONS, **UNSENDABLE}[name]
+    started = time.monotonic()
+    if name == "async_gen_cancelled":  # its head went out: the stream is cut, as by an error
+        with pytest.raises(httpx.RemoteProtocolError):
+            run(server, code, timeout=10)
+    else:
+        response = run(server, code, timeout=10)
+        assert response.status_code == 500, response.text
+        assert error_of(response) == "adaptor_error", response.text
+    assert time.monotonic() - started < 5  # answered, not left to its timeout
+    if name in UNSENDABLE and name != "bad_str":
+        assert "cannot be sent" in response.json()["message"]
+    if name == "bad_str":
+        assert "could not be read" in response.json()["message"]
+    assert run(server, PID).status_code == 200

@@ -240,5 +240,10 @@ def test_an_item_that_cannot_be_encoded_is_the_adaptors_error(server: Any) -> No
             httpx.stream("POST", server.url + "/", json={"code_b64": b64(code)}) as r,
         ):
             r.read()
-    assert wait_until(lambda: "stream cut by an error after it started: TypeError" in server.log)
+    assert wait_until(
+        lambda: (
+            "stream cut by an error after it started: a streamed item cannot be sent: TypeError"
+            in server.log
+        )
+    )
     assert "internal error" not in server.log

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import traceback
 from pathlib import Path
 
 from owt.core.errors import AdaptorError
 
-__all__ = ["USER_ERRORS", "adaptor_error", "hint", "user_traceback"]
+__all__ = [
+    "SYNC_USER_ERRORS",
+    "USER_ERRORS",
+    "adaptor_error",
+    "hint",
+    "raised_by_adaptor",
+    "user_traceback",
+]
 
 _OWT_DIR = Path(__file__).parent.parent
 #: owt's plumbing around user code: the runner, the pipe DSL's steps, the SSE wrapper. Their
@@ -38,13 +46,31 @@ def hint(exc: BaseException) -> str:
 
 
 def adaptor_error(exc: BaseException) -> AdaptorError:
+    try:
+        text = str(exc)
+    except Exception:  # its own __str__ fails: the type says what there is to say
+        text = "(its message could not be read: its __str__ raised)"
     return AdaptorError(
-        f"{type(exc).__name__}: {exc}{hint(exc)}",
+        f"{type(exc).__name__}: {text}{hint(exc)}",
         type=type(exc).__name__,
         traceback=user_traceback(exc),
     )
 
 
 #: What user code may raise that must cost one call, not the process. Cancellation
-#: (``asyncio.CancelledError``) and ``GeneratorExit`` are deliberately not here.
+#: (``asyncio.CancelledError``) and ``GeneratorExit`` are deliberately not here: where user
+#: code runs on a thread nothing cancels it, so there every ``BaseException`` is the
+#: adaptor's (:data:`SYNC_USER_ERRORS`); on a loop, :func:`raised_by_adaptor` tells them apart.
 USER_ERRORS = (Exception, SystemExit, KeyboardInterrupt)
+SYNC_USER_ERRORS = BaseException
+
+
+def raised_by_adaptor(exc: BaseException) -> bool:
+    """For a ``CancelledError`` or ``GeneratorExit`` out of user code on a loop: True when
+    the adaptor raised it itself, False when it is the call being cancelled (owt cancels a
+    call's task). Python 3.10 cannot tell: there it is taken for a cancellation."""
+    if not isinstance(exc, asyncio.CancelledError):
+        return isinstance(exc, GeneratorExit)
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling is not None and cancelling() == 0

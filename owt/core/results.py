@@ -99,8 +99,15 @@ def encode_item(item: Any) -> bytes:
     the adaptor's error (500 ``adaptor_error``), not owt's."""
     try:
         return encode_chunk(item)
-    except TypeError as exc:
-        raise adaptor_error(exc) from None
+    except Exception as exc:  # not JSON-able, circular, a lone surrogate, an int too long...
+        raise unencodable(exc, "a streamed item") from None
+
+
+def unencodable(exc: Exception, what: str = "the result") -> Exception:
+    """The adaptor's error for a value owt cannot turn into bytes, saying what it was."""
+    err = adaptor_error(exc)
+    err.message = f"{what} cannot be sent: {err.message}"
+    return err
 
 
 def stream_content_type(first: Any) -> str:
@@ -130,21 +137,27 @@ def reply_for_body(
         data = npy_bytes(body)
         if data is not None:
             return Reply(status, _with_type(headers or [], NPY), data)
-    if body is None:
-        payload, ctype = b"", None
-    elif isinstance(body, str):
-        payload, ctype = body.encode(), _text_type(body)
-    elif isinstance(body, (bytes, bytearray, memoryview)):
-        payload, ctype = bytes(body), BINARY
-    elif isinstance(body, (bool, int, float)):
-        payload, ctype = str(body).encode(), TEXT
-    else:
-        payload, ctype = encode_json(body), JSON
+    try:
+        payload, ctype = _payload(body)
+    except Exception as exc:  # not JSON-able, circular, a lone surrogate, an int too long...
+        raise unencodable(exc) from None
     if payload and status in _NO_BODY:
         raise _bad_head(f"the status {status} carries no body; return None with it", status=status)
     if headers:
         _check_length(headers, len(payload))
     return Reply(status, _with_type(headers or [], ctype), payload)
+
+
+def _payload(body: Any) -> tuple[bytes, str | None]:
+    if body is None:
+        return b"", None
+    if isinstance(body, str):
+        return body.encode(), _text_type(body)
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body), BINARY
+    if isinstance(body, (bool, int, float)):
+        return str(body).encode(), TEXT
+    return encode_json(body), JSON
 
 
 def _check_length(headers: list[tuple[str, str]], size: int) -> None:

@@ -8,6 +8,7 @@ is keyed by its sha256 and its module is kept in a bounded LRU.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import inspect
 import linecache
@@ -24,7 +25,14 @@ from owt.core.call import Call, Reply
 from owt.core.compiling import compile_code
 from owt.core.context import using_call
 from owt.core.errors import CompileError, NoFunction, OwtError
-from owt.core.failures import USER_ERRORS, adaptor_error, hint, user_traceback
+from owt.core.failures import (
+    SYNC_USER_ERRORS,
+    USER_ERRORS,
+    adaptor_error,
+    hint,
+    raised_by_adaptor,
+    user_traceback,
+)
 from owt.core.libs import Library, Stamp
 from owt.core.results import PLAIN_RESULTS, is_stream, parts_of, reply_for_body, stream_reply
 from owt.core.shapes import shape_of, terse_step
@@ -146,7 +154,7 @@ class Runner:
                 exec(code, module.__dict__)
             else:
                 value = eval(code, module.__dict__)
-        except USER_ERRORS as exc:
+        except SYNC_USER_ERRORS as exc:  # on a thread: whatever it raises is the adaptor's
             sys.modules.pop(name, None)
             advice = hint(exc) or (_as_helper(call.code) if shape == "terse" else "")
             raise CompileError(
@@ -204,7 +212,7 @@ class Runner:
                 return target.fn(*args, **kwargs)
             except OwtError:
                 raise
-            except USER_ERRORS as exc:
+            except SYNC_USER_ERRORS as exc:  # on a thread: even a CancelledError is its own
                 raise adaptor_error(exc)
 
     def settle(self, call: Call, result: Any) -> Reply | None:
@@ -303,6 +311,10 @@ class Runner:
             except OwtError:
                 raise
             except USER_ERRORS as exc:
+                raise adaptor_error(exc)
+            except (asyncio.CancelledError, GeneratorExit) as exc:
+                if not raised_by_adaptor(exc):
+                    raise  # the call is being cancelled
                 raise adaptor_error(exc)
         if not hasattr(body, "__anext__"):
             # A plain value or a sync iterator from async code: settle it off the loop.

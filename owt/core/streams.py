@@ -7,6 +7,7 @@ and closed on the loop.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
@@ -14,7 +15,7 @@ from typing import Any, TypeVar
 from owt.core.call import Call
 from owt.core.context import using_call
 from owt.core.errors import OwtError
-from owt.core.failures import USER_ERRORS, adaptor_error
+from owt.core.failures import SYNC_USER_ERRORS, USER_ERRORS, adaptor_error, raised_by_adaptor
 from owt.core.results import encode_item
 
 __all__ = ["AsyncStream", "Offload", "SyncStream"]
@@ -42,7 +43,7 @@ class SyncStream(Iterator[Any]):
                 raise
             except OwtError:
                 raise
-            except USER_ERRORS as exc:
+            except SYNC_USER_ERRORS as exc:  # on a thread: even a CancelledError is its own
                 raise adaptor_error(exc)
 
     def __next__(self) -> bytes:
@@ -58,7 +59,7 @@ class SyncStream(Iterator[Any]):
             if close is not None:
                 try:
                     close()
-                except USER_ERRORS:
+                except SYNC_USER_ERRORS:
                     pass
 
     def asynchronous(self, offload: Offload[Any]) -> AsyncIterator[bytes]:
@@ -107,6 +108,10 @@ class AsyncStream(AsyncIterator[bytes]):
             except (StopAsyncIteration, OwtError):
                 raise
             except USER_ERRORS as exc:
+                raise adaptor_error(exc)
+            except (asyncio.CancelledError, GeneratorExit) as exc:
+                if not raised_by_adaptor(exc):
+                    raise  # the call is being cancelled
                 raise adaptor_error(exc)
 
     async def __anext__(self) -> bytes:
