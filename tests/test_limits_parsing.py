@@ -98,3 +98,24 @@ def test_precompiled_code_round_trips():
     with pytest.raises(CompileError) as caught:
         load_precompiled(precompile("def run(:", "<t>"))
     assert caught.value.extra["line"] == 1
+
+
+BIG_LITERAL = "{'rows': [" + "(1, 2.5, 'ab'), " * 20_000 + "]}"  # ~320 KB, not JSON
+
+
+def test_a_large_python_literal_is_not_parsed_on_the_servers_loop(
+    owt_server, start_server, tmp_path
+):
+    code = "def run(rows):\n    return str(len(rows))\n"
+    # unlocked: text that is not JSON is evaluated where the call runs
+    started = time.monotonic()
+    r = call(owt_server.url, code, fields={"kwargs_b64": b64(BIG_LITERAL)})
+    assert r.text == "20000", r.text
+    assert time.monotonic() - started < 10
+    # locked (nothing is evaluated): a long literal is refused, saying to send JSON
+    (tmp_path / "rows.py").write_text(code)
+    locked = start_server("--locked", "--mount", f"rows={tmp_path / 'rows.py'}")
+    r = httpx.post(locked.url + "/rows", json={"kwargs_b64": b64(BIG_LITERAL)}, timeout=30)
+    body = assert_error(r, 400, "bad_request")
+    assert body["field"] == "kwargs_b64" and "must be" in body["message"]
+    assert "JSON" in body["message"]
