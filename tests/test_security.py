@@ -10,6 +10,7 @@ import time
 import urllib.parse
 
 import httpx
+import pytest
 from conftest import b64, call, wait_until
 
 
@@ -106,7 +107,34 @@ def test_max_concurrency_queues_then_answers_503(start_server):
     queued.join()
     assert results["a"].text == "done a"
     assert results["b"].text == "done b"
-    assert status() == {"max": 1, "max_queue": 1, "running": 0, "waiting": 0, "rejected": 1}
+    assert status() == {
+        "max": 1,
+        "max_queue": 1,
+        "running": 0,
+        "waiting": 0,
+        "rejected": 1,
+        "dropped": 0,
+    }
+
+
+def test_a_call_waiting_for_max_concurrency_is_dropped_when_its_client_leaves(
+    start_server, tmp_path
+):
+    server = start_server("--max-concurrency", "1", "--max-queue", "4")
+    mark = tmp_path / "ran"
+    marking = "def run(mark):\n    open(mark, 'w').write('ran')\n    return 'ran'\n"
+    running = threading.Thread(target=lambda: call(server.url, SLOW, pause=1.5, tag="a"))
+    running.start()
+    assert wait_until(
+        lambda: httpx.get(server.url + "/_owt/status").json()["concurrency"]["running"] == 1
+    )
+    with pytest.raises(httpx.ReadTimeout):  # the client leaves while its call waits
+        call(server.url, marking, mark=str(mark), timeout=0.5)
+    running.join()
+    time.sleep(0.5)
+    assert not mark.exists()  # never run for nobody
+    assert httpx.get(server.url + "/_owt/status").json()["concurrency"]["dropped"] == 1
+    assert call(server.url, SLOW, pause=0, tag="d").text == "done d"  # the slot is free
 
 
 def test_a_stream_holds_its_slot_until_it_ends(start_server):

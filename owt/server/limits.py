@@ -2,18 +2,19 @@
 
 A call holds its slot until its reply is complete: for a streamed reply that is when the
 stream ends or is closed (the client went away), not when its first chunk is ready, since
-producing the rest is work too. Cache hits never take a slot.
+producing the rest is work too. Cache hits never take a slot. A waiting call whose client
+leaves is dropped from the queue (counted as ``dropped``), as an environment's queue does.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import anyio
-
 from owt.core.call import Reply
 from owt.core.errors import Busy
+from owt.executors.base import unless_caller_goes
 
 __all__ = ["ConcurrencyLimit"]
 
@@ -28,10 +29,11 @@ class ConcurrencyLimit:
     def __init__(self, max_concurrency: int = 0, max_queue: int = 64) -> None:
         self.max_concurrency = max(0, max_concurrency)
         self.max_queue = max(0, max_queue)
-        self._slots = anyio.Semaphore(self.max_concurrency) if self.max_concurrency else None
+        self._slots = asyncio.Semaphore(self.max_concurrency) if self.max_concurrency else None
         self.running = 0
         self.waiting = 0
         self.rejected = 0
+        self.dropped = 0  # waiting calls whose client left
 
     async def run(self, submit: Callable[[], Awaitable[Reply]]) -> Reply:
         """``submit()`` once a slot is free; raises Busy when the queue is full too."""
@@ -50,10 +52,10 @@ class ConcurrencyLimit:
             slot.release()
         return reply
 
-    async def _acquire(self, slots: anyio.Semaphore) -> None:
-        try:
-            slots.acquire_nowait()
-        except anyio.WouldBlock:
+    async def _acquire(self, slots: asyncio.Semaphore) -> None:
+        if not slots.locked():
+            await slots.acquire()  # free: taken at once
+        else:
             if self.waiting >= self.max_queue:
                 self.rejected += 1
                 raise Busy(
@@ -61,8 +63,17 @@ class ConcurrencyLimit:
                     f"{self.waiting} more are waiting; try again later"
                 )
             self.waiting += 1
+            acquiring = asyncio.ensure_future(slots.acquire())
             try:
-                await slots.acquire()
+                await unless_caller_goes(acquiring)
+            except BaseException as exc:  # its client left (Busy: dropped, never run), or cut
+                if isinstance(exc, Busy):
+                    self.dropped += 1
+                if not acquiring.done():
+                    acquiring.cancel()
+                elif not acquiring.cancelled() and acquiring.exception() is None:
+                    slots.release()  # the slot came just as the call was given up
+                raise
             finally:
                 self.waiting -= 1
         self.running += 1
@@ -74,6 +85,7 @@ class ConcurrencyLimit:
             "running": self.running,
             "waiting": self.waiting,
             "rejected": self.rejected,
+            "dropped": self.dropped,
         }
 
 
