@@ -394,3 +394,28 @@ def test_what_an_adaptor_raises_or_returns_is_its_own_error(
     if name == "bad_str":
         assert "could not be read" in response.json()["message"]
     assert run(server, PID).status_code == 200
+
+
+BIG_CHUNKS = {
+    "def": "def run(mark):\n    n = 0\n    while True:\n        n += 1\n"
+    "        open(mark, 'w').write(str(n))\n        yield b'x' * (1 << 20)\n",
+    "async_def": "async def run(mark):\n    n = 0\n    while True:\n        n += 1\n"
+    "        open(mark, 'w').write(str(n))\n        yield b'x' * (1 << 20)\n",
+}
+
+
+@pytest.mark.parametrize("mode", ["workers", "in_process"])
+@pytest.mark.parametrize("kind", list(BIG_CHUNKS))
+def test_a_stalled_reader_holds_megabytes_not_hundreds(
+    request: pytest.FixtureRequest, mode: str, kind: str, tmp_path: Any
+) -> None:
+    """What a stream makes ahead of a reader that stopped reading is bounded in bytes too:
+    1 MiB chunks ran ~450 ahead (hundreds of MB in the server) when only their count was."""
+    server = request.getfixturevalue(mode)
+    mark = tmp_path / "made"
+    params = {"code_b64": b64(BIG_CHUNKS[kind]), "kwargs_b64": b64(json.dumps({"mark": str(mark)}))}
+    with httpx.stream("GET", server.url + "/", params=params, timeout=30) as r:
+        next(r.iter_raw(65536))
+        time.sleep(1.5)  # the reader stalls; the stream runs ahead as far as it may
+        made = int(mark.read_text())
+    assert made <= 48, f"{made} chunks of 1 MiB made ahead of a stalled reader"

@@ -20,7 +20,16 @@ from owt.core.errors import Internal, OwtError
 from owt.core.streams import SyncStream
 from owt.core.threads import ThreadPool
 
-__all__ = ["DIRECT_AFTER", "PUMP_SIZE", "Item", "Pump", "SyncPump", "is_end"]
+__all__ = [
+    "BATCH_BYTES",
+    "DIRECT_AFTER",
+    "PUMP_BYTES",
+    "PUMP_SIZE",
+    "Item",
+    "Pump",
+    "SyncPump",
+    "is_end",
+]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +37,10 @@ log = logging.getLogger(__name__)
 Item = bytes | dict[str, Any] | None
 
 PUMP_SIZE = 64  # chunks made ahead of the transport, at most, per stream
+#: ...and bytes: a stream of large chunks whose reader stalls holds this much, not 64 chunks.
+PUMP_BYTES = 4 * 1024 * 1024
+#: A batch stops growing past this many bytes (a transport sends a few batches ahead).
+BATCH_BYTES = 2 * 1024 * 1024
 #: A chunk that took this long to make goes by the direct lane, when its pump has one:
 #: quicker chunks wait on the loop, to go on together with the ones made after them.
 DIRECT_AFTER = 0.001
@@ -63,6 +76,9 @@ class Pump:
         self.source = stream
         self.task: asyncio.Task[None] | None = None
         self._wanted = self._closed = False
+        self.held = 0  # bytes in the queue
+        self._roomy = asyncio.Event()  # set while under PUMP_BYTES
+        self._roomy.set()
         if start:
             self._wanted = True
             self._begin()
@@ -87,6 +103,10 @@ class Pump:
                 except StopAsyncIteration:
                     break
                 await self.queue.put(chunk)
+                self.held += len(chunk)
+                if self.held >= PUMP_BYTES:
+                    self._roomy.clear()
+                    await self._roomy.wait()
             finished = True
         except OwtError as err:
             finished, end = True, err.payload()
@@ -101,22 +121,34 @@ class Pump:
         await self.queue.put(end)
 
     async def batch(self) -> list[Item]:
-        """The chunks ready now; waits for the first."""
-        items = [await self.queue.get()]
-        while not self.queue.empty() and isinstance(items[-1], bytes):
-            items.append(self.queue.get_nowait())
-        return items
+        """The chunks ready now (up to :data:`BATCH_BYTES`); waits for the first."""
+        return self._more([await self.queue.get()])
 
     def ready(self) -> list[Item]:
         """The chunks ready now, maybe none (after a :meth:`batch` that did not end)."""
-        items: list[Item] = []
-        while not self.queue.empty() and (not items or isinstance(items[-1], bytes)):
-            items.append(self.queue.get_nowait())
+        if self.queue.empty():
+            return []
+        return self._more([self.queue.get_nowait()])
+
+    def _more(self, items: list[Item]) -> list[Item]:
+        size = len(items[0]) if isinstance(items[0], bytes) else 0
+        while not self.queue.empty() and isinstance(items[-1], bytes) and size < BATCH_BYTES:
+            item = self.queue.get_nowait()
+            items.append(item)
+            if isinstance(item, bytes):
+                size += len(item)
+        self._taken(size)
         return items
+
+    def _taken(self, size: int) -> None:
+        self.held -= size
+        if self.held < PUMP_BYTES:
+            self._roomy.set()
 
     async def close(self) -> None:
         """Stop pumping (closing the adaptor's generator); a waiting :meth:`batch` ends."""
         self._closed = True
+        self._roomy.set()
         if self.task is not None:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
@@ -152,8 +184,10 @@ class SyncPump(Pump):
         start: bool = True,
     ) -> None:
         self.loop = asyncio.get_running_loop()
-        self.queue = asyncio.Queue()  # bounded by ``room``, which the thread waits on
+        self.queue = asyncio.Queue()  # bounded by ``room`` and ``held``, which the thread waits on
         self.room = threading.Semaphore(size)
+        self.held = 0  # bytes handed to the loop, not yet taken by the transport
+        self._bytes = threading.Condition()
         self.stopped = threading.Event()
         self.stream = stream
         self._user_code = user_code
@@ -197,6 +231,11 @@ class SyncPump(Pump):
                 self.stream.close()
 
     def _put(self, item: Item) -> None:
+        if isinstance(item, bytes):
+            with self._bytes:
+                while self.held >= PUMP_BYTES and not self.stopped.is_set():
+                    self._bytes.wait(0.1)  # the transport is behind: wait
+                self.held += len(item)
         while not self.stopped.is_set():
             if self.room.acquire(timeout=0.1):  # else the transport is behind: wait
                 try:
@@ -217,8 +256,16 @@ class SyncPump(Pump):
             self.room.release()
         return items
 
+    def _taken(self, size: int) -> None:
+        with self._bytes:
+            self.held -= size
+            if self.held < PUMP_BYTES:
+                self._bytes.notify()
+
     async def close(self) -> None:
         self.stopped.set()
+        with self._bytes:
+            self._bytes.notify_all()
         self.start()  # if it never did: its thread closes the generator (its finally runs)
         while not self.queue.empty():
             self.queue.get_nowait()
