@@ -102,6 +102,7 @@ def test_max_concurrency_queues_then_answers_503(start_server):
     assert time.monotonic() - start < 0.5  # refused at once, not after waiting
     assert busy.status_code == 503
     assert busy.json()["error"] == "busy"
+    assert "--max-concurrency" in busy.json()["message"]  # what to change
 
     running.join()
     queued.join()

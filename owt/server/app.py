@@ -329,7 +329,11 @@ class OwtApp:
                 call.request.path,
                 call.timeout,
             )
-            raise Timeout(f"the call ran past its timeout of {call.timeout}s", timeout=call.timeout)
+            raise Timeout(
+                f"the call ran past its timeout of {call.timeout}s: send a larger timeout, or "
+                "start owt with a larger --timeout",
+                timeout=call.timeout,
+            )
 
     async def _submit_unless_closing(self, executor: Executor, call: Call) -> Reply:
         """A call that waited for --max-concurrency does not start once shutdown began."""

@@ -37,7 +37,7 @@ async def read_request(scope: Scope, receive: Any, max_body_bytes: int, path: st
             except ValueError:
                 raise BadRequest("bad Content-Length header", field="content-length")
             if declared > max_body_bytes:
-                raise TooLarge(f"the body is over the limit of {max_body_bytes} bytes")
+                raise TooLarge(_too_large(max_body_bytes))
     body = b""
     if scope.get("method") not in ("GET", "HEAD"):
         parts = []
@@ -49,7 +49,7 @@ async def read_request(scope: Scope, receive: Any, max_body_bytes: int, path: st
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > max_body_bytes:
-                raise TooLarge(f"the body is over the limit of {max_body_bytes} bytes")
+                raise TooLarge(_too_large(max_body_bytes))
             parts.append(chunk)
             if not message.get("more_body", False):
                 break
@@ -73,6 +73,13 @@ async def read_request(scope: Scope, receive: Any, max_body_bytes: int, path: st
         root_path=scope.get("root_path", ""),
         form_pairs=form_pairs,
         file_parts=file_parts,
+    )
+
+
+def _too_large(limit: int) -> str:
+    return (
+        f"the body is over the limit of {limit} bytes (--max-body-bytes): send less, or start "
+        "owt with a larger --max-body-bytes"
     )
 
 

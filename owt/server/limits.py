@@ -60,7 +60,8 @@ class ConcurrencyLimit:
                 self.rejected += 1
                 raise Busy(
                     f"the server is running {self.max_concurrency} calls and "
-                    f"{self.waiting} more are waiting; try again later"
+                    f"{self.waiting} more are waiting; try again shortly (or start owt with a "
+                    "larger --max-concurrency or --max-queue)"
                 )
             self.waiting += 1
             acquiring = asyncio.ensure_future(slots.acquire())

@@ -169,7 +169,8 @@ class WorkerPool:
             if len(self.waiters) >= self.max_queue:
                 raise Busy(
                     f"environment {self.label!r} is busy: {len(self.workers)} worker(s) "
-                    f"running and {len(self.waiters)} call(s) waiting"
+                    f"running and {len(self.waiters)} call(s) waiting; try again shortly, or give "
+                    "it more room (--worker-threads, processes: --env NAME=PYTHON:N, --max-queue)"
                 )
             self._top_up()  # an earlier start failed, or idle workers retired
             if self.waiters and self._free() > 0:

@@ -210,7 +210,10 @@ class ActorPool:
         """The least busy actor that is up; waits for one to come up; raises an OwtError."""
         limit = self.size * self.executor.threads + self.executor.max_queue
         if sum(s.inflight for s in self.slots) >= limit:
-            raise Busy(f"environment {self.executor.env!r} is busy: {limit} calls in flight")
+            raise Busy(
+                f"environment {self.executor.env!r} is busy: {limit} calls in flight; try again "
+                "shortly, or give it more room (more actors, --worker-threads, --max-queue)"
+            )
         while True:
             if self.closing:
                 raise Busy(f"environment {self.executor.env!r} is shutting down")
