@@ -86,6 +86,18 @@ def test_a_path_that_is_no_endpoint_lists_the_endpoints(start_server: Any, tmp_p
     assert "/greeet is not an endpoint" in body["message"] and "/greet" in body["message"]
 
 
+def test_a_mounted_file_without_run_is_told_what_its_owner_can_do(
+    start_server: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "greet.py").write_text("def greet(name='owt'):\n    return name\n")
+    server = start_server("--mount", f"greet={tmp_path / 'greet.py'}")
+    body = httpx.get(server.url + "/greet").json()
+    assert body["error"] == "no_function"
+    assert "it defines: greet" in body["message"]
+    assert "send fn_name" not in body["message"]  # an endpoint's caller cannot choose it
+    assert "\"fn_name\": 'greet'" in body["message"] and "/_owt/endpoints/" in body["message"]
+
+
 def test_a_path_on_a_server_without_endpoints(start_server: Any) -> None:
     server = start_server()
     message = httpx.get(server.url + "/nothing").json()["message"]

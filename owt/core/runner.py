@@ -110,7 +110,7 @@ class Runner:
                     self._evict()
             target = adaptor.targets.get(call.fn_name)
             if target is None:
-                target = self._find(adaptor, call.fn_name)
+                target = self._find(adaptor, call.fn_name, endpoint=call.typed)
                 adaptor.targets[call.fn_name] = target
             return target
 
@@ -163,11 +163,12 @@ class Runner:
             )
         return Adaptor(call.sha256, shape, module, value, libs=libs)
 
-    def _find(self, adaptor: Adaptor, fn_name: str) -> Target:
+    def _find(self, adaptor: Adaptor, fn_name: str, endpoint: bool = False) -> Target:
         if adaptor.shape == "explicit":
             fn = adaptor.module.__dict__.get(fn_name)
             if fn is None:
-                raise NoFunction(_no_function(adaptor.module, fn_name), fn_name=fn_name)
+                message = _no_function(adaptor.module, fn_name, endpoint)
+                raise NoFunction(message, fn_name=fn_name)
         else:
             fn = adaptor.value
         try:
@@ -344,8 +345,9 @@ def _as_helper(code: str) -> str:
     )
 
 
-def _no_function(module: types.ModuleType, fn_name: str) -> str:
-    """Say which functions the code does define, and how to call one of them."""
+def _no_function(module: types.ModuleType, fn_name: str, endpoint: bool = False) -> str:
+    """Say which functions the code does define, and how to call one of them (an endpoint's
+    caller cannot choose the function: its owner can)."""
     prelude = _prelude()
     defined = sorted(
         name
@@ -358,6 +360,12 @@ def _no_function(module: types.ModuleType, fn_name: str) -> str:
     if not defined:
         return f"the code defines no function {fn_name!r} (it defines no function at all)"
     listed = ", ".join(defined)
+    if endpoint:
+        return (
+            f"the endpoint's code defines no function {fn_name!r}; it defines: {listed} (name "
+            f"yours {fn_name!r} in the file, or register the code under PUT "
+            f'/_owt/endpoints/NAME with "fn_name": {defined[0]!r})'
+        )
     return (
         f"the code defines no function {fn_name!r}; it defines: {listed} "
         f"(name yours {fn_name!r}, or send fn_name={defined[0]!r})"
