@@ -17,9 +17,11 @@ import argparse
 import asyncio
 import base64
 import hashlib
+import importlib.util
 import itertools
 import json
 import os
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -134,14 +136,12 @@ async def drive(url: str, pid: int, seconds: float, connections: int) -> dict:
     return {"done": done, "unplanned": unplanned, "timeouts": timeouts, "windows": windows}
 
 
-def plot(windows: list[dict], path: Path) -> bool:
-    try:
-        import matplotlib
+def plot(windows: list[dict], path: Path) -> None:
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     t = [w["t"] for w in windows]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     top.plot(t, [w["rps"] for w in windows])
@@ -153,7 +153,6 @@ def plot(windows: list[dict], path: Path) -> bool:
     bottom.legend()
     fig.suptitle("owt soak: mixed workload")
     fig.savefig(path, dpi=80)
-    return True
 
 
 def main() -> None:
@@ -164,6 +163,8 @@ def main() -> None:
         "--no-record", action="store_true", help="print only (the plot goes to the temp folder)"
     )
     args = parser.parse_args()
+    if importlib.util.find_spec("matplotlib") is None:  # say so now, not after the run
+        sys.exit("soak.py plots with matplotlib: pip install -e '.[bench]' (make soak does)")
     with tempfile.TemporaryDirectory() as tmp:
         mounted = Path(tmp) / "hello.py"
         mounted.write_text(MOUNTED)
@@ -178,7 +179,7 @@ def main() -> None:
         if args.no_record
         else ROOT / "bench" / "soak.png"
     )
-    plotted = plot(windows, png)
+    plot(windows, png)
     errors = dict(result["unplanned"]) or "none"
     lines = [
         "## Soak: mixed workload",
@@ -195,8 +196,7 @@ def main() -> None:
         f"{steady[-1]['server_mib']:.1f} MiB ({growth:+.1f}); workers: "
         f"{steady[0]['workers_mib']:.1f} → {steady[-1]['workers_mib']:.1f} MiB",
     ]
-    if plotted:
-        lines += ["", f"![soak]({png.name if png.parent == ROOT / 'bench' else png})"]
+    lines += ["", f"![soak]({png.name if png.parent == ROOT / 'bench' else png})"]
     text = "\n".join(lines)
     print(text)
     if not args.no_record:
