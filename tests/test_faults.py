@@ -419,3 +419,19 @@ def test_a_stalled_reader_holds_megabytes_not_hundreds(
         time.sleep(1.5)  # the reader stalls; the stream runs ahead as far as it may
         made = int(mark.read_text())
     assert made <= 48, f"{made} chunks of 1 MiB made ahead of a stalled reader"
+
+
+def test_calls_caught_in_a_worker_owt_stops_are_told_why(workers: OwtProcess) -> None:
+    """A blocked loop holds an innocent ``async def`` call too; when the drain's grace runs
+    out and owt kills the worker, that call hears it was owt, and why (not "SIGKILL")."""
+    innocent = "import asyncio\nasync def run():\n    await asyncio.sleep(0.1)\n    return 'ok'"
+    with ThreadPoolExecutor(2) as pool:
+        blocking = pool.submit(run, workers, BLOCKING_ASYNC.replace("60", "30"), 1, "x")
+        time.sleep(0.3)
+        caught = pool.submit(run, workers, innocent, 20, "x")
+        assert error_of(blocking.result()) == "timeout"
+        response = caught.result()
+    assert (response.status_code, error_of(response)) == (502, "worker_died"), response.text
+    assert "owt stopped the worker" in response.json()["message"]
+    assert "--drain-grace" in response.json()["message"]
+    assert_calm(workers, "x")

@@ -220,6 +220,10 @@ class WorkerPool:
                 worker.pid,
                 self.drain_grace,
             )
+            worker.stopped_because(
+                "owt stopped the worker: a call in it ran on past its timeout and the worker's "
+                f"other calls did not end within --drain-grace ({self.drain_grace:g}s)"
+            )
         else:
             log.info(
                 "environment %r: drained worker %s has no other calls left; stopping it",

@@ -285,6 +285,11 @@ class WorkerProcess:
         if info is not None:
             self.warm = info
 
+    def stopped_because(self, reason: str) -> None:
+        """What the calls still in it are told when owt kills it (else its exit is described)."""
+        if self._dying is None:
+            self._dying = reason
+
     def kill(self) -> None:
         """SIGKILL the worker and anything it started in its session."""
         if self.proc is None:
