@@ -7,6 +7,7 @@ import logging
 import re
 
 import httpx
+import pytest
 from conftest import b64, call, wait_until
 
 from owt.server.accesslog import BatchingHandler, valid_request_id
@@ -112,6 +113,39 @@ def test_quiet_and_json(start_server):
     assert access["logger"] == "owt.access" and access["path"] == "/j"
     assert access["status"] == 200 and access["bytes"] == 2 and access["complete"] is True
     assert access["env"] == "main" and access["shape"] == "whole"
+
+
+def test_an_error_carries_its_kind_in_the_line_and_the_metrics(start_server):
+    server = start_server("--log-format", "json")
+    r = call(server.url, FAIL, path="/fail")
+    request_id = r.headers["x-request-id"]
+    assert wait_until(lambda: any(request_id in line for line in server.lines))
+    records = [json.loads(line) for line in server.lines if line.startswith("{")]
+    (access,) = [rec for rec in records if rec.get("request_id") == request_id and "status" in rec]
+    assert (access["status"], access["error"]) == (500, "adaptor_error")
+    metrics = httpx.get(server.url + "/_owt/metrics").text
+    assert 'owt_errors_total{env="main",kind="adaptor_error"} 1.0' in metrics
+    ok = call(server.url, "def run(): return 'hi'", path="/ok")
+    assert wait_until(lambda: any(ok.headers["x-request-id"] in line for line in server.lines))
+    records = [json.loads(line) for line in server.lines if line.startswith("{")]
+    assert [rec["error"] for rec in records if rec.get("path") == "/ok"] == [None]
+
+
+@pytest.mark.parametrize("mode", [(), ("--in-process",)], ids=["workers", "in_process"])
+@pytest.mark.parametrize("kind", ["def", "async def"])
+def test_a_call_whose_client_left_is_logged_499(start_server, mode, kind):
+    """Its answer went to nobody: not a 200 (a `def` finished later), nor a 503 (an
+    `async def` cancelled), but 499 as nginx logs it, and counted so."""
+    server = start_server(*mode)
+    sleep = "await asyncio.sleep(1)" if kind == "async def" else "time.sleep(1)"
+    code = f"import asyncio, time\n{kind} run():\n    {sleep}\n    return 'late'\n"
+    with pytest.raises(httpx.ReadTimeout):
+        call(server.url, code, path="/left", timeout=0.3)
+    assert wait_until(lambda: " POST /left " in server.log, timeout=5)
+    (line,) = [line for line in server.lines if " POST /left " in line]
+    assert " POST /left 499 " in line and "incomplete" in line, line
+    metrics = httpx.get(server.url + "/_owt/metrics").text
+    assert 'owt_calls_total{env="main",shape="whole",status="499"} 1.0' in metrics
 
 
 def test_request_id_validation():

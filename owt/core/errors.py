@@ -237,6 +237,14 @@ class Timeout(OwtError):
     kind = "timeout"
 
 
+class CallerGone(OwtError):
+    """Its client went away before the answer: nobody reads it. The access log and the
+    metrics show such a call as 499 (as nginx does), apart from the server's own 5xx."""
+
+    status = 499
+    kind = "caller_gone"
+
+
 _BY_KIND: dict[str, type[OwtError]] = {
     cls.kind: cls for cls in OwtError.__subclasses__() if cls.kind != "error"
 }

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from owt.core.call import Call, Reply
-from owt.core.errors import Busy, error_from_payload
+from owt.core.errors import CallerGone, error_from_payload
 from owt.core.pumps import Item
 
 __all__ = [
@@ -37,7 +37,7 @@ caller_gone: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar(
 
 
 async def unless_caller_goes(waiting: asyncio.Future[T]) -> T:
-    """Await ``waiting``; raise Busy (an answer nobody reads) if the caller goes first."""
+    """Await ``waiting``; raise CallerGone (an answer nobody reads) if the caller goes first."""
     gone = caller_gone.get()
     if gone is None:
         return await waiting
@@ -49,7 +49,7 @@ async def unless_caller_goes(waiting: asyncio.Future[T]) -> T:
         watch.cancel()
     if not waiting.done():
         waiting.cancel()
-        raise Busy("the caller went away before the call started; it was dropped")
+        raise CallerGone("the caller went away before the call started; it was dropped")
     return waiting.result()
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from owt.core.call import Call, Reply
 from owt.core.compiling import load_precompiled, precompile
-from owt.core.errors import Busy, OwtError
+from owt.core.errors import CallerGone, OwtError
 from owt.core.host import Head, Host
 from owt.core.pumps import Item, SyncPump
 from owt.core.runner import Runner
@@ -83,7 +83,7 @@ class ThreadExecutor(Executor):
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and not task.cancelling():  # dropped there: its caller left
-                return Busy("the caller went away; the call was cancelled").reply()
+                return CallerGone("the caller went away; the call was cancelled").reply()
             host.soon(host.drop(call_id))
             raise
         if not streamed:

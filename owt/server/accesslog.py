@@ -70,8 +70,9 @@ ACCESS_FIELDS = (
     "code",
     "bytes",
     "complete",
+    "error",
 )
-TEXT_LINE = "%s %s %s %d %.1fms env=%s shape=%s code=%s bytes=%d%s"
+TEXT_LINE = "%s %s %s %d %.1fms env=%s shape=%s code=%s bytes=%d%s%s"
 
 
 def valid_request_id(value: bytes) -> bool:
@@ -132,8 +133,9 @@ class Observer:
         seconds = time.perf_counter() - record.started
         env = call.env if call is not None else "-"
         shape = _shape(reply)
+        kind = _error_kind(reply) if reply.status >= 400 else None
         if self.metrics is not None:
-            self.metrics.record(env, record.status, shape, seconds, record.nbytes)
+            self.metrics.record(env, record.status, shape, seconds, record.nbytes, kind)
         if reply.status == 500 and reply.stream is None:
             _log_failure(record.request_id, reply)
         if not self.enabled or not access_log.isEnabledFor(logging.INFO):
@@ -152,6 +154,7 @@ class Observer:
             call.sha256[:8] if call is not None and call.sha256 else "-",
             record.nbytes,
             "" if record.complete else " incomplete",
+            f" error={kind}" if kind else "",
         )
         handler = _direct_handler()
         if handler is not None:  # owt's own handler alone: the line, with no record
@@ -196,6 +199,17 @@ def _shape(reply: Reply) -> str:
     return "stream"
 
 
+def _error_kind(reply: Reply) -> str | None:
+    """The kind of owt's JSON error a reply is (``adaptor_error``, ``timeout``...), else None."""
+    if reply.stream is not None or not reply.body.startswith(b'{"error": "'):
+        return None
+    try:
+        kind = json.loads(reply.body).get("error")
+    except (ValueError, AttributeError):
+        return None
+    return kind if isinstance(kind, str) and kind.isidentifier() else None
+
+
 def _log_failure(request_id: str, reply: Reply) -> None:
     """A 500 adaptor_error or internal: its traceback at warning, with the request id."""
     try:
@@ -236,6 +250,7 @@ class JsonFormatter(logging.Formatter):
             fields: dict[str, Any] = dict(zip(ACCESS_FIELDS, record.args, strict=False))
             fields["duration_ms"] = round(float(fields["duration_ms"]), 3)
             fields["complete"] = not fields["complete"]
+            fields["error"] = fields["error"].removeprefix(" error=") or None
             data.update(fields)
         else:
             data["message"] = record.getMessage()

@@ -22,6 +22,7 @@ from owt.config import Settings
 from owt.core.call import CALL_FIELDS, Call, Reply, Request
 from owt.core.errors import (
     Busy,
+    CallerGone,
     MethodNotAllowed,
     MissingCode,
     OwtError,
@@ -38,6 +39,7 @@ from owt.server.admin import RESERVED, admin_routes
 from owt.server.auth import protect
 from owt.server.cache import ResponseCache
 from owt.server.codes import CodeStore
+from owt.server.connection import client_gone
 from owt.server.deadlines import Deadlines
 from owt.server.endpoints import Endpoints
 from owt.server.environments import create_environments, create_requirements
@@ -204,6 +206,9 @@ class OwtApp:
             what = f"{scope['method']} {path}"
             if not await send_reply(record, receive, reply, timeout, what):
                 record.complete = False  # ended early: an error midway, or the client left
+            elif client_gone(scope):  # it left before its answer: sent to nobody
+                record.complete = False
+                record.status = CallerGone.status
         finally:
             self.observer.end(record, scope, call, reply)
 

@@ -26,12 +26,23 @@ import asyncio
 import logging
 import weakref
 from http import HTTPStatus
+from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from owt.core.errors import HeadersTooLarge, HeaderTimeout, OwtError
 
-__all__ = ["BoundedHttpToolsProtocol"]
+__all__ = ["CYCLE", "BoundedHttpToolsProtocol", "client_gone"]
+
+#: The scope key of the request's uvicorn cycle (whose ``disconnected`` says the client left).
+CYCLE = "owt.cycle"
+
+
+def client_gone(scope: dict[str, Any]) -> bool:
+    """True once the request's client has closed its connection (served by owt's protocol)."""
+    cycle = scope.get(CYCLE)
+    return cycle is not None and bool(cycle.disconnected)
+
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +91,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self._refusal = self._too_large()
                 raise ValueError("request headers too large")  # uvicorn answers: see below
         super().on_headers_complete()
+        if self.cycle is not None:  # the app can tell whether its answer could still arrive
+            cast(dict[str, Any], self.scope)[CYCLE] = self.cycle
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn's answer to any parser error, including one a callback above raised.

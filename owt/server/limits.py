@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from owt.core.call import Reply
-from owt.core.errors import Busy
+from owt.core.errors import Busy, CallerGone
 from owt.executors.base import unless_caller_goes
 
 __all__ = ["ConcurrencyLimit"]
@@ -67,8 +67,8 @@ class ConcurrencyLimit:
             acquiring = asyncio.ensure_future(slots.acquire())
             try:
                 await unless_caller_goes(acquiring)
-            except BaseException as exc:  # its client left (Busy: dropped, never run), or cut
-                if isinstance(exc, Busy):
+            except BaseException as exc:  # its client left (dropped, never run), or cut
+                if isinstance(exc, CallerGone):
                     self.dropped += 1
                 if not acquiring.done():
                     acquiring.cancel()

@@ -4,7 +4,8 @@ Per call the server only adds to a few numbers in plain dicts (:meth:`CallMetric
 on the event loop, no locks); everything else — the cache, workers, queues, environment
 builds — is read from the parts' own ``status()`` when a scraper asks. The families::
 
-    owt_calls_total{env,status,shape}          calls answered
+    owt_calls_total{env,status,shape}          calls answered (499: its client had gone)
+    owt_errors_total{env,kind}                 calls answered with owt's JSON error, by kind
     owt_call_duration_seconds{env}             histogram: request in → last byte out
     owt_response_bytes_total{env,shape}        body bytes sent (shape=stream|sse: streamed)
     owt_cache_hits_total, owt_cache_misses_total, owt_cache_stores_total,
@@ -49,12 +50,24 @@ class CallMetrics:
     def __init__(self) -> None:
         self.calls: dict[tuple[str, str, str], int] = {}
         self.bytes: dict[tuple[str, str], int] = {}
+        self.errors: dict[tuple[str, str], int] = {}
         # env → [count per bucket (+Inf last), sum of seconds]
         self.latency: dict[str, tuple[list[int], list[float]]] = {}
 
-    def record(self, env: str, status: int, shape: str, seconds: float, nbytes: int) -> None:
+    def record(
+        self,
+        env: str,
+        status: int,
+        shape: str,
+        seconds: float,
+        nbytes: int,
+        kind: str | None = None,
+    ) -> None:
         key = (env, str(status), shape)
         self.calls[key] = self.calls.get(key, 0) + 1
+        if kind is not None:
+            wrong = (env, kind)
+            self.errors[wrong] = self.errors.get(wrong, 0) + 1
         out = (env, shape)
         self.bytes[out] = self.bytes.get(out, 0) + nbytes
         hist = self.latency.get(env)
@@ -70,6 +83,13 @@ class CallMetrics:
         for labels, count in sorted(self.calls.items()):
             calls.add_metric(labels, count)
         yield calls
+        errors = CounterMetricFamily(
+            "owt_errors", "Calls answered with owt's JSON error, by its kind.",
+            labels=["env", "kind"],
+        )  # fmt: skip
+        for pair, count in sorted(self.errors.items()):
+            errors.add_metric(pair, count)
+        yield errors
         sent = CounterMetricFamily(
             "owt_response_bytes", "Body bytes sent (shape stream or sse: streamed).",
             labels=["env", "shape"],

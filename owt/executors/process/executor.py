@@ -30,7 +30,7 @@ import time
 from typing import Any
 
 from owt.core.call import Call, Reply
-from owt.core.errors import Busy, Internal, OwtError
+from owt.core.errors import CallerGone, Internal, OwtError
 from owt.core.frames import pack
 from owt.core.libs import lib_environ
 from owt.core.pumps import Item, is_end
@@ -105,7 +105,7 @@ class ProcessExecutor(Executor):
         if isinstance(message, WorkerLost):
             return message.error().reply()
         if message[0] == "items":  # dropped: its caller went away
-            return Busy("the caller went away; the call was cancelled").reply()
+            return CallerGone("the caller went away; the call was cancelled").reply()
         _, _, status, headers, body, streamed, info = message
         worker.note(info)
         if not streamed:

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from owt.core.errors import Busy, OwtError
+from owt.core.errors import Busy, CallerGone, OwtError
 from owt.executors.base import unless_caller_goes
 from owt.executors.process.worker import Frames, WorkerLost, WorkerProcess
 
@@ -183,7 +183,7 @@ class WorkerPool:
             promised = False
             try:
                 await unless_caller_goes(waiter)
-            except Busy:
+            except CallerGone:
                 self.dropped += 1
                 if waiter in self.waiters:
                     self.waiters.remove(waiter)
