@@ -23,6 +23,11 @@ def run(request, text: str, n: int = 2, ratio: float = 0.5, loud: bool = False,
 PIPE = 'pipe().kwarg("x").f(str.upper)'
 
 
+def arguments(operation: dict[str, Any]) -> list[dict[str, Any]]:
+    """An endpoint's query parameters."""
+    return list(operation["parameters"])
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     folder: Path = tmp_path_factory.mktemp("openapi")
@@ -67,7 +72,7 @@ def test_document_validates_and_describes_the_generic_call(server: Any) -> None:
 
 def test_endpoint_parameters_come_from_type_hints(server: Any) -> None:
     item = fetch(server)["paths"]["/typed"]
-    params = {p["name"]: p for p in item["get"]["parameters"]}
+    params = {p["name"]: p for p in arguments(item["get"])}
     assert list(params) == ["text", "n", "ratio", "loud", "tags", "voice", "limit", "opts"]
     assert params["text"]["required"] is True
     assert params["text"]["schema"] == {"type": "string"}
@@ -99,8 +104,8 @@ def test_expression_adaptors_and_registered_endpoints_are_listed(server: Any) ->
     )
     assert r.status_code == 201, r.text
     paths = fetch(server)["paths"]
-    assert paths["/piped"]["get"]["parameters"] == []
-    params = {p["name"]: p for p in paths["/add"]["get"]["parameters"]}
+    assert arguments(paths["/piped"]["get"]) == []
+    params = {p["name"]: p for p in arguments(paths["/add"]["get"])}
     assert params["a"]["required"] is False  # the registration gives it a default
     assert paths["/add"]["get"]["responses"]["200"]["content"] == {
         "text/plain": {"schema": {"type": "string"}}
@@ -121,7 +126,7 @@ def test_a_batched_endpoint_is_documented_as_each_caller_calls_it(server: Any) -
     )
     assert r.status_code == 201, r.text
     item = fetch(server)["paths"]["/lengths"]
-    (param,) = item["get"]["parameters"]
+    (param,) = arguments(item["get"])
     assert (param["name"], param["schema"]) == ("texts", {"type": "string"})  # one item
     result = item["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert result == {"type": "array", "items": {"type": "number"}}  # its own result
@@ -162,7 +167,26 @@ def test_arguments_named_like_call_fields_are_documented_inside_kwargs(server: A
 
 def test_a_broken_mount_leaves_the_document_valid(server: Any) -> None:
     paths = fetch(server)["paths"]  # fetch validates
-    assert paths["/broken"]["get"]["parameters"] == []
+    assert arguments(paths["/broken"]["get"]) == []
+    assert "does not compile now" in paths["/broken"]["description"]
+    assert "any are passed on" in paths["/piped"]["description"]
+
+
+def test_an_endpoints_own_options_and_multipart_are_documented(server: Any) -> None:
+    """What the server takes at an endpoint beside its arguments is in its document."""
+    item = fetch(server)["paths"]["/typed"]
+    assert "(cache_key_override, cache_kwargs, timeout, use_cache;" in item["description"]
+    content = item["post"]["requestBody"]["content"]
+    assert set(content) == {
+        "application/json",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    }
+    auth = {"authorization": "Bearer secret"}
+    r = httpx.get(server.url + "/typed", params={"text": "t", "timeout": "0.001"}, headers=auth)
+    assert r.status_code in (200, 504)  # the call's own timeout, as documented
+    r = httpx.post(server.url + "/typed", files={"text": (None, "t")}, headers=auth)
+    assert r.status_code == 200, r.text  # multipart, as documented
 
 
 def test_other_methods_are_405_with_allow(server: Any) -> None:

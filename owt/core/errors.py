@@ -46,6 +46,7 @@ __all__ = [
     "AdaptorError",
     "BadRequest",
     "Busy",
+    "CallerGone",
     "CompileError",
     "Forbidden",
     "ForbiddenOrigin",

@@ -29,6 +29,7 @@ __all__ = [
     "hint_from_default",
     "hint_from_source",
     "json_schema",
+    "record_fields",
     "records_in",
     "stream_item",
 ]
@@ -315,3 +316,30 @@ def _names(node: ast.expr, name: str) -> bool:
     if isinstance(node, ast.Name):
         return node.id == name
     return isinstance(node, ast.Attribute) and node.attr == name
+
+
+def record_fields(cls: type) -> tuple[dict[str, Any], list[str]]:
+    """A dataclass's or TypedDict's fields' hints (in order) and the names a value must have:
+    the classes themselves, where a call runs (:func:`records_in` reads them from source)."""
+    try:
+        resolved = typing.get_type_hints(cls, include_extras=True)
+    except Exception:  # a name a hint uses is not importable: read each hint alone
+        resolved = {}
+    raw: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        raw.update(getattr(klass, "__annotations__", {}))
+
+    def hint(name: str) -> Any:
+        if name in resolved:
+            return resolved[name]
+        annotation = raw.get(name, Any)
+        return hint_from_source(annotation) if isinstance(annotation, str) else annotation
+
+    if typing.is_typeddict(cls):
+        names = list(raw)
+        required = [n for n in names if n in getattr(cls, "__required_keys__", names)]
+        return {name: hint(name) for name in names}, required
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    missing = dataclasses.MISSING
+    required = [f.name for f in fields if f.default is missing and f.default_factory is missing]
+    return {f.name: hint(f.name) for f in fields}, required

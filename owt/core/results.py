@@ -39,6 +39,7 @@ __all__ = [
     "reply_for_body",
     "stream_content_type",
     "stream_reply",
+    "unencodable",
 ]
 
 TEXT = "text/plain; charset=utf-8"

@@ -30,8 +30,6 @@ import dataclasses
 import enum
 import inspect
 import json
-import math
-import re
 import types
 import typing
 import weakref
@@ -48,7 +46,9 @@ from owt.core.hints import (
     hint_from_default,
     hint_from_source,
     json_schema,
+    record_fields,
 )
+from owt.core.scalars import Mismatch, to_bool, to_float, to_int
 
 __all__ = [
     "Mismatch",
@@ -59,13 +59,7 @@ __all__ = [
     "json_schema",
 ]
 
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
 _REQUEST_NAMES = ("request", "_")
-
-
-class Mismatch(ValueError):
-    """A value that does not fit a hint (turned into a BadRequest naming the parameter)."""
 
 
 @dataclass(frozen=True)
@@ -223,11 +217,11 @@ def convert(value: Any, hint: Any) -> Any:
             return convert(value[0], hint)
         raise Mismatch(f"one value, not {len(value)}")
     if hint is bool:
-        return _to_bool(value)
+        return to_bool(value)
     if hint is int:
-        return _to_int(value)
+        return to_int(value)
     if hint is float:
-        return _to_float(value)
+        return to_float(value)
     if hint is str:
         if isinstance(value, str):
             return value
@@ -330,7 +324,7 @@ def _to_record(value: Any, cls: type) -> Any:
             raise Mismatch("not a JSON object")
     if not isinstance(value, dict):
         raise Mismatch("not a JSON object")
-    hints, required = _record_fields(cls)
+    hints, required = record_fields(cls)
     unknown = sorted(str(key) for key in value if key not in hints)
     if unknown:
         raise Mismatch(f"no field {', '.join(map(repr, unknown))}; it has: {', '.join(hints)}")
@@ -349,83 +343,6 @@ def _to_record(value: Any, cls: type) -> Any:
         return cls(**fields)
     except Exception as exc:  # its __post_init__ refused the values
         raise Mismatch(f"{type(exc).__name__}: {exc}")
-
-
-def _record_fields(cls: type) -> tuple[dict[str, Any], list[str]]:
-    """A record's fields' hints (in order) and the names a value must have."""
-    try:
-        resolved = typing.get_type_hints(cls, include_extras=True)
-    except Exception:  # a name a hint uses is not importable: read each hint alone
-        resolved = {}
-    raw: dict[str, Any] = {}
-    for klass in reversed(cls.__mro__):
-        raw.update(getattr(klass, "__annotations__", {}))
-
-    def hint(name: str) -> Any:
-        if name in resolved:
-            return resolved[name]
-        annotation = raw.get(name, Any)
-        return hint_from_source(annotation) if isinstance(annotation, str) else annotation
-
-    if typing.is_typeddict(cls):
-        names = list(raw)
-        required = [n for n in names if n in getattr(cls, "__required_keys__", names)]
-        return {name: hint(name) for name in names}, required
-    fields = [f for f in dataclasses.fields(cls) if f.init]
-    missing = dataclasses.MISSING
-    required = [f.name for f in fields if f.default is missing and f.default_factory is missing]
-    return {f.name: hint(f.name) for f in fields}, required
-
-
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-    raise Mismatch
-
-
-# Numbers written as people and JSON write them: no ``1_000``, ``nan`` or ``inf`` (which
-# Python's int() and float() would take, and the OpenAPI document could not describe), and
-# no number text so large that it is infinite as a float.
-INT_TEXT = re.compile(r"\s*[+-]?\d+\s*\Z")
-NUMBER_TEXT = re.compile(r"\s*[+-]?(\d{1,200}(\.\d*)?|\.\d+)([eE][+-]?\d{1,2})?\s*\Z")
-
-
-def _to_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise Mismatch
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and INT_TEXT.match(value):
-        return int(value)
-    raise Mismatch
-
-
-def _to_float(value: Any) -> float:
-    if isinstance(value, bool):
-        raise Mismatch
-    if isinstance(value, (int, float)):
-        try:
-            number = float(value)
-        except OverflowError:  # an integer past the largest float
-            raise Mismatch("too large")
-        if math.isfinite(number):
-            return number
-        raise Mismatch
-    if isinstance(value, str) and NUMBER_TEXT.match(value):
-        number = float(value)
-        if math.isfinite(number):
-            return number
-    raise Mismatch
 
 
 def _to_enum(value: Any, cls: type[enum.Enum]) -> enum.Enum:
@@ -447,9 +364,9 @@ def _to_enum(value: Any, cls: type[enum.Enum]) -> enum.Enum:
 #: Hint → (value types converted directly, how): what :func:`convert` does for them.
 _SIMPLE: dict[type, tuple[frozenset[type], Callable[[Any], Any]]] = {
     str: (frozenset({str}), str),  # str(text) is text itself
-    int: (frozenset({str, int, float}), _to_int),
-    float: (frozenset({str, int, float}), _to_float),
-    bool: (frozenset({str, bool, int}), _to_bool),
+    int: (frozenset({str, int, float}), to_int),
+    float: (frozenset({str, int, float}), to_float),
+    bool: (frozenset({str, bool, int}), to_bool),
 }
 
 

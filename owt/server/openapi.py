@@ -32,6 +32,7 @@ from owt.core.hints import (
     records_in,
     stream_item,
 )
+from owt.server.endpoints.table import CALLER_FIELDS
 from owt.server.openapi_call import call_component, generic_item
 from owt.server.openapi_forms import Parameter, query_parameters, request_body
 from owt.server.responses import JSONResponse
@@ -162,8 +163,12 @@ def build_document(settings: Settings, endpoints: list[Endpoint]) -> dict[str, A
             "schema": {"type": "string"},
         }
     ]
+    # The call's own options a request to an endpoint may still send (its timeout, caching).
+    options = sorted(CALLER_FIELDS - {"kwargs", "kwargs_b64"})
+    if settings.locked:
+        options.remove("cache_key_override")
     for endpoint in endpoints:
-        paths[f"/{endpoint.name}"] = _endpoint_item(endpoint)
+        paths[f"/{endpoint.name}"] = _endpoint_item(endpoint, options)
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
@@ -224,17 +229,25 @@ def _responses(ok: dict[str, Any] | None = None) -> dict[str, Any]:
 # -- endpoints -------------------------------------------------------------------------------
 
 
-def _endpoint_item(endpoint: Endpoint) -> dict[str, Any]:
+def _endpoint_item(endpoint: Endpoint, options: list[str]) -> dict[str, Any]:
     signature = parameters_of(endpoint.code, endpoint.fn_name)
     where = f"file {endpoint.file}" if endpoint.file is not None else "registered"
     summary = f"The {endpoint.kind} endpoint {endpoint.name!r} ({where})"
     description = (
         f"Runs {endpoint.fn_name}() with plain parameters converted by its type hints (or "
-        f"by its defaults). Paths below /{endpoint.name}/ reach it too."
+        f"by its defaults). Paths below /{endpoint.name}/ reach it too. Beside the "
+        f"arguments a request may send the call's own options ({', '.join(options)}; see "
+        "the Call schema)."
     )
     if signature is None:
         signature = Signature((), Any, True)
-        description += " Its parameters are not declared: any are passed on."
+        if _compiles(endpoint.code):
+            description += " Its parameters are not declared: any are passed on."
+        else:
+            description += (
+                " Its code does not compile now: every call answers 422 compile_error until "
+                "it is fixed."
+            )
     params = signature.params
     required = [p.name for p in params if p.required and p.name not in endpoint.kwargs]
     ok = _result(signature.returns)
@@ -255,6 +268,14 @@ def _endpoint_item(endpoint: Endpoint) -> dict[str, Any]:
             **extensions,
         },
     }
+
+
+def _compiles(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
 
 
 def _result(hint: Any) -> dict[str, Any] | None:

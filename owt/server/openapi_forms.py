@@ -63,7 +63,8 @@ def _query_parameter(p: Parameter, required: bool) -> dict[str, Any]:
 
 
 def request_body(params: tuple[Parameter, ...], required: list[str], open_: bool) -> dict[str, Any]:
-    """The bodies an endpoint takes: JSON, a form, and multipart when a parameter is bytes."""
+    """The bodies an endpoint takes: JSON, a form, and multipart (a file part for a bytes
+    parameter, text for the others)."""
     plain, fielded = _split(params)
     top = [name for name in required if name not in CALL_FIELDS]
     body = _object({p.name: _as_json(p.schema) for p in plain}, top, open_)
@@ -79,10 +80,9 @@ def request_body(params: tuple[Parameter, ...], required: list[str], open_: bool
         "application/json": {"schema": body},
         "application/x-www-form-urlencoded": {"schema": form},
     }
-    if any(p.schema.get("format") == "binary" for p in plain):  # a file part for bytes
-        parts = {**form, "properties": {**form["properties"]}}
-        parts["properties"].update({p.name: _as_part(p.schema) for p in plain})
-        content["multipart/form-data"] = {"schema": parts}
+    parts = {**form, "properties": {**form["properties"]}}
+    parts["properties"].update({p.name: _as_part(p.schema) for p in plain})
+    content["multipart/form-data"] = {"schema": parts}
     result: dict[str, Any] = {"content": content}
     if required:
         result["required"] = True

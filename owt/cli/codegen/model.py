@@ -106,13 +106,22 @@ def read_endpoints(document: dict[str, Any], url: str, only: list[str] | None = 
     return module
 
 
+#: Fields of a request to an endpoint that are the call's, not its function's arguments.
+_OPTIONS = frozenset(
+    {"timeout", "use_cache", "cache_kwargs", "cache_key_override", "kwargs", "kwargs_b64"}
+)
+
+
 def _function(module: Module, name: str, path: str, post: dict[str, Any]) -> Function:
     content = post.get("requestBody", {}).get("content", {})
     body = content.get("application/json", {}).get("schema", {})
     required = set(body.get("required", []))
     # The exact schema of each hint (the body's also takes text forms a typed caller never
     # sends); a server without it has only the body's.
-    exact = post.get("x-owt-parameters") or body.get("properties", {})
+    if "x-owt-parameters" in post:  # none at all is an answer too (a function of nothing)
+        exact = post["x-owt-parameters"]
+    else:  # the body's, but the call's own options beside the arguments
+        exact = {k: v for k, v in body.get("properties", {}).items() if k not in _OPTIONS}
     params = tuple(Field(p, _type(module, schema, p), p in required) for p, schema in exact.items())
     result = _type(module, post.get("x-owt-result", {}), name + "_result")
     stream = bool(post.get("x-owt-stream"))
