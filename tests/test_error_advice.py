@@ -50,7 +50,7 @@ def test_a_misspelled_code_field_is_named_with_the_field_meant(owt_server: Any) 
     code = b64("def run(): return 1")
     for r in (
         httpx.post(owt_server.url + "/", json={"code": code}),
-        httpx.get(owt_server.url + "/x", params={"code_64": code, "name": "owt"}),
+        httpx.get(owt_server.url + "/misspelled", params={"code_64": code, "name": "owt"}),
     ):
         body = r.json()
         assert r.status_code == 400 and body["error"] == "missing_code", r.text
