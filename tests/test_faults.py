@@ -435,3 +435,19 @@ def test_calls_caught_in_a_worker_owt_stops_are_told_why(workers: OwtProcess) ->
     assert "owt stopped the worker" in response.json()["message"]
     assert "--drain-grace" in response.json()["message"]
     assert_calm(workers, "x")
+
+
+def test_a_workers_lines_carry_no_stale_request_id(workers: OwtProcess) -> None:
+    """A worker started while a call ran (the replacement of a drained one) no longer logs
+    every line of its life with that call's request id."""
+    stuck = {"x-request-id": "stuck-call-1"}
+    body = {"code_b64": b64(SLEEP.replace("60", "30")), "env": "x", "timeout": 1}
+    assert httpx.post(workers.url, json=body, headers=stuck, timeout=30).status_code == 504
+    assert wait_until(lambda: "draining worker" in workers.log, timeout=10)  # replaced now
+    assert_calm(workers, "x")
+    crash = {"code_b64": b64(EXIT), "env": "x", "timeout": 10}
+    assert httpx.post(workers.url, json=crash, timeout=30).status_code == 502
+    assert wait_until(lambda: "lost; replacing it" in workers.log.split("stuck-call-1")[-1], 10)
+    lost = [line for line in workers.lines if "lost; replacing it" in line]
+    assert lost and "stuck-call-1" not in lost[-1], lost[-1]
+    assert_calm(workers, "x")

@@ -134,7 +134,9 @@ class ProcessExecutor(Executor):
             return
         worker.abandon(call_id)
         self.pool.background(_send_quietly(worker, ("close", call_id)))
-        self.pool.background(self._drain_unless_ended(worker, call_id, queue, grace))
+        self.pool.background(
+            self._drain_unless_ended(worker, call_id, queue, grace), of_the_call=True
+        )
 
     async def _drain_unless_ended(
         self, worker: WorkerProcess, call_id: str, queue: Frames, grace: float

@@ -12,6 +12,7 @@ for ``idle_timeout`` seconds retire; the next call starts one again.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections import deque
@@ -64,8 +65,11 @@ class WorkerPool:
         self.last_error: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    def background(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
+    def background(self, coro: Any, *, of_the_call: bool = False) -> asyncio.Task[Any]:
+        """Run ``coro`` on its own; its log lines carry the current call's request id only
+        when it is that call's work (``of_the_call``), not the pool's (starting a worker)."""
+        context = None if of_the_call else contextvars.Context()
+        task = asyncio.get_running_loop().create_task(coro, context=context)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import logging
 import os
 import signal
@@ -155,7 +156,9 @@ class WorkerProcess:
         loop = asyncio.get_running_loop()
         assert self.proc.stdin is not None
         self._out = BatchedWrites(self.proc.stdin.transport, loop)  # type: ignore[arg-type]
-        self.reader = loop.create_task(self._read())
+        # A context of its own: one copied from the call that started it would put that
+        # call's request id on every line this worker's reader ever logs.
+        self.reader = loop.create_task(self._read(), context=contextvars.Context())
 
     async def _receive(self) -> tuple[Any, ...]:
         assert self.proc is not None and self.proc.stdout is not None
