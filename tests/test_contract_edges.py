@@ -8,6 +8,7 @@ import json
 from urllib.parse import quote
 
 import httpx
+import pytest
 from conftest import b64, call
 
 UPPER = "def run(name: str) -> str: return name.upper()"
@@ -224,6 +225,16 @@ def test_a_header_with_crlf_from_the_request_is_the_adaptors_error(owt_server):
     body = _bad_head(owt_server.url, code, "?n=a%0D%0ASet-Cookie:%20owt=evil")
     assert body["header"] == "X-Name"
     assert "X-Name" in body["message"] and "line break" in body["message"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    ["{'x-big': 'v' * 50_000}", "{f'x-{i}': 'v' for i in range(20_000)}"],
+    ids=["one_large", "many"],
+)
+def test_headers_no_client_could_read_are_the_adaptors_error(owt_server, headers):
+    body = _bad_head(owt_server.url, f'def run():\n    return "hi", {headers}\n')
+    assert "over the 16384" in body["message"] and "body" in body["message"]
 
 
 def test_a_status_of_600_is_the_adaptors_error(owt_server):

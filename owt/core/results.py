@@ -28,6 +28,7 @@ from owt.core.failures import adaptor_error
 from owt.core.jsontext import dumps
 
 __all__ = [
+    "MAX_HEADER_BYTES",
     "PLAIN_RESULTS",
     "TEXT",
     "check_head",
@@ -43,6 +44,9 @@ __all__ = [
 ]
 
 TEXT = "text/plain; charset=utf-8"
+#: The most header bytes an adaptor may answer with: Node (the JS client) reads a head of up
+#: to 16 KiB (httpx and curl 100 KiB, browsers 256 KiB); an answer it cannot read is none.
+MAX_HEADER_BYTES = 16 * 1024
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"
 BINARY = "application/octet-stream"
@@ -203,6 +207,13 @@ def check_head(status: Any, headers: list[tuple[str, str]], *, streamed: bool = 
     if streamed and status in _NO_BODY:
         raise _bad_head(
             f"the status {status} carries no body, but a stream was returned", status=status
+        )
+    size = sum(len(name) + len(value) + 4 for name, value in headers)
+    if size > MAX_HEADER_BYTES:
+        raise _bad_head(
+            f"the headers take {size} bytes, over the {MAX_HEADER_BYTES} that HTTP clients "
+            "read; send less in headers (put large values in the body)",
+            size=size,
         )
     for name, value in headers:
         if not _TOKEN.match(name):
