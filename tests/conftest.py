@@ -47,6 +47,7 @@ class OwtProcess:
         cwd: Path | None = None,
         ready_timeout: float = 30,
         command: list[str] | None = None,
+        pass_fds: tuple[int, ...] = (),
     ) -> None:
         """``owt serve --port 0 ARGS``, or ``command`` (signalled as a process group)."""
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
@@ -59,6 +60,7 @@ class OwtProcess:
             env=full_env,
             cwd=cwd or ROOT,
             start_new_session=True,
+            pass_fds=pass_fds,
         )
         self.lines: list[str] = []
         self.url = ""

@@ -390,3 +390,26 @@ def test_status_is_json_with_requirements(server: OwtProcess) -> None:
     body = status(server)
     assert body["requirements"]["executor"] == "requirements"
     json.dumps(body)
+
+
+def test_a_worker_holds_no_descriptor_the_servers_parent_left_open(tmp_path: Path) -> None:
+    """Only the frame pipes and stdio reach an adaptor: not what a shell (or whatever
+    started the server) left open and inheritable."""
+    secret = tmp_path / "left-open"
+    secret.write_text("not for adaptors")
+    fd = os.open(secret, os.O_RDONLY)
+    os.set_inheritable(fd, True)
+    try:
+        server = OwtProcess(pass_fds=(fd,))
+    finally:
+        os.close(fd)
+    try:
+        code = (
+            "import os\ndef run():\n    return sorted(os.readlink(f'/proc/self/fd/{n}') "
+            "for n in os.listdir('/proc/self/fd') if os.path.exists(f'/proc/self/fd/{n}'))\n"
+        )
+        r = httpx.post(server.url, json={"code_b64": b64(code)}, timeout=30)
+        assert r.status_code == 200, r.text
+        assert str(secret) not in r.json()
+    finally:
+        server.stop()

@@ -319,6 +319,17 @@ def _claim_stdio() -> tuple[int, int]:
     return fd_in, fd_out
 
 
+def _close_inherited(*keep: int) -> None:
+    """Close every descriptor above stdio but the frame pipes: what the server's own parent
+    left open and inheritable (a shell's) is no business of adaptors."""
+    bound = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 4096
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, max(low, bound))
+
+
 def _widen_pipe(fd: int) -> None:
     """Linux: let a pipe hold :data:`PIPE_BYTES`, so a big result or chunk crosses in one
     write rather than 64 KiB at a time, each waiting for the server to wake and read."""
@@ -363,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_memory:
         _limit_memory(args.max_memory)
     fd_in, fd_out = _claim_stdio()
+    _close_inherited(fd_in, fd_out)
     faulthandler.enable()
     logging.basicConfig(
         level=logging.WARNING,
