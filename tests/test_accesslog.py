@@ -148,6 +148,17 @@ def test_a_call_whose_client_left_is_logged_499(start_server, mode, kind):
     assert 'owt_calls_total{env="main",shape="whole",status="499"} 1.0' in metrics
 
 
+def test_a_workers_own_lines_are_json_too(start_server):
+    server = start_server("--log-format", "json")
+    code = "import logging\ndef run():\n    logging.getLogger('mine').warning('from the worker')\n"
+    assert call(server.url, code).status_code == 200
+    assert wait_until(lambda: "from the worker" in server.log)
+    (line,) = [line for line in server.lines if "from the worker" in line]
+    record = json.loads(line)  # not the text format
+    assert (record["logger"], record["level"]) == ("mine", "WARNING")
+    assert record["message"] == "from the worker" and record["pid"] != server.pid
+
+
 def test_request_id_validation():
     assert valid_request_id(b"abc-123_/.:")
     assert not valid_request_id(b"")

@@ -40,6 +40,7 @@ import argparse
 import asyncio
 import faulthandler
 import functools
+import json
 import logging
 import signal
 import threading
@@ -319,6 +320,22 @@ def _claim_stdio() -> tuple[int, int]:
     return fd_in, fd_out
 
 
+class _JsonLines(logging.Formatter):
+    """One JSON object per line, the fields of the server's own JSON lines and the pid."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            data["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False)
+
+
 def _close_inherited(*keep: int) -> None:
     """Close every descriptor above stdio but the frame pipes: what the server's own parent
     left open and inheritable (a shell's) is no business of adaptors."""
@@ -369,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-memory", type=int, default=0, help="RLIMIT_AS in bytes")
     parser.add_argument("--max-adaptors", type=int, default=256)
     parser.add_argument("--threads", type=int, default=16, help="threads for sync user code")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text")
     args = parser.parse_args(argv)
     _die_with_parent(args.parent)
     if args.max_memory:
@@ -376,10 +394,14 @@ def main(argv: list[str] | None = None) -> int:
     fd_in, fd_out = _claim_stdio()
     _close_inherited(fd_in, fd_out)
     faulthandler.enable()
-    logging.basicConfig(
-        level=logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
-    )
+    handler = logging.StreamHandler()
+    if args.log_format == "json":  # as the server's own lines (owt.server.accesslog)
+        handler.setFormatter(_JsonLines())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+        )
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     worker = Worker(fd_in, fd_out, Host(Runner(args.max_adaptors), args.threads))
     worker.serve()
     return 0

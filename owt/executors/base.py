@@ -138,6 +138,7 @@ class ExecutorOptions:
     idle_timeout: float | None = None  # seconds before an idle worker retires
     ray_address: str | None = None  # the Ray cluster, for the ray executor
     lib: tuple[str, ...] = ()  # --lib folders: their modules are in scope in adaptors
+    log_format: str = "text"  # how a worker process writes its own log lines (text, json)
 
 
 class Executor(ABC):

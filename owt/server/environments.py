@@ -107,6 +107,7 @@ def executor_options(settings: Settings) -> ExecutorOptions:
         idle_timeout=settings.worker_idle_timeout or None,
         ray_address=settings.ray_address,
         lib=tuple(settings.lib),
+        log_format=settings.log_format,
     )
 
 

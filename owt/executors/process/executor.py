@@ -65,6 +65,8 @@ class ProcessExecutor(Executor):
         command += ["--max-adaptors", str(opts.max_adaptors), "--threads", str(opts.threads)]
         if opts.max_memory:
             command += ["--max-memory", str(opts.max_memory)]
+        if opts.log_format != "text":
+            command += ["--log-format", opts.log_format]
         environ = {k: v for k, v in os.environ.items() if k != "PYTHONHOME"}
         environ.update(lib_environ(opts.lib))  # --lib folders: the worker's Runner reads them
         self.pool = WorkerPool(
