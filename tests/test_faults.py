@@ -451,3 +451,35 @@ def test_a_workers_lines_carry_no_stale_request_id(workers: OwtProcess) -> None:
     lost = [line for line in workers.lines if "lost; replacing it" in line]
     assert lost and "stuck-call-1" not in lost[-1], lost[-1]
     assert_calm(workers, "x")
+
+
+NOT_QUITE_PLAIN = {
+    "http_status": (
+        "from http import HTTPStatus\ndef run():\n    return 'made', HTTPStatus.CREATED\n",
+        201,
+        "made",
+    ),
+    "bytes_subclass_stream": (
+        "class B(bytes):\n    pass\ndef run():\n    yield B(b'one')\n    yield B(b'two')\n",
+        200,
+        "onetwo",
+    ),
+    "enum_in_an_error": (
+        "from http import HTTPStatus\ndef run():\n    return 'body', HTTPStatus.NO_CONTENT\n",
+        500,
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(NOT_QUITE_PLAIN))
+def test_values_of_plain_subclasses_cross_from_a_worker(workers: OwtProcess, name: str) -> None:
+    """A worker sends the server plain values only: an HTTPStatus, a bytes subclass, an enum
+    in an error's fields reach the caller as their plain values, not as a worker stopped."""
+    code, status, text = NOT_QUITE_PLAIN[name]
+    response = run(workers, code, timeout=10, env="x")
+    assert response.status_code == status, response.text
+    if text is not None:
+        assert response.text == text
+    else:
+        assert error_of(response) == "adaptor_error" and response.json()["status"] == 204

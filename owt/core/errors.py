@@ -82,7 +82,8 @@ class OwtError(Exception):
     def __init__(self, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.message = message
-        self.extra = {k: v for k, v in extra.items() if v is not None}
+        # Plain values only: a payload crosses from a worker, which sends nothing else.
+        self.extra = {k: _plain(v) for k, v in extra.items() if v is not None}
 
     def payload(self) -> dict[str, Any]:
         return {"error": self.kind, "message": self.message, **self.extra}
@@ -244,6 +245,25 @@ class CallerGone(OwtError):
 
     status = 499
     kind = "caller_gone"
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON's plain types (an HTTPStatus as its int, a str enum as its text)."""
+    if value is None or type(value) in (str, int, float, bool):
+        return value
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    return repr(value)
 
 
 _BY_KIND: dict[str, type[OwtError]] = {

@@ -88,12 +88,12 @@ def is_stream(value: Any) -> bool:
 
 def encode_chunk(item: Any) -> bytes:
     """One streamed item as bytes: text as UTF-8, bytes as is, anything else as a JSON line."""
-    if isinstance(item, bytes):
+    if type(item) is bytes:
         return item
+    if isinstance(item, (bytes, bytearray, memoryview)):  # a subclass (numpy.bytes_) too
+        return bytes(item)
     if isinstance(item, str):
         return item.encode()
-    if isinstance(item, (bytearray, memoryview)):
-        return bytes(item)
     if item is None:
         return b""
     return encode_json(item) + b"\n"
@@ -197,11 +197,10 @@ def check_head(status: Any, headers: list[tuple[str, str]], *, streamed: bool = 
     A bad one is the adaptor's error (500 ``adaptor_error`` naming it), answered before
     anything is sent — never a dropped connection, never a header injected by a line break.
     """
-    if not _is_status(status):
-        try:
-            status = int(status)
-        except (TypeError, ValueError):
-            raise _bad_head(f"the status {status!r} is not a number", status=repr(status))
+    try:
+        status = int(status)  # an exact int, also from an HTTPStatus or a numpy integer
+    except (TypeError, ValueError):
+        raise _bad_head(f"the status {status!r} is not a number", status=repr(status))
     if not 200 <= status <= 599:
         raise _bad_head(f"the status {status} is not a final HTTP status (200-599)", status=status)
     if streamed and status in _NO_BODY:
