@@ -143,7 +143,7 @@ def test_a_call_whose_client_left_is_logged_499(start_server, mode, kind):
         call(server.url, code, path="/left", timeout=0.3)
     assert wait_until(lambda: " POST /left " in server.log, timeout=5)
     (line,) = [line for line in server.lines if " POST /left " in line]
-    assert " POST /left 499 " in line and "incomplete" in line, line
+    assert " POST /left 499 " in line and "incomplete error=caller_gone" in line, line
     metrics = httpx.get(server.url + "/_owt/metrics").text
     assert 'owt_calls_total{env="main",shape="whole",status="499"} 1.0' in metrics
 

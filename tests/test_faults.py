@@ -332,10 +332,15 @@ import enum
 class Model(str, enum.Enum):
     BARK = "bark"
 
+class Odd:
+    def __repr__(self):
+        raise RuntimeError("no repr")
+
 def run():
     keep(Model.BARK, lambda: 1)  # a name of the adaptor's own class, and names of mixed types
     keep(("voice", 2), lambda: 2)
     keep(3, lambda: 3)
+    keep(Odd(), lambda: 4)  # one that cannot even say what it is
     return "kept"
 """
 
@@ -347,7 +352,7 @@ def test_kept_objects_may_have_any_hashable_name(workers: OwtProcess) -> None:
     assert run(workers, KEPT_NAMES, timeout=10, env="x").text == "kept"
     assert run(workers, PID, timeout=10, env="x").status_code == 200
     kept = status(workers)["environments"]["x"]["kept"]
-    assert {"bark", "('voice', 2)", "3"} <= set(kept)
+    assert {"bark", "('voice', 2)", "3", "<a Odd>"} <= set(kept)
 
 
 # Raised by the adaptor itself: its own error (500 adaptor_error), never a cancellation (no

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import traceback
 from pathlib import Path
 
@@ -18,9 +19,15 @@ __all__ = [
 ]
 
 _OWT_DIR = Path(__file__).parent.parent
-#: owt's plumbing around user code: the runner, the pipe DSL's steps, the SSE wrapper. Their
-#: frames say nothing about the adaptor (the ready adaptors of owt.lib keep theirs).
-_PLUMBING = (str(_OWT_DIR / "core"), str(_OWT_DIR / "summat"), str(_OWT_DIR / "lib" / "stream.py"))
+#: owt's plumbing around user code: the runner, the pipe DSL's steps, the SSE wrapper, and the
+#: futures a ``@batch`` caller waits on. Their frames say nothing about the adaptor (the ready
+#: adaptors of owt.lib keep theirs).
+_PLUMBING = (
+    str(_OWT_DIR / "core"),
+    str(_OWT_DIR / "summat"),
+    str(_OWT_DIR / "lib" / "stream.py"),
+    str(Path(concurrent.futures.__file__).parent),
+)
 
 
 def user_traceback(exc: BaseException) -> str:

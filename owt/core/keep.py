@@ -62,4 +62,7 @@ def _shown(name: object) -> str:
         return name
     if isinstance(name, str):  # a str subclass (a str enum's member): its text
         return str.__str__(name)
-    return repr(name)
+    try:
+        return repr(name)
+    except Exception:  # its own __repr__ fails: say what it is
+        return f"<a {type(name).__name__}>"

@@ -45,8 +45,9 @@ __all__ = [
 
 TEXT = "text/plain; charset=utf-8"
 #: The most header bytes an adaptor may answer with: Node (the JS client) reads a head of up
-#: to 16 KiB (httpx and curl 100 KiB, browsers 256 KiB); an answer it cannot read is none.
-MAX_HEADER_BYTES = 16 * 1024
+#: to 16 KiB (httpx and curl 100 KiB, browsers 256 KiB), owt's own headers and the status
+#: line included; an answer it cannot read is none.
+MAX_HEADER_BYTES = 15 * 1024
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"
 BINARY = "application/octet-stream"

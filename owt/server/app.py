@@ -209,6 +209,7 @@ class OwtApp:
             elif client_gone(scope):  # it left before its answer: sent to nobody
                 record.complete = False
                 record.status = CallerGone.status
+                reply = CallerGone("the client left before its answer").reply()
         finally:
             self.observer.end(record, scope, call, reply)
 

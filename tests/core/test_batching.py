@@ -223,3 +223,13 @@ def test_a_caller_timing_out_in_a_batch_costs_no_warm_worker(owt_server) -> None
         assert other.result().text.startswith("b:")  # its batch went without a's item
     time.sleep(1.5)  # past the grace a given-up call has to leave its worker
     assert timed_out() == before
+
+
+def test_a_failed_batch_shows_its_callers_the_functions_own_traceback(owt_server) -> None:
+    code = "@batch(max_size=4, max_wait_ms=50)\ndef run(xs: list[int]) -> list[int]:\n"
+    code += "    raise ValueError('model failed')\n"
+    r = httpx.post(owt_server.url, json={"code_b64": b64(code), "kwargs": {"xs": 1}}, timeout=30)
+    body = r.json()
+    assert (r.status_code, body["error"]) == (500, "adaptor_error")
+    assert "raise ValueError('model failed')" in body["traceback"]
+    assert "concurrent/futures" not in body["traceback"]  # no plumbing of the wait
