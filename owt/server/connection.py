@@ -34,13 +34,15 @@ from owt.core.errors import HeadersTooLarge, HeaderTimeout, OwtError
 
 __all__ = ["CYCLE", "BoundedHttpToolsProtocol", "client_gone"]
 
-#: The scope key of the request's uvicorn cycle (whose ``disconnected`` says the client left).
+#: The scope key of a weak reference to the request's uvicorn cycle (whose ``disconnected``
+#: says the client left).
 CYCLE = "owt.cycle"
 
 
 def client_gone(scope: dict[str, Any]) -> bool:
     """True once the request's client has closed its connection (served by owt's protocol)."""
-    cycle = scope.get(CYCLE)
+    ref = scope.get(CYCLE)
+    cycle = ref() if ref is not None else None
     return cycle is not None and bool(cycle.disconnected)
 
 
@@ -92,7 +94,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 raise ValueError("request headers too large")  # uvicorn answers: see below
         super().on_headers_complete()
         if self.cycle is not None:  # the app can tell whether its answer could still arrive
-            cast(dict[str, Any], self.scope)[CYCLE] = self.cycle
+            # A weak reference: the cycle holds the scope, and a scope holding the cycle would
+            # make every request garbage that only the collector frees.
+            cast(dict[str, Any], self.scope)[CYCLE] = weakref.ref(self.cycle)
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn's answer to any parser error, including one a callback above raised.
