@@ -361,8 +361,8 @@ def _reconnects_to_finished_stream(scope: dict[str, Any]) -> bool:
 
 
 def _misspelled(fields: Any) -> str:
-    """For a request without code: the fields it sent that look like a call field's name
-    misspelled (``code``, ``kwarg``), with the names meant."""
+    """For a request without code: the fields it sent that look like a code field's name
+    misspelled (``code``, ``code_64``), with the names meant."""
     meant = []
     for name in fields:
         if name not in CALL_FIELDS:
