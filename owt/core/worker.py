@@ -40,9 +40,7 @@ import argparse
 import asyncio
 import faulthandler
 import functools
-import json
 import logging
-import signal
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +50,13 @@ from owt.core.frames import FrameBuffer, write_frame
 from owt.core.host import Host
 from owt.core.pumps import is_end
 from owt.core.runner import Runner
+from owt.core.workerprocess import (
+    claim_stdio,
+    close_inherited,
+    die_with_parent,
+    limit_memory,
+    log_to_stderr,
+)
 
 __all__ = ["MEMORY_EXIT_CODE", "Worker", "main"]
 
@@ -62,10 +67,6 @@ PULL_AHEAD = 4
 
 #: At most this much of the server's frames is read at once.
 READ_BYTES = 64 * 1024
-
-#: How much a pipe to or from the server holds, where the system allows (Linux's
-#: /proc/sys/fs/pipe-max-size is 1 MiB by default; the default pipe holds 64 KiB).
-PIPE_BYTES = 1024 * 1024
 
 #: The exit code of a worker that ran out of memory (as a shell reports a SIGKILLed process).
 MEMORY_EXIT_CODE = 137
@@ -308,78 +309,6 @@ def _describe() -> dict[str, Any]:
     }
 
 
-def _claim_stdio() -> tuple[int, int]:
-    """Keep the pipes for frames; fd 0 reads nothing, fd 1 writes to stderr."""
-    fd_in, fd_out = os.dup(0), os.dup(1)
-    for fd in (fd_in, fd_out):
-        _widen_pipe(fd)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    os.dup2(2, 1)
-    return fd_in, fd_out
-
-
-class _JsonLines(logging.Formatter):
-    """One JSON object per line, the fields of the server's own JSON lines and the pid."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        data = {
-            "time": self.formatTime(record),
-            "level": record.levelname,
-            "logger": record.name,
-            "pid": record.process,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            data["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(data, ensure_ascii=False)
-
-
-def _close_inherited(*keep: int) -> None:
-    """Close every descriptor above stdio but the frame pipes: what the server's own parent
-    left open and inheritable (a shell's) is no business of adaptors."""
-    bound = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 4096
-    low = 3
-    for fd in sorted(keep):
-        os.closerange(low, fd)
-        low = fd + 1
-    os.closerange(low, max(low, bound))
-
-
-def _widen_pipe(fd: int) -> None:
-    """Linux: let a pipe hold :data:`PIPE_BYTES`, so a big result or chunk crosses in one
-    write rather than 64 KiB at a time, each waiting for the server to wake and read."""
-    try:
-        import fcntl
-
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-    except (ImportError, AttributeError, OSError):  # not Linux, or over pipe-max-size
-        pass
-
-
-def _limit_memory(limit: int) -> None:
-    import resource
-
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-
-
-def _die_with_parent(parent: int) -> None:
-    """Linux: the kernel kills this worker if the server dies, even by SIGKILL."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-    if parent and os.getppid() != parent:  # the server died before we asked
-        os._exit(1)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="owt-worker")
     parser.add_argument("--parent", type=int, default=0, help="the server's pid")
@@ -388,20 +317,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=16, help="threads for sync user code")
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
     args = parser.parse_args(argv)
-    _die_with_parent(args.parent)
+    die_with_parent(args.parent)
     if args.max_memory:
-        _limit_memory(args.max_memory)
-    fd_in, fd_out = _claim_stdio()
-    _close_inherited(fd_in, fd_out)
+        limit_memory(args.max_memory)
+    fd_in, fd_out = claim_stdio()
+    close_inherited(fd_in, fd_out)
     faulthandler.enable()
-    handler = logging.StreamHandler()
-    if args.log_format == "json":  # as the server's own lines (owt.server.accesslog)
-        handler.setFormatter(_JsonLines())
-    else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
-        )
-    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    log_to_stderr(args.log_format)
     worker = Worker(fd_in, fd_out, Host(Runner(args.max_adaptors), args.threads))
     worker.serve()
     return 0

@@ -1,0 +1,109 @@
+"""How a worker process sets itself up: its pipes, limits, descriptors and log. Stdlib only,
+Python >= 3.10 (see :mod:`owt.core.worker`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+
+__all__ = [
+    "PIPE_BYTES",
+    "claim_stdio",
+    "close_inherited",
+    "die_with_parent",
+    "limit_memory",
+    "log_to_stderr",
+    "widen_pipe",
+]
+
+#: How much a pipe to or from the server holds, where the system allows (Linux's
+#: /proc/sys/fs/pipe-max-size is 1 MiB by default; the default pipe holds 64 KiB).
+PIPE_BYTES = 1024 * 1024
+
+
+def log_to_stderr(log_format: str) -> None:
+    """The worker's own log lines on stderr (the server's log): text, or JSON as the
+    server's own lines with ``--log-format json``."""
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(_JsonLines())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+        )
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+
+
+def claim_stdio() -> tuple[int, int]:
+    """Keep the pipes for frames; fd 0 reads nothing, fd 1 writes to stderr."""
+    fd_in, fd_out = os.dup(0), os.dup(1)
+    for fd in (fd_in, fd_out):
+        widen_pipe(fd)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    return fd_in, fd_out
+
+
+class _JsonLines(logging.Formatter):
+    """One JSON object per line, the fields of the server's own JSON lines and the pid."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            data["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False)
+
+
+def close_inherited(*keep: int) -> None:
+    """Close every descriptor above stdio but the frame pipes: what the server's own parent
+    left open and inheritable (a shell's) is no business of adaptors."""
+    bound = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 4096
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, max(low, bound))
+
+
+def widen_pipe(fd: int) -> None:
+    """Linux: let a pipe hold :data:`PIPE_BYTES`, so a big result or chunk crosses in one
+    write rather than 64 KiB at a time, each waiting for the server to wake and read."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, AttributeError, OSError):  # not Linux, or over pipe-max-size
+        pass
+
+
+def limit_memory(limit: int) -> None:
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def die_with_parent(parent: int) -> None:
+    """Linux: the kernel kills this worker if the server dies, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if parent and os.getppid() != parent:  # the server died before we asked
+        os._exit(1)
