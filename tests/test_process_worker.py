@@ -310,7 +310,7 @@ def test_an_async_generator_that_computes_between_chunks_sends_each_when_made(
             assert head[:3] == ("head", call_id, 200) and head[4] == b"0"
             arrived = worker.waiting(5)
             flag.touch()  # let the generator go on either way
-            assert arrived, "the chunk made before the loop got busy did not go out"
+            assert arrived, f"the chunk made before the loop got busy did not go out (turn {turn})"
             assert worker.receive()[2] == [b"1"]
             rest: list[Any] = []
             while not rest or rest[-1] is not None:

@@ -34,7 +34,7 @@ class Target:
     accepts_any: bool
     names: frozenset[str]
     first: str | None
-    is_async: bool = False  # runs on a loop: a coroutine or an async generator function
+    is_async: bool = False  # a coroutine function (an async generator is settled on a loop too)
     #: Required keyword-passable names, when the signature is plain enough to check arguments
     #: with two set operations (no ``*args``, nothing positional-only after the request).
     required: frozenset[str] | None = None
@@ -76,7 +76,7 @@ def target_of(fn: Any) -> Target:
         accepts_any=any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params),
         names=frozenset(p.name for p in named),
         first=named[0].name if named else None,
-        is_async=inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn),
+        is_async=inspect.iscoroutinefunction(fn),
         required=required if plain else None,
     )
 
