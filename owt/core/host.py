@@ -114,34 +114,30 @@ class Host:
 
     async def begin(self, call_id: str, call: Call) -> Head:
         """Run a call to its head; a streamed rest starts pumping under ``call_id``."""
-        task = asyncio.current_task()
-        assert task is not None
-        self.running[call_id] = task
-        try:
-            if self.pass_on is not None:
-                reply = await self.pass_on(call)
-            else:
-                reply = await self.runner.run(call, self._offload(call_id, call))
-        except Exception as exc:  # a bug in owt: answer, keep serving
-            log.exception("internal error in the host")
-            reply = Internal(f"the host failed: {type(exc).__name__}: {exc}").reply()
-        finally:
-            self.running.pop(call_id, None)
-        return await self._answer(call_id, reply)
+        if self.pass_on is not None:
+            return await self._to_head(call_id, self.pass_on(call))
+        return await self._to_head(call_id, self.runner.run(call, self._offload(call_id, call)))
 
     async def finish(self, call_id: str, call: Call, result: Any) -> Head:
         """Settle on this loop what a sync adaptor returned that is async (an async generator,
         an awaitable), as :meth:`begin` would have; a streamed rest pumps under ``call_id``."""
+        return await self._to_head(call_id, self._settle(call_id, call, result))
+
+    async def _settle(self, call_id: str, call: Call, result: Any) -> Reply:
+        try:
+            return await self.runner.settle_async(call, result, self._offload(call_id, call))
+        except OwtError as err:
+            return err.reply()
+
+    async def _to_head(self, call_id: str, running: Awaitable[Reply]) -> Head:
+        """Await a call's Reply as ``call_id``'s run (a drop cancels it), then its head."""
         task = asyncio.current_task()
         assert task is not None
         self.running[call_id] = task
         try:
-            reply = await self.runner.settle_async(call, result, self._offload(call_id, call))
-        except OwtError as err:
-            reply = err.reply()
+            reply = await running
         except Exception as exc:  # a bug in owt: answer, keep serving
-            log.exception("internal error in the host")
-            reply = Internal(f"the host failed: {type(exc).__name__}: {exc}").reply()
+            reply = _host_failed(exc)
         finally:
             self.running.pop(call_id, None)
         return await self._answer(call_id, reply)
@@ -156,8 +152,7 @@ class Host:
             with self._user_code(call_id, call):
                 reply = self.runner.run_blocking(call, self._offload(call_id, call), self.wait)
         except Exception as exc:  # a bug in owt: answer, keep serving
-            log.exception("internal error in the host")
-            reply = Internal(f"the host failed: {type(exc).__name__}: {exc}").reply()
+            reply = _host_failed(exc)
         if reply is None:
             return None
         if reply.stream is not None:
@@ -296,6 +291,11 @@ class Host:
             return await self.pool.run(job)
 
         return offload
+
+
+def _host_failed(exc: Exception) -> Reply:
+    log.exception("internal error in the host")
+    return Internal(f"the host failed: {type(exc).__name__}: {exc}").reply()
 
 
 def _payload(body: bytes) -> dict[str, Any]:
