@@ -23,7 +23,7 @@ builds — is read from the parts' own ``status()`` when a scraper asks. The fam
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -77,26 +77,16 @@ class CallMetrics:
         hist[1][0] += seconds
 
     def families(self) -> Iterator[Metric]:
-        calls = CounterMetricFamily(
-            "owt_calls", "Calls answered.", labels=["env", "status", "shape"]
-        )
-        for labels, count in sorted(self.calls.items()):
-            calls.add_metric(labels, count)
-        yield calls
-        errors = CounterMetricFamily(
+        calls = self.calls.items()
+        yield _counter("owt_calls", "Calls answered.", ["env", "status", "shape"], calls)
+        yield _counter(
             "owt_errors", "Calls answered with owt's JSON error, by its kind.",
-            labels=["env", "kind"],
+            ["env", "kind"], self.errors.items(),
         )  # fmt: skip
-        for pair, count in sorted(self.errors.items()):
-            errors.add_metric(pair, count)
-        yield errors
-        sent = CounterMetricFamily(
+        yield _counter(
             "owt_response_bytes", "Body bytes sent (shape stream or sse: streamed).",
-            labels=["env", "shape"],
+            ["env", "shape"], self.bytes.items(),
         )  # fmt: skip
-        for pair, count in sorted(self.bytes.items()):
-            sent.add_metric(pair, count)
-        yield sent
         latency = HistogramMetricFamily(
             "owt_call_duration_seconds", "From request to the last byte sent.", labels=["env"]
         )
@@ -107,6 +97,16 @@ class CallMetrics:
                 buckets.append((bound, cumulative))
             latency.add_metric([env], buckets, total[0])
         yield latency
+
+
+def _counter(
+    name: str, text: str, labels: list[str], counts: Iterable[tuple[Sequence[str], int]]
+) -> CounterMetricFamily:
+    """A counter family with one sample per label values (``dict.items()``), in order."""
+    family = CounterMetricFamily(name, text, labels=labels)
+    for values, count in sorted(counts):
+        family.add_metric(values, count)
+    return family
 
 
 class MetricsCollector:
