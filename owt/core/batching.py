@@ -41,7 +41,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-__all__ = ["MAX_WAIT", "Batcher", "batch"]
+__all__ = ["MAX_WAIT", "Batcher", "batch", "item_hint"]
 
 log = logging.getLogger(__name__)
 
@@ -154,12 +154,12 @@ def batch(max_size: int = 32, max_wait_ms: float = 5) -> Callable[[Callable[...,
             batcher.fn = _sync_of(fn)
         functools.update_wrapper(wrapper, fn)
         del wrapper.__wrapped__  # callers see the one-item signature below, not the list one
-        item_hint = _item_hint(hint)
+        item = item_hint(hint)
         parameter = inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        if item_hint is not inspect.Parameter.empty:
-            parameter = parameter.replace(annotation=item_hint)
+        if item is not inspect.Parameter.empty:
+            parameter = parameter.replace(annotation=item)
         wrapper.__signature__ = inspect.Signature([parameter])
-        wrapper.__annotations__ = {} if item_hint is inspect.Parameter.empty else {name: item_hint}
+        wrapper.__annotations__ = {} if item is inspect.Parameter.empty else {name: item}
         wrapper.batcher = batcher
         return wrapper
 
@@ -213,12 +213,13 @@ def _only_parameter(fn: Callable[..., Any]) -> tuple[str, Any]:
     return parameters[0].name, hints.get(parameters[0].name, inspect.Parameter.empty)
 
 
-def _item_hint(hint: Any) -> Any:
-    """``list[str]`` → ``str``: what one caller sends."""
+def item_hint(hint: Any, default: Any = inspect.Parameter.empty) -> Any:
+    """``list[str]`` → ``str``: what one caller of a batched function sends (or gets back);
+    ``default`` when the hint is no list of one type."""
     args = typing.get_args(hint)
     if typing.get_origin(hint) in (list, Sequence, tuple) and len(args) == 1:
         return args[0]
-    return inspect.Parameter.empty
+    return default
 
 
 def _item(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -31,6 +31,7 @@ __all__ = [
     "json_schema",
     "record_fields",
     "records_in",
+    "refers_to",
     "stream_item",
 ]
 
@@ -292,8 +293,8 @@ def records_in(tree: ast.Module) -> dict[str, Record]:
     for node in tree.body:
         if not isinstance(node, ast.ClassDef):
             continue
-        typed_dict = any(_names(base, "TypedDict") for base in node.bases)
-        if not typed_dict and not any(_names(d, "dataclass") for d in node.decorator_list):
+        typed_dict = any(refers_to(base, "TypedDict") for base in node.bases)
+        if not typed_dict and not any(refers_to(d, "dataclass") for d in node.decorator_list):
             continue
         total = not any(
             k.arg == "total" and isinstance(k.value, ast.Constant) and k.value.value is False
@@ -309,7 +310,7 @@ def records_in(tree: ast.Module) -> dict[str, Record]:
     return records
 
 
-def _names(node: ast.expr, name: str) -> bool:
+def refers_to(node: ast.expr, name: str) -> bool:
     """``name``, ``module.name`` or a call of either (``@dataclass(frozen=True)``)."""
     if isinstance(node, ast.Call):
         node = node.func

@@ -10,9 +10,7 @@ and the document is built off the event loop.
 from __future__ import annotations
 
 import ast
-import collections.abc
 import functools
-import typing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from owt.core.arrays import NPY
+from owt.core.batching import item_hint
 from owt.core.errors import OwtError
 from owt.core.hints import (
     Record,
@@ -30,6 +29,7 @@ from owt.core.hints import (
     hint_from_source,
     json_schema,
     records_in,
+    refers_to,
     stream_item,
 )
 from owt.server.endpoints.table import CALLER_FIELDS
@@ -86,29 +86,12 @@ def parameters_of(code: str, fn_name: str) -> Signature | None:
     pairs += list(zip(args.kwonlyargs, args.kw_defaults, strict=True))
     records = records_in(tree)  # dataclasses and TypedDicts the hints may name
     # @batch: a function of the list of items, called with ONE item, answering its own result
-    batched = any(_is_batch(d) for d in found.decorator_list) and len(pairs) == 1
+    batched = any(refers_to(d, "batch") for d in found.decorator_list) and len(pairs) == 1
     params = tuple(_parameter(arg, default, records, batched) for arg, default in pairs)
     returns = hint_from_source(found.returns, records) if found.returns is not None else Any
     if batched:
-        returns = _item_of(returns)
+        returns = item_hint(returns, Any)
     return Signature(params, returns, takes_request or args.kwarg is not None)
-
-
-def _is_batch(decorator: ast.expr) -> bool:
-    """``@batch``, ``@batch(...)``, ``@owt.batch(...)``."""
-    if isinstance(decorator, ast.Call):
-        decorator = decorator.func
-    if isinstance(decorator, ast.Attribute):
-        return decorator.attr == "batch"
-    return isinstance(decorator, ast.Name) and decorator.id == "batch"
-
-
-def _item_of(hint: Any) -> Any:
-    """``list[str]`` → ``str``: one item of a batch (anything else says nothing)."""
-    args = typing.get_args(hint)
-    if typing.get_origin(hint) in (list, tuple, collections.abc.Sequence) and len(args) == 1:
-        return args[0]
-    return Any
 
 
 def _parameter(
@@ -128,7 +111,7 @@ def _parameter(
     else:
         hint = hint_from_default(value) if known else Any
     if item:
-        hint = _item_of(hint)
+        hint = item_hint(hint, Any)
     schema = json_schema(hint)
     if known and isinstance(value, tuple):
         value = list(value)
