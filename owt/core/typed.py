@@ -300,11 +300,7 @@ def _convert_sequence(value: Any, kind: type, args: tuple[Any, ...]) -> Any:
 def _convert_mapping(value: Any, args: tuple[Any, ...]) -> Any:
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise Mismatch("not a JSON object")
+    value = _from_text(value)
     if not isinstance(value, dict):
         raise Mismatch
     if len(args) == 2:
@@ -312,16 +308,22 @@ def _convert_mapping(value: Any, args: tuple[Any, ...]) -> Any:
     return value
 
 
+def _from_text(value: Any) -> Any:
+    """A JSON object's text (a query string's, a form field's) as the object it holds."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise Mismatch("not a JSON object")
+
+
 def _to_record(value: Any, cls: type) -> Any:
     """A dataclass or TypedDict from a JSON object (or its text, from a query string), each
     field converted by its own hint; a missing required field or an unknown one is named."""
     if not typing.is_typeddict(cls) and isinstance(value, cls):
         return value
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise Mismatch("not a JSON object")
+    value = _from_text(value)
     if not isinstance(value, dict):
         raise Mismatch("not a JSON object")
     hints, required = record_fields(cls)
