@@ -249,10 +249,8 @@ class CallerGone(OwtError):
 
 def _plain(value: Any) -> Any:
     """``value`` as JSON's plain types (an HTTPStatus as its int, a str enum as its text)."""
-    if value is None or type(value) in (str, int, float, bool):
+    if value is None or type(value) in (str, int, float, bool):  # bool has no subclasses
         return value
-    if isinstance(value, bool):
-        return bool(value)
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
