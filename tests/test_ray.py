@@ -187,6 +187,21 @@ def test_a_call_runs_in_a_ray_actor(ray_server: OwtProcess) -> None:
     assert r.json()["pid"] != body["pid"]  # another environment, another actor
 
 
+def test_a_large_raw_body_reaches_an_actor_whole(ray_server: OwtProcess) -> None:
+    # A body the server would stream to a worker crosses to an actor with its call, read
+    # whole first: request.stream() gives it as one chunk there.
+    code = "def run(request):\n    return [len(c) for c in request.stream()] + [len(request.data)]"
+    r = httpx.post(
+        ray_server.url + "/",
+        params={"code_b64": b64(code)},
+        content=b"x" * (3 * 1024 * 1024),
+        headers={"content-type": "application/octet-stream"},
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == [3 * 1024 * 1024, 3 * 1024 * 1024]
+
+
 def test_lib_modules_are_in_scope_in_actors(ray_server: OwtProcess) -> None:
     # --lib reaches the actors in their runtime_env, and worker processes beside them.
     for env in ("main", "bare"):

@@ -12,8 +12,11 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from http.cookies import SimpleCookie
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import unquote_plus
+
+if TYPE_CHECKING:
+    from owt.core.body import Chunks
 
 __all__ = [
     "CALL_FIELDS",
@@ -264,7 +267,7 @@ class Request:
     @_once
     def json(self) -> Any:
         """The body parsed as JSON, or None when it is not JSON (see :attr:`is_json`)."""
-        if not self.data or not self.is_json:
+        if not self.is_json or not self.data:
             return None
         try:
             return json.loads(self.data.removeprefix(_BOM))
@@ -300,6 +303,13 @@ class Request:
 
     def get_data(self, as_text: bool = False) -> bytes | str:
         return self.data.decode("utf-8", "replace") if as_text else self.data
+
+    def stream(self) -> Chunks:
+        """The body as it arrives, for ``for`` or ``async for`` (see :mod:`owt.core.body`);
+        a body read whole comes as one chunk."""
+        from owt.core.body import Chunks
+
+        return Chunks(None, self.data)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Only the fields travel, as a tuple (derived attributes are rebuilt on the other

@@ -10,6 +10,8 @@ server → worker::
     ("call", id, Call)              run this call (several run at once, each under its id)
     ("pull", id)                    one more batch of this stream (a few go ahead unasked)
     ("close", id)                   its caller went away: cancel it, close its stream
+    ("body", id, data, error)       the next bytes of its request's body, as asked (b"" at
+                                    the end; ``error`` the payload of what ended it early)
 
 worker → server::
 
@@ -17,6 +19,7 @@ worker → server::
     ("head", id, status, headers, body, streamed, info)   a reply, or the head of a stream
     ("items", id, [item, ...], info)   the chunks of a stream ready together; the last item
                                     None (the end) or an error payload ends it
+    ("want", id)                    the call reads its streamed body: send the next bytes
     ("dying", message)              the worker is about to exit (it ran out of memory)
 
 ``info`` is None unless the worker's warm adaptors or kept objects changed since it last said.

@@ -38,6 +38,7 @@ if __name__ == "__main__":
 
 import argparse
 import asyncio
+import concurrent.futures
 import faulthandler
 import functools
 import logging
@@ -45,7 +46,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from owt.core.body import BodyReader, StreamedRequest
 from owt.core.call import Call
+from owt.core.errors import error_from_payload
 from owt.core.frames import FrameBuffer, write_frame
 from owt.core.host import Host
 from owt.core.pumps import is_end
@@ -87,6 +90,8 @@ class Worker:
         # not in the server's memory. Guarded by ``_lock``, the lock of every write.
         self.flows: dict[str, _Flow] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # call id → the body bytes it asked the server for (``request.stream()``)
+        self.asks: dict[str, concurrent.futures.Future[bytes]] = {}
         host.direct_lane = self._direct_lane
         host.hold_pumps = True  # each starts once its head is out (_send_head, stream)
 
@@ -113,10 +118,15 @@ class Worker:
                 for message in frames.feed(view[:size]):
                     if message[0] == "call":
                         _, call_id, call = message
+                        if type(call.request) is StreamedRequest:
+                            call.request.attach(_Body(self, call_id))
                         if self._warm_async(call):
                             coros.append((call_id, call))
                         else:
                             calls.append(functools.partial(self.run_blocking, call_id, call))
+                        continue
+                    if message[0] == "body":  # for a call already running
+                        self._body_came(*message[1:])
                         continue
                     # A pull or close after its call in the same read: the call first.
                     self._start(calls, coros)
@@ -270,6 +280,22 @@ class Worker:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.05)
 
+    def ask_body(self, call_id: str) -> concurrent.futures.Future[bytes]:
+        """From the call's thread or loop: the next bytes of its request's body."""
+        future: concurrent.futures.Future[bytes] = concurrent.futures.Future()
+        self.asks[call_id] = future
+        self.send(("want", call_id))
+        return future
+
+    def _body_came(self, call_id: str, data: bytes, error: dict[str, Any] | None) -> None:
+        future = self.asks.pop(call_id, None)
+        if future is None:
+            return
+        if error is None:
+            future.set_result(data)
+        else:
+            future.set_exception(error_from_payload(error))
+
     def die_if_out_of_memory(self, payload: dict[str, Any]) -> None:
         if payload.get("type") == "MemoryError" or "raised MemoryError" in str(
             payload.get("message", "")
@@ -292,6 +318,19 @@ class _Flow:
         self.lane = False  # a sync stream's chunks may go past the loop (_direct)
         self.queued = 0  # such chunks handed to the loop and not yet sent
         self.waiter: asyncio.Future[None] | None = None  # the loop, waiting for room
+
+
+class _Body(BodyReader):
+    """A streamed request body in a worker: each read asks the server for the next bytes."""
+
+    __slots__ = ("call_id", "worker")
+
+    def __init__(self, worker: Worker, call_id: str) -> None:
+        self.worker = worker
+        self.call_id = call_id
+
+    def ask(self) -> concurrent.futures.Future[bytes]:
+        return self.worker.ask_body(self.call_id)
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:

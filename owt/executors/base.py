@@ -152,6 +152,9 @@ class Executor(ABC):
     """
 
     name: str = "executor"
+    #: Takes a :class:`~owt.core.body.StreamedRequest` as it is (its body read as the call
+    #: asks); else the server reads the body whole first.
+    streams_bodies: bool = False
 
     def __init__(
         self,

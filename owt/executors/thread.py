@@ -22,6 +22,7 @@ from collections.abc import Coroutine
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from owt.core.body import StreamedRequest
 from owt.core.call import Call, Reply
 from owt.core.compiling import load_precompiled, precompile
 from owt.core.errors import CallerGone, OwtError
@@ -43,6 +44,7 @@ class ThreadExecutor(Executor):
     """Runs calls in this process: ``options.threads`` threads and one loop thread."""
 
     name = "thread"
+    streams_bodies = True
 
     def setup(self) -> None:
         self.runner = Runner(self.options.max_adaptors, lib=self.options.lib)
@@ -50,6 +52,8 @@ class ThreadExecutor(Executor):
         self._compiler: ProcessPoolExecutor | None = None
 
     async def submit(self, call: Call) -> Reply:
+        if isinstance(call.request, StreamedRequest):
+            call.request.attach(call.request.source.reader())
         target = self.runner.cached(call)
         if target is None:  # compile on a thread (top-level code is user code)
             if len(call.code) > PRECOMPILE_BYTES and not self.runner.knows(call.sha256):

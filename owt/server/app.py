@@ -19,6 +19,7 @@ import anyio
 from starlette.applications import Starlette
 
 from owt.config import Settings
+from owt.core.body import STREAM_FROM, StreamedRequest
 from owt.core.call import CALL_FIELDS, Call, Reply, Request
 from owt.core.errors import (
     Busy,
@@ -32,18 +33,18 @@ from owt.core.errors import (
     UnknownEnv,
     reply_for,
 )
-from owt.core.events import DONE
 from owt.executors.base import Executor, caller_gone
 from owt.server.accesslog import Observer
 from owt.server.admin import RESERVED, admin_routes
 from owt.server.auth import protect
+from owt.server.body import BodySource, whole
 from owt.server.cache import ResponseCache
 from owt.server.codes import CodeStore
 from owt.server.connection import client_gone
 from owt.server.deadlines import Deadlines
 from owt.server.endpoints import Endpoints
 from owt.server.environments import create_environments, create_requirements
-from owt.server.http import read_request, send_reply
+from owt.server.http import read_request, reconnects_to_finished_stream, send_reply
 from owt.server.limits import ConcurrencyLimit
 from owt.server.metrics import CallMetrics
 from owt.server.progress import accepts_events, progress_reply
@@ -172,16 +173,22 @@ class OwtApp:
         if path == "/b64" or path.startswith("/b64/"):
             path = path[4:] or "/"
         timeout: float | None = self.settings.timeout
-        if _reconnects_to_finished_stream(scope):
+        if reconnects_to_finished_stream(scope):
             # An EventSource reconnecting after sse()'s last event: 204 stops it for good,
             # instead of running the adaptor again every few seconds.
             await send_reply(send, receive, Reply(204))
             return
-        caller_gone.set(lambda: _disconnected(receive))  # this request's task's own context
         record = self.observer.begin(scope, send)
         call: Call | None = None
+        source: BodySource | None = None
         try:
-            request = await read_request(scope, receive, self.settings.max_body_bytes, path)
+            request = await read_request(
+                scope, receive, self.settings.max_body_bytes, path, STREAM_FROM
+            )
+            if isinstance(request, StreamedRequest):
+                source = request.source
+                receive = source.receive  # the body's messages are the call's alone
+            caller_gone.set(lambda: _disconnected(receive))  # this request's task's own context
             call = self.resolve(request)
             timeout = call.timeout or timeout
             if "requirements" in call.options and accepts_events(call):
@@ -211,6 +218,8 @@ class OwtApp:
                 record.status = CallerGone.status
                 reply = CallerGone("the client left before its answer").reply()
         finally:
+            if source is not None:
+                source.close()
             self.observer.end(record, scope, call, reply)
 
     def resolve(self, request: Request) -> Call:
@@ -318,6 +327,9 @@ class OwtApp:
 
     async def execute(self, call: Call) -> Reply:
         executor = self.executor_for(call)
+        if isinstance(call.request, StreamedRequest) and not executor.streams_bodies:
+            # (a Ray actor): the body crosses with the call, read whole first
+            call.request = await whole(call.request)
         if "requirements" in call.options:  # only such a call may wait for a build
             # Building the call's environment is not the call: its timeout starts once ready.
             await executor.prepare(call)
@@ -346,18 +358,6 @@ class OwtApp:
         if self.closing:
             raise _shutting_down()
         return await executor.submit(call)
-
-
-_DONE_ID = DONE.encode()
-
-
-def _reconnects_to_finished_stream(scope: dict[str, Any]) -> bool:
-    if scope.get("method") != "GET":  # EventSource only ever GETs
-        return False
-    for name, value in scope.get("headers", ()):
-        if name == b"last-event-id":
-            return bool(value.strip() == _DONE_ID)
-    return False
 
 
 def _misspelled(fields: Any) -> str:

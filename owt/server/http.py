@@ -10,12 +10,14 @@ from typing import Any
 
 import anyio
 
-from owt.core.call import FilePart, Reply, Request
+from owt.core.body import StreamedRequest
+from owt.core.call import Reply, Request
 from owt.core.errors import BadRequest, Internal, OwtError, Timeout, TooLarge
-from owt.core.events import error_event
+from owt.core.events import DONE, error_event
+from owt.server.body import BodySource, too_large
 from owt.server.multipart import is_multipart, parse_multipart
 
-__all__ = ["read_request", "send_error", "send_reply"]
+__all__ = ["read_request", "reconnects_to_finished_stream", "send_error", "send_reply"]
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +28,19 @@ Scope = dict[str, Any]
 Message = dict[str, Any]
 
 
-async def read_request(scope: Scope, receive: Any, max_body_bytes: int, path: str) -> Request:
-    """Snapshot the request; a body over ``max_body_bytes`` is refused before it is read."""
+async def read_request(
+    scope: Scope, receive: Any, max_body_bytes: int, path: str, stream_from: int | None = None
+) -> Request:
+    """Snapshot the request; a body over ``max_body_bytes`` is refused before it is read.
+
+    With ``stream_from``, a raw body (not JSON, a form or multipart: those hold the call's
+    fields) longer than that, or of no declared length, is not read here: the request is a
+    :class:`~owt.core.body.StreamedRequest` whose ``source`` reads it as the call asks.
+    """
     raw_headers = scope.get("headers", [])
     pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers]
+    declared: int | None = None
+    content_type = ""
     for name, value in pairs:
         if name == "content-length":
             try:
@@ -37,50 +48,74 @@ async def read_request(scope: Scope, receive: Any, max_body_bytes: int, path: st
             except ValueError:
                 raise BadRequest("bad Content-Length header", field="content-length")
             if declared > max_body_bytes:
-                raise TooLarge(_too_large(max_body_bytes))
-    body = b""
-    if scope.get("method") not in ("GET", "HEAD"):
-        parts = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > max_body_bytes:
-                raise TooLarge(_too_large(max_body_bytes))
-            parts.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(parts)
+                raise TooLarge(too_large(max_body_bytes))
+        elif name == "content-type":
+            content_type = value
     client = scope.get("client")
-    form_pairs: list[tuple[str, str]] | None = None
-    file_parts: list[FilePart] = []
-    if body:
-        content_type = next((v for n, v in pairs if n == "content-type"), "")
-        if is_multipart(content_type):
-            form_pairs, file_parts = parse_multipart(content_type, body)
-            body = b""  # as in Flask: the parts are the body now (and cross to a worker once)
-    return Request(
-        method=scope.get("method", "GET"),
-        path=path,
-        query_string=scope.get("query_string", b"").decode("latin-1"),
-        header_pairs=pairs,
-        data=body,
-        scheme=scope.get("scheme", "http"),
-        remote_addr=client[0] if client else None,
-        root_path=scope.get("root_path", ""),
-        form_pairs=form_pairs,
-        file_parts=file_parts,
-    )
+    method = scope.get("method", "GET")
+    snapshot: dict[str, Any] = {
+        "method": method,
+        "path": path,
+        "query_string": scope.get("query_string", b"").decode("latin-1"),
+        "header_pairs": pairs,
+        "scheme": scope.get("scheme", "http"),
+        "remote_addr": client[0] if client else None,
+        "root_path": scope.get("root_path", ""),
+    }
+    if method in ("GET", "HEAD"):
+        return Request(**snapshot)
+    if (
+        stream_from is not None
+        and (declared is None or declared > stream_from)
+        and _is_raw(content_type)
+    ):
+        request = StreamedRequest(**snapshot)
+        request.source = BodySource(receive, max_body_bytes)
+        return request
+    body = await _read_body(receive, max_body_bytes)
+    if body and is_multipart(content_type):
+        form_pairs, file_parts = parse_multipart(content_type, body)
+        # As in Flask: the parts are the body now (and cross to a worker once).
+        return Request(**snapshot, form_pairs=form_pairs, file_parts=file_parts)
+    return Request(**snapshot, data=body)
 
 
-def _too_large(limit: int) -> str:
-    return (
-        f"the body is over the limit of {limit} bytes (--max-body-bytes): send less, or start "
-        "owt with a larger --max-body-bytes"
-    )
+async def _read_body(receive: Any, max_body_bytes: int) -> bytes:
+    parts = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_body_bytes:
+            raise TooLarge(too_large(max_body_bytes))
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts)
+
+
+def _is_raw(content_type: str) -> bool:
+    """A body of a type that holds no call fields: bytes for the adaptor alone."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media in ("", "application/json", "application/x-www-form-urlencoded"):
+        return False
+    return not (media.endswith("+json") or media.startswith("multipart/"))
+
+
+def reconnects_to_finished_stream(scope: Scope) -> bool:
+    """An ``EventSource`` reconnecting after ``sse()`` sent its last event (its id: done)."""
+    if scope.get("method") != "GET":  # EventSource only ever GETs
+        return False
+    for name, value in scope.get("headers", ()):
+        if name == b"last-event-id":
+            return bool(value.strip() == _DONE_ID)
+    return False
+
+
+_DONE_ID = DONE.encode()
 
 
 def _raw_headers(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:

@@ -17,6 +17,7 @@ import math
 from functools import lru_cache
 from typing import Any
 
+from owt.core.body import StreamedRequest
 from owt.core.call import CALL_FIELDS, Call, Request
 from owt.core.errors import BadRequest
 
@@ -190,13 +191,15 @@ def read_fields(request: Request, *, lists: bool = False) -> dict[str, Any]:
         if lists:
             fields.update(file_arguments(request))
         return fields
+    # A streamed body is raw data (never fields), for the adaptor alone to read.
+    in_body = type(request) is not StreamedRequest and request.method not in ("GET", "HEAD")
     if lists:
         fields = request.args.collapsed()
-    elif request.method in ("GET", "HEAD") or not request.data:
+    elif not in_body or not request.data:
         return request.args  # read-only from here on: no copy
     else:
         fields = dict(request.args)
-    if request.method in ("GET", "HEAD") or not request.data:
+    if not in_body or not request.data:
         return fields
     if request.is_json:
         fields.update(_json_fields(request.data))

@@ -29,6 +29,7 @@ import sys
 import time
 from typing import Any
 
+from owt.core.body import StreamedRequest
 from owt.core.call import Call, Reply
 from owt.core.errors import CallerGone, Internal, OwtError
 from owt.core.frames import pack
@@ -54,6 +55,7 @@ class ProcessExecutor(Executor):
     """An environment run by a pool of worker processes of one Python interpreter."""
 
     name = "process"
+    streams_bodies = True
 
     def setup(self) -> None:
         opts = self.options
@@ -94,6 +96,8 @@ class ProcessExecutor(Executor):
             worker, queue = await self.pool.open(call_id)
         except OwtError as err:
             return err.reply()
+        if isinstance(call.request, StreamedRequest):  # the worker asks for it as it reads
+            worker.bodies[call_id] = call.request.source
         try:
             await worker.send(frame)
             message = await self._head(worker, call_id, queue)

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import owt.core
-from owt.core.errors import WorkerDied
+from owt.core.body import Source
+from owt.core.errors import CallerGone, OwtError, WorkerDied
 from owt.core.frames import HEADER, FrameBuffer, loads_plain, pack
 from owt.core.pumps import is_end
 from owt.core.writes import BatchedWrites
@@ -117,6 +118,9 @@ class WorkerProcess:
         self._dying: str | None = None
         self._out: BatchedWrites | None = None  # frames for the worker, sent per loop turn
         self.on_change: Any = None  # called when a call ends or the worker is lost
+        # call id → the source of its streamed request body, read as the worker asks
+        self.bodies: dict[str, Source] = {}
+        self._giving: set[asyncio.Task[None]] = set()
 
     @property
     def pid(self) -> int | None:
@@ -194,6 +198,7 @@ class WorkerProcess:
             self.kill()
         self.lost = await self._exit()
         calls, self.calls = self.calls, {}
+        self.bodies.clear()
         for queue in calls.values():
             queue.put_nowait(self.lost)
         self.free.set()
@@ -203,6 +208,11 @@ class WorkerProcess:
         if message[0] == "dying":
             self._dying = message[1]
             return
+        if message[0] == "want":
+            task = asyncio.get_running_loop().create_task(self._give_body(message[1]))
+            self._giving.add(task)
+            task.add_done_callback(self._giving.discard)
+            return
         queue = self.calls.get(message[1])
         if queue is None:
             return
@@ -210,8 +220,22 @@ class WorkerProcess:
         if _ends(message):
             self._end(message[1])
 
+    async def _give_body(self, call_id: str) -> None:
+        """The next bytes of a call's request body, which the worker asked for."""
+        source = self.bodies.get(call_id)
+        error = None
+        try:
+            if source is None:
+                raise CallerGone("the call's request is over: its body can no longer be read")
+            data = await source.take()
+        except OwtError as err:
+            data, error = b"", err.payload()
+        with contextlib.suppress(WorkerLost):
+            await self.send(("body", call_id, data, error))
+
     def _end(self, call_id: str) -> None:
         self.calls.pop(call_id, None)
+        self.bodies.pop(call_id, None)
         self.abandoned.discard(call_id)
         if not self.calls:
             self.idle_since = time.monotonic()
