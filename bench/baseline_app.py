@@ -5,6 +5,7 @@ python bench/baseline_app.py PORT
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -43,6 +44,14 @@ async def body_echo(request: Request) -> Response:
     return Response(await request.body(), media_type="application/octet-stream")
 
 
+async def body_hash(request: Request) -> Response:
+    """The sha256 of the request's body, read as it arrives (bench/bench_payload.py)."""
+    digest = hashlib.sha256()
+    async for chunk in request.stream():
+        digest.update(chunk)
+    return Response(digest.hexdigest())
+
+
 async def stream(request: Request) -> StreamingResponse:
     """``mib`` MiB in 64 KiB chunks (bench/bench_payload.py)."""
     count = int(request.query_params.get("mib", "1")) * 16
@@ -69,6 +78,7 @@ app = Starlette(
         Route("/speak", speak, methods=["GET"]),
         Route("/payload/echo", body_echo, methods=["POST"]),
         Route("/payload/stream", stream, methods=["GET"]),
+        Route("/payload/hash", body_hash, methods=["POST"]),
         Route("/thread/{path:path}", echo_in_thread, methods=["GET", "POST"]),
         Route("/{path:path}", echo, methods=["GET", "POST"]),
     ]

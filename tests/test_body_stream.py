@@ -201,3 +201,36 @@ def test_a_mounted_endpoint_streams_a_raw_upload(start_server, tmp_path: Path):
         timeout=30,
     )
     assert r.json() == {"name": "take.wav", "size": 3 * MiB, "kind": "StreamedRequest"}
+
+
+def test_a_call_past_its_timeout_while_waiting_for_the_body_ends_its_read(server, tmp_path):
+    """The client trickles its body: the call is answered 504 at its deadline, and the
+    adaptor's pending read fails at once (no thread stays blocked, no worker is drained)."""
+    ended = tmp_path / "ended"
+    code = f"""
+def run(request):
+    try:
+        for chunk in request.stream():
+            pass
+    except Exception as exc:
+        open({str(ended)!r}, "w").write(type(exc).__name__)
+        raise
+"""
+
+    def trickle() -> Iterator[bytes]:
+        yield b"a" * (2 * MiB)
+        for _ in range(30):
+            time.sleep(0.1)
+            yield b"b"
+
+    before = httpx.get(server.url + "/_owt/status", timeout=5).json()
+    r = post(server, code, trickle(), timeout="1")
+    assert r.status_code == 504 and r.json()["error"] == "timeout"
+    deadline = time.monotonic() + 5
+    while not ended.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert ended.read_text() == "CallerGone"
+    after = httpx.get(server.url + "/_owt/status", timeout=5).json()
+    main = after["environments"]["main"]
+    if main["executor"] == "process":  # its worker serves on
+        assert main["killed_for_timeout"] == before["environments"]["main"]["killed_for_timeout"]
