@@ -38,6 +38,7 @@ if __name__ == "__main__":
 
 import argparse
 import asyncio
+import collections
 import concurrent.futures
 import faulthandler
 import functools
@@ -90,8 +91,9 @@ class Worker:
         # not in the server's memory. Guarded by ``_lock``, the lock of every write.
         self.flows: dict[str, _Flow] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        # call id → the body bytes it asked the server for (``request.stream()``)
-        self.asks: dict[str, concurrent.futures.Future[bytes]] = {}
+        # call id → the body bytes it asked the server for (``request.stream()``), in order
+        self.asks: dict[str, collections.deque[concurrent.futures.Future[bytes]]] = {}
+        self._asks_lock = threading.Lock()
         host.direct_lane = self._direct_lane
         host.hold_pumps = True  # each starts once its head is out (_send_head, stream)
 
@@ -281,16 +283,22 @@ class Worker:
             pause = min(pause * 2, 0.05)
 
     def ask_body(self, call_id: str) -> concurrent.futures.Future[bytes]:
-        """From the call's thread or loop: the next bytes of its request's body."""
+        """From the call's thread or loop: the next bytes of its request's body (the server
+        answers every ``want``, in order)."""
         future: concurrent.futures.Future[bytes] = concurrent.futures.Future()
-        self.asks[call_id] = future
+        with self._asks_lock:
+            self.asks.setdefault(call_id, collections.deque()).append(future)
         self.send(("want", call_id))
         return future
 
     def _body_came(self, call_id: str, data: bytes, error: dict[str, Any] | None) -> None:
-        future = self.asks.pop(call_id, None)
-        if future is None:
-            return
+        with self._asks_lock:
+            waiting = self.asks.get(call_id)
+            if not waiting:
+                return
+            future = waiting.popleft()
+            if not waiting:
+                del self.asks[call_id]
         if error is None:
             future.set_result(data)
         else:
@@ -321,16 +329,20 @@ class _Flow:
 
 
 class _Body(BodyReader):
-    """A streamed request body in a worker: each read asks the server for the next bytes."""
+    """A streamed request body in a worker: each read asks the server for the next bytes,
+    and for the bytes after them, which cross while the adaptor works on these."""
 
-    __slots__ = ("call_id", "worker")
+    __slots__ = ("ahead", "call_id", "worker")
 
     def __init__(self, worker: Worker, call_id: str) -> None:
         self.worker = worker
         self.call_id = call_id
+        self.ahead: concurrent.futures.Future[bytes] | None = None
 
     def ask(self) -> concurrent.futures.Future[bytes]:
-        return self.worker.ask_body(self.call_id)
+        future = self.ahead or self.worker.ask_body(self.call_id)
+        self.ahead = self.worker.ask_body(self.call_id)  # at the end: b"" once more
+        return future
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
