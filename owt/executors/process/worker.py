@@ -230,8 +230,16 @@ class WorkerProcess:
             data = await source.take()
         except OwtError as err:
             data, error = b"", err.payload()
-        with contextlib.suppress(WorkerLost):
-            await self.send(("body", call_id, data, error))
+        self.send_now(("body", call_id, data, error))
+
+    def send_now(self, message: tuple[Any, ...]) -> None:
+        """Send a frame without waiting for the pipe to take it: for frames bounded by other
+        means (a call's body pieces: the worker asks for at most two at a time). Waiting for
+        the pipe kept each piece alive here long after the worker had it, while the pipe
+        stayed full with other calls' pieces. A worker gone meanwhile: its reader tells."""
+        assert self.proc is not None and self.proc.stdin is not None and self._out is not None
+        if not self.proc.stdin.is_closing():
+            self._out.write(pack(message))
 
     def _end(self, call_id: str) -> None:
         self.calls.pop(call_id, None)
