@@ -12,6 +12,11 @@ export interface CallOptions {
   fetch?: typeof fetch;
   reuse?: boolean;
   sent?: Set<string>;
+  /** A raw body for the adaptor to read with `request.stream()`: the call's fields go in
+   * the query. A stream is sent once, with the code. */
+  body?: Blob | ArrayBuffer | ArrayBufferView | string | ReadableStream<Uint8Array>;
+  /** The body's type (default: a Blob's own, else application/octet-stream). */
+  contentType?: string;
 }
 
 /** A result decoded by its content type. */

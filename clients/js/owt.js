@@ -175,6 +175,9 @@ function multipartBody(code, plain, files, options, sha) {
 }
 
 function request(target, code, kwargs, options, sha) {
+  if (options.body !== undefined) {
+    return upload(resolve(target), query(code, kwargs, options, sha), options);
+  }
   let method = (options.method || "POST").toUpperCase();
   const [plain, files] = splitFiles(kwargs);
   const multipart = Object.keys(files).length > 0;
@@ -198,6 +201,27 @@ function request(target, code, kwargs, options, sha) {
     init.body = JSON.stringify(encode(code, kwargs, options, sha));
   }
   return [address.toString(), init];
+}
+
+/**
+ * `options.body` sent raw (a Blob or File, bytes, a string, or a ReadableStream of bytes),
+ * for the adaptor to read with `request.stream()`: the call's fields go in the query. Its
+ * type: `options.contentType`, else a Blob's own, else application/octet-stream.
+ */
+function upload(address, params, options) {
+  const { body } = options;
+  for (const [name, value] of params) address.searchParams.set(name, value);
+  const headers = headersFor(options, false);
+  const blobType = typeof Blob !== "undefined" && body instanceof Blob ? body.type : "";
+  headers.set("content-type", options.contentType || blobType || "application/octet-stream");
+  const init = { method: "POST", signal: options.signal, headers, body };
+  // A stream goes as it is read (fetch needs `duplex` for that); it cannot be sent twice.
+  if (isStream(body)) init.duplex = "half";
+  return [address.toString(), init];
+}
+
+function isStream(body) {
+  return typeof ReadableStream !== "undefined" && body instanceof ReadableStream;
 }
 
 async function errorFor(response) {
@@ -225,7 +249,8 @@ function keepsCode(status) {
  * Options: `method` ("POST" | "GET"), `fnName`, `fields`, `headers`, `token`,
  * `auth` ("user:password" or [user, password]), `signal`, `fetch` (a fetch function),
  * `reuse` (false: always send the code), `sent` (a Set of hashes to use as this call's
- * memory instead of the module's, per server origin).
+ * memory instead of the module's, per server origin), `body` and `contentType` (a raw body
+ * the adaptor reads with `request.stream()`; the call's fields then go in the query).
  */
 export async function send(target, code, kwargs = {}, options = {}) {
   code = sourceText(code);
@@ -236,7 +261,9 @@ export async function send(target, code, kwargs = {}, options = {}) {
     memory = sentCodes.get(origin);
     if (!memory) sentCodes.set(origin, (memory = new Set()));
   }
-  const sha = options.reuse === false ? null : await sha256(code);
+  // A streamed upload goes once: its call always carries the code (the hash might miss).
+  const once = options.reuse === false || isStream(options.body);
+  const sha = once ? null : await sha256(code);
   if (sha && memory.has(sha)) {
     const response = await fetchFn(...request(target, code, kwargs, options, sha));
     if (response.ok) return response;
@@ -568,8 +595,9 @@ const CALL_FIELDS = new Set([
 /**
  * Send a call to a mounted or registered endpoint (no code): `kwargs` as a JSON body, or as
  * plain query parameters with `method: "GET"`. `options.fields` holds the call's own options
- * a caller may set (`timeout`, `use_cache`, `cache_kwargs`, `cache_key_override`). The fetch
- * Response, once it is a success.
+ * a caller may set (`timeout`, `use_cache`, `cache_kwargs`, `cache_key_override`). With
+ * `options.body`, that is sent raw and `kwargs` go in the query. The fetch Response, once it
+ * is a success.
  */
 export async function sendEndpoint(target, kwargs = {}, options = {}) {
   const fetchFn = options.fetch || globalThis.fetch;
@@ -581,12 +609,17 @@ export async function sendEndpoint(target, kwargs = {}, options = {}) {
   const plain = args.filter(([name]) => !CALL_FIELDS.has(name));
   const named = args.filter(([name]) => CALL_FIELDS.has(name));
   const own = Object.entries(options.fields || {}).filter(([, value]) => value != null);
-  if (get) {
-    for (const [name, value] of plain) address.searchParams.set(name, queryValue(value));
-    if (named.length) {
-      address.searchParams.set("kwargs_b64", encodeText(JSON.stringify(Object.fromEntries(named)), true));
+  if (get || options.body !== undefined) {
+    const params = new URLSearchParams();
+    for (const [name, value] of plain) params.set(name, queryValue(value));
+    if (named.length) params.set("kwargs_b64", encodeText(JSON.stringify(Object.fromEntries(named)), true));
+    for (const [name, value] of own) params.set(name, queryValue(value));
+    if (!get) {
+      const response = await fetchFn(...upload(address, params, options));
+      if (!response.ok) throw await errorFor(response);
+      return response;
     }
-    for (const [name, value] of own) address.searchParams.set(name, queryValue(value));
+    for (const [name, value] of params) address.searchParams.set(name, value);
   } else {
     const body = Object.fromEntries(plain);
     if (named.length) body.kwargs = Object.fromEntries(named);

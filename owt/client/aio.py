@@ -24,6 +24,7 @@ from owt.client.base import (
     DEFAULT_URL,
     CallSpec,
     ProgressOption,
+    Upload,
     after_progress,
     aread_body,
     bind_arguments,
@@ -60,12 +61,20 @@ AsyncOpened = contextlib.AbstractAsyncContextManager[httpx.Response]
 class _Callable:
     """Something the server runs with keyword arguments: call it, stream it, read its events."""
 
-    def _open(self, kwargs: Mapping[str, Any]) -> AsyncOpened:
+    def _open(self, kwargs: Mapping[str, Any], upload: Upload | None = None) -> AsyncOpened:
         raise NotImplementedError
 
     async def __call__(self, /, **kwargs: Any) -> Any:
         """The result, decoded by its content type (JSON, text, bytes or None)."""
         async with self._open(kwargs) as response:
+            return decode_body(response.headers.get("content-type"), await aread_body(response))
+
+    async def upload(
+        self, body: Any, /, content_type: str = "application/octet-stream", **kwargs: Any
+    ) -> Any:
+        """Send ``body`` raw (bytes, or an async iterator of bytes) for the adaptor to read as
+        it arrives (``request.stream()``); ``kwargs`` go in the query. The result decoded."""
+        async with self._open(kwargs, Upload(body, content_type)) as response:
             return decode_body(response.headers.get("content-type"), await aread_body(response))
 
     async def stream(self, /, **kwargs: Any) -> AsyncIterator[str | bytes]:
@@ -97,8 +106,8 @@ class AsyncAdaptor(_Callable):
         self.client = client
         self.spec = spec
 
-    def _open(self, kwargs: Mapping[str, Any]) -> AsyncOpened:
-        return self.client._open_call(self.spec, kwargs)
+    def _open(self, kwargs: Mapping[str, Any], upload: Upload | None = None) -> AsyncOpened:
+        return self.client._open_call(self.spec, kwargs, upload)
 
     def url(self, /, **kwargs: Any) -> str:
         """A GET URL that makes this call (for a browser, ``<img src>``, ``EventSource``)."""
@@ -119,9 +128,9 @@ class AsyncEndpoint(_Callable):
         self.method = method.upper()
         self.options = endpoint_options(options)
 
-    def _open(self, kwargs: Mapping[str, Any]) -> AsyncOpened:
+    def _open(self, kwargs: Mapping[str, Any], upload: Upload | None = None) -> AsyncOpened:
         request = endpoint_request(
-            self.name, self.method, kwargs, self.options, self.client._timeout
+            self.name, self.method, kwargs, self.options, self.client._timeout, upload
         )
         return self.client._open(request)
 
@@ -220,6 +229,17 @@ class AsyncClient:
         """Run code that answers with server-sent events; each event's data."""
         return self.adaptor(code).events(**kwargs)
 
+    async def upload(
+        self,
+        code: Code,
+        body: Any,
+        /,
+        content_type: str = "application/octet-stream",
+        **kwargs: Any,
+    ) -> Any:
+        """Run code with ``body`` sent raw, for it to read with ``request.stream()``."""
+        return await self.adaptor(code).upload(body, content_type, **kwargs)
+
     def url(self, code: Code, /, **kwargs: Any) -> str:
         """A GET URL that runs code with ``kwargs``."""
         return self.adaptor(code).url(**kwargs)
@@ -281,10 +301,10 @@ class AsyncClient:
 
     @contextlib.asynccontextmanager
     async def _open_call(
-        self, spec: CallSpec, kwargs: Mapping[str, Any]
+        self, spec: CallSpec, kwargs: Mapping[str, Any], upload: Upload | None = None
     ) -> AsyncIterator[httpx.Response]:
         with translated_errors(self.base_url, self._timeout):
-            response = await self._send_call(spec, kwargs)
+            response = await self._send_call(spec, kwargs, upload)
             try:
                 yield await self._past_progress(response)
             finally:
@@ -318,23 +338,26 @@ class AsyncClient:
 
         return after_progress(response, reader.head, body())
 
-    async def _send_call(self, spec: CallSpec, kwargs: Mapping[str, Any]) -> httpx.Response:
-        """Send by hash when this server has had the code, else (or when it forgot) in full."""
+    async def _send_call(
+        self, spec: CallSpec, kwargs: Mapping[str, Any], upload: Upload | None = None
+    ) -> httpx.Response:
+        """Send by hash when this server has had the code, else (or when it forgot) in full;
+        an upload that cannot be sent twice always goes with the code."""
         sha = spec.source.sha256
-        if sha in self._sent:
-            response = await self._send(spec, kwargs, by_hash=True)
+        if sha in self._sent and (upload is None or upload.replayable):
+            response = await self._send(spec, kwargs, upload, by_hash=True)
             if not await self._is_unknown_code(response):
                 return await self._checked(response)
             self._sent.discard(sha)
-        response = await self._send(spec, kwargs, by_hash=False)
+        response = await self._send(spec, kwargs, upload, by_hash=False)
         if keeps_code(response.status_code):
             self._sent.add(sha)
         return await self._checked(response)
 
     async def _send(
-        self, spec: CallSpec, kwargs: Mapping[str, Any], *, by_hash: bool
+        self, spec: CallSpec, kwargs: Mapping[str, Any], upload: Upload | None, *, by_hash: bool
     ) -> httpx.Response:
-        args = spec.request(kwargs, by_hash=by_hash, timeout=self._timeout)
+        args = spec.request(kwargs, by_hash=by_hash, timeout=self._timeout, upload=upload)
         return await self._http.send(self._http.build_request(**args), stream=True)
 
     @staticmethod

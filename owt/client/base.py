@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_URL",
     "ENDPOINT_OPTIONS",
     "CallSpec",
+    "Upload",
     "after_progress",
     "aread_body",
     "bind_arguments",
@@ -67,12 +68,20 @@ class CallSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def request(
-        self, kwargs: Mapping[str, Any], *, by_hash: bool, timeout: float | None
+        self,
+        kwargs: Mapping[str, Any],
+        *,
+        by_hash: bool,
+        timeout: float | None,
+        upload: Upload | None = None,
     ) -> dict[str, Any]:
         """The arguments of ``httpx.Client.build_request`` for this call."""
         args: dict[str, Any] = {"method": self.method, "url": self.path}
         plain, files = split_files(kwargs)
-        if files:  # binary arguments travel as file parts of a multipart POST
+        if upload is not None:  # the code and arguments in the query, the body raw
+            upload.refuse(files)
+            upload.apply(args, encode_query(self.source, kwargs, self.options, by_hash=by_hash))
+        elif files:  # binary arguments travel as file parts of a multipart POST
             body = encode_body(self.source, plain, self.options, by_hash=by_hash)
             args["method"] = "POST" if self.method in ("GET", "HEAD") else self.method
             args["data"] = {name: form_value(value) for name, value in body.items()}
@@ -84,12 +93,41 @@ class CallSpec:
         if self.options.get("requirements"):
             # Where the server must build an environment first, it shows its progress as
             # events before the result (owt.server.progress); the client reads them itself.
-            args["headers"] = {"accept": "text/event-stream, */*;q=0.5"}
+            args.setdefault("headers", {})["accept"] = "text/event-stream, */*;q=0.5"
         _outwait(args, self.options, timeout)
         return args
 
     def url(self, base_url: str, kwargs: Mapping[str, Any]) -> str:
         return encode_url(join_url(base_url, self.path), self.source, kwargs, self.options)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A raw request body for the adaptor to read as it arrives (``request.stream()``) or
+    whole (``request.data``): bytes, a file opened in binary mode or an iterator of bytes
+    (for the async client: bytes or an async iterator of bytes)."""
+
+    body: Any
+    content_type: str = "application/octet-stream"
+
+    @property
+    def replayable(self) -> bool:
+        """Whether it can be sent again (the client retries a call whose code the server
+        no longer holds); a file or an iterator goes once, so its call sends the code."""
+        return isinstance(self.body, (bytes, bytearray, memoryview))
+
+    @staticmethod
+    def refuse(files: Mapping[str, Any]) -> None:
+        if files:
+            raise TypeError(
+                "binary arguments go as multipart parts, which an upload cannot hold: "
+                "send the bytes as the upload, or as an argument, not both"
+            )
+
+    def apply(self, args: dict[str, Any], params: Mapping[str, Any]) -> None:
+        """Make ``args`` (for ``httpx``) a POST of this body, its fields in the query."""
+        args.update(method="POST", params=params, content=self.body)
+        args.setdefault("headers", {})["content-type"] = self.content_type
 
 
 ProgressOption = Callable[[Mapping[str, Any]], None] | bool | None
@@ -234,8 +272,10 @@ def endpoint_request(
     kwargs: Mapping[str, Any],
     options: Mapping[str, Any] | None = None,
     timeout: float | None = None,
+    upload: Upload | None = None,
 ) -> dict[str, Any]:
-    """A mounted or registered endpoint takes plain arguments: a JSON body, or the query.
+    """A mounted or registered endpoint takes plain arguments: a JSON body, or the query
+    (always with an ``upload``, which is the body).
 
     An argument named like a call field (``timeout``, ``env``, ...) travels inside
     ``kwargs`` (``kwargs_b64`` in a query or form), where the server reads it as an argument
@@ -245,6 +285,8 @@ def endpoint_request(
     args: dict[str, Any] = {"method": method, "url": endpoint_path(name)}
     options = options or {}
     plain, files = split_files(kwargs)
+    if upload is not None:
+        upload.refuse(files)
     named_like_fields = {k: plain.pop(k) for k in list(plain) if k in CALL_FIELDS}
     if files:  # binary arguments: a multipart POST, the others as its text fields
         args["method"] = "POST" if method in ("GET", "HEAD") else method
@@ -253,11 +295,13 @@ def endpoint_request(
             data["kwargs_b64"] = b64(json.dumps(named_like_fields))
         args["data"] = {**data, **{k: form_value(v) for k, v in options.items()}}
         args["files"] = files
-    elif method in ("GET", "HEAD"):
+    elif method in ("GET", "HEAD") or upload is not None:
         params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in plain.items()}
         if named_like_fields:
             params["kwargs_b64"] = b64(json.dumps(named_like_fields), url_safe=True)
         args["params"] = {**params, **{k: form_value(v) for k, v in options.items()}}
+        if upload is not None:
+            upload.apply(args, args["params"])
     else:
         body = dict(plain)
         if named_like_fields:

@@ -21,6 +21,7 @@ from owt.client.base import (
     DEFAULT_URL,
     CallSpec,
     ProgressOption,
+    Upload,
     after_progress,
     bind_arguments,
     endpoint_options,
@@ -57,12 +58,24 @@ Opened = contextlib.AbstractContextManager[httpx.Response]
 class _Callable:
     """Something the server runs with keyword arguments: call it, stream it, read its events."""
 
-    def _open(self, kwargs: Mapping[str, Any]) -> Opened:
+    def _open(self, kwargs: Mapping[str, Any], upload: Upload | None = None) -> Opened:
         raise NotImplementedError
 
     def __call__(self, /, **kwargs: Any) -> Any:
         """The result, decoded by its content type (JSON, text, bytes or None)."""
         with self._open(kwargs) as response:
+            return decode_body(response.headers.get("content-type"), read_body(response))
+
+    def upload(
+        self, body: Any, /, content_type: str = "application/octet-stream", **kwargs: Any
+    ) -> Any:
+        """Send ``body`` raw (bytes, a binary file, an iterator of bytes) for the adaptor to
+        read as it arrives (``request.stream()``); ``kwargs`` go in the query. The result
+        decoded as a call's::
+
+            client.endpoint("transcribe").upload(open("take.wav", "rb"), "audio/wav", lang="en")
+        """
+        with self._open(kwargs, Upload(body, content_type)) as response:
             return decode_body(response.headers.get("content-type"), read_body(response))
 
     def stream(self, /, **kwargs: Any) -> Iterator[str | bytes]:
@@ -92,8 +105,8 @@ class Adaptor(_Callable):
         self.client = client
         self.spec = spec
 
-    def _open(self, kwargs: Mapping[str, Any]) -> Opened:
-        return self.client._open_call(self.spec, kwargs)
+    def _open(self, kwargs: Mapping[str, Any], upload: Upload | None = None) -> Opened:
+        return self.client._open_call(self.spec, kwargs, upload)
 
     def url(self, /, **kwargs: Any) -> str:
         """A GET URL that makes this call (for a browser, ``<img src>``, ``EventSource``)."""
@@ -112,9 +125,9 @@ class Endpoint(_Callable):
         self.method = method.upper()
         self.options = endpoint_options(options)
 
-    def _open(self, kwargs: Mapping[str, Any]) -> Opened:
+    def _open(self, kwargs: Mapping[str, Any], upload: Upload | None = None) -> Opened:
         request = endpoint_request(
-            self.name, self.method, kwargs, self.options, self.client._timeout
+            self.name, self.method, kwargs, self.options, self.client._timeout, upload
         )
         return self.client._open(request)
 
@@ -213,6 +226,17 @@ class Client:
         """Run code that answers with server-sent events; each event's data."""
         return self.adaptor(code).events(**kwargs)
 
+    def upload(
+        self,
+        code: Code,
+        body: Any,
+        /,
+        content_type: str = "application/octet-stream",
+        **kwargs: Any,
+    ) -> Any:
+        """Run code with ``body`` sent raw, for it to read with ``request.stream()``."""
+        return self.adaptor(code).upload(body, content_type, **kwargs)
+
     def url(self, code: Code, /, **kwargs: Any) -> str:
         """A GET URL that runs code with ``kwargs``."""
         return self.adaptor(code).url(**kwargs)
@@ -273,9 +297,11 @@ class Client:
                 response.close()
 
     @contextlib.contextmanager
-    def _open_call(self, spec: CallSpec, kwargs: Mapping[str, Any]) -> Iterator[httpx.Response]:
+    def _open_call(
+        self, spec: CallSpec, kwargs: Mapping[str, Any], upload: Upload | None = None
+    ) -> Iterator[httpx.Response]:
         with translated_errors(self.base_url, self._timeout):
-            response = self._send_call(spec, kwargs)
+            response = self._send_call(spec, kwargs, upload)
             try:
                 yield self._past_progress(response)
             finally:
@@ -308,21 +334,26 @@ class Client:
 
         return after_progress(response, reader.head, body())
 
-    def _send_call(self, spec: CallSpec, kwargs: Mapping[str, Any]) -> httpx.Response:
-        """Send by hash when this server has had the code, else (or when it forgot) in full."""
+    def _send_call(
+        self, spec: CallSpec, kwargs: Mapping[str, Any], upload: Upload | None = None
+    ) -> httpx.Response:
+        """Send by hash when this server has had the code, else (or when it forgot) in full;
+        an upload that cannot be sent twice always goes with the code."""
         sha = spec.source.sha256
-        if sha in self._sent:
-            response = self._send(spec, kwargs, by_hash=True)
+        if sha in self._sent and (upload is None or upload.replayable):
+            response = self._send(spec, kwargs, upload, by_hash=True)
             if not self._is_unknown_code(response):
                 return self._checked(response)
             self._sent.discard(sha)
-        response = self._send(spec, kwargs, by_hash=False)
+        response = self._send(spec, kwargs, upload, by_hash=False)
         if keeps_code(response.status_code):
             self._sent.add(sha)
         return self._checked(response)
 
-    def _send(self, spec: CallSpec, kwargs: Mapping[str, Any], *, by_hash: bool) -> httpx.Response:
-        args = spec.request(kwargs, by_hash=by_hash, timeout=self._timeout)
+    def _send(
+        self, spec: CallSpec, kwargs: Mapping[str, Any], upload: Upload | None, *, by_hash: bool
+    ) -> httpx.Response:
+        args = spec.request(kwargs, by_hash=by_hash, timeout=self._timeout, upload=upload)
         return self._http.send(self._http.build_request(**args), stream=True)
 
     @staticmethod

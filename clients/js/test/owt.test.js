@@ -380,6 +380,69 @@ describe("binary arguments", () => {
   });
 });
 
+describe("uploads (options.body)", () => {
+  const code = [
+    "import hashlib",
+    "def run(request, label='x'):",
+    "    digest, chunks = hashlib.sha256(), 0",
+    "    for chunk in request.stream():",
+    "        digest.update(chunk)",
+    "        chunks += 1",
+    "    return {'sha256': digest.hexdigest(), 'chunks': chunks, 'label': label,",
+    "            'type': request.content_type, 'kind': type(request).__name__}",
+  ].join("\n");
+  const bytes = new Uint8Array(3 * 1024 * 1024).map((_, i) => i % 251);
+
+  async function expected(data) {
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
+    return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  test("bytes and a Blob stream to the adaptor, with its arguments and type", async () => {
+    const sha = await expected(bytes);
+    const got = await call(base, code, { label: "u8" }, { body: bytes });
+    assert.deepEqual(got, {
+      sha256: sha, chunks: got.chunks, label: "u8", type: "application/octet-stream", kind: "StreamedRequest",
+    });
+    assert.ok(got.chunks > 1);
+    const blob = new Blob([bytes], { type: "audio/wav" });
+    const again = await call(base, code, {}, { body: blob });
+    assert.equal(again.sha256, sha);
+    assert.equal(again.type, "audio/wav");
+  });
+
+  test("a ReadableStream is sent as it is read, with the code", async () => {
+    const half = bytes.length / 2;
+    const body = new ReadableStream({
+      start(controller) {
+        controller.enqueue(bytes.subarray(0, half));
+        controller.enqueue(bytes.subarray(half));
+        controller.close();
+      },
+    });
+    const got = await call(base, code, {}, { body, contentType: "text/plain" });
+    assert.equal(got.sha256, await expected(bytes));
+    assert.equal(got.type, "text/plain");
+  });
+
+  test("an endpoint takes an upload, its arguments in the query", async () => {
+    const put = await fetch(`${base}/_owt/endpoints/js-upload`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ code_b64: encodeText(code) }),
+    });
+    assert.equal(put.status, 201);
+    try {
+      const got = await endpoint(`${base}/js-upload`, { label: "take" }, { body: bytes, contentType: "audio/wav" });
+      assert.equal(got.sha256, await expected(bytes));
+      assert.equal(got.label, "take");
+      assert.equal(got.type, "audio/wav");
+    } finally {
+      await fetch(`${base}/_owt/endpoints/js-upload`, { method: "DELETE" });
+    }
+  });
+});
+
 describe("environment builds", () => {
   let built;
   let folder;
