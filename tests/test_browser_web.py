@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import subprocess
 
@@ -29,3 +31,41 @@ def test_page_calls_owt_from_the_browser(owt_server, chromium):
         page.screenshot(path=str(ARTIFACTS / "example-web.png"))
     finally:
         page.close()
+
+
+def test_a_page_uploads_a_file_the_adaptor_reads_as_it_arrives(owt_server, chromium):
+    """owt.js in a page: a 3 MiB File as the raw body of a call (``options.body``)."""
+    b64 = base64.urlsafe_b64encode
+    module = (
+        f"def run():\n    text = open({str(ROOT / 'clients/js/owt.js')!r}).read()\n"
+        "    return text, {'content-type': 'text/javascript'}\n"
+    )
+    page_code = "def run():\n    return '<!doctype html><title>upload</title>'\n"
+    digest = (
+        "import hashlib\n"
+        "def run(request, label):\n"
+        "    digest, chunks = hashlib.sha256(), 0\n"
+        "    for chunk in request.stream():\n"
+        "        digest.update(chunk)\n"
+        "        chunks += 1\n"
+        "    return {'label': label, 'sha': digest.hexdigest(), 'chunks': chunks,\n"
+        "            'type': request.content_type}\n"
+    )
+    size = 3 * 1024 * 1024
+    expected = hashlib.sha256(bytes(i % 251 for i in range(size))).hexdigest()
+    page = chromium.new_page()
+    try:
+        page.goto(f"{owt_server.url}/upload.html?code_b64={b64(page_code.encode()).decode()}")
+        got = page.evaluate(
+            """async ([moduleUrl, code, size]) => {
+                const { call } = await import(moduleUrl);
+                const bytes = new Uint8Array(size).map((_, i) => i % 251);
+                const file = new File([bytes], "take.wav", { type: "audio/wav" });
+                return await call(location.origin, code, { label: "page" }, { body: file });
+            }""",
+            [f"/owt.js?code_b64={b64(module.encode()).decode()}", digest, size],
+        )
+    finally:
+        page.close()
+    assert got["sha"] == expected and got["label"] == "page" and got["chunks"] > 1
+    assert got["type"] == "audio/wav"
