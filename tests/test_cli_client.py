@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -129,3 +130,58 @@ def test_credentials_from_the_url_or_flags(start_server: Any, hello: Path) -> No
     result = CliRunner().invoke(call_command, [server.url, str(hello), "name=x"])
     assert result.exit_code == 1
     assert "unauthorized (401)" in result.stderr
+
+
+DIGEST = """
+import hashlib
+def run(request, label="x"):
+    digest = hashlib.sha256()
+    for chunk in request.stream():
+        digest.update(chunk)
+    return {"label": label, "sha": digest.hexdigest(), "type": request.content_type,
+            "kind": type(request).__name__}
+"""
+
+
+def test_call_uploads_a_file_or_stdin_as_the_raw_body(owt_server: Any, tmp_path: Path) -> None:
+    code = tmp_path / "digest.py"
+    code.write_text(DIGEST)
+    take = tmp_path / "take.wav"
+    take.write_bytes(bytes(range(256)) * 8192)  # 2 MiB: it streams
+    want = hashlib.sha256(take.read_bytes()).hexdigest()
+    result = CliRunner().invoke(
+        call_command,
+        [
+            "--upload",
+            str(take),
+            "--content-type",
+            "audio/wav",
+            owt_server.url,
+            str(code),
+            "label=a",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer == {"label": "a", "sha": want, "type": "audio/wav", "kind": "StreamedRequest"}
+    with take.open("rb") as stdin:  # a pipe of no known length: sent chunked
+        piped = subprocess.run(
+            [sys.executable, "-m", "owt", "call", "--upload", "-", owt_server.url, str(code)],
+            stdin=stdin,
+            capture_output=True,
+            timeout=60,
+        )
+    assert piped.returncode == 0, piped.stderr
+    assert json.loads(piped.stdout)["sha"] == want
+
+
+def test_call_upload_refuses_what_cannot_go_with_it(owt_server: Any, tmp_path: Path) -> None:
+    code = tmp_path / "digest.py"
+    code.write_text(DIGEST)
+    runner = CliRunner()
+    both = runner.invoke(call_command, ["--upload", "-", owt_server.url, "-"], input="x")
+    assert both.exit_code == 2 and "stdin" in both.output
+    streamed = runner.invoke(call_command, ["--upload", str(code), "--stream", "u", str(code)])
+    assert streamed.exit_code == 2 and "--stream" in streamed.output
+    missing = runner.invoke(call_command, ["--upload", str(tmp_path / "no"), "u", str(code)])
+    assert missing.exit_code == 2 and "cannot read" in missing.output

@@ -12,13 +12,14 @@ as a multipart file part: ``owt call URL size.py image=@cat.png``; ``NAME=@@text
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 from urllib.parse import unquote, urlsplit
 
 import click
@@ -61,12 +62,20 @@ def _file_argument(path: str, item: str) -> io.BytesIO:
     return part
 
 
-def _no_files(kwargs: dict[str, Any]) -> None:
+def _no_files(kwargs: dict[str, Any], reason: str = "which only `owt call` sends") -> None:
     for name, value in kwargs.items():
         if isinstance(value, io.BytesIO):
-            raise click.BadParameter(
-                f"{name}=@...: a file goes as a multipart part, which only `owt call` sends"
-            )
+            raise click.BadParameter(f"{name}=@...: a file goes as a multipart part, {reason}")
+
+
+def _body(path: str) -> contextlib.AbstractContextManager[BinaryIO]:
+    """The --upload body: stdin's bytes, or the file's (read as they are sent)."""
+    if path == "-":
+        return contextlib.nullcontext(sys.stdin.buffer)
+    try:
+        return Path(path).expanduser().open("rb")
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="--upload")
 
 
 def _call_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -134,6 +143,18 @@ def _print_result(result: Any) -> None:
     "--post", "method", flag_value="POST", default=True, help="Send a JSON body. [default]"
 )
 @click.option("--stream", is_flag=True, help="Print the body's chunks as they arrive.")
+@click.option(
+    "--upload",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Send FILE (- for stdin) as the raw body, for the adaptor's request.stream().",
+)
+@click.option(
+    "--content-type",
+    default="application/octet-stream",
+    show_default=True,
+    help="The type of the --upload body.",
+)
 @click.option("--auth", metavar="USER:PASSWORD", envvar="OWT_CLIENT_AUTH", help="Basic auth.")
 @click.option("--token", envvar="OWT_CLIENT_TOKEN", help="Bearer token.")
 @click.option("--http-timeout", type=float, default=300.0, help="Seconds to wait. [300]")
@@ -144,6 +165,8 @@ def call_command(
     args: tuple[str, ...],
     method: str,
     stream: bool,
+    upload: str | None,
+    content_type: str,
     auth: str | None,
     token: str | None,
     http_timeout: float,
@@ -153,7 +176,8 @@ def call_command(
     """Run FILE's adaptor on the server at URL with ARGS (NAME=text, NAME:=json).
 
     The URL's path is the call's path; FILE - reads the code from stdin. The result goes to
-    stdout; an error response exits 1 with its message on stderr.
+    stdout; an error response exits 1 with its message on stderr. With --upload, the file
+    is the body (read as it is sent) and ARGS go in the query.
     """
     import httpx
 
@@ -161,6 +185,12 @@ def call_command(
     from owt.client.base import join_url
 
     kwargs = parse_arguments(args)
+    if upload is not None:
+        _no_files(kwargs, "which a call with --upload cannot hold: send it as the upload")
+        if stream:
+            raise click.UsageError("--upload answers whole: leave out --stream")
+        if upload == "-" and file.name == "<stdin>":
+            raise click.UsageError("stdin cannot be both the code and the --upload body")
     fn_name, fields = _fields(fn_name, **options)
     base, path, credentials = _split_url(url)
     if auth:
@@ -173,7 +203,10 @@ def call_command(
             base, auth=credentials, token=token, timeout=http_timeout, progress=True
         ) as client:
             adaptor = client.adaptor(source, fn_name=fn_name, path=path, method=method, **fields)
-            if stream:
+            if upload is not None:
+                with _body(upload) as body:
+                    _print_result(adaptor.upload(body, content_type, **kwargs))
+            elif stream:
                 for chunk in adaptor.stream(**kwargs):
                     _write(chunk)
             else:
