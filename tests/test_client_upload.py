@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import make_wheel
 
 from owt.client import AsyncClient, Client
 
@@ -91,6 +94,47 @@ def test_an_endpoint_takes_an_upload_with_its_arguments(owt_server: Any) -> None
     assert answer["type"] == "audio/wav"
 
 
+def test_an_endpoint_upload_keeps_its_arguments_types(owt_server: Any) -> None:
+    # Arguments travel as JSON in the query: an untyped function gets 3, not "3"; a typed
+    # one gets its list (a query parameter "[1, 2]" would not convert).
+    code = (
+        "def run(request, n, flags, tags: list[int]):\n"
+        "    return [n, flags, tags, len(request.data)]\n"
+    )
+    name = f"kinds-{time.time_ns()}"
+    with Client(owt_server.url, timeout=30) as client:
+        client.register(name, code)
+        try:
+            got = client.endpoint(name).upload(b"xy", n=3, flags=True, tags=[1, 2])
+        finally:
+            client.unregister(name)
+    assert got == [3, True, [1, 2], 2]
+
+
+def test_bytearrays_views_and_pipes_upload(owt_server: Any) -> None:
+    data = b"p" * (2 * MiB)
+    read, write = os.pipe()  # a pipe's size reads 0: it must go with no declared length
+    feeder = threading.Thread(target=lambda: (os.write(write, data), os.close(write)))
+    feeder.start()
+    with Client(owt_server.url, timeout=30) as client, os.fdopen(read, "rb") as pipe:
+        assert client.upload(DIGEST, pipe)["sha"] == sha(data)
+        assert client.upload(DIGEST, bytearray(b"abc"))["sha"] == sha(b"abc")
+        assert client.upload(DIGEST, memoryview(b"abcd")[1:])["sha"] == sha(b"bcd")
+    feeder.join()
+
+
+def test_an_upload_with_requirements_still_streams(start_server: Any, tmp_path: Path) -> None:
+    # Its set's environment is worker processes, which take the body as it comes.
+    make_wheel(tmp_path, "owtupload", {"owtupload.py": b"X = 1\n"})
+    offline = {"UV_FIND_LINKS": str(tmp_path), "UV_NO_INDEX": "1", "UV_OFFLINE": "1"}
+    offline |= {"PIP_FIND_LINKS": str(tmp_path), "PIP_NO_INDEX": "1"}
+    server = start_server("--state-dir", str(tmp_path / "state"), env=offline)
+    with Client(server.url, timeout=120, progress=False) as client:
+        adaptor = client.adaptor(DIGEST, requirements=["owtupload"])
+        answer = adaptor.upload(iter([b"r" * MiB] * 3))
+    assert answer["kind"] == "StreamedRequest" and answer["chunks"] > 1
+
+
 def test_an_upload_and_binary_arguments_do_not_mix(owt_server: Any) -> None:
     with Client(owt_server.url, timeout=30) as client, pytest.raises(TypeError, match="both"):
         client.upload(DIGEST, b"body", label=b"bytes too")
@@ -114,3 +158,10 @@ def test_the_async_client_uploads_bytes_and_async_chunks(owt_server: Any) -> Non
     whole, chunked = asyncio.run(scenario())
     assert whole["sha"] == chunked["sha"] == sha(data)
     assert whole["label"] == "async" and chunked["type"] == "text/plain"
+
+    async def a_sync_iterator() -> None:
+        async with AsyncClient(owt_server.url, timeout=30) as client:
+            await client.upload(DIGEST, iter([b"x"]))
+
+    with pytest.raises(TypeError, match="async iterator"):
+        asyncio.run(a_sync_iterator())

@@ -602,24 +602,29 @@ const CALL_FIELDS = new Set([
 export async function sendEndpoint(target, kwargs = {}, options = {}) {
   const fetchFn = options.fetch || globalThis.fetch;
   const method = (options.method || "POST").toUpperCase();
-  const get = method === "GET" || method === "HEAD";
+  const uploading = options.body !== undefined; // a POST, whatever `method` says
+  const get = (method === "GET" || method === "HEAD") && !uploading;
   const address = resolve(target);
   const init = { method, signal: options.signal, headers: headersFor(options, !get) };
   const args = Object.entries(kwargs || {}).filter(([, value]) => value !== undefined);
   const plain = args.filter(([name]) => !CALL_FIELDS.has(name));
   const named = args.filter(([name]) => CALL_FIELDS.has(name));
   const own = Object.entries(options.fields || {}).filter(([, value]) => value != null);
-  if (get || options.body !== undefined) {
+  if (uploading) {
+    // The body is the upload: the arguments go as JSON in the query, their types kept.
     const params = new URLSearchParams();
-    for (const [name, value] of plain) params.set(name, queryValue(value));
-    if (named.length) params.set("kwargs_b64", encodeText(JSON.stringify(Object.fromEntries(named)), true));
+    if (args.length) params.set("kwargs_b64", encodeText(JSON.stringify(Object.fromEntries(args)), true));
     for (const [name, value] of own) params.set(name, queryValue(value));
-    if (!get) {
-      const response = await fetchFn(...upload(address, params, options));
-      if (!response.ok) throw await errorFor(response);
-      return response;
+    const response = await fetchFn(...upload(address, params, options));
+    if (!response.ok) throw await errorFor(response);
+    return response;
+  }
+  if (get) {
+    for (const [name, value] of plain) address.searchParams.set(name, queryValue(value));
+    if (named.length) {
+      address.searchParams.set("kwargs_b64", encodeText(JSON.stringify(Object.fromEntries(named)), true));
     }
-    for (const [name, value] of params) address.searchParams.set(name, value);
+    for (const [name, value] of own) address.searchParams.set(name, queryValue(value));
   } else {
     const body = Object.fromEntries(plain);
     if (named.length) body.kwargs = Object.fromEntries(named);

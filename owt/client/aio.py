@@ -74,6 +74,14 @@ class _Callable:
     ) -> Any:
         """Send ``body`` raw (bytes, or an async iterator of bytes) for the adaptor to read as
         it arrives (``request.stream()``); ``kwargs`` go in the query. The result decoded."""
+        if not isinstance(body, (bytes, bytearray, memoryview, str)) and not hasattr(
+            body, "__aiter__"
+        ):
+            raise TypeError(
+                f"the async client uploads bytes or an async iterator of bytes, not "
+                f"{type(body).__name__}: read a file into bytes, or wrap its reads in an "
+                "async generator"
+            )
         async with self._open(kwargs, Upload(body, content_type)) as response:
             return decode_body(response.headers.get("content-type"), await aread_body(response))
 

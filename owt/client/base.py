@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import json
+import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -126,8 +129,24 @@ class Upload:
 
     def apply(self, args: dict[str, Any], params: Mapping[str, Any]) -> None:
         """Make ``args`` (for ``httpx``) a POST of this body, its fields in the query."""
-        args.update(method="POST", params=params, content=self.body)
+        args.update(method="POST", params=params, content=_content(self.body))
         args.setdefault("headers", {})["content-type"] = self.content_type
+
+
+def _content(body: Any) -> Any:
+    """What ``httpx`` sends as the body: bytes as bytes, and a file that is no regular file
+    (a pipe, stdin) read in chunks, of no declared length (its size would read 0)."""
+    if isinstance(body, (bytearray, memoryview)):
+        return bytes(body)
+    fileno = getattr(body, "fileno", None)
+    if fileno is not None and hasattr(body, "read"):
+        try:
+            regular = stat.S_ISREG(os.fstat(fileno()).st_mode)
+        except (OSError, ValueError):  # no descriptor (an in-memory file): httpx sizes it
+            regular = True
+        if not regular:
+            return iter(functools.partial(body.read, 1024 * 1024), b"")
+    return body
 
 
 ProgressOption = Callable[[Mapping[str, Any]], None] | bool | None
@@ -295,13 +314,16 @@ def endpoint_request(
             data["kwargs_b64"] = b64(json.dumps(named_like_fields))
         args["data"] = {**data, **{k: form_value(v) for k, v in options.items()}}
         args["files"] = files
-    elif method in ("GET", "HEAD") or upload is not None:
+    elif upload is not None:  # the body is the upload: arguments as JSON, types kept
+        params = {k: form_value(v) for k, v in options.items()}
+        if kwargs:
+            params["kwargs_b64"] = b64(json.dumps(dict(kwargs)), url_safe=True)
+        upload.apply(args, params)
+    elif method in ("GET", "HEAD"):
         params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in plain.items()}
         if named_like_fields:
             params["kwargs_b64"] = b64(json.dumps(named_like_fields), url_safe=True)
         args["params"] = {**params, **{k: form_value(v) for k, v in options.items()}}
-        if upload is not None:
-            upload.apply(args, args["params"])
     else:
         body = dict(plain)
         if named_like_fields:

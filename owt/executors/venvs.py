@@ -90,6 +90,7 @@ class RequirementsExecutor(RequirementsRouter):
     """Routes each call to the environment of its requirement set, building it first."""
 
     name = "requirements"
+    streams_bodies = True  # each set's environment is worker processes
 
     def __init__(
         self,

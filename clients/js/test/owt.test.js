@@ -383,12 +383,12 @@ describe("binary arguments", () => {
 describe("uploads (options.body)", () => {
   const code = [
     "import hashlib",
-    "def run(request, label='x'):",
+    "def run(request, label='x', extra=None):",
     "    digest, chunks = hashlib.sha256(), 0",
     "    for chunk in request.stream():",
     "        digest.update(chunk)",
     "        chunks += 1",
-    "    return {'sha256': digest.hexdigest(), 'chunks': chunks, 'label': label,",
+    "    return {'sha256': digest.hexdigest(), 'chunks': chunks, 'label': label, 'extra': extra,",
     "            'type': request.content_type, 'kind': type(request).__name__}",
   ].join("\n");
   const bytes = new Uint8Array(3 * 1024 * 1024).map((_, i) => i % 251);
@@ -402,7 +402,7 @@ describe("uploads (options.body)", () => {
     const sha = await expected(bytes);
     const got = await call(base, code, { label: "u8" }, { body: bytes });
     assert.deepEqual(got, {
-      sha256: sha, chunks: got.chunks, label: "u8", type: "application/octet-stream", kind: "StreamedRequest",
+      sha256: sha, chunks: got.chunks, label: "u8", extra: null, type: "application/octet-stream", kind: "StreamedRequest",
     });
     assert.ok(got.chunks > 1);
     const blob = new Blob([bytes], { type: "audio/wav" });
@@ -437,6 +437,10 @@ describe("uploads (options.body)", () => {
       assert.equal(got.sha256, await expected(bytes));
       assert.equal(got.label, "take");
       assert.equal(got.type, "audio/wav");
+      // The arguments keep their JSON types; `method: "GET"` with a body is still a POST.
+      const typed = await endpoint(`${base}/js-upload`, { extra: [1, true] }, { method: "GET", body: "ab" });
+      assert.deepEqual(typed.extra, [1, true]);
+      assert.equal(typed.sha256, await expected(new TextEncoder().encode("ab")));
     } finally {
       await fetch(`${base}/_owt/endpoints/js-upload`, { method: "DELETE" });
     }
