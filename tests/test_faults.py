@@ -326,6 +326,29 @@ def test_a_frame_forged_by_an_adaptor_runs_nothing_in_the_server(
     assert_calm(workers, "x")
 
 
+FORGED_LENGTH = """
+import gc, os, struct
+
+def run():
+    worker = next(o for o in gc.get_objects() if type(o).__name__ == "Worker")
+    os.write(worker.fd_out, struct.pack("!I", 1 << 30) + b"not a gigabyte")
+    return "sent"
+"""
+
+
+def test_a_frame_whose_length_is_forged_stops_its_worker(workers: OwtProcess) -> None:
+    """A frame header promising a gigabyte that never comes held every later frame of that
+    worker (its calls answered only by their timeouts); now the worker is stopped (502) once
+    its output pauses inside a frame, and its replacement serves."""
+    started = time.monotonic()
+    response = run(workers, FORGED_LENGTH, timeout=30, env="x")
+    assert (response.status_code, error_of(response)) == (502, "worker_died"), response.text
+    assert "inside a frame" in response.json()["message"]
+    assert time.monotonic() - started < 15
+    assert run(workers, PID, timeout=10, env="x").status_code == 200
+    assert_calm(workers, "x")
+
+
 KEPT_NAMES = """
 import enum
 

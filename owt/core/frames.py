@@ -111,6 +111,11 @@ class FrameBuffer:
         self._buffer = bytearray()
         self._loads = loads
 
+    @property
+    def partial(self) -> bool:
+        """Whether the bytes so far end inside a frame (its rest is still to come)."""
+        return bool(self._buffer)
+
     def feed(self, data: bytes | memoryview) -> list[Any]:
         """The messages of every frame that ``data`` completes, in order."""
         buffer = self._buffer

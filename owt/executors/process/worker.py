@@ -34,6 +34,9 @@ WORKER_SCRIPT = str(Path(owt.core.__file__).resolve().with_name("worker.py"))
 START_TIMEOUT = 60.0  # a worker of a large virtualenv may take a while to import
 STOP_GRACE = 2.0  # after its output ends, a worker has this long to exit
 READ_BYTES = 256 * 1024  # read at most this much of a worker's output at once
+#: Seconds a worker's output may pause inside a frame: a worker writes each frame whole, so
+#: a longer pause is a frame that never ends (its length forged by code writing to the pipe).
+MID_FRAME_STALL = 5.0
 
 
 class WorkerLost(Exception):
@@ -181,7 +184,10 @@ class WorkerProcess:
         frames = FrameBuffer(loads_plain)
         try:
             while True:
-                data = await stdout.read(READ_BYTES)
+                if frames.partial:
+                    data = await _within(stdout.read(READ_BYTES), MID_FRAME_STALL)
+                else:
+                    data = await stdout.read(READ_BYTES)
                 if not data:
                     break
                 for message in frames.feed(data):
@@ -364,6 +370,17 @@ class WorkerProcess:
             "kept": self.warm.get("kept", []),
             "adaptors": len(self.warm.get("adaptors", [])),
         }
+
+
+async def _within(read: Any, seconds: float) -> bytes:
+    try:
+        data: bytes = await asyncio.wait_for(read, seconds)
+    except TimeoutError:
+        raise ValueError(
+            f"its output stopped inside a frame for {seconds:g}s (a frame's length that is "
+            "not its length)"
+        ) from None
+    return data
 
 
 def _rss(pid: int | None) -> int | None:
