@@ -116,3 +116,14 @@ def test_a_large_whole_result_from_a_worker_keeps_its_length_and_little_server_m
             digest.update(chunk)
     assert digest.hexdigest() == hashlib.sha256(bytes(range(256)) * (384 * 1024)).hexdigest()
     assert peak_rss_mib(server.pid) < 100
+
+
+def test_a_head_request_gets_a_streams_head_and_the_stream_is_stopped(owt_server):
+    """HEAD of an endless stream: its head comes, its generator is closed, and the same
+    connection serves the next request (it pumped the stream on for nobody, for ever)."""
+    endless = "import itertools, time\ndef run():\n    for i in itertools.count():\n"
+    endless += "        yield f'{i}\\n'\n        time.sleep(0.01)\n"
+    with httpx.Client(base_url=owt_server.url, timeout=10) as client:
+        head = client.head("/", params={"code_b64": b64(endless)})
+        assert head.status_code == 200 and head.content == b""
+        assert client.get("/", params={"code_b64": b64("def run(): return 'next'")}).text == "next"

@@ -211,7 +211,8 @@ class OwtApp:
             reply = reply_for(exc)
         try:
             what = f"{scope['method']} {path}"
-            if not await send_reply(record, receive, reply, timeout, what):
+            head_only = scope["method"] == "HEAD"
+            if not await send_reply(record, receive, reply, timeout, what, head_only=head_only):
                 record.complete = False  # ended early: an error midway, or the client left
             elif client_gone(scope):  # it left before its answer: sent to nobody
                 record.complete = False

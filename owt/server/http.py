@@ -127,10 +127,17 @@ async def send_error(send: Any, err: OwtError) -> None:
 
 
 async def send_reply(
-    send: Any, receive: Any, reply: Reply, chunk_timeout: float | None = None, what: str = ""
+    send: Any,
+    receive: Any,
+    reply: Reply,
+    chunk_timeout: float | None = None,
+    what: str = "",
+    *,
+    head_only: bool = False,
 ) -> bool:
     """Send a Reply; for a stream, each chunk as it comes. False if the client went away or
-    the stream failed (``what`` names the call in the log line of a failure)."""
+    the stream failed (``what`` names the call in the log line of a failure). For a HEAD
+    request (``head_only``) a stream is closed once its head is out: nobody reads its body."""
     headers = _raw_headers(reply.headers)
     if reply.stream is None:
         # A whole body goes with its length (no chunked framing); a stream is chunked.
@@ -149,6 +156,9 @@ async def send_reply(
     assert isinstance(stream, AsyncIterator)
     completed = False
     try:
+        if head_only:
+            await send({"type": "http.response.body", "body": b""})
+            return True
         async with anyio.create_task_group() as tg:
 
             async def watch_disconnect() -> None:
