@@ -84,9 +84,6 @@ class Host:
         self.hold_pumps = False
         #: call id → a sync stream's direct lane to its caller (see :class:`SyncPump`)
         self.direct_lane: Callable[[str], Callable[[bytes, bool], bool]] | None = None
-        #: A whole body longer than this goes as a stream of pieces with its length (a
-        #: worker's: its transport holds a frame whole, a stream a few pieces at a time).
-        self.split_from: int | None = None
         self.in_user_code: dict[str, int] = {}  # call id → threads running its code now
         self._in_threads: dict[str, Call] = {}  # call id → its call, while its code runs
         self.lock = threading.Lock()
@@ -143,7 +140,7 @@ class Host:
             reply = _host_failed(exc)
         finally:
             self.running.pop(call_id, None)
-        return await self._answer(call_id, self._split(reply))
+        return await self._answer(call_id, reply)
 
     def begin_blocking(self, call_id: str, call: Call) -> Head | None:
         """Run a sync adaptor's call to its head right on this thread, which must be no
@@ -158,20 +155,9 @@ class Host:
             reply = _host_failed(exc)
         if reply is None:
             return None
-        reply = self._split(reply)
         if reply.stream is not None:
             return self.wait(self._answer(call_id, reply))
         return self._head(reply)
-
-    def _split(self, reply: Reply) -> Reply:
-        """A whole body over :attr:`split_from` as pieces of a stream, its length declared."""
-        body = reply.body
-        if self.split_from is None or reply.stream is not None or len(body) <= self.split_from:
-            return reply
-        headers = reply.headers
-        if not any(name.lower() == "content-length" for name, _ in headers):
-            headers = [*headers, ("content-length", str(len(body)))]
-        return Reply(reply.status, headers, b"", _pieces(body))
 
     async def _answer(self, call_id: str, reply: Reply) -> Head:
         """On the loop: a streamed reply starts pumping under ``call_id``."""
@@ -305,16 +291,6 @@ class Host:
             return await self.pool.run(job)
 
         return offload
-
-
-#: The size of the pieces a split body goes in.
-PIECE_BYTES = 1024 * 1024
-
-
-async def _pieces(body: bytes) -> AsyncIterator[bytes]:
-    view = memoryview(body)
-    for start in range(0, len(view), PIECE_BYTES):
-        yield bytes(view[start : start + PIECE_BYTES])
 
 
 def _host_failed(exc: Exception) -> Reply:

@@ -72,10 +72,6 @@ PULL_AHEAD = 4
 #: At most this much of the server's frames is read at once.
 READ_BYTES = 64 * 1024
 
-#: A whole result longer than this crosses as pieces: the server holds a few at a time, not
-#: the whole frame and the bytes read out of it (twice the result).
-SPLIT_FROM = 8 * 1024 * 1024
-
 #: The exit code of a worker that ran out of memory (as a shell reports a SIGKILLed process).
 MEMORY_EXIT_CODE = 137
 
@@ -100,7 +96,6 @@ class Worker:
         self._asks_lock = threading.Lock()
         host.direct_lane = self._direct_lane
         host.hold_pumps = True  # each starts once its head is out (_send_head, stream)
-        host.split_from = SPLIT_FROM
 
     def send(self, message: tuple[Any, ...]) -> None:
         with self._lock:
