@@ -327,23 +327,33 @@ def test_a_frame_forged_by_an_adaptor_runs_nothing_in_the_server(
 
 
 FORGED_LENGTH = """
-import gc, os, struct
+import gc, os, struct, threading, time
 
 def run():
     worker = next(o for o in gc.get_objects() if type(o).__name__ == "Worker")
     os.write(worker.fd_out, struct.pack("!I", 1 << 30) + b"not a gigabyte")
+    def trickle():  # a byte now and then: the output never pauses for long
+        for _ in range(30):
+            time.sleep(1)
+            os.write(worker.fd_out, b"a")
+    if {trickle}:
+        threading.Thread(target=trickle, daemon=True).start()
     return "sent"
 """
 
 
-def test_a_frame_whose_length_is_forged_stops_its_worker(workers: OwtProcess) -> None:
+@pytest.mark.parametrize("trickle", [False, True], ids=["stopped", "trickled"])
+def test_a_frame_whose_length_is_forged_stops_its_worker(
+    workers: OwtProcess, trickle: bool
+) -> None:
     """A frame header promising a gigabyte that never comes held every later frame of that
     worker (its calls answered only by their timeouts); now the worker is stopped (502) once
-    its output pauses inside a frame, and its replacement serves."""
+    its output pauses inside a frame, or crawls on a byte at a time, and its replacement
+    serves."""
     started = time.monotonic()
-    response = run(workers, FORGED_LENGTH, timeout=30, env="x")
+    response = run(workers, FORGED_LENGTH.format(trickle=trickle), timeout=30, env="x")
     assert (response.status_code, error_of(response)) == (502, "worker_died"), response.text
-    assert "inside a frame" in response.json()["message"]
+    assert "length that is not its length" in response.json()["message"]
     assert time.monotonic() - started < 15
     assert run(workers, PID, timeout=10, env="x").status_code == 200
     assert_calm(workers, "x")

@@ -116,6 +116,11 @@ class FrameBuffer:
         """Whether the bytes so far end inside a frame (its rest is still to come)."""
         return bool(self._buffer)
 
+    @property
+    def partial_bytes(self) -> int:
+        """How much of that frame has come."""
+        return len(self._buffer)
+
     def feed(self, data: bytes | memoryview) -> list[Any]:
         """The messages of every frame that ``data`` completes, in order."""
         buffer = self._buffer

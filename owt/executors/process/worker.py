@@ -34,9 +34,12 @@ WORKER_SCRIPT = str(Path(owt.core.__file__).resolve().with_name("worker.py"))
 START_TIMEOUT = 60.0  # a worker of a large virtualenv may take a while to import
 STOP_GRACE = 2.0  # after its output ends, a worker has this long to exit
 READ_BYTES = 256 * 1024  # read at most this much of a worker's output at once
-#: Seconds a worker's output may pause inside a frame: a worker writes each frame whole, so
-#: a longer pause is a frame that never ends (its length forged by code writing to the pipe).
+#: A worker writes each frame whole, at the pipe's speed. Its output pausing inside a frame
+#: for this many seconds, or a frame still arriving after them at less than
+#: :data:`MIN_FRAME_RATE` bytes a second, is a frame that will not end (its length forged by
+#: code writing to the pipe, perhaps fed a byte at a time).
 MID_FRAME_STALL = 5.0
+MIN_FRAME_RATE = 1024 * 1024
 
 
 class WorkerLost(Exception):
@@ -182,16 +185,24 @@ class WorkerProcess:
         assert self.proc is not None and self.proc.stdout is not None
         stdout = self.proc.stdout
         frames = FrameBuffer(loads_plain)
+        clock = asyncio.get_running_loop().time
+        since = clock()  # when the frame now arriving began to
         try:
             while True:
                 if frames.partial:
                     data = await _within(stdout.read(READ_BYTES), MID_FRAME_STALL)
                 else:
                     data = await stdout.read(READ_BYTES)
+                    since = clock()
                 if not data:
                     break
-                for message in frames.feed(data):
+                messages = frames.feed(data)
+                for message in messages:
                     self._route(message)
+                if messages:
+                    since = clock()
+                elif frames.partial:
+                    _keeps_pace(frames.partial_bytes, clock() - since)
         except ConnectionError:
             pass
         except Exception as exc:  # not owt's frames (code wrote to the pipe): stop it now
@@ -370,6 +381,14 @@ class WorkerProcess:
             "kept": self.warm.get("kept", []),
             "adaptors": len(self.warm.get("adaptors", [])),
         }
+
+
+def _keeps_pace(arrived: int, seconds: float) -> None:
+    if seconds > MID_FRAME_STALL and arrived < MIN_FRAME_RATE * seconds:
+        raise ValueError(
+            f"a frame has crawled in for {seconds:.0f}s ({arrived} bytes so far): a frame's "
+            "length that is not its length"
+        )
 
 
 async def _within(read: Any, seconds: float) -> bytes:
