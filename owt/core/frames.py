@@ -39,10 +39,25 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["HEADER", "FrameBuffer", "loads_plain", "pack", "write_frame"]
+__all__ = [
+    "HEADER",
+    "MID_FRAME_STALL",
+    "MIN_FRAME_RATE",
+    "FrameBuffer",
+    "loads_plain",
+    "pack",
+    "write_frame",
+]
 
 HEADER = struct.Struct("!I")
 PICKLE_PROTOCOL = 5
+
+#: A worker writes each frame whole, at the pipe's speed. Its output pausing inside a frame
+#: for this many seconds, or a frame still arriving after them at under ``MIN_FRAME_RATE``
+#: bytes a second, is a frame that will not end (its length forged by code writing to the
+#: pipe, perhaps fed a byte at a time).
+MID_FRAME_STALL = 5.0
+MIN_FRAME_RATE = 1024 * 1024
 
 
 def pack(message: tuple[Any, ...]) -> bytes:
@@ -110,20 +125,29 @@ class FrameBuffer:
     def __init__(self, loads: Callable[[memoryview], Any] = pickle.loads) -> None:
         self._buffer = bytearray()
         self._loads = loads
+        self._since = 0.0  # when the frame arriving now began to
 
     @property
     def partial(self) -> bool:
         """Whether the bytes so far end inside a frame (its rest is still to come)."""
         return bool(self._buffer)
 
-    @property
-    def partial_bytes(self) -> int:
-        """How much of that frame has come."""
-        return len(self._buffer)
+    def keep_pace(self, now: float) -> None:
+        """Raise ValueError for a frame that will not end: still arriving
+        :data:`MID_FRAME_STALL` seconds after it began, at under :data:`MIN_FRAME_RATE`."""
+        seconds, arrived = now - self._since, len(self._buffer)
+        if arrived and seconds > MID_FRAME_STALL and arrived < MIN_FRAME_RATE * seconds:
+            raise ValueError(
+                f"a frame has crawled in for {seconds:.0f}s ({arrived} bytes so far): a "
+                "frame's length that is not its length"
+            )
 
-    def feed(self, data: bytes | memoryview) -> list[Any]:
-        """The messages of every frame that ``data`` completes, in order."""
+    def feed(self, data: bytes | memoryview, now: float = 0.0) -> list[Any]:
+        """The messages of every frame that ``data`` completes, in order (``now``: when
+        ``data`` came, for :meth:`keep_pace`)."""
         buffer = self._buffer
+        if not buffer:
+            self._since = now
         buffer += data
         messages = []
         start = 0
@@ -135,5 +159,6 @@ class FrameBuffer:
             with memoryview(buffer) as view:
                 messages.append(self._loads(view[start + HEADER.size : end]))
             start = end
+            self._since = now  # the next frame begins in this piece
         del buffer[:start]
         return messages

@@ -22,7 +22,7 @@ from typing import Any
 import owt.core
 from owt.core.body import Source
 from owt.core.errors import CallerGone, OwtError, WorkerDied
-from owt.core.frames import HEADER, FrameBuffer, loads_plain, pack
+from owt.core.frames import HEADER, MID_FRAME_STALL, FrameBuffer, loads_plain, pack
 from owt.core.pumps import is_end
 from owt.core.writes import BatchedWrites
 
@@ -34,12 +34,6 @@ WORKER_SCRIPT = str(Path(owt.core.__file__).resolve().with_name("worker.py"))
 START_TIMEOUT = 60.0  # a worker of a large virtualenv may take a while to import
 STOP_GRACE = 2.0  # after its output ends, a worker has this long to exit
 READ_BYTES = 256 * 1024  # read at most this much of a worker's output at once
-#: A worker writes each frame whole, at the pipe's speed. Its output pausing inside a frame
-#: for this many seconds, or a frame still arriving after them at less than
-#: :data:`MIN_FRAME_RATE` bytes a second, is a frame that will not end (its length forged by
-#: code writing to the pipe, perhaps fed a byte at a time).
-MID_FRAME_STALL = 5.0
-MIN_FRAME_RATE = 1024 * 1024
 
 
 class WorkerLost(Exception):
@@ -186,23 +180,15 @@ class WorkerProcess:
         stdout = self.proc.stdout
         frames = FrameBuffer(loads_plain)
         clock = asyncio.get_running_loop().time
-        since = clock()  # when the frame now arriving began to
         try:
             while True:
-                if frames.partial:
-                    data = await _within(stdout.read(READ_BYTES), MID_FRAME_STALL)
-                else:
-                    data = await stdout.read(READ_BYTES)
-                    since = clock()
+                read = stdout.read(READ_BYTES)
+                data = await (_within(read, MID_FRAME_STALL) if frames.partial else read)
                 if not data:
                     break
-                messages = frames.feed(data)
-                for message in messages:
+                for message in frames.feed(data, clock()):
                     self._route(message)
-                if messages:
-                    since = clock()
-                elif frames.partial:
-                    _keeps_pace(frames.partial_bytes, clock() - since)
+                frames.keep_pace(clock())
         except ConnectionError:
             pass
         except Exception as exc:  # not owt's frames (code wrote to the pipe): stop it now
@@ -381,14 +367,6 @@ class WorkerProcess:
             "kept": self.warm.get("kept", []),
             "adaptors": len(self.warm.get("adaptors", [])),
         }
-
-
-def _keeps_pace(arrived: int, seconds: float) -> None:
-    if seconds > MID_FRAME_STALL and arrived < MIN_FRAME_RATE * seconds:
-        raise ValueError(
-            f"a frame has crawled in for {seconds:.0f}s ({arrived} bytes so far): a frame's "
-            "length that is not its length"
-        )
 
 
 async def _within(read: Any, seconds: float) -> bytes:
