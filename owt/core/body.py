@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from dataclasses import fields
 from typing import Any, Protocol
 
 from owt.core.call import Request
@@ -119,7 +118,8 @@ class StreamedRequest(Request):
 
     @data.setter
     def data(self, value: bytes) -> None:
-        if value:  # the server sends b"": the body comes through the reader
+        self.__dict__["data"] = b""  # what crosses with the request: a reader fetches the body
+        if value:
             self.__dict__["_whole"] = value
 
     def stream(self) -> Chunks:
@@ -144,11 +144,3 @@ class StreamedRequest(Request):
 
     def __repr__(self) -> str:
         return f"StreamedRequest(method={self.method!r}, path={self.path!r}, body streamed)"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # The fields only, the body left behind: where the call runs, a reader fetches it.
-        values = self.__dict__
-        return (StreamedRequest, tuple(b"" if n == "data" else values[n] for n in _NAMES))
-
-
-_NAMES = tuple(f.name for f in fields(Request))

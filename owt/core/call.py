@@ -314,7 +314,7 @@ class Request:
     def __reduce__(self) -> tuple[Any, ...]:
         # Only the fields travel, as a tuple (derived attributes are rebuilt on the other
         # side): a frame to a worker is pickled and unpickled on every call.
-        return (Request, _request_fields(self.__dict__))
+        return (type(self), _request_fields(self.__dict__))
 
 
 @dataclass
