@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import OwtProcess, b64
+from conftest import OwtProcess, b64, wait_until
 
 MiB = 1024 * 1024
 RAW = {"content-type": "application/octet-stream"}
@@ -39,6 +39,17 @@ async def run(request):
         digest.update(chunk)
         chunks += 1
     return {"sha": digest.hexdigest(), "chunks": chunks, "kind": type(request).__name__}
+"""
+
+# Reads the body; writes the name of the error that ended its read to PATH.
+NOTES_ITS_ERROR = """
+def run(request):
+    try:
+        for chunk in request.stream():
+            pass
+    except Exception as exc:
+        open({path!r}, "w").write(type(exc).__name__)
+        raise
 """
 
 
@@ -164,15 +175,7 @@ def test_an_adaptor_that_ignores_the_body_is_answered_and_the_connection_serves_
 
 def test_a_client_that_leaves_mid_upload_costs_only_its_call(server, tmp_path):
     ended = tmp_path / "ended"
-    code = f"""
-def run(request):
-    try:
-        for chunk in request.stream():
-            pass
-    except Exception as exc:
-        open({str(ended)!r}, "w").write(type(exc).__name__)
-        raise
-"""
+    code = NOTES_ITS_ERROR.format(path=str(ended))
 
     def upload() -> Iterator[bytes]:
         yield b"a" * (2 * MiB)
@@ -180,9 +183,7 @@ def run(request):
 
     with pytest.raises(ConnectionAbortedError):
         post(server, code, upload())
-    deadline = time.monotonic() + 10
-    while not ended.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    assert wait_until(ended.exists, timeout=10)
     assert ended.read_text() == "CallerGone"  # the adaptor's read failed, it did not hang
     assert httpx.get(server.url + "/_owt/health", timeout=5).status_code == 200
     assert post(server, HASH, b"z" * (2 * MiB)).json()["chunks"] >= 1
@@ -210,15 +211,7 @@ def test_a_call_past_its_timeout_while_waiting_for_the_body_ends_its_read(server
     """The client trickles its body: the call is answered 504 at its deadline, and the
     adaptor's pending read fails at once (no thread stays blocked, no worker is drained)."""
     ended = tmp_path / "ended"
-    code = f"""
-def run(request):
-    try:
-        for chunk in request.stream():
-            pass
-    except Exception as exc:
-        open({str(ended)!r}, "w").write(type(exc).__name__)
-        raise
-"""
+    code = NOTES_ITS_ERROR.format(path=str(ended))
 
     def trickle() -> Iterator[bytes]:
         yield b"a" * (2 * MiB)
@@ -229,9 +222,7 @@ def run(request):
     before = httpx.get(server.url + "/_owt/status", timeout=5).json()
     r = post(server, code, trickle(), timeout="1")
     assert r.status_code == 504 and r.json()["error"] == "timeout"
-    deadline = time.monotonic() + 5
-    while not ended.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    assert wait_until(ended.exists, timeout=5)
     assert ended.read_text() == "CallerGone"
     after = httpx.get(server.url + "/_owt/status", timeout=5).json()
     main = after["environments"]["main"]
