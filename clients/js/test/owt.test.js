@@ -144,16 +144,31 @@ describe("call", () => {
   });
 });
 
+/** Register `code` as the endpoint `name` for the length of `body()`. */
+async function withEndpoint(name, code, body) {
+  const put = await fetch(`${base}/_owt/endpoints/${name}`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ code_b64: encodeText(code) }),
+  });
+  assert.equal(put.status, 201);
+  try {
+    await body();
+  } finally {
+    await fetch(`${base}/_owt/endpoints/${name}`, { method: "DELETE" });
+  }
+}
+
+/** The hex SHA-256 of some bytes, as the adaptors under test report it. */
+async function expected(data) {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 describe("endpoints", () => {
   test("arguments named like call fields reach the function", async () => {
     const code = "def run(url: str, timeout: float = 1.0, env: str = 'dev'):\n    return [url, timeout, env]\n";
-    const put = await fetch(`${base}/_owt/endpoints/js-fetch`, {
-      method: "PUT",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ code_b64: encodeText(code) }),
-    });
-    assert.equal(put.status, 201);
-    try {
+    await withEndpoint("js-fetch", code, async () => {
       for (const method of ["POST", "GET"]) {
         const got = await endpoint(`${base}/js-fetch`, { url: "u", timeout: 2.5, env: "prod" }, { method });
         assert.deepEqual(got, ["u", 2.5, "prod"], method);
@@ -163,9 +178,7 @@ describe("endpoints", () => {
         endpoint(`${base}/js-fetch`, { url: "u" }, { fields: { timeout: 1e-9 } }),
         (err) => err instanceof OwtError && err.status === 504,
       );
-    } finally {
-      await fetch(`${base}/_owt/endpoints/js-fetch`, { method: "DELETE" });
-    }
+    });
   });
 });
 
@@ -355,10 +368,6 @@ describe("binary arguments", () => {
     "    return {'size': len(image), 'sha256': hashlib.sha256(image).hexdigest(), 'label': label}",
   ].join("\n");
 
-  async function expected(bytes) {
-    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-    return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-  }
 
   test("a Uint8Array arrives as bytes", async () => {
     const result = await call(base, code, { image: png, label: "u8" });
@@ -393,10 +402,6 @@ describe("uploads (options.body)", () => {
   ].join("\n");
   const bytes = new Uint8Array(3 * 1024 * 1024).map((_, i) => i % 251);
 
-  async function expected(data) {
-    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
-    return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-  }
 
   test("bytes and a Blob stream to the adaptor, with its arguments and type", async () => {
     const sha = await expected(bytes);
@@ -426,13 +431,7 @@ describe("uploads (options.body)", () => {
   });
 
   test("an endpoint takes an upload, its arguments in the query", async () => {
-    const put = await fetch(`${base}/_owt/endpoints/js-upload`, {
-      method: "PUT",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ code_b64: encodeText(code) }),
-    });
-    assert.equal(put.status, 201);
-    try {
+    await withEndpoint("js-upload", code, async () => {
       const got = await endpoint(`${base}/js-upload`, { label: "take" }, { body: bytes, contentType: "audio/wav" });
       assert.equal(got.sha256, await expected(bytes));
       assert.equal(got.label, "take");
@@ -441,9 +440,7 @@ describe("uploads (options.body)", () => {
       const typed = await endpoint(`${base}/js-upload`, { extra: [1, true] }, { method: "GET", body: "ab" });
       assert.deepEqual(typed.extra, [1, true]);
       assert.equal(typed.sha256, await expected(new TextEncoder().encode("ab")));
-    } finally {
-      await fetch(`${base}/_owt/endpoints/js-upload`, { method: "DELETE" });
-    }
+    });
   });
 });
 
