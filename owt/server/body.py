@@ -51,14 +51,13 @@ class BodySource:
         self._size = 0
         self._error: OwtError | None = None
         self._gone = False
-        self._ended = False
         self._arrived = asyncio.Event()
         self._space = asyncio.Event()
-        self._done = asyncio.Event()
+        self._done = asyncio.Event()  # the body has all come, or will not
         self._task: asyncio.Task[None] | None = None
 
     def _start(self) -> None:
-        if self._task is None and not self._ended:
+        if self._task is None and not self._done.is_set():
             self._task = asyncio.get_running_loop().create_task(self._fill())
 
     async def _fill(self) -> None:
@@ -84,7 +83,6 @@ class BodySource:
                 if not message.get("more_body", False):
                     return
         finally:
-            self._ended = True
             self._arrived.set()
             self._done.set()
 
@@ -92,7 +90,7 @@ class BodySource:
         """What has come of the body since the last take (waiting for something), ``b""``
         at its end; raises the error that ended it early."""
         self._start()
-        while not self._parts and not self._ended:
+        while not self._parts and not self._done.is_set():
             self._arrived.clear()
             await self._arrived.wait()
         parts = self._parts
@@ -130,13 +128,12 @@ class BodySource:
     def close(self) -> None:
         """The request is over: stop reading (a call still running, given up on, finds the
         body cut short, not ended)."""
-        if self._ended:
+        if self._done.is_set():
             return
         self._error = CallerGone("the request is over: its body can no longer be read")
         if self._task is not None:
             self._task.cancel()  # its end wakes whoever waits
         else:
-            self._ended = True
             self._arrived.set()
             self._done.set()
 
