@@ -145,6 +145,13 @@ def test_too_large(start_server):
     assert "--max-body-bytes" in error_of(r, 413, "too_large")["message"]  # what to change
     chunked = httpx.post(server.url + "/", content=iter([b"x" * 600, b"x" * 600]))  # no length
     assert "--max-body-bytes" in error_of(chunked, 413, "too_large")["message"]
+    # curl --data-binary @FILE labels a file a form, which is read whole: the error says how
+    # to stream it instead. A raw body is told only of the limit.
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    for headers, told in ((form, True), ({}, True), ({"content-type": "audio/wav"}, False)):
+        r = httpx.post(server.url + "/", content=b"x" * 2000, headers=headers)
+        message = error_of(r, 413, "too_large")["message"]
+        assert ("Content-Type: application/octet-stream" in message) is told, message
     assert call(server.url, "def run(): return 'fine'").text == "fine"
 
 

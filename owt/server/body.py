@@ -27,10 +27,10 @@ READ_AHEAD = 1024 * 1024
 Message = dict[str, Any]
 
 
-def too_large(limit: int) -> str:
+def too_large(limit: int, hint: str = "") -> str:
     return (
         f"the body is over the limit of {limit} bytes (--max-body-bytes): send less, or start "
-        "owt with a larger --max-body-bytes"
+        f"owt with a larger --max-body-bytes{hint}"
     )
 
 

@@ -47,10 +47,10 @@ async def read_request(
                 declared = int(value)
             except ValueError:
                 raise BadRequest("bad Content-Length header", field="content-length")
-            if declared > max_body_bytes:
-                raise TooLarge(too_large(max_body_bytes))
         elif name == "content-type":
             content_type = value
+    if declared is not None and declared > max_body_bytes:
+        raise TooLarge(too_large(max_body_bytes, _read_whole(content_type)))
     client = scope.get("client")
     method = scope.get("method", "GET")
     snapshot: dict[str, Any] = {
@@ -72,7 +72,7 @@ async def read_request(
         request = StreamedRequest(**snapshot)
         request.source = BodySource(receive, max_body_bytes)
         return request
-    body = await _read_body(receive, max_body_bytes)
+    body = await _read_body(receive, max_body_bytes, content_type)
     if body and is_multipart(content_type):
         form_pairs, file_parts = parse_multipart(content_type, body)
         # As in Flask: the parts are the body now (and cross to a worker once).
@@ -80,7 +80,7 @@ async def read_request(
     return Request(**snapshot, data=body)
 
 
-async def _read_body(receive: Any, max_body_bytes: int) -> bytes:
+async def _read_body(receive: Any, max_body_bytes: int, content_type: str) -> bytes:
     parts = []
     size = 0
     while True:
@@ -90,11 +90,26 @@ async def _read_body(receive: Any, max_body_bytes: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > max_body_bytes:
-            raise TooLarge(too_large(max_body_bytes))
+            raise TooLarge(too_large(max_body_bytes, _read_whole(content_type)))
         parts.append(chunk)
         if not message.get("more_body", False):
             break
     return b"".join(parts)
+
+
+def _read_whole(content_type: str) -> str:
+    """What to tell the sender of a body too large that is read whole for its type: a file
+    sent by ``curl --data-binary`` is labelled a form unless told otherwise."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media not in ("", "application/x-www-form-urlencoded"):
+        return ""
+    return (
+        f"; a body sent as {media or 'no Content-Type'} is read whole, as it may hold the "
+        "call's fields (curl --data-binary sends application/x-www-form-urlencoded): to "
+        "stream a file to "
+        "the adaptor's request.stream() instead, send it as raw bytes, e.g. "
+        "-H 'Content-Type: application/octet-stream'"
+    )
 
 
 def _is_raw(content_type: str) -> bool:
