@@ -197,6 +197,8 @@ def test_other_methods_are_405_with_allow(server: Any) -> None:
             assert r.status_code == 405, (method, path, r.text)
             assert r.json()["error"] == "method_not_allowed"
             assert r.headers["allow"] == "GET, HEAD, POST"
+            # An upload by curl -T (a PUT) is told how to send it as a call.
+            assert ("-X POST" in r.json()["message"]) is (method == "PUT")
 
 
 def test_array_results_offer_npy(server: Any) -> None:

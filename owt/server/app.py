@@ -148,8 +148,10 @@ class OwtApp:
 
     async def handle_call(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["method"] not in CALL_METHODS:  # TRACE, PUT, DELETE...: not a call
+            put = " (curl -T sends PUT: add -X POST)" if scope["method"] == "PUT" else ""
             err = MethodNotAllowed(
-                f"{scope['method']} is not a call: send GET or POST", allowed=list(CALL_METHODS)
+                f"{scope['method']} is not a call: send GET or POST{put}",
+                allowed=list(CALL_METHODS),
             )
             await send_reply(send, receive, err.reply())
             return
