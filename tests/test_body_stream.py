@@ -8,7 +8,9 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import os
+import socket
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -171,6 +173,45 @@ def test_an_adaptor_that_ignores_the_body_is_answered_and_the_connection_serves_
             server.url + "/", params={"code_b64": b64(HASH)}, content=b"y" * (2 * MiB), headers=RAW
         ).json()
         assert answer["sha"] == hashlib.sha256(b"y" * (2 * MiB)).hexdigest()
+
+
+def expecting(server: OwtProcess, code: str, size: int) -> tuple[socket.socket, bytes]:
+    """Send a POST head with ``Expect: 100-continue`` (as curl does over 1 MiB), no body;
+    return the socket and the first answer's head."""
+    host, port = server.url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    target = "/?" + urllib.parse.urlencode({"code_b64": b64(code)})
+    sock.sendall(
+        f"POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n"
+        f"Content-Length: {size}\r\nExpect: 100-continue\r\n\r\n".encode()
+    )
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    return sock, data
+
+
+def test_an_answer_before_the_body_was_asked_for_closes_the_connection(server):
+    # curl, told "200" before "100 Continue", never sends the body and reuses the connection:
+    # kept open, the server would read curl's next request as that body.
+    sock, head = expecting(server, "def run(): return 'ignored'", 3 * MiB)
+    with sock:
+        assert head.startswith(b"HTTP/1.1 200") and b"connection: close" in head.lower()
+        rest = head
+        while part := sock.recv(65536):
+            rest += part
+        assert rest.endswith(b"ignored")  # then the server closed it
+    # An adaptor that reads gets the body (100 Continue first), and the connection serves on.
+    sock, head = expecting(server, HASH, 3)
+    with sock:
+        assert head.startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(b"abc")
+        answer = head.partition(b"\r\n\r\n")[2]
+        while hashlib.sha256(b"abc").hexdigest().encode() not in answer:
+            answer += sock.recv(65536)
+        assert b"connection: close" not in answer.lower()
+        sock.sendall(b"GET /_owt/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
 
 
 def test_a_client_that_leaves_mid_upload_costs_only_its_call(server, tmp_path):

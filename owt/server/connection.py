@@ -49,6 +49,20 @@ def client_gone(scope: dict[str, Any]) -> bool:
 log = logging.getLogger(__name__)
 
 
+def _close_unless_continued(cycle: Any) -> None:
+    """An answer to ``Expect: 100-continue`` sent before the body was asked for ends the
+    connection: the client (curl, for a body over 1 MiB) then never sends that body, and
+    keeping the connection would read its next request as the unsent body's bytes."""
+    send = cycle.send
+
+    async def send_then_close(message: Any) -> None:
+        if message["type"] == "http.response.start" and cycle.waiting_for_100_continue:
+            cycle.keep_alive = False  # uvicorn says "connection: close" and closes after
+        await send(message)
+
+    cycle.send = send_then_close  # read by the app's task, which has not started yet
+
+
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a bounded request head (size and time)."""
 
@@ -97,6 +111,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             # A weak reference: the cycle holds the scope, and a scope holding the cycle would
             # make every request garbage that only the collector frees.
             cast(dict[str, Any], self.scope)[CYCLE] = weakref.ref(self.cycle)
+            if self.cycle.waiting_for_100_continue:
+                _close_unless_continued(self.cycle)
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn's answer to any parser error, including one a callback above raised.
