@@ -63,10 +63,24 @@ class ThreadExecutor(Executor):
             except OwtError as err:
                 return err.reply()
         if not target.is_async:  # sync code: from this loop to a host thread and back
-            reply = await self.runner.run(call, self.host.pool.run, self._finish)
-            return self._pumped(reply)
+            return self._pumped(await self._sync(call))
         call_id = str(next(_ids))
         return await self._on_host(call_id, self.host.begin(call_id, call))
+
+    async def _sync(self, call: Call) -> Reply:
+        """A sync call given up on (its caller left, its deadline passed) runs on, as a thread
+        cannot be stopped; told so, what it waits for may let it go (its ``@batch`` item)."""
+
+        async def drop() -> None:
+            call.given_up = True
+
+        try:
+            return await while_caller_stays(
+                self.runner.run(call, self.host.pool.run, self._finish), drop
+            )
+        except asyncio.CancelledError:
+            call.given_up = True
+            raise
 
     async def _finish(self, call: Call, result: Any) -> Reply:
         """What a sync function returned that is async (an async generator, a coroutine) is

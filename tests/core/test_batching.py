@@ -233,3 +233,31 @@ def test_a_failed_batch_shows_its_callers_the_functions_own_traceback(owt_server
     assert (r.status_code, body["error"]) == (500, "adaptor_error")
     assert "raise ValueError('model failed')" in body["traceback"]
     assert "concurrent/futures" not in body["traceback"]  # no plumbing of the wait
+
+
+SEEN = """
+SEEN = []
+
+@batch(max_size=10, max_wait_ms=2500)
+def run(texts: list[str]) -> list[str]:
+    SEEN.append(texts)
+    return [t.upper() for t in texts]
+
+def seen():
+    return SEEN
+"""
+
+
+@pytest.mark.parametrize("mode", [(), ("--in-process",)], ids=["workers", "in_process"])
+def test_items_of_calls_given_up_on_are_not_computed(start_server, mode) -> None:
+    server = start_server("--worker-threads", "4", *mode)
+
+    def post(text: str, wait: float, **fields: object) -> httpx.Response:
+        body = {"code_b64": b64(SEEN), "kwargs": {"texts": text}, **fields}
+        return httpx.post(server.url, json=body, timeout=wait)
+
+    assert post("late", 5, timeout=0.5).status_code == 504  # past its deadline
+    with pytest.raises(httpx.ReadTimeout):
+        post("gone", 1)  # its caller left
+    time.sleep(2)  # both items' batches have gone by now
+    assert post("", 10, fn_name="seen", kwargs={}).json() == []
