@@ -185,3 +185,8 @@ def test_call_upload_refuses_what_cannot_go_with_it(owt_server: Any, tmp_path: P
     assert streamed.exit_code == 2 and "--stream" in streamed.output
     missing = runner.invoke(call_command, ["--upload", str(tmp_path / "no"), "u", str(code)])
     assert missing.exit_code == 2 and "cannot read" in missing.output
+    # An upload's code goes in the URL: code too long for one is told to be an endpoint.
+    code.write_text(DIGEST + "\nPAD = '" + "x" * 60_000 + "'\n")
+    long = runner.invoke(call_command, ["--upload", str(code), owt_server.url, str(code)])
+    assert long.exit_code == 1 and "owt serve --mount" in long.output, long.output
+    assert "Traceback" not in long.output

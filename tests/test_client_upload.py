@@ -15,7 +15,7 @@ import httpx
 import pytest
 from conftest import make_wheel
 
-from owt.client import AsyncClient, Client
+from owt.client import AsyncClient, Client, OwtError
 
 MiB = 1024 * 1024
 DIGEST = """
@@ -138,6 +138,19 @@ def test_an_upload_with_requirements_still_streams(start_server: Any, tmp_path: 
 def test_an_upload_and_binary_arguments_do_not_mix(owt_server: Any) -> None:
     with Client(owt_server.url, timeout=30) as client, pytest.raises(TypeError, match="both"):
         client.upload(DIGEST, b"body", label=b"bytes too")
+
+
+def test_code_too_long_for_an_uploads_url_says_to_make_it_an_endpoint(owt_server: Any) -> None:
+    code = DIGEST + "\nPAD = '" + "x" * 60_000 + "'\n"
+    with Client(owt_server.url, timeout=30) as client:
+        with pytest.raises(OwtError, match="register") as raised:
+            client.upload(code, b"body")
+        assert raised.value.kind == "too_long_for_url"
+        client.register("long-digest", code)  # as it says
+        try:
+            assert client.endpoint("long-digest").upload(b"body")["sha"] == sha(b"body")
+        finally:
+            client.unregister("long-digest")
 
 
 def test_the_async_client_uploads_bytes_and_async_chunks(owt_server: Any) -> None:

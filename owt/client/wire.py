@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import ast
 import base64
-import functools
 import hashlib
 import inspect
 import json
 import os
 import re
-import stat
 import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +26,7 @@ from urllib.parse import urlencode
 
 from owt.client.errors import ClientTimeout, ConnectionFailed, OwtError, StreamFailed
 from owt.client.events import EventReader, sse_failure, stream_cut
+from owt.client.upload import Upload
 
 __all__ = [
     "CALL_FIELDS",
@@ -344,48 +343,3 @@ def keeps_code(status: int) -> bool:
     errors before that (bad request, auth, size, busy) may leave it without.
     """
     return status < 400 or status in (422, 424, 500, 502, 504)
-
-
-@dataclass(frozen=True)
-class Upload:
-    """A raw request body for the adaptor to read as it arrives (``request.stream()``) or
-    whole (``request.data``): bytes, a file opened in binary mode or an iterator of bytes
-    (for the async client: bytes or an async iterator of bytes)."""
-
-    body: Any
-    content_type: str = "application/octet-stream"
-
-    @property
-    def replayable(self) -> bool:
-        """Whether it can be sent again (the client retries a call whose code the server
-        no longer holds); a file or an iterator goes once, so its call sends the code."""
-        return isinstance(self.body, (bytes, bytearray, memoryview))
-
-    @staticmethod
-    def refuse(files: Mapping[str, Any]) -> None:
-        if files:
-            raise TypeError(
-                "binary arguments go as multipart parts, which an upload cannot hold: "
-                "send the bytes as the upload, or as an argument, not both"
-            )
-
-    def apply(self, args: dict[str, Any], params: Mapping[str, Any]) -> None:
-        """Make ``args`` (for ``httpx``) a POST of this body, its fields in the query."""
-        args.update(method="POST", params=params, content=_content(self.body))
-        args.setdefault("headers", {})["content-type"] = self.content_type
-
-
-def _content(body: Any) -> Any:
-    """What ``httpx`` sends as the body: bytes as bytes, and a file that is no regular file
-    (a pipe, stdin) read in chunks, of no declared length (its size would read 0)."""
-    if isinstance(body, (bytearray, memoryview)):
-        return bytes(body)
-    fileno = getattr(body, "fileno", None)
-    if fileno is not None and hasattr(body, "read"):
-        try:
-            regular = stat.S_ISREG(os.fstat(fileno()).st_mode)
-        except (OSError, ValueError):  # no descriptor (an in-memory file): httpx sizes it
-            regular = True
-        if not regular:
-            return iter(functools.partial(body.read, 1024 * 1024), b"")
-    return body
