@@ -94,7 +94,20 @@ def test_a_stream_that_fails_midway_is_marked_incomplete(start_server):
             pass  # a failed stream ends without its final chunk
     assert wait_until(lambda: access_lines(server, request_id))
     (line,) = access_lines(server, request_id)
-    assert "shape=stream" in line and line.endswith("incomplete")
+    # Its status went out as 200; the line and the metrics say what cut it.
+    assert " 200 " in line and "shape=stream" in line
+    assert line.endswith("incomplete error=adaptor_error")
+    metrics = httpx.get(server.url + "/_owt/metrics").text
+    assert 'owt_errors_total{env="main",kind="adaptor_error"} 1.0' in metrics
+
+
+def test_a_method_that_is_no_call_is_logged_too(start_server):
+    server = start_server()
+    r = httpx.put(server.url + "/up", content=b"x")
+    assert r.status_code == 405
+    assert wait_until(lambda: access_lines(server, r.headers["x-request-id"]))
+    (line,) = access_lines(server, r.headers["x-request-id"])
+    assert "PUT /up 405 " in line and line.endswith("error=method_not_allowed")
 
 
 def test_quiet_and_json(start_server):

@@ -9,8 +9,9 @@ most 128 printable ASCII characters without spaces), else a fresh one — return
 
 ``shape`` is how the answer went out: ``whole`` (one body), ``stream`` (chunks as they were
 made) or ``sse`` (server-sent events); ``code`` is the first 8 hex of the code's sha256
-(``-`` when no code ran); ``incomplete`` marks a stream that did not end properly. Query
-strings hold code and arguments, so they appear only at ``-vv`` (debug); credentials never.
+(``-`` when no code ran); ``incomplete`` marks a stream that did not end properly, with
+``error=KIND`` when an error cut it. Query strings hold code and arguments, so they appear
+only at ``-vv`` (debug); credentials never.
 A 500 ``adaptor_error`` or ``internal`` also logs its traceback at warning, with the id.
 
 The cost is one ``send`` wrapper and one formatted line per request: while owt's own handler
@@ -83,7 +84,9 @@ def valid_request_id(value: bytes) -> bool:
 class CallRecord:
     """What one call did, gathered as its reply is sent (the ``send`` wrapper)."""
 
-    __slots__ = ("complete", "nbytes", "request_id", "rid_header", "send", "started", "status")
+    __slots__ = (
+        "complete", "error", "nbytes", "request_id", "rid_header", "send", "started", "status",
+    )  # fmt: skip
 
     def __init__(self, request_id: str, send: Any) -> None:
         self.request_id = request_id
@@ -93,6 +96,7 @@ class CallRecord:
         self.status = 0
         self.nbytes = 0
         self.complete = False
+        self.error: str | None = None  # the kind of error that cut its stream midway
 
     async def __call__(self, message: dict[str, Any]) -> None:
         if message["type"] == "http.response.body":
@@ -133,7 +137,7 @@ class Observer:
         seconds = time.perf_counter() - record.started
         env = call.env if call is not None else "-"
         shape = _shape(reply)
-        kind = _error_kind(reply) if reply.status >= 400 else None
+        kind = record.error or (_error_kind(reply) if reply.status >= 400 else None)
         if self.metrics is not None:
             self.metrics.record(env, record.status, shape, seconds, record.nbytes, kind)
         if reply.status == 500 and reply.stream is None:

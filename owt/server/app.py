@@ -24,7 +24,6 @@ from owt.core.call import CALL_FIELDS, Call, Reply, Request
 from owt.core.errors import (
     Busy,
     CallerGone,
-    MethodNotAllowed,
     MissingCode,
     OwtError,
     Timeout,
@@ -44,7 +43,7 @@ from owt.server.connection import client_gone
 from owt.server.deadlines import Deadlines
 from owt.server.endpoints import Endpoints
 from owt.server.environments import create_environments, create_requirements
-from owt.server.http import read_request, reconnects_to_finished_stream, send_reply
+from owt.server.http import not_a_call, read_request, reconnects_to_finished_stream, send_reply
 from owt.server.limits import ConcurrencyLimit
 from owt.server.metrics import CallMetrics
 from owt.server.progress import accepts_events, progress_reply
@@ -57,7 +56,6 @@ __all__ = ["OwtApp", "State", "create_app"]
 log = logging.getLogger(__name__)
 
 DECODED_MEMO = 256  # distinct code_b64 texts remembered decoded
-CALL_METHODS = ("GET", "HEAD", "POST")
 READY_WAIT = 0.05  # seconds to see whether a call's environment is ready before showing progress
 
 
@@ -147,16 +145,12 @@ class OwtApp:
             task.cancel()
 
     async def handle_call(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["method"] not in CALL_METHODS:  # TRACE, PUT, DELETE...: not a call
-            put = " (curl -T sends PUT: add -X POST)" if scope["method"] == "PUT" else ""
-            err = MethodNotAllowed(
-                f"{scope['method']} is not a call: send GET or POST{put}",
-                allowed=list(CALL_METHODS),
-            )
-            await send_reply(send, receive, err.reply())
-            return
-        if self.closing:
-            await send_reply(send, receive, _shutting_down().reply())
+        refused = not_a_call(scope["method"])
+        if refused is not None or self.closing:  # answered, logged and counted as calls are
+            record = self.observer.begin(scope, send)
+            reply = (refused or _shutting_down()).reply()
+            await send_reply(record, receive, reply)
+            self.observer.end(record, scope, None, reply)
             return
         task = asyncio.current_task()
         assert task is not None

@@ -12,14 +12,24 @@ import anyio
 
 from owt.core.body import StreamedRequest
 from owt.core.call import Reply, Request
-from owt.core.errors import BadRequest, Internal, OwtError, Timeout, TooLarge
+from owt.core.errors import BadRequest, Internal, MethodNotAllowed, OwtError, Timeout, TooLarge
 from owt.core.events import DONE, error_event
+from owt.server.accesslog import CallRecord
 from owt.server.body import BodySource, too_large
 from owt.server.multipart import is_multipart, parse_multipart
 
-__all__ = ["read_request", "reconnects_to_finished_stream", "send_error", "send_reply"]
+__all__ = [
+    "CALL_METHODS",
+    "not_a_call",
+    "read_request",
+    "reconnects_to_finished_stream",
+    "send_error",
+    "send_reply",
+]
 
 log = logging.getLogger(__name__)
+
+CALL_METHODS = ("GET", "HEAD", "POST")
 
 #: Seconds between a failed stream's last bytes and the cut (see ``_fail``).
 CUT_DELAY = 0.1
@@ -118,6 +128,15 @@ def _is_raw(content_type: str) -> bool:
     if media in ("", "application/json", "application/x-www-form-urlencoded"):
         return False
     return not (media.endswith("+json") or media.startswith("multipart/"))
+
+
+def not_a_call(method: str) -> MethodNotAllowed | None:
+    """The 405 of a method that is no call (TRACE, PUT, DELETE...), else None."""
+    if method in CALL_METHODS:
+        return None
+    put = " (curl -T sends PUT: add -X POST)" if method == "PUT" else ""
+    message = f"{method} is not a call: send GET or POST{put}"
+    return MethodNotAllowed(message, allowed=list(CALL_METHODS))
 
 
 def reconnects_to_finished_stream(scope: Scope) -> bool:
@@ -307,6 +326,8 @@ async def _fail(send: Any, err: OwtError, sse: bool) -> None:
     arrives in the same read as the connection's end, so a page would otherwise lose the
     last chunks and the ``event: error`` that says why the stream failed.
     """
+    if isinstance(send, CallRecord):  # its access line and the metrics name the kind
+        send.error = err.kind
     if sse:
         event = error_event(err.body().decode())
         try:
