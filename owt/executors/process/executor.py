@@ -126,7 +126,7 @@ class ProcessExecutor(Executor):
 
         async def drop() -> None:
             if call_id in worker.calls:
-                self.pool.dropped += 1
+                self.pool.left_running += 1
                 await _send_quietly(worker, ("close", call_id))
 
         return await while_caller_stays(queue.get(), drop)
@@ -196,6 +196,9 @@ class ProcessExecutor(Executor):
             "replaced": pool.replaced,
             "retired": pool.retired,
             "dropped": pool.dropped,
+            # calls whose caller left while they ran: a coroutine is cancelled, sync code
+            # runs to its end (counted busy meanwhile)
+            "left_running": pool.left_running,
             # workers drained (then killed) because a call ran past its deadline
             "killed_for_timeout": self.timed_out,
             "draining": [w.status() for w in pool.draining],

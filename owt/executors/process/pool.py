@@ -61,7 +61,8 @@ class WorkerPool:
         self.closing = False
         self.replaced = 0
         self.retired = 0
-        self.dropped = 0  # calls whose caller left while they waited
+        self.dropped = 0  # calls whose caller left while they waited: never run
+        self.left_running = 0  # calls whose caller left while they ran (see the executor)
         self.last_error: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
