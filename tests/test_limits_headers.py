@@ -83,6 +83,25 @@ def test_large_heads_are_431(owt_server, headers):
         assert_refused(answer_of(sock), 431, "headers_too_large")
 
 
+@pytest.mark.parametrize(
+    "request_bytes, says",
+    [
+        (b"GET /\x01bad HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "not valid HTTP"),
+        (b"GET / HTTP/1.1\r\nBad Header\r\n\r\n", "not valid HTTP"),
+        (b"GET /?" + b"a" * (1024 * 1024 + 10) + b" HTTP/1.1\r\n\r\n", "in a POST body"),
+    ],
+    ids=["bad-target", "bad-header", "target-over-1MiB"],
+)
+def test_what_is_not_http_is_a_json_400(start_server, request_bytes, says):
+    server = start_server("--max-body-bytes", "1000")  # a target may have 1 MiB
+    with connect(server) as sock:
+        send_until_refused(sock, request_bytes, b"", 0)
+        answer = answer_of(sock)
+    assert_refused(answer, 400, "bad_request")
+    assert says in json.loads(answer[2])["message"]
+    assert httpx.get(server.url + "/_owt/health").text == "ok"
+
+
 def test_a_head_within_the_limit_is_served(start_server):
     server = start_server("--max-header-bytes", "4096")
     ok = {f"x-h{i}": "v" * 30 for i in range(50)}  # ~2.5 KiB

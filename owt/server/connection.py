@@ -30,7 +30,7 @@ from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from owt.core.errors import HeadersTooLarge, HeaderTimeout, OwtError
+from owt.core.errors import BadRequest, HeadersTooLarge, HeaderTimeout, OwtError
 
 __all__ = ["CYCLE", "BoundedHttpToolsProtocol", "client_gone"]
 
@@ -47,6 +47,11 @@ def client_gone(scope: dict[str, Any]) -> bool:
 
 
 log = logging.getLogger(__name__)
+
+NOT_HTTP = (
+    "the request is not valid HTTP/1.1 (a malformed request line or header, or a body "
+    "longer than its Content-Length)"
+)
 
 
 def _close_unless_continued(cycle: Any) -> None:
@@ -115,11 +120,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 _close_unless_continued(self.cycle)
 
     def send_400_response(self, msg: str) -> None:
-        # uvicorn's answer to any parser error, including one a callback above raised.
-        if self._refusal is not None:
-            self._refuse(self._refusal)
-        else:
-            super().send_400_response(msg)
+        # uvicorn's answer to any parser error, including one a callback above raised: JSON
+        # as every answer of owt's, not uvicorn's plain text.
+        self._refuse(self._refusal or BadRequest(NOT_HTTP))
 
     # -- the clock and refusals ----------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from typing import Any
 import uvicorn
 
 from owt.config import Settings, SettingsError
+from owt.core.errors import BadRequest
 from owt.core.writes import BatchedWrites
 from owt.server.accesslog import configure_logging
 from owt.server.app import OwtApp, create_app
@@ -86,7 +87,11 @@ class _HttpToolsProtocol(BoundedHttpToolsProtocol):
         super().on_url(url)
         limit = self.config.h11_max_incomplete_event_size
         if limit is not None and len(self.url) > limit:
-            raise ValueError("request target too long")  # uvicorn answers 400
+            self._refusal = BadRequest(
+                f"the request target (path and query) is over the limit of {limit} bytes "
+                "(the larger of --max-body-bytes and 1 MiB): send the code in a POST body"
+            )
+            raise ValueError("request target too long")  # answered in send_400_response
 
     def on_headers_complete(self) -> None:
         if len(self.url) <= 65535:
@@ -99,11 +104,14 @@ class _HttpToolsProtocol(BoundedHttpToolsProtocol):
 
 
 class _CutStreams(logging.Filter):
-    """Drops uvicorn's line for a response owt ended without its final chunk on purpose (a
-    stream that failed after it started): owt has logged the failure with its traceback."""
+    """Drops uvicorn's lines for what owt logs itself: a response owt ended without its final
+    chunk on purpose (a stream that failed after it started; owt logged the failure with its
+    traceback), and a request that is not HTTP (owt logs its JSON 400 with the client)."""
+
+    OWN = ("ASGI callable returned without completing response.", "Invalid HTTP request received.")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.msg != "ASGI callable returned without completing response."
+        return record.msg not in self.OWN
 
 
 def bind_socket(address: str, port: int) -> socket.socket:
