@@ -373,7 +373,12 @@ _SIMPLE: dict[type, tuple[frozenset[type], Callable[[Any], Any]]] = {
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    """The value as its caller wrote it: JSON (``true``, ``null``, ``"abc"``), which callers
+    in any language send; else (bytes of a file part) Python's repr."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
