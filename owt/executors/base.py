@@ -89,11 +89,17 @@ class _Watch:
         self.timer: asyncio.TimerHandle | None = None
         self._keys = itertools.count()
 
+    _last: _Watch | None = None  # the server's loop's, looked up on every call
+
     @classmethod
     def of(cls, loop: asyncio.AbstractEventLoop, after: float) -> _Watch:
+        watch = cls._last
+        if watch is not None and watch.loop is loop and watch.after == after:
+            return watch
         watch = cls._loops.get(loop)
         if watch is None or watch.after != after:
             watch = cls._loops[loop] = cls(loop, after)
+        cls._last = watch
         return watch
 
     def enter(self, gone: Callable[[], Awaitable[None]], drop: Any) -> int:
