@@ -60,6 +60,64 @@ def test_sigterm_lets_running_calls_finish_and_answers_the_rest_in_json() -> Non
     server.stop()
 
 
+def _send_all(server: OwtProcess, seconds: list[float]) -> dict[int, httpx.Response | Exception]:
+    """Start one NAP call per entry, each on a thread; the dict fills as they answer."""
+    results: dict[int, httpx.Response | Exception] = {}
+
+    def send(i: int) -> None:
+        try:
+            results[i] = call(server.url, NAP, s=seconds[i], timeout=60)
+        except Exception as exc:  # recorded; the test says which
+            results[i] = exc
+
+    for i in range(len(seconds)):
+        threading.Thread(target=send, args=(i,), daemon=True).start()
+    return results
+
+
+def _refused(response: httpx.Response | Exception | None) -> bool:
+    return (
+        isinstance(response, httpx.Response)
+        and response.status_code == 503
+        and response.json()["error"] == "busy"
+    )
+
+
+def test_a_second_ctrl_c_answers_running_calls_in_json_at_once() -> None:
+    server = OwtProcess("--graceful-timeout", "30")
+    try:
+        results = _send_all(server, [30])
+        time.sleep(1)  # it runs
+        server.proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        server.proc.send_signal(signal.SIGINT)  # "stop now"
+        assert wait_until(lambda: 0 in results, 10)
+        assert _refused(results[0]), results[0]  # not uvicorn's plain-text 500
+        assert server.proc.wait(10) == 0
+    finally:
+        server.stop()
+
+
+def test_calls_waiting_for_max_concurrency_are_refused_at_once() -> None:
+    server = OwtProcess("--in-process", "--max-concurrency", "1", "--graceful-timeout", "10")
+    try:
+        running = _send_all(server, [2])
+        time.sleep(0.7)  # it runs
+        waiting = _send_all(server, [0.1, 0.1])
+        time.sleep(0.3)  # they wait for its slot
+        stopped_at = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        assert wait_until(lambda: _refused(waiting.get(0)) and _refused(waiting.get(1)), 10), (
+            waiting
+        )
+        assert time.monotonic() - stopped_at < 1  # not when the running call ends
+        assert wait_until(lambda: 0 in running, 10)
+        assert isinstance(running[0], httpx.Response) and running[0].text == "done"
+        assert server.proc.wait(10) == 0
+    finally:
+        server.stop()
+
+
 def _binds(sock: socket.socket, port: int) -> bool:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

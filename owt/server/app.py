@@ -134,6 +134,7 @@ class OwtApp:
         Every caller gets a JSON answer (503 ``busy``), never the server's own plain 500.
         """
         self.closing = True
+        self.state.limit.refuse_new()
         for executor in [*self.state.environments.values(), self.state.requirements]:
             if executor is not None:
                 executor.refuse_new()

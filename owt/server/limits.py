@@ -34,6 +34,8 @@ class ConcurrencyLimit:
         self.waiting = 0
         self.rejected = 0
         self.dropped = 0  # waiting calls whose client left
+        self.closing = False  # shutting down: waiting and new calls are refused
+        self._acquiring: set[asyncio.Future[Any]] = set()
 
     async def run(self, submit: Callable[[], Awaitable[Reply]]) -> Reply:
         """``submit()`` once a slot is free; raises Busy when the queue is full too."""
@@ -53,6 +55,8 @@ class ConcurrencyLimit:
         return reply
 
     async def _acquire(self, slots: asyncio.Semaphore) -> None:
+        if self.closing:
+            raise _shutting_down()
         if not slots.locked():
             await slots.acquire()  # free: taken at once
         else:
@@ -65,6 +69,7 @@ class ConcurrencyLimit:
                 )
             self.waiting += 1
             acquiring = asyncio.ensure_future(slots.acquire())
+            self._acquiring.add(acquiring)
             try:
                 await unless_caller_goes(acquiring)
             except BaseException as exc:  # its client left (dropped, never run), or cut
@@ -74,10 +79,20 @@ class ConcurrencyLimit:
                     acquiring.cancel()
                 elif not acquiring.cancelled() and acquiring.exception() is None:
                     slots.release()  # the slot came just as the call was given up
+                task = asyncio.current_task()
+                if self.closing and acquiring.cancelled() and task and not task.cancelling():
+                    raise _shutting_down() from None  # refuse_new() cancelled its wait
                 raise
             finally:
                 self.waiting -= 1
+                self._acquiring.discard(acquiring)
         self.running += 1
+
+    def refuse_new(self) -> None:
+        """The server is shutting down: waiting calls are refused now (503), as new ones."""
+        self.closing = True
+        for acquiring in list(self._acquiring):
+            acquiring.cancel()
 
     def status(self) -> dict[str, Any]:
         return {
@@ -88,6 +103,10 @@ class ConcurrencyLimit:
             "rejected": self.rejected,
             "dropped": self.dropped,
         }
+
+
+def _shutting_down() -> Busy:
+    return Busy("the server is shutting down; try again when it is back")
 
 
 class _Slot:

@@ -13,6 +13,7 @@ import signal
 import socket
 import threading
 from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -45,6 +46,18 @@ class _Server(uvicorn.Server):
         if isinstance(app, OwtApp):
             app.begin_shutdown(self.grace)
         await super().shutdown(sockets=sockets)
+        if isinstance(app, OwtApp) and self.force_exit and app.calls:
+            await asyncio.wait(list(app.calls), timeout=1)  # their 503s go out
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        app, loop = self.config.app, self._loop
+        if self.force_exit and isinstance(app, OwtApp) and loop is not None:
+            # A second Ctrl-C: uvicorn stops waiting for the running calls; owt answers
+            # them now (JSON 503) rather than leave them to uvicorn's plain 500.
+            loop.call_soon_threadsafe(app.begin_shutdown, 0)
+
+    _loop: asyncio.AbstractEventLoop | None = None
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -61,6 +74,7 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
         await super().startup(sockets=sockets)
         if self.started:
             # What startup built (modules, the app, settings, executors) lives as long as
