@@ -521,3 +521,12 @@ def test_values_of_plain_subclasses_cross_from_a_worker(workers: OwtProcess, nam
         assert response.text == text
     else:
         assert error_of(response) == "adaptor_error" and response.json()["status"] == 204
+
+
+def test_a_memory_error_raised_without_a_limit_is_the_adaptors_own(owt_server) -> None:
+    # Only under --worker-max-memory is a MemoryError the limit reached (the worker dies);
+    # otherwise it is an exception like any other: 500, and the warm worker serves on.
+    pid = run(owt_server, PID).json()
+    response = run(owt_server, "def run():\n    raise MemoryError('too big an array')")
+    assert (response.status_code, error_of(response)) == (500, "adaptor_error")
+    assert run(owt_server, PID).json() == pid

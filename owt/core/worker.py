@@ -15,8 +15,9 @@ the process and are shared by its calls.
 
 The main thread only reads frames; replies are written (whole frames, under a lock) by the
 host's loop as they are made. A ``close`` drops a call (its generator's ``finally`` runs).
-When its input closes, the worker finishes the calls in hand and exits. A MemoryError
-(``--worker-max-memory`` sets RLIMIT_AS) ends the process: its state can no longer be trusted.
+When its input closes, the worker finishes the calls in hand and exits. Under
+``--worker-max-memory`` (RLIMIT_AS) a MemoryError ends the process: its state can no longer
+be trusted. Without a limit it is the adaptor's error (500), as any exception it raises.
 """
 
 # ruff: noqa: E402
@@ -80,11 +81,12 @@ class Worker:
     """The transport of a host over two pipes: frames in on the main thread, out from the
     host's loop."""
 
-    def __init__(self, fd_in: int, fd_out: int, host: Host) -> None:
+    def __init__(self, fd_in: int, fd_out: int, host: Host, limited: bool = False) -> None:
         self.fd_in = fd_in
         self.fd_out = fd_out
         self.host = host
-        self.host.on_error = self.die_if_out_of_memory
+        if limited:  # under --worker-max-memory a MemoryError is the limit reached
+            self.host.on_error = self.die_if_out_of_memory
         self._lock = threading.Lock()
         # call id → its stream's flow: a stream sends PULL_AHEAD batches unasked, then one
         # per ``pull``, so a slow client's chunks wait here, in the pump's bounded queue,
@@ -375,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     close_inherited(fd_in, fd_out)
     faulthandler.enable()
     log_to_stderr(args.log_format)
-    worker = Worker(fd_in, fd_out, Host(Runner(args.max_adaptors), args.threads))
+    host = Host(Runner(args.max_adaptors), args.threads)
+    worker = Worker(fd_in, fd_out, host, limited=bool(args.max_memory))
     worker.serve()
     return 0
 
