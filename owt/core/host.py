@@ -86,6 +86,7 @@ class Host:
         self.direct_lane: Callable[[str], Callable[[bytes, bool], bool]] | None = None
         self.in_user_code: dict[str, int] = {}  # call id → threads running its code now
         self._in_threads: dict[str, Call] = {}  # call id → its call, while its code runs
+        self._here = threading.local()  # .call_id: the call whose code this thread runs
         self.lock = threading.Lock()
         self.served = 0
         #: What is warm: a cheap mark that changes with it, and the full description.
@@ -266,15 +267,27 @@ class Host:
             self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
         self.loop.close()
 
+    def call_here(self) -> str | None:
+        """The id of the call whose code runs on this thread now, if owt can tell (code that
+        ends its process names the call that did it: see ``owt/core/worker.py``)."""
+        call_id: str | None = getattr(self._here, "call_id", None)
+        if call_id is not None or threading.current_thread() is not self._thread:
+            return call_id
+        task = asyncio.current_task(self.loop)
+        return next((key for key, run in list(self.running.items()) if run is task), None)
+
     @contextlib.contextmanager
     def _user_code(self, call_id: str, call: Call | None = None) -> Iterator[None]:
         with self.lock:
             self.in_user_code[call_id] = self.in_user_code.get(call_id, 0) + 1
             if call is not None:
                 self._in_threads[call_id] = call
+        here = self._here
+        outer, here.call_id = getattr(here, "call_id", None), call_id
         try:
             yield
         finally:
+            here.call_id = outer
             with self.lock:
                 left = self.in_user_code.pop(call_id) - 1
                 if left:

@@ -59,6 +59,7 @@ from owt.core.workerprocess import (
     claim_stdio,
     close_inherited,
     die_with_parent,
+    exit_naming_the_call,
     limit_memory,
     log_to_stderr,
 )
@@ -379,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     log_to_stderr(args.log_format)
     host = Host(Runner(args.max_adaptors), args.threads)
     worker = Worker(fd_in, fd_out, host, limited=bool(args.max_memory))
+    os._exit = exit_naming_the_call(os._exit, host.call_here, worker.send)  # type: ignore[assignment]
     worker.serve()
     return 0
 

@@ -3,17 +3,21 @@ Python >= 3.10 (see :mod:`owt.core.worker`)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 __all__ = [
     "PIPE_BYTES",
     "claim_stdio",
     "close_inherited",
     "die_with_parent",
+    "exit_naming_the_call",
     "limit_memory",
     "log_to_stderr",
     "widen_pipe",
@@ -107,3 +111,23 @@ def die_with_parent(parent: int) -> None:
             pass
     if parent and os.getppid() != parent:  # the server died before we asked
         os._exit(1)
+
+
+def exit_naming_the_call(
+    exit: Callable[[int], NoReturn],
+    call_here: Callable[[], str | None],
+    send: Callable[[tuple[Any, ...]], None],
+) -> Callable[[int], NoReturn]:
+    """``os._exit`` for adaptors: the server first hears which call ended the process (a
+    ``dying`` frame naming it), so it can run the calls that were beside it again. Not in a
+    forked child (``multiprocessing`` ends its children with ``os._exit``)."""
+    pid = os.getpid()
+
+    def _exit(code: int) -> NoReturn:
+        call_id = call_here() if os.getpid() == pid else None
+        if call_id is not None:
+            with contextlib.suppress(Exception):
+                send(("dying", f"the adaptor called os._exit({code}), ending its worker", call_id))
+        exit(code)
+
+    return _exit

@@ -13,7 +13,9 @@ run :data:`SETTLE_GRACE` later, it *drains* its worker (no new calls; a replacem
 at once; killed when its other calls end or after ``drain_grace``), while a call only a
 little too slow leaves its worker, and the models it holds, serving; a worker that exits,
 segfaults or runs out of memory answers 502 ``worker_died`` with its exit code to the calls
-that were in it, and is replaced at once.
+that were in it, and is replaced at once; when it named the call that ended it (one that
+called ``os._exit``), the calls beside that one which had not answered yet run again on the
+replacement instead (at most :data:`MAX_RERUNS` times; not one whose body was streaming).
 
 Workers run in their own session (a terminal's Ctrl-C reaches only the server, which stops
 them in order) and, on Linux, die with the server even when it is SIGKILLed.
@@ -47,6 +49,8 @@ CLOSE_GRACE = 60.0  # a stream without a timeout may take this long to stop when
 #: Seconds a call given up on (past its deadline, or a stream closed early) has to end in its
 #: worker before the worker is drained.
 SETTLE_GRACE = 1.0
+#: Times a call runs again after another call ended its worker (``os._exit``) under it.
+MAX_RERUNS = 16
 
 _ids = itertools.count()
 
@@ -63,6 +67,7 @@ class ProcessExecutor(Executor):
         self.python = self.python or sys.executable
         self.max_memory = opts.max_memory
         self.timed_out = 0
+        self.reruns = 0  # calls run again after another call ended their worker
         command = [self.python, "-u", WORKER_SCRIPT, "--parent", str(os.getpid())]
         command += ["--max-adaptors", str(opts.max_adaptors), "--threads", str(opts.threads)]
         if opts.max_memory:
@@ -92,24 +97,31 @@ class ProcessExecutor(Executor):
         except Exception as exc:  # a value owt put in the call that cannot travel: a bug
             log.exception("cannot send a call to a worker")
             return Internal(f"the call cannot be sent to a worker process: {exc}").reply()
-        try:
-            worker, queue = await self.pool.open(call_id)
-        except OwtError as err:
-            return err.reply()
-        if isinstance(call.request, StreamedRequest):  # the worker asks for it as it reads
-            worker.bodies[call_id] = call.request.source
-        try:
-            await worker.send(frame)
-            message = await self._head(worker, call_id, queue)
-        except WorkerLost as lost:
-            worker.forget(call_id)
-            return lost.error().reply()
-        except BaseException:
-            # Cancelled (its deadline, or the server stops): its code may be stuck.
-            self.abandon(worker, call_id)
-            raise
-        if isinstance(message, WorkerLost):
-            return message.error().reply()
+        streamed = isinstance(call.request, StreamedRequest)
+        for rerun in itertools.count():
+            try:
+                worker, queue = await self.pool.open(call_id)
+            except OwtError as err:
+                return err.reply()
+            if isinstance(call.request, StreamedRequest):  # the worker asks as it reads
+                worker.bodies[call_id] = call.request.source
+            try:
+                await worker.send(frame)
+                message = await self._head(worker, call_id, queue)
+            except WorkerLost as lost:
+                worker.forget(call_id)
+                message = lost
+            except BaseException:
+                # Cancelled (its deadline, or the server stops): its code may be stuck.
+                self.abandon(worker, call_id)
+                raise
+            if not isinstance(message, WorkerLost):
+                break
+            # Another call ended the worker under this one, which had not answered yet:
+            # it runs again on the replacement (its body, if streamed, is partly read).
+            if streamed or rerun >= MAX_RERUNS or not message.spares(call_id):
+                return message.error().reply()
+            self.reruns += 1
         if message[0] == "items":  # dropped: its caller went away
             return CallerGone("the caller went away; the call was cancelled").reply()
         _, _, status, headers, body, streamed, info = message
@@ -199,6 +211,7 @@ class ProcessExecutor(Executor):
             # calls whose caller left while they ran: a coroutine is cancelled, sync code
             # runs to its end (counted busy meanwhile)
             "left_running": pool.left_running,
+            "reruns": self.reruns,
             # workers drained (then killed) because a call ran past its deadline
             "killed_for_timeout": self.timed_out,
             "draining": [w.status() for w in pool.draining],

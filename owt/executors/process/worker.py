@@ -39,10 +39,17 @@ READ_BYTES = 256 * 1024  # read at most this much of a worker's output at once
 class WorkerLost(Exception):
     """The worker process is gone (or never became ready); ``exit_code`` says how it ended."""
 
-    def __init__(self, message: str, exit_code: int | None) -> None:
+    def __init__(
+        self, message: str, exit_code: int | None, culprits: frozenset[str] = frozenset()
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+        self.culprits = culprits  # the calls the worker named as ending it (os._exit)
+
+    def spares(self, call_id: str) -> bool:
+        """Whether this call was only beside the one that ended the worker."""
+        return bool(self.culprits) and call_id not in self.culprits
 
     def error(self) -> WorkerDied:
         return WorkerDied(self.message, exit_code=self.exit_code)
@@ -116,6 +123,7 @@ class WorkerProcess:
         self.free.set()
         self.reader: asyncio.Task[None] | None = None
         self._dying: str | None = None
+        self._culprits: set[str] = set()  # the calls it said ended it
         self._out: BatchedWrites | None = None  # frames for the worker, sent per loop turn
         self.on_change: Any = None  # called when a call ends or the worker is lost
         # call id → the source of its streamed request body, read as the worker asks
@@ -210,6 +218,8 @@ class WorkerProcess:
     def _route(self, message: tuple[Any, ...]) -> None:
         if message[0] == "dying":
             self._dying = message[1]
+            if len(message) > 2 and isinstance(message[2], str):
+                self._culprits.add(message[2])
             return
         if message[0] == "want":
             task = asyncio.get_running_loop().create_task(self._give_body(message[1]))
@@ -276,7 +286,7 @@ class WorkerProcess:
             self.kill()
             code = await self.proc.wait()
         self.kill()  # whatever it started in its session goes with it
-        return WorkerLost(self._dying or describe_exit(code), code)
+        return WorkerLost(self._dying or describe_exit(code), code, frozenset(self._culprits))
 
     def open(self, call_id: str) -> Frames:
         """Count a call as running here; its frames arrive on the queue returned."""
