@@ -205,19 +205,24 @@ def test_a_worker_killed_or_stopped_mid_stream(workers: OwtProcess, sig: int) ->
     assert_calm(workers, "x")
 
 
-def test_twenty_calls_of_which_ten_crash(workers: OwtProcess) -> None:
-    # All in one worker: each os._exit names its call, so the calls beside it (which had
-    # not answered) run again on the replacement, and only the crashing calls fail.
+@pytest.mark.parametrize(("crash", "says"), [(EXIT, "os._exit(3)"), (SEGFAULT, "SIGSEGV")])
+def test_twenty_calls_of_which_ten_crash(workers: OwtProcess, crash: str, says: str) -> None:
+    # All in one worker: owt tells which call (os._exit names it) or which code (a crash's
+    # traceback) ended it, so the calls beside it (which had not answered) run again on the
+    # replacement, and only the crashing calls fail.
     assert run(workers, NAP, 20, "crash").status_code == 200  # a warm worker
+    before = status(workers)["environments"]["crash"]["reruns"]
     with ThreadPoolExecutor(20) as pool:
         good = [pool.submit(run, workers, NAP, 30, "crash") for _ in range(10)]
-        bad = [pool.submit(run, workers, EXIT, 30, "crash") for _ in range(10)]
+        bad = [pool.submit(run, workers, crash, 30, "crash") for _ in range(10)]
         goods = [f.result() for f in good]
         bads = [f.result() for f in bad]
     assert [r.status_code for r in goods] == [200] * 10
     assert {(r.status_code, error_of(r)) for r in bads} == {(502, "worker_died")}
-    assert "os._exit(3)" in bads[0].json()["message"]  # what ended it
-    assert status(workers)["environments"]["crash"]["reruns"] >= 1
+    assert says in bads[0].json()["message"]  # what ended it
+    assert status(workers)["environments"]["crash"]["reruns"] > before
+    if crash is SEGFAULT:  # the crash's report is in the server's log, as before
+        assert wait_until(lambda: "Fatal Python error: Segmentation fault" in workers.log)
     assert_calm(workers, "crash")
 
 

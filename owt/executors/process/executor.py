@@ -13,9 +13,10 @@ run :data:`SETTLE_GRACE` later, it *drains* its worker (no new calls; a replacem
 at once; killed when its other calls end or after ``drain_grace``), while a call only a
 little too slow leaves its worker, and the models it holds, serving; a worker that exits,
 segfaults or runs out of memory answers 502 ``worker_died`` with its exit code to the calls
-that were in it, and is replaced at once; when it named the call that ended it (one that
-called ``os._exit``), the calls beside that one which had not answered yet run again on the
-replacement instead (at most :data:`MAX_RERUNS` times; not one whose body was streaming).
+that were in it, and is replaced at once; when owt can tell what ended it (a call that
+called ``os._exit``, the code in a crash's traceback: :mod:`.ends`), the calls beside it
+which had not answered yet run again on the replacement instead (at most
+:data:`MAX_RERUNS` times; not one whose body was streaming).
 
 Workers run in their own session (a terminal's Ctrl-C reaches only the server, which stops
 them in order) and, on Linux, die with the server even when it is SIGKILLed.
@@ -38,8 +39,9 @@ from owt.core.frames import pack
 from owt.core.libs import lib_environ
 from owt.core.pumps import Item, is_end
 from owt.executors.base import BatchStream, Executor, while_caller_stays
+from owt.executors.process.ends import WorkerLost
 from owt.executors.process.pool import WorkerPool
-from owt.executors.process.worker import WORKER_SCRIPT, Frames, WorkerLost, WorkerProcess
+from owt.executors.process.worker import WORKER_SCRIPT, Frames, WorkerProcess
 
 __all__ = ["WORKER_SCRIPT", "ProcessExecutor", "WorkerStream"]
 
@@ -119,7 +121,8 @@ class ProcessExecutor(Executor):
                 break
             # Another call ended the worker under this one, which had not answered yet:
             # it runs again on the replacement (its body, if streamed, is partly read).
-            if streamed or rerun >= MAX_RERUNS or not message.spares(call_id):
+            spared = message.spares(call_id, call.filename or f"<owt:{call.sha256[:12]}>")
+            if streamed or rerun >= MAX_RERUNS or not spared:
                 return message.error().reply()
             self.reruns += 1
         if message[0] == "items":  # dropped: its caller went away

@@ -21,7 +21,8 @@ from typing import Any
 
 from owt.core.errors import Busy, CallerGone, OwtError
 from owt.executors.base import unless_caller_goes
-from owt.executors.process.worker import Frames, WorkerLost, WorkerProcess
+from owt.executors.process.ends import WorkerLost
+from owt.executors.process.worker import Frames, WorkerProcess
 
 __all__ = ["WorkerPool"]
 

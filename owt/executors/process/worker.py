@@ -21,12 +21,13 @@ from typing import Any
 
 import owt.core
 from owt.core.body import Source
-from owt.core.errors import CallerGone, OwtError, WorkerDied
+from owt.core.errors import CallerGone, OwtError
 from owt.core.frames import HEADER, MID_FRAME_STALL, FrameBuffer, loads_plain, pack
 from owt.core.pumps import is_end
 from owt.core.writes import BatchedWrites
+from owt.executors.process.ends import CrashReport, WorkerLost, describe_exit
 
-__all__ = ["WORKER_SCRIPT", "Frames", "WorkerLost", "WorkerProcess", "describe_exit"]
+__all__ = ["WORKER_SCRIPT", "Frames", "WorkerProcess"]
 
 log = logging.getLogger(__name__)
 
@@ -34,37 +35,6 @@ WORKER_SCRIPT = str(Path(owt.core.__file__).resolve().with_name("worker.py"))
 START_TIMEOUT = 60.0  # a worker of a large virtualenv may take a while to import
 STOP_GRACE = 2.0  # after its output ends, a worker has this long to exit
 READ_BYTES = 256 * 1024  # read at most this much of a worker's output at once
-
-
-class WorkerLost(Exception):
-    """The worker process is gone (or never became ready); ``exit_code`` says how it ended."""
-
-    def __init__(
-        self, message: str, exit_code: int | None, culprits: frozenset[str] = frozenset()
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.exit_code = exit_code
-        self.culprits = culprits  # the calls the worker named as ending it (os._exit)
-
-    def spares(self, call_id: str) -> bool:
-        """Whether this call was only beside the one that ended the worker."""
-        return bool(self.culprits) and call_id not in self.culprits
-
-    def error(self) -> WorkerDied:
-        return WorkerDied(self.message, exit_code=self.exit_code)
-
-
-def describe_exit(code: int | None) -> str:
-    if code is None:
-        return "the worker process stopped answering"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        return f"the worker process was killed by {name} during the call"
-    return f"the worker process exited with code {code} during the call"
 
 
 def _ends(message: tuple[Any, ...]) -> bool:
@@ -123,6 +93,7 @@ class WorkerProcess:
         self.free.set()
         self.reader: asyncio.Task[None] | None = None
         self._dying: str | None = None
+        self._crash: CrashReport | None = None  # where its fault handler writes a crash
         self._culprits: set[str] = set()  # the calls it said ended it
         self._out: BatchedWrites | None = None  # frames for the worker, sent per loop turn
         self.on_change: Any = None  # called when a call ends or the worker is lost
@@ -139,8 +110,17 @@ class WorkerProcess:
         return self.proc is not None and self.proc.returncode is None and self.lost is None
 
     async def start(self, timeout: float = START_TIMEOUT) -> None:
+        self._crash = crash = CrashReport()
+        try:
+            await self._spawn(crash, timeout)
+        except BaseException:
+            crash.remove()
+            raise
+
+    async def _spawn(self, crash: CrashReport, timeout: float) -> None:
         self.proc = await asyncio.create_subprocess_exec(
             *self.command,
+            *("--fault-file", crash.path),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=None,  # the worker's stderr (and its fd 1) is the server's log
@@ -286,7 +266,9 @@ class WorkerProcess:
             self.kill()
             code = await self.proc.wait()
         self.kill()  # whatever it started in its session goes with it
-        return WorkerLost(self._dying or describe_exit(code), code, frozenset(self._culprits))
+        crashed_in = self._crash.read() if self._crash is not None else frozenset()
+        message = self._dying or describe_exit(code)
+        return WorkerLost(message, code, frozenset(self._culprits), crashed_in)
 
     def open(self, call_id: str) -> Frames:
         """Count a call as running here; its frames arrive on the queue returned."""

@@ -1,0 +1,94 @@
+"""How a worker process ended, and which calls it can tell ended it.
+
+A worker that dies takes the calls running in it. When owt can tell which call did it, the
+others were only beside it and may run again on the replacement (see the executor):
+
+- an adaptor that calls ``os._exit`` names its call first (a ``dying`` frame);
+- a crash (a segfault, an abort) writes Python's fault report (:mod:`faulthandler`) to a
+  :class:`CrashReport` file; the adaptor file names in the crashing thread's traceback
+  (``<owt:SHA12>``, or a mounted endpoint's path) tell which code crashed, and calls of that
+  code are not spared (they would likely crash again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import sys
+import tempfile
+
+from owt.core.errors import WorkerDied
+
+__all__ = ["CrashReport", "WorkerLost", "describe_exit"]
+
+_FILE = re.compile(r'File "([^"]+)"')
+
+
+class WorkerLost(Exception):
+    """The worker process is gone (or never became ready); ``exit_code`` says how it ended."""
+
+    def __init__(
+        self,
+        message: str,
+        exit_code: int | None,
+        culprits: frozenset[str] = frozenset(),
+        crashed_in: frozenset[str] = frozenset(),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+        self.culprits = culprits  # the calls the worker named as ending it (os._exit)
+        self.crashed_in = crashed_in  # the files of the crashing thread's traceback
+
+    def spares(self, call_id: str, filename: str) -> bool:
+        """Whether this call (of the adaptor ``filename``) was only beside what ended the
+        worker: owt knows what did, and it was not this call nor its code."""
+        if call_id in self.culprits or filename in self.crashed_in:
+            return False
+        return bool(self.culprits or self.crashed_in)
+
+    def error(self) -> WorkerDied:
+        return WorkerDied(self.message, exit_code=self.exit_code)
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "the worker process stopped answering"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"the worker process was killed by {name} during the call"
+    return f"the worker process exited with code {code} during the call"
+
+
+class CrashReport:
+    """The file one worker's fault handler writes to (``--fault-file``), read once it ended."""
+
+    def __init__(self) -> None:
+        fd, self.path = tempfile.mkstemp(prefix="owt-fault-", suffix=".txt")
+        os.close(fd)
+
+    def read(self) -> frozenset[str]:
+        """The file names in the crashing thread's traceback (none if it did not crash); the
+        report itself goes to the server's log, where the worker's stderr goes."""
+        try:
+            with open(self.path, errors="replace") as file:
+                text = file.read()
+        except OSError:
+            return frozenset()
+        finally:
+            self.remove()
+        if not text:
+            return frozenset()
+        sys.stderr.write(text)
+        sys.stderr.flush()
+        _, _, current = text.partition("Current thread")
+        return frozenset(_FILE.findall(current.split("\n\n", 1)[0]))
+
+    def remove(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
