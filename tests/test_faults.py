@@ -255,6 +255,8 @@ def test_status_counts_runaway_calls_as_busy(workers: OwtProcess) -> None:
         assert wait_until(lambda: status(workers)["environments"]["x"]["draining"], 5)
         info = status(workers)["environments"]["x"]
         assert sum(w["busy"] for w in info["draining"]) == 2 and info["busy"] == 2
+        metrics = httpx.get(workers.url + "/_owt/metrics").text
+        assert 'owt_workers_busy{env="x"} 1.0' in metrics  # the draining worker, busy
         assert other.result().status_code == 200  # the drained worker finished it
     assert_calm(workers, "x")
 

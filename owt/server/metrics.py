@@ -145,8 +145,8 @@ def _cache_families(stats: dict[str, Any]) -> Iterator[Metric]:
 def _worker_counts(status: dict[str, Any]) -> tuple[int, int, int]:
     """(alive, busy, replaced) from an executor's status: worker processes, Ray actors, or
     threads in the server."""
-    if isinstance(status.get("workers"), list):  # worker processes
-        workers = status["workers"]
+    if isinstance(status.get("workers"), list):  # worker processes, the draining ones too
+        workers = [*status["workers"], *status.get("draining", [])]
         busy = sum(1 for w in workers if w.get("busy"))
         return len(workers), busy, int(status.get("replaced") or 0)
     if isinstance(status.get("pools"), list):  # Ray actors, one pool per resource shape
