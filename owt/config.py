@@ -18,12 +18,22 @@ import contextlib
 import ipaddress
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MiB", "Option", "Settings", "SettingsError", "is_loopback", "option", "options"]
+__all__ = [
+    "MiB",
+    "Option",
+    "Settings",
+    "SettingsError",
+    "is_loopback",
+    "option",
+    "options",
+    "parse_bytes",
+]
 
 MiB = 1024 * 1024
 ENV_PREFIX = "OWT_"
@@ -57,7 +67,7 @@ class Settings:
     port: int = option(9876, "Port (0 picks a free one).", kind="int")
     verbose: int = option(0, "-v info, -vv debug (and query strings).", kind="count", short="-v")
     timeout: float = option(60.0, "Default seconds per call.", kind="float")
-    max_body_bytes: int = option(16 * MiB, "Largest request body.", kind="int")
+    max_body_bytes: int = option(16 * MiB, "Largest request body.", kind="bytes")
     insecure: bool = option(False, "Allow a non-loopback address without --auth/--token.")
     threads: int = option(64, "Threads for calls with --in-process.", kind="int")
     # security
@@ -74,7 +84,7 @@ class Settings:
     state_dir: Path | None = option(
         None, "Folder for persistent state (SQLite, environments).", kind="path"
     )
-    cache_max_bytes: int = option(256 * MiB, "Response cache bound in bytes.", kind="int")
+    cache_max_bytes: int = option(256 * MiB, "Response cache bound in bytes.", kind="bytes")
     max_codes: int = option(1024, "Codes kept for code_sha256 calls.", kind="int")
     max_adaptors: int = option(256, "Compiled adaptors kept warm per place.", kind="int")
     # endpoints
@@ -83,7 +93,7 @@ class Settings:
     env: list[str] = option([], "NAME=/path/to/python[:N] (repeatable).", kind="list")
     isolate: bool = option(False, "Accepted for compatibility (worker processes are the default).")
     no_install: bool = option(False, "Refuse calls that bring requirements.")
-    worker_max_memory: int | None = option(None, "Bytes of address space per worker.", kind="int")
+    worker_max_memory: int | None = option(None, "Bytes of address space per worker.", kind="bytes")
     worker_max_calls: int | None = option(None, "Recycle a worker after N calls.", kind="int")
     executor: str = option(
         "process",
@@ -101,7 +111,7 @@ class Settings:
     allowed_host: list[str] = option(
         [], "Host name this server may be reached by besides loopback (repeatable).", kind="list"
     )
-    max_header_bytes: int = option(32 * 1024, "Largest request head (431 past it).", kind="int")
+    max_header_bytes: int = option(32 * 1024, "Largest request head (431 past it).", kind="bytes")
     header_timeout: float = option(
         10.0, "Seconds to send a request's headers (408 past it).", kind="float"
     )
@@ -111,7 +121,7 @@ class Settings:
     allow_fn: list[str] = option(
         [], "Function besides run that a locked server may call (repeatable).", kind="list"
     )
-    max_code_bytes: int = option(8 * MiB, "Largest adaptor source (413 past it).", kind="int")
+    max_code_bytes: int = option(8 * MiB, "Largest adaptor source (413 past it).", kind="bytes")
     # logging
     quiet: bool = option(False, "No access log (one line per call otherwise).", short="-q")
     log_format: str = option(
@@ -121,7 +131,7 @@ class Settings:
         1800.0, "Seconds a requirements environment may take to build.", kind="float"
     )
     envs_max_bytes: int = option(
-        0, "Disk for built environments; least recently used removed (0: no bound).", kind="int"
+        0, "Disk for built environments; least recently used removed (0: no bound).", kind="bytes"
     )
     # containment: where main runs, how runaway calls and idle workers go
     in_process: bool = option(
@@ -276,7 +286,7 @@ class Option:
     """One Settings field seen as an option: its flag, variable, kind and help."""
 
     name: str
-    kind: str  # "bool", "int", "float", "str", "path", "list", "count"
+    kind: str  # "bool", "int", "bytes", "float", "str", "path", "list", "count"
     default: Any
     help: str
     short: str | None = None
@@ -296,6 +306,7 @@ class Option:
         parsers: dict[str, Callable[[str], Any]] = {
             "bool": _parse_bool,
             "int": int,
+            "bytes": parse_bytes,
             "count": int,
             "float": float,
             "str": str,
@@ -305,7 +316,28 @@ class Option:
         try:
             return parsers[self.kind](text.strip())
         except ValueError:
-            raise SettingsError(f"{self.envvar}={text!r} is not a valid {self.kind}")
+            kind = "size (bytes, or e.g. 300MB, 256MiB)" if self.kind == "bytes" else self.kind
+            raise SettingsError(f"{self.envvar}={text!r} is not a valid {kind}")
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(?:([kmgt])(i?))?(b?)", re.IGNORECASE)
+
+
+def parse_bytes(text: str) -> int:
+    """A size: bytes, or with a unit: ``300MiB`` or ``300M`` (2**20 each), ``300MB`` (10**6
+    each), ``1.5G``; the case of the unit does not matter.
+
+    >>> parse_bytes("300MB"), parse_bytes("16MiB"), parse_bytes("2g"), parse_bytes("1024")
+    (300000000, 16777216, 2147483648, 1024)
+    """
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not a size (bytes, or e.g. 300MB, 256MiB, 2G)")
+    number, prefix, binary, b = match.groups()
+    if not prefix:
+        return int(float(number))
+    base = 1000 if b and not binary else 1024
+    return int(float(number) * base ** (1 + "kmgt".index(prefix.lower())))
 
 
 def options() -> list[Option]:

@@ -38,6 +38,8 @@ def test_every_setting_is_a_flag_a_variable_and_a_keyword():
         ({"OWT_CORS": "http://a"}, {"cors": ("http://c",)}, {"cors": ["http://c"]}),
         ({"OWT_VERBOSE": "2"}, {"verbose": 0}, {"verbose": 2}),
         ({"OWT_STATE_DIR": "/tmp/x"}, {}, {"state_dir": Path("/tmp/x")}),
+        ({"OWT_MAX_BODY_BYTES": "1MiB"}, {}, {"max_body_bytes": 1024 * 1024}),
+        ({"OWT_WORKER_MAX_MEMORY": "300MB"}, {}, {"worker_max_memory": 300_000_000}),
     ],
 )
 def test_variables_under_given_values(environ, given, expected):
@@ -49,6 +51,34 @@ def test_variables_under_given_values(environ, given, expected):
 def test_a_bad_variable_names_itself():
     with pytest.raises(SettingsError, match="OWT_PORT='http'"):
         Settings.from_options({"OWT_PORT": "http"})
+    with pytest.raises(SettingsError, match="OWT_MAX_BODY_BYTES='2x' is not a valid size"):
+        Settings.from_options({"OWT_MAX_BODY_BYTES": "2x"})
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("300MB", 300_000_000),
+        ("300M", 300 * 2**20),
+        ("300MiB", 300 * 2**20),
+        ("1.5g", 3 * 2**29),
+        ("64 KiB", 65536),
+        ("4096", 4096),
+        ("10kb", 10_000),
+        ("7B", 7),
+    ],
+)
+def test_byte_flags_take_units(monkeypatch, text, size):
+    given = {}
+    monkeypatch.setattr(cli_serve, "_run_serve", lambda **kw: given.update(kw))
+    result = CliRunner().invoke(cli_serve.serve_command, ["--worker-max-memory", text])
+    assert result.exit_code == 0, result.output
+    assert given["worker_max_memory"] == size
+
+
+def test_a_byte_flag_that_is_no_size_says_how_to_write_one():
+    result = CliRunner().invoke(cli_serve.serve_command, ["--max-body-bytes", "lots"])
+    assert result.exit_code == 2 and "e.g. 300MB, 256MiB" in result.output
 
 
 def test_owt_timeout_sets_the_default_timeout(start_server):

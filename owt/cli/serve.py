@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from owt.config import MiB, Option, Settings, SettingsError, options
+from owt.config import MiB, Option, Settings, SettingsError, options, parse_bytes
 
 __all__ = ["cli", "main", "serve_command", "serve_main"]
 
@@ -21,6 +21,18 @@ def _serve_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for opt in reversed(options()):
         fn = _click_option(opt)(fn)
     return fn
+
+
+class _Size(click.ParamType):
+    name = "size"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_bytes(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def _click_option(opt: Option) -> Callable[..., Any]:
@@ -34,6 +46,7 @@ def _click_option(opt: Option) -> Callable[..., Any]:
         "bool": {"is_flag": True, "default": None},
         "count": {"count": True},
         "int": {"type": int},
+        "bytes": {"type": _Size()},
         "float": {"type": float},
         "str": {"type": click.Choice(opt.choices) if opt.choices else str},
         "path": {"type": click.Path(file_okay=False)},
