@@ -67,6 +67,17 @@ def test_unknown_env_says_how_to_add_one(owt_server: Any) -> None:
     assert "--env ml=" in body["message"] and "requirements=" in body["message"]
 
 
+def test_a_call_field_sent_as_an_argument_says_where_it_goes(owt_server: Any) -> None:
+    # `owt call URL spin.py timeout:=1` makes timeout an argument of run().
+    r = call(owt_server.url, "def run(n=1): return n", fields={"kwargs": {"timeout": 1}})
+    assert r.status_code == 400
+    message = r.json()["message"]
+    assert "unexpected argument(s) 'timeout'" in message
+    assert "'timeout' is a field of the call" in message and "--timeout" in message
+    other = call(owt_server.url, "def run(n=1): return n", colour="red").json()["message"]
+    assert "field of the call" not in other
+
+
 def test_a_missing_module_suggests_requirements_or_env(owt_server: Any) -> None:
     r = call(owt_server.url, "def run():\n    import owt_no_such_module.sub\n")
     assert r.status_code == 500

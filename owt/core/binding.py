@@ -85,6 +85,18 @@ def _accepts(target: Target) -> str:
     return ", ".join(sorted(target.names)) or "nothing"
 
 
+def _fields_among(names: set[str]) -> str:
+    """A hint when an argument is a field of the call sent among the arguments."""
+    fields = sorted(names & CALL_FIELDS)
+    if not fields:
+        return ""
+    return (
+        f"; {', '.join(map(repr, fields))} is a field of the call, not an argument: send it "
+        "beside kwargs (a JSON body's top level, the query string, or owt call's flags: "
+        "--timeout, --fn, --env, ...)"
+    )
+
+
 def check_names(target: Target, kwargs: dict[str, Any]) -> None:
     """What ``Signature.bind`` would say, for plain signatures, at a fraction of its cost."""
     assert target.required is not None
@@ -93,7 +105,8 @@ def check_names(target: Target, kwargs: dict[str, Any]) -> None:
         if unknown:
             names = ", ".join(repr(n) for n in sorted(unknown))
             raise BadRequest(
-                f"unexpected argument(s) {names} (it accepts: {_accepts(target)})",
+                f"unexpected argument(s) {names} (it accepts: {_accepts(target)})"
+                + _fields_among(unknown),
                 field="kwargs",
             )
     missing = target.required - kwargs.keys()
