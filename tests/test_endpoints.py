@@ -25,7 +25,11 @@ def mounted(tmp_path_factory: pytest.TempPathFactory) -> Any:
         "    return {'path': request.path, 'x': x, 'args': dict(request.args)}\n"
     )
     (folder / "boom.py").write_text("def run():\n    raise ValueError('bad luck')\n")
+    (folder / "total.py").write_text(
+        "def run(numbers: list[int]) -> int:\n    return sum(numbers)\n"
+    )
     server = OwtProcess(
+        *("--mount", f"total={folder / 'total.py'}"),
         *("--mount", f"hello={folder / 'hello.py'}"),
         *("--mount", f"where={folder / 'where.py'}"),
         *("--mount", f"boom={folder / 'boom.py'}"),
@@ -47,6 +51,15 @@ def test_paths_below_the_name_reach_it(mounted: Any) -> None:
     r = httpx.get(mounted.url + "/where/deeper/still?x=4&extra=kept")
     assert r.status_code == 200, r.text
     assert r.json() == {"path": "/where/deeper/still", "x": 4, "args": {"x": "4", "extra": "kept"}}
+
+
+def test_a_json_body_that_is_no_object_is_named_when_arguments_are_missing(mounted: Any) -> None:
+    assert httpx.post(mounted.url + "/total", json={"numbers": [1, 2]}).text == "3"
+    r = httpx.post(mounted.url + "/total", json=[1, 2])
+    assert r.status_code == 400
+    message = r.json()["message"]
+    assert "missing required parameter 'numbers'" in message
+    assert "the JSON body is an array" in message and '{"name": value' in message
 
 
 @pytest.mark.parametrize("field", ["env", "fn_name", "requirements", "num_gpus"])

@@ -144,7 +144,11 @@ def bind_arguments(target: Target, call: Call) -> tuple[tuple[Any, ...], dict[st
         # An uploaded file the function does not name is the adaptor's, in request.files.
         kwargs = {k: v for k, v in kwargs.items() if k not in call.file_args or k in target.names}
     if call.typed and target.signature is not None:
-        kwargs = _typed().convert_arguments(target.fn, kwargs)
+        try:
+            kwargs = _typed().convert_arguments(target.fn, kwargs)
+        except BadRequest as err:
+            _hint_not_an_object(err, call)
+            raise
     args: tuple[Any, ...] = (call.request,) if target.wants_request else ()
     if target.signature is None:
         return args, kwargs
@@ -165,8 +169,24 @@ def bind_arguments(target: Target, call: Call) -> tuple[tuple[Any, ...], dict[st
     except BadRequest as err:
         if not call.typed:
             _hint_outside_kwargs(err, target, kwargs, call)
+        _hint_not_an_object(err, call)
         raise
     return args, kwargs
+
+
+def _hint_not_an_object(err: BadRequest, call: Call) -> None:
+    """Say so when arguments are missing and the JSON body is no object that could hold them
+    (``[1, 2]`` posted to an endpoint that takes ``numbers``)."""
+    if not err.message.startswith("missing required"):
+        return
+    body = call.request.json
+    if body is not None and not isinstance(body, dict):
+        kind = "an array" if isinstance(body, list) else f"a {type(body).__name__}"
+        err.message += (
+            f"; the JSON body is {kind}, which holds no arguments: send a JSON object of "
+            'them by name ({"name": value, ...})'
+        )
+        err.args = (err.message,)
 
 
 def _hint_outside_kwargs(
