@@ -143,7 +143,7 @@ def test_explicit_code_wins_over_the_endpoint(mounted: Any) -> None:
 
 def test_mounts_are_listed_and_shown(mounted: Any) -> None:
     listing = httpx.get(mounted.url + "/_owt/endpoints").json()["endpoints"]
-    assert [e["name"] for e in listing] == ["boom", "hello", "where"]
+    assert [e["name"] for e in listing] == ["boom", "hello", "total", "where"]
     assert {e["kind"] for e in listing} == {"mounted"}
     one = httpx.get(mounted.url + "/_owt/endpoints/where").json()
     assert one["file"] == str(mounted.folder / "where.py")
