@@ -51,7 +51,7 @@ CLOSE_GRACE = 60.0  # a stream without a timeout may take this long to stop when
 #: Seconds a call given up on (past its deadline, or a stream closed early) has to end in its
 #: worker before the worker is drained.
 SETTLE_GRACE = 1.0
-#: Times a call runs again after another call ended its worker (``os._exit``) under it.
+#: Times a call runs again after another call (or code) ended its worker under it.
 MAX_RERUNS = 16
 
 _ids = itertools.count()
