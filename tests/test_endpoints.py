@@ -60,6 +60,8 @@ def test_a_json_body_that_is_no_object_is_named_when_arguments_are_missing(mount
     message = r.json()["message"]
     assert "missing required parameter 'numbers'" in message
     assert "the JSON body is an array" in message and '{"name": value' in message
+    r = httpx.post(mounted.url + "/total", json="1, 2")
+    assert "the JSON body is a string" in r.json()["message"]  # as JSON names it
 
 
 @pytest.mark.parametrize("field", ["env", "fn_name", "requirements", "num_gpus"])

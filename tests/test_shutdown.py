@@ -94,6 +94,7 @@ def test_a_second_ctrl_c_answers_running_calls_in_json_at_once() -> None:
         assert wait_until(lambda: 0 in results, 10)
         assert _refused(results[0]), results[0]  # not uvicorn's plain-text 500
         assert server.proc.wait(10) == 0
+        assert "CancelledError" not in server.log  # no traceback that reads as a crash
     finally:
         server.stop()
 

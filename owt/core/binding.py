@@ -174,6 +174,11 @@ def bind_arguments(target: Target, call: Call) -> tuple[tuple[Any, ...], dict[st
     return args, kwargs
 
 
+_JSON_KINDS = {
+    list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"
+}  # fmt: skip
+
+
 def _hint_not_an_object(err: BadRequest, call: Call) -> None:
     """Say so when arguments are missing and the JSON body is no object that could hold them
     (``[1, 2]`` posted to an endpoint that takes ``numbers``)."""
@@ -181,7 +186,7 @@ def _hint_not_an_object(err: BadRequest, call: Call) -> None:
         return
     body = call.request.json
     if body is not None and not isinstance(body, dict):
-        kind = "an array" if isinstance(body, list) else f"a {type(body).__name__}"
+        kind = _JSON_KINDS.get(type(body), "no object")
         err.message += (
             f"; the JSON body is {kind}, which holds no arguments: send a JSON object of "
             'them by name ({"name": value, ...})'

@@ -20,9 +20,9 @@ worker → server::
     ("items", id, [item, ...], info)   the chunks of a stream ready together; the last item
                                     None (the end) or an error payload ends it
     ("want", id)                    the call reads its streamed body: send the next bytes
-    ("dying", message[, id])        the worker is about to exit: it ran out of memory, or
-                                    the call ``id`` called ``os._exit`` (the calls beside it
-                                    may run again elsewhere)
+    ("dying", message[, id, file])  the worker is about to exit: it ran out of memory, or
+                                    the call ``id`` of the code ``file`` called ``os._exit``
+                                    (calls of other code beside it may run again elsewhere)
 
 ``info`` is None unless the worker's warm adaptors or kept objects changed since it last said.
 A call is over for the server once its head says ``streamed`` False, or its items end.

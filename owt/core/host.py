@@ -32,6 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from typing import Any, TypeVar
 
 from owt.core.call import Call, Reply
+from owt.core.context import current_call
 from owt.core.crossing import Crossing
 from owt.core.errors import Internal, OwtError
 from owt.core.keep import keep
@@ -267,14 +268,17 @@ class Host:
             self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
         self.loop.close()
 
-    def call_here(self) -> str | None:
-        """The id of the call whose code runs on this thread now, if owt can tell (code that
-        ends its process names the call that did it: see ``owt/core/worker.py``)."""
+    def call_here(self) -> tuple[str, str] | None:
+        """The id and code file of the call whose code runs on this thread now, if owt can
+        tell (code that ends its process names its call: see ``owt/core/worker.py``)."""
         call_id: str | None = getattr(self._here, "call_id", None)
-        if call_id is not None or threading.current_thread() is not self._thread:
-            return call_id
-        task = asyncio.current_task(self.loop)
-        return next((key for key, run in list(self.running.items()) if run is task), None)
+        if call_id is None and threading.current_thread() is self._thread:
+            task = asyncio.current_task(self.loop)
+            call_id = next((key for key, run in list(self.running.items()) if run is task), None)
+        call = current_call()
+        if call_id is None or call is None:
+            return None
+        return call_id, self.runner.filename(call)
 
     @contextlib.contextmanager
     def _user_code(self, call_id: str, call: Call | None = None) -> Iterator[None]:

@@ -115,19 +115,20 @@ def die_with_parent(parent: int) -> None:
 
 def exit_naming_the_call(
     exit: Callable[[int], NoReturn],
-    call_here: Callable[[], str | None],
+    call_here: Callable[[], tuple[str, str] | None],
     send: Callable[[tuple[Any, ...]], None],
 ) -> Callable[[int], NoReturn]:
-    """``os._exit`` for adaptors: the server first hears which call ended the process (a
-    ``dying`` frame naming it), so it can run the calls that were beside it again. Not in a
-    forked child (``multiprocessing`` ends its children with ``os._exit``)."""
+    """``os._exit`` for adaptors: the server first hears which call (and code file) ended
+    the process, a ``dying`` frame, so it can run the calls of other code that were beside it
+    again. Not in a forked child (``multiprocessing`` ends its children with ``os._exit``)."""
     pid = os.getpid()
 
     def _exit(code: int) -> NoReturn:
-        call_id = call_here() if os.getpid() == pid else None
-        if call_id is not None:
+        culprit = call_here() if os.getpid() == pid else None
+        if culprit is not None:
             with contextlib.suppress(Exception):
-                send(("dying", f"the adaptor called os._exit({code}), ending its worker", call_id))
+                message = f"the adaptor called os._exit({code}), ending its worker"
+                send(("dying", message, *culprit))
         exit(code)
 
     return _exit

@@ -120,12 +120,16 @@ class _HttpToolsProtocol(BoundedHttpToolsProtocol):
 class _CutStreams(logging.Filter):
     """Drops uvicorn's lines for what owt logs itself: a response owt ended without its final
     chunk on purpose (a stream that failed after it started; owt logged the failure with its
-    traceback), and a request that is not HTTP (owt logs its JSON 400 with the client)."""
+    traceback), a request that is not HTTP (owt logs its JSON 400 with the client), and the
+    cancelled lifespan of a forced stop (a second Ctrl-C)."""
 
     OWN = ("ASGI callable returned without completing response.", "Invalid HTTP request received.")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.msg not in self.OWN
+        text = str(record.msg)
+        if text.startswith("Traceback") and text.rstrip().endswith(".CancelledError"):
+            return False  # a second Ctrl-C cut the lifespan short (Starlette's report of it)
+        return text not in self.OWN
 
 
 def bind_socket(address: str, port: int) -> socket.socket:

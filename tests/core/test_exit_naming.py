@@ -20,10 +20,11 @@ def fake_exit(code: int) -> NoReturn:
 
 def test_the_dying_frame_names_the_call_then_the_process_exits(monkeypatch) -> None:
     sent: list[tuple[Any, ...]] = []
-    exit_ = exit_naming_the_call(fake_exit, lambda: "7", sent.append)
+    exit_ = exit_naming_the_call(fake_exit, lambda: ("7", "<owt:abc>"), sent.append)
     with pytest.raises(Exited):
         exit_(3)
-    assert sent == [("dying", "the adaptor called os._exit(3), ending its worker", "7")]
+    message = "the adaptor called os._exit(3), ending its worker"
+    assert sent == [("dying", message, "7", "<owt:abc>")]
     # Outside a call (owt's own exit), or in a forked child: no frame, just the exit.
     sent.clear()
     with pytest.raises(Exited):
@@ -39,4 +40,4 @@ def test_a_pipe_that_fails_still_exits() -> None:
         raise BrokenPipeError
 
     with pytest.raises(Exited):
-        exit_naming_the_call(fake_exit, lambda: "7", broken)(3)
+        exit_naming_the_call(fake_exit, lambda: ("7", "<owt:abc>"), broken)(3)

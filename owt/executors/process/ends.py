@@ -3,11 +3,14 @@
 A worker that dies takes the calls running in it. When owt can tell which call did it, the
 others were only beside it and may run again on the replacement (see the executor):
 
-- an adaptor that calls ``os._exit`` names its call first (a ``dying`` frame);
+- an adaptor that calls ``os._exit`` names its call and code file first (a ``dying``
+  frame);
 - a crash (a segfault, an abort) writes Python's fault report (:mod:`faulthandler`) to a
   :class:`CrashReport` file; the adaptor file names in the crashing thread's traceback
-  (``<owt:SHA12>``, or a mounted endpoint's path) tell which code crashed, and calls of that
-  code are not spared (they would likely crash again).
+  (``<owt:SHA12>``, or a mounted endpoint's path) tell which code crashed.
+
+Calls of the code that ended it are not spared either: they would likely end the next
+worker too.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ class WorkerLost(Exception):
         self.message = message
         self.exit_code = exit_code
         self.culprits = culprits  # the calls the worker named as ending it (os._exit)
-        self.crashed_in = crashed_in  # the files of the crashing thread's traceback
+        # the code files that ended it: of the crashing thread's traceback, of an os._exit
+        self.crashed_in = crashed_in
 
     def spares(self, call_id: str, filename: str) -> bool:
         """Whether this call (of the adaptor ``filename``) was only beside what ended the
@@ -66,22 +70,31 @@ def describe_exit(code: int | None) -> str:
 
 
 class CrashReport:
-    """The file one worker's fault handler writes to (``--fault-file``), read once it ended."""
+    """The file one worker's fault handler writes to (``--fault-file``), read once it ended.
+
+    The server keeps the file open and removes its name once the worker has opened it too,
+    so nothing is left behind however either process ends.
+    """
+
+    LIMIT = 1024 * 1024  # a fault report is a few KiB: tracebacks of the threads
 
     def __init__(self) -> None:
-        fd, self.path = tempfile.mkstemp(prefix="owt-fault-", suffix=".txt")
-        os.close(fd)
+        self.fd, self.path = tempfile.mkstemp(prefix="owt-fault-", suffix=".txt")
+
+    def opened(self) -> None:
+        """The worker holds the file now: its name is no longer needed."""
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
 
     def read(self) -> frozenset[str]:
         """The file names in the crashing thread's traceback (none if it did not crash); the
         report itself goes to the server's log, where the worker's stderr goes."""
         try:
-            with open(self.path, errors="replace") as file:
-                text = file.read()
+            text = os.pread(self.fd, self.LIMIT, 0).decode(errors="replace")
         except OSError:
             return frozenset()
         finally:
-            self.remove()
+            self.close()
         if not text:
             return frozenset()
         sys.stderr.write(text)
@@ -89,6 +102,9 @@ class CrashReport:
         _, _, current = text.partition("Current thread")
         return frozenset(_FILE.findall(current.split("\n\n", 1)[0]))
 
-    def remove(self) -> None:
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
+    def close(self) -> None:
+        self.opened()
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = -1

@@ -95,6 +95,7 @@ class WorkerProcess:
         self._dying: str | None = None
         self._crash: CrashReport | None = None  # where its fault handler writes a crash
         self._culprits: set[str] = set()  # the calls it said ended it
+        self._culprit_code: set[str] = set()  # ... and their code files
         self._out: BatchedWrites | None = None  # frames for the worker, sent per loop turn
         self.on_change: Any = None  # called when a call ends or the worker is lost
         # call id → the source of its streamed request body, read as the worker asks
@@ -114,8 +115,9 @@ class WorkerProcess:
         try:
             await self._spawn(crash, timeout)
         except BaseException:
-            crash.remove()
+            crash.close()
             raise
+        crash.opened()
 
     async def _spawn(self, crash: CrashReport, timeout: float) -> None:
         self.proc = await asyncio.create_subprocess_exec(
@@ -198,8 +200,9 @@ class WorkerProcess:
     def _route(self, message: tuple[Any, ...]) -> None:
         if message[0] == "dying":
             self._dying = message[1]
-            if len(message) > 2 and isinstance(message[2], str):
+            if len(message) > 3 and isinstance(message[2], str) and isinstance(message[3], str):
                 self._culprits.add(message[2])
+                self._culprit_code.add(message[3])
             return
         if message[0] == "want":
             task = asyncio.get_running_loop().create_task(self._give_body(message[1]))
@@ -268,7 +271,8 @@ class WorkerProcess:
         self.kill()  # whatever it started in its session goes with it
         crashed_in = self._crash.read() if self._crash is not None else frozenset()
         message = self._dying or describe_exit(code)
-        return WorkerLost(message, code, frozenset(self._culprits), crashed_in)
+        code_ended = crashed_in | self._culprit_code
+        return WorkerLost(message, code, frozenset(self._culprits), code_ended)
 
     def open(self, call_id: str) -> Frames:
         """Count a call as running here; its frames arrive on the queue returned."""
