@@ -556,3 +556,15 @@ def test_a_memory_error_raised_without_a_limit_is_the_adaptors_own(owt_server) -
     response = run(owt_server, "def run():\n    raise MemoryError('too big an array')")
     assert (response.status_code, error_of(response)) == (500, "adaptor_error")
     assert run(owt_server, PID).json() == pid
+
+
+def test_writing_into_the_workers_frame_input_is_the_adaptors_own_error(owt_server) -> None:
+    # fd 3 is where a worker reads its frames: a pipe, so writing to it fails in the adaptor
+    # (a socket pair carried the bytes back to the server, which then lost the worker).
+    pid = run(owt_server, PID).json()
+    code = "import os\ndef run():\n    os.write(3, b'not a frame')\n    return 'wrote'"
+    response = run(owt_server, code)
+    assert (response.status_code, error_of(response)) == (500, "adaptor_error")
+    assert "Bad file descriptor" in response.json()["message"]
+    assert run(owt_server, PID).json() == pid
+    assert "Fatal error on transport" not in owt_server.log

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import time
+from asyncio.streams import FlowControlMixin
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,7 @@ class WorkerProcess:
         self.command = command
         self.environ = environ
         self.proc: asyncio.subprocess.Process | None = None
+        self.stdin: asyncio.StreamWriter | None = None  # frames to the worker
         self.info: dict[str, Any] = {}
         self.warm: dict[str, Any] = {}
         self.calls: dict[str, Frames] = {}  # call id → its frames, in flight
@@ -116,20 +118,35 @@ class WorkerProcess:
             await self._spawn(crash, timeout)
         except BaseException:
             crash.close()
+            if self.stdin is not None:
+                self.stdin.close()
             raise
         crash.opened()
 
     async def _spawn(self, crash: CrashReport, timeout: float) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            *self.command,
-            *("--fault-file", crash.path),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=None,  # the worker's stderr (and its fd 1) is the server's log
-            start_new_session=True,
-            close_fds=True,  # not the server's listening socket, nor anything else
-            env=self.environ,
-        )
+        # Its input is a pipe, not uvloop's socket pair: bytes written back into it (code
+        # writing to the worker's frame input) would reach the server's end of a socket.
+        loop = asyncio.get_running_loop()
+        read_end, write_end = os.pipe()
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.command,
+                *("--fault-file", crash.path),
+                stdin=read_end,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=None,  # the worker's stderr (and its fd 1) is the server's log
+                start_new_session=True,
+                close_fds=True,  # not the server's listening socket, nor anything else
+                env=self.environ,
+            )
+        except BaseException:
+            os.close(write_end)
+            raise
+        finally:
+            os.close(read_end)
+        pipe = os.fdopen(write_end, "wb", buffering=0)
+        transport, protocol = await loop.connect_write_pipe(FlowControlMixin, pipe)
+        self.stdin = asyncio.StreamWriter(transport, protocol, None, loop)
         try:
             message = await asyncio.wait_for(self._receive(), timeout)
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -147,9 +164,7 @@ class WorkerProcess:
             raise WorkerLost(f"{self.command[0]} did not start an owt worker", None)
         self.info = message[1]
         self.started = self.idle_since = time.monotonic()
-        loop = asyncio.get_running_loop()
-        assert self.proc.stdin is not None
-        self._out = BatchedWrites(self.proc.stdin.transport, loop)  # type: ignore[arg-type]
+        self._out = BatchedWrites(self.stdin.transport, loop)  # type: ignore[arg-type]
         # A context of its own: one copied from the call that started it would put that
         # call's request id on every line this worker's reader ever logs.
         self.reader = loop.create_task(self._read(), context=contextvars.Context())
@@ -233,8 +248,8 @@ class WorkerProcess:
         means (a call's body pieces: the worker asks for at most two at a time). Waiting for
         the pipe kept each piece alive here long after the worker had it, while the pipe
         stayed full with other calls' pieces. A worker gone meanwhile: its reader tells."""
-        assert self.proc is not None and self.proc.stdin is not None and self._out is not None
-        if not self.proc.stdin.is_closing():
+        assert self.stdin is not None and self._out is not None
+        if not self.stdin.is_closing():
             self._out.write(pack(message))
 
     def _end(self, call_id: str) -> None:
@@ -297,8 +312,8 @@ class WorkerProcess:
         (:class:`~owt.core.writes.BatchedWrites`: one write, one wake-up of the worker for a
         burst of calls); when the pipe falls behind, this waits for it to take them.
         """
-        assert self.proc is not None and self.proc.stdin is not None and self._out is not None
-        stdin = self.proc.stdin
+        assert self.stdin is not None and self._out is not None
+        stdin = self.stdin
         if stdin.is_closing():
             await self._raise_lost()
         self._out.write(message if isinstance(message, bytes) else pack(message))
@@ -339,10 +354,10 @@ class WorkerProcess:
         """Close its input (it exits after its calls in hand), then kill it after ``grace``."""
         if self.proc is None:
             return
-        if self.proc.stdin is not None and not self.proc.stdin.is_closing():
+        if self.stdin is not None and not self.stdin.is_closing():
             if self._out is not None:
                 self._out.flush()
-            self.proc.stdin.close()
+            self.stdin.close()
         try:
             await asyncio.wait_for(self.proc.wait(), grace)
         except TimeoutError:
