@@ -125,7 +125,9 @@ class Runner:
         """True when this code is compiled here already (for some function of it)."""
         return sha256 in self._adaptors
 
-    def filename(self, call: Call) -> str:
+    @staticmethod
+    def filename(call: Call) -> str:
+        """The name an adaptor's code is compiled under (its tracebacks name it)."""
         return call.filename or f"<owt:{call.sha256[:12]}>"
 
     def adopt(self, sha256: str, compiled: tuple[str, types.CodeType]) -> None:

@@ -38,6 +38,7 @@ from owt.core.errors import CallerGone, Internal, OwtError
 from owt.core.frames import pack
 from owt.core.libs import lib_environ
 from owt.core.pumps import Item, is_end
+from owt.core.runner import Runner
 from owt.executors.base import BatchStream, Executor, while_caller_stays
 from owt.executors.process.ends import WorkerLost
 from owt.executors.process.pool import WorkerPool
@@ -99,14 +100,15 @@ class ProcessExecutor(Executor):
         except Exception as exc:  # a value owt put in the call that cannot travel: a bug
             log.exception("cannot send a call to a worker")
             return Internal(f"the call cannot be sent to a worker process: {exc}").reply()
-        streamed = isinstance(call.request, StreamedRequest)
+        # a streamed body, read as the worker asks: it goes once, so such a call never reruns
+        source = call.request.source if isinstance(call.request, StreamedRequest) else None
         for rerun in itertools.count():
             try:
                 worker, queue = await self.pool.open(call_id)
             except OwtError as err:
                 return err.reply()
-            if isinstance(call.request, StreamedRequest):  # the worker asks as it reads
-                worker.bodies[call_id] = call.request.source
+            if source is not None:
+                worker.bodies[call_id] = source
             try:
                 await worker.send(frame)
                 message = await self._head(worker, call_id, queue)
@@ -121,8 +123,8 @@ class ProcessExecutor(Executor):
                 break
             # Another call ended the worker under this one, which had not answered yet:
             # it runs again on the replacement (its body, if streamed, is partly read).
-            spared = message.spares(call_id, call.filename or f"<owt:{call.sha256[:12]}>")
-            if streamed or rerun >= MAX_RERUNS or not spared:
+            spared = message.spares(call_id, Runner.filename(call))
+            if source is not None or rerun >= MAX_RERUNS or not spared:
                 return message.error().reply()
             self.reruns += 1
         if message[0] == "items":  # dropped: its caller went away
