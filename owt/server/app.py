@@ -22,7 +22,6 @@ from owt.config import Settings
 from owt.core.body import STREAM_FROM, StreamedRequest
 from owt.core.call import CALL_FIELDS, Call, Reply, Request
 from owt.core.errors import (
-    Busy,
     CallerGone,
     MissingCode,
     OwtError,
@@ -44,7 +43,7 @@ from owt.server.deadlines import Deadlines
 from owt.server.endpoints import Endpoints
 from owt.server.environments import create_environments, create_requirements
 from owt.server.http import not_a_call, read_request, reconnects_to_finished_stream, send_reply
-from owt.server.limits import ConcurrencyLimit
+from owt.server.limits import ConcurrencyLimit, shutting_down
 from owt.server.metrics import CallMetrics
 from owt.server.progress import accepts_events, progress_reply
 from owt.server.protocol import call_from_fields, decode_text, read_fields, sha256_of
@@ -149,7 +148,7 @@ class OwtApp:
         refused = not_a_call(scope["method"])
         if refused is not None or self.closing:  # answered, logged and counted as calls are
             record = self.observer.begin(scope, send)
-            reply = (refused or _shutting_down()).reply()
+            reply = (refused or shutting_down()).reply()
             await send_reply(record, receive, reply)
             self.observer.end(record, scope, None, reply)
             return
@@ -202,7 +201,7 @@ class OwtApp:
             if not self.cutting:
                 raise
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
-            reply = _shutting_down().reply()
+            reply = shutting_down().reply()
         except Exception as exc:  # a bug in owt itself: answer, log, stay up
             log.exception("internal error")
             reply = reply_for(exc)
@@ -354,7 +353,7 @@ class OwtApp:
     async def _submit_unless_closing(self, executor: Executor, call: Call) -> Reply:
         """A call that waited for --max-concurrency does not start once shutdown began."""
         if self.closing:
-            raise _shutting_down()
+            raise shutting_down()
         return await executor.submit(call)
 
 
@@ -383,10 +382,6 @@ async def _disconnected(receive: Any) -> None:
     """Returns once the client has gone (its request body is read by then)."""
     while (await receive())["type"] != "http.disconnect":
         pass
-
-
-def _shutting_down() -> Busy:
-    return Busy("the server is shutting down; try again when it is back")
 
 
 def create_app(settings: Settings | None = None) -> OwtApp:

@@ -16,7 +16,7 @@ from owt.core.call import Reply
 from owt.core.errors import Busy, CallerGone
 from owt.executors.base import unless_caller_goes
 
-__all__ = ["ConcurrencyLimit"]
+__all__ = ["ConcurrencyLimit", "shutting_down"]
 
 
 class ConcurrencyLimit:
@@ -56,7 +56,7 @@ class ConcurrencyLimit:
 
     async def _acquire(self, slots: asyncio.Semaphore) -> None:
         if self.closing:
-            raise _shutting_down()
+            raise shutting_down()
         if not slots.locked():
             await slots.acquire()  # free: taken at once
         else:
@@ -81,7 +81,7 @@ class ConcurrencyLimit:
                     slots.release()  # the slot came just as the call was given up
                 task = asyncio.current_task()
                 if self.closing and acquiring.cancelled() and task and not task.cancelling():
-                    raise _shutting_down() from None  # refuse_new() cancelled its wait
+                    raise shutting_down() from None  # refuse_new() cancelled its wait
                 raise
             finally:
                 self.waiting -= 1
@@ -105,7 +105,8 @@ class ConcurrencyLimit:
         }
 
 
-def _shutting_down() -> Busy:
+def shutting_down() -> Busy:
+    """What a call hears once the server stops taking calls (waiting, new or cut ones)."""
     return Busy("the server is shutting down; try again when it is back")
 
 
