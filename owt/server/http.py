@@ -110,21 +110,25 @@ async def _read_body(receive: Any, max_body_bytes: int, content_type: str) -> by
 def _read_whole(content_type: str) -> str:
     """What to tell the sender of a body too large that is read whole for its type: a file
     sent by ``curl --data-binary`` is labelled a form unless told otherwise."""
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = _media(content_type)
     if media not in ("", "application/x-www-form-urlencoded"):
         return ""
     return (
         f"; a body sent as {media or 'no Content-Type'} is read whole, as it may hold the "
         "call's fields (curl --data-binary sends application/x-www-form-urlencoded): to "
-        "stream a file to "
-        "the adaptor's request.stream() instead, send it as raw bytes, e.g. "
+        "stream a file to the adaptor's request.stream() instead, send it as raw bytes, e.g. "
         "-H 'Content-Type: application/octet-stream'"
     )
 
 
+def _media(content_type: str) -> str:
+    """A Content-Type without its parameters, in lower case."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
 def _is_raw(content_type: str) -> bool:
     """A body of a type that holds no call fields: bytes for the adaptor alone."""
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = _media(content_type)
     if media in ("", "application/json", "application/x-www-form-urlencoded"):
         return False
     return not (media.endswith("+json") or media.startswith("multipart/"))
