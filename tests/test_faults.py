@@ -43,6 +43,14 @@ EAGER_ASYNC = (
     "async def run(mark):\n    try:\n        while True:\n            yield b'x' * 65536\n"
     "    finally:\n        open(mark, 'w').write('closed')"
 )
+THREE_SLOWLY = (
+    "import time\ndef run():\n    for i in range(3):\n        time.sleep(0.1)\n"
+    "        yield f'{i}\\n'"
+)
+ENDLESS_UNTIL_CLOSED = (
+    "import time\ndef run(mark):\n    try:\n        while True:\n            yield 'x\\n'\n"
+    "            time.sleep(0.05)\n    finally:\n        open(mark, 'w').write('closed')"
+)
 PID = "import os\ndef run(): return os.getpid()"
 NAP = "import time\ndef run():\n    time.sleep(1)\n    return 'ok'"
 
@@ -470,6 +478,28 @@ def test_a_stalled_reader_holds_megabytes_not_hundreds(
         time.sleep(1.5)  # the reader stalls; the stream runs ahead as far as it may
         made = int(mark.read_text())
     assert made <= 48, f"{made} chunks of 1 MiB made ahead of a stalled reader"
+
+
+def test_a_blocking_async_def_holds_up_no_def_generator(workers: OwtProcess, tmp_path: Any) -> None:
+    """A ``def`` generator's chunks are made on a thread and sent from a loop of their own:
+    its stream flows, and stops when its reader leaves, while an ``async def`` blocks the
+    worker's loop (it waited behind it, and died with the worker, before)."""
+    mark = tmp_path / "closed"
+    endless = {"code_b64": b64(ENDLESS_UNTIL_CLOSED), "env": "x", "timeout": 20}
+    endless["kwargs_b64"] = b64(json.dumps({"mark": str(mark)}))
+    with ThreadPoolExecutor(1) as pool:
+        blocking = pool.submit(run, workers, BLOCKING_ASYNC.replace("60", "8"), 4, "x")
+        time.sleep(0.3)
+        started = time.monotonic()
+        response = run(workers, THREE_SLOWLY, 20, "x")
+        assert (response.status_code, response.text) == (200, "0\n1\n2\n"), response.text
+        assert time.monotonic() - started < 3
+        with httpx.stream("GET", workers.url + "/", params=endless, timeout=10) as r:
+            assert next(r.iter_lines()) == "x"
+        assert wait_until(mark.exists, timeout=2), "the generator was not closed"
+        assert not blocking.done()
+        assert error_of(blocking.result()) == "timeout"
+    assert_calm(workers, "x")
 
 
 def test_calls_caught_in_a_worker_owt_stops_are_told_why(workers: OwtProcess) -> None:

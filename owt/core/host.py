@@ -9,7 +9,9 @@ the transport around it differs (framed pipes, Ray calls, a thread hop). A host:
   thread pool, coroutines and async generators on its own event loop, on a thread of its own;
 - answers the reply's *head* (status, headers, first chunk, streamed?, what is warm);
 - pumps the rest of a streamed reply into a bounded queue (:mod:`owt.core.pumps`), from
-  which the transport takes the chunks ready at each moment as one batch;
+  which the transport takes the chunks ready at each moment as one batch (in a worker, a
+  ``def`` generator's stream is pumped from a loop of its own, so an ``async def`` that
+  blocks the host's loop holds up no ``def`` stream);
 - drops a call when its caller goes: a call still running is cancelled (async code stops at
   its next ``await``), a stream's generator is closed (its ``finally`` runs);
 - reports what is warm (compiled adaptors, ``keep()`` names) when it changed.
@@ -85,6 +87,11 @@ class Host:
         self.hold_pumps = False
         #: call id → a sync stream's direct lane to its caller (see :class:`SyncPump`)
         self.direct_lane: Callable[[str], Callable[[bytes, bool], bool]] | None = None
+        #: True: sync streams pump on a loop of their own, so that they flow while an
+        #: ``async def`` blocks the host's loop; their transport takes their chunks there
+        #: (:meth:`loop_of`)
+        self.own_stream_loop = False
+        self._stream_loop: asyncio.AbstractEventLoop | None = None
         self.in_user_code: dict[str, int] = {}  # call id → threads running its code now
         self._in_threads: dict[str, Call] = {}  # call id → its call, while its code runs
         self._here = threading.local()  # .call_id: the call whose code this thread runs
@@ -99,7 +106,10 @@ class Host:
         self._said: Any = None
         self.loop = asyncio.new_event_loop()
         self.crossing = Crossing(self.loop)  # coroutines here, awaited from another loop
-        self._thread = threading.Thread(target=self._run_loop, name=f"{name}-loop", daemon=True)
+        self.name = name
+        self._thread = threading.Thread(
+            target=_run_loop, args=(self.loop,), name=f"{name}-loop", daemon=True
+        )
         self._thread.start()
 
     # -- from other threads ----------------------------------------------------------------
@@ -111,6 +121,24 @@ class Host:
     def wait(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the host's loop and wait for it (from a thread that is no loop's)."""
         return self.soon(coro).result()
+
+    def loop_of(self, call_id: str) -> asyncio.AbstractEventLoop:
+        """The loop where the call's stream is taken (:meth:`batch`, :meth:`ready`)."""
+        pump = self.pumps.get(call_id)
+        return self.loop if pump is None else pump.loop
+
+    def drop_soon(self, call_id: str) -> concurrent.futures.Future[None]:
+        """:meth:`drop` on the loop of the call's stream; thread-safe."""
+        return asyncio.run_coroutine_threadsafe(self.drop(call_id), self.loop_of(call_id))
+
+    def stream_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop of sync streams (see ``own_stream_loop``), started on first use."""
+        with self.lock:
+            if self._stream_loop is None:
+                loop = self._stream_loop = asyncio.new_event_loop()
+                name = f"{self.name}-streams"
+                threading.Thread(target=_run_loop, args=(loop,), name=name, daemon=True).start()
+            return self._stream_loop
 
     # -- on the host's loop ----------------------------------------------------------------
 
@@ -157,14 +185,25 @@ class Host:
             reply = _host_failed(exc)
         if reply is None:
             return None
-        if reply.stream is not None:
+        if reply.stream is not None and not self._pumps_apart(reply.stream):
             return self.wait(self._answer(call_id, reply))
+        self._pump(call_id, reply.stream)
         return self._head(reply)
 
     async def _answer(self, call_id: str, reply: Reply) -> Head:
         """On the loop: a streamed reply starts pumping under ``call_id``."""
-        stream = reply.stream
+        self._pump(call_id, reply.stream)
+        return self._head(reply)
+
+    def _pumps_apart(self, stream: Any) -> bool:
+        """Whether this stream pumps on the loop of streams, not the host's."""
         sync = getattr(stream, "stream", stream)  # a sync stream made async by the runner
+        return self.own_stream_loop and isinstance(sync, SyncStream)
+
+    def _pump(self, call_id: str, stream: Any) -> None:
+        """A reply's stream starts pumping under ``call_id``: on the host's loop (where this
+        runs), or from any thread on the loop of streams (:meth:`_pumps_apart`)."""
+        sync = getattr(stream, "stream", stream)
         if isinstance(sync, SyncStream):
             direct = self.direct_lane(call_id) if self.direct_lane is not None else None
             self.pumps[call_id] = SyncPump(
@@ -173,11 +212,11 @@ class Host:
                 lambda: self._user_code(call_id),
                 direct=direct,
                 start=not self.hold_pumps,
+                loop=self.stream_loop() if self.own_stream_loop else None,
             )
         elif stream is not None:
             assert isinstance(stream, AsyncIterator)
             self.pumps[call_id] = Pump(stream, start=not self.hold_pumps)
-        return self._head(reply)
 
     def _head(self, reply: Reply) -> Head:
         self.served += 1
@@ -214,17 +253,22 @@ class Host:
         return items
 
     async def drop(self, call_id: str) -> None:
-        """The caller went away: cancel the call's run, close its stream."""
+        """The caller went away: cancel the call's run, close its stream (on any of the
+        host's loops: :meth:`drop_soon` picks the stream's)."""
         task = self.running.get(call_id)
         if task is not None:
-            task.cancel()
+            _cancel(task)
         with self.lock:
             call = self._in_threads.get(call_id)
         if call is not None:  # its code in a thread cannot be stopped, but may look (@batch)
             call.given_up = True
         pump = self.pumps.pop(call_id, None)
-        if pump is not None:
+        if pump is None:
+            return
+        if pump.loop is asyncio.get_running_loop():
             await pump.close()
+        else:
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(pump.close(), pump.loop))
 
     async def idle(self) -> None:
         """Wait until no call runs or streams here."""
@@ -255,18 +299,11 @@ class Host:
     def close(self, wait: float = 1.0) -> None:
         """Stop the loop and the idle threads (threads still in user code are daemons)."""
         self.pool.close()
+        if self._stream_loop is not None and not self._stream_loop.is_closed():
+            self._stream_loop.call_soon_threadsafe(self._stream_loop.stop)
         if not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(wait)
-
-    def _run_loop(self) -> None:
-        self.loop.run_forever()
-        tasks = asyncio.all_tasks(self.loop)  # stopped: what still runs is cancelled
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-        self.loop.close()
 
     def call_here(self) -> tuple[str, str] | None:
         """The id and code file of the call whose code runs on this thread now, if owt can
@@ -308,6 +345,29 @@ class Host:
             return await self.pool.run(job)
 
         return offload
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    loop.run_forever()
+    tasks = asyncio.all_tasks(loop)  # stopped: what still runs is cancelled
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    loop.close()
+
+
+def _cancel(task: asyncio.Task[Any]) -> None:
+    """Cancel a task of any loop, from any thread."""
+    loop = task.get_loop()
+    try:
+        here = asyncio.get_running_loop()
+    except RuntimeError:
+        here = None
+    if loop is here:
+        task.cancel()
+    else:
+        loop.call_soon_threadsafe(task.cancel)
 
 
 def _host_failed(exc: Exception) -> Reply:

@@ -171,7 +171,8 @@ class SyncPump(Pump):
     :data:`DIRECT_AFTER` or more to make is sent on by this thread itself when the lane has
     room: a generator that keeps the GIL between chunks would otherwise make the loop's
     thread wait a switch interval (5 ms) at each step of the hand-over. A worker starts its
-    pumps (``start=False``, then :meth:`start`) once their head is out.
+    pumps (``start=False``, then :meth:`start`) once their head is out, each on a
+    ``loop`` of its own (not the one ``async def`` code may block).
     """
 
     def __init__(
@@ -182,8 +183,9 @@ class SyncPump(Pump):
         size: int = PUMP_SIZE,
         direct: Callable[[bytes, bool], bool] | None = None,
         start: bool = True,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
-        self.loop = asyncio.get_running_loop()
+        self.loop = loop or asyncio.get_running_loop()  # where its transport takes chunks
         self.queue = asyncio.Queue()  # bounded by ``room`` and ``held``, which the thread waits on
         self.room = threading.Semaphore(size)
         self.held = 0  # bytes handed to the loop, not yet taken by the transport

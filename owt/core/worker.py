@@ -45,7 +45,7 @@ import faulthandler
 import functools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from owt.core.body import BodyReader, StreamedRequest
@@ -99,6 +99,7 @@ class Worker:
         self._asks_lock = threading.Lock()
         host.direct_lane = self._direct_lane
         host.hold_pumps = True  # each starts once its head is out (_send_head, stream)
+        host.own_stream_loop = True  # a def generator flows while an async def blocks
 
     def send(self, message: tuple[Any, ...]) -> None:
         with self._lock:
@@ -139,7 +140,7 @@ class Worker:
                     if message[0] == "pull":
                         self._pull(message[1])
                     elif message[0] == "close":
-                        self.host.soon(self._close(message[1]))
+                        self._there(message[1], self._close(message[1]))
                 self._start(calls, coros)
         finally:
             os.close(self.fd_in)
@@ -171,7 +172,7 @@ class Worker:
             return
         self._send_head(call_id, head)
         if head[3]:
-            self.host.soon(self.stream(call_id))
+            self._there(call_id, self.stream(call_id))
 
     async def run(self, call_id: str, call: Call) -> None:
         """One call on the loop: its head, then its stream's batches as they are made."""
@@ -183,8 +184,14 @@ class Worker:
             self.send(("items", call_id, [None], None))
             return
         self._send_head(call_id, head)
-        if head[3]:
+        if head[3] and self.host.loop_of(call_id) is not self.host.loop:
+            self._there(call_id, self.stream(call_id))  # a sync stream of an async def
+        elif head[3]:
             await self.stream(call_id)
+
+    def _there(self, call_id: str, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` on the loop where the call's stream is taken."""
+        asyncio.run_coroutine_threadsafe(coro, self.host.loop_of(call_id))
 
     def _send_head(self, call_id: str, head: tuple[Any, ...]) -> None:
         """The head of a reply; a streamed one's chunks may follow it from now on."""
@@ -255,7 +262,7 @@ class Worker:
             with self._lock:
                 if flow.credits > 0:
                     return
-                flow.waiter = waiter = self.host.loop.create_future()
+                flow.waiter = waiter = asyncio.get_running_loop().create_future()
             await waiter
 
     def _pull(self, call_id: str) -> None:
@@ -267,7 +274,7 @@ class Worker:
             flow.credits += 1
             waiter, flow.waiter = flow.waiter, None
         if waiter is not None:
-            self.host.loop.call_soon_threadsafe(_wake, waiter)
+            waiter.get_loop().call_soon_threadsafe(_wake, waiter)
 
     async def _close(self, call_id: str) -> None:
         flow = self.flows.get(call_id)
