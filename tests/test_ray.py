@@ -298,6 +298,35 @@ def test_client_disconnect_closes_the_remote_generator(
     assert wait_until(marker.exists, timeout=15), "the generator's finally did not run"
 
 
+def test_a_blocking_async_def_holds_up_no_def_generator_of_its_actor(
+    ray_server: OwtProcess, tmp_path: Path
+) -> None:
+    """An ``async def`` that blocks its actor's loop stalls no ``def`` stream there: they are
+    pumped, and taken by Ray, on a loop of their own."""
+    blocking = "import time\nasync def run():\n    time.sleep(8)"
+    three = (
+        "import time\ndef run():\n    for i in range(3):\n"
+        "        time.sleep(0.1)\n        yield str(i)"
+    )
+    other = {"env": "other"}
+    marker = tmp_path / "closed"
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(call, ray_server.url, blocking, fields={**other, "timeout": 5})
+        time.sleep(1)
+        started = time.monotonic()
+        r = call(ray_server.url, three, fields=other)
+        assert (r.status_code, r.text) == (200, "012"), r.text
+        assert time.monotonic() - started < 3
+        body = {"code_b64": b64(ENDLESS["sync"]), "kwargs": {"marker": str(marker)}, **other}
+        with httpx.stream("POST", ray_server.url + "/", json=body, timeout=30) as r:
+            assert next(r.iter_raw()).startswith(b"tick")
+        assert wait_until(marker.exists, timeout=5), "the generator's finally did not run"
+        assert not slow.done()
+        assert slow.result().json()["error"] == "timeout"
+    r = call(ray_server.url, "def run(): return 'ok'", fields=other, timeout=90)
+    assert r.status_code == 200 and r.text == "ok"
+
+
 KEEP = """
 import os
 def run():

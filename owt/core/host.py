@@ -114,22 +114,23 @@ class Host:
 
     # -- from other threads ----------------------------------------------------------------
 
-    def soon(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        """Start ``coro`` on the host's loop; thread-safe."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+    def soon(
+        self, coro: Coroutine[Any, Any, T], call_id: str | None = None
+    ) -> concurrent.futures.Future[T]:
+        """Start ``coro`` on the host's loop, or on the loop where the stream of ``call_id``
+        is taken (:meth:`loop_of`); thread-safe."""
+        loop = self.loop if call_id is None else self.loop_of(call_id)
+        return asyncio.run_coroutine_threadsafe(coro, loop)
 
-    def wait(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the host's loop and wait for it (from a thread that is no loop's)."""
-        return self.soon(coro).result()
+    def wait(self, coro: Coroutine[Any, Any, T], call_id: str | None = None) -> T:
+        """:meth:`soon`, and wait for it (from a thread that is no loop's)."""
+        return self.soon(coro, call_id).result()
 
     def loop_of(self, call_id: str) -> asyncio.AbstractEventLoop:
-        """The loop where the call's stream is taken (:meth:`batch`, :meth:`ready`)."""
+        """The loop where the call's stream is taken (:meth:`batch`, :meth:`ready`,
+        :meth:`drop`)."""
         pump = self.pumps.get(call_id)
         return self.loop if pump is None else pump.loop
-
-    def drop_soon(self, call_id: str) -> concurrent.futures.Future[None]:
-        """:meth:`drop` on the loop of the call's stream; thread-safe."""
-        return asyncio.run_coroutine_threadsafe(self.drop(call_id), self.loop_of(call_id))
 
     def stream_loop(self) -> asyncio.AbstractEventLoop:
         """The loop of sync streams (see ``own_stream_loop``), started on first use."""
@@ -254,7 +255,7 @@ class Host:
 
     async def drop(self, call_id: str) -> None:
         """The caller went away: cancel the call's run, close its stream (on any of the
-        host's loops: :meth:`drop_soon` picks the stream's)."""
+        host's loops: ``soon(drop, call_id)`` picks the stream's)."""
         task = self.running.get(call_id)
         if task is not None:
             _cancel(task)

@@ -45,7 +45,7 @@ import faulthandler
 import functools
 import logging
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 from owt.core.body import BodyReader, StreamedRequest
@@ -140,7 +140,7 @@ class Worker:
                     if message[0] == "pull":
                         self._pull(message[1])
                     elif message[0] == "close":
-                        self._there(message[1], self._close(message[1]))
+                        self.host.soon(self._close(message[1]), message[1])
                 self._start(calls, coros)
         finally:
             os.close(self.fd_in)
@@ -172,7 +172,7 @@ class Worker:
             return
         self._send_head(call_id, head)
         if head[3]:
-            self._there(call_id, self.stream(call_id))
+            self.host.soon(self.stream(call_id), call_id)
 
     async def run(self, call_id: str, call: Call) -> None:
         """One call on the loop: its head, then its stream's batches as they are made."""
@@ -185,13 +185,9 @@ class Worker:
             return
         self._send_head(call_id, head)
         if head[3] and self.host.loop_of(call_id) is not self.host.loop:
-            self._there(call_id, self.stream(call_id))  # a sync stream of an async def
+            self.host.soon(self.stream(call_id), call_id)  # a sync stream of an async def
         elif head[3]:
             await self.stream(call_id)
-
-    def _there(self, call_id: str, coro: Coroutine[Any, Any, None]) -> None:
-        """Run ``coro`` on the loop where the call's stream is taken."""
-        asyncio.run_coroutine_threadsafe(coro, self.host.loop_of(call_id))
 
     def _send_head(self, call_id: str, head: tuple[Any, ...]) -> None:
         """The head of a reply; a streamed one's chunks may follow it from now on."""

@@ -7,7 +7,9 @@ makes it remote (``ray.remote(RunnerActor)``); this module imports nothing from 
 import time, so the class can be read and tested without a cluster.
 
 It is a *threaded* Ray actor (Ray answers a threaded actor's round trip faster than an async
-actor's); each Ray thread hands its call to the host's loop and waits. A call is two steps:
+actor's); each Ray thread hands its call to the host's loop and waits (a ``def``
+generator's stream is pumped and taken on a loop of its own, which an ``async def`` that
+blocks the host's loop does not hold up). A call is two steps:
 ``run`` answers the reply's head; the rest of a streamed reply is pumped by the host under
 the call's id until ``stream`` — a Ray streaming generator — sends it in batches of the
 chunks ready at each moment (``pull``, one batch a call, for Ray Client). ``drop`` (the
@@ -58,6 +60,7 @@ class RunnerActor:
     ) -> None:
         self.env = env
         self.host = Host(Runner(max_adaptors), threads, name="owt-ray")
+        self.host.own_stream_loop = True  # a def generator flows while an async def blocks
         self.started = time.time()
         self.python = python
         self.worker_options = worker_options or {}
@@ -115,21 +118,21 @@ class RunnerActor:
         """The rest of a streamed reply, in batches of the chunks ready at each moment."""
         try:
             while True:
-                batch = self.host.wait(self.host.batch(call_id))
+                batch = self.host.wait(self.host.batch(call_id), call_id)
                 yield batch
                 if is_end(batch):
                     return
         finally:  # also when Ray stops the generator: the server cancelled it
-            self.host.wait(self.host.drop(call_id))
+            self.host.wait(self.host.drop(call_id), call_id)
 
     def pull(self, call_id: str) -> list[Item]:
         """The next batch of a streamed reply, for Ray Client (it has no streaming
         generators); :meth:`drop` ends the stream."""
-        return self.host.wait(self.host.batch(call_id))
+        return self.host.wait(self.host.batch(call_id), call_id)
 
     def drop(self, call_id: str) -> None:
         """The server gave up on a call: cancel its ``run``, end and close its stream."""
-        self.host.wait(self.host.drop(call_id))
+        self.host.wait(self.host.drop(call_id), call_id)
 
     def stuck(self, call_id: str) -> bool:
         """True while user code of this call still runs in a thread (after a cancel)."""
