@@ -142,6 +142,20 @@ def test_the_worker_speaks_frames_and_keeps_stdout_away() -> None:
         assert b"to the log" in worker.proc.stderr.read()
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_getscheduler"), reason="Linux scheduling policies")
+def test_a_worker_and_its_threads_yield_to_the_server() -> None:
+    """Workers run under SCHED_BATCH (their wake-ups do not preempt the server's loop); the
+    server itself does not, and the threads that run calls inherit it."""
+    code = "import os\ndef run(): return os.sched_getscheduler(0)"
+
+    async def test(executor: ProcessExecutor) -> None:
+        reply = await executor.submit(make(code))
+        assert int(reply.body) == os.SCHED_BATCH
+
+    with_executor(test)
+    assert os.sched_getscheduler(0) != os.SCHED_BATCH
+
+
 def test_a_cancelled_call_still_running_a_moment_later_drains_its_worker(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -62,6 +62,7 @@ from owt.core.workerprocess import (
     exit_naming_the_call,
     limit_memory,
     log_to_stderr,
+    yield_to_server,
 )
 
 __all__ = ["MEMORY_EXIT_CODE", "Worker", "main"]
@@ -376,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault-file", default="", help="where a crash's report goes")
     args = parser.parse_args(argv)
     die_with_parent(args.parent)
+    yield_to_server()
     if args.max_memory:
         limit_memory(args.max_memory)
     fd_in, fd_out = claim_stdio()

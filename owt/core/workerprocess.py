@@ -21,6 +21,7 @@ __all__ = [
     "limit_memory",
     "log_to_stderr",
     "widen_pipe",
+    "yield_to_server",
 ]
 
 #: How much a pipe to or from the server holds, where the system allows (Linux's
@@ -88,6 +89,19 @@ def widen_pipe(fd: int) -> None:
 
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
     except (ImportError, AttributeError, OSError):  # not Linux, or over pipe-max-size
+        pass
+
+
+def yield_to_server() -> None:
+    """Linux: run this worker (and the threads and processes it starts) under
+    ``SCHED_BATCH``, so that its wake-ups do not preempt the server's event loop; the
+    server's wake-ups still preempt the worker. Each frame the server writes wakes a worker
+    thread, which, woken on the server's core, took that core mid-``write()`` (25–33 µs of
+    the loop's time per write on average, 2.5–3 µs without). A worker busy with a model
+    gets its fair share of the CPU as before."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except (AttributeError, OSError):  # not Linux, or not allowed here
         pass
 
 
