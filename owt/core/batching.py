@@ -66,14 +66,15 @@ class Batcher:
         self.max_size = max_size
         self.max_wait = max_wait
         self.batches = 0  # how many calls of fn so far (tests and status read it)
-        self._queue: queue.SimpleQueue[tuple[Any, Future[Any]]] = queue.SimpleQueue()
+        #: (item, its future, when it came): a batch's wait counts from its first item's coming
+        self._queue: queue.SimpleQueue[tuple[Any, Future[Any], float]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
 
     def submit(self, item: Any) -> Future[Any]:
         """Queue one item; the future holds its own result (or exception)."""
         future: Future[Any] = Future()
-        self._queue.put((item, future))
+        self._queue.put((item, future, time.monotonic()))
         if self._thread is None:
             with self._start:
                 if self._thread is None:
@@ -87,18 +88,19 @@ class Batcher:
             pending = [self._queue.get()]
             try:
                 self._gather(pending)
-                live = [(item, f) for item, f in pending if f.set_running_or_notify_cancel()]
+                live = [(item, f) for item, f, _ in pending if f.set_running_or_notify_cancel()]
                 if live:
                     self._run([item for item, _ in live], [f for _, f in live])
             except BaseException as exc:  # a fault of owt's own: its callers hear, batching goes on
                 log.exception("batching %s", getattr(self.fn, "__name__", "fn"))
-                for _, future in pending:
+                for _, future, _ in pending:
                     if not future.done():
                         future.set_exception(exc)
 
-    def _gather(self, pending: list[tuple[Any, Future[Any]]]) -> None:
-        """More items, until the batch is full or its first item has waited ``max_wait``."""
-        deadline = time.monotonic() + self.max_wait
+    def _gather(self, pending: list[tuple[Any, Future[Any], float]]) -> None:
+        """More items, until the batch is full or its first item has waited ``max_wait``
+        since it came (items that queued while the last batch ran have waited already)."""
+        deadline = pending[0][2] + self.max_wait
         while len(pending) < self.max_size:
             left = deadline - time.monotonic()
             try:

@@ -42,6 +42,27 @@ def test_a_batch_goes_when_full_or_when_its_first_item_waited() -> None:
     assert time.monotonic() - started < 2
 
 
+def test_an_item_that_queued_while_a_batch_ran_waits_only_the_rest_of_max_wait() -> None:
+    """``max_wait`` counts from when an item came: one that waited through most of the last
+    batch's run goes the rest of ``max_wait`` after it, not a whole ``max_wait``."""
+    runs: list[tuple[list[str], float, float]] = []
+
+    @batch(max_size=8, max_wait_ms=500)
+    def slow(xs: list[str]) -> list[str]:
+        started = time.monotonic()
+        time.sleep(0.5)
+        runs.append((list(xs), started, time.monotonic()))
+        return xs
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(slow, "a")
+        time.sleep(0.6)  # "a" waited its 500 ms and now runs for 500 ms
+        assert pool.submit(slow, "b").result() == "b" and first.result() == "a"
+    (a, _, a_ended), (b, b_started, _) = runs
+    assert (a, b) == (["a"], ["b"])
+    assert b_started - a_ended < 0.25  # it had waited 400 ms of its 500 already
+
+
 def test_errors_reach_the_right_callers() -> None:
     @batch(max_size=4, max_wait_ms=100)
     def checked(xs: list[int]) -> list[object]:
