@@ -3,10 +3,11 @@
     python bench/bench_modes.py [--seconds 5] [--rounds 3] [--no-record]
 
 owt receives the adaptor's code in every request (POST JSON), once in its default mode
-(the call runs in a worker process) and once with ``--in-process`` (threads inside the
-server); bare Starlette (bench/baseline_app.py) and LitServe (bench/litserve_app.py, its
-echo API on ``/predict``; ``pip install litserve`` first, else it is left out) answer the
-same echo. Interleaved rounds, medians; the ratios go to bench/RESULTS.md (unless
+(the call runs in a worker process) and with ``--in-process`` (threads inside the
+server), also pinned to one core with ``taskset -c 0`` where it is installed; bare
+Starlette (bench/baseline_app.py) and LitServe (bench/litserve_app.py, its echo API on
+``/predict``; ``pip install litserve`` first, else it is left out) answer the same echo.
+Interleaved rounds, medians; the ratios go to bench/RESULTS.md (unless
 ``--no-record``: a trial run).
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import shutil
 import statistics
 import sys
 from collections.abc import Iterator
@@ -32,6 +34,9 @@ def servers(stack: ExitStack) -> Iterator[dict[str, str]]:
         "owt (worker process)": stack.enter_context(owt_server("--timeout", "30")),
         "owt --in-process": stack.enter_context(owt_server("--timeout", "30", "--in-process")),
     }
+    if shutil.which("taskset"):  # its threads on one core: the GIL changes hands there
+        pinned = owt_server("--timeout", "30", "--in-process", prefix=("taskset", "-c", "0"))
+        urls["owt --in-process, on one core (`taskset -c 0`)"] = stack.enter_context(pinned)
     port = free_port()
     base = stack.enter_context(
         process_server([sys.executable, "bench/baseline_app.py", str(port)], port)

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -54,11 +54,14 @@ class ServerURL(str):
 
 
 @contextmanager
-def owt_server(*args: str, stderr: Any = subprocess.DEVNULL) -> Iterator[ServerURL]:
+def owt_server(
+    *args: str, stderr: Any = subprocess.DEVNULL, prefix: Sequence[str] = ()
+) -> Iterator[ServerURL]:
     """A real ``owt serve`` on a free port; yields its URL and stops it after. Its log goes
-    to ``stderr`` (a file, to measure the access log's cost)."""
+    to ``stderr`` (a file, to measure the access log's cost); ``prefix`` runs it under a
+    command (``taskset -c 0``)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "owt", "serve", "--port", "0", *args],
+        [*prefix, sys.executable, "-m", "owt", "serve", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=stderr,
         text=True,
