@@ -254,6 +254,27 @@ def test_one_worker_answers_eight_sleeps_at_once_with_one_model(workers: OwtProc
     assert elapsed < 2.5  # one at a time would be 8 s
 
 
+def test_a_tight_memory_limit_leaves_room_for_every_worker_thread() -> None:
+    # --worker-max-memory caps address space: owt's own threads (a stack and a malloc arena
+    # each) must not take it up, or a 300 MB worker could start 4 of its 16 threads, ran its
+    # calls one at a time and died of the thread it could not start.
+    server = OwtProcess("--timeout", "20", "--worker-max-memory", "300MB")
+    try:
+        nap = "import os, time\ndef run():\n    time.sleep(0.5)\n    return os.getpid()"
+        assert run(server, nap, 20).status_code == 200  # compiled, warm
+        started = time.monotonic()
+        with ThreadPoolExecutor(16) as pool:
+            replies = list(pool.map(lambda _: run(server, nap, 20), range(16)))
+        elapsed = time.monotonic() - started
+        assert [r.status_code for r in replies] == [200] * 16
+        assert len({r.text for r in replies}) == 1  # the one worker, never replaced
+        assert elapsed < 4  # one at a time would be 8 s
+        hog = run(server, MEMORY, 20)  # and the limit still holds
+        assert hog.status_code == 502 and "out of memory" in hog.json()["message"]
+    finally:
+        server.stop()
+
+
 def test_status_counts_runaway_calls_as_busy(workers: OwtProcess) -> None:
     with ThreadPoolExecutor(1) as pool:
         other = pool.submit(run, workers, NAP.replace("sleep(1)", "sleep(4)"), 20, "x")

@@ -90,6 +90,7 @@ class ThreadPool:
         self._watch_wake = threading.Event()
         self._watch_awake = False
         self._watcher: threading.Thread | None = None
+        self._short = False  # a thread failed to start (said once)
 
     @property
     def busy(self) -> int:
@@ -118,24 +119,50 @@ class ThreadPool:
 
     def _dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
         batch = self._gathering.pop(loop, None)
-        if batch is not None:
+        if batch is None:
+            return
+        try:
             self._put(batch)
+        except RuntimeError as exc:  # no thread at all: each awaiting task hears why
+            for _, future, _ in batch.jobs:
+                if future is not None:
+                    _settle(future, False, exc)
 
     def _put(self, batch: _Batch) -> None:
         with self._lock:
-            if self._idle == 0 and len(self._slots) < self.max_threads:
-                self._start_thread()
-            else:
-                self._idle -= 1
+            room = self._idle == 0 and len(self._slots) < self.max_threads
+            if not (room and self._start_thread()):
+                self._idle -= 1  # a thread that is running takes it when free
         self._batches.put(batch)
 
-    def _start_thread(self) -> None:
+    def _start_thread(self) -> bool:
+        """Start one more thread (under ``_lock``); False when the system has no room for
+        it (``--worker-max-memory`` counts each thread's stack), and the threads running
+        take the work. With no thread at all, RuntimeError: nothing would run it."""
         slot = _Slot()
         thread = threading.Thread(
             target=self._work, args=(slot,), name=f"{self.name}-{len(self._slots)}", daemon=True
         )
+        try:
+            thread.start()
+        except RuntimeError as exc:
+            if not self._slots:
+                raise RuntimeError(f"{self.name}: no thread could start ({exc})") from exc
+            if not self._short:
+                self._short = True
+                log.warning(
+                    "%s: no room for thread %d of %d (%s); calls wait for the %d running. Under "
+                    "--worker-max-memory, give each worker more memory or fewer "
+                    "--worker-threads",
+                    self.name,
+                    len(self._slots) + 1,
+                    self.max_threads,
+                    exc,
+                    len(self._slots),
+                )
+            return False
         self._slots.append(slot)
-        thread.start()
+        return True
 
     def _work(self, slot: _Slot) -> None:
         while True:

@@ -9,10 +9,12 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, NoReturn
 
 __all__ = [
+    "LIMITED_THREAD_STACK",
     "PIPE_BYTES",
     "claim_stdio",
     "close_inherited",
@@ -105,9 +107,30 @@ def yield_to_server() -> None:
         pass
 
 
+_M_ARENA_MAX = -8  # glibc's mallopt() parameter
+
+#: A thread's stack under ``--worker-max-memory`` (else the system's, often 8 MiB): the
+#: limit counts address space, and ~20 threads' stacks would take half of a 300 MB one.
+#: Python's default recursion limit needs well under 1 MiB of it.
+LIMITED_THREAD_STACK = 4 * 1024 * 1024
+
+
 def limit_memory(limit: int) -> None:
+    """``--worker-max-memory``: cap the address space (RLIMIT_AS), and reserve little of it
+    for owt's own threads, so that the limit is the adaptor's: one malloc arena for all
+    threads (glibc reserves 64 MiB of address space for each arena it adds, one per thread
+    that allocates, up to 8 per core) and :data:`LIMITED_THREAD_STACK` per thread. Call it
+    before any thread starts."""
     import resource
 
+    threading.stack_size(LIMITED_THREAD_STACK)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None).mallopt(_M_ARENA_MAX, 1)  # glibc; a no-op elsewhere
+        except (OSError, AttributeError):
+            pass
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -140,3 +140,55 @@ def test_the_watch_sleeps_when_no_job_waits_and_wakes_for_the_next_slow_one(
     time.sleep(0.3)
     assert _wakes(watcher) - before <= 1  # not looking every LOOK (10 ms) for nothing
     assert asyncio.run(slow_batch()) < 0.25  # and it wakes for the next held-up batch
+
+
+def _no_room_after(n: int) -> Callable[[threading.Thread], None]:
+    """``threading.Thread.start`` that fails as under a tight RLIMIT_AS after ``n`` starts."""
+    start = threading.Thread.start
+    left = [n]
+
+    def starting(thread: threading.Thread) -> None:
+        if left[0] <= 0:
+            raise RuntimeError("can't start new thread")
+        left[0] -= 1
+        start(thread)
+
+    return starting
+
+
+def test_a_thread_that_cannot_start_leaves_the_work_to_those_running(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = ThreadPool(8, name="tight")
+    monkeypatch.setattr(threading.Thread, "start", _no_room_after(2))
+    done: list[int] = []
+    try:
+        # Each submit is a batch of its own that wants a thread; only two can start.
+        for i in range(6):
+            pool.submit(lambda i=i: (time.sleep(0.05), done.append(i)))
+        deadline = time.monotonic() + 5
+        while len(done) < 6 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sorted(done) == list(range(6))  # all ran, on the two threads there are
+        assert len(pool._slots) == 2  # no slot without a thread behind it
+        said = [r.getMessage() for r in caplog.records]
+        warnings = [message for message in said if "no room for thread" in message]
+        assert len(warnings) == 1 and "--worker-threads" in warnings[0]  # said once
+    finally:
+        pool.close()
+
+
+def test_a_pool_where_no_thread_can_start_fails_its_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = ThreadPool(4, name="none")
+    monkeypatch.setattr(threading.Thread, "start", _no_room_after(0))
+
+    async def main() -> None:
+        with pytest.raises(RuntimeError, match="no thread could start"):
+            await asyncio.wait_for(pool.run(lambda: 1), 5)
+
+    try:
+        asyncio.run(main())
+        with pytest.raises(RuntimeError, match="no thread could start"):
+            pool.submit(lambda: None)
+    finally:
+        pool.close()
