@@ -74,13 +74,14 @@ class Batcher:
     def submit(self, item: Any) -> Future[Any]:
         """Queue one item; the future holds its own result (or exception)."""
         future: Future[Any] = Future()
-        self._queue.put((item, future, time.monotonic()))
         if self._thread is None:
             with self._start:
                 if self._thread is None:
                     name = f"owt-batch-{getattr(self.fn, '__name__', 'fn')}"
-                    self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
-                    self._thread.start()
+                    thread = threading.Thread(target=self._loop, name=name, daemon=True)
+                    thread.start()  # no room for it: this call fails, the next tries again
+                    self._thread = thread
+        self._queue.put((item, future, time.monotonic()))
         return future
 
     def _loop(self) -> None:

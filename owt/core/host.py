@@ -136,9 +136,14 @@ class Host:
         """The loop of sync streams (see ``own_stream_loop``), started on first use."""
         with self.lock:
             if self._stream_loop is None:
-                loop = self._stream_loop = asyncio.new_event_loop()
+                loop = asyncio.new_event_loop()
                 name = f"{self.name}-streams"
-                threading.Thread(target=_run_loop, args=(loop,), name=name, daemon=True).start()
+                try:  # no room for it: this stream fails, the next tries again
+                    threading.Thread(target=_run_loop, args=(loop,), name=name, daemon=True).start()
+                except RuntimeError:
+                    loop.close()
+                    raise
+                self._stream_loop = loop
             return self._stream_loop
 
     # -- on the host's loop ----------------------------------------------------------------

@@ -282,3 +282,31 @@ def test_items_of_calls_given_up_on_are_not_computed(start_server, mode) -> None
         post("gone", 1)  # its caller left
     time.sleep(2)  # both items' batches have gone by now
     assert post("", 10, fn_name="seen", kwargs={}).json() == []
+
+
+def test_a_batch_thread_that_cannot_start_fails_only_the_call_that_wanted_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No room for a thread (a tight --worker-max-memory): that call hears why; the next call
+    # starts the thread, and no item of the failed call lingers in a later batch.
+    seen: list[list[int]] = []
+
+    @batch(max_size=4, max_wait_ms=1)
+    def ident(xs: list[int]) -> list[int]:
+        seen.append(list(xs))
+        return xs
+
+    start = threading.Thread.start
+    refused: list[bool] = []
+
+    def no_room_once(thread: threading.Thread) -> None:
+        if not refused:
+            refused.append(True)
+            raise RuntimeError("can't start new thread")
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", no_room_once)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        ident(1)
+    assert ident(2) == 2
+    assert seen == [[2]]

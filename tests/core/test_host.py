@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import threading
 import time
@@ -137,3 +138,25 @@ def test_a_stream_dropped_before_its_head_went_out_still_closes_its_generator(ho
     host.wait(host.drop("d"))
     assert closed.wait(5), "the generator was not closed"
     host.start_pump("d")  # too late: nothing starts
+
+
+def test_a_loop_of_streams_that_cannot_start_is_tried_again(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No room for its thread (a tight --worker-max-memory): that stream fails; the next one
+    # gets a loop that runs, never the loop that had no thread.
+    start = threading.Thread.start
+    refused: list[bool] = []
+
+    def no_room_once(thread: threading.Thread) -> None:
+        if not refused:
+            refused.append(True)
+            raise RuntimeError("can't start new thread")
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", no_room_once)
+    with pytest.raises(RuntimeError):
+        host.stream_loop()
+    loop = host.stream_loop()
+    assert asyncio.run_coroutine_threadsafe(asyncio.sleep(0, "ran"), loop).result(5) == "ran"
+    assert host.stream_loop() is loop
