@@ -122,6 +122,35 @@ def test_a_stream_past_its_timeout_is_cut(start_server: Any) -> None:
         r.read()
 
 
+@pytest.mark.parametrize("mode", [[], ["--in-process"]], ids=["workers", "in-process"])
+def test_a_stream_cut_by_its_timeout_says_so(start_server: Any, mode: list[str]) -> None:
+    # A chunk past the call's timeout is a timeout (504's kind) like any other: an SSE stream
+    # sends event: error with it, the access line and the metrics name it. (TimeoutError is
+    # an OSError: it was taken for a client gone, and the stream just stopped.)
+    server = start_server("--timeout", "10", *mode)
+    code = (
+        "import time\ndef slow():\n    yield 'a'\n    time.sleep(3)\n    yield 'b'\n"
+        "def run():\n    return sse(slow())\n"
+    )
+    text = ""
+    with (
+        pytest.raises(httpx.RemoteProtocolError),
+        httpx.stream("POST", server.url + "/", json={"code_b64": b64(code), "timeout": 1}) as r,
+    ):
+        for chunk in r.iter_text():
+            text += chunk
+    first, error = text.strip().split("\n\n")
+    assert first == "id: 1\ndata: a"
+    lines = error.splitlines()
+    assert lines[:2] == ["event: error", "id: [DONE]"]
+    payload = json.loads(lines[2].removeprefix("data: "))
+    assert payload["error"] == "timeout" and payload["timeout"] == 1
+    assert "within its timeout of 1" in payload["message"]
+    assert wait_until(lambda: "shape=sse" in server.log and "error=timeout" in server.log)
+    metrics = httpx.get(server.url + "/_owt/metrics").text
+    assert 'owt_errors_total{env="main",kind="timeout"} 1.0' in metrics
+
+
 def test_a_stream_bounds_each_chunk_not_the_whole(start_server: Any) -> None:
     """The timeout is per chunk: a stream of slow chunks, each within it, ends normally."""
     server = start_server("--timeout", "1")

@@ -249,15 +249,15 @@ async def _pump(
             async for chunk in stream:
                 if chunk:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    except OSError:  # the client went away while we were sending
-        return False
-    except TimeoutError:
+    except TimeoutError:  # (an OSError too: caught before that clause takes it)
         err: OwtError = Timeout(
             f"the stream sent no chunk within its timeout of {chunk_timeout}s",
             timeout=chunk_timeout,
         )
         log.warning("%s: stream cut: %s", what or "a call", err.message)
         await _fail(send, err, sse)
+        return False
+    except OSError:  # the client went away while we were sending
         return False
     except OwtError as err:
         trace = err.extra.get("traceback")
