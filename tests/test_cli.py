@@ -71,6 +71,26 @@ def test_a_port_in_use_or_a_foreign_address_is_one_line_saying_what_to_do(owt_se
         assert "--port" in lines[0] or "--address" in lines[0]
 
 
+def test_an_environment_that_is_not_python_is_a_line_saying_what_to_do(tmp_path):
+    noisy = tmp_path / "python"
+    noisy.write_text("#!/bin/sh\necho not python >&2\nexit 7\n")
+    noisy.chmod(0o755)
+    for python in ["/bin/true", str(noisy)]:
+        result = subprocess.run(
+            [sys.executable, "-m", "owt", "serve", "--port", "0", "--env", f"x={python}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
+        assert result.returncode != 0
+        assert "Traceback" not in result.stderr, result.stderr
+        said = [line for line in result.stderr.splitlines() if "environment 'x'" in line]
+        assert len(said) == 1, result.stderr
+        assert python in said[0] and "is it a Python >= 3.10 interpreter?" in said[0]
+    assert "not python" in result.stderr  # what it printed comes before
+
+
 def test_insecure_allows_public_address(start_server):
     server = start_server("--address", "0.0.0.0", "--insecure")
     port = server.url.rsplit(":", 1)[1]

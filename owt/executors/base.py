@@ -19,6 +19,7 @@ from owt.core.pumps import Item
 
 __all__ = [
     "BatchStream",
+    "EnvironmentFailed",
     "Executor",
     "ExecutorOptions",
     "caller_gone",
@@ -27,6 +28,12 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+class EnvironmentFailed(RuntimeError):
+    """An environment could not start at all (its interpreter is not Python, say): the
+    server does not start either, and says why in one line, already logged."""
+
 
 #: Set by the server for each call: awaiting it returns once the caller has gone (its
 #: client disconnected). An executor whose call must wait for room uses it, so a call

@@ -21,6 +21,7 @@ import uvicorn
 from owt.config import Settings, SettingsError
 from owt.core.errors import BadRequest
 from owt.core.writes import BatchedWrites
+from owt.executors.base import EnvironmentFailed
 from owt.server.accesslog import configure_logging
 from owt.server.app import OwtApp, create_app
 from owt.server.connection import BoundedHttpToolsProtocol
@@ -120,15 +121,20 @@ class _HttpToolsProtocol(BoundedHttpToolsProtocol):
 class _CutStreams(logging.Filter):
     """Drops uvicorn's lines for what owt logs itself: a response owt ended without its final
     chunk on purpose (a stream that failed after it started; owt logged the failure with its
-    traceback), a request that is not HTTP (owt logs its JSON 400 with the client), and the
-    cancelled lifespan of a forced stop (a second Ctrl-C)."""
+    traceback), a request that is not HTTP (owt logs its JSON 400 with the client), the
+    cancelled lifespan of a forced stop (a second Ctrl-C), and the traceback of an
+    environment that could not start (its pool logged why, in one line)."""
 
     OWN = ("ASGI callable returned without completing response.", "Invalid HTTP request received.")
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = str(record.msg)
-        if text.startswith("Traceback") and text.rstrip().endswith(".CancelledError"):
-            return False  # a second Ctrl-C cut the lifespan short (Starlette's report of it)
+        if text.startswith("Traceback"):
+            last = text.rstrip().rsplit("\n", 1)[-1]
+            if last.endswith(".CancelledError"):
+                return False  # a second Ctrl-C cut the lifespan short (Starlette's report)
+            if last.startswith(f"{EnvironmentFailed.__module__}.EnvironmentFailed: "):
+                return False
         return text not in self.OWN
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from owt.core.errors import Busy, CallerGone, OwtError
-from owt.executors.base import unless_caller_goes
+from owt.executors.base import EnvironmentFailed, unless_caller_goes
 from owt.executors.process.ends import WorkerLost
 from owt.executors.process.worker import Frames, WorkerProcess
 
@@ -81,7 +81,7 @@ class WorkerPool:
         starts = [self._spawn() for _ in range(self.size - len(self.workers) - self.starting)]
         await asyncio.gather(*starts)
         if self.last_error is not None and not self.workers:
-            raise RuntimeError(f"environment {self.label!r}: {self.last_error}")
+            raise EnvironmentFailed(f"environment {self.label!r}: {self.last_error}")
         if self.idle_timeout:
             self.background(self._retire_idle(self.idle_timeout))
 

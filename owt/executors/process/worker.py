@@ -152,8 +152,9 @@ class WorkerProcess:
         except (asyncio.IncompleteReadError, ConnectionError):
             code = await self.proc.wait()
             raise WorkerLost(
-                f"{self.command[0]} exited with code {code} before it was ready "
-                "(it must be Python >= 3.10; see the log above)",
+                f"{self.command[0]} exited with code {code} before it was ready: is it a "
+                "Python >= 3.10 interpreter? (--env NAME=PATH takes one, such as a "
+                "virtualenv's bin/python; what it printed, if anything, is just above)",
                 code,
             )
         except BaseException:  # too slow, or cancelled: no half-started process stays behind
