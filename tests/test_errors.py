@@ -95,6 +95,18 @@ def test_unknown_code(owt_server):
     error_of(r, 404, "unknown_code")
 
 
+@pytest.mark.parametrize("sha", ["00", "ab" * 33, "g" * 64, "sha256:" + "ab" * 32])
+def test_a_code_sha256_that_is_no_sha256_is_a_bad_request(owt_server, sha):
+    # Not code the server lacks (404 makes owt's clients send the code again): a malformed
+    # request, whose message says what a code_sha256 is.
+    for url in (owt_server.url + "/", owt_server.url + "/_owt/endpoints/named"):
+        send = httpx.put if "endpoints" in url else httpx.post
+        r = send(url, json={"code_sha256": sha})
+        body = error_of(r, 400, "bad_request")
+        assert body["field"] == "code_sha256"
+        assert "64 hex digits" in body["message"] and "code_b64" in body["message"]
+
+
 def test_unknown_env(owt_server):
     r = call(owt_server.url, "def run(): 1", fields={"env": "nowhere"})
     assert error_of(r, 400, "unknown_env")["known"] == ["main"]

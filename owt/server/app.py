@@ -46,7 +46,13 @@ from owt.server.http import not_a_call, read_request, reconnects_to_finished_str
 from owt.server.limits import ConcurrencyLimit, shutting_down
 from owt.server.metrics import CallMetrics
 from owt.server.progress import accepts_events, progress_reply
-from owt.server.protocol import call_from_fields, decode_text, read_fields, sha256_of
+from owt.server.protocol import (
+    call_from_fields,
+    decode_text,
+    read_fields,
+    sha256_field,
+    sha256_of,
+)
 from owt.server.statedb import StateDB
 from owt.server.web import no_code_reply
 
@@ -233,7 +239,7 @@ class OwtApp:
         if fields.get("code_b64") not in (None, ""):
             code, sha = self.decode_code(fields["code_b64"])
         elif fields.get("code_sha256") not in (None, ""):
-            sha = str(fields["code_sha256"]).lower()
+            sha = sha256_field(fields["code_sha256"])
             endpoints.guard(sha)  # --locked: only --allow'ed hashes
             known = self.state.codes.get(sha)
             if known is None:

@@ -31,6 +31,7 @@ __all__ = [
     "kwargs_from_b64",
     "parse_bool",
     "read_fields",
+    "sha256_field",
     "sha256_of",
 ]
 
@@ -46,6 +47,21 @@ _FALSE = {"false", "0", "no", "off", ""}
 
 def sha256_of(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
+
+
+def sha256_field(value: Any) -> str:
+    """``code_sha256`` as sent: 64 hex digits (either case) → lower case; else a 400 that
+    says what it must be (a hash that is not one is a malformed request, not unknown code)."""
+    sha = str(value).strip().lower()
+    if len(sha) != 64 or sha.strip("0123456789abcdef"):
+        shown = sha if len(sha) <= 80 else sha[:80] + "..."
+        raise BadRequest(
+            f"code_sha256 must be the 64 hex digits of the code's sha256 (got {shown!r}, "
+            f"{len(sha)} characters): the sha256 of its UTF-8 source as `sha256sum` prints "
+            "it, or send the code itself as code_b64",
+            field="code_sha256",
+        )
+    return sha
 
 
 def parse_bool(value: Any, name: str) -> bool:

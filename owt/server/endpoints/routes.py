@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from owt.core.errors import BadRequest, Locked, OwtError, TooLarge, UnknownCode
 from owt.server.http import read_request
-from owt.server.protocol import decode_text, read_fields
+from owt.server.protocol import decode_text, read_fields, sha256_field
 from owt.server.responses import JSONResponse, error_response
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def endpoint_routes(state: State) -> list[Route]:
         elif isinstance(fields.get("code"), str) and fields["code"].strip():
             code = fields["code"]
         elif fields.get("code_sha256") not in (None, ""):
-            sha = str(fields["code_sha256"]).lower()
+            sha = sha256_field(fields["code_sha256"])
             known = state.codes.get(sha)
             if known is None:
                 raise UnknownCode(f"no code with sha256 {sha}; send code_b64", code_sha256=sha)
