@@ -11,6 +11,7 @@ from owt.core.errors import AdaptorError
 
 __all__ = [
     "SYNC_USER_ERRORS",
+    "TRACEBACK_FRAMES",
     "USER_ERRORS",
     "adaptor_error",
     "hint",
@@ -30,14 +31,33 @@ _PLUMBING = (
 )
 
 
+#: Frames a traceback shows at most: a deeper one (a recursion under a raised recursion
+#: limit) shows its first and last halves. Reading a million frames' lines took 45 s.
+TRACEBACK_FRAMES = 200
+
+
 def user_traceback(exc: BaseException) -> str:
-    """The traceback without owt's own plumbing frames."""
-    frames = [
-        f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_PLUMBING)
-    ]
-    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
+    """The traceback without owt's own plumbing frames (at most :data:`TRACEBACK_FRAMES`)."""
+    tb = exc.__traceback__
+    depth = sum(1 for _ in traceback.walk_tb(tb))  # cheap: no source lines read
+    lines = ["Traceback (most recent call last):\n"]
+    if depth <= TRACEBACK_FRAMES:
+        lines += _format(traceback.extract_tb(tb))
+    else:
+        half = TRACEBACK_FRAMES // 2
+        last = tb
+        for _ in range(depth - half):
+            assert last is not None
+            last = last.tb_next
+        lines += _format(traceback.extract_tb(tb, limit=half))
+        lines.append(f"  ... {depth - 2 * half} frames left out ...\n")
+        lines += _format(traceback.extract_tb(last))
     lines.extend(traceback.format_exception_only(type(exc), exc))
     return "".join(lines)
+
+
+def _format(frames: traceback.StackSummary) -> list[str]:
+    return traceback.format_list([f for f in frames if not f.filename.startswith(_PLUMBING)])
 
 
 def hint(exc: BaseException) -> str:

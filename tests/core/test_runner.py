@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import asyncio
 import hashlib
+import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 
 from owt.core.call import Call, Reply, Request
 from owt.core.errors import BadRequest, CompileError, NoFunction
+from owt.core.failures import TRACEBACK_FRAMES
 from owt.core.runner import Runner, shape_of
 
 
@@ -147,3 +150,39 @@ def test_sync_stream_closes_generator_on_aclose() -> None:
     while run(runner, make_call(code, action="check"))[1] != b"[true]":
         assert time.monotonic() < deadline
         time.sleep(0.01)
+
+
+def test_a_traceback_of_a_deep_recursion_shows_its_ends_not_every_frame() -> None:
+    # A recursion under a raised limit has a frame per level: reading every frame's line
+    # took 45 s for a million. The answer shows the first and last frames and says how
+    # many it left out.
+    code = (
+        "import sys\n"
+        "def down(n):\n    return down(n + 1)\n"
+        "def run():\n    sys.setrecursionlimit(30_000)\n    return down(0)\n"
+    )
+    limit = sys.getrecursionlimit()
+    try:
+        reply, body = run(Runner(), make_call(code))
+    finally:
+        sys.setrecursionlimit(limit)
+    assert reply.status == 500
+    payload = json.loads(body)
+    assert payload["type"] == "RecursionError"
+    trace = payload["traceback"]
+    assert trace.count("frames left out") == 1
+    assert "return down(0)" in trace  # the call that started it, at the top
+    assert trace.rstrip().endswith("RecursionError: maximum recursion depth exceeded")
+    assert trace.count("\n") < 2 * TRACEBACK_FRAMES
+
+
+def test_a_traceback_within_the_bound_shows_every_frame() -> None:
+    code = "def a():\n    raise ValueError('x')\ndef b():\n    a()\ndef run():\n    b()\n"
+    _, body = run(Runner(), make_call(code))
+    trace = json.loads(body)["traceback"]
+    assert "left out" not in trace
+    assert [line.split(", in ")[1] for line in trace.splitlines() if ", in " in line] == [
+        "run",
+        "b",
+        "a",
+    ]
