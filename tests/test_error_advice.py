@@ -74,6 +74,7 @@ def test_a_call_field_sent_as_an_argument_says_where_it_goes(owt_server: Any) ->
     message = r.json()["message"]
     assert "unexpected argument(s) 'timeout'" in message
     assert "'timeout' is a field of the call" in message and "--timeout" in message
+    assert "client.adaptor(code, timeout=...)" in message  # owt.call(code, timeout=1)
     other = call(owt_server.url, "def run(n=1): return n", colour="red").json()["message"]
     assert "field of the call" not in other
 

@@ -92,8 +92,9 @@ def _fields_among(names: set[str]) -> str:
         return ""
     return (
         f"; {', '.join(map(repr, fields))} is a field of the call, not an argument: send it "
-        "beside kwargs (a JSON body's top level, the query string, or owt call's flags: "
-        "--timeout, --fn, --env, ...)"
+        "beside kwargs (a JSON body's top level, the query string, owt call's flags "
+        "--timeout, --fn, --env, ...; from Python, client.adaptor(code, timeout=...)(**args); "
+        "from JavaScript, the options after the arguments)"
     )
 
 
