@@ -89,8 +89,10 @@ def test_large_heads_are_431(owt_server, headers):
         (b"GET /\x01bad HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "not valid HTTP"),
         (b"GET / HTTP/1.1\r\nBad Header\r\n\r\n", "not valid HTTP"),
         (b"GET /?" + b"a" * (1024 * 1024 + 10) + b" HTTP/1.1\r\n\r\n", "in a POST body"),
+        (b"GET / HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n", "owt speaks HTTP/1.1"),
+        (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "not valid HTTP"),  # HTTP/2's own preface
     ],
-    ids=["bad-target", "bad-header", "target-over-1MiB"],
+    ids=["bad-target", "bad-header", "target-over-1MiB", "http-2-as-text", "http-2-preface"],
 )
 def test_what_is_not_http_is_a_json_400(start_server, request_bytes, says):
     server = start_server("--max-body-bytes", "1000")  # a target may have 1 MiB

@@ -103,6 +103,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        version = self.parser.get_http_version()
+        if version not in ("1.1", "1.0"):  # HTTP/2.0 as text is no HTTP/2 (that is binary)
+            self._refusal = BadRequest(
+                f"the request line says HTTP/{version}: owt speaks HTTP/1.1 (a client "
+                "that speaks HTTP/2 must fall back to HTTP/1.1 for it)"
+            )
+            raise ValueError("not HTTP/1")  # uvicorn answers: see send_400_response
         # Whole header lines are counted only when this head could be over the bound: the
         # reads of an unfinished head are bounded in data_received, so only its last read
         # (and a head that came in one read) can still hold too much.
