@@ -179,3 +179,30 @@ def test_timeout(start_server):
         fields={"timeout": 5},
     )
     assert r.text == "late"
+
+
+def test_an_integer_of_more_digits_than_python_converts_is_a_bad_request(owt_server):
+    # Python refuses int() of over 4300 digits (a ValueError): a typed argument's or a
+    # literal's, it is the caller's request that is wrong, not owt (it was a 500 internal).
+    huge = "9" * 5000
+    code = "def run(n: int, m=1):\n    return n\n"
+    assert httpx.put(
+        owt_server.url + "/_owt/endpoints/digits", json={"code_b64": b64(code)}
+    ).status_code in (200, 201)
+    for reply in (
+        httpx.get(owt_server.url + "/digits", params={"n": huge}),
+        httpx.post(owt_server.url + "/digits", json={"n": huge}),
+        httpx.get(owt_server.url + "/digits", params={"n": "1", "m": huge}),  # hinted by m=1
+    ):
+        body = error_of(reply, 400, "bad_request")
+        assert "more than 4300 digits" in body["message"]
+    assert httpx.get(owt_server.url + "/digits", params={"n": "9" * 4300}).text == "9" * 4300
+    literal = b64("{'n': " + huge + "}")
+    r = httpx.post(owt_server.url + "/", json={"code_b64": b64(code), "kwargs_b64": literal})
+    error_of(r, 400, "bad_request")
+    r = httpx.post(
+        owt_server.url + "/",
+        content='{"code_b64": "' + b64(code) + '", "kwargs": {"n": ' + huge + "}}",
+        headers={"content-type": "application/json"},
+    )
+    error_of(r, 400, "bad_request")

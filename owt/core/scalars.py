@@ -11,7 +11,7 @@ import math
 import re
 from typing import Any
 
-__all__ = ["INT_TEXT", "NUMBER_TEXT", "Mismatch", "to_bool", "to_float", "to_int"]
+__all__ = ["INT_DIGITS", "INT_TEXT", "NUMBER_TEXT", "Mismatch", "to_bool", "to_float", "to_int"]
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
@@ -38,7 +38,11 @@ def to_bool(value: Any) -> bool:
 # Numbers written as people and JSON write them: no ``1_000``, ``nan`` or ``inf`` (which
 # Python's int() and float() would take, and the OpenAPI document could not describe), and
 # no number text so large that it is infinite as a float.
-INT_TEXT = re.compile(r"\s*[+-]?\d+\s*\Z")
+#: Digits an integer's text may have: Python's own bound on converting text to int (past
+#: it, ``int()`` raises, and such a number is more likely an attack than an argument).
+INT_DIGITS = 4300
+INT_TEXT = re.compile(rf"\s*[+-]?\d{{1,{INT_DIGITS}}}\s*\Z")
+INT_TEXT_ANY = re.compile(r"\s*[+-]?\d+\s*\Z")
 NUMBER_TEXT = re.compile(r"\s*[+-]?(\d{1,200}(\.\d*)?|\.\d+)([eE][+-]?\d{1,2})?\s*\Z")
 
 
@@ -50,7 +54,12 @@ def to_int(value: Any) -> int:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str) and INT_TEXT.match(value):
-        return int(value)
+        try:
+            return int(value)
+        except ValueError:  # this interpreter's bound is lower (PYTHONINTMAXSTRDIGITS)
+            raise Mismatch("more digits than this Python converts to an int")
+    if isinstance(value, str) and INT_TEXT_ANY.match(value):
+        raise Mismatch(f"more than {INT_DIGITS} digits")
     raise Mismatch
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from owt.core.call import CALL_FIELDS
+from owt.core.scalars import INT_DIGITS
 from owt.server.openapi_call import BOOL_TEXT
 
 __all__ = ["Parameter", "query_parameters", "request_body"]
@@ -123,7 +124,7 @@ def _object(properties: dict[str, Any], required: list[str], open_: bool) -> dic
 
 
 # Text the typed conversion reads as each kind of value (owt.core.typed), for schemas.
-INT_TEXT = r"^\s*[+-]?\d+\s*$"
+INT_TEXT = rf"^\s*[+-]?\d{{1,{INT_DIGITS}}}\s*$"
 NUMBER_TEXT = r"^\s*[+-]?(\d{1,200}(\.\d*)?|\.\d+)([eE][+-]?\d{1,2})?\s*$"
 TYPED_BOOL_TEXT = BOOL_TEXT.replace("|1|0|)", "|1|0)")
 _TEXT_OF = {
