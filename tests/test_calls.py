@@ -67,6 +67,17 @@ def test_kwargs_b64_evaluated_when_unlocked(owt_server):
     assert r.text == "Hello, eval!"
 
 
+def test_evaluated_keys_are_text_as_a_literals_are(owt_server):
+    # {1: 'x'} as a literal names the argument "1"; evaluated ({...} | {}) it was a 500
+    # (TypeError: keywords must be strings) in place of the same answer.
+    code = "def run(**kw): return sorted(kw.items())"
+    for text in ("{1: 'x', 'y': 2}", "{1: 'x'} | {'y': 1 + 1}"):
+        params = {"code_b64": b64(code), "kwargs_b64": b64(text)}
+        r = httpx.get(owt_server.url + "/", params=params)
+        assert r.status_code == 200, r.text
+        assert r.json() == [["1", "x"], ["y", 2]]
+
+
 def test_decoded_string_is_decoded_again(owt_server):
     inner = json.dumps({"name": "twice"})
     params = {"code_b64": b64(HELLO), "kwargs_b64": b64(json.dumps(inner))}

@@ -124,7 +124,10 @@ def evaluate_arguments(text: str) -> dict[str, Any]:
         value = eval(text, {"__builtins__": builtins}, {})
     except USER_ERRORS as exc:
         raise BadRequest(f"the arguments did not evaluate: {exc}", field="kwargs_b64")
-    return value if isinstance(value, dict) else {"__last__": value}
+    if not isinstance(value, dict):
+        return {"__last__": value}
+    # Keys as text, as a literal's are (owt.server.protocol): ``{1: 'x'}`` names ``"1"``.
+    return {k if isinstance(k, str) else str(k): v for k, v in value.items()}
 
 
 @functools.cache
