@@ -279,13 +279,13 @@ class Request:
 
     @_once
     def form(self) -> MultiDict:
-        """The text fields of a URL-encoded or multipart body."""
+        """The text fields of a URL-encoded or multipart body (a body labelled URL-encoded
+        that is not ASCII, as ``curl --data-binary @photo.jpg`` sends it, holds none)."""
         if self.form_pairs is not None:
             return MultiDict(self.form_pairs)
-        if "application/x-www-form-urlencoded" not in self.content_type:
+        if "application/x-www-form-urlencoded" not in self.content_type or not self.data.isascii():
             return MultiDict()
-        text = self.data.decode("utf-8", "replace")
-        return MultiDict(parse_query(text))
+        return MultiDict(parse_query(self.data.decode("ascii")))
 
     @_once
     def files(self) -> Files:
