@@ -226,6 +226,36 @@ def test_a_list_result_is_npy_when_asked_for(server: Any) -> None:
     assert r.headers["content-type"] == "application/json"  # no array: JSON as ever
 
 
+@pytest.mark.parametrize(
+    ("accept", "npy"),
+    [
+        ("application/x-npy", True),
+        ("application/x-npy, */*", True),
+        ("application/json;q=0.5, application/x-npy;q=0.9", True),
+        ("application/x-npy;q=0", False),  # "not acceptable"
+        ("application/json, application/x-npy;q=0.1", False),
+        ("application/x-npy;q=0.5, application/json", False),
+        ("*/*", False),
+    ],
+)
+def test_accept_weighs_npy_against_json(server: Any, accept: str, npy: bool) -> None:
+    code = "def run():\n    return [1.5, 2.5]\n"
+    r = httpx.post(server.url, json={"code_b64": b64(code)}, headers={"accept": accept})
+    assert r.headers["content-type"] == ("application/x-npy" if npy else "application/json")
+
+
+def test_a_cached_array_answers_each_caller_in_the_form_it_accepts(server: Any) -> None:
+    # One cache entry per form: a JSON caller never gets the .npy answer stored for another.
+    code = "def run():\n    return [0.5, 1.5]\n"
+    fields = {"code_b64": b64(code), "use_cache": True, "cache_key_override": "forms"}
+    for _ in range(2):  # the second round replays both
+        r = httpx.post(server.url, json=fields, headers={"accept": "application/x-npy"})
+        assert r.headers["content-type"] == "application/x-npy"
+        r = httpx.post(server.url, json=fields)
+        assert r.headers["content-type"] == "application/json" and r.json() == [0.5, 1.5]
+    assert r.headers.get("x-owt-cache") == "hit"
+
+
 NUMPY_ADAPTOR = """
 import numpy as np
 

@@ -27,7 +27,29 @@ _ALIGN = 64
 
 
 def accepts_npy(accept: str) -> bool:
-    return NPY in accept.lower()
+    """Whether an ``Accept`` header prefers ``.npy`` to JSON: it names ``application/x-npy``
+    with a ``q`` above 0 and at least that of ``application/json`` (when it names that)."""
+    accept = accept.lower()
+    if NPY not in accept:
+        return False
+    npy = json = 0.0
+    for item in accept.split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        if media not in (NPY, "application/json"):
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if media == NPY:
+            npy = max(npy, q)
+        else:
+            json = max(json, q)
+    return npy > 0 and npy >= json
 
 
 def npy_bytes(value: Any) -> bytes | None:

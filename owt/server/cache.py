@@ -8,6 +8,7 @@ arguments as canonical JSON when ``cache_kwargs`` is set (so ``{"a":1,"b":2}`` a
     /hello?{"a":1,"b":2}              use_cache + cache_kwargs
     my-key?{"a":1,"b":2}              ... + cache_key_override=my-key
     /hello?{}|expr:dict(a=1)          arguments only known where the call runs: their text
+    /hello|npy                        a caller whose Accept prefers .npy arrays to JSON
 
 Entries live in a least-recently-used map bounded in bytes; with ``--state-dir`` they are
 mirrored to a table of the state database by one writer thread (so the event loop never
@@ -27,6 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from owt.core.arrays import accepts_npy
 from owt.core.call import Call, Reply, Request
 from owt.core.errors import MissingCode
 from owt.server.statedb import StateDB
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 PINNED = "_pinned"
 
 HIT_HEADER = ("x-owt-cache", "hit")
+NPY_KEY = "|npy"  # after the base of a caller's key that prefers .npy arrays (Accept)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS response_cache (
@@ -58,9 +61,11 @@ def cache_key(call: Call) -> str | None:
     options = call.options
     if not options.get("use_cache"):
         return None
-    base = options.get("cache_key_override") or call.request.path
+    base = str(options.get("cache_key_override") or call.request.path)
+    if accepts_npy(call.request.headers.get("accept", "")):
+        base += NPY_KEY  # an array's answer differs: .npy here, JSON to other callers
     if not options.get("cache_kwargs"):
-        return str(base)
+        return base
     key = f"{base}?{canonical_json(call.kwargs)}"
     if call.kwargs_expr is not None:
         # Evaluated only where the call runs; its text stands in for the values.
@@ -222,7 +227,7 @@ class ResponseCache:
 
     def pinned_call(self, request: Request) -> Call | None:
         """For a request with no code: a Call that replays its path's entry, if there is one."""
-        if request.path not in self._entries:
+        if request.path not in self._entries and request.path + NPY_KEY not in self._entries:
             return None
         return Call(code="", sha256="", request=request, options={"use_cache": True, PINNED: True})
 
