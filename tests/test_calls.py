@@ -6,6 +6,7 @@ import base64
 import json
 
 import httpx
+import pytest
 from conftest import b64, call
 
 HELLO = 'def run(name):\n    return f"Hello, {name}!"\n'
@@ -180,6 +181,24 @@ def test_health_and_reserved_prefix(owt_server):
     r = httpx.get(owt_server.url + "/_owt/nothing-here")
     assert r.status_code == 404
     assert r.json()["error"] == "not_found"
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH", "TRACE", "PROPFIND", "DELETE"])
+def test_a_method_an_owt_route_does_not_take_is_a_json_405(owt_server, method):
+    # Was a 404 "no owt route" (POST, DELETE: the route exists) or a plain-text 405.
+    for path, allowed in (
+        ("/_owt/health", ["GET", "HEAD"]),
+        ("/_owt/endpoints/x", ["DELETE", "GET", "HEAD", "PUT"]),
+    ):
+        if method in allowed:
+            continue
+        r = httpx.request(method, owt_server.url + path)
+        assert r.status_code == 405, r.text
+        assert r.json()["error"] == "method_not_allowed"
+        assert r.json()["allowed"] == allowed
+        assert r.headers["allow"] == ", ".join(allowed)
+    r = httpx.request(method, owt_server.url + "/_owt/nothing-here")
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
 
 
 def test_repeated_arguments_are_fresh_each_call(owt_server):

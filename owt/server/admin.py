@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
-from owt.core.errors import NotFound
+from owt.core.errors import MethodNotAllowed, NotFound, OwtError
 from owt.server.endpoints import endpoint_routes
 from owt.server.envs import env_routes
 from owt.server.metrics import metrics_route
@@ -55,11 +55,7 @@ def admin_routes(app: OwtApp) -> list[Route]:
             return JSONResponse({"cleared": cleared})
         return JSONResponse({**responses.stats(), "keys": responses.listing()})
 
-    async def not_found(request: StarletteRequest) -> Response:
-        err = NotFound(f"no owt route {request.url.path}")
-        return error_response(err)
-
-    return [
+    routes = [
         Route(f"{RESERVED}/health", health),
         Route(f"{RESERVED}/status", status),
         Route(f"{RESERVED}/cache", cache, methods=["GET", "DELETE"]),
@@ -68,8 +64,29 @@ def admin_routes(app: OwtApp) -> list[Route]:
         openapi_route(app.state),
         metrics_route(app.metrics, lambda: app.state),
         *web_routes(),
-        Route(RESERVED + "/{rest:path}", not_found, methods=["GET", "POST", "PUT", "DELETE"]),
     ]
+    # Last, for every method (an ASGI app as endpoint: no method list): what no route above
+    # takes is a JSON 404, or a JSON 405 naming the methods of the route at that path.
+    return [*routes, Route(RESERVED + "/{rest:path}", _Unrouted(routes))]
+
+
+class _Unrouted:
+    def __init__(self, routes: list[Route]) -> None:
+        self.routes = routes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        allowed: set[str] = set()
+        for route in self.routes:
+            methods = getattr(route, "methods", None)  # (a Mount has none)
+            if methods and route.matches(scope)[0] is Match.PARTIAL:
+                allowed |= methods
+        path = scope["path"]
+        if allowed:
+            message = f"{scope['method']} is not a method of {path}"
+            err: OwtError = MethodNotAllowed(message, allowed=sorted(allowed))
+        else:
+            err = NotFound(f"no owt route {path}")
+        await error_response(err)(scope, receive, send)
 
 
 def _without_names(value: Any) -> Any:
