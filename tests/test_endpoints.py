@@ -260,6 +260,9 @@ def test_an_endpoints_fields_hold_for_each_call_and_a_callers_for_its_own(owt_se
         ("ok", {"code_sha256": "0" * 64}, 404, "unknown_code"),
         ("ok", {"code_b64": b64(SQUARE), "kwargs": [1]}, 400, "bad_request"),
         ("ok", {"code_b64": b64(SQUARE), "fn_name": "not a name"}, 400, "bad_request"),
+        # each of its calls would fail: said when it is registered (it was a 201)
+        ("ok", {"code_b64": b64(SQUARE), "fn_name": "nope"}, 422, "no_function"),
+        ("ok", {"code_b64": b64(SQUARE), "env": "nowhere"}, 400, "unknown_env"),
         ("b64", {"code_b64": b64(SQUARE)}, 400, "bad_request"),
         ("a.b~c-d", {"code_b64": b64(SQUARE)}, 201, None),
     ],

@@ -102,8 +102,9 @@ def test_allow_register_lets_registered_endpoints_run(start_server: Any) -> None
     planted = {"code_b64": b64(MOUNTED), "use_cache": True, "cache_key_override": "/landing"}
     r = httpx.put(server.url + "/_owt/endpoints/other", json=planted)
     assert (r.status_code, r.json()["field"]) == (403, "cache_key_override")
+    private = MOUNTED + "\ndef _x():\n    return 'private'\n"
     r = httpx.put(
-        server.url + "/_owt/endpoints/priv", json={"code_b64": b64(MOUNTED), "fn_name": "_x"}
+        server.url + "/_owt/endpoints/priv", json={"code_b64": b64(private), "fn_name": "_x"}
     )
     assert r.status_code == 201  # registered, but a locked server never calls _x
     r = httpx.get(server.url + "/priv")

@@ -9,7 +9,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response
 from starlette.routing import Route
 
-from owt.core.errors import BadRequest, Locked, OwtError, TooLarge, UnknownCode
+from owt.core.errors import BadRequest, Locked, OwtError, TooLarge, UnknownCode, UnknownEnv
 from owt.server.http import read_request
 from owt.server.protocol import decode_text, read_fields, sha256_field
 from owt.server.responses import JSONResponse, error_response
@@ -59,6 +59,12 @@ def endpoint_routes(state: State) -> list[Route]:
             raise TooLarge(f"the code is over the limit of {limit} bytes (--max-code-bytes)")
         name = request.path_params["name"]
         endpoint = await anyio.to_thread.run_sync(state.endpoints.prepare, name, code, fields)
+        envs = sorted(state.environments)
+        if "requirements" not in endpoint.options and endpoint.env not in envs:
+            raise UnknownEnv(  # as each call of it would be
+                f"no environment named {endpoint.env!r} (this server has: {', '.join(envs)})",
+                known=envs,
+            )
         created = await state.endpoints.add(endpoint)
         return JSONResponse(endpoint.describe(), 201 if created else 200)
 

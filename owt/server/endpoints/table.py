@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 
 from owt.core.call import Call, Request
-from owt.core.errors import BadRequest, CompileError, Locked, OwtError, UnknownEndpoint
+from owt.core.errors import (
+    BadRequest,
+    CompileError,
+    Locked,
+    NoFunction,
+    OwtError,
+    UnknownEndpoint,
+)
+from owt.core.shapes import shape_of
 from owt.server.endpoints.endpoint import Endpoint, MountedFile, check_name, parse_mount
 from owt.server.protocol import CALL_FIELDS, call_from_fields, read_fields
 
@@ -258,7 +266,7 @@ class Endpoints:
         if name in self.mounts:
             raise BadRequest(f"{name!r} is mounted from a file; pick another name", field="name")
         try:
-            ast.parse(code, f"<endpoint {name}>")
+            tree = ast.parse(code, f"<endpoint {name}>")
         except SyntaxError as exc:
             raise CompileError(f"SyntaxError: {exc.msg}", line=exc.lineno, column=exc.offset)
         except (RecursionError, MemoryError):
@@ -270,6 +278,9 @@ class Endpoints:
             json.dumps(probe.kwargs)
         except (TypeError, ValueError):
             raise BadRequest("the default kwargs must be JSON values", field="kwargs")
+        fn = probe.fn_name  # a name the code never mentions: every call would be a 422
+        if shape_of(tree) == "explicit" and not re.search(rf"\b{re.escape(fn)}\b", code):
+            raise NoFunction(f"the code never names {fn!r}: define it, or send fn_name", fn_name=fn)
         return Endpoint(
             name=name,
             code=code,
