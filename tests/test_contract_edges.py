@@ -379,6 +379,16 @@ def test_sse_keeps_one_item_one_event_whatever_its_line_breaks(owt_server):
     assert [e["id"] for e in events] == ["1", "2", "[DONE]"]
 
 
+def test_an_sse_item_is_the_json_its_whole_result_would_be(owt_server):
+    # A set, a tuple, bytes: a whole result encoded them; an sse() item was a 500.
+    value = "{'tags': {1}, 'pair': (1, 2), 'raw': b'xyz'}"
+    whole = call(owt_server.url, f"def run():\n    return {value}\n").json()
+    assert whole == {"tags": [1], "pair": [1, 2], "raw": "eHl6"}
+    r = call(owt_server.url, f"def run():\n    return sse([{value}])\n")
+    assert r.status_code == 200, r.text
+    assert json.loads(parse_events(r.text)[0]["data"]) == whole
+
+
 def test_sse_async_items_have_ids_too(owt_server):
     code = "async def items():\n    yield 'a\\r\\nb'\n    yield {'n': 1}\n"
     code += "def run():\n    return sse(items())\n"

@@ -18,7 +18,7 @@ from typing import Any
 
 from owt.core.call import Response
 from owt.core.events import DONE, DONE_EVENT, event_text
-from owt.core.jsontext import dumps
+from owt.core.results import encode_json
 
 __all__ = ["DONE", "SSE_HEADERS", "sse", "sse_event"]
 
@@ -35,7 +35,7 @@ def sse_event(item: Any, event: str | None = None, id: str | None = None) -> str
     However many line breaks (``\\n``, ``\\r`` or ``\\r\\n``) the text holds, it stays one
     event, and the browser sees its lines joined by ``\\n``.
     """
-    text = item if isinstance(item, str) else dumps(item)
+    text = item if isinstance(item, str) else encode_json(item).decode()  # as whole results
     return event_text(text, event=event, id=id)
 
 
