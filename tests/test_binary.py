@@ -204,6 +204,11 @@ def test_npy_of_lists() -> None:
     assert npy_bytes([[1], [2, 3]]) is None  # ragged
     assert npy_bytes(["a"]) is None
     assert npy_bytes({"a": 1}) is None
+    # Integers .npy would not keep exactly stay JSON (they were rounded into float64).
+    assert npy_bytes([2**63 + 1]) is None and npy_bytes([1, 2**64]) is None
+    assert npy_bytes([0.5, 2**53 + 1]) is None
+    assert read_npy(npy_bytes([2**63 - 1]) or b"")[0] == "<i8"
+    assert read_npy(npy_bytes([0.5, 2**53]) or b"")[0] == "<f8"
 
 
 def test_a_list_result_is_npy_when_asked_for(server: Any) -> None:

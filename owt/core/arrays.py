@@ -24,6 +24,7 @@ __all__ = ["NPY", "accepts_npy", "npy_bytes"]
 NPY = "application/x-npy"
 _MAGIC = b"\x93NUMPY\x01\x00"
 _ALIGN = 64
+_EXACT_IN_FLOAT = 2**53  # the largest integer every float64 up to it holds exactly
 
 
 def accepts_npy(accept: str) -> bool:
@@ -53,7 +54,8 @@ def accepts_npy(accept: str) -> bool:
 
 
 def npy_bytes(value: Any) -> bytes | None:
-    """``value`` as a ``.npy`` file, or None when it is not a rectangular array of numbers."""
+    """``value`` as a ``.npy`` file, or None when it is not a rectangular array of numbers
+    (or holds an integer that ``.npy`` would not keep exactly: JSON does)."""
     if _is_ndarray(value):
         return _from_ndarray(value)
     if not isinstance(value, (list, tuple)):
@@ -66,10 +68,11 @@ def npy_bytes(value: Any) -> bytes | None:
     if all(type(v) is int for v in flat) and flat:
         try:
             values = array.array("q", flat)
-        except OverflowError:
-            values = array.array("d", (float(v) for v in flat))
-            return _file("<f8", shape, _little(values))
+        except OverflowError:  # past 64 bits: JSON keeps them exact, .npy could not
+            return None
         return _file("<i8", shape, _little(values))
+    if any(type(v) is int and abs(v) > _EXACT_IN_FLOAT for v in flat):
+        return None  # a float64 would round it: JSON keeps it exact
     return _file("<f8", shape, _little(array.array("d", (float(v) for v in flat))))
 
 
