@@ -90,6 +90,18 @@ def test_binary_data_sent_as_curls_default_form_is_data_and_stalls_nothing(owt_s
     assert r.json() == [len(body), 0]
 
 
+def test_a_form_in_utf8_as_curl_d_sends_it_keeps_its_fields(owt_server):
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    code = b64("def run(request):\n    return request.form['name']\n")
+    r = httpx.post(
+        owt_server.url + "/",
+        params={"code_b64": code},
+        content="name=José 🎉".encode(),
+        headers=form,
+    )
+    assert r.text == "José 🎉"
+
+
 def test_a_form_of_more_fields_than_any_form_needs_is_a_400(owt_server):
     form = {"content-type": "application/x-www-form-urlencoded"}
     code = b64("def run(request):\n    return len(request.form)\n")

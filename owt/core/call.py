@@ -280,12 +280,15 @@ class Request:
     @_once
     def form(self) -> MultiDict:
         """The text fields of a URL-encoded or multipart body (a body labelled URL-encoded
-        that is not ASCII, as ``curl --data-binary @photo.jpg`` sends it, holds none)."""
+        that is not text, as ``curl --data-binary @photo.jpg`` sends it, holds none)."""
         if self.form_pairs is not None:
             return MultiDict(self.form_pairs)
-        if "application/x-www-form-urlencoded" not in self.content_type or not self.data.isascii():
+        if "application/x-www-form-urlencoded" not in self.content_type:
             return MultiDict()
-        return MultiDict(parse_query(self.data.decode("ascii")))
+        try:  # curl -d 'name=José' sends its UTF-8 as is
+            return MultiDict(parse_query(self.data.decode()))
+        except UnicodeDecodeError:
+            return MultiDict()
 
     @_once
     def files(self) -> Files:

@@ -17,9 +17,9 @@ from typing import Any
 
 from owt.core.body import BodyReader, StreamedRequest
 from owt.core.call import Request
-from owt.core.errors import CallerGone, OwtError, TooLarge
+from owt.core.errors import BadRequest, CallerGone, OwtError, TooLarge
 
-__all__ = ["READ_AHEAD", "BodySource", "too_large", "whole"]
+__all__ = ["MAX_FORM_FIELDS", "READ_AHEAD", "BodySource", "check_form", "too_large", "whole"]
 
 #: Bytes of a streamed body read from the client ahead of the adaptor.
 READ_AHEAD = 1024 * 1024
@@ -157,3 +157,21 @@ class _LocalReader(BodyReader):
 
     def ask(self) -> concurrent.futures.Future[bytes]:
         return asyncio.run_coroutine_threadsafe(self.source.take(), self.loop)
+
+
+#: Fields a URL-encoded body may hold (Django's default): millions took seconds to parse.
+MAX_FORM_FIELDS = 1000
+
+
+def check_form(data: bytes) -> None:
+    """BadRequest for a URL-encoded body of more than :data:`MAX_FORM_FIELDS` fields. One
+    that is not UTF-8 text is no form (a photo sent by ``curl --data-binary``): it passes,
+    and holds no fields (:attr:`owt.core.call.Request.form`)."""
+    if data.count(b"&") < MAX_FORM_FIELDS:
+        return
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return
+    message = f"the form has more than {MAX_FORM_FIELDS} fields: send that much as JSON"
+    raise BadRequest(message, field="body")

@@ -20,10 +20,10 @@ from typing import Any
 from owt.core.body import StreamedRequest
 from owt.core.call import CALL_FIELDS, Call, Request
 from owt.core.errors import BadRequest
+from owt.server.body import check_form
 
 __all__ = [
     "CALL_FIELDS",
-    "MAX_FORM_FIELDS",
     "call_from_fields",
     "decode_b64",
     "decode_kwargs",
@@ -38,9 +38,6 @@ __all__ = [
 
 
 _BOM = b"\xef\xbb\xbf"
-#: Fields a URL-encoded body may hold (Django's default): millions took seconds to parse.
-MAX_FORM_FIELDS = 1000
-_TOO_MANY_FIELDS = f"the form has more than {MAX_FORM_FIELDS} fields: send that much as JSON"
 #: Arguments text longer than this is read as JSON only: a Python literal of a few MB takes
 #: seconds to parse, on the server's event loop (an unlocked server evaluates such text
 #: where the call runs instead).
@@ -223,9 +220,8 @@ def read_fields(request: Request, *, lists: bool = False) -> dict[str, Any]:
         return fields
     if request.is_json:
         fields.update(_json_fields(request.data))
-    elif "application/x-www-form-urlencoded" in request.content_type and request.data.isascii():
-        if request.data.count(b"&") >= MAX_FORM_FIELDS:  # before parsing, on the loop
-            raise BadRequest(_TOO_MANY_FIELDS, field="body")
+    elif "application/x-www-form-urlencoded" in request.content_type:
+        check_form(request.data)  # before parsing it, on the loop
         fields.update(request.form.collapsed() if lists else request.form)
     return fields
 
