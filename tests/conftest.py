@@ -172,6 +172,35 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def no_room_after(n: int) -> Callable[[threading.Thread], None]:
+    """``threading.Thread.start`` that fails, as under a tight RLIMIT_AS, after ``n`` starts
+    (patch it in with ``monkeypatch.setattr(threading.Thread, "start", ...)``)."""
+    start = threading.Thread.start
+    left = [n]
+
+    def starting(thread: threading.Thread) -> None:
+        if left[0] <= 0:
+            raise RuntimeError("can't start new thread")
+        left[0] -= 1
+        start(thread)
+
+    return starting
+
+
+def no_room_once() -> Callable[[threading.Thread], None]:
+    """``threading.Thread.start`` that fails the first time only, then starts threads."""
+    start = threading.Thread.start
+    refused: list[bool] = []
+
+    def starting(thread: threading.Thread) -> None:
+        if not refused:
+            refused.append(True)
+            raise RuntimeError("can't start new thread")
+        start(thread)
+
+    return starting
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float = 10, every: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from conftest import b64
+from conftest import b64, no_room_once
 
 from owt.core.batching import batch
 
@@ -296,16 +296,7 @@ def test_a_batch_thread_that_cannot_start_fails_only_the_call_that_wanted_it(
         seen.append(list(xs))
         return xs
 
-    start = threading.Thread.start
-    refused: list[bool] = []
-
-    def no_room_once(thread: threading.Thread) -> None:
-        if not refused:
-            refused.append(True)
-            raise RuntimeError("can't start new thread")
-        start(thread)
-
-    monkeypatch.setattr(threading.Thread, "start", no_room_once)
+    monkeypatch.setattr(threading.Thread, "start", no_room_once())
     with pytest.raises(RuntimeError, match="can't start new thread"):
         ident(1)
     assert ident(2) == 2

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import no_room_once
 
 from owt.core.call import Call, Request
 from owt.core.host import Host
@@ -145,16 +146,7 @@ def test_a_loop_of_streams_that_cannot_start_is_tried_again(
 ) -> None:
     # No room for its thread (a tight --worker-max-memory): that stream fails; the next one
     # gets a loop that runs, never the loop that had no thread.
-    start = threading.Thread.start
-    refused: list[bool] = []
-
-    def no_room_once(thread: threading.Thread) -> None:
-        if not refused:
-            refused.append(True)
-            raise RuntimeError("can't start new thread")
-        start(thread)
-
-    monkeypatch.setattr(threading.Thread, "start", no_room_once)
+    monkeypatch.setattr(threading.Thread, "start", no_room_once())
     with pytest.raises(RuntimeError):
         host.stream_loop()
     loop = host.stream_loop()

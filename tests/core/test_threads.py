@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
+from conftest import no_room_after
 
 from owt.core import threads
 from owt.core.threads import HANDOFF, ThreadPool
@@ -142,25 +143,11 @@ def test_the_watch_sleeps_when_no_job_waits_and_wakes_for_the_next_slow_one(
     assert asyncio.run(slow_batch()) < 0.25  # and it wakes for the next held-up batch
 
 
-def _no_room_after(n: int) -> Callable[[threading.Thread], None]:
-    """``threading.Thread.start`` that fails as under a tight RLIMIT_AS after ``n`` starts."""
-    start = threading.Thread.start
-    left = [n]
-
-    def starting(thread: threading.Thread) -> None:
-        if left[0] <= 0:
-            raise RuntimeError("can't start new thread")
-        left[0] -= 1
-        start(thread)
-
-    return starting
-
-
 def test_a_thread_that_cannot_start_leaves_the_work_to_those_running(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     pool = ThreadPool(8, name="tight")
-    monkeypatch.setattr(threading.Thread, "start", _no_room_after(2))
+    monkeypatch.setattr(threading.Thread, "start", no_room_after(2))
     done: list[int] = []
     try:
         # Each submit is a batch of its own that wants a thread; only two can start.
@@ -180,7 +167,7 @@ def test_a_thread_that_cannot_start_leaves_the_work_to_those_running(
 
 def test_a_pool_where_no_thread_can_start_fails_its_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
     pool = ThreadPool(4, name="none")
-    monkeypatch.setattr(threading.Thread, "start", _no_room_after(0))
+    monkeypatch.setattr(threading.Thread, "start", no_room_after(0))
 
     async def main() -> None:
         with pytest.raises(RuntimeError, match="no thread could start"):
