@@ -374,17 +374,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-adaptors", type=int, default=256)
     parser.add_argument("--threads", type=int, default=16, help="threads for sync user code")
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
-    parser.add_argument("--fault-file", default="", help="where a crash's report goes")
+    parser.add_argument("--fault-fd", type=int, default=-1, help="where a crash's report goes")
     args = parser.parse_args(argv)
     die_with_parent(args.parent)
     yield_to_server()
     if args.max_memory:
         limit_memory(args.max_memory)
     fd_in, fd_out = claim_stdio()
-    close_inherited(fd_in, fd_out)
     # A crash's report goes to a file the server reads (which code crashed) and logs; open
     # for the life of the process.
-    report = open(args.fault_file, "w") if args.fault_file else sys.stderr  # noqa: SIM115
+    report = open(args.fault_fd, "w") if args.fault_fd > 2 else sys.stderr  # noqa: SIM115
+    close_inherited(fd_in, fd_out, report.fileno())
     faulthandler.enable(report)
     log_to_stderr(args.log_format)
     host = Host(Runner(args.max_adaptors), args.threads)

@@ -70,21 +70,16 @@ def describe_exit(code: int | None) -> str:
 
 
 class CrashReport:
-    """The file one worker's fault handler writes to (``--fault-file``), read once it ended.
+    """The file one worker's fault handler writes to (``--fault-fd``), read once it ended.
 
-    The server keeps the file open and removes its name once the worker has opened it too,
-    so nothing is left behind however either process ends.
+    The file has no name from the start (an unnamed temporary file): the worker inherits its
+    descriptor, so nothing is left behind on disk however either process ends.
     """
 
     LIMIT = 1024 * 1024  # a fault report is a few KiB: tracebacks of the threads
 
     def __init__(self) -> None:
-        self.fd, self.path = tempfile.mkstemp(prefix="owt-fault-", suffix=".txt")
-
-    def opened(self) -> None:
-        """The worker holds the file now: its name is no longer needed."""
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
+        self.fd = _unnamed_file()
 
     def read(self) -> frozenset[str]:
         """The file names in the crashing thread's traceback (none if it did not crash); the
@@ -103,8 +98,13 @@ class CrashReport:
         return frozenset(_FILE.findall(current.split("\n\n", 1)[0]))
 
     def close(self) -> None:
-        self.opened()
         if self.fd >= 0:
             with contextlib.suppress(OSError):
                 os.close(self.fd)
             self.fd = -1
+
+
+def _unnamed_file() -> int:
+    """A descriptor of a temporary file that never had a name (or lost it at once)."""
+    with tempfile.TemporaryFile() as file:
+        return os.dup(file.fileno())

@@ -121,7 +121,6 @@ class WorkerProcess:
             if self.stdin is not None:
                 self.stdin.close()
             raise
-        crash.opened()
 
     async def _spawn(self, crash: CrashReport, timeout: float) -> None:
         # Its input is a pipe, not uvloop's socket pair: bytes written back into it (code
@@ -131,12 +130,13 @@ class WorkerProcess:
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 *self.command,
-                *("--fault-file", crash.path),
+                *("--fault-fd", str(crash.fd)),
                 stdin=read_end,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=None,  # the worker's stderr (and its fd 1) is the server's log
                 start_new_session=True,
                 close_fds=True,  # not the server's listening socket, nor anything else
+                pass_fds=(crash.fd,),
                 env=self.environ,
             )
         except BaseException:
