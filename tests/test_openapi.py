@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 from conftest import OwtProcess, b64
 from openapi_spec_validator import validate
@@ -23,9 +24,13 @@ def run(request, text: str, n: int = 2, ratio: float = 0.5, loud: bool = False,
 PIPE = 'pipe().kwarg("x").f(str.upper)'
 
 
+#: The call's own options a request to an endpoint may send beside its arguments.
+OPTIONS = {"timeout", "use_cache", "cache_kwargs", "cache_key_override"}
+
+
 def arguments(operation: dict[str, Any]) -> list[dict[str, Any]]:
-    """An endpoint's query parameters."""
-    return list(operation["parameters"])
+    """An endpoint's query parameters that carry its function's arguments."""
+    return [p for p in operation["parameters"] if p["name"] not in OPTIONS]
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +147,7 @@ def test_arguments_named_like_call_fields_are_documented_inside_kwargs(server: A
     assert r.status_code == 201, r.text
     try:
         item = fetch(server)["paths"]["/fetch"]
-        params = {p["name"]: p for p in item["get"]["parameters"]}
+        params = {p["name"]: p for p in arguments(item["get"])}
         # as plain parameters, timeout and env would be the call's own fields
         assert list(params) == ["url", "kwargs_b64"]
         assert set(params["kwargs_b64"]["schema"]["contentSchema"]["properties"]) == {
@@ -151,10 +156,10 @@ def test_arguments_named_like_call_fields_are_documented_inside_kwargs(server: A
         }
         content = item["post"]["requestBody"]["content"]
         body = content["application/json"]["schema"]
-        assert set(body["properties"]) == {"url", "kwargs"}
+        assert set(body["properties"]) == {"url", "kwargs", *OPTIONS}
         assert set(body["properties"]["kwargs"]["properties"]) == {"timeout", "env"}
         form = content["application/x-www-form-urlencoded"]["schema"]
-        assert set(form["properties"]) == {"url", "kwargs_b64"}
+        assert set(form["properties"]) == {"url", "kwargs_b64", *OPTIONS}
         # typed callers (owt codegen) still see the function's own parameters
         assert set(item["post"]["x-owt-parameters"]) == {"url", "timeout", "env"}
         # and the document says what works: the arguments reach the function
@@ -187,6 +192,36 @@ def test_an_endpoints_own_options_and_multipart_are_documented(server: Any) -> N
     assert r.status_code in (200, 504)  # the call's own timeout, as documented
     r = httpx.post(server.url + "/typed", files={"text": (None, "t")}, headers=auth)
     assert r.status_code == 200, r.text  # multipart, as documented
+
+
+def test_an_endpoints_schemas_take_the_options_the_server_takes(server: Any) -> None:
+    """A client that validates against the document (or is generated from it) may send an
+    endpoint's options beside its arguments: its schemas are closed to anything else."""
+    auth = {"authorization": "Bearer secret"}
+    code = "def run(text: str, n: int = 1) -> str:\n    return text * n\n"
+    r = httpx.put(server.url + "/_owt/endpoints/closed", json={"code_b64": b64(code)}, headers=auth)
+    assert r.status_code == 201, r.text
+    try:
+        item = fetch(server)["paths"]["/closed"]
+        query = {p["name"]: p for p in item["get"]["parameters"]}
+        assert set(query) >= OPTIONS and not any(query[name]["required"] for name in OPTIONS)
+        assert query["timeout"]["schema"]["type"] == "number"
+        content = item["post"]["requestBody"]["content"]
+        sent = {"text": "t", "n": 2, "timeout": 5, "use_cache": True, "cache_kwargs": "yes"}
+        for kind in (
+            "application/json",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ):
+            schema = content[kind]["schema"]
+            assert schema["additionalProperties"] is False
+            jsonschema.validate(sent, schema)
+            with pytest.raises(jsonschema.ValidationError):
+                jsonschema.validate({**sent, "tiemout": 5}, schema)
+        r = httpx.post(server.url + "/closed", json=sent, headers=auth)
+        assert r.text == "tt"  # and the server takes what the document describes
+    finally:
+        httpx.delete(server.url + "/_owt/endpoints/closed", headers=auth)
 
 
 def test_other_methods_are_405_with_allow(server: Any) -> None:

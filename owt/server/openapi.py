@@ -33,7 +33,7 @@ from owt.core.hints import (
     stream_item,
 )
 from owt.server.endpoints.table import CALLER_FIELDS
-from owt.server.openapi_call import call_component, generic_item
+from owt.server.openapi_call import call_component, call_fields, generic_item
 from owt.server.openapi_forms import Parameter, query_parameters, request_body
 from owt.server.responses import JSONResponse
 
@@ -147,9 +147,9 @@ def build_document(settings: Settings, endpoints: list[Endpoint]) -> dict[str, A
         }
     ]
     # The call's own options a request to an endpoint may still send (its timeout, caching).
-    options = sorted(CALLER_FIELDS - {"kwargs", "kwargs_b64"})
-    if settings.locked:
-        options.remove("cache_key_override")
+    settable = CALLER_FIELDS - {"kwargs", "kwargs_b64"}
+    fields = call_fields(settings, body=True)  # cache_key_override is not a --locked one's
+    options = {name: fields[name] for name in sorted(settable) if name in fields}
     for endpoint in endpoints:
         paths[f"/{endpoint.name}"] = _endpoint_item(endpoint, options)
     document: dict[str, Any] = {
@@ -212,7 +212,7 @@ def _responses(ok: dict[str, Any] | None = None) -> dict[str, Any]:
 # -- endpoints -------------------------------------------------------------------------------
 
 
-def _endpoint_item(endpoint: Endpoint, options: list[str]) -> dict[str, Any]:
+def _endpoint_item(endpoint: Endpoint, options: dict[str, dict[str, Any]]) -> dict[str, Any]:
     signature = parameters_of(endpoint.code, endpoint.fn_name)
     where = f"file {endpoint.file}" if endpoint.file is not None else "registered"
     summary = f"The {endpoint.kind} endpoint {endpoint.name!r} ({where})"
@@ -240,13 +240,13 @@ def _endpoint_item(endpoint: Endpoint, options: list[str]) -> dict[str, Any]:
         "description": description,
         "get": {
             "operationId": f"endpoint_{endpoint.name}_get",
-            "parameters": query_parameters(params, required),
+            "parameters": query_parameters(params, required, options),
             "responses": _responses(ok),
             **extensions,
         },
         "post": {
             "operationId": f"endpoint_{endpoint.name}_post",
-            "requestBody": request_body(params, required, signature.open),
+            "requestBody": request_body(params, required, signature.open, options),
             "responses": _responses(ok),
             **extensions,
         },

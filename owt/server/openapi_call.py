@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from owt.config import Settings
 
-__all__ = ["BOOL_TEXT", "call_component", "call_fields", "generic_item"]
+__all__ = ["BOOL_TEXT", "call_component", "call_fields", "generic_item", "nullable"]
 
 #: What the server reads as a boolean in text (``parse_bool``): case and spaces aside.
 BOOL_TEXT = (
@@ -151,7 +151,19 @@ def generic_item(settings: Settings, where: str, responses: dict[str, Any]) -> d
     }
 
 
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` or JSON null: a field sent as null in a JSON body is a field left out."""
+    if "anyOf" in schema:
+        return {**schema, "anyOf": [*schema["anyOf"], {"type": "null"}]}
+    if "enum" in schema:
+        return {**schema, "enum": [*schema["enum"], None]}
+    if isinstance(schema.get("type"), str):
+        return {**schema, "type": [schema["type"], "null"]}
+    return schema
+
+
 def call_component(settings: Settings) -> dict[str, Any]:
     schema = _call_schema(settings, body=True)
+    schema["properties"] = {name: nullable(s) for name, s in schema["properties"].items()}
     schema["description"] = "A call's fields (SPEC §2); other fields are left for the adaptor."
     return schema

@@ -13,7 +13,7 @@ from typing import Any
 
 from owt.core.call import CALL_FIELDS
 from owt.core.scalars import INT_DIGITS
-from owt.server.openapi_call import BOOL_TEXT
+from owt.server.openapi_call import BOOL_TEXT, nullable
 
 __all__ = ["Parameter", "query_parameters", "request_body"]
 
@@ -29,9 +29,11 @@ class Parameter:
     default: Any = None
 
 
-def query_parameters(params: tuple[Parameter, ...], required: list[str]) -> list[dict[str, Any]]:
-    """The query parameters of a GET: one per argument, and ``kwargs_b64`` for those named
-    like call fields."""
+def query_parameters(
+    params: tuple[Parameter, ...], required: list[str], options: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The query parameters of a GET: one per argument, ``kwargs_b64`` for those named like
+    call fields, and the call's own ``options`` (its timeout, caching)."""
     plain, fielded = _split(params)
     entries = [_query_parameter(p, p.name in required) for p in plain]
     if fielded:
@@ -44,6 +46,17 @@ def query_parameters(params: tuple[Parameter, ...], required: list[str]) -> list
                 "description": f"Base64 of a JSON object of the arguments {names} (named like "
                 "call fields, they cannot be plain parameters).",
                 "schema": _b64_json(_kwargs(fielded, required)),
+            }
+        )
+    for name, schema in options.items():
+        described = {k: v for k, v in schema.items() if k != "description"}
+        entries.append(
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "description": schema.get("description", ""),
+                "schema": described,
             }
         )
     return entries
@@ -63,9 +76,15 @@ def _query_parameter(p: Parameter, required: bool) -> dict[str, Any]:
     return entry
 
 
-def request_body(params: tuple[Parameter, ...], required: list[str], open_: bool) -> dict[str, Any]:
+def request_body(
+    params: tuple[Parameter, ...],
+    required: list[str],
+    open_: bool,
+    options: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
     """The bodies an endpoint takes: JSON, a form, and multipart (a file part for a bytes
-    parameter, text for the others)."""
+    parameter, text for the others), each with the call's own ``options`` beside the
+    arguments."""
     plain, fielded = _split(params)
     top = [name for name in required if name not in CALL_FIELDS]
     body = _object({p.name: _as_json(p.schema) for p in plain}, top, open_)
@@ -77,6 +96,8 @@ def request_body(params: tuple[Parameter, ...], required: list[str], open_: bool
         if "required" in kwargs:
             body["required"] = [*top, "kwargs"]
             form["required"] = [*top, "kwargs_b64"]
+    body["properties"].update({name: nullable(schema) for name, schema in options.items()})
+    form["properties"].update(options)
     content: dict[str, Any] = {
         "application/json": {"schema": body},
         "application/x-www-form-urlencoded": {"schema": form},

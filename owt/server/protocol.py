@@ -328,7 +328,7 @@ def _options(fields: dict[str, Any]) -> dict[str, Any]:
     options: dict[str, Any] = {
         name: parse_bool(fields[name], name)
         for name in ("use_cache", "cache_kwargs", "rebuild")
-        if name in fields
+        if fields.get(name) is not None  # a JSON null is the field left out, as for all
     }
     if fields.get("cache_key_override") not in (None, ""):
         options["cache_key_override"] = str(fields["cache_key_override"])
