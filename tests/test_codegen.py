@@ -260,7 +260,8 @@ with Client(sys.argv[1]) as c:
     print(repr([
         picture, e.total(c, [1, 2, 3]), e.total(c, [1, 2, 3], start=10), e.scale(c, 1.5),
         e.shout(c, "hi"), e.shout(c, "hi", loud=False), e.is_even(c, 4), point, info, size,
-        "".join(e.count(c, 3)), None, e.size_of(c, "h\u00e9llo"), e.distance(c, {"x": 3, "y": 4}),
+        "".join(e.count(c, 3)), None, e.size_of(c, "h\u00e9llo".encode()),
+        e.distance(c, {"x": 3, "y": 4}),
         e.distance(c, {"x": 3, "y": 4}, b={"x": 1, "y": 1, "label": "o"}),
     ]))
 """

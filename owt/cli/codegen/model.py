@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from owt.cli.codegen.naming import words
+
 __all__ = ["Field", "Function", "Module", "Type", "read_endpoints", "words"]
 
 OCTETS = "application/octet-stream"
@@ -19,11 +21,14 @@ OCTETS = "application/octet-stream"
 
 @dataclass(frozen=True)
 class Field:
-    """A parameter of a function or a field of a record; ``required`` when it has no default."""
+    """A parameter of a function or a field of a record; ``required`` when it has no default.
+    ``none_default``: an optional one's default is known to be None (so a None sent is the
+    same as none)."""
 
     name: str
     type: Type
     required: bool = True
+    none_default: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,12 +85,6 @@ def _shape(t: Type) -> tuple[Any, ...]:
     return (t.kind, t.values, tuple((f.name, f.type, f.required) for f in t.fields))
 
 
-def words(text: str) -> list[str]:
-    """``tts-v2`` → ``["tts", "v2"]``; ``helloWorld`` → ``["hello", "world"]``."""
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text)
-    return [w.lower() for w in re.split(r"[^0-9A-Za-z]+", text) if w]
-
-
 def read_endpoints(document: dict[str, Any], url: str, only: list[str] | None = None) -> Module:
     """The endpoints of ``document`` (those named in ``only``, if given) as a Module."""
     module = Module(url)
@@ -115,14 +114,21 @@ _OPTIONS = frozenset(
 def _function(module: Module, name: str, path: str, post: dict[str, Any]) -> Function:
     content = post.get("requestBody", {}).get("content", {})
     body = content.get("application/json", {}).get("schema", {})
-    required = set(body.get("required", []))
+    # Arguments named like call fields (timeout, env, ...) travel in the body's ``kwargs``:
+    # their schemas, and which of them are required, are that object's.
+    fielded = body.get("properties", {}).get("kwargs", {})
+    required = set(body.get("required", [])) - {"kwargs"} | set(fielded.get("required", []))
     # The exact schema of each hint (the body's also takes text forms a typed caller never
     # sends); a server without it has only the body's.
     if "x-owt-parameters" in post:  # none at all is an answer too (a function of nothing)
         exact = post["x-owt-parameters"]
     else:  # the body's, but the call's own options beside the arguments
         exact = {k: v for k, v in body.get("properties", {}).items() if k not in _OPTIONS}
-    params = tuple(Field(p, _type(module, schema, p), p in required) for p, schema in exact.items())
+        exact.update(fielded.get("properties", {}))
+    params = tuple(
+        Field(p, _type(module, s, p), p in required, "default" in s and s["default"] is None)
+        for p, s in exact.items()
+    )
     result = _type(module, post.get("x-owt-result", {}), name + "_result")
     stream = bool(post.get("x-owt-stream"))
     return Function(name, path, params, result, stream, str(post.get("summary", "")))

@@ -3,46 +3,70 @@
     def generate(client: Client, animal: Animal) -> bytes
 
 An enum is a ``Literal`` alias, a record a ``TypedDict`` (the JSON object as it comes), a
-parameter with a default is a keyword with default ``None`` (left out of the call), and a
-streamed result an iterator of its chunks.
+streamed result an iterator of its chunks, and a ``bytes`` parameter takes bytes (sent as a
+multipart file part). A parameter with a default is a keyword: left out of the call when not
+given — ``None`` when None cannot be its value or is its default, else ``...``, so that an
+explicit None is sent. Every other value given is sent, None included.
+
+Names never clash: an endpoint, type or parameter named like something the module imports or
+uses (``cast``, ``Client``, ``int``) or like another after spelling (``my-end-point``,
+``my_end.point``) gets a suffix (``cast_``, ``my_end_point_2``).
 """
 
 from __future__ import annotations
 
 import keyword
+import unicodedata
+from collections.abc import Mapping
 
-from owt.cli.codegen.model import Field, Function, Module, Type, words
+from owt.cli.codegen.model import Field, Function, Module, Type
+from owt.cli.codegen.naming import Names, words
 
 __all__ = ["py_type", "render", "snake"]
 
+#: What the module binds or reads at its top level (imports, builtins in hints and bodies).
+MODULE_NAMES = (
+    "annotations", "Iterator", "Any", "Literal", "NotRequired", "TypedDict", "cast",
+    "EllipsisType", "Client", "URL", "int", "float", "str", "bool", "bytes", "dict", "list",
+)  # fmt: skip
+#: What a function's body reads besides its parameters (its own locals start with ``_``).
+BODY_NAMES = ("client", "cast", "Any", "int", "float", "str", "bool", "bytes", "dict", "list")
+
+
+def _nfkc(name: str) -> str:
+    """Python reads identifiers in NFKC: two names equal so are one name."""
+    return unicodedata.normalize("NFKC", name)
+
 
 def snake(name: str) -> str:
-    text = "_".join(words(name)) or "value"
-    if text[0].isdigit():
+    text = _nfkc("_".join(words(name, ascii=False))) or "value"
+    if not text.isidentifier():  # begins with a digit
         text = "_" + text
     return text + "_" if keyword.iskeyword(text) or text == "client" else text
 
 
-def py_type(t: Type, *, result: bool = False) -> str:
+def py_type(t: Type, *, result: bool = False, names: Mapping[str, str] | None = None) -> str:
     simple = {"int": "int", "float": "float", "bool": "bool", "str": "str", "none": "None"}
     if t.kind in simple:
         return simple[t.kind]
-    if t.kind == "bytes":  # a bytes parameter takes text in a JSON body (its UTF-8 bytes)
-        return "bytes" if result else "str"
+    if t.kind == "bytes":  # the client sends bytes as a multipart file part
+        return "bytes"
     if t.kind == "any":
         return "Any"
     if t.kind == "json":
         return "dict[str, Any]"
     if t.kind == "list":
         assert t.item is not None
-        return f"list[{py_type(t.item)}]"
+        return f"list[{py_type(t.item, names=names)}]"
     if t.kind == "optional":
         assert t.item is not None
-        return f"{py_type(t.item)} | None"
-    return t.name
+        return f"{py_type(t.item, names=names)} | None"
+    return (names or {}).get(t.name, t.name)
 
 
 def render(module: Module) -> str:
+    top = Names([*keyword.kwlist, *MODULE_NAMES], same=_nfkc)
+    names = {t.name: top.give(t.name) for t in module.types.values()}
     out = [
         f'"""The endpoints of {module.url}, typed: written by ``owt codegen --lang python``.',
         "",
@@ -52,6 +76,7 @@ def render(module: Module) -> str:
         "from __future__ import annotations",
         "",
         "from collections.abc import Iterator",
+        "from types import EllipsisType",
         "from typing import Any, Literal, NotRequired, TypedDict, cast",
         "",
         "from owt.client import Client",
@@ -60,67 +85,84 @@ def render(module: Module) -> str:
         "",
     ]
     for t in module.types.values():
+        name = names[t.name]
         if t.kind == "enum":
-            out += [f"{t.name} = Literal[{', '.join(repr(v) for v in t.values)}]", ""]
+            out += [f"{name} = Literal[{', '.join(repr(v) for v in t.values)}]", ""]
         else:
-            out += ["", f"class {t.name}(TypedDict):"]
-            out += [_member(f) for f in t.fields] or ["    pass"]
-            out += [""]
+            out += ["", *_record(name, t.fields, names), ""]
     for fn in module.functions:
-        out += ["", *_function(fn)]
+        out += ["", *_function(fn, top.give(snake(fn.name)), names)]
     return "\n".join(out)
+
+
+def _record(name: str, fields: tuple[Field, ...], names: Mapping[str, str]) -> list[str]:
+    def hint(f: Field) -> str:
+        text = py_type(f.type, names=names)
+        return text if f.required else f"NotRequired[{text}]"
+
+    plain = all(
+        f.name.isidentifier() and not keyword.iskeyword(f.name) and f.name not in MODULE_NAMES
+        for f in fields
+    )
+    if plain:  # the class form; else the functional one, whose keys may be any text
+        return [
+            f"class {name}(TypedDict):",
+            *([f"    {f.name}: {hint(f)}" for f in fields] or ["    pass"]),
+        ]
+    members = ", ".join(f"{f.name!r}: {hint(f)!r}" for f in fields)
+    return [f"{name} = TypedDict({name!r}, {{{members}}})"]
 
 
 def _without_none(t: Type) -> Type:
     return t.item if t.kind == "optional" and t.item is not None else t
 
 
-def _member(f: Field) -> str:
-    hint = py_type(f.type)
-    return f"    {f.name}: {hint if f.required else f'NotRequired[{hint}]'}"
-
-
-def _convert(t: Type) -> str:
+def _convert(t: Type, names: Mapping[str, str]) -> str:
     """The decoded body (JSON, text or bytes, by content type) as the result's type."""
     if t.kind in ("int", "float", "str"):
-        return f"{t.kind}(result)"
+        return f"{t.kind}(_result)"
     if t.kind == "bool":
-        return 'bool(result == "True")'
+        return 'bool(_result == "True")'
     if t.kind == "none":
         return "None"
-    return f"cast({py_type(t, result=True)!r}, result)"
+    if t.kind == "any":  # already Any: a cast would be redundant
+        return "_result"
+    return f"cast({py_type(t, result=True, names=names)!r}, _result)"
 
 
-def _function(fn: Function) -> list[str]:
-    names = {p.name: snake(p.name) for p in fn.params}
-    required = [f"{names[p.name]}: {py_type(p.type)}" for p in fn.params if p.required]
-    optional = [
-        f"{names[p.name]}: {py_type(_without_none(p.type))} | None = None"
-        for p in fn.params
-        if not p.required
-    ]
+def _function(fn: Function, name: str, types: Mapping[str, str]) -> list[str]:
+    scope = Names([*keyword.kwlist, *BODY_NAMES], same=_nfkc)
+    names = {p.name: scope.give(snake(p.name)) for p in fn.params}
+    required = [f"{names[p.name]}: {py_type(p.type, names=types)}" for p in fn.params if p.required]
+    optional, given = [], []
+    for p in fn.params:
+        if p.required:
+            continue
+        if p.type.kind == "optional" and not p.none_default:  # None is a value to send
+            optional.append(f"{names[p.name]}: {py_type(p.type, names=types)} | EllipsisType = ...")
+            given.append(f"    if {names[p.name]} is not ...:")
+        else:
+            hint = py_type(_without_none(p.type), names=types)
+            optional.append(f"{names[p.name]}: {hint} | None = None")
+            given.append(f"    if {names[p.name]} is not None:")
+        given.append(f"        _kwargs[{p.name!r}] = {names[p.name]}")
     params = ", ".join(["client: Client", *required, *(["*", *optional] if optional else [])])
-    given = ", ".join(f"{p.name!r}: {names[p.name]}" for p in fn.params)
+    sent = ", ".join(f"{p.name!r}: {names[p.name]}" for p in fn.params if p.required)
     doc = f'    """POST {fn.path}' + (f": {fn.summary}" if fn.summary else "") + '"""'
-    lines = [f"    kwargs: dict[str, Any] = {{{given}}}"]
-    lines += ["    kwargs = {k: v for k, v in kwargs.items() if v is not None}"]
-    name = snake(fn.name)
+    lines = [f"    _kwargs: dict[str, Any] = {{{sent}}}", *given]
     endpoint = f"client.endpoint({fn.path.lstrip('/')!r})"
     if fn.stream:
-        item = {"str": "str", "bytes": "bytes"}.get(fn.result.kind, "str | bytes")
-        return [
-            f"def {name}({params}) -> Iterator[{item}]:",
-            doc,
-            *lines,
-            f"    for chunk in {endpoint}.stream(**kwargs):",
-            f"        yield cast({item!r}, chunk)",
-            "",
-        ]
+        item = {"str": "str", "bytes": "bytes"}.get(fn.result.kind)
+        each = [f"    for _chunk in {endpoint}.stream(**_kwargs):"]
+        each += [f"        yield cast({item!r}, _chunk)"]
+        if item is None:  # a chunk is already str | bytes
+            item, each = "str | bytes", [f"    yield from {endpoint}.stream(**_kwargs)"]
+        return [f"def {name}({params}) -> Iterator[{item}]:", doc, *lines, *each, ""]
     return [
-        f"def {name}({params}) -> {py_type(fn.result, result=True)}:",
+        f"def {name}({params}) -> {py_type(fn.result, result=True, names=types)}:",
         doc,
         *lines,
-        f"    result = {endpoint}(**kwargs)",
-        f"    return {_convert(fn.result)}",
+        f"    _result = {endpoint}(**_kwargs)",
+        f"    return {_convert(fn.result, types)}",
         "",
     ]

@@ -5,13 +5,20 @@
 An enum is a string union (written out in parameters, named elsewhere); a record an
 interface; a parameter with a default is optional; a streamed result an async generator.
 ``server.url`` and ``server.options`` (``token``, ``auth``, ``headers``) set where and how.
+
+A ``bytes`` parameter takes text (its UTF-8 bytes): ``endpoint()`` of ``owt-client`` sends a
+JSON body, which cannot carry bytes. Names never clash: a function or parameter named like an
+import or a local (``endpoint``, ``result``), or like another after spelling, gets a suffix
+(``endpoint_``, ``myEndPoint_2``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
-from owt.cli.codegen.model import Field, Function, Module, Type, words
+from owt.cli.codegen.model import Field, Function, Module, Type
+from owt.cli.codegen.naming import Names, words
 
 __all__ = ["camel", "render", "ts_type"]
 
@@ -24,21 +31,29 @@ RESERVED = frozenset([
     "implements", "interface", "package", "private", "protected", "public", "await", "server",
 ])
 # fmt: on
+#: Values the module imports or reads: no function or parameter takes their names.
+VALUES = ("endpoint", "endpointStream", "server", "undefined", "NaN", "Infinity", "eval")
+#: Locals of a function's body, and globals it reads.
+LOCALS = ("result", "chunk", "arguments", "Number", "String")
+#: Types the module imports or reads: no interface or union takes their names.
+TYPES = ("CallOptions", "Record", "Promise", "AsyncGenerator", "Uint8Array", "Array", "String")
 
 
 def camel(name: str) -> str:
-    parts = words(name) or ["value"]
+    parts = words(name, ascii=False) or ["value"]
     text = parts[0] + "".join(p.capitalize() for p in parts[1:])
     if text[0].isdigit():
         text = "_" + text
     return text + "_" if text in RESERVED else text
 
 
-def ts_type(t: Type, *, inline: bool = False, result: bool = False) -> str:
+def ts_type(
+    t: Type, *, inline: bool = False, result: bool = False, names: Mapping[str, str] | None = None
+) -> str:
     simple = {"int": "number", "float": "number", "bool": "boolean", "str": "string"}
     if t.kind in simple:
         return simple[t.kind]
-    if t.kind == "bytes":
+    if t.kind == "bytes":  # endpoint() sends JSON: a bytes parameter takes text
         return "Uint8Array" if result else "string"
     if t.kind == "none":
         return "void" if result else "null"
@@ -48,14 +63,14 @@ def ts_type(t: Type, *, inline: bool = False, result: bool = False) -> str:
         return "Record<string, unknown>"
     if t.kind == "list":
         assert t.item is not None
-        item = ts_type(t.item, inline=inline)
+        item = ts_type(t.item, inline=inline, names=names)
         return f"({item})[]" if "|" in item else f"{item}[]"
     if t.kind == "optional":
         assert t.item is not None
-        return f"{ts_type(t.item, inline=inline)} | null"
+        return f"{ts_type(t.item, inline=inline, names=names)} | null"
     if t.kind == "enum" and inline:
         return " | ".join(json.dumps(v) for v in t.values)
-    return t.name
+    return (names or {}).get(t.name, t.name)
 
 
 def _key(name: str) -> str:
@@ -63,6 +78,9 @@ def _key(name: str) -> str:
 
 
 def render(module: Module) -> str:
+    types = Names([*RESERVED, *TYPES])
+    names = {t.name: types.give(t.name) for t in module.types.values()}
+    values = Names([*RESERVED, *VALUES])
     out = [
         f"// The endpoints of {module.url}, typed: written by `owt codegen --lang typescript`.",
         "// Run it again when they change.",
@@ -78,21 +96,21 @@ def render(module: Module) -> str:
     ]
     for t in module.types.values():
         if t.kind == "enum":
-            out += [f"export type {t.name} = {ts_type(t, inline=True)};", ""]
+            out += [f"export type {names[t.name]} = {ts_type(t, inline=True)};", ""]
         else:
-            out += [f"export interface {t.name} {{"]
-            out += [_member(f) for f in t.fields]
+            out += [f"export interface {names[t.name]} {{"]
+            out += [_member(f, names) for f in t.fields]
             out += ["}", ""]
     for fn in module.functions:
-        out += _function(fn)
+        out += _function(fn, values.give(camel(fn.name)), names)
     return "\n".join(out)
 
 
-def _member(f: Field) -> str:
-    return f"  {_key(f.name)}{'' if f.required else '?'}: {ts_type(f.type)};"
+def _member(f: Field, names: Mapping[str, str]) -> str:
+    return f"  {_key(f.name)}{'' if f.required else '?'}: {ts_type(f.type, names=names)};"
 
 
-def _convert(t: Type) -> str:
+def _convert(t: Type, names: Mapping[str, str]) -> str:
     """The decoded body (JSON, text or bytes, by content type) as the result's type."""
     if t.kind in ("int", "float"):
         return "Number(result)"
@@ -102,14 +120,15 @@ def _convert(t: Type) -> str:
         return "String(result)"
     if t.kind == "none":
         return "undefined"
-    return f"result as {ts_type(t, result=True)}"
+    return f"result as {ts_type(t, result=True, names=names)}"
 
 
-def _function(fn: Function) -> list[str]:
+def _function(fn: Function, name: str, types: Mapping[str, str]) -> list[str]:
     ordered = sorted(fn.params, key=lambda p: not p.required)  # optional ones last
-    names = {p.name: camel(p.name) for p in fn.params}
+    scope = Names([*RESERVED, *VALUES, *LOCALS])
+    names = {p.name: scope.give(camel(p.name)) for p in fn.params}
     params = ", ".join(
-        f"{names[p.name]}{'' if p.required else '?'}: {ts_type(p.type, inline=True)}"
+        f"{names[p.name]}{'' if p.required else '?'}: {ts_type(p.type, inline=True, names=types)}"
         for p in ordered
     )
     kwargs = "{ " + ", ".join(f"{_key(p.name)}: {names[p.name]}" for p in fn.params) + " }"
@@ -123,19 +142,19 @@ def _function(fn: Function) -> list[str]:
             item = "string | Uint8Array"
         return [
             doc,
-            f"export async function* {camel(fn.name)}({params}): AsyncGenerator<{item}> {{",
+            f"export async function* {name}({params}): AsyncGenerator<{item}> {{",
             f"  for await (const chunk of endpointStream({url}, {kwargs}, server.options)) {{",
             f"    yield chunk as {item};",
             "  }",
             "}",
             "",
         ]
-    result = ts_type(fn.result, result=True)
+    result = ts_type(fn.result, result=True, names=types)
     return [
         doc,
-        f"export async function {camel(fn.name)}({params}): Promise<{result}> {{",
+        f"export async function {name}({params}): Promise<{result}> {{",
         f"  const result: unknown = await endpoint({url}, {kwargs}, server.options);",
-        f"  return {_convert(fn.result)};",
+        f"  return {_convert(fn.result, types)};",
         "}",
         "",
     ]
