@@ -4,22 +4,30 @@
 
 An enum (``Literal["cat", "dog"]``) is a sum type with JSON instances; a record (a dataclass
 or TypedDict) a Haskell record whose fields carry its name (``pointX``); a parameter with a
-default is a ``Maybe``; a streamed result takes a callback per chunk.
+default is a ``Maybe``; a streamed result takes a callback per chunk. A ``bytes`` parameter
+takes ``Text`` (its UTF-8 bytes): ``owtAt`` sends a JSON body, which cannot carry bytes.
+
+Names never clash: the module imports ``Data.Aeson``, ``Data.Maybe`` and most of ``Owt``
+qualified, and a name like one of the Prelude's, ``Data.Aeson``'s or ``Owt``'s (which the
+user's module imports beside it) or like another gets the type's name before it (a
+constructor: ``MoodLeft``), a prime (``show'``) or a number (``myEndPoint_2``). A name not
+in ASCII is spelled in it (``größe`` → ``grosse``, ``😀`` → ``GrinningFace``). Locals of the
+generated code end in ``_``, which no generated name does.
 """
 
 from __future__ import annotations
 
-from owt.cli.codegen.model import Field, Function, Module, Type, words
+import re
+from collections.abc import Mapping
+
+from owt.cli.codegen.haskell_names import KEYWORDS, LOWER, UPPER
+from owt.cli.codegen.model import Field, Function, Module, Type
+from owt.cli.codegen.naming import Names, words
 
 __all__ = ["hs_type", "lower_camel", "render", "upper_camel"]
 
-# fmt: off
-KEYWORDS = frozenset([
-    "case", "class", "data", "default", "deriving", "do", "else", "foreign", "if", "import",
-    "in", "infix", "infixl", "infixr", "instance", "let", "module", "newtype", "of", "then",
-    "type", "where", "forall", "mdo", "rec", "proc", "client",
-])
-# fmt: on
+#: The parameters every generated function has besides the endpoint's.
+OWN = ("client", "onChunk")
 
 
 def lower_camel(name: str) -> str:
@@ -27,7 +35,7 @@ def lower_camel(name: str) -> str:
     text = parts[0] + "".join(p.capitalize() for p in parts[1:])
     if text[0].isdigit():
         text = "x" + text
-    return text + "'" if text in KEYWORDS else text
+    return text + "'" if text in KEYWORDS or text in OWN else text
 
 
 def upper_camel(name: str) -> str:
@@ -35,48 +43,83 @@ def upper_camel(name: str) -> str:
     return text
 
 
-def hs_type(t: Type, *, result: bool = False) -> str:
+def hs_type(t: Type, *, result: bool = False, names: Mapping[str, str] | None = None) -> str:
     simple = {"int": "Int", "float": "Double", "bool": "Bool", "str": "Text", "none": "()"}
     if t.kind in simple:
         return simple[t.kind]
-    if t.kind == "bytes":
+    if t.kind == "bytes":  # owtAt sends JSON: a bytes parameter takes text
         return "BS.ByteString" if result else "Text"
     if t.kind in ("any", "json"):
         return "BS.ByteString" if result and t.kind == "any" else "Value"
     if t.kind == "list":
         assert t.item is not None
-        return f"[{hs_type(t.item)}]"
+        return f"[{hs_type(t.item, names=names)}]"
     if t.kind == "optional":
         assert t.item is not None
-        return f"Maybe {_atom(hs_type(t.item))}"
-    return t.name
+        return f"Maybe {_atom(hs_type(t.item, names=names))}"
+    return (names or {}).get(t.name, t.name)
 
 
 def _atom(text: str) -> str:
     return f"({text})" if " " in text and not text.startswith("[") else text
 
 
-def _field_type(f: Field) -> str:
+def _field_type(f: Field, names: Mapping[str, str]) -> str:
     """A field or parameter that may be left out is a Maybe (once)."""
     if f.required:
-        return hs_type(f.type)
+        return hs_type(f.type, names=names)
     inner = f.type.item if f.type.kind == "optional" and f.type.item else f.type
-    return f"Maybe {_atom(hs_type(inner))}"
+    return f"Maybe {_atom(hs_type(inner, names=names))}"
 
 
 def _pairs(fields: tuple[Field, ...], value: dict[str, str]) -> str:
-    """``catMaybes [Just ("a" .= a), ("b" .=) <$> b]``: left-out fields are not sent."""
+    """``M.catMaybes [Just ("a" .= a), ("b" .=) <$> b]``: left-out fields are not sent."""
     items = [
-        f'Just ("{f.name}" .= {value[f.name]})'
+        f"Just ({_string(f.name)} .= {value[f.name]})"
         if f.required
-        else f'("{f.name}" .=) <$> {value[f.name]}'
+        else f"({_string(f.name)} .=) <$> {value[f.name]}"
         for f in fields
     ]
-    return "catMaybes [" + ", ".join(items) + "]"
+    return "M.catMaybes [" + ", ".join(items) + "]"
+
+
+class _Scope:
+    """The module's names: types and constructors (``upper``), functions and record fields
+    (``lower``), each Haskell name by what it names."""
+
+    def __init__(self, module: Module) -> None:
+        self.upper = Names([*UPPER, *KEYWORDS], mark="'")
+        self.lower = Names([*LOWER, *KEYWORDS, *OWN], mark="'")
+        # Types first: a constructor gives way to a type of its name, never the other way.
+        self.types = {t.name: self.upper.give(t.name) for t in module.types.values()}
+        self.constructors: dict[str, list[str]] = {}
+        self.fields: dict[str, dict[str, str]] = {}
+        for t in module.types.values():
+            if t.kind == "enum":
+                self.constructors[t.name] = [self._constructor(t, v) for v in t.values]
+            else:
+                prefix = lower_camel(self.types[t.name]).rstrip("'")
+                self.fields[t.name] = {
+                    f.name: self.lower.give(prefix + upper_camel(f.name)) for f in t.fields
+                }
+        self.functions = [self.lower.give(lower_camel(fn.name)) for fn in module.functions]
+
+    def _constructor(self, t: Type, value: str) -> str:
+        name = upper_camel(value)
+        if not name or name[0].isdigit() or name in self.upper.reserved:
+            name = self.types[t.name] + (name or "Empty")
+        elif self.upper.same(name) in self.upper.taken:
+            name = self.types[t.name] + name
+        return self.upper.give(name)
+
+    def parameters(self, fn: Function) -> dict[str, str]:
+        """Parameters shadow no top-level name (``-Wname-shadowing``) nor each other."""
+        scope = Names([*self.lower.reserved, *self.lower.taken], mark="'")
+        return {p.name: scope.give(lower_camel(p.name)) for p in fn.params}
 
 
 def render(module: Module, module_name: str = "OwtEndpoints") -> str:
-    constructors: set[str] = {t.name for t in module.types.values() if t.kind == "record"}
+    scope = _Scope(module)
     out = [
         "{-# LANGUAGE OverloadedStrings #-}",
         "{-# LANGUAGE TypeApplications #-}",
@@ -84,41 +127,49 @@ def render(module: Module, module_name: str = "OwtEndpoints") -> str:
         "-- Run it again when they change. Build with clients/haskell/src on the -i path.",
         f"module {module_name} where",
         "",
-        "import Data.Aeson",
-        "import qualified Data.ByteString as BS",
-        "import Data.Maybe (catMaybes)",
-        "import Data.Text (Text)",
-        "import Owt",
-        "",
     ]
+    code: list[str] = []
     for t in module.types.values():
-        out += _enum(t, constructors) if t.kind == "enum" else _record(t)
-    for fn in module.functions:
-        out += _function(fn)
-    return "\n".join(out)
+        code += _enum(t, scope) if t.kind == "enum" else _record(t, scope)
+    for fn, name in zip(module.functions, scope.functions, strict=True):
+        code += _function(fn, name, scope)
+    return "\n".join([*out, *_imports("\n".join(code)), "", *code])
 
 
-def _enum(t: Type, constructors: set[str]) -> list[str]:
-    names = []
-    for value in t.values:
-        name = upper_camel(value)
-        if not name or name[0].isdigit() or name in constructors or name in names:
-            name = t.name + (name or "Empty")
-        names.append(name)
-    constructors.update(names)
-    pairs = list(zip(names, t.values, strict=True))
+#: Each import, and what in the code needs it (-Wall warns of one not needed).
+_IMPORTS = [
+    ("import Data.Aeson (Value)", r"Value(?![\w'])"),
+    ("import Data.Aeson ((.:), (.:?), (.=))", r" \.[=:]"),
+    ("import qualified Data.Aeson as A", r"A\.\w"),
+    ("import qualified Data.ByteString as BS", r"BS\.\w"),
+    ("import qualified Data.Maybe as M", r"M\.\w"),
+    ("import Data.Text (Text)", r"Text(?![\w'])"),
+    ("import Owt (OwtClient)", r"OwtClient(?![\w'])"),
+    ("import qualified Owt as O", r"O\.\w"),
+]
+
+
+def _imports(code: str) -> list[str]:
+    # Not what string literals or comments hold.
+    bare = re.sub(r"--.*", "", re.sub(r'"(\\.|[^"\\])*"', '""', code))
+    return [line for line, use in _IMPORTS if re.search(rf"(?<![\w'.])(?:{use})", bare)]
+
+
+def _enum(t: Type, scope: _Scope) -> list[str]:
+    name = scope.types[t.name]
+    pairs = list(zip(scope.constructors[t.name], t.values, strict=True))
     return [
-        f"data {t.name} = " + " | ".join(names),
+        f"data {name} = " + " | ".join(scope.constructors[t.name]),
         "  deriving (Eq, Ord, Show, Read, Enum, Bounded)",
         "",
-        f"instance ToJSON {t.name} where",
-        "  toJSON x = case x of",
-        *[f"    {n} -> String {_string(v)}" for n, v in pairs],
+        f"instance A.ToJSON {name} where",
+        "  toJSON x_ = case x_ of",
+        *[f"    {n} -> A.String {_string(v)}" for n, v in pairs],
         "",
-        f"instance FromJSON {t.name} where",
-        f'  parseJSON = withText "{t.name}" $ \\t -> case t of',
+        f"instance A.FromJSON {name} where",
+        f"  parseJSON = A.withText {_string(name)} $ \\t_ -> case t_ of",
         *[f"    {_string(v)} -> pure {n}" for n, v in pairs],
-        f'    _ -> fail ("unexpected {t.name}: " ++ show t)',
+        f'    _ -> fail ("unexpected {name}: " ++ show t_)',
         "",
     ]
 
@@ -127,24 +178,22 @@ def _string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _record(t: Type) -> list[str]:
-    prefix = t.name[0].lower() + t.name[1:]
-    names = {f.name: prefix + upper_camel(f.name) for f in t.fields}
+def _record(t: Type, scope: _Scope) -> list[str]:
+    name, names = scope.types[t.name], scope.fields[t.name]
     if not t.fields:
-        return [f"data {t.name} = {t.name} deriving (Eq, Show)", ""]
-    lines = [f"data {t.name} = {t.name}"]
+        return [f"data {name} = {name} deriving (Eq, Show)", ""]
+    lines = [f"data {name} = {name}"]
     for i, f in enumerate(t.fields):
-        lines.append(f"  {'{' if i == 0 else ','} {names[f.name]} :: {_field_type(f)}")
+        lines.append(f"  {'{' if i == 0 else ','} {names[f.name]} :: {_field_type(f, scope.types)}")
     lines += ["  }", "  deriving (Eq, Show)", ""]
-    lines += [f"instance FromJSON {t.name} where"]
-    lines += [f'  parseJSON = withObject "{t.name}" $ \\o -> {t.name}']
+    lines += [f"instance A.FromJSON {name} where"]
+    lines += [f"  parseJSON = A.withObject {_string(name)} $ \\o_ -> {name}"]
     for i, f in enumerate(t.fields):
-        lines.append(
-            f'    {"<$>" if i == 0 else "<*>"} o {".:" if f.required else ".:?"} "{f.name}"'
-        )
-    values = {f.name: f"({names[f.name]} r)" for f in t.fields}
-    lines += ["", f"instance ToJSON {t.name} where"]
-    lines += [f"  toJSON r = object ({_pairs(t.fields, values)})", ""]
+        get = ".:" if f.required else ".:?"
+        lines.append(f"    {'<$>' if i == 0 else '<*>'} o_ {get} {_string(f.name)}")
+    values = {f.name: f"({names[f.name]} r_)" for f in t.fields}
+    lines += ["", f"instance A.ToJSON {name} where"]
+    lines += [f"  toJSON r_ = A.object ({_pairs(t.fields, values)})", ""]
     return lines
 
 
@@ -152,32 +201,32 @@ def _result_reader(t: Type) -> str:
     if t.kind == "bytes" or t.kind == "any":
         return "pure"
     if t.kind == "str":
-        return "textBody"
+        return "O.textBody"
     if t.kind == "bool":
-        return "boolBody"
+        return "O.boolBody"
     if t.kind == "none":
-        return "unitBody"
+        return "O.unitBody"
     if t.kind == "enum":
-        return "stringBody"
-    return "jsonBody"
+        return "O.stringBody"
+    return "O.jsonBody"
 
 
-def _function(fn: Function) -> list[str]:
-    name = lower_camel(fn.name)
-    args = {p.name: lower_camel(p.name) for p in fn.params}
-    body = f"(object ({_pairs(fn.params, args)}))"
-    types = ["OwtClient", *(_field_type(p) for p in fn.params)]
+def _function(fn: Function, name: str, scope: _Scope) -> list[str]:
+    args = scope.parameters(fn)
+    body = f"(A.object ({_pairs(fn.params, args)}))"
+    types = ["OwtClient", *(_field_type(p, scope.types) for p in fn.params)]
     values = " ".join(args[p.name] for p in fn.params)
     head = f"{name} client {values}".replace("  ", " ").rstrip()
+    path = _string(fn.path)
     lines = [f"-- | POST {fn.path}" + (f": {fn.summary}" if fn.summary else "")]
     if fn.stream:
         types += ["(BS.ByteString -> IO ())", "IO ()"]
         lines += [f"{name} :: " + " -> ".join(types)]
-        lines += [f'{head} onChunk = owtStreamAt @POST "{fn.path}" {body} onChunk client', ""]
+        lines += [f"{head} onChunk = O.owtStreamAt @O.POST {path} {body} onChunk client", ""]
         return lines
-    types.append(f"IO {_atom(hs_type(fn.result, result=True))}")
+    types.append(f"IO {_atom(hs_type(fn.result, result=True, names=scope.types))}")
     lines += [f"{name} :: " + " -> ".join(types)]
     reader = _result_reader(fn.result)
     then = "" if reader == "pure" else f" >>= {reader}"
-    lines += [f'{head} = owtAt @POST "{fn.path}" {body} client{then}', ""]
+    lines += [f"{head} = O.owtAt @O.POST {path} {body} client{then}", ""]
     return lines
