@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import sys
 from collections.abc import Iterator
 
@@ -133,3 +134,62 @@ def test_typescript(server, tmp_path):
     out = json.loads(run(["node", "out/main.js", server.url], tmp_path))
     # Bytes parameters take text (owt-client's endpoint() sends JSON): UTF-8, so longer.
     assert out == [*EXPECTED[:24], 5071, 1042, *EXPECTED[26:]]
+
+
+HASKELL_MAIN = """\
+{-# LANGUAGE OverloadedStrings #-}
+import qualified Data.ByteString as BS
+import Data.IORef
+import Owt
+import Endpoints
+import System.Environment
+
+main :: IO ()
+main = do
+  [url] <- getArgs
+  c <- mkOwtClient url
+  mapM_ (>>= print) [cast c, any' c, client' c, literal c, iterator c, int c, myEndPoint c,
+    myEndPoint_2 c, endpoint c, show' c, object' c, words' c, echo c "E" 2 Nothing Nothing,
+    echo c "E" 2 (Just "C") (Just "S")]
+  mapM (mood c) [minBound .. maxBound] >>= print
+  fielded c 5 "e" Nothing Nothing >>= print
+  fielded c 5 "e" (Just "g") (Just 4) >>= print
+  maybe' c Nothing Nothing Nothing >>= print
+  maybe' c (Just 1) (Just "l") (Just 2) >>= print
+  grosse c 3 Nothing >>= print
+  grosse c 3 (Just "cm") >>= print
+  blob c "abc" Nothing (Just "ab") >>= print
+  seen <- newIORef []
+  chunks c 2 (\\chunk -> modifyIORef seen (chunk :))
+  readIORef seen >>= print . BS.concat . reverse
+  wrap c (Value' "v" 1) >>= print
+"""
+
+
+def test_haskell(server, tmp_path):
+    ghc = shutil.which("ghc")
+    if ghc is None:
+        require("ghc (apt-get install ghc libghc-aeson-dev libghc-http-client-dev ...)")
+    assert ghc is not None
+    codegen(server, "haskell", tmp_path / "Endpoints.hs")
+    (tmp_path / "Main.hs").write_text(HASKELL_MAIN)
+    sources = f"-i{ROOT / 'clients/haskell/src'}:{tmp_path}"
+    build = ["-outputdir", str(tmp_path / "build"), "-o", "main", "Main.hs"]
+    run([ghc, "-O0", "-Wall", "-Werror", sources, *build], tmp_path)
+    lines = run([str(tmp_path / "main"), server.url], tmp_path).splitlines()
+    names = ["one", "two"] * 6
+    assert lines == [
+        *(f'"{name}"' for name in names),
+        '"E/2/c/s"',
+        '"E/2/C/S"',
+        "[MLeft,MRight,MError,MNull,MString,MShow,GrinningFace,U,Io,MJust]",
+        '"5/e/f/None"',
+        '"5/e/g/4"',
+        '"None/default/3"',
+        '"1/l/2"',
+        '"3m"',
+        '"3cm"',
+        "3072",
+        '"{\\"i\\": 0}\\n{\\"i\\": 1}\\n"',
+        'Value\' {valueText = "v!", valueObject = 2}',
+    ]

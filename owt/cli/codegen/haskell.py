@@ -139,7 +139,6 @@ def render(module: Module, module_name: str = "OwtEndpoints") -> str:
 #: Each import, and what in the code needs it (-Wall warns of one not needed).
 _IMPORTS = [
     ("import Data.Aeson (Value)", r"Value(?![\w'])"),
-    ("import Data.Aeson ((.:), (.:?), (.=))", r" \.[=:]"),
     ("import qualified Data.Aeson as A", r"A\.\w"),
     ("import qualified Data.ByteString as BS", r"BS\.\w"),
     ("import qualified Data.Maybe as M", r"M\.\w"),
@@ -152,7 +151,11 @@ _IMPORTS = [
 def _imports(code: str) -> list[str]:
     # Not what string literals or comments hold.
     bare = re.sub(r"--.*", "", re.sub(r'"(\\.|[^"\\])*"', '""', code))
-    return [line for line, use in _IMPORTS if re.search(rf"(?<![\w'.])(?:{use})", bare)]
+    lines = [line for line, use in _IMPORTS if re.search(rf"(?<![\w'.])(?:{use})", bare)]
+    operators = [f"({op})" for op in (".:", ".:?", ".=") if f" {op} " in bare or f" {op})" in bare]
+    if operators:
+        lines.insert(1, f"import Data.Aeson ({', '.join(operators)})")
+    return lines
 
 
 def _enum(t: Type, scope: _Scope) -> list[str]:
