@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import json
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -15,6 +14,7 @@ from urllib.parse import quote
 import httpx
 
 from owt.client.progress import ProgressLine
+from owt.client.query import json_text, query_arguments
 from owt.client.wire import (
     CALL_FIELDS,
     ClientTimeout,
@@ -89,7 +89,7 @@ class CallSpec:
         elif self.method in ("GET", "HEAD"):
             args["params"] = encode_query(self.source, kwargs, self.options, by_hash=by_hash)
         else:
-            args["json"] = encode_body(self.source, kwargs, self.options, by_hash=by_hash)
+            _json_body(args, encode_body(self.source, kwargs, self.options, by_hash=by_hash))
         if self.options.get("requirements"):
             # Where the server must build an environment first, it shows its progress as
             # events before the result (owt.server.progress); the client reads them itself.
@@ -248,10 +248,12 @@ def endpoint_request(
     """A mounted or registered endpoint takes plain arguments: a JSON body, or the query
     (always with an ``upload``, which is the body).
 
-    An argument named like a call field (``timeout``, ``env``, ...) travels inside
-    ``kwargs`` (``kwargs_b64`` in a query or form), where the server reads it as an argument
-    and not as the call's own field; the call's own ``options`` go as plain fields.
-    ``timeout`` is the client's wait, lengthened to outlast the call's own timeout.
+    In a query or a multipart form, the arguments that text carries faithfully are plain
+    parameters (a list one per item) and the others travel in ``kwargs_b64``
+    (:mod:`owt.client.query`), as does an argument named like a call field (``timeout``,
+    ``env``, ...), which the server reads there as an argument and not as the call's own
+    field; the call's own ``options`` go as plain fields. ``timeout`` is the client's wait,
+    lengthened to outlast the call's own timeout.
     """
     args: dict[str, Any] = {"method": method, "url": endpoint_path(name)}
     options = options or {}
@@ -259,30 +261,37 @@ def endpoint_request(
     if upload is not None:
         upload.refuse(files)
     named_like_fields = {k: plain.pop(k) for k in list(plain) if k in CALL_FIELDS}
-    if files:  # binary arguments: a multipart POST, the others as its text fields
-        args["method"] = "POST" if method in ("GET", "HEAD") else method
-        data = {k: form_value(v, repeat=True) for k, v in plain.items()}
-        if named_like_fields:
-            data["kwargs_b64"] = b64(json.dumps(named_like_fields))
-        args["data"] = {**data, **{k: form_value(v) for k, v in options.items()}}
-        args["files"] = files
-    elif upload is not None:  # the body is the upload: arguments as JSON, types kept
-        params = {k: form_value(v) for k, v in options.items()}
+    own = {k: form_value(v) for k, v in options.items()}
+    if upload is not None:  # the body is the upload: arguments as JSON, types kept
         if kwargs:
-            params["kwargs_b64"] = b64(json.dumps(dict(kwargs)), url_safe=True)
-        upload.apply(args, params)
-    elif method in ("GET", "HEAD"):
-        params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in plain.items()}
-        if named_like_fields:
-            params["kwargs_b64"] = b64(json.dumps(named_like_fields), url_safe=True)
-        args["params"] = {**params, **{k: form_value(v) for k, v in options.items()}}
+            own["kwargs_b64"] = b64(json_text(dict(kwargs)), url_safe=True)
+        upload.apply(args, own)
+    elif files or method in ("GET", "HEAD"):
+        params: dict[str, Any]
+        params, rest = query_arguments(plain)
+        rest.update(named_like_fields)
+        if rest:
+            params["kwargs_b64"] = b64(json_text(rest), url_safe=True)
+        if files:  # binary arguments: a multipart POST, the others as its text fields
+            args["method"] = "POST" if method in ("GET", "HEAD") else method
+            args["data"] = {**params, **own}
+            args["files"] = files
+        else:
+            args["params"] = {**params, **own}
     else:
         body = dict(plain)
         if named_like_fields:
             body["kwargs"] = named_like_fields
-        args["json"] = {**body, **options}
+        _json_body(args, {**body, **options})
     _outwait(args, options, timeout)
     return args
+
+
+def _json_body(args: dict[str, Any], body: Mapping[str, Any]) -> None:
+    """A JSON body, strict: a ``nan`` argument is refused here, naming it (httpx's own
+    refusal does not say which)."""
+    args["content"] = json_text(body).encode()
+    args.setdefault("headers", {})["content-type"] = "application/json"
 
 
 def _outwait(args: dict[str, Any], options: Mapping[str, Any], timeout: float | None) -> None:

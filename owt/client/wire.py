@@ -26,6 +26,7 @@ from urllib.parse import urlencode
 
 from owt.client.errors import ClientTimeout, ConnectionFailed, OwtError, StreamFailed
 from owt.client.events import EventReader, sse_failure, stream_cut
+from owt.client.query import json_text
 from owt.client.upload import Upload
 
 __all__ = [
@@ -208,7 +209,7 @@ def encode_query(
     for name, value in _options(source, options or {}).items():
         query[name] = _query_value(value)
     if kwargs:
-        query["kwargs_b64"] = b64(json.dumps(dict(kwargs)), url_safe=True)
+        query["kwargs_b64"] = b64(json_text(dict(kwargs)), url_safe=True)
     return query
 
 
@@ -241,15 +242,9 @@ def split_files(kwargs: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[
     return plain, files
 
 
-def form_value(value: Any, *, repeat: bool = False) -> str | list[str]:
-    """A field's value as multipart text: strings as they are, booleans ``true``/``false``,
-    anything else JSON; with ``repeat``, a list of plain values is one field per item (how a
-    typed endpoint reads ``list[str]``)."""
-    plain_list = isinstance(value, (list, tuple)) and not any(
-        isinstance(item, (list, tuple, dict)) for item in value
-    )
-    if repeat and plain_list:
-        return [_query_value(item) for item in value]
+def form_value(value: Any) -> str:
+    """A call field's value as query or multipart text: strings as they are, booleans
+    ``true``/``false``, anything else strict JSON."""
     return _query_value(value)
 
 
@@ -258,7 +253,7 @@ def _query_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return value
-    return json.dumps(value)
+    return json_text(value)
 
 
 def encode_url(
