@@ -70,6 +70,13 @@ export function events(
   kwargs?: Record<string, unknown>,
   options?: CallOptions,
 ): AsyncGenerator<unknown>;
+/** An endpoint's arguments for a query or form: [the plain parameters as [name, text] pairs
+ * (an array of two or more plain values: one pair per item), the arguments that travel as
+ * JSON in `kwargs_b64`]. */
+export function queryArguments(
+  kwargs?: Record<string, unknown>,
+): [Array<[string, string]>, Record<string, unknown>];
+/** A binary argument (Uint8Array, ArrayBuffer, Blob) makes the call a multipart POST. */
 export function sendEndpoint(
   target: string | URL,
   kwargs?: Record<string, unknown>,

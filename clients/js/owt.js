@@ -71,7 +71,8 @@ function resolve(target) {
 }
 
 function callFields(options) {
-  const fields = { ...(options.fields || {}) };
+  // A field given as null or undefined is a field left out (in a query, "null" would be text).
+  const fields = Object.fromEntries(Object.entries(options.fields || {}).filter(([, v]) => v != null));
   if (options.fnName && options.fnName !== "run") fields.fn_name = options.fnName;
   return fields;
 }
@@ -88,7 +89,91 @@ export function encode(code, kwargs = {}, options = {}, sha = null) {
 }
 
 function queryValue(value) {
-  return typeof value === "string" ? value : JSON.stringify(value);
+  return typeof value === "string" ? value : jsonText(value);
+}
+
+// JSON has no NaN or Infinity (JSON.stringify writes null in their place) and the server's
+// float parameters take finite numbers only; binary values inside JSON would become objects of
+// their bytes. Both are refused before sending, naming the argument.
+function strict(key, item) {
+  if (typeof item === "number" && !Number.isFinite(item)) throw new Unsendable("nan");
+  if (isBinary(item)) throw new Unsendable("binary");
+  if (typeof item === "bigint") {
+    // JSON.stringify throws on a BigInt: a safe one is a number; a larger one needs raw JSON.
+    if (Number.isSafeInteger(Number(item))) return Number(item);
+    if (JSON.rawJSON) return JSON.rawJSON(String(item));
+    throw new Unsendable("bigint");
+  }
+  return item;
+}
+
+class Unsendable extends Error {}
+
+/** `value` as strict JSON text; throws a TypeError naming an argument JSON cannot carry. */
+function jsonText(value) {
+  try {
+    return JSON.stringify(value, strict);
+  } catch (error) {
+    if (!(error instanceof Unsendable)) throw error;
+    let args = value && typeof value === "object" ? value : {};
+    if (args.kwargs && typeof args.kwargs === "object") args = args.kwargs; // a call's body
+    let where = "";
+    for (const [name, item] of Object.entries(args)) {
+      try {
+        JSON.stringify(item, strict);
+      } catch {
+        where = ` (argument ${JSON.stringify(name)})`;
+        break;
+      }
+    }
+    throw new TypeError(
+      error.message === "nan"
+        ? `NaN and Infinity cannot be sent${where}: arguments travel as JSON, which has no such ` +
+            "numbers, and the server's float parameters take finite numbers only; send null, or " +
+            "a string the function reads itself"
+        : error.message === "bigint"
+        ? `a BigInt past 2**53 cannot be written as JSON by this JavaScript${where} (it has no ` +
+            "JSON.rawJSON): send it as a string, or as a plain argument of an endpoint's GET"
+        : `a binary value cannot be sent inside JSON${where}: a Uint8Array, ArrayBuffer or Blob ` +
+            "travels as a multipart file part, as an argument of its own (not inside a list or " +
+            "object, nor beside options.body)",
+    );
+  }
+}
+
+// Number text as the server reads it (owt.core.scalars.NUMBER_TEXT): no NaN or Infinity, at
+// most two exponent digits.
+const NUMBER_TEXT = /^[+-]?(\d{1,200}(\.\d*)?|\.\d+)([eE][+-]?\d{1,2})?$/;
+
+function queryText(value) {
+  if (typeof value === "string") return value;
+  if (typeof value === "boolean") return value ? "true" : "false";
+  if (typeof value === "bigint") return String(value);
+  if (typeof value !== "number" || !Number.isFinite(value)) return null;
+  const text = String(value); // 1e21 and up are "1e+21": no integer text
+  return (Number.isInteger(value) ? /^-?\d+$/ : NUMBER_TEXT).test(text) ? text : null;
+}
+
+/**
+ * An endpoint's arguments for a query string or multipart form → [the plain parameters as
+ * [name, text] pairs, the other arguments]. A typed endpoint reads a plain parameter's text by
+ * the function's hint, so only what text carries faithfully goes plain: strings, numbers the
+ * server's number text reads, booleans, bigints, and arrays of two or more of these (one
+ * parameter per item). The rest (null, an empty array or one of one item, 1e300, objects,
+ * nested arrays) travels as JSON in `kwargs_b64`, which the server reads beside them.
+ */
+export function queryArguments(kwargs) {
+  const params = [];
+  const rest = {};
+  for (const [name, value] of Object.entries(kwargs || {})) {
+    if (value === undefined) continue;
+    const text = queryText(value);
+    const items = Array.isArray(value) && value.length >= 2 ? value.map(queryText) : [null];
+    if (text !== null) params.push([name, text]);
+    else if (!items.includes(null)) for (const item of items) params.push([name, item]);
+    else rest[name] = value;
+  }
+  return [params, rest];
 }
 
 function query(code, kwargs, options, sha) {
@@ -99,7 +184,7 @@ function query(code, kwargs, options, sha) {
     params.set(name, queryValue(value));
   }
   if (kwargs && Object.keys(kwargs).length) {
-    params.set("kwargs_b64", encodeText(JSON.stringify(kwargs), true));
+    params.set("kwargs_b64", encodeText(jsonText(kwargs), true));
   }
   return params;
 }
@@ -161,17 +246,19 @@ function multipartBody(code, plain, files, options, sha) {
   for (const [name, value] of Object.entries(encode(code, plain, options, sha))) {
     form.append(name, queryValue(value));
   }
-  for (const [name, value] of Object.entries(files)) {
-    if (typeof Blob !== "undefined" && value instanceof Blob) {
-      form.append(name, value, value.name || name);
-    } else {
-      const bytes = ArrayBuffer.isView(value)
-        ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
-        : new Uint8Array(value);
-      form.append(name, new Blob([bytes], { type: "application/octet-stream" }), name);
-    }
-  }
+  for (const [name, value] of Object.entries(files)) appendFile(form, name, value);
   return form;
+}
+
+function appendFile(form, name, value) {
+  if (typeof Blob !== "undefined" && value instanceof Blob) {
+    form.append(name, value, value.name || name);
+  } else {
+    const bytes = ArrayBuffer.isView(value)
+      ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+      : new Uint8Array(value);
+    form.append(name, new Blob([bytes], { type: "application/octet-stream" }), name);
+  }
 }
 
 function request(target, code, kwargs, options, sha) {
@@ -198,7 +285,7 @@ function request(target, code, kwargs, options, sha) {
       address.searchParams.set(name, value);
     }
   } else {
-    init.body = JSON.stringify(encode(code, kwargs, options, sha));
+    init.body = jsonText(encode(code, kwargs, options, sha));
   }
   return [address.toString(), init];
 }
@@ -593,44 +680,56 @@ const CALL_FIELDS = new Set([
 ]);
 
 /**
- * Send a call to a mounted or registered endpoint (no code): `kwargs` as a JSON body, or as
- * plain query parameters with `method: "GET"`. `options.fields` holds the call's own options
- * a caller may set (`timeout`, `use_cache`, `cache_kwargs`, `cache_key_override`). With
- * `options.body`, that is sent raw and `kwargs` go in the query. The fetch Response, once it
- * is a success.
+ * Send a call to a mounted or registered endpoint (no code): `kwargs` as a JSON body; with
+ * `method: "GET"`, as query parameters (`queryArguments`: a list as one parameter per item,
+ * what text cannot carry in `kwargs_b64`). Binary arguments (Uint8Array, ArrayBuffer, Blob)
+ * make it a multipart POST: file parts, the other arguments as its text fields.
+ * `options.fields` holds the call's own options a caller may set (`timeout`, `use_cache`,
+ * `cache_kwargs`, `cache_key_override`). With `options.body`, that is sent raw and `kwargs`
+ * go in the query. The fetch Response, once it is a success.
  */
 export async function sendEndpoint(target, kwargs = {}, options = {}) {
   const fetchFn = options.fetch || globalThis.fetch;
-  const method = (options.method || "POST").toUpperCase();
-  const uploading = options.body !== undefined; // a POST, whatever `method` says
-  const get = (method === "GET" || method === "HEAD") && !uploading;
-  const address = resolve(target);
-  const init = { method, signal: options.signal, headers: headersFor(options, !get) };
   const args = Object.entries(kwargs || {}).filter(([, value]) => value !== undefined);
-  const plain = args.filter(([name]) => !CALL_FIELDS.has(name));
-  const named = args.filter(([name]) => CALL_FIELDS.has(name));
-  const own = Object.entries(options.fields || {}).filter(([, value]) => value != null);
-  if (uploading) {
+  const own = Object.entries(callFields({ fields: options.fields }));
+  const address = resolve(target);
+  if (options.body !== undefined) {
     // The body is the upload: the arguments go as JSON in the query, their types kept.
     const params = new URLSearchParams();
-    if (args.length) params.set("kwargs_b64", encodeText(JSON.stringify(Object.fromEntries(args)), true));
+    if (args.length) params.set("kwargs_b64", encodeText(jsonText(Object.fromEntries(args)), true));
     for (const [name, value] of own) params.set(name, queryValue(value));
-    const response = await fetchFn(...upload(address, params, options));
-    if (!response.ok) throw await errorFor(response);
-    return response;
+    return checked(await fetchFn(...upload(address, params, options)));
   }
-  if (get) {
-    for (const [name, value] of plain) address.searchParams.set(name, queryValue(value));
-    if (named.length) {
-      address.searchParams.set("kwargs_b64", encodeText(JSON.stringify(Object.fromEntries(named)), true));
+  const files = args.filter(([, value]) => isBinary(value));
+  const plain = args.filter(([name, value]) => !isBinary(value) && !CALL_FIELDS.has(name));
+  const named = args.filter(([name, value]) => !isBinary(value) && CALL_FIELDS.has(name));
+  let method = (options.method || "POST").toUpperCase();
+  if (files.length && (method === "GET" || method === "HEAD")) method = "POST"; // bytes need a body
+  const textual = files.length > 0 || method === "GET" || method === "HEAD";
+  const init = { method, signal: options.signal, headers: headersFor(options, !textual) };
+  if (textual) {
+    const [params, rest] = queryArguments(Object.fromEntries(plain));
+    Object.assign(rest, Object.fromEntries(named));
+    if (Object.keys(rest).length) params.push(["kwargs_b64", encodeText(jsonText(rest), true)]);
+    for (const [name, value] of own) params.push([name, queryValue(value)]);
+    if (files.length) {
+      // A FormData body sets its own multipart content type (with the boundary).
+      init.body = new FormData();
+      for (const [name, value] of params) init.body.append(name, value);
+      for (const [name, value] of files) appendFile(init.body, name, value);
+    } else {
+      for (const [name] of params) address.searchParams.delete(name);
+      for (const [name, value] of params) address.searchParams.append(name, value);
     }
-    for (const [name, value] of own) address.searchParams.set(name, queryValue(value));
   } else {
     const body = Object.fromEntries(plain);
     if (named.length) body.kwargs = Object.fromEntries(named);
-    init.body = JSON.stringify({ ...body, ...Object.fromEntries(own) });
+    init.body = jsonText({ ...body, ...Object.fromEntries(own) });
   }
-  const response = await fetchFn(address.toString(), init);
+  return checked(await fetchFn(address.toString(), init));
+}
+
+async function checked(response) {
   if (!response.ok) throw await errorFor(response);
   return response;
 }
