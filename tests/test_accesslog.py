@@ -10,7 +10,8 @@ import httpx
 import pytest
 from conftest import b64, call, wait_until
 
-from owt.server.accesslog import BatchingHandler, valid_request_id
+from owt.server.accesslog import valid_request_id
+from owt.server.logwrite import BatchingHandler
 
 FAIL = "def run():\n    raise ValueError('no luck')\n"
 FAIL_STREAM = "def run():\n    yield 'one\\n'\n    raise ValueError('midway')\n"
@@ -188,3 +189,46 @@ def test_batching_handler_writes_lines_together(tmp_path):
             handler.emit(logging.LogRecord("x", logging.INFO, "", 0, "line %d", (n,), None))
         assert wait_until(lambda: (out.seek(0) or out.read()) == "line 0\nline 1\nline 2\n")
         handler.close()
+
+
+def test_what_a_request_holds_cannot_forge_or_split_a_line(start_server):
+    """A percent-encoded line break, a terminal escape or a space in the path stays inside
+    its own field of its own line, as the request line carried it."""
+    server = start_server("--no-install")
+    code = "def run(): return 1"
+    forged = "2026-12-02 07:00:00,000 INFO owt.access: forged GET /admin 200"
+    paths = {
+        "/a%0A" + forged.replace(" ", "%20"): "/a%0A" + forged.replace(" ", "%20"),
+        "/x%1B%5B31mred": "/x%1B[31mred",
+        "/p%20q/%C3%BC": "/p%20q/ü",
+    }
+    for sent, logged in paths.items():
+        r = httpx.post(server.url + sent, json={"code_b64": b64(code)})
+        request_id = r.headers["x-request-id"]
+        assert wait_until(lambda rid=request_id: access_lines(server, rid))
+        (line,) = access_lines(server, request_id)
+        assert f" POST {logged} 200 " in line, line
+    assert not any("forged" in line and "/a%0A" not in line for line in server.lines)
+    assert "\x1b" not in server.log
+
+
+def test_an_environment_the_server_lacks_is_no_label_of_its_own(start_server):
+    """An env name a caller sends that the server lacks is ``-`` in the line and the metrics
+    (a label per name sent would grow them without bound); a call that brings requirements
+    is ``requirements`` until its set has run calls (then ``requirements:KEY``, as its
+    workers)."""
+    server = start_server("--no-install")
+    code = "def run(): return 1"
+    for env in ("junk-1", "junk-2", 'we"ird\nnl', "\ud800"):
+        r = httpx.post(server.url, content=json.dumps({"code_b64": b64(code), "env": env}))
+        assert (r.status_code, r.json()["error"]) == (400, "unknown_env"), r.text
+        assert wait_until(lambda rid=r.headers["x-request-id"]: access_lines(server, rid))
+        (line,) = access_lines(server, r.headers["x-request-id"])
+        assert " env=- " in line and line.endswith("error=unknown_env")
+    r = call(server.url, code, fields={"requirements": ["six"]})
+    assert r.status_code == 400, r.text  # --no-install
+    assert wait_until(lambda: access_lines(server, r.headers["x-request-id"]))
+    (line,) = access_lines(server, r.headers["x-request-id"])
+    assert " env=requirements " in line
+    metrics = httpx.get(server.url + "/_owt/metrics").text
+    assert 'kind="unknown_env"' in metrics and "junk" not in metrics and "ird" not in metrics

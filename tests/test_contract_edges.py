@@ -439,3 +439,52 @@ def test_owts_own_routes_write_strict_json(start_server, tmp_path):
     assert strict_json(httpx.get(server.url + "/_owt/endpoints/nan").text)["kwargs"] == {"x": None}
     assert strict_json(httpx.get(server.url + "/nan").text) == [None]
     assert strict_json(httpx.post(server.url + "/", content=body, headers=headers).text) == [None]
+
+
+LONE = "'\\ud800'"  # Python source of a str holding a lone surrogate
+SURROGATES = {
+    # what was sent: (code, fields) -> (status, error kind or None for success)
+    "raised": (f"def run():\n    raise ValueError({LONE})\n", {}, 500, "adaptor_error"),
+    "argument": ("def run(x):\n    return {'got': x}\n", {"kwargs": {"x": "\ud800"}}, 200, None),
+    "requirement": ("def run(): return 1", {"requirements": ["\ud800"]}, 400, "bad_request"),
+    "json": (f"def run():\n    return {{{LONE}: [{LONE}]}}\n", {}, 200, None),
+    "ndjson": (f"def run():\n    yield {{'a': {LONE}}}\n", {}, 200, None),
+    "text": (f"def run():\n    return 'ok ' + {LONE}\n", {}, 500, "adaptor_error"),
+}
+
+
+@pytest.mark.parametrize("name", list(SURROGATES))
+def test_text_utf8_cannot_hold_is_a_json_answer_never_a_crash(owt_server, name) -> None:
+    """A lone surrogate (as a caller's JSON "\\ud800" or bytes decoded with surrogateescape
+    give) in an error, an argument or a JSON result is written as its JSON escape; text that
+    UTF-8 cannot hold is the adaptor's error, saying why. Never a plain-text 500."""
+    code, fields, status, kind = SURROGATES[name]
+    body = json.dumps({"code_b64": b64(code), **fields})  # ensure_ascii: "\ud800" escaped
+    r = httpx.post(owt_server.url, content=body, timeout=30)
+    assert r.status_code == status, r.text
+    answer = r.json() if "json" in r.headers["content-type"] else None
+    if kind is not None:
+        assert answer["error"] == kind, answer
+    if name == "raised":
+        assert "\ud800" in answer["message"]
+    elif name == "json":
+        assert answer == {"\ud800": ["\ud800"]}
+    elif name == "argument":
+        assert answer == {"got": "\ud800"}
+    elif name == "ndjson":
+        assert [json.loads(line) for line in r.text.splitlines()] == [{"a": "\ud800"}]
+    elif name == "text":
+        assert "lone surrogate" in answer["message"] and "errors='replace'" in answer["message"]
+    elif name == "requirement":
+        assert answer["field"] == "requirements"
+
+
+def test_a_field_sent_as_null_is_a_field_left_out(owt_server) -> None:
+    """Clients generated from the OpenAPI document send an option they were not given as
+    null: every field takes it as left out, the booleans too."""
+    fields = dict.fromkeys(
+        ("use_cache", "cache_kwargs", "rebuild", "timeout", "cache_key_override", "env"), None
+    )
+    r = call(owt_server.url, "def run(n): return n + 1", fields=fields, n=1)
+    assert (r.status_code, r.text) == (200, "2")
+    assert "x-owt-cache" not in r.headers  # use_cache: null is not a cached call

@@ -117,9 +117,11 @@ def test_workers_of_every_kind_are_counted():
         "build_seconds": 3.5,
         "workers": {"workers": [{"busy": 1}], "replaced": 0, "queued": 2},
     }
+    # --in-process: one call on a thread, two async ones that hold none; busy counts calls
+    in_process = {"threads": {"max": 8, "busy": 1}, "busy": 3}
     state = SimpleNamespace(
         cache=_Part({"entries": 0, "bytes": 0}),
-        environments={"gpu": _Part(ray), "main": _Part({"threads": {"max": 8, "busy": 3}})},
+        environments={"gpu": _Part(ray), "main": _Part(in_process)},
         limit=_Part({"waiting": 1, "rejected": 4}),
         requirements=_Part({"environments": {"k1": built, "k2": {"state": "building"}}}),
     )

@@ -507,3 +507,10 @@ def test_the_haskell_snippet_runs_with_the_haskell_client(server, page, tmp_path
     (tmp_path / "stream.hs").write_text(snippet(page, "haskell"))
     assert "owtStream @POST" in (tmp_path / "stream.hs").read_text()
     assert run_shell(f"runghc -i{HASKELL_CLIENT} {tmp_path / 'stream.hs'}") == "chunk 0\nchunk 1\n"
+    # An event stream's snippet: a lambda in Haskell (its backslash survives the template)
+    run_example(page, "sse", {"words": "a b"})
+    assert finished(page) == "done"
+    (tmp_path / "events.hs").write_text(snippet(page, "haskell"))
+    assert "(\\e -> putBS" in (tmp_path / "events.hs").read_text()
+    out = run_shell(f"runghc -i{HASKELL_CLIENT} {tmp_path / 'events.hs'}")
+    assert '"word": "a"' in out and '"word": "b"' in out, out

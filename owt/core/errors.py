@@ -40,7 +40,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from owt.core.call import Reply
-from owt.core.jsontext import dumps
+from owt.core.jsontext import dump_bytes
 
 __all__ = [
     "AdaptorError",
@@ -89,7 +89,7 @@ class OwtError(Exception):
         return {"error": self.kind, "message": self.message, **self.extra}
 
     def body(self) -> bytes:
-        return dumps(self.payload(), default=str).encode()
+        return dump_bytes(self.payload(), default=str)
 
     def headers(self) -> list[tuple[str, str]]:
         return [("content-type", "application/json")]

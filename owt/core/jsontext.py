@@ -4,7 +4,10 @@ Python's ``json.dumps`` writes ``NaN``, ``Infinity`` and ``-Infinity``, which ar
 ``JSON.parse``, Go's ``encoding/json`` and Haskell's aeson reject the whole body. owt writes
 them as ``null``, as ``JSON.stringify`` does (a non-finite float key becomes the string
 ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``, also as in JavaScript). Every JSON body owt
-writes — results, NDJSON lines, ``sse()`` data, errors — goes through :func:`dumps`.
+writes — results, NDJSON lines, ``sse()`` data, errors — goes through :func:`dumps`, and
+:func:`dump_bytes` makes it UTF-8: a lone surrogate in a string (text decoded with
+``errors="surrogateescape"``, or a ``"\\ud800"`` a caller sent) is written as its JSON escape,
+which UTF-8 cannot hold raw, so an error naming such text is still a JSON error.
 
 >>> dumps({"score": float("nan"), "hi": float("inf"), "ok": 1.5})
 '{"score": null, "hi": null, "ok": 1.5}'
@@ -17,7 +20,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["dumps"]
+__all__ = ["dump_bytes", "dumps"]
 
 
 def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
@@ -30,6 +33,15 @@ def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
     # The rare value with a NaN or an infinity: rebuilt with null in their place.
     finite = _finite(value, default)
     return json.dumps(finite, default=default, ensure_ascii=False, allow_nan=False)
+
+
+def dump_bytes(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
+    """:func:`dumps` as UTF-8, a lone surrogate written as its ``\\uXXXX`` escape."""
+    text = dumps(value, default)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # only inside a JSON string: its escape is the same value
+        return text.encode("utf-8", "backslashreplace")
 
 
 def _finite(value: Any, default: Callable[[Any], Any] | None) -> Any:

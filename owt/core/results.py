@@ -25,7 +25,7 @@ from owt.core.arrays import NPY, accepts_npy, npy_bytes
 from owt.core.call import Reply, Response
 from owt.core.errors import AdaptorError
 from owt.core.failures import adaptor_error
-from owt.core.jsontext import dumps
+from owt.core.jsontext import dump_bytes
 
 __all__ = [
     "MAX_HEADER_BYTES",
@@ -69,7 +69,7 @@ def _default(value: Any) -> Any:
 
 def encode_json(value: Any) -> bytes:
     """RFC 8259 JSON (NaN and infinities as ``null``, see :mod:`owt.core.jsontext`)."""
-    return dumps(value, default=_default).encode()
+    return dump_bytes(value, default=_default)
 
 
 # Indentation, blank lines or a BOM before the doctype do not make a page plain text.
@@ -113,6 +113,11 @@ def unencodable(exc: Exception, what: str = "the result") -> Exception:
     """The adaptor's error for a value owt cannot turn into bytes, saying what it was."""
     err = adaptor_error(exc)
     err.message = f"{what} cannot be sent: {err.message}"
+    if isinstance(exc, UnicodeEncodeError):
+        err.message += (
+            " (text with a lone surrogate, as bytes decoded with errors='surrogateescape' give, "
+            "is not UTF-8: return the bytes themselves, or decode them with errors='replace')"
+        )
     return err
 
 

@@ -52,6 +52,11 @@ def normalise(value: Any) -> list[str]:
         text = " ".join(item.split())
         if not text:
             continue
+        if not text.isprintable():  # a control character, or a lone surrogate
+            raise BadRequest(
+                f"a requirement is printable text, as pip reads it: {text!r} is not",
+                field="requirements",
+            )
         if text.startswith("-"):
             raise BadRequest(
                 f"requirements are package specifiers, not installer options: {text!r}",

@@ -41,6 +41,15 @@ class RequirementsRouter(Executor):
         requirements = requirements_of(call, self.refusal)
         return env_key(requirements), requirements
 
+    def label_of(self, call: Call) -> str:
+        """The call's environment as logs and metrics name it: ``requirements:KEY`` (as its
+        workers' metrics do) for a set that has run calls, else ``requirements``."""
+        try:
+            key, _ = self.set_of(call)
+        except OwtError:
+            return "requirements"
+        return f"requirements:{key}" if key in self.last_used else "requirements"
+
     @abstractmethod
     async def ready(self, key: str, requirements: list[str], rebuild: bool) -> Executor:
         """The set's started executor, built or started first when it is not yet (shared by

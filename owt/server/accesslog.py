@@ -30,18 +30,18 @@ import json
 import logging
 import os
 import sys
-import threading
 import time
-from typing import IO, Any
+from typing import Any
 
 from owt.config import Settings
 from owt.core.call import Call, Reply
+from owt.executors.router import RequirementsRouter
+from owt.server.logwrite import BatchingHandler, field_text
 
 __all__ = [
     "ACCESS_FIELDS",
     "REQUEST_ID",
     "AccessRecord",
-    "BatchingHandler",
     "CallRecord",
     "JsonFormatter",
     "Observer",
@@ -112,9 +112,10 @@ class CallRecord:
 class Observer:
     """Gives each call its request id; logs and counts it once its reply has been sent."""
 
-    def __init__(self, settings: Settings, metrics: Any = None) -> None:
+    def __init__(self, settings: Settings, metrics: Any = None, state: Any = None) -> None:
         self.enabled = not settings.quiet
         self.metrics = metrics  # owt.server.metrics.CallMetrics, or None
+        self.state = state  # owt.server.app.State: its environments, for env_label
         self._prefix = os.urandom(3).hex()
         self._count = itertools.count(1)
 
@@ -131,11 +132,23 @@ class Observer:
         REQUEST_ID.set(request_id)
         return CallRecord(request_id, send)
 
+    def env_label(self, call: Call) -> str:
+        """Where the call ran, as its access line and metrics name it: an environment of this
+        server, ``requirements:KEY`` for a set in use (``requirements`` before), and ``-``
+        for a name the server lacks (a label per name sent would grow without bound)."""
+        if self.state is None:
+            return call.env
+        if "requirements" in call.options and isinstance(
+            self.state.requirements, RequirementsRouter
+        ):
+            return self.state.requirements.label_of(call)
+        return call.env if call.env in self.state.environments else "-"
+
     def end(
         self, record: CallRecord, scope: dict[str, Any], call: Call | None, reply: Reply
     ) -> None:
         seconds = time.perf_counter() - record.started
-        env = call.env if call is not None else "-"
+        env = self.env_label(call) if call is not None else "-"
         shape = _shape(reply)
         kind = record.error or (_error_kind(reply) if reply.status >= 400 else None)
         if self.metrics is not None:
@@ -147,6 +160,7 @@ class Observer:
         path = scope.get("path", "")
         if access_log.isEnabledFor(logging.DEBUG) and scope.get("query_string"):
             path = f"{path}?{scope['query_string'].decode('latin-1')}"
+        path = field_text(path)  # one field of one line, whatever the request held
         fields = (
             record.request_id,
             scope.get("method", "-"),
@@ -264,64 +278,6 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             data["traceback"] = self.formatException(record.exc_info)
         return json.dumps(data, ensure_ascii=False)
-
-
-class BatchingHandler(logging.Handler):
-    """Formats on the caller's thread, writes from its own: at most every ``interval`` s.
-
-    Busy servers write hundreds of lines per write; an idle one writes a line within
-    ``interval``. ``flush()`` (and ``close()``, at exit) writes whatever is pending.
-    """
-
-    def __init__(self, stream: IO[str] | None = None, interval: float = 0.05) -> None:
-        super().__init__()
-        self.stream = stream or sys.stderr
-        self.interval = interval
-        self._pending: list[str] = []
-        self._wake = threading.Event()
-        self._closed = False
-        self._writer = threading.Thread(target=self._run, name="owt-log", daemon=True)
-        self._writer.start()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            line = self.format(record)
-        except Exception:
-            self.handleError(record)
-            return
-        self.write_line(line)
-
-    def write_line(self, line: str) -> None:
-        """Queue a formatted line (the access log's own lines come here directly)."""
-        with self.lock:  # type: ignore[union-attr]
-            self._pending.append(line)
-            first = len(self._pending) == 1
-        if first:
-            self._wake.set()
-
-    def _run(self) -> None:
-        while not self._closed:
-            self._wake.wait()
-            time.sleep(self.interval)
-            self._wake.clear()
-            self.flush()
-
-    def flush(self) -> None:
-        with self.lock:  # type: ignore[union-attr]
-            pending, self._pending = self._pending, []
-        if not pending:
-            return
-        try:
-            self.stream.write("\n".join(pending) + "\n")
-            self.stream.flush()
-        except (OSError, ValueError):  # the stream is gone (shutdown): nothing to do
-            pass
-
-    def close(self) -> None:
-        self._closed = True
-        self._wake.set()
-        self.flush()
-        super().close()
 
 
 def configure_logging(settings: Settings, level: int) -> logging.Handler:

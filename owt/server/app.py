@@ -44,6 +44,7 @@ from owt.server.endpoints import Endpoints
 from owt.server.environments import create_environments, create_requirements
 from owt.server.http import not_a_call, read_request, reconnects_to_finished_stream, send_reply
 from owt.server.limits import ConcurrencyLimit, shutting_down
+from owt.server.logwrite import field_text
 from owt.server.metrics import CallMetrics
 from owt.server.progress import accepts_events, progress_reply
 from owt.server.protocol import (
@@ -101,7 +102,7 @@ class OwtApp:
         self.state.cache = ResponseCache(settings.cache_max_bytes, db)
         self.state.limit = ConcurrencyLimit(settings.max_concurrency, settings.max_queue)
         self.metrics = CallMetrics()
-        self.observer = Observer(settings, self.metrics)  # request ids, access log, metrics
+        self.observer = Observer(settings, self.metrics, self.state)  # ids, access log, metrics
         self.admin = Starlette(routes=admin_routes(self), lifespan=self._lifespan)
         # Credentials (--auth/--token) and CORS (--cors) in front of everything.
         self.entry = protect(self.route, settings)
@@ -347,7 +348,7 @@ class OwtApp:
             log.warning(
                 "call %s at %s timed out after %gs",
                 call.sha256[:12],
-                call.request.path,
+                field_text(call.request.path),
                 call.timeout,
             )
             raise Timeout(

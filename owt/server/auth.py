@@ -29,6 +29,7 @@ from owt.core.call import Reply
 from owt.core.errors import Unauthorized
 from owt.server.browser import BrowserGuard
 from owt.server.http import send_reply
+from owt.server.logwrite import field_text
 from owt.server.web import PUBLIC_PATHS
 
 if TYPE_CHECKING:
@@ -116,7 +117,8 @@ class AuthMiddleware:
         else:
             reason = "wrong credentials"
             message = "the credentials are wrong"
-        log.info("401 %s %s from %s: %s", scope.get("method"), scope["path"], client[0], reason)
+        path = field_text(scope["path"])
+        log.info("401 %s %s from %s: %s", scope.get("method"), path, client[0], reason)
         err = Unauthorized(message)
         challenges = self._challenges
         if (b"x-requested-with", b"XMLHttpRequest") in scope.get("headers", ()):

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 from owt.core.call import Reply
 from owt.core.errors import ForbiddenOrigin
 from owt.server.http import send_reply
+from owt.server.logwrite import field_text
 
 if TYPE_CHECKING:
     from owt.config import Settings
@@ -90,7 +91,11 @@ class BrowserGuard:
         if err is not None:
             client = scope.get("client") or ("?", 0)
             log.warning(
-                "403 %s %s from %s: %s", scope.get("method"), scope["path"], client[0], err.message
+                "403 %s %s from %s: %s",
+                scope.get("method"),
+                field_text(scope["path"]),
+                client[0],
+                err.message,
             )
             await send_reply(send, receive, err.reply())
             return

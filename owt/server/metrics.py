@@ -156,7 +156,9 @@ def _worker_counts(status: dict[str, Any]) -> tuple[int, int, int]:
         return alive, busy, sum(int(pool.get("replaced") or 0) for pool in status["pools"])
     threads = status.get("threads")
     if isinstance(threads, dict):
-        return int(threads.get("max", 0)), int(threads.get("busy", 0)), 0
+        # calls running, as /_owt/status counts them: an async one holds no thread
+        running = status.get("busy") or threads.get("busy") or 0
+        return int(threads.get("max", 0)), int(running), 0
     return 0, 0, 0
 
 

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse as _StarletteJSONResponse
 from starlette.responses import Response
 
 from owt.core.errors import OwtError
-from owt.core.jsontext import dumps
+from owt.core.jsontext import dump_bytes
 
 __all__ = ["JSONResponse", "error_response"]
 
@@ -29,4 +29,4 @@ class JSONResponse(_StarletteJSONResponse):
     """Starlette's ``JSONResponse``, writing non-finite floats as ``null``."""
 
     def render(self, content: Any) -> bytes:
-        return dumps(content).encode()
+        return dump_bytes(content)

@@ -231,7 +231,7 @@ function haskell(call) {
   if (call.kind === "endpoint") {
     run = `owtAt @GET ${hsString(call.path)} ${args} client >>= putBS`;
   } else if (call.answer === "sse") {
-    run = `owtEvents @${call.method} code ${args} (\e -> putBS (sseData e) >> putStrLn "") client`;
+    run = `owtEvents @${call.method} code ${args} (\\e -> putBS (sseData e) >> putStrLn "") client`;
   } else if (call.answer === "stream") {
     run = `owtStream @${call.method} code ${args} putBS client`;
   } else {
