@@ -165,12 +165,36 @@ def test_a_call_whose_client_left_is_logged_499(start_server, mode, kind):
 def test_a_workers_own_lines_are_json_too(start_server):
     server = start_server("--log-format", "json")
     code = "import logging\ndef run():\n    logging.getLogger('mine').warning('from the worker')\n"
-    assert call(server.url, code).status_code == 200
+    r = call(server.url, code)
+    assert r.status_code == 200
     assert wait_until(lambda: "from the worker" in server.log)
     (line,) = [line for line in server.lines if "from the worker" in line]
     record = json.loads(line)  # not the text format
     assert (record["logger"], record["level"]) == ("mine", "WARNING")
     assert record["message"] == "from the worker" and record["pid"] != server.pid
+    assert record["request_id"] == r.headers["x-request-id"]  # the call it was logged in
+
+
+LOGS = {
+    "def": "def run():\n    log.warning('said %s', 'def')\n    return 1\n",
+    "async def": "async def run():\n    log.warning('said %s', 'async def')\n    return 1\n",
+    "generator": "def run():\n    log.warning('said %s', 'generator')\n    yield 'x'\n",
+}
+
+
+@pytest.mark.parametrize("mode", [(), ("--in-process",)], ids=["workers", "in_process"])
+def test_a_line_an_adaptor_logs_starts_with_its_calls_request_id(start_server, mode):
+    """Wherever the code runs (a worker process, a thread or a loop of the server), a line it
+    logs during a call names that call."""
+    server = start_server(*mode)
+    for kind, body in LOGS.items():
+        r = call(server.url, "import logging\nlog = logging.getLogger('mine')\n" + body)
+        assert r.status_code == 200, r.text
+        request_id = r.headers["x-request-id"]
+        said = f"said {kind}"
+        assert wait_until(lambda said=said: any(line.endswith(said) for line in server.lines))
+        (line,) = [line for line in server.lines if line.endswith(said)]
+        assert f"[{request_id}] {said}" in line, line
 
 
 def test_request_id_validation():

@@ -19,17 +19,9 @@ if TYPE_CHECKING:
     from owt.core.body import Chunks
 
 __all__ = [
-    "CALL_FIELDS",
-    "Call",
-    "FilePart",
-    "Files",
-    "Headers",
-    "MultiDict",
-    "Reply",
-    "Request",
-    "Response",
-    "parse_query",
-]
+    "CALL_FIELDS", "Call", "FilePart", "Files", "Headers", "MultiDict", "Reply", "Request",
+    "Response", "parse_query",
+]  # fmt: skip
 
 #: The request fields owt itself reads (SPEC §2); any other field is the adaptor's to read.
 CALL_FIELDS = frozenset(
@@ -344,6 +336,8 @@ class Call:
     #: Arguments that came from multipart file parts: passed when the function names them (or
     #: takes ``**kwargs``), else left to it in ``request.files``.
     file_args: tuple[str, ...] = ()
+    #: The id of the request it answers: lines logged while it runs start with it.
+    request_id: str = "-"
     #: Set where the call runs once it is given up on (its caller left, its timeout passed):
     #: code that waits on something else (an item in a ``@batch``) can stop waiting.
     given_up = False  # not a field: never sent anywhere

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from owt.core.context import current_call
+
 __all__ = [
     "LIMITED_THREAD_STACK",
     "PIPE_BYTES",
@@ -39,9 +41,25 @@ def log_to_stderr(log_format: str) -> None:
         handler.setFormatter(_JsonLines())
     else:
         handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+            _TextLines("%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
         )
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
+
+
+def _request_id() -> str:
+    """The request id of the call running in this context (``-`` outside calls)."""
+    call = current_call()
+    return call.request_id if call is not None else "-"
+
+
+class _TextLines(logging.Formatter):
+    """A line logged while a call runs starts with ``[REQUEST_ID]``, as the server's do."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        request_id = _request_id()
+        if request_id != "-":
+            record.message = f"[{request_id}] {record.message}"
+        return super().formatMessage(record)
 
 
 def claim_stdio() -> tuple[int, int]:
@@ -67,6 +85,9 @@ class _JsonLines(logging.Formatter):
             "pid": record.process,
             "message": record.getMessage(),
         }
+        request_id = _request_id()
+        if request_id != "-":
+            data["request_id"] = request_id
         if record.exc_info:
             data["traceback"] = self.formatException(record.exc_info)
         return json.dumps(data, ensure_ascii=False)

@@ -35,6 +35,7 @@ from typing import Any
 
 from owt.config import Settings
 from owt.core.call import Call, Reply
+from owt.core.context import current_call
 from owt.executors.router import RequirementsRouter
 from owt.server.logwrite import BatchingHandler, field_text
 
@@ -251,7 +252,11 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
-            record.request_id = REQUEST_ID.get()
+            request_id = REQUEST_ID.get()
+            if request_id == "-":  # a thread running a call's code (--in-process)
+                call = current_call()
+                request_id = call.request_id if call is not None else "-"
+            record.request_id = request_id
         return True
 
 

@@ -32,7 +32,7 @@ from owt.core.errors import (
     reply_for,
 )
 from owt.executors.base import Executor, caller_gone
-from owt.server.accesslog import Observer
+from owt.server.accesslog import REQUEST_ID, Observer
 from owt.server.admin import RESERVED, admin_routes
 from owt.server.auth import protect
 from owt.server.body import BodySource, whole
@@ -232,7 +232,7 @@ class OwtApp:
         # /NAME of a mounted or registered endpoint, when the request brings no code itself.
         endpoint_call = endpoints.resolve(request)
         if endpoint_call is not None:
-            endpoint_call.server = self.server
+            endpoint_call.server, endpoint_call.request_id = self.server, REQUEST_ID.get()
             return endpoint_call
         fields = read_fields(request)
         endpoints.guard_fields(fields)  # --locked: callers choose no cache keys
@@ -267,7 +267,7 @@ class OwtApp:
                 # Never a bare path: a pinned path (/landing.html) stays the operator's.
                 call.options["cache_key_override"] = f"{call.sha256}:{request.path}"
         self.state.codes.add(call.sha256, code)
-        call.server = self.server
+        call.server, call.request_id = self.server, REQUEST_ID.get()
         return call
 
     def _missing_code(self, request: Request) -> str:
