@@ -14,6 +14,7 @@ import pytest
 
 from owt.core.errors import BadRequest
 from owt.core.hints import records_in, stream_item
+from owt.core.scalars import Mismatch, to_float
 from owt.core.typed import convert_arguments, describe, hint_from_source, json_schema
 
 
@@ -422,3 +423,17 @@ def test_an_endpoint_without_hints_is_typed_by_its_defaults(typed_server: Any) -
     assert params["tags"]["schema"]["anyOf"][0]["items"] == {"type": "string"}
     assert params["name"]["description"] == "any value"
     assert " a Any" not in r.text + str(document)
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [("1e-300", 1e-300), ("2.5E-100", 2.5e-100), ("1e99", 1e99), ("-3e+12", -3e12)],
+)
+def test_number_text_takes_small_exponents_of_three_digits(text: str, number: float) -> None:
+    assert to_float(text) == number
+
+
+@pytest.mark.parametrize("text", ["1e300", "1e999", "1e-1000", "nan", "inf", "1_0"])
+def test_number_text_past_what_a_query_carries_is_a_mismatch(text: str) -> None:
+    with pytest.raises(Mismatch):
+        to_float(text)

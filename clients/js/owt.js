@@ -141,9 +141,9 @@ function jsonText(value) {
   }
 }
 
-// Number text as the server reads it (owt.core.scalars.NUMBER_TEXT): no NaN or Infinity, at
-// most two exponent digits.
-const NUMBER_TEXT = /^[+-]?(\d{1,200}(\.\d*)?|\.\d+)([eE][+-]?\d{1,2})?$/;
+// Number text as the server reads it (owt.core.scalars.NUMBER_TEXT): no NaN or Infinity, an
+// exponent of two digits (three below 0).
+const NUMBER_TEXT = /^[+-]?(\d{1,200}(\.\d*)?|\.\d+)([eE](-\d{1,3}|\+?\d{1,2}))?$/;
 
 function queryText(value) {
   if (typeof value === "string") return value;

@@ -31,8 +31,8 @@ from typing import Any
 __all__ = ["json_text", "query_arguments", "query_text"]
 
 #: Number text as the server reads it (``owt.core.scalars.NUMBER_TEXT``: the client imports
-#: nothing of the server): no ``nan``/``inf``, at most two exponent digits.
-_NUMBER_TEXT = re.compile(r"[+-]?(\d{1,200}(\.\d*)?|\.\d+)([eE][+-]?\d{1,2})?\Z")
+#: nothing of the server): no ``nan``/``inf``, an exponent of two digits (three below 0).
+_NUMBER_TEXT = re.compile(r"[+-]?(\d{1,200}(\.\d*)?|\.\d+)([eE](-\d{1,3}|\+?\d{1,2}))?\Z")
 
 
 def query_text(value: Any) -> str | None:

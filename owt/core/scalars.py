@@ -37,13 +37,14 @@ def to_bool(value: Any) -> bool:
 
 # Numbers written as people and JSON write them: no ``1_000``, ``nan`` or ``inf`` (which
 # Python's int() and float() would take, and the OpenAPI document could not describe), and
-# no number text so large that it is infinite as a float.
+# no number text so large that it is infinite as a float (an exponent of two digits, or three
+# below 0: ``1e-300`` is a float, ``1e300`` travels as JSON).
 #: Digits an integer's text may have: Python's own bound on converting text to int (past
 #: it, ``int()`` raises, and such a number is more likely an attack than an argument).
 INT_DIGITS = 4300
 INT_TEXT = re.compile(rf"\s*[+-]?\d{{1,{INT_DIGITS}}}\s*\Z")
 INT_TEXT_ANY = re.compile(r"\s*[+-]?\d+\s*\Z")
-NUMBER_TEXT = re.compile(r"\s*[+-]?(\d{1,200}(\.\d*)?|\.\d+)([eE][+-]?\d{1,2})?\s*\Z")
+NUMBER_TEXT = re.compile(r"\s*[+-]?(\d{1,200}(\.\d*)?|\.\d+)([eE](-\d{1,3}|\+?\d{1,2}))?\s*\Z")
 
 
 def to_int(value: Any) -> int:

@@ -146,7 +146,7 @@ def _object(properties: dict[str, Any], required: list[str], open_: bool) -> dic
 
 # Text the typed conversion reads as each kind of value (owt.core.typed), for schemas.
 INT_TEXT = rf"^\s*[+-]?\d{{1,{INT_DIGITS}}}\s*$"
-NUMBER_TEXT = r"^\s*[+-]?(\d{1,200}(\.\d*)?|\.\d+)([eE][+-]?\d{1,2})?\s*$"
+NUMBER_TEXT = r"^\s*[+-]?(\d{1,200}(\.\d*)?|\.\d+)([eE](-\d{1,3}|\+?\d{1,2}))?\s*$"
 TYPED_BOOL_TEXT = BOOL_TEXT.replace("|1|0|)", "|1|0)")
 _TEXT_OF = {
     "integer": {"type": "string", "pattern": INT_TEXT},
