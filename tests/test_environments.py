@@ -90,7 +90,37 @@ def test_normalise_requirements() -> None:
     assert env_key(["a"]) != env_key(["a", "b"])
 
 
-@pytest.mark.parametrize("value", [[], "", "[1, 2]", 3, ["--index-url=http://x"], "[oops"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "requests[socks]>=2",
+        "pkg @ file:///tmp/pkg",
+        "git+https://example.org/a/b.git",
+        "./wheels/pkg-1.0-py3-none-any.whl",
+        'pkg; python_version > "3"',
+        "foo (>=1.0)",
+        "numpy ~= 2.0",
+    ],
+)
+def test_normalise_takes_what_pip_reads(text: str) -> None:
+    assert len(normalise([text])) == 1
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [],
+        "",
+        "[1, 2]",
+        3,
+        ["--index-url=http://x"],
+        "[oops",
+        # not what pip reads: each built an environment, then failed to install (424)
+        ["not a valid req !!"],
+        ["numpy 1.2"],
+        ["six\x00"],
+    ],
+)
 def test_normalise_refuses(value: Any) -> None:
     from owt.core.errors import BadRequest
 

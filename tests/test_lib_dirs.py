@@ -134,3 +134,15 @@ def test_a_broken_save_fails_until_it_is_fixed(start_server, tmp_path):
         assert r.status_code == 422 and "oops" in r.json()["message"], r.text
     write_module(tmp_path, "wrap", "def go(x):\n    return f'three {x}'\n")
     assert lib_call(server, "f(wrap.go)", "c") == "three c"
+
+
+@pytest.mark.parametrize("flags", [(), ("--in-process",)], ids=["worker", "thread"])
+def test_a_missing_module_names_the_lib_folders_too(start_server, tmp_path, flags):
+    """A module the code imports may be a wrapper meant for a --lib folder: the advice says
+    where those are, beside requirements and env."""
+    server = start_server("--lib", str(tmp_path), *flags)
+    r = call(server.url, "import wrapz\ndef run(x):\n    return wrapz.go(x)\n", x="b")
+    assert r.status_code == 422, r.text
+    message = r.json()["message"]
+    assert "no module 'wrapz'" in message and 'requirements=["wrapz"]' in message
+    assert f"--lib folders ({tmp_path}) must be there as wrapz.py" in message

@@ -8,6 +8,7 @@ import traceback
 from pathlib import Path
 
 from owt.core.errors import AdaptorError
+from owt.core.libs import FOLDERS
 
 __all__ = [
     "SYNC_USER_ERRORS",
@@ -64,10 +65,17 @@ def hint(exc: BaseException) -> str:
     """What to do about an exception whose cause is usually the call's setup, or ""."""
     if isinstance(exc, ModuleNotFoundError) and exc.name:
         top = exc.name.split(".")[0]
+        wrapper = (
+            f"; a wrapper of the --lib folders ({', '.join(FOLDERS)}) must be there as "
+            f"{top}.py or {top}/__init__.py"
+            if FOLDERS
+            else ""
+        )
         return (
             f" — the environment that ran the call has no module {top!r}: send "
             f'requirements=["{top}"] (the package that provides it) to have owt install it, '
             "or env=NAME to run in an environment that has it (owt serve --env NAME=PYTHON)"
+            + wrapper
         )
     return ""
 

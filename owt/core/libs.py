@@ -30,7 +30,7 @@ import threading
 import types
 from collections.abc import Iterable, Sequence
 
-__all__ = ["LIB_ENV", "Library", "lib_environ"]
+__all__ = ["FOLDERS", "LIB_ENV", "Library", "lib_environ"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,10 @@ def lib_environ(dirs: Iterable[str]) -> dict[str, str]:
     return {LIB_ENV: os.pathsep.join(paths)} if paths else {}
 
 
+#: Every lib folder of this process, for error messages (a missing module may be a wrapper).
+FOLDERS: list[str] = []
+
+
 class Library:
     """The lib folders of one place that runs calls, and the modules loaded from them."""
 
@@ -54,6 +58,7 @@ class Library:
         if dirs is None:
             dirs = [d for d in os.environ.get(LIB_ENV, "").split(os.pathsep) if d]
         self.dirs = [os.path.abspath(os.path.expanduser(d)) for d in dirs]
+        FOLDERS.extend(d for d in self.dirs if d not in FOLDERS)
         for folder in self.dirs:
             if folder not in sys.path:
                 sys.path.append(folder)

@@ -14,6 +14,10 @@ from owt.core.errors import BadRequest, OwtError
 __all__ = ["env_key", "normalise", "python_tag", "requirements_of"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
+#: What may follow a name (PEP 508): extras, then nothing, a version, "@ URL" or a marker.
+_AFTER_NAME = re.compile(r"\s*(\[[^\]]*\])?\s*($|[~=!<>@(;])")
+#: A requirement that is a location rather than a name: a URL (git+https://...) or a path.
+_LOCATION = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://|[./~])")
 
 
 def requirements_of(call: Call, refusal: OwtError | None = None) -> list[str]:
@@ -62,7 +66,13 @@ def normalise(value: Any) -> list[str]:
                 f"requirements are package specifiers, not installer options: {text!r}",
                 field="requirements",
             )
-        name = _NAME.match(text)
+        name = None if _LOCATION.match(text) else _NAME.match(text)
+        if name and not _AFTER_NAME.match(text, name.end()):
+            raise BadRequest(
+                f"{text!r} is not a requirement pip reads: a package name, then a version "
+                "(six==1.16, numpy>=2), '@ URL' or '; marker' (PEP 508), or a URL or path",
+                field="requirements",
+            )
         if name:  # PEP 503: Six, six and SIX are one package
             text = re.sub(r"[-_.]+", "-", name.group(0)).lower() + text[name.end() :]
         found.add(text)
