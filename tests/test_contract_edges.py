@@ -417,6 +417,7 @@ def test_a_reconnect_to_a_finished_stream_is_204(owt_server):
     params = {"code_b64": b64(code)}
     r = httpx.get(owt_server.url + "/", params=params, headers={"Last-Event-ID": "[DONE]"})
     assert r.status_code == 204 and r.content == b""
+    assert r.headers["x-request-id"]  # an answer like any other: logged, counted, named
     # A reconnect after a broken stream (a numeric id) runs the adaptor again.
     r = httpx.get(owt_server.url + "/", params=params, headers={"Last-Event-ID": "1"})
     assert r.status_code == 200 and parse_events(r.text)[-1]["data"] == "[DONE]"

@@ -246,3 +246,35 @@ def test_array_results_offer_npy(server: Any) -> None:
     assert r.status_code in (200, 201), r.text
     ok = fetch(server)["paths"]["/vec"]["get"]["responses"]["200"]["content"]
     assert set(ok) == {"application/json", "application/x-npy"}
+
+
+def test_record_and_mapping_schemas_refuse_what_the_server_refuses(server: Any) -> None:
+    """A record's unknown field and a mapping's wrong value are 400s: the document says so,
+    and still takes the text forms of numbers the conversion reads."""
+    code = (
+        "from dataclasses import dataclass\n"
+        "@dataclass\nclass Box:\n    width: int\n    label: str = ''\n"
+        "def run(box: Box, counts: dict[str, int]) -> int:\n"
+        "    return box.width + sum(counts.values())\n"
+    )
+    auth = {"authorization": "Bearer secret"}
+    r = httpx.put(server.url + "/_owt/endpoints/boxes", json={"code_b64": b64(code)}, headers=auth)
+    assert r.status_code == 201, r.text
+    try:
+        body = fetch(server)["paths"]["/boxes"]["post"]["requestBody"]["content"]
+        schema = body["application/json"]["schema"]
+        good = {"box": {"width": "2"}, "counts": {"a": 1, "b": "3"}}
+        jsonschema.validate(good, schema)
+        r = httpx.post(server.url + "/boxes", json=good, headers=auth)
+        assert r.text == "6", r.text
+        for bad in (
+            {"box": {"width": 1, "zz": 2}, "counts": {}},
+            {"box": {"width": 1}, "counts": {"a": "x"}},
+        ):
+            with pytest.raises(jsonschema.ValidationError):
+                jsonschema.validate(bad, schema)
+            r = httpx.post(server.url + "/boxes", json=bad, headers=auth)
+            assert r.status_code == 400, r.text
+        assert "key 'a': an integer expected" in r.json()["message"]  # which value, and why
+    finally:
+        httpx.delete(server.url + "/_owt/endpoints/boxes", headers=auth)

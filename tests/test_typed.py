@@ -341,6 +341,7 @@ def test_records_are_read_from_dataclasses_and_typed_dicts() -> None:
         "title": "Point",
         "properties": {"x": {"type": "integer"}, "label": {"type": "string"}},
         "required": ["x"],
+        "additionalProperties": False,
     }
     info = json_schema(hint_from_source("list[Info]", records))["items"]
     assert info["required"] == []  # total=False

@@ -148,6 +148,7 @@ def json_schema(hint: Any) -> dict[str, Any]:
             "title": hint.name,
             "properties": {name: json_schema(h) for name, h, _ in hint.fields},
             "required": [name for name, _, required in hint.fields if required],
+            "additionalProperties": False,  # an unknown field is refused, by name
         }
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
@@ -165,6 +166,8 @@ def json_schema(hint: Any) -> dict[str, Any]:
             schema["items"] = json_schema(args[0])
         return schema
     if hint in MAPPINGS or origin in MAPPINGS:
+        if len(args) == 2 and args[1] is not Any:  # JSON keys are text: the values say more
+            return {"type": "object", "additionalProperties": json_schema(args[1])}
         return {"type": "object"}
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return {"enum": [m.value for m in hint]}

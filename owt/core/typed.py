@@ -303,9 +303,15 @@ def _convert_mapping(value: Any, args: tuple[Any, ...]) -> Any:
     value = _from_text(value)
     if not isinstance(value, dict):
         raise Mismatch
-    if len(args) == 2:
-        return {convert(k, args[0]): convert(v, args[1]) for k, v in value.items()}
-    return value
+    if len(args) != 2:
+        return value
+    converted = {}
+    for key, item in value.items():
+        try:
+            converted[convert(key, args[0])] = convert(item, args[1])
+        except Mismatch as exc:
+            raise Mismatch(f"key {key!r}: {describe(args[1])} expected{_reason(exc)}")
+    return converted
 
 
 def _from_text(value: Any) -> Any:

@@ -176,12 +176,13 @@ class OwtApp:
         if path == "/b64" or path.startswith("/b64/"):
             path = path[4:] or "/"
         timeout: float | None = self.settings.timeout
+        record = self.observer.begin(scope, send)
         if reconnects_to_finished_stream(scope):
             # An EventSource reconnecting after sse()'s last event: 204 stops it for good,
             # instead of running the adaptor again every few seconds.
-            await send_reply(send, receive, Reply(204))
+            await send_reply(record, receive, reply := Reply(204))
+            self.observer.end(record, scope, None, reply)
             return
-        record = self.observer.begin(scope, send)
         call: Call | None = None
         source: BodySource | None = None
         try:

@@ -174,6 +174,13 @@ def _as_json(schema: dict[str, Any]) -> dict[str, Any]:
         if lone is not None:
             return {"anyOf": [{**schema, "items": item}, lone], **_default(schema)}
         return {**schema, "items": item}
+    if kind == "object":  # a record's fields and a mapping's values convert as arguments do
+        converted = dict(schema)
+        if isinstance(schema.get("properties"), dict):
+            converted["properties"] = {k: _as_json(v) for k, v in schema["properties"].items()}
+        if isinstance(schema.get("additionalProperties"), dict):
+            converted["additionalProperties"] = _as_json(schema["additionalProperties"])
+        return converted
     return schema
 
 
