@@ -12,8 +12,10 @@ import asyncio
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import OwtProcess, b64, make_wheel
+from conftest import OwtProcess, b64, make_wheel, wait_until
 
 from owt.client import AsyncClient, Client
 
@@ -364,3 +366,32 @@ def test_cli_stream_shows_a_progress_line(server: OwtProcess, tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     assert "owt: building the environment:" in done.stderr
     assert "data: 50" in done.stdout and "progress" not in done.stdout
+
+
+def test_a_call_waiting_for_its_build_is_refused_at_once_on_shutdown(
+    wheels: Path, tmp_path: Path
+) -> None:
+    """A call whose environment is still building has not started: on SIGTERM it is answered
+    503 at once, as a queued call is, not held for the whole --graceful-timeout."""
+    server = OwtProcess(
+        *("--graceful-timeout", "20", "--state-dir", str(tmp_path), "-v"), env=offline(wheels)
+    )
+    answers: list[httpx.Response] = []
+    waiting = threading.Thread(
+        target=lambda: answers.append(
+            httpx.post(server.url, json=body(SLOW, ["owt-slow==0.1"]), timeout=60)
+        )
+    )
+    try:
+        waiting.start()
+        assert wait_until(lambda: any("build cp" in line for line in server.lines), timeout=30)
+        stopped = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        waiting.join(30)
+        (answer,) = answers
+        assert (answer.status_code, answer.json()["error"]) == (503, "busy"), answer.text
+        assert "shutting down" in answer.json()["message"]
+        assert time.monotonic() - stopped < 10  # not the 20 s of --graceful-timeout
+        assert server.proc.wait(30) == 0
+    finally:
+        server.stop()

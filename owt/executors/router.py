@@ -11,13 +11,14 @@ environment is made ready, which each says in :meth:`ready`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from abc import abstractmethod
 from collections.abc import Iterator
 
 from owt.core.call import Call, Reply
-from owt.core.errors import OwtError
+from owt.core.errors import Busy, OwtError
 from owt.executors.base import Executor
 from owt.executors.requirements import env_key, requirements_of
 
@@ -35,6 +36,8 @@ class RequirementsRouter(Executor):
         self.in_flight: dict[str, int] = {}
         self.last_used: dict[str, float] = {}
         self._rebuilt: set[int] = set()  # calls whose rebuild=true was done (by prepare)
+        self.closing = False  # shutting down: calls waiting for a set are refused
+        self._waiting: set[asyncio.Future[None]] = set()  # one per call in prepare()
 
     def set_of(self, call: Call) -> tuple[str, list[str]]:
         """(key, normalised requirements) of the call's set, or the server's refusal."""
@@ -56,13 +59,33 @@ class RequirementsRouter(Executor):
         every call asking meanwhile); raises the OwtError that stops the call."""
 
     async def prepare(self, call: Call) -> None:
-        """Make the call's set ready before its timeout starts (a build is not the call)."""
+        """Make the call's set ready before its timeout starts (a build is not the call);
+        once the server is shutting down, a call still waiting is refused (503) at once."""
+        if self.closing:
+            raise _shutting_down()
         key, requirements = self.set_of(call)
+        ready = asyncio.ensure_future(self.ready(key, requirements, self._rebuild(call)))
+        refused = asyncio.get_running_loop().create_future()
+        self._waiting.add(refused)
         try:
-            await self.ready(key, requirements, self._rebuild(call))
+            await asyncio.wait({ready, refused}, return_when=asyncio.FIRST_COMPLETED)
+            if not ready.done():  # the build goes on (aclose stops it); this call is refused
+                ready.add_done_callback(lambda done: done.cancelled() or done.exception())
+                raise _shutting_down()
+            ready.result()
         except BaseException:
             self._rebuilt.discard(id(call))
+            if not ready.done() and not refused.done():  # the call itself was cancelled
+                ready.cancel()
             raise
+        finally:
+            self._waiting.discard(refused)
+
+    def refuse_new(self) -> None:
+        self.closing = True
+        for refused in self._waiting:
+            if not refused.done():
+                refused.set_result(None)
 
     async def submit(self, call: Call) -> Reply:
         try:
@@ -91,3 +114,7 @@ class RequirementsRouter(Executor):
             yield
         finally:
             self.in_flight[key] -= 1
+
+
+def _shutting_down() -> Busy:
+    return Busy("the server is shutting down; try again when it is back")

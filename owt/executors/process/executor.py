@@ -171,8 +171,8 @@ class ProcessExecutor(Executor):
             return
         except TimeoutError:
             pass
-        if worker.draining or not worker.alive:
-            return
+        if worker.draining or not worker.alive or self.pool.closing:
+            return  # (shutting down: aclose stops every worker, no drain to tell of)
         log.warning(
             "environment %r: a call given up on still runs %gs later; draining worker %s",
             self.env,
