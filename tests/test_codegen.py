@@ -194,7 +194,7 @@ console.log(JSON.stringify([
   [picture.length, String.fromCharCode(picture[0], picture[1])],
   await total([1, 2, 3]), await total([1, 2, 3], 10), await scale(1.5), await shout("hi"),
   await shout("hi", false), await isEven(4), p, i, await pick(), streamed, none ?? null,
-  await sizeOf("h\u00e9llo"), await distance({ x: 3, y: 4 }),
+  await sizeOf(new TextEncoder().encode("h\u00e9llo")), await distance({ x: 3, y: 4 }),
   await distance({ x: 3, y: 4 }, { x: 1, y: 1, label: "o" }),
 ]));
 """

@@ -6,10 +6,10 @@ An enum is a string union (written out in parameters, named elsewhere); a record
 interface; a parameter with a default is optional; a streamed result an async generator.
 ``server.url`` and ``server.options`` (``token``, ``auth``, ``headers``) set where and how.
 
-A ``bytes`` parameter takes text (its UTF-8 bytes): ``endpoint()`` of ``owt-client`` sends a
-JSON body, which cannot carry bytes. Names never clash: a function or parameter named like an
-import or a local (``endpoint``, ``result``), or like another after spelling, gets a suffix
-(``endpoint_``, ``myEndPoint_2``).
+A ``bytes`` parameter takes a ``Uint8Array``: ``endpoint()`` of ``owt-client`` sends it as a
+multipart file part, the other arguments as text fields. Names never clash: a function or
+parameter named like an import or a local (``endpoint``, ``result``), or like another after
+spelling, gets a suffix (``endpoint_``, ``myEndPoint_2``).
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ def ts_type(
     simple = {"int": "number", "float": "number", "bool": "boolean", "str": "string"}
     if t.kind in simple:
         return simple[t.kind]
-    if t.kind == "bytes":  # endpoint() sends JSON: a bytes parameter takes text
-        return "Uint8Array" if result else "string"
+    if t.kind == "bytes":  # endpoint() sends a Uint8Array argument as a file part
+        return "Uint8Array"
     if t.kind == "none":
         return "void" if result else "null"
     if t.kind == "any":
