@@ -278,3 +278,21 @@ def test_record_and_mapping_schemas_refuse_what_the_server_refuses(server: Any) 
         assert "key 'a': an integer expected" in r.json()["message"]  # which value, and why
     finally:
         httpx.delete(server.url + "/_owt/endpoints/boxes", headers=auth)
+
+
+def test_a_lambda_endpoints_parameters_are_documented(server: Any) -> None:
+    """An endpoint whose code is one lambda has its parameters too (typed by their defaults),
+    so a generated client can pass them."""
+    auth = {"authorization": "Bearer secret"}
+    code = "lambda name, times=2: name.upper() * times"
+    r = httpx.put(server.url + "/_owt/endpoints/lam", json={"code_b64": b64(code)}, headers=auth)
+    assert r.status_code == 201, r.text
+    try:
+        item = fetch(server)["paths"]["/lam"]
+        params = {p["name"]: p for p in arguments(item["get"])}
+        assert set(params) == {"name", "times"} and params["name"]["required"] is True
+        assert item["post"]["x-owt-parameters"]["times"]["type"] == "integer"
+        r = httpx.get(server.url + "/lam", params={"name": "a", "times": "3"}, headers=auth)
+        assert r.text == "AAA", r.text
+    finally:
+        httpx.delete(server.url + "/_owt/endpoints/lam", headers=auth)

@@ -62,18 +62,20 @@ class Signature:
 
 @functools.lru_cache(maxsize=256)
 def parameters_of(code: str, fn_name: str) -> Signature | None:
-    """The signature of ``fn_name`` in ``code``, or None when it has no plain top-level
-    ``def`` of that name (an expression adaptor: a pipe, a lambda)."""
+    """The signature of ``fn_name`` in ``code`` (a top-level ``def``), or of the lambda that
+    is the whole code; None for other expression adaptors (a pipe)."""
     try:
         tree = ast.parse(code)
     except SyntaxError:
         return None
-    found = None
+    found: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | None = None
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == fn_name:
             found = node  # the last definition wins, as it does when the module runs
+    if found is None and len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr):
+        found = tree.body[0].value if isinstance(tree.body[0].value, ast.Lambda) else None
     if found is None:
-        return None
+        return None  # a pipe, or a callable made some other way: its parameters are unknown
     args = found.args
     positional = [*args.posonlyargs, *args.args]
     defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
@@ -86,9 +88,11 @@ def parameters_of(code: str, fn_name: str) -> Signature | None:
     pairs += list(zip(args.kwonlyargs, args.kw_defaults, strict=True))
     records = records_in(tree)  # dataclasses and TypedDicts the hints may name
     # @batch: a function of the list of items, called with ONE item, answering its own result
-    batched = any(refers_to(d, "batch") for d in found.decorator_list) and len(pairs) == 1
+    decorators = [] if isinstance(found, ast.Lambda) else found.decorator_list
+    batched = any(refers_to(d, "batch") for d in decorators) and len(pairs) == 1
     params = tuple(_parameter(arg, default, records, batched) for arg, default in pairs)
-    returns = hint_from_source(found.returns, records) if found.returns is not None else Any
+    hint = None if isinstance(found, ast.Lambda) else found.returns
+    returns = hint_from_source(hint, records) if hint is not None else Any
     if batched:
         returns = item_hint(returns, Any)
     return Signature(params, returns, takes_request or args.kwarg is not None)
