@@ -256,6 +256,13 @@ def test_a_token_server_asks_for_the_token_once(token_server, page):
     assert f"authorization: Bearer {TOKEN}" in command
     assert run_shell(command) == "Hello, token!"
     shot(page, "token")
+    # The header's Metrics link opens the metrics, with the credential the page holds.
+    with page.context.expect_page() as opened:
+        page.click("nav a[href='/_owt/metrics']")
+    metrics = opened.value
+    metrics.wait_for_function("() => document.body && document.body.innerText.includes('owt_')")
+    assert "owt_calls_total" in metrics.inner_text("body")
+    metrics.close()
 
 
 def test_a_token_in_the_address_is_taken_and_hidden(token_server, page):
@@ -443,6 +450,7 @@ def test_stream_and_event_snippets_stream_too(server, page, tmp_path):
     assert run_shell(f"{sys.executable} {python}") == "chunk 0\nchunk 1\nchunk 2\n"
     run_example(page, "sse", {"words": "a b"})
     assert finished(page) == "done"
+    assert " 2 events " in page.text_content("#summary")  # events, not the reads carrying them
     python.write_text(snippet(page, "python"))
     events = run_shell(f"{sys.executable} {python}").splitlines()
     assert events == ["{'index': 0, 'word': 'a'}", "{'index': 1, 'word': 'b'}"]

@@ -439,6 +439,7 @@ async function readStream(response, media, state) {
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   const sse = media === "text/event-stream";
+  state.events = sse;
   const textual = isTextual(media);
   const binary = [];
   const audio = new AudioQueue();
@@ -454,6 +455,7 @@ async function readStream(response, media, state) {
       state.done = true;
       return;
     }
+    state.chunks++; // an event stream counts its events, not the reads that carried them
     const value = parseMaybe(data);
     addChunk(typeof value === "string" ? value : JSON.stringify(value, shorten));
     if (value && typeof value === "object") {
@@ -472,7 +474,7 @@ async function readStream(response, media, state) {
     const { done, value } = await reader.read(); // a broken stream throws here
     if (done) break;
     state.bytes += value.length;
-    state.chunks++;
+    if (!sse) state.chunks++;
     if (sse) {
       events.feed(decoder.decode(value, { stream: true }));
     } else if (textual) {
@@ -483,7 +485,7 @@ async function readStream(response, media, state) {
       binary.push(value);
       addChunk(`${formatBytes(value.length)}`);
     }
-    summary([`${state.status}`, `${state.chunks} chunks`, formatBytes(state.bytes), "streaming…"]);
+    summary([`${state.status}`, countOf(state), formatBytes(state.bytes), "streaming…"]);
   }
   if (sse) {
     events.feed(decoder.decode() + "\n\n");
@@ -501,6 +503,10 @@ async function readStream(response, media, state) {
     player.src = blobUrl([recording], "audio/wav");
     player.hidden = false;
   }
+}
+
+function countOf(state) {
+  return `${state.chunks} ${state.events ? "events" : "chunks"}`;
 }
 
 async function runCall(call) {
@@ -541,7 +547,7 @@ async function runCall(call) {
       `${Math.round(performance.now() - started)} ms`,
       `first byte ${Math.round(firstByte)} ms`,
       formatBytes(state.bytes),
-      state.chunks ? `${state.chunks} chunks` : "",
+      state.chunks ? countOf(state) : "",
       cache,
       requestId && `request ${requestId}`,
     ]);
@@ -804,6 +810,18 @@ function start() {
   }
   $("copy").addEventListener("click", copySnippet);
   $("refresh").addEventListener("click", loadStatus);
+  // With a credential, the header's links to owt's own pages fetch with it (a plain link
+  // would open without it: 401) and open what came back.
+  for (const link of document.querySelectorAll('nav a[href^="/_owt/"]')) {
+    link.addEventListener("click", (event) => {
+      if (!authorization()) return;
+      event.preventDefault();
+      const opened = window.open("", "_blank"); // now, while the click allows a new tab
+      owtFetch(link.getAttribute("href"))
+        .then((response) => response.blob())
+        .then((blob) => { if (opened) opened.location = URL.createObjectURL(blob); });
+    });
+  }
   loadStatus().then(loadEndpoints);
   setInterval(() => {
     if ($("auto-refresh").checked && !document.hidden && !asking) loadStatus();
