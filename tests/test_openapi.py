@@ -296,3 +296,24 @@ def test_a_lambda_endpoints_parameters_are_documented(server: Any) -> None:
         assert r.text == "AAA", r.text
     finally:
         httpx.delete(server.url + "/_owt/endpoints/lam", headers=auth)
+
+
+def test_an_enum_the_file_declares_is_its_values(server: Any) -> None:
+    """An Enum class in the endpoint's file types its parameter as its members' values (the
+    server takes those), so a generated client gets a closed set, not anything."""
+    code = (
+        "import enum\n"
+        "class Color(enum.Enum):\n    RED = 'red'\n    BLUE = 'blue'\n"
+        "def run(color: Color, also: Color | None = None) -> str:\n    return color.name\n"
+    )
+    auth = {"authorization": "Bearer secret"}
+    r = httpx.put(server.url + "/_owt/endpoints/paint", json={"code_b64": b64(code)}, headers=auth)
+    assert r.status_code == 201, r.text
+    try:
+        post = fetch(server)["paths"]["/paint"]["post"]
+        assert post["x-owt-parameters"]["color"] == {"enum": ["red", "blue"]}
+        assert {"enum": ["red", "blue"]} in post["x-owt-parameters"]["also"]["anyOf"]
+        r = httpx.get(server.url + "/paint", params={"color": "blue"}, headers=auth)
+        assert r.text == "BLUE", r.text
+    finally:
+        httpx.delete(server.url + "/_owt/endpoints/paint", headers=auth)

@@ -232,7 +232,7 @@ _KNOWN: dict[str, Any] = {
 }
 
 
-def hint_from_source(text: str | ast.expr, records: dict[str, Record] | None = None) -> Any:
+def hint_from_source(text: str | ast.expr, records: dict[str, Any] | None = None) -> Any:
     """The hint an annotation's text (or AST) names, read without evaluating it.
 
     Builtin types, ``typing`` and ``collections.abc`` names (bare or qualified, as in
@@ -249,7 +249,7 @@ def hint_from_source(text: str | ast.expr, records: dict[str, Record] | None = N
         return Any
 
 
-def _read(node: ast.expr, records: dict[str, Record]) -> Any:
+def _read(node: ast.expr, records: dict[str, Any]) -> Any:
     if isinstance(node, ast.Constant):
         if isinstance(node.value, str):  # a forward reference in quotes
             return hint_from_source(node.value, records)
@@ -289,12 +289,18 @@ def _literal(node: ast.expr) -> Any:
     raise ValueError
 
 
-def records_in(tree: ast.Module) -> dict[str, Record]:
+def records_in(tree: ast.Module) -> dict[str, Any]:
     """The dataclasses and TypedDicts a module declares at its top level, by name, their
-    fields read from their annotations (a record may name one declared before it)."""
-    records: dict[str, Record] = {}
+    fields read from their annotations (a record may name one declared before it); and its
+    enums, each as the ``Literal`` of its members' values (when every one is a constant)."""
+    records: dict[str, Any] = {}
     for node in tree.body:
         if not isinstance(node, ast.ClassDef):
+            continue
+        if any(refers_to(base, kind) for base in node.bases for kind in _ENUMS):
+            values = _enum_values(node)
+            if values:
+                records[node.name] = typing.Literal[values]
             continue
         typed_dict = any(refers_to(base, "TypedDict") for base in node.bases)
         if not typed_dict and not any(refers_to(d, "dataclass") for d in node.decorator_list):
@@ -311,6 +317,23 @@ def records_in(tree: ast.Module) -> dict[str, Record]:
                 fields.append((item.target.id, hint, required))
         records[node.name] = Record(node.name, tuple(fields))
     return records
+
+
+_ENUMS = ("Enum", "IntEnum", "StrEnum")
+
+
+def _enum_values(node: ast.ClassDef) -> tuple[Any, ...]:
+    """The values of an enum's members, or () when one is not a constant (``auto()``)."""
+    values = []
+    for item in node.body:
+        if isinstance(item, ast.Assign) and len(item.targets) == 1:
+            target = item.targets[0]
+            if not isinstance(target, ast.Name) or target.id.startswith("_"):
+                continue
+            if not isinstance(item.value, ast.Constant) or item.value.value is None:
+                return ()
+            values.append(item.value.value)
+    return tuple(values)
 
 
 def refers_to(node: ast.expr, name: str) -> bool:

@@ -23,7 +23,6 @@ from owt.core.arrays import NPY
 from owt.core.batching import item_hint
 from owt.core.errors import OwtError
 from owt.core.hints import (
-    Record,
     describe,
     hint_from_default,
     hint_from_source,
@@ -99,7 +98,7 @@ def parameters_of(code: str, fn_name: str) -> Signature | None:
 
 
 def _parameter(
-    arg: ast.arg, default: ast.expr | None, records: dict[str, Record], item: bool = False
+    arg: ast.arg, default: ast.expr | None, records: dict[str, Any], item: bool = False
 ) -> Parameter:
     """One parameter: its hint, or the type of its default when it has none (``n=1``); with
     ``item``, one item of the list it hints (a batched function's)."""
