@@ -256,3 +256,23 @@ def test_an_environment_the_server_lacks_is_no_label_of_its_own(start_server):
     assert " env=requirements " in line
     metrics = httpx.get(server.url + "/_owt/metrics").text
     assert 'kind="unknown_env"' in metrics and "junk" not in metrics and "ird" not in metrics
+
+
+def test_a_refusal_before_any_call_is_logged_and_counted(start_server):
+    """A 401 (no credentials) and a 403 (a foreign page) carry a request id, have their
+    access line and count in the metrics by kind, as every answer does."""
+    server = start_server("--token", "tok")
+    r = httpx.post(server.url + "/x", json={"code_b64": b64("def run(): return 1")})
+    assert r.status_code == 401 and r.headers["x-request-id"]
+    assert wait_until(lambda: access_lines(server, r.headers["x-request-id"]))
+    (line,) = access_lines(server, r.headers["x-request-id"])
+    assert " POST /x 401 " in line and line.endswith("error=unauthorized")
+    page = {"origin": "http://evil.example", "authorization": "Bearer tok"}
+    r = httpx.post(server.url + "/x", json={"code_b64": b64("def run(): return 1")}, headers=page)
+    assert r.status_code == 403 and r.headers["x-request-id"]
+    assert wait_until(lambda: access_lines(server, r.headers["x-request-id"]))
+    (line,) = access_lines(server, r.headers["x-request-id"])
+    assert " POST /x 403 " in line and line.endswith("error=forbidden_origin")
+    metrics = httpx.get(server.url + "/_owt/metrics", headers={"authorization": "Bearer tok"})
+    assert 'owt_errors_total{env="-",kind="unauthorized"} 1.0' in metrics.text
+    assert 'owt_errors_total{env="-",kind="forbidden_origin"} 1.0' in metrics.text

@@ -105,7 +105,7 @@ class OwtApp:
         self.observer = Observer(settings, self.metrics, self.state)  # ids, access log, metrics
         self.admin = Starlette(routes=admin_routes(self), lifespan=self._lifespan)
         # Credentials (--auth/--token) and CORS (--cors) in front of everything.
-        self.entry = protect(self.route, settings)
+        self.entry = protect(self.route, settings, self.observer)
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _: Starlette) -> AsyncIterator[None]:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from owt.core.call import Reply
 from owt.core.errors import Unauthorized
 from owt.server.browser import BrowserGuard
-from owt.server.http import send_reply
+from owt.server.http import send_refusal
 from owt.server.logwrite import field_text
 from owt.server.web import PUBLIC_PATHS
 
@@ -79,7 +79,10 @@ def parse_users(entries: list[str]) -> dict[str, str]:
 class AuthMiddleware:
     """Pure ASGI: lets a request through only with a known user's password or a token."""
 
-    def __init__(self, app: ASGIApp, users: dict[str, str], tokens: list[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, users: dict[str, str], tokens: list[str], observer: Any = None
+    ) -> None:
+        self.observer = observer  # owt.server.accesslog.Observer: a refusal is logged too
         self.app = app
         self._users = [(u.encode(), d.encode()) for u, d in users.items()]
         self._tokens = [hashlib.sha256(t.encode()).digest() for t in tokens]
@@ -126,7 +129,9 @@ class AuthMiddleware:
             # would make the browser open its own login box instead of the page's.
             challenges = [c for c in challenges if not c[1].startswith("Basic")]
         headers = [h for h in err.headers() if h[0] != "www-authenticate"] + challenges
-        await send_reply(send, receive, Reply(err.status, headers, err.body()))
+        await send_refusal(
+            self.observer, scope, receive, send, Reply(err.status, headers, err.body())
+        )
 
     def _query_token(self, scope: dict[str, Any]) -> str | None:
         """``?token=`` removed from the scope's query string (in place: uvicorn logs that
@@ -183,12 +188,12 @@ def _authorization(scope: dict[str, Any]) -> str | None:
     return None
 
 
-def protect(app: ASGIApp, settings: Settings) -> ASGIApp:
+def protect(app: ASGIApp, settings: Settings, observer: Any = None) -> ASGIApp:
     """``app`` behind the credentials check (when configured), behind the browser checks
-    (always), behind CORS (when asked)."""
+    (always), behind CORS (when asked); ``observer`` logs and counts their refusals."""
     if settings.protected:
-        app = AuthMiddleware(app, parse_users(settings.auth), settings.token)
-    app = BrowserGuard(app, settings)  # always, whatever the auth: before anything runs
+        app = AuthMiddleware(app, parse_users(settings.auth), settings.token, observer)
+    app = BrowserGuard(app, settings, observer)  # always, whatever the auth: before all
     if settings.cors:
         from starlette.middleware.cors import CORSMiddleware
 

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 
 from owt.core.call import Reply
 from owt.core.errors import ForbiddenOrigin
-from owt.server.http import send_reply
+from owt.server.http import send_refusal, send_reply
 from owt.server.logwrite import field_text
 
 if TYPE_CHECKING:
@@ -73,8 +73,9 @@ def _ip(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 class BrowserGuard:
     """Pure ASGI: refuses what a browser sent on behalf of a foreign page (see the module)."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, observer: Any = None) -> None:
         self.app = app
+        self.observer = observer  # owt.server.accesslog.Observer: a refusal is logged too
         bound = _hostname(settings.address)
         self.wildcard = bound in _WILDCARDS
         self.hosts = {bound, "localhost", *(_hostname(h) for h in settings.allowed_host)}
@@ -97,7 +98,7 @@ class BrowserGuard:
                 client[0],
                 err.message,
             )
-            await send_reply(send, receive, err.reply())
+            await send_refusal(self.observer, scope, receive, send, err.reply())
             return
         if scope["method"] == "OPTIONS":  # never a call: nothing runs for it
             own = str(scope.get("path", "")).startswith("/_owt")

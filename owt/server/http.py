@@ -24,6 +24,7 @@ __all__ = [
     "read_request",
     "reconnects_to_finished_stream",
     "send_error",
+    "send_refusal",
     "send_reply",
 ]
 
@@ -162,6 +163,17 @@ def _raw_headers(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
 
 async def send_error(send: Any, err: OwtError) -> None:
     await send_reply(send, None, err.reply())
+
+
+async def send_refusal(observer: Any, scope: Scope, receive: Any, send: Any, reply: Reply) -> None:
+    """An answer given before any call (401, 403): with a request id, an access line and its
+    count in the metrics, as every answer (``observer``: the app's ``Observer``, or None)."""
+    if observer is None:
+        await send_reply(send, receive, reply)
+        return
+    record = observer.begin(scope, send)
+    await send_reply(record, receive, reply)
+    observer.end(record, scope, None, reply)
 
 
 async def send_reply(
