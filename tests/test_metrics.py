@@ -59,6 +59,10 @@ def test_metrics_count_the_calls_made(start_server):
     assert value(samples, "owt_workers", env="main") == 1  # main: one worker process
     assert value(samples, "owt_queue_depth", env="*") == 0
     assert ("owt_busy_rejections_total", ()) in samples
+    # /_owt/status has the same counts in brief
+    calls = httpx.get(url + "/_owt/status").json()["calls"]
+    assert calls["by_status"] == {"200": 10, "500": 2, "400": 1} and calls["answered"] == 13
+    assert calls["errors"] == {"adaptor_error": 2, "missing_code": 1}
 
 
 def test_metrics_show_worker_processes_and_their_restarts(start_server):

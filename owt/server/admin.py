@@ -39,6 +39,7 @@ def admin_routes(app: OwtApp) -> list[Route]:
             "cache": state.cache.stats(),
             "concurrency": state.limit.status(),
             "endpoints": state.endpoints.names(),
+            "calls": app.metrics.summary(),  # the counts /_owt/metrics has, in brief
         }
 
     async def status(_: StarletteRequest) -> Response:

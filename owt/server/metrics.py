@@ -76,6 +76,16 @@ class CallMetrics:
         hist[0][bisect_left(BUCKETS, seconds)] += 1
         hist[1][0] += seconds
 
+    def summary(self) -> dict[str, Any]:
+        """The counts in brief, for ``/_owt/status``: calls by status, errors by kind."""
+        statuses: dict[str, int] = {}
+        for (_, status, _), count in list(self.calls.items()):
+            statuses[status] = statuses.get(status, 0) + count
+        kinds: dict[str, int] = {}
+        for (_, kind), count in list(self.errors.items()):
+            kinds[kind] = kinds.get(kind, 0) + count
+        return {"answered": sum(statuses.values()), "by_status": statuses, "errors": kinds}
+
     def families(self) -> Iterator[Metric]:
         calls = self.calls.items()
         yield _counter("owt_calls", "Calls answered.", ["env", "status", "shape"], calls)
