@@ -276,3 +276,22 @@ def test_a_refusal_before_any_call_is_logged_and_counted(start_server):
     metrics = httpx.get(server.url + "/_owt/metrics", headers={"authorization": "Bearer tok"})
     assert 'owt_errors_total{env="-",kind="unauthorized"} 1.0' in metrics.text
     assert 'owt_errors_total{env="-",kind="forbidden_origin"} 1.0' in metrics.text
+
+
+FORGED = "2026-12-02 07:00:00,000 INFO owt.access: forged GET /admin 200"
+
+
+@pytest.mark.parametrize("mode", [(), ("--in-process",)], ids=["workers", "in_process"])
+def test_text_a_caller_sends_into_a_message_stays_inside_its_entry(start_server, mode):
+    """An exception message or a logged value holding a line break, a carriage return or a
+    terminal escape: its entry's later lines are indented and its controls escaped, so no
+    line of it passes for an entry of its own."""
+    server = start_server(*mode)
+    said = "import logging\ndef run(x):\n    logging.getLogger('m').warning('got %s', x)\n"
+    raised = "def run(x):\n    raise ValueError(x)\n"
+    for code in (said, raised):
+        r = call(server.url, code, x=f"bad\r\x1b[2K\n{FORGED}")
+        assert wait_until(lambda rid=r.headers["x-request-id"]: access_lines(server, rid))
+    assert wait_until(lambda: sum(f"  {FORGED}" in line for line in server.lines) >= 2)
+    assert not any(line.startswith(FORGED) for line in server.lines)
+    assert "\x1b" not in server.log and "\r" not in server.log

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from owt.core.context import current_call
+from owt.core.logtext import one_entry
 
 __all__ = [
     "LIMITED_THREAD_STACK",
@@ -53,7 +54,11 @@ def _request_id() -> str:
 
 
 class _TextLines(logging.Formatter):
-    """A line logged while a call runs starts with ``[REQUEST_ID]``, as the server's do."""
+    """A line logged while a call runs starts with ``[REQUEST_ID]``, as the server's do; an
+    entry stays one entry (:func:`one_entry`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return one_entry(super().format(record))
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         request_id = _request_id()

@@ -36,8 +36,9 @@ from typing import Any
 from owt.config import Settings
 from owt.core.call import Call, Reply
 from owt.core.context import current_call
+from owt.core.logtext import field_text, one_entry
 from owt.executors.router import RequirementsRouter
-from owt.server.logwrite import BatchingHandler, field_text
+from owt.server.logwrite import BatchingHandler
 
 __all__ = [
     "ACCESS_FIELDS",
@@ -348,7 +349,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         if type(record) is AccessRecord and self._fmt == LOG_FORMAT:  # the line, made directly
             return self.access_line(record.args, record.created)  # type: ignore[arg-type]
-        return super().format(record)
+        return one_entry(super().format(record))  # what a caller wrote stays inside it
 
     def access_line(self, fields: tuple[Any, ...], created: float) -> str:
         """An access line from its fields (:data:`ACCESS_FIELDS`), as :data:`LOG_FORMAT`."""

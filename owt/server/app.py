@@ -31,6 +31,7 @@ from owt.core.errors import (
     UnknownEnv,
     reply_for,
 )
+from owt.core.logtext import field_text
 from owt.executors.base import Executor, caller_gone
 from owt.server.accesslog import REQUEST_ID, Observer
 from owt.server.admin import RESERVED, admin_routes
@@ -44,7 +45,6 @@ from owt.server.endpoints import Endpoints
 from owt.server.environments import create_environments, create_requirements
 from owt.server.http import not_a_call, read_request, reconnects_to_finished_stream, send_reply
 from owt.server.limits import ConcurrencyLimit, shutting_down
-from owt.server.logwrite import field_text
 from owt.server.metrics import CallMetrics
 from owt.server.progress import accepts_events, progress_reply
 from owt.server.protocol import (

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from owt.core.call import Reply
 from owt.core.errors import Unauthorized
+from owt.core.logtext import field_text
 from owt.server.browser import BrowserGuard
 from owt.server.http import send_refusal
-from owt.server.logwrite import field_text
 from owt.server.web import PUBLIC_PATHS
 
 if TYPE_CHECKING:

@@ -35,8 +35,8 @@ from urllib.parse import urlsplit
 
 from owt.core.call import Reply
 from owt.core.errors import ForbiddenOrigin
+from owt.core.logtext import field_text
 from owt.server.http import send_refusal, send_reply
-from owt.server.logwrite import field_text
 
 if TYPE_CHECKING:
     from owt.config import Settings

@@ -1,18 +1,5 @@
-"""Writing log lines: text a request chose as one field, and lines in batches.
-
-:class:`BatchingHandler` writes the server's lines from a thread of its own.
-
-A path, or any value a caller sends, may hold a line break, an escape sequence for the
-terminal, or a space: written as is, ``/a%0a2026-12-02 ... owt.access: forged`` becomes a
-second log line, and a space shifts every field after it. :func:`field_text` leaves
-ordinary text alone (the common case costs one check) and percent-encodes the characters
-that are not printable or are a space, as the request line itself would carry them.
-
->>> field_text("/hello/wörld")
-'/hello/wörld'
->>> field_text("/a\\n2026-12-02 INFO owt.access: forged")
-'/a%0A2026-12-02%20INFO%20owt.access:%20forged'
-"""
+"""Writing log lines: :class:`BatchingHandler` writes the server's lines from a thread of its
+own, in batches."""
 
 from __future__ import annotations
 
@@ -22,19 +9,7 @@ import threading
 import time
 from typing import IO
 
-__all__ = ["BatchingHandler", "field_text"]
-
-
-def field_text(text: str) -> str:
-    """``text`` as one field of a log line: no line break, control character or space."""
-    if text.isprintable() and " " not in text:
-        return text
-    return "".join(c if c.isprintable() and c != " " else _escaped(c) for c in text)
-
-
-def _escaped(char: str) -> str:
-    # surrogatepass: a lone surrogate (not UTF-8) shows as the three bytes it would take
-    return "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
+__all__ = ["BatchingHandler"]
 
 
 class BatchingHandler(logging.Handler):
