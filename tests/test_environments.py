@@ -195,11 +195,11 @@ def test_a_set_is_built_once_for_concurrent_callers(server: OwtProcess) -> None:
 
 
 def test_a_failed_install_is_424_and_not_retried(server: OwtProcess) -> None:
-    bad = ["this is not a requirement"]
+    bad = ["owt-no-such-package==0.0.1"]  # a requirement pip reads, that no index has
     r = with_requirements(server, SIX, bad)
     assert r.status_code == 424, r.text
     assert r.json()["error"] == "install_failed"
-    assert "not a requirement" in r.json()["log_tail"]
+    assert "owt-no-such-package" in r.json()["log_tail"]
     envs = requirements_status(server)["environments"]
     (failed,) = [e for e in envs.values() if e["state"] == "failed"]
     log = Path(failed["log"])
