@@ -212,3 +212,24 @@ def test_repeated_arguments_are_fresh_each_call(owt_server):
     params = {"code_b64": b64(code), "kwargs_b64": b64('{"a": 1}')}
     for _ in range(2):
         assert httpx.get(owt_server.url + "/", params=params).json() == ["a", "seen"]
+
+
+POSITIONAL = (
+    "def run(a: int, /, b: int = 2, *, c: int = 0) -> int:\n    return 100 * a + 10 * b + c\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "answer"),
+    [({"a": 1, "b": 3, "c": 4}, "134"), ({"a": 5}, "520"), ({"a": 1, "c": 9}, "129")],
+)
+def test_positional_only_parameters_are_sent_by_name(owt_server, kwargs, answer):
+    """JSON names every argument: a positional-only parameter takes its argument by name
+    and gets it in its place (an endpoint's OpenAPI document lists it too)."""
+    assert call(owt_server.url, POSITIONAL, **kwargs).text == answer
+
+
+def test_a_missing_positional_only_argument_is_named(owt_server):
+    r = call(owt_server.url, POSITIONAL, b=5)
+    assert r.status_code == 400
+    assert "'a'" in r.json()["message"] and "it accepts: a, b, c" in r.json()["message"]

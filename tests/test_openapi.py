@@ -317,3 +317,17 @@ def test_an_enum_the_file_declares_is_its_values(server: Any) -> None:
         assert r.text == "BLUE", r.text
     finally:
         httpx.delete(server.url + "/_owt/endpoints/paint", headers=auth)
+
+
+def test_a_positional_only_parameter_is_documented_and_takes_its_argument(server: Any) -> None:
+    code = "def run(a: int, /, b: int = 2) -> int:\n    return a * 10 + b\n"
+    auth = {"authorization": "Bearer secret"}
+    r = httpx.put(server.url + "/_owt/endpoints/po", json={"code_b64": b64(code)}, headers=auth)
+    assert r.status_code == 201, r.text
+    try:
+        params = {p["name"]: p for p in arguments(fetch(server)["paths"]["/po"]["get"])}
+        assert set(params) == {"a", "b"} and params["a"]["required"] is True
+        r = httpx.get(server.url + "/po", params={"a": "4"}, headers=auth)
+        assert r.text == "42", r.text
+    finally:
+        httpx.delete(server.url + "/_owt/endpoints/po", headers=auth)

@@ -38,6 +38,8 @@ class Target:
     #: Required keyword-passable names, when the signature is plain enough to check arguments
     #: with two set operations (no ``*args``, nothing positional-only after the request).
     required: frozenset[str] | None = None
+    #: Positional-only parameters (after the request): arguments sent by name, passed in order.
+    positional: tuple[str, ...] = ()
 
 
 def target_of(fn: Any) -> Target:
@@ -58,16 +60,18 @@ def target_of(fn: Any) -> Target:
         )
     )
     rest = params[1:] if wants_request else params
+    positional = tuple(p.name for p in rest if p.kind is inspect.Parameter.POSITIONAL_ONLY)
     named = [
         p
         for p in rest
-        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        if p.kind
+        in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            inspect.Parameter.KEYWORD_ONLY,
+        )
     ]
-    plain = all(
-        p.kind is not inspect.Parameter.VAR_POSITIONAL
-        and (p.kind is not inspect.Parameter.POSITIONAL_ONLY or p.default is not p.empty)
-        for p in rest
-    )
+    plain = not positional and all(p.kind is not inspect.Parameter.VAR_POSITIONAL for p in rest)
     required = frozenset(p.name for p in named if p.default is p.empty)
     return Target(
         fn=fn,
@@ -78,6 +82,7 @@ def target_of(fn: Any) -> Target:
         first=named[0].name if named else None,
         is_async=inspect.iscoroutinefunction(fn),
         required=required if plain else None,
+        positional=positional,
     )
 
 
@@ -166,6 +171,12 @@ def bind_arguments(target: Target, call: Call) -> tuple[tuple[Any, ...], dict[st
         if target.required is not None:
             check_names(target, kwargs)
             return args, kwargs
+        if target.positional:  # sent by name (JSON has no other way), passed in order
+            kwargs = dict(kwargs)
+            for name in target.positional:
+                if name not in kwargs:
+                    break
+                args += (kwargs.pop(name),)
         try:
             target.signature.bind(*args, **kwargs)
         except TypeError as exc:

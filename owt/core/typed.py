@@ -139,8 +139,8 @@ def _plan_of(fn: Any) -> _Plan | None:
     named = [
         p
         for p in (params[1:] if wants_request else params)
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]  # a positional-only one too: sent by name, the binding passes it in order
     plan = _Plan(
         params=tuple(
             _Param(p.name, h, p.default is inspect.Parameter.empty, _converter(h))

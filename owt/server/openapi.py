@@ -83,7 +83,6 @@ def parameters_of(code: str, fn_name: str) -> Signature | None:
     takes_request = bool(pairs) and pairs[0][0].arg in _REQUEST_NAMES
     if takes_request:
         pairs = pairs[1:]  # the request, passed positionally, is no parameter of the call
-    pairs = [p for p in pairs if p[0] not in args.posonlyargs]
     pairs += list(zip(args.kwonlyargs, args.kw_defaults, strict=True))
     records = records_in(tree)  # dataclasses and TypedDicts the hints may name
     # @batch: a function of the list of items, called with ONE item, answering its own result
