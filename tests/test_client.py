@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from owt.client import AsyncClient, Client, OwtError, Source, source_of
+from owt.client import AsyncClient, Client, NotEventStream, OwtError, Source, source_of
 from owt.client.base import ENDPOINT_OPTIONS
 from owt.client.wire import CALL_FIELDS, EventReader, function_source
 from owt.core import call as core_call
@@ -386,3 +386,30 @@ def test_auth_and_token_against_a_protected_server(start_server: Any) -> None:
     with Client(server.url, auth=("alice", "wrong")) as client, pytest.raises(OwtError) as info:
         client.call(HELLO, name="no")
     assert (info.value.status, info.value.kind) == (401, "unauthorized")
+
+
+@pytest.mark.parametrize(
+    ("code", "content_type"),
+    [
+        ("def run(n): return {'n': n}", "application/json"),
+        ("def run(n): return f'{n} plain'", "text/plain; charset=utf-8"),
+        ("def run(n): return None", None),
+    ],
+)
+def test_events_of_an_answer_that_is_no_event_stream_raise(
+    owt_server: Any, code: str, content_type: str | None
+) -> None:
+    """Its body has no event in it: an error naming what came, not an empty iterator."""
+    with Client(owt_server.url) as client, pytest.raises(NotEventStream) as info:
+        list(client.events(code, n=1))
+    assert (info.value.status, info.value.kind) == (200, "not_event_stream")
+    assert info.value.payload["content_type"] == content_type
+    assert f"its content type is {content_type or 'none'}" in info.value.message
+
+    async def main() -> None:
+        async with AsyncClient(owt_server.url) as client:
+            with pytest.raises(NotEventStream) as info:
+                [e async for e in client.events(code, n=1)]
+            assert info.value.payload["content_type"] == content_type
+
+    asyncio.run(asyncio.wait_for(main(), 30))

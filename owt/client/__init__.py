@@ -16,9 +16,10 @@
 
 Errors from the server raise :class:`OwtError` with its ``status``, ``kind`` and ``payload``;
 so do the client's own failures, as subclasses: :class:`ConnectionFailed` (no server there),
-:class:`ClientTimeout` (no answer within ``timeout``) and :class:`StreamFailed` (a response
+:class:`ClientTimeout` (no answer within ``timeout``), :class:`StreamFailed` (a response
 that failed after it started: cut short, or an SSE ``event: error``, whose kind and
-``traceback`` are the server's).
+``traceback`` are the server's) and :class:`NotEventStream` (``events()`` on a call that
+answered no event stream).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from owt.client.wire import (
     ClientTimeout,
     Code,
     ConnectionFailed,
+    NotEventStream,
     OwtError,
     Source,
     StreamFailed,
@@ -52,6 +54,7 @@ __all__ = [
     "Code",
     "ConnectionFailed",
     "Endpoint",
+    "NotEventStream",
     "OwtError",
     "RemoteFunction",
     "Source",

@@ -42,10 +42,10 @@ from owt.client.base import (
 from owt.client.progress import ProgressLine, ProgressReader
 from owt.client.wire import (
     Code,
-    EventReader,
     OwtError,
     decode_body,
     error_for,
+    event_reader,
     is_text,
     is_unknown_code,
     keeps_code,
@@ -97,7 +97,7 @@ class _Callable:
     async def events(self, /, **kwargs: Any) -> AsyncIterator[Any]:
         """The data of each server-sent event (JSON-decoded when it parses), up to ``[DONE]``."""
         async with self._open(kwargs) as response:
-            reader = EventReader(response.status_code)
+            reader = event_reader(response.status_code, response.headers)
             async for line in response.aiter_lines():
                 for event in reader.feed(line):
                     yield event

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["ClientTimeout", "ConnectionFailed", "OwtError", "StreamFailed"]
+__all__ = ["ClientTimeout", "ConnectionFailed", "NotEventStream", "OwtError", "StreamFailed"]
 
 
 class OwtError(Exception):
@@ -45,6 +45,21 @@ class ClientTimeout(OwtError):
 
     def __init__(self, message: str) -> None:
         super().__init__(0, {"error": "client_timeout", "message": message})
+
+
+class NotEventStream(OwtError):
+    """``events()`` on a call that answered something else than server-sent events (kind
+    ``not_event_stream``, the response's status; ``payload["content_type"]`` is what it
+    answered): its body has no events to give, so it is not read — call the adaptor for it."""
+
+    def __init__(self, status: int, content_type: str | None) -> None:
+        what = content_type or "none"
+        message = (
+            f"the answer is not an event stream (its content type is {what}, not "
+            "text/event-stream): call it for its result, or stream it for its chunks"
+        )
+        payload = {"error": "not_event_stream", "message": message, "content_type": content_type}
+        super().__init__(status, payload)
 
 
 class StreamFailed(OwtError):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
-from owt.client.errors import StreamFailed
+from owt.client.errors import NotEventStream, StreamFailed
 
-__all__ = ["EventReader", "sse_failure", "stream_cut"]
+__all__ = ["EventReader", "event_reader", "sse_failure", "stream_cut"]
 
 
 class EventReader:
@@ -60,6 +61,19 @@ class EventReader:
             return [data]
 
 
+def event_reader(status: int, headers: Mapping[str, str]) -> EventReader:
+    """The reader of a response's events; a response of another content type raises
+    :class:`NotEventStream` (its body would otherwise vanish: no line of it is an event)."""
+    content_type = headers.get("content-type")
+    if _media(content_type) != "text/event-stream":
+        raise NotEventStream(status, content_type)
+    return EventReader(status)
+
+
+def _media(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
 def _stream_error(status: int, data: str) -> StreamFailed:
     try:
         payload = json.loads(data)
@@ -81,8 +95,7 @@ def stream_cut(status: int, reason: object) -> StreamFailed:
 
 def sse_failure(content_type: str | None, partial: bytes) -> StreamFailed | None:
     """The ``event: error`` in the part of an SSE body that arrived before it was cut."""
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    if media != "text/event-stream":
+    if _media(content_type) != "text/event-stream":
         return None
     reader = EventReader()
     try:

@@ -39,10 +39,10 @@ from owt.client.base import (
 from owt.client.progress import ProgressLine, ProgressReader
 from owt.client.wire import (
     Code,
-    EventReader,
     OwtError,
     decode_body,
     error_for,
+    event_reader,
     is_text,
     is_unknown_code,
     keeps_code,
@@ -90,7 +90,7 @@ class _Callable:
     def events(self, /, **kwargs: Any) -> Iterator[Any]:
         """The data of each server-sent event (JSON-decoded when it parses), up to ``[DONE]``."""
         with self._open(kwargs) as response:
-            reader = EventReader(response.status_code)
+            reader = event_reader(response.status_code, response.headers)
             for line in response.iter_lines():
                 yield from reader.feed(line)
                 if reader.done:

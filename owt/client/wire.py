@@ -24,8 +24,14 @@ from pathlib import Path
 from typing import Any, TypeAlias
 from urllib.parse import urlencode
 
-from owt.client.errors import ClientTimeout, ConnectionFailed, OwtError, StreamFailed
-from owt.client.events import EventReader, sse_failure, stream_cut
+from owt.client.errors import (
+    ClientTimeout,
+    ConnectionFailed,
+    NotEventStream,
+    OwtError,
+    StreamFailed,
+)
+from owt.client.events import EventReader, event_reader, sse_failure, stream_cut
 from owt.client.query import json_text
 from owt.client.upload import Upload
 
@@ -35,6 +41,7 @@ __all__ = [
     "Code",
     "ConnectionFailed",
     "EventReader",
+    "NotEventStream",
     "OwtError",
     "Source",
     "StreamFailed",
@@ -45,6 +52,7 @@ __all__ = [
     "encode_query",
     "encode_url",
     "error_for",
+    "event_reader",
     "form_value",
     "function_source",
     "is_text",
