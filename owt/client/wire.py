@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from owt.client.errors import (
     ClientTimeout,
@@ -270,9 +270,28 @@ def encode_url(
     kwargs: Mapping[str, Any] | None = None,
     options: Mapping[str, Any] | None = None,
 ) -> str:
-    """A GET URL that runs the call — for a browser, an ``<img src>`` or an ``EventSource``."""
-    sep = "&" if "?" in url else "?"
-    return url + sep + urlencode(encode_query(source, kwargs, options))
+    """A GET URL that runs the call — for a browser, an ``<img src>`` or an ``EventSource``.
+
+    The URL's own path and query are percent-encoded as a browser sends them (a space, a
+    non-ASCII letter; what is already percent-encoded stays), so the URL can be pasted
+    into a shell or a ``curl`` command as it is::
+
+        >>> encode_url("http://h/a b?q=x y", Source("def run(): pass"))[:30]
+        'http://h/a%20b?q=x%20y&code_b6'
+    """
+    parts = urlsplit(url)
+    path = quote(parts.path or "/", safe=_PATH_SAFE)
+    query = quote(parts.query, safe=_QUERY_SAFE)
+    call = urlencode(encode_query(source, kwargs, options))
+    query = f"{query}&{call}" if query else call
+    # A fragment stays last, where it stays in the browser (the call's query goes before it).
+    return urlunsplit((parts.scheme, parts.netloc, path, query, quote(parts.fragment, _QUERY_SAFE)))
+
+
+# RFC 3986's characters that may stand in a path or a query as they are, ``%`` too: an escape
+# already in the URL is kept (a browser and httpx leave it so).
+_PATH_SAFE = "/%:@!$&'()*+,;=~"
+_QUERY_SAFE = _PATH_SAFE + "?"
 
 
 def media_type(content_type: str | None) -> str:
