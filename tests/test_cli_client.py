@@ -190,3 +190,99 @@ def test_call_upload_refuses_what_cannot_go_with_it(owt_server: Any, tmp_path: P
     long = runner.invoke(call_command, ["--upload", str(code), owt_server.url, str(code)])
     assert long.exit_code == 1 and "owt serve --mount" in long.output, long.output
     assert "Traceback" not in long.output
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e999", "[1, 1e999]"])
+@pytest.mark.parametrize("command", ["call", "encode", "url"])
+def test_json_without_a_json_reading_is_a_usage_error(
+    owt_server: Any, hello: Path, command: str, value: str
+) -> None:
+    """Python's json reads NaN and Infinity (1e999 as infinity); JSON has no such numbers."""
+    args = [str(hello), f"n:={value}"]
+    result = CliRunner().invoke(COMMANDS[command], ARGS[command](owt_server.url) + args)
+    assert result.exit_code == 2, result.output
+    assert f"'n:={value}': the value is not JSON" in result.stderr
+    assert "Traceback" not in result.output
+
+
+COMMANDS = {"call": call_command, "encode": encode_command, "url": url_command}
+ARGS = {"call": lambda url: [url], "encode": lambda url: [], "url": lambda url: [url]}
+
+
+@pytest.mark.parametrize(
+    "option", [("--timeout", "nan"), ("--timeout", "inf"), ("--timeout", "-1"), ("--timeout", "0")]
+)
+@pytest.mark.parametrize("command", ["call", "encode", "url"])
+def test_a_timeout_is_a_positive_finite_number(
+    owt_server: Any, hello: Path, command: str, option: tuple[str, str]
+) -> None:
+    args = [*option, *ARGS[command](owt_server.url), str(hello), "name=x"]
+    result = CliRunner().invoke(COMMANDS[command], args)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--timeout'" in result.stderr
+    assert "positive, finite number of seconds" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "0"])
+def test_the_http_timeout_is_a_positive_finite_number(
+    owt_server: Any, hello: Path, value: str
+) -> None:
+    args = ["--http-timeout", value, owt_server.url, str(hello), "name=x"]
+    result = CliRunner().invoke(call_command, args)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--http-timeout'" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["call", "encode", "url"])
+def test_a_code_file_that_is_not_utf8_is_refused(
+    owt_server: Any, tmp_path: Path, command: str
+) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_bytes(b'def run(x):\n    return "\xff"\n')
+    runner = CliRunner()
+    for file, stdin in ((str(bad), None), ("-", bad.read_bytes())):
+        result = runner.invoke(COMMANDS[command], [*ARGS[command](owt_server.url), file], stdin)
+        assert result.exit_code == 2, result.output
+        assert "is not UTF-8 text (byte 0xff at offset 24)" in result.stderr
+        assert "Traceback" not in result.output
+        assert len(result.stderr.strip().splitlines()[-1]) < 200
+
+
+@pytest.mark.parametrize("command", ["call", "encode", "url"])
+def test_an_empty_code_file_is_refused(owt_server: Any, tmp_path: Path, command: str) -> None:
+    empty = tmp_path / "empty.py"
+    for text in ("", "\n  \n", "\ufeff"):
+        empty.write_text(text)
+        result = CliRunner().invoke(COMMANDS[command], [*ARGS[command](owt_server.url), str(empty)])
+        assert result.exit_code == 2, result.output
+        assert f"Invalid value for 'FILE': {str(empty)!r} is empty" in result.stderr
+    piped = CliRunner().invoke(COMMANDS[command], [*ARGS[command](owt_server.url), "-"], "")
+    assert piped.exit_code == 2 and "stdin is empty" in piped.stderr
+
+
+@pytest.mark.parametrize("command", ["call", "url"])
+def test_a_url_that_is_no_server_address_is_a_usage_error(hello: Path, command: str) -> None:
+    for url in ("http://[::1", "http://127.0.0.1:99999", "ftp://127.0.0.1:1", "http://"):
+        result = CliRunner().invoke(COMMANDS[command], [url, str(hello), "name=x"])
+        assert result.exit_code == 2, (url, result.output)
+        assert f"Invalid value for 'URL': {url!r}" in result.stderr
+
+
+ECHO = "def run(request, name): return {'path': request.path, 'q': request.args.get('q')}"
+
+
+def test_url_percent_encodes_the_path_and_query_for_a_shell(
+    owt_server: Any, tmp_path: Path
+) -> None:
+    echo = tmp_path / "echo.py"
+    echo.write_text(ECHO)
+    given = owt_server.url + "/a b/é/%41?q=x y é#top"
+    result = CliRunner().invoke(url_command, [given, str(echo), "name=n"])
+    assert result.exit_code == 0, result.output
+    url = result.stdout.strip()
+    assert url.isascii() and " " not in url, url
+    assert url.startswith(owt_server.url + "/a%20b/%C3%A9/%41?q=x%20y%20%C3%A9&code_b64="), url
+    assert url.endswith("#top")  # the call's query goes before the fragment
+    # Pasted into curl as it is: the server reads the path and query the user wrote.
+    curl = subprocess.run(["curl", "-sS", url], capture_output=True, text=True, timeout=30)
+    assert json.loads(curl.stdout) == {"path": "/a b/é/A", "q": "x y é"}, curl.stderr

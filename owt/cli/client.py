@@ -15,12 +15,13 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
-from urllib.parse import unquote, urlsplit
+from typing import Any, BinaryIO
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import click
 
@@ -40,7 +41,7 @@ def parse_arguments(items: tuple[str, ...]) -> dict[str, Any]:
         if name.endswith(":"):
             name = name[:-1]
             try:
-                kwargs[name] = json.loads(value)
+                kwargs[name] = _strict_json(value)
             except ValueError as exc:
                 raise click.BadParameter(f"{item!r}: the value is not JSON ({exc})")
         elif value.startswith("@@"):
@@ -50,6 +51,42 @@ def parse_arguments(items: tuple[str, ...]) -> dict[str, Any]:
         else:
             kwargs[name] = value
     return kwargs
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name}: JSON has no NaN or infinity")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e999: too large for a float, it would be inf
+        raise ValueError(f"{text} is too large for a number JSON can carry")
+    return number
+
+
+def _strict_json(text: str) -> Any:
+    """JSON as it is sent: Python's ``json`` reads ``NaN`` and ``Infinity`` (and ``1e999`` as
+    infinity), which no JSON reader takes back; refused here, where the argument is named."""
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
+
+
+class _Seconds(click.ParamType):
+    """A positive, finite number of seconds (``float`` takes ``nan`` and ``inf``, which no
+    clock waits for)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(seconds) or seconds <= 0:
+            self.fail(f"{value!r} is not a positive, finite number of seconds", param, ctx)
+        return seconds
+
+
+SECONDS = _Seconds()
 
 
 def _file_argument(path: str, item: str) -> io.BytesIO:
@@ -78,11 +115,14 @@ def _body(path: str) -> contextlib.AbstractContextManager[BinaryIO]:
         raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="--upload")
 
 
+CODE_FILE = click.Path(dir_okay=False, allow_dash=True)
+
+
 def _call_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--fn", "fn_name", metavar="NAME", help="The function to call. [run]"),
         click.option("--env", help="The server environment that runs it. [main]"),
-        click.option("--timeout", type=float, help="Seconds before the server gives up."),
+        click.option("--timeout", type=SECONDS, help="Seconds before the server gives up."),
         click.option("--use-cache", is_flag=True, default=None, help="Cache the response."),
         click.option(
             "--cache-kwargs", is_flag=True, default=None, help="Key the cache by arguments too."
@@ -103,14 +143,42 @@ def _fields(fn_name: str | None, **options: Any) -> tuple[str | None, dict[str, 
     return fn_name, fields
 
 
-def _read(file: TextIO) -> str:
-    with file:
-        return file.read()
+def _read_code(path: str) -> str:
+    """FILE's code: refused with a usage error when it cannot be read, is not UTF-8 text or
+    is empty (the server would only ask for code)."""
+    name = "stdin" if path == "-" else repr(path)
+    try:
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).expanduser().read_bytes()
+    except OSError as exc:
+        raise click.BadParameter(f"{name}: {exc.strerror}", param_hint="'FILE'")
+    try:
+        code = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise click.BadParameter(
+            f"{name} is not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}): "
+            "save the code as UTF-8",
+            param_hint="'FILE'",
+        )
+    if not code.strip():
+        raise click.BadParameter(f"{name} is empty: there is no code to send", param_hint="'FILE'")
+    return code
+
+
+def _url_parts(url: str) -> SplitResult:
+    """URL as the server's address, refused with a usage error when it cannot be one."""
+    try:
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        parts.port  # noqa: B018 - a port out of range raises here
+    except ValueError as exc:
+        raise click.BadParameter(f"{url!r}: {exc}", param_hint="'URL'")
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise click.BadParameter(f"{url!r} is not an http:// or https:// URL", param_hint="'URL'")
+    return parts
 
 
 def _split_url(url: str) -> tuple[str, str, tuple[str, str] | None]:
     """``http://user:pw@host:1/path?q`` → base URL, path with query, credentials."""
-    parts = urlsplit(url if "://" in url else f"http://{url}")
+    parts = _url_parts(url)
     auth = None
     if parts.username is not None:
         auth = (unquote(parts.username), unquote(parts.password or ""))
@@ -136,7 +204,7 @@ def _print_result(result: Any) -> None:
 
 @click.command("call")
 @click.argument("url")
-@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.argument("file", type=CODE_FILE)
 @click.argument("args", nargs=-1)
 @click.option("--get", "method", flag_value="GET", help="Send the call as a GET query.")
 @click.option(
@@ -157,11 +225,11 @@ def _print_result(result: Any) -> None:
 )
 @click.option("--auth", metavar="USER:PASSWORD", envvar="OWT_CLIENT_AUTH", help="Basic auth.")
 @click.option("--token", envvar="OWT_CLIENT_TOKEN", help="Bearer token.")
-@click.option("--http-timeout", type=float, default=300.0, help="Seconds to wait. [300]")
+@click.option("--http-timeout", type=SECONDS, default=300.0, help="Seconds to wait. [300]")
 @_call_options
 def call_command(
     url: str,
-    file: TextIO,
+    file: str,
     args: tuple[str, ...],
     method: str,
     stream: bool,
@@ -189,14 +257,14 @@ def call_command(
         _no_files(kwargs, "which a call with --upload cannot hold: send it as the upload")
         if stream:
             raise click.UsageError("--upload answers whole: leave out --stream")
-        if upload == "-" and file.name == "<stdin>":
+        if upload == "-" and file == "-":
             raise click.UsageError("stdin cannot be both the code and the --upload body")
     fn_name, fields = _fields(fn_name, **options)
     base, path, credentials = _split_url(url)
     if auth:
         user, _, password = auth.partition(":")
         credentials = (user, password)
-    source = Source(_read(file))
+    source = Source(_read_code(file))
     try:
         # A build of the call's requirements shows as a progress line on stderr.
         with Client(
@@ -222,29 +290,27 @@ def call_command(
 
 
 @click.command("encode")
-@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.argument("file", type=CODE_FILE)
 @click.argument("args", nargs=-1)
 @_call_options
-def encode_command(
-    file: TextIO, args: tuple[str, ...], fn_name: str | None, **options: Any
-) -> None:
+def encode_command(file: str, args: tuple[str, ...], fn_name: str | None, **options: Any) -> None:
     """Print the JSON body that calls FILE's adaptor with ARGS (for ``curl --json @-``)."""
     from owt.client import Source, encode_body
 
     kwargs = parse_arguments(args)
     _no_files(kwargs)
     fn_name, fields = _fields(fn_name, **options)
-    source = Source(_read(file), fn_name or "run")
+    source = Source(_read_code(file), fn_name or "run")
     click.echo(json.dumps(encode_body(source, kwargs, fields), ensure_ascii=False))
 
 
 @click.command("url")
 @click.argument("url")
-@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.argument("file", type=CODE_FILE)
 @click.argument("args", nargs=-1)
 @_call_options
 def url_command(
-    url: str, file: TextIO, args: tuple[str, ...], fn_name: str | None, **options: Any
+    url: str, file: str, args: tuple[str, ...], fn_name: str | None, **options: Any
 ) -> None:
     """Print a GET URL that calls FILE's adaptor at URL with ARGS."""
     from owt.client import Source, encode_url
@@ -252,8 +318,8 @@ def url_command(
     kwargs = parse_arguments(args)
     _no_files(kwargs)
     fn_name, fields = _fields(fn_name, **options)
-    source = Source(_read(file), fn_name or "run")
-    click.echo(encode_url(url, source, kwargs, fields))
+    source = Source(_read_code(file), fn_name or "run")
+    click.echo(encode_url(_url_parts(url).geturl(), source, kwargs, fields))
 
 
 COMMANDS = [call_command, encode_command, url_command, codegen_command]
