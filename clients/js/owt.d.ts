@@ -23,10 +23,16 @@ export interface CallOptions {
 export type Result = unknown;
 export type Chunk = string | Uint8Array;
 
+/**
+ * An error response (`kind` is SPEC §8's `error` field, `status` the HTTP status), or the
+ * client's own failure: `connection_failed` (status 0; no server answered, `cause` is
+ * fetch's TypeError) or `not_event_stream` (`events()` on another content type, which
+ * `payload.content_type` names).
+ */
 export class OwtError extends Error {
   constructor(status: number, payload: Record<string, unknown> | null);
   status: number;
-  kind: string;
+  kind: "connection_failed" | "not_event_stream" | "stream_failed" | (string & {});
   payload: Record<string, unknown> | null;
   readonly traceback: string | null;
 }
@@ -64,6 +70,8 @@ export function stream(
   kwargs?: Record<string, unknown>,
   options?: CallOptions,
 ): AsyncGenerator<Chunk>;
+/** Server-sent events' data; an answer of another content type throws OwtError
+ * `not_event_stream`. */
 export function events(
   target: string | URL,
   code: string,

@@ -11,12 +11,15 @@
 // sha256 afterwards (when crypto.subtle exists: Node, https pages, localhost), and in full
 // again if the server answers unknown_code.
 
-/** An error response from the server: `kind` is SPEC §8's `error` field. */
+/**
+ * An error response from the server: `kind` is SPEC §8's `error` field. The client's own
+ * failures have status 0 and their own kind: `connection_failed` (no server answered).
+ */
 export class OwtError extends Error {
   constructor(status, payload) {
     const kind = (payload && payload.error) || "http_error";
     const message = (payload && payload.message) || `HTTP ${status}`;
-    super(`${kind} (${status}): ${message}`);
+    super(status ? `${kind} (${status}): ${message}` : `${kind}: ${message}`);
     this.name = "OwtError";
     this.status = status;
     this.kind = kind;
@@ -32,6 +35,25 @@ export class OwtError extends Error {
 }
 
 const encoder = new TextEncoder();
+
+// fetch rejects with a bare TypeError ("fetch failed") when no server answers, which says
+// neither where nor why: every request goes through here, and that becomes an OwtError of
+// kind connection_failed naming the server (as the Python client's ConnectionFailed does).
+// The caller's own abort (AbortError, TimeoutError) stays what it is.
+async function fetched(fetchFn, address, init) {
+  try {
+    return await fetchFn(address, init);
+  } catch (cause) {
+    if (!(cause instanceof TypeError)) throw cause;
+    const reason = cause.cause && cause.cause.message ? cause.cause.message : cause.message;
+    const error = new OwtError(0, {
+      error: "connection_failed",
+      message: `cannot reach ${new URL(address).origin}: ${reason} (is \`owt serve\` running there?)`,
+    });
+    error.cause = cause;
+    throw error;
+  }
+}
 
 // Server origin → the sha256 of each code this page/process has sent there.
 const sentCodes = new Map();
@@ -352,13 +374,13 @@ export async function send(target, code, kwargs = {}, options = {}) {
   const once = options.reuse === false || isStream(options.body);
   const sha = once ? null : await sha256(code);
   if (sha && memory.has(sha)) {
-    const response = await fetchFn(...request(target, code, kwargs, options, sha));
+    const response = await fetched(fetchFn, ...request(target, code, kwargs, options, sha));
     if (response.ok) return response;
     const error = await errorFor(response);
     if (error.kind !== "unknown_code") throw error;
     memory.delete(sha);
   }
-  const response = await fetchFn(...request(target, code, kwargs, options, null));
+  const response = await fetched(fetchFn, ...request(target, code, kwargs, options, null));
   if (sha && keepsCode(response.status)) memory.add(sha);
   if (!response.ok) throw await errorFor(response);
   return pastProgress(response, options);
@@ -654,6 +676,18 @@ export class EventParser {
  */
 export async function* events(target, code, kwargs = {}, options = {}) {
   const response = await send(target, code, kwargs, options);
+  if (mediaType(response) !== "text/event-stream") {
+    // Its body holds no event: iterating it would end at once and the answer would vanish.
+    await response.body?.cancel().catch(() => {});
+    const type = response.headers.get("content-type");
+    throw new OwtError(response.status, {
+      error: "not_event_stream",
+      message:
+        `the answer is not an event stream (its content type is ${type || "none"}, not ` +
+        "text/event-stream): call it for its result, or stream it for its chunks",
+      content_type: type,
+    });
+  }
   const parser = new EventParser(response.status);
   const decoder = new TextDecoder();
   const chunks = chunksOf(response);
@@ -698,7 +732,7 @@ export async function sendEndpoint(target, kwargs = {}, options = {}) {
     const params = new URLSearchParams();
     if (args.length) params.set("kwargs_b64", encodeText(jsonText(Object.fromEntries(args)), true));
     for (const [name, value] of own) params.set(name, queryValue(value));
-    return checked(await fetchFn(...upload(address, params, options)));
+    return checked(await fetched(fetchFn, ...upload(address, params, options)));
   }
   const files = args.filter(([, value]) => isBinary(value));
   const plain = args.filter(([name, value]) => !isBinary(value) && !CALL_FIELDS.has(name));
@@ -726,7 +760,7 @@ export async function sendEndpoint(target, kwargs = {}, options = {}) {
     if (named.length) body.kwargs = Object.fromEntries(named);
     init.body = jsonText({ ...body, ...Object.fromEntries(own) });
   }
-  return checked(await fetchFn(address.toString(), init));
+  return checked(await fetched(fetchFn, address.toString(), init));
 }
 
 async function checked(response) {

@@ -201,6 +201,39 @@ describe("errors", () => {
       return true;
     });
   });
+
+  test("an unreachable server is OwtError connection_failed naming it, from every request", async () => {
+    const nowhere = "http://127.0.0.1:1";
+    const code = "def run(): return 1";
+    const attempts = {
+      call: () => call(nowhere, code, {}),
+      get: () => call(`${nowhere}/p`, code, {}, { method: "GET" }),
+      stream: () => stream(nowhere, code).next(),
+      events: () => events(nowhere, code).next(),
+      upload: () => call(nowhere, code, {}, { body: "raw" }),
+      endpoint: () => endpoint(`${nowhere}/e`, { a: 1 }),
+      endpointGet: () => endpoint(`${nowhere}/e`, { a: 1 }, { method: "GET" }),
+      endpointUpload: () => endpoint(`${nowhere}/e`, {}, { body: "raw" }),
+      endpointFile: () => endpoint(`${nowhere}/e`, { f: new Uint8Array([1]) }),
+    };
+    for (const [name, attempt] of Object.entries(attempts)) {
+      await assert.rejects(attempt(), (err) => {
+        assert.ok(err instanceof OwtError, `${name}: ${err}`);
+        assert.equal(err.kind, "connection_failed", name);
+        assert.equal(err.status, 0, name);
+        assert.match(err.message, /^connection_failed: cannot reach http:\/\/127\.0\.0\.1:1: .*owt serve/, name);
+        assert.ok(err.cause instanceof TypeError, name);
+        return true;
+      });
+    }
+  });
+
+  test("the caller's own abort stays an AbortError", async () => {
+    await assert.rejects(
+      call(base, "def run(): return 1", {}, { signal: AbortSignal.abort() }),
+      (err) => err.name === "AbortError",
+    );
+  });
 });
 
 describe("streaming", () => {
@@ -239,6 +272,24 @@ describe("streaming", () => {
     const received = [];
     for await (const event of events(base, code)) received.push(event);
     assert.deepEqual(received, ["a", { b: 1 }, "two\nlines"]);
+  });
+
+  test("events() of an answer that is no event stream throws, naming its type", async () => {
+    const answers = [
+      ["def run(): return {'a': 1}", "application/json"],
+      ["def run(): return 'plain'", "text/plain; charset=utf-8"],
+      ["def run(): return None", null],
+    ];
+    for (const [code, type] of answers) {
+      await assert.rejects(events(base, code).next(), (err) => {
+        assert.ok(err instanceof OwtError);
+        assert.equal(err.kind, "not_event_stream");
+        assert.equal(err.status, 200);
+        assert.equal(err.payload.content_type, type);
+        assert.match(err.message, new RegExp(`its content type is ${type || "none"}`));
+        return true;
+      });
+    }
   });
 
   test("events over GET (what EventSource would do)", async () => {
