@@ -255,9 +255,9 @@ def test_an_empty_code_file_is_refused(owt_server: Any, tmp_path: Path, command:
         empty.write_text(text)
         result = CliRunner().invoke(COMMANDS[command], [*ARGS[command](owt_server.url), str(empty)])
         assert result.exit_code == 2, result.output
-        assert f"Invalid value for 'FILE': {str(empty)!r} is empty" in result.stderr
+        assert f"Invalid value for 'FILE': the file {str(empty)!r} is empty" in result.stderr
     piped = CliRunner().invoke(COMMANDS[command], [*ARGS[command](owt_server.url), "-"], "")
-    assert piped.exit_code == 2 and "stdin is empty" in piped.stderr
+    assert piped.exit_code == 2 and "the code is empty" in piped.stderr
 
 
 @pytest.mark.parametrize("command", ["call", "url"])

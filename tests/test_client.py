@@ -413,3 +413,26 @@ def test_events_of_an_answer_that_is_no_event_stream_raise(
             assert info.value.payload["content_type"] == content_type
 
     asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_code_that_is_empty_or_not_utf8_is_refused_before_sending(
+    owt_server: Any, tmp_path: Path
+) -> None:
+    """The server could only answer that no code came, or that it cannot read it."""
+    bad = tmp_path / "bad.py"
+    bad.write_bytes(b'def run(x):\n    return "\xff"\n')
+    empty = tmp_path / "empty.py"
+    empty.write_text("\n")
+    refused = {
+        str(bad): f"the file {str(bad)!r} is not UTF-8 text (byte 0xff at offset 24)",
+        bad: f"the file {str(bad)!r} is not UTF-8 text",
+        b"\xffdef run(): pass": "the code is not UTF-8 text (byte 0xff at offset 0)",
+        str(empty): f"the file {str(empty)!r} is empty",
+        "": "the code is empty",
+        " \n": "the code is empty",
+    }
+    with Client(owt_server.url) as client:
+        for code, message in refused.items():
+            with pytest.raises(ValueError, match=re.escape(message)):
+                client.call(code)
+        assert client.call(HELLO, name="still") == "Hello, still!"

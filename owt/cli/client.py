@@ -144,24 +144,17 @@ def _fields(fn_name: str | None, **options: Any) -> tuple[str | None, dict[str, 
 
 
 def _read_code(path: str) -> str:
-    """FILE's code: refused with a usage error when it cannot be read, is not UTF-8 text or
-    is empty (the server would only ask for code)."""
-    name = "stdin" if path == "-" else repr(path)
+    """FILE's code (stdin for ``-``); one that cannot be read, is not UTF-8 text or is
+    empty is a usage error, as the client's own reading says it."""
+    from owt.client import source_of
+
     try:
-        data = sys.stdin.buffer.read() if path == "-" else Path(path).expanduser().read_bytes()
+        code = sys.stdin.buffer.read() if path == "-" else Path(path).expanduser()
+        return source_of(code).code
     except OSError as exc:
-        raise click.BadParameter(f"{name}: {exc.strerror}", param_hint="'FILE'")
-    try:
-        code = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise click.BadParameter(
-            f"{name} is not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}): "
-            "save the code as UTF-8",
-            param_hint="'FILE'",
-        )
-    if not code.strip():
-        raise click.BadParameter(f"{name} is empty: there is no code to send", param_hint="'FILE'")
-    return code
+        raise click.BadParameter(f"{path!r}: {exc.strerror}", param_hint="'FILE'")
+    except ValueError as exc:  # not UTF-8, or empty
+        raise click.BadParameter(str(exc), param_hint="'FILE'")
 
 
 def _url_parts(url: str) -> SplitResult:

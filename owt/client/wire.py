@@ -21,7 +21,7 @@ import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeGuard
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from owt.client.errors import (
@@ -113,16 +113,40 @@ Code: TypeAlias = str | os.PathLike[str] | bytes | Callable[..., Any] | Source
 def source_of(obj: Code, fn_name: str | None = None) -> Source:
     """The code of ``obj``: a ``Source``, a path (``Path`` or a string naming an existing
     file), a local function (its source, decorators dropped, ``fn_name`` its name), bytes
-    (UTF-8), or any other string, taken as code."""
+    (UTF-8), or any other string, taken as code.
+
+    Code that is empty, or a file or bytes that are not UTF-8 text, is a ``ValueError``
+    saying so (the server could only answer that no code came)."""
+    source = _source_of(obj, fn_name)
+    if not source.code.strip():
+        what = f"the file {os.fspath(obj)!r}" if _is_path(obj) else "the code"
+        raise ValueError(f"{what} is empty: there is no code to send")
+    return source
+
+
+def _is_path(obj: object) -> TypeGuard[str | os.PathLike[str]]:
+    return isinstance(obj, os.PathLike) or (isinstance(obj, str) and _names_file(obj))
+
+
+def _text(data: bytes, what: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{what} is not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}): "
+            "save the code as UTF-8"
+        ) from None
+
+
+def _source_of(obj: Code, fn_name: str | None) -> Source:
     if isinstance(obj, Source):
         return Source(obj.code, fn_name or obj.fn_name)
-    if isinstance(obj, os.PathLike):
-        return Source(Path(obj).read_text(encoding="utf-8-sig"), fn_name or "run")
+    if _is_path(obj):
+        path = os.fspath(obj)
+        return Source(_text(Path(path).read_bytes(), f"the file {path!r}"), fn_name or "run")
     if isinstance(obj, bytes):
-        return Source(obj.decode("utf-8-sig"), fn_name or "run")
+        return Source(_text(obj, "the code"), fn_name or "run")
     if isinstance(obj, str):
-        if _names_file(obj):
-            return Source(Path(obj).read_text(encoding="utf-8-sig"), fn_name or "run")
         if _FILE_NAME.fullmatch(obj.strip()):
             raise FileNotFoundError(
                 f"no file {obj!r}: a string that names a .py file is sent as that file's code "
