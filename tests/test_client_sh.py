@@ -82,3 +82,32 @@ def test_owt_url(owt_server: Any, hello: Path) -> None:
 def test_usage() -> None:
     done = bash("owt_call http://127.0.0.1:9")
     assert done.returncode == 2 and "usage: owt_call" in done.stderr
+
+
+ECHO = "def run(request):\n    return {'path': request.path, 'q': request.args.get('q')}\n"
+
+
+def test_owt_url_percent_encodes_the_path_and_query(owt_server: Any, tmp_path: Path) -> None:
+    echo = tmp_path / "echo.py"
+    echo.write_text(ECHO)
+    given = shlex.quote(owt_server.url + "/a b/é/%41?q=x y é#top")
+    done = bash(f"owt_url {given} {echo}")
+    assert done.returncode == 0, done.stderr
+    url = done.stdout.strip()
+    assert url.isascii() and " " not in url, url
+    assert url.startswith(owt_server.url + "/a%20b/%C3%A9/%41?q=x%20y%20%C3%A9&code_b64="), url
+    assert url.endswith("#top")
+    curl = subprocess.run(["curl", "-sS", url], capture_output=True, text=True, timeout=30)
+    assert curl.stdout == '{"path": "/a b/é/A", "q": "x y é"}', curl.stderr
+
+
+def test_empty_code_is_refused_before_sending(owt_server: Any, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.py"
+    empty.write_text("")
+    for helper in ("owt_call", "owt_url"):
+        done = bash(f"{helper} {owt_server.url} {empty}")
+        assert done.returncode == 2, done
+        assert done.stderr == f"{helper}: {empty} is empty: there is no code to send\n"
+        assert done.stdout == ""
+    piped = bash(f"owt_call {owt_server.url} -", stdin="")
+    assert piped.returncode == 2 and "stdin is empty" in piped.stderr

@@ -33,6 +33,33 @@ _owt_b64_text() {
     printf '%s' "$1" | _owt_b64 - "$2"
 }
 
+# _owt_escape URL: the URL with its spaces, quotes and non-ASCII bytes percent-encoded, as
+# a browser sends them, so a printed URL can be pasted; what is already encoded stays.
+_owt_escape() {
+    local LC_ALL=C
+    local s=$1 out='' c i
+    for ((i = 0; i < ${#s}; i++)); do
+        c=${s:i:1}
+        case $c in
+            [A-Za-z0-9._~/:@!\$\&\'\(\)*+,\;=?%#\[\]-]) out+=$c ;;
+            *) printf -v c '%02X' "'$c"; out+=%${c: -2} ;;
+        esac
+    done
+    printf '%s' "$out"
+}
+
+# _owt_code FILE|- CALLER [url]: the code's base64 (as _owt_b64); empty code is refused
+# here, where the file is named (the server could only say that no code came).
+_owt_code() {
+    local out
+    out=$(_owt_b64 "$1" "$3") || return
+    if [ -z "$out" ]; then
+        printf '%s: %s is empty: there is no code to send\n' "$2" "${1/#-/stdin}" >&2
+        return 2
+    fi
+    printf '%s' "$out"
+}
+
 # owt_call URL FILE.py ['{"name": "owt"}'] [curl options...]
 owt_call() {
     if [ $# -lt 2 ]; then
@@ -42,7 +69,7 @@ owt_call() {
     local url=$1 file=$2 kwargs=${3:-'{}'}
     shift $(($# < 3 ? 2 : 3))
     local code args
-    code=$(_owt_b64 "$file") || return
+    code=$(_owt_code "$file" owt_call) || return
     args=$(_owt_b64_text "$kwargs") || return
     printf '{"code_b64": "%s", "kwargs_b64": "%s"}' "$code" "$args" |
         curl -sS -N --fail-with-body -H 'content-type: application/json' \
@@ -55,10 +82,13 @@ owt_url() {
         printf 'usage: owt_url URL FILE.py [KWARGS_JSON]\n' >&2
         return 2
     fi
-    local url=$1 file=$2 kwargs=${3:-'{}'} sep='?'
+    local url=$1 file=$2 kwargs=${3:-'{}'} sep='?' fragment=''
     local code args
-    code=$(_owt_b64 "$file" url) || return
+    code=$(_owt_code "$file" owt_url url) || return
     args=$(_owt_b64_text "$kwargs" url) || return
+    # The call's query goes before a fragment, not inside it.
+    case $url in *#*) fragment="#${url#*#}" url=${url%%#*} ;; esac
     case $url in *\?*) sep='&' ;; esac
-    printf '%s%scode_b64=%s&kwargs_b64=%s\n' "$url" "$sep" "$code" "$args"
+    url=$(_owt_escape "$url") fragment=$(_owt_escape "$fragment")
+    printf '%s%scode_b64=%s&kwargs_b64=%s%s\n' "$url" "$sep" "$code" "$args" "$fragment"
 }
