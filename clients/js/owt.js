@@ -73,9 +73,11 @@ export function encodeText(text, urlSafe = false) {
 }
 
 // An editor's UTF-8 byte order mark is not code: the server drops it (as Python does) and
-// hashes what is left, so the client must hash the same text.
+// hashes what is left, so the client must hash the same text. Empty code is refused here:
+// the server could only answer that no code came.
 function sourceText(code) {
   const text = String(code);
+  if (!text.trim()) throw new TypeError("the code is empty: there is no code to send");
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 

@@ -228,6 +228,13 @@ describe("errors", () => {
     }
   });
 
+  test("empty code is refused before sending", async () => {
+    for (const code of ["", " \n", "\ufeff"]) {
+      await assert.rejects(call(base, code), { name: "TypeError", message: /the code is empty/ });
+      assert.throws(() => url(base, code), { name: "TypeError", message: /the code is empty/ });
+    }
+  });
+
   test("the caller's own abort stays an AbortError", async () => {
     await assert.rejects(
       call(base, "def run(): return 1", {}, { signal: AbortSignal.abort() }),
