@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -286,3 +287,50 @@ def test_url_percent_encodes_the_path_and_query_for_a_shell(
     # Pasted into curl as it is: the server reads the path and query the user wrote.
     curl = subprocess.run(["curl", "-sS", url], capture_output=True, text=True, timeout=30)
     assert json.loads(curl.stdout) == {"path": "/a b/é/A", "q": "x y é"}, curl.stderr
+
+
+BAD = "\udcff"  # how Python hands over a command-line byte that is not UTF-8
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (["{url}", "{hello}", f"name={BAD}"], "ARGS"),
+        (["{url}", "{hello}", f"{BAD}:=1"], "ARGS"),
+        (["{url}/" + BAD, "{hello}"], "'URL'"),
+        (["--env", BAD, "{url}", "{hello}"], "'--env'"),
+        (["--fn", BAD, "{url}", "{hello}"], "'--fn'"),
+        (["-r", BAD, "{url}", "{hello}"], "'-r' / '--requirement'"),
+        (["--auth", f"{BAD}:pw", "{url}", "{hello}"], "'--auth'"),
+        (["--token", "é", "{url}", "{hello}"], "'--token'"),
+        (["--upload", "{hello}", "--content-type", "é", "{url}", "{hello}"], "'--content-type'"),
+    ],
+)
+def test_text_that_no_request_can_carry_is_a_usage_error(
+    owt_server: Any, hello: Path, args: list[str], hint: str
+) -> None:
+    args = [a.format(url=owt_server.url, hello=hello) for a in args]
+    result = CliRunner().invoke(call_command, args)
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for {hint}: " in result.stderr
+    assert "is not UTF-8 text" in result.stderr or "printable ASCII" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["encode", "url"])
+def test_encode_and_url_refuse_text_that_is_not_utf8(
+    owt_server: Any, hello: Path, command: str
+) -> None:
+    args = [*ARGS[command](owt_server.url), str(hello), f"name={BAD}"]
+    result = CliRunner().invoke(COMMANDS[command], args)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for ARGS: 'name=\\udcff' is not UTF-8 text" in result.stderr
+
+
+def test_a_file_argument_whose_name_is_not_utf8_is_sent(owt_server: Any, tmp_path: Path) -> None:
+    """A path is the file system's bytes: the file is read, its part named as well as text can."""
+    data = tmp_path / os.fsdecode(b"\xff.bin")
+    data.write_bytes(b"12345")
+    code = "def run(request, f): return [len(f), request.files['f'].filename]"
+    result = CliRunner().invoke(call_command, [owt_server.url, "-", f"f=@{data}"], input=code)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == [5, "\ufffd.bin"]

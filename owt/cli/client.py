@@ -36,6 +36,11 @@ def parse_arguments(items: tuple[str, ...]) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     for item in items:
         name, sep, value = item.partition("=")
+        is_path = value.startswith("@") and not value.startswith("@@")
+        try:  # a file's path is the file system's, whatever its bytes
+            _checked_text(name if is_path else item)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="ARGS")
         if not sep or not name or name == ":":
             raise click.BadParameter(f"{item!r} is not NAME=text or NAME:=json", param_hint="ARGS")
         if name.endswith(":"):
@@ -89,13 +94,46 @@ class _Seconds(click.ParamType):
 SECONDS = _Seconds()
 
 
+class _Text(click.ParamType):
+    """Text that can travel: UTF-8 (a shell hands Python bytes that are not as lone
+    surrogates, which no request can carry), or printable ASCII for an HTTP header."""
+
+    name = "text"
+
+    def __init__(self, header: bool = False) -> None:
+        self.header = header
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        try:
+            return _checked_text(str(value), header=self.header)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _checked_text(value: str, *, header: bool = False) -> str:
+    if header and not (value.isascii() and value.isprintable()):
+        raise ValueError(f"{value!r} is not printable ASCII, which an HTTP header needs")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{value!r} is not UTF-8 text") from None
+    return value
+
+
+TEXT = _Text()
+HEADER_TEXT = _Text(header=True)
+
+
 def _file_argument(path: str, item: str) -> io.BytesIO:
     try:
         data = Path(path).expanduser().read_bytes()
     except OSError as exc:
         raise click.BadParameter(f"{item!r}: cannot read {path}: {exc.strerror}")
     part = io.BytesIO(data)
-    part.name = os.path.basename(path)  # the part's file name
+    # The part's file name: a name the file system holds in bytes that are not UTF-8 is sent
+    # with those bytes replaced (a multipart header is text).
+    name = os.fsencode(os.path.basename(path)).decode("utf-8", "replace")
+    part.name = name
     return part
 
 
@@ -120,15 +158,22 @@ CODE_FILE = click.Path(dir_okay=False, allow_dash=True)
 
 def _call_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     options = [
-        click.option("--fn", "fn_name", metavar="NAME", help="The function to call. [run]"),
-        click.option("--env", help="The server environment that runs it. [main]"),
+        click.option(
+            "--fn", "fn_name", type=TEXT, metavar="NAME", help="The function to call. [run]"
+        ),
+        click.option("--env", type=TEXT, help="The server environment that runs it. [main]"),
         click.option("--timeout", type=SECONDS, help="Seconds before the server gives up."),
         click.option("--use-cache", is_flag=True, default=None, help="Cache the response."),
         click.option(
             "--cache-kwargs", is_flag=True, default=None, help="Key the cache by arguments too."
         ),
         click.option(
-            "-r", "--requirement", "requirements", multiple=True, help="A pip requirement."
+            "-r",
+            "--requirement",
+            "requirements",
+            type=TEXT,
+            multiple=True,
+            help="A pip requirement.",
         ),
     ]
     for option in reversed(options):
@@ -159,6 +204,10 @@ def _read_code(path: str) -> str:
 
 def _url_parts(url: str) -> SplitResult:
     """URL as the server's address, refused with a usage error when it cannot be one."""
+    try:
+        _checked_text(url)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'URL'")
     try:
         parts = urlsplit(url if "://" in url else f"http://{url}")
         parts.port  # noqa: B018 - a port out of range raises here
@@ -212,12 +261,15 @@ def _print_result(result: Any) -> None:
 )
 @click.option(
     "--content-type",
+    type=HEADER_TEXT,
     default="application/octet-stream",
     show_default=True,
     help="The type of the --upload body.",
 )
-@click.option("--auth", metavar="USER:PASSWORD", envvar="OWT_CLIENT_AUTH", help="Basic auth.")
-@click.option("--token", envvar="OWT_CLIENT_TOKEN", help="Bearer token.")
+@click.option(
+    "--auth", type=TEXT, metavar="USER:PASSWORD", envvar="OWT_CLIENT_AUTH", help="Basic auth."
+)
+@click.option("--token", type=HEADER_TEXT, envvar="OWT_CLIENT_TOKEN", help="Bearer token.")
 @click.option("--http-timeout", type=SECONDS, default=300.0, help="Seconds to wait. [300]")
 @_call_options
 def call_command(
