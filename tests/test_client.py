@@ -436,3 +436,11 @@ def test_code_that_is_empty_or_not_utf8_is_refused_before_sending(
             with pytest.raises(ValueError, match=re.escape(message)):
                 client.call(code)
         assert client.call(HELLO, name="still") == "Hello, still!"
+
+
+def test_a_token_that_cannot_be_a_header_is_refused_at_once(owt_server: Any) -> None:
+    for token in ("é", "a\nb"):
+        with pytest.raises(ValueError, match="token= must be printable ASCII"):
+            Client(owt_server.url, token=token)
+        with pytest.raises(ValueError, match="token= must be printable ASCII"):
+            AsyncClient(owt_server.url, token=token)

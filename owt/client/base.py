@@ -138,6 +138,9 @@ def http_options(
 ) -> dict[str, Any]:
     """The options of the ``httpx`` client under an owt client."""
     merged = dict(headers or {})
+    if token and not (token.isascii() and token.isprintable()):
+        # httpx would raise UnicodeEncodeError at the first call, far from the cause.
+        raise ValueError("token= must be printable ASCII: it goes in the Authorization header")
     if token:
         merged["authorization"] = f"Bearer {token}"
     return {
