@@ -36,6 +36,17 @@ def test_headers_from_tuple(owt_server):
     assert r.headers["x-y"] == "z"
 
 
+def test_a_tuple_of_its_own_type_is_data(owt_server):
+    # Only a plain tuple is (body, status[, headers]): a namedtuple is a value.
+    code = (
+        "from collections import namedtuple\n"
+        "P = namedtuple('P', 'x y')\n"
+        "def run(): return P('a', 404)\n"
+    )
+    r = call(owt_server.url, code)
+    assert (r.status_code, r.json()) == (200, ["a", 404])
+
+
 def test_none_is_empty(owt_server):
     r = call(owt_server.url, "def run(): pass")
     assert r.status_code == 200

@@ -10,6 +10,7 @@
 | None                           | empty body                                             |
 | iterator / async iterator      | streamed; its content type from the first chunk        |
 | (body, status[, headers])      | the body as above with that status and headers         |
+| a tuple subclass (namedtuple)  | a value: JSON, like a list                             |
 | Response(body, status, headers)| exactly that                                           |
 """
 
@@ -275,20 +276,20 @@ def _is_headers(value: Any) -> bool:
 def parts_of(result: Any) -> tuple[Any, int, list[tuple[str, str]]]:
     """Split a result into (body, status, headers): unpacks ``Response`` and status tuples.
 
+    Only a plain ``tuple`` is ``(body, status[, headers])``: a tuple of its own type (a
+    namedtuple, ``owt.summat``'s data tuple from ``fork``) is a value, sent as a JSON array.
+
     The status and headers are checked here, before anything is sent (see :func:`check_head`).
     """
     if isinstance(result, Response):
         parts = (result.body, result.status, _header_list(result.headers))
-    elif isinstance(result, tuple) and len(result) == 2 and _is_status(result[1]):
+    elif type(result) is not tuple:  # a namedtuple or a pipe's data tuple is a value
+        return result, 200, []
+    elif len(result) == 2 and _is_status(result[1]):
         parts = (result[0], result[1], [])
-    elif isinstance(result, tuple) and len(result) == 2 and _is_headers(result[1]):
+    elif len(result) == 2 and _is_headers(result[1]):
         parts = (result[0], 200, _header_list(result[1]))
-    elif (
-        isinstance(result, tuple)
-        and len(result) == 3
-        and _is_status(result[1])
-        and _is_headers(result[2])
-    ):
+    elif len(result) == 3 and _is_status(result[1]) and _is_headers(result[2]):
         parts = (result[0], result[1], _header_list(result[2]))
     else:
         return result, 200, []

@@ -19,7 +19,7 @@ from typing import Any, TypeVar, overload
 
 from owt.core.call import Request, Response
 from owt.summat import effects, ml, sources, transforms
-from owt.summat.step import MISSING, Context, Step
+from owt.summat.step import MISSING, Context, Step, as_data
 
 __all__ = ["STEPS", "Pipe", "pipe"]
 
@@ -32,6 +32,7 @@ class Pipe(Step[Any, T]):
     """A sequence of steps, run in order on a value (see the module docstring)."""
 
     name = "pipe"
+    gives_replies = True  # its own steps have marked their data already
 
     def __init__(self, steps: tuple[Step[Any, Any], ...] = ()) -> None:
         self.steps = steps
@@ -52,7 +53,11 @@ class Pipe(Step[Any, T]):
 
     def run(self, last: Any, ctx: Context) -> T:
         for step in self.steps:
-            last = step.run(last, ctx)
+            value = step.run(last, ctx)
+            # A tuple a step made (``fork``, ``const``, ``ix``...) is data, sent as a JSON
+            # array; only a user's function may return a reply's ``(body, status)``. A value
+            # passed through unchanged keeps what it was.
+            last = value if step.gives_replies or value is last else as_data(value)
         return last
 
     def done(self) -> Callable[..., T]:

@@ -21,7 +21,9 @@ __all__ = [
     "Arguments",
     "Context",
     "Step",
+    "Values",
     "apply",
+    "as_data",
     "closing_iter",
     "describe",
     "prepare",
@@ -32,6 +34,18 @@ MISSING: Any = object()
 
 A = TypeVar("A", contravariant=True)
 B = TypeVar("B", covariant=True)
+
+
+class Values(tuple[Any, ...]):
+    """A tuple that is data: owt sends it as a JSON array, never reads it as a reply's
+    ``(body, status[, headers])``. Equal to, and shown as, the plain tuple it holds."""
+
+    __slots__ = ()
+
+
+def as_data(value: Any) -> Any:
+    """``value``, a plain tuple among them marked as data (:class:`Values`)."""
+    return Values(value) if type(value) is tuple else value
 
 
 class Arguments(dict[str, Any]):
@@ -57,7 +71,7 @@ class Context:
     ) -> None:
         given = dict(kwargs or {})
         self._request = request
-        self.initial: Any = given.pop("__last__", None)
+        self.initial: Any = as_data(given.pop("__last__", None))  # a caller's tuple is data
         self.kwargs: dict[str, Any] = given
         self.names: dict[str, Any] = {}
         self.modules: dict[str, ModuleType] = {}
@@ -86,6 +100,11 @@ class Step(Generic[A, B]):
 
     name: str = "step"
     args: tuple[Any, ...] = ()
+    #: True for steps that give what a user's function returned (``f``, ``to(fn)``, a nested
+    #: pipe), which owt reads by its usual rules: a plain ``(body, status)`` tuple is a reply.
+    #: A tuple any other step gives is data (a JSON array): the pipe marks it as
+    #: :class:`Values`.
+    gives_replies: bool = False
 
     def run(self, last: A, ctx: Context) -> B:
         raise NotImplementedError

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from owt.core.results import encode_chunk, encode_json
-from owt.summat.step import MISSING, Context, Step, apply, describe, prepare
+from owt.summat.step import MISSING, Context, Step, Values, apply, as_data, describe, prepare
 
 __all__ = [
     "Bytes",
@@ -43,6 +43,7 @@ class F(Step[Any, Any]):
     """``f(fn)``: ``fn(value)`` (or a pipe run on the value)."""
 
     name = "f"
+    gives_replies = True  # what the user's function returned, read by owt's usual rules
 
     def __init__(self, fn: Any) -> None:
         self.args = (fn,)
@@ -214,6 +215,7 @@ class Cond(Step[Any, Any]):
     """
 
     name = "cond"
+    gives_replies = True  # a function branch's result is the user's; a plain one is data
 
     def __init__(self, first: Any, second: Any, third: Any = MISSING) -> None:
         if third is MISSING:
@@ -233,11 +235,13 @@ class Cond(Step[Any, Any]):
     def run(self, last: Any, ctx: Context) -> Any:
         test = last if self.pred is None else apply(self.pred, last, ctx)
         branch = self.then if test else self.else_
-        return apply(branch, last, ctx) if callable(branch) else branch
+        return apply(branch, last, ctx) if callable(branch) else as_data(branch)
 
 
 class Fork(Step[Any, tuple[Any, Any]]):
-    """``fork(left, right)``: ``(left(value), right(value))``, one after the other."""
+    """``fork(left, right)``: ``(left(value), right(value))``, one after the other — a tuple
+    for the next step, and data (a JSON array) if it is the result, never a reply's
+    ``(body, status)``."""
 
     name = "fork"
 
@@ -247,7 +251,7 @@ class Fork(Step[Any, tuple[Any, Any]]):
         self.right = prepare(right)
 
     def run(self, last: Any, ctx: Context) -> tuple[Any, Any]:
-        return apply(self.left, last, ctx), apply(self.right, last, ctx)
+        return Values((apply(self.left, last, ctx), apply(self.right, last, ctx)))
 
 
 def as_bytes(value: Any) -> bytes:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from owt.core.results import parts_of
 from owt.summat import pipe
 
 
@@ -182,3 +183,50 @@ def test_cond_predicate_must_be_callable() -> None:
 def test_fork_gives_both_results() -> None:
     assert pipe().const("ab").fork(len, str.upper)() == (2, "AB")
     assert pipe().const([1, 2]).fork(pipe().f(sum), pipe().ix(0))() == (3, 1)
+
+
+def sent_as(result: Any) -> tuple[Any, int, list[tuple[str, str]]]:
+    """What owt's reply rules read a pipe's result as: (body, status, headers)."""
+    return parts_of(result)
+
+
+@pytest.mark.parametrize("right", [len, lambda s: {"a": s}, lambda s: 404, lambda s: [("a", "b")]])
+def test_forks_tuple_is_data_not_a_status_or_headers(right: Any) -> None:
+    result = pipe().kwarg("x").fork(str.upper, right)(x="owt")
+    assert isinstance(result, tuple) and repr(result) == repr(("OWT", right("owt")))
+    assert sent_as(result) == (result, 200, [])
+
+
+def test_forks_tuple_reaches_the_next_step_as_a_tuple() -> None:
+    assert pipe().const("ab").fork(len, str.upper).f(lambda t: type(t).__mro__[-2])() is tuple
+    assert pipe().const("ab").fork(str.upper, len).f(lambda t: t[0] * t[1])() == "ABAB"
+
+
+@pytest.mark.parametrize(
+    "p",
+    [
+        pipe().const(("gone", 410)),
+        pipe().const([("x", 404)]).ix(0),
+        pipe().const({"a": ("x", 404)}).get("a"),
+        pipe().const([("x", 404)]).last(),
+        pipe().const(["x", 404]).cast(tuple),
+        pipe().const("x").cond(("x", 404), "y"),
+        pipe().const("x").fork(str.upper, len).identity(),
+        pipe().kwarg("t"),
+        pipe(),
+    ],
+    ids=repr,
+)
+def test_every_tuple_a_step_gives_is_data(p: Any) -> None:
+    result = p(t=("x", 404), __last__=("x", 404))
+    assert isinstance(result, tuple)
+    assert sent_as(result)[1:] == (200, [])
+
+
+def test_a_users_function_may_still_return_a_reply() -> None:
+    assert sent_as(pipe().kwarg("x").f(lambda s: (s, 404))(x="a")) == ("a", 404, [])
+    passed = pipe().const("a").f(lambda s: (s, {"x-y": "z"})).exec(print).identity()
+    assert sent_as(passed()) == ("a", 200, [("x-y", "z")])
+    nested = pipe().const("a").to(pipe().f(lambda s: (s, 201)))
+    assert sent_as(nested())[1] == 201
+    assert sent_as(pipe().const(1).cond(lambda v: ("a", 202), "b")())[1] == 202
