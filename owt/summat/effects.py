@@ -70,16 +70,21 @@ class Open(Step[Any, Any]):
 def read_under(root_dir: str | os.PathLike[str], name: Any) -> bytes:
     """The bytes of the regular file ``name`` inside ``root_dir``.
 
-    The path is resolved first (:func:`resolve_under`), then opened, then the *opened* file's
-    own path (``/proc/self/fd``) is checked to be inside the root again: a symlink swapped in
-    between the two steps cannot lead the read outside. Refusals are 403 ``forbidden`` (also
-    a ``PermissionError``) and 404 ``not_found``, naming only the relative path asked for.
+    The path is resolved first (:func:`resolve_under`), then opened as asked, then the
+    *opened* file's own path (``/proc/self/fd``) is checked to be inside the root again: a
+    symlink swapped in between the two steps cannot lead the read outside. Refusals are 403
+    ``forbidden`` (also a ``PermissionError``) and 404 ``not_found``, naming only the
+    relative path asked for.
     """
     target = resolve_under(root_dir, name)
     root = os.path.realpath(root_dir)
     asked = _relative(name)
+    # Opened by the path as asked, not the resolved one, so the kernel's own rules apply:
+    # ``in.txt/`` or ``in.txt/../in.txt`` name no file (realpath would drop the slash).
     try:
-        fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(
+            os.path.join(root, asked), os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        )
     except (FileNotFoundError, NotADirectoryError):
         raise NoFile(f"open(): no file {asked!r} under root_dir")
     except OSError as exc:
@@ -132,8 +137,8 @@ def resolve_under(root_dir: str | os.PathLike[str], name: Any) -> str:
         relative = os.fspath(name)
     else:
         raise TypeError(f"open(): expected a path or a list of segments, got {type(name).__name__}")
-    if not relative or "\x00" in relative:
-        raise ValueError(f"open(): not a file name: {relative!r}")
+    if not relative or "\x00" in relative:  # a caller's bad path, like a missing file
+        raise NoFile(f"open(): no file {relative!r} under root_dir")
     if os.path.isabs(relative) or os.path.splitdrive(relative)[0]:
         raise Forbidden("open(): absolute paths are refused; give a path relative to root_dir")
     root = os.path.realpath(root_dir)
