@@ -25,7 +25,12 @@ def pcm16(samples: Any) -> bytes:
     ``dtype`` kind and ``astype``/``tolist`` — so no third-party import is needed.
     """
     if isinstance(samples, (bytes, bytearray, memoryview)):
-        return bytes(samples)
+        data = bytes(samples)
+        if len(data) % 2:
+            raise ValueError(
+                f"wav(): PCM bytes are 16-bit samples, 2 bytes each; got {len(data)} bytes"
+            )
+        return data
     dtype = getattr(samples, "dtype", None)
     kind = getattr(dtype, "kind", None)
     if kind is not None and callable(getattr(samples, "astype", None)):
@@ -50,13 +55,25 @@ def pcm16(samples: Any) -> bytes:
 
 
 def wav_bytes(samples: Any, rate: int, channels: int = 1) -> bytes:
-    """A complete WAV file (16-bit PCM) of ``samples`` — interleaved when ``channels`` > 1."""
+    """A complete WAV file (16-bit PCM) of ``samples`` — interleaved when ``channels`` > 1.
+
+    A sample count that is not a multiple of ``channels`` (a partial frame) is a
+    ``ValueError``, as are bytes that are not whole 16-bit samples.
+    """
     if rate <= 0 or channels <= 0:
         raise ValueError(f"wav(): rate and channels must be positive, got {rate}, {channels}")
+    data = pcm16(samples)
+    count = len(data) // 2
+    if count % channels:
+        raise ValueError(
+            f"wav(): {count} samples do not make whole frames of {channels} channels "
+            f"(interleave one sample per channel per frame)"
+        )
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
         out.setnchannels(channels)
         out.setsampwidth(2)
         out.setframerate(rate)
-        out.writeframes(pcm16(samples))
+        out.writeframes(data)
+    # Whole 16-bit frames make every chunk even, so no RIFF pad byte is ever needed.
     return buffer.getvalue()

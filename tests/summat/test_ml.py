@@ -195,6 +195,26 @@ def test_wav_refuses_bad_samples() -> None:
         pipe().const(["x"]).wav(8000)()
 
 
+def test_wav_refuses_partial_frames_and_half_samples() -> None:
+    with pytest.raises(ValueError, match="3 samples do not make whole frames of 2 channels"):
+        pipe().const([0.0, 0.1, 0.2]).wav(8000, channels=2)()
+    with pytest.raises(ValueError, match="16-bit samples, 2 bytes each; got 1 bytes"):
+        pipe().const(b"\x00").wav(8000)()
+    with pytest.raises(ValueError, match="whole frames"):
+        pipe().const(array("h", [1, 2, 3]).tobytes()).wav(8000, channels=2)()
+    with pytest.raises(ValueError, match="whole frames"):  # per clip in a stream too
+        list(pipe().const(iter([[0.1, 0.2], [0.3]])).wav(8000, channels=2)())
+
+
+def test_wav_chunks_are_whole_frames_and_even() -> None:
+    data = pipe().const([0.0, 0.1, 0.2, 0.3, 0.4, 0.5]).wav(8000, channels=3)()
+    assert data[36:40] == b"data"
+    size = int.from_bytes(data[40:44], "little")
+    assert size == 12 and size % (2 * 3) == 0 and len(data) == 44 + size
+    assert int.from_bytes(data[4:8], "little") == len(data) - 8
+    assert read_wav(data)[1:] == (3, [0, 3277, 6553, 9830, 13107, 16384])
+
+
 def test_keep_builds_once_per_process_and_names_the_object() -> None:
     built: list[int] = []
 
