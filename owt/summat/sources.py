@@ -11,10 +11,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 from owt.core.call import CALL_FIELDS
+from owt.core.context import current_call
 from owt.core.errors import BadRequest
 from owt.summat.step import MISSING, Arguments, Context, Step
 
-__all__ = ["Const", "Input", "Json", "Kwarg", "Kwargs", "Last", "Path", "Query"]
+__all__ = ["Const", "Input", "Json", "Kwarg", "Kwargs", "Last", "Path", "Query", "by_default"]
 
 T = TypeVar("T")
 
@@ -32,7 +33,10 @@ class Kwarg(Step[Any, Any]):
 
     def run(self, last: Any, ctx: Context) -> Any:
         if self.key in ctx.kwargs:
-            return ctx.kwargs[self.key]
+            value = ctx.kwargs[self.key]
+            if self.default is MISSING:
+                return value
+            return by_default(f"kwarg({self.key!r})", self.key, value, self.default)
         if self.default is not MISSING:
             return self.default
         given = ", ".join(sorted(ctx.kwargs)) or "none"
@@ -40,6 +44,31 @@ class Kwarg(Step[Any, Any]):
             f"kwarg({self.key!r}): the call has no argument {self.key!r} (it has: {given})",
             field=self.key,
         )
+
+
+def by_default(step: str, key: str, value: Any, default: Any) -> Any:
+    """``value`` converted by the type of ``default`` on an endpoint's call, whose arguments
+    arrive as query or form text (``"3"`` for ``n=1`` is ``3``), just as a function endpoint's
+    parameter without a hint is (:mod:`owt.core.typed`); any other call's value as it is.
+
+    A value that does not fit is a 400 ``bad_request`` naming the argument.
+    """
+    call = current_call()
+    if call is None or not call.typed:
+        return value
+    from owt.core import hints, typed  # only typed calls need them
+
+    hint = hints.hint_from_default(default)
+    try:
+        return typed.convert(value, hint)
+    except typed.Mismatch as exc:
+        reason = f" ({exc})" if str(exc) else ""
+        raise BadRequest(
+            f"{step}: the argument {key!r} expects {hints.describe(hint)} (its default is "
+            f"{default!r}), got {value!r}{reason}",
+            field=key,
+            expected=hints.describe(hint),
+        ) from None
 
 
 class Kwargs(Step[Any, dict[str, Any]]):
@@ -54,7 +83,13 @@ class Kwargs(Step[Any, dict[str, Any]]):
         self.defaults = defaults
 
     def run(self, last: Any, ctx: Context) -> dict[str, Any]:
-        return Arguments({**self.defaults, **ctx.kwargs})
+        given = {
+            key: by_default("kwargs()", key, value, self.defaults[key])
+            if key in self.defaults
+            else value
+            for key, value in ctx.kwargs.items()
+        }
+        return Arguments({**self.defaults, **given})
 
     def __repr__(self) -> str:
         return f"kwargs({', '.join(f'{k}={v!r}' for k, v in self.defaults.items())})"

@@ -26,6 +26,44 @@ def test_kwarg_default() -> None:
     assert pipe().kwarg("lang", "en")(lang="fr") == "fr"
 
 
+def typed_call() -> Call:
+    """An endpoint's call: its arguments arrived as query or form text."""
+    return Call(code="", sha256="0", typed=True)
+
+
+def test_defaults_convert_an_endpoints_text_arguments() -> None:
+    p = pipe().kwargs(n=1, name="x", ratio=0.5, loud=False).f(lambda n, name: name * n)
+    with using_call(typed_call()):
+        assert p(n="3") == "xxx"
+        assert pipe().kwargs(n=1, ratio=0.5, loud=False)(n="3", ratio="2", loud="yes") == {
+            "n": 3,
+            "ratio": 2.0,
+            "loud": True,
+        }
+        assert pipe().kwarg("n", 1)(n=" 7 ") == 7
+        assert pipe().kwarg("tags", ())(tags=["a", "b"]) == ["a", "b"]
+        assert pipe().kwargs(n=1, other=None)(other="3", extra="4") == {
+            "n": 1,
+            "other": "3",
+            "extra": "4",
+        }  # no default, or a None one: as sent
+        assert pipe().kwarg("n")(n="3") == "3"
+
+
+def test_a_misfit_of_a_default_is_a_bad_request_naming_it() -> None:
+    with using_call(typed_call()):
+        for p in (pipe().kwargs(n=1), pipe().kwarg("n", 1)):
+            with pytest.raises(BadRequest, match=r"'n' expects an integer .*got 'many'") as info:
+                p(n="many")
+            assert info.value.extra["field"] == "n"
+
+
+def test_defaults_leave_other_calls_arguments_as_sent() -> None:
+    assert pipe().kwargs(n=1)(n="3") == {"n": "3"}
+    with using_call(Call(code="", sha256="0")):
+        assert pipe().kwarg("n", 1)(n="3") == "3"
+
+
 def test_kwargs_merges_defaults_without_last() -> None:
     got = pipe().kwargs(lang="en", n=1)(n=2, text="hi")
     assert got == {"lang": "en", "n": 2, "text": "hi"}
