@@ -354,10 +354,13 @@ def _no_function(module: types.ModuleType, fn_name: str, endpoint: bool = False)
     defined = sorted(
         name
         for name, value in module.__dict__.items()
-        if inspect.isfunction(value)
-        and not name.startswith("_")
+        if not name.startswith("_")
         and prelude.get(name) is not value
-        and getattr(value, "__module__", None) == module.__name__
+        and (
+            getattr(value, "__module__", None) == module.__name__
+            if inspect.isfunction(value)
+            else _callable_object(value)  # a pipe (``shout = pipe()...``), a partial
+        )
     )
     if not defined:
         return f"the code defines no function {fn_name!r} (it defines no function at all)"
@@ -371,6 +374,15 @@ def _no_function(module: types.ModuleType, fn_name: str, endpoint: bool = False)
     return (
         f"the code defines no function {fn_name!r}; it defines: {listed} "
         f"(name yours {fn_name!r}, or send fn_name={defined[0]!r})"
+    )
+
+
+def _callable_object(value: Any) -> bool:
+    """A callable the code made, not a function, class, module or builtin it imported."""
+    return callable(value) and not (
+        isinstance(value, (type, types.ModuleType))
+        or inspect.isroutine(value)
+        or inspect.isbuiltin(value)
     )
 
 
