@@ -10,13 +10,17 @@ effects touch the machine (``open``, ``importing``, ``installing``, ``shell``); 
 shape model input and output (``sentences``, ``batch``, ``each``, ``sse``, ``json_out``,
 ``b64``, ``wav``, ``keep``). ``.to(step)`` composes; ``.done()`` gives a plain function.
 
+``Request`` (the same class as ``owt.Request``) is here too, to call a pipe in a test or a
+REPL: ``p(Request(path="/a"), name="owt")``.
+
 Stdlib only, so pipes run unchanged in a bare worker virtualenv. See ``docs/summat.md``.
 """
 
 from __future__ import annotations
 
+from owt.core.call import Request
 from owt.summat.effects import ShellError
 from owt.summat.pipe import STEPS, Pipe, pipe
-from owt.summat.step import Context, Step
+from owt.summat.step import Context, Step, Values
 
-__all__ = ["STEPS", "Context", "Pipe", "ShellError", "Step", "pipe"]
+__all__ = ["STEPS", "Context", "Pipe", "Request", "ShellError", "Step", "Values", "pipe"]

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from owt.core.call import Request
-from owt.summat import pipe
+from owt.summat import Request, pipe
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "summat.md").read_text()
