@@ -4,6 +4,8 @@ example, and refusals as the errors a client sees."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 from conftest import ROOT, OwtProcess, b64, call
@@ -110,3 +112,54 @@ def test_wav_pipe_returns_audio_bytes(owt_server: OwtProcess) -> None:
     r = get(owt_server, 'kwarg("samples").wav(8000)', args={"samples": [0.0, 0.5, -0.5]})
     assert r.headers["content-type"] == "application/octet-stream"
     assert r.content[:4] == b"RIFF"
+
+
+def test_a_forks_tuple_is_sent_as_a_json_array(owt_server: OwtProcess) -> None:
+    cases = {
+        'kwarg("x").fork(str.upper, len)': ["OWT", 3],
+        'kwarg("x").fork(str.upper, lambda s: {"a": s})': ["OWT", {"a": "owt"}],
+        'kwarg("x").fork(str.upper, lambda s: 404)': ["OWT", 404],
+    }
+    for code, expected in cases.items():
+        r = post(owt_server, code, x="owt")
+        assert (r.status_code, r.json()) == (200, expected), code
+        assert "a" not in r.headers
+
+
+def test_a_pipes_own_function_may_still_answer_a_status(owt_server: OwtProcess) -> None:
+    r = post(owt_server, 'kwarg("x").f(lambda s: (s, 404))', x="owt")
+    assert (r.status_code, r.text) == (404, "owt")
+    r = post(owt_server, "def run(x):\n    return x, 201\n", x="owt")  # a plain adaptor
+    assert (r.status_code, r.text) == (201, "owt")
+
+
+def test_a_pipe_not_named_run_is_named_in_the_error(owt_server: OwtProcess) -> None:
+    r = post(owt_server, 'shout = pipe().kwarg("x").f(str.upper)', x="owt")
+    assert (r.status_code, r.json()["error"]) == (422, "no_function")
+    message = r.json()["message"]
+    assert "it defines: shout" in message and "fn_name='shout'" in message
+
+
+def test_mounted_pipes_read_paths_and_typed_defaults(
+    start_server: Callable[..., OwtProcess], tmp_path: Path
+) -> None:
+    (tmp_path / "openf.py").write_text(
+        f'pipe().kwarg("path").open(root_dir={str(ROOT / "example")!r}).bytes()\n'
+    )
+    (tmp_path / "kwp.py").write_text('kwargs(n=1, name="x").f(lambda n, name: name * n)\n')
+    server = start_server(
+        *("--mount", f"openf={tmp_path / 'openf.py'}"),
+        *("--mount", f"kwp={tmp_path / 'kwp.py'}"),
+    )
+    url = server.url
+    ok = httpx.get(f"{url}/openf", params={"path": "summat/simple/owt.txt"}, timeout=30)
+    assert ok.content == b"Serve up owt yer fancy on t'fly.\n"
+    for bad in ("", "summat/simple/\x00x", "summat/simple/owt.txt/", "summat"):
+        r = httpx.get(f"{url}/openf", params={"path": bad}, timeout=30)
+        assert (r.status_code, r.json()["error"]) == (404, "not_found"), bad
+        assert str(ROOT) not in r.text
+    assert httpx.get(f"{url}/kwp", params={"n": "3"}, timeout=30).text == "xxx"
+    assert httpx.get(f"{url}/kwp", params={"n": "2", "name": "ey"}, timeout=30).text == "eyey"
+    assert httpx.get(f"{url}/kwp", timeout=30).text == "x"
+    r = httpx.get(f"{url}/kwp", params={"n": "many"}, timeout=30)
+    assert (r.status_code, r.json()["field"]) == (400, "n")
