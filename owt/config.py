@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import math
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -149,8 +150,10 @@ class Settings:
     )
 
     def __post_init__(self) -> None:
-        self.auth = _split_commas(self.auth)
-        self.token = _split_commas(self.token)
+        # A credential of a repeated flag is taken whole (a token may hold a comma); text
+        # is a list written as an OWT_* variable is. Origins, hosts and names hold no comma.
+        self.auth = _items(self.auth)
+        self.token = _items(self.token, keep_empty=True)  # an empty one is refused, not dropped
         self.cors = _split_commas(self.cors)
         self.allowed_host = _split_commas(self.allowed_host)
         self.allow_fn = _split_commas(self.allow_fn)
@@ -210,16 +213,23 @@ class Settings:
         """Checks of the values alone."""
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"--port {self.port} is not a TCP port")
-        for name in ("timeout", "header_timeout", "keep_alive_timeout"):
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"--{name.replace('_', '-')} must be positive")
+        for name in ("timeout", "header_timeout", "keep_alive_timeout", "build_timeout"):
+            if not 0 < getattr(self, name) < math.inf:  # nan too
+                raise SettingsError(f"--{name.replace('_', '-')} must be a positive number")
+        for name in ("drain_grace", "graceful_timeout", "worker_idle_timeout"):
+            if not 0 <= getattr(self, name) < math.inf:
+                raise SettingsError(f"--{name.replace('_', '-')} must be a number >= 0")
+        for token in self.token:
+            if not (token.isascii() and token.isprintable()) or not token or " " in token:
+                raise SettingsError(
+                    f"--token {token!r}: a token is printable ASCII without spaces (it travels "
+                    "in an HTTP header); an empty one would leave the server open"
+                )
         if self.max_header_bytes < 1024:
             raise SettingsError("--max-header-bytes must be at least 1024")
         for fn in self.allow_fn:
             if not fn.isidentifier() or fn.startswith("_"):
                 raise SettingsError(f"--allow-fn {fn!r}: a public Python name (no leading _)")
-        if self.build_timeout <= 0:
-            raise SettingsError("--build-timeout must be positive")
         if self.worker_threads < 1:
             raise SettingsError("--worker-threads must be at least 1")
         if self.executor not in EXECUTOR_NAMES:
@@ -370,6 +380,14 @@ def _parse_bool(text: str) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ValueError(text)
+
+
+def _items(values: list[str] | str, *, keep_empty: bool = False) -> list[str]:
+    """A list option's items: text split at commas (as in an ``OWT_*`` variable), a list's
+    items whole (a repeated flag's values), each stripped."""
+    if isinstance(values, str):
+        return _split_commas(values)
+    return [v.strip() for v in values if keep_empty or v.strip()]
 
 
 def _split_commas(values: list[str] | str) -> list[str]:

@@ -142,6 +142,19 @@ def test_allowed_host_and_cors_origin(start_server, tmp_path):
     assert not marker.exists()
 
 
+def test_a_cors_origin_is_read_as_a_browser_sends_it(start_server, tmp_path):
+    """``--cors http://App.example/`` is the origin ``http://app.example``: the guard lets
+    its page in, and the browser gets the CORS headers that let it read the answer."""
+    server = start_server("--cors", "http://App.example/")
+    marker = tmp_path / "ran"
+    preflight = {"Origin": "http://app.example", "Access-Control-Request-Method": "POST"}
+    r = attempt(server, marker, method="OPTIONS", headers=preflight)
+    assert r.status_code == 200 and not marker.exists()
+    assert r.headers["access-control-allow-origin"] == "http://app.example"
+    r = attempt(server, marker, headers={"Origin": "http://app.example"})
+    assert r.text == "ran" and r.headers["access-control-allow-origin"] == "http://app.example"
+
+
 def test_check_alone():
     settings = Settings(address="0.0.0.0", insecure=True)
     check_browser(settings, {"Host": "192.168.1.20:9876"})  # any IP literal on a wildcard

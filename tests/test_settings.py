@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 from conftest import ROOT, OwtProcess, call, free_port, make_wheel
@@ -152,3 +153,36 @@ def test_where_main_runs(given, threads):
     settings = Settings.from_options({}, **given)
     assert settings.in_threads is threads
     assert settings.workers is (not threads)
+
+
+def test_a_token_flag_is_taken_whole_and_a_variable_is_split():
+    assert Settings.from_options({}, token=["Zq8#long,x"]).token == ["Zq8#long,x"]
+    assert Settings.from_options({"OWT_TOKEN": "a, b"}).token == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"token": [""]},  # --token "$UNSET": an open server, had it been dropped
+        {"token": [" "]},
+        {"token": ["tökén"]},  # no HTTP header carries it
+        {"token": ["two words"]},
+        {"timeout": float("nan")},
+        {"timeout": float("inf")},
+        {"header_timeout": float("nan")},
+        {"build_timeout": float("nan")},
+        {"graceful_timeout": float("nan")},
+        {"drain_grace": -1.0},
+    ],
+)
+def test_a_value_that_cannot_work_refuses_to_start(given):
+    with pytest.raises(SettingsError):
+        Settings.from_options({}, **given).check()
+
+
+def test_a_token_with_a_comma_is_one_token(start_server):
+    server = start_server("--token", "Zq8#long,x")
+    code = {"code_b64": "ZGVmIHJ1bigpOiByZXR1cm4gMQ=="}  # def run(): return 1
+    for token, status in (("Zq8#long,x", 200), ("x", 401), ("Zq8#long", 401)):
+        r = httpx.post(server.url, json=code, headers={"authorization": f"Bearer {token}"})
+        assert r.status_code == status, (token, r.text)

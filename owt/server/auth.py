@@ -201,7 +201,9 @@ def protect(app: ASGIApp, settings: Settings, observer: Any = None) -> ASGIApp:
         exposing: ASGIApp = ExposeHeaders(app, ["x-owt-cache", "x-request-id"])
         app = CORSMiddleware(
             exposing,
-            allow_origins=settings.cors,
+            # As the browser guard reads them: http://App.example/ is the page's origin
+            # http://app.example, which a browser sends.
+            allow_origins=[o.rstrip("/").lower() for o in settings.cors],
             allow_methods=["*"],
             allow_headers=["*"],
             # Credentials may be sent only to named origins, never to "any".
