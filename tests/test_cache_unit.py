@@ -9,7 +9,8 @@ import pytest
 
 from owt.core.call import Call, Reply, Request
 from owt.core.errors import AdaptorError
-from owt.server.cache import Entry, ResponseCache, cache_key
+from owt.server.cache import Entry, ResponseCache
+from owt.server.cachekeys import cache_key
 from owt.server.statedb import StateDB
 
 
@@ -134,3 +135,36 @@ def test_disk_mirror_keeps_order_and_bound(tmp_path):
     small.close()
     assert len(db.query("SELECT key FROM response_cache")) == 2
     db.close()
+
+
+def test_a_path_cannot_spell_the_key_of_arguments_or_of_npy_callers():
+    spelled = make_call(path='/x?{"x":1}', use_cache=True)
+    fair = make_call(path="/x", use_cache=True, cache_kwargs=True, kwargs={"x": 1})
+    assert cache_key(spelled) != cache_key(fair) == '/x?{"x":1}'
+    assert cache_key(spelled) == "/x%3F{%22x%22:1}".replace("%22", '"')
+    npy = Call(
+        code="",
+        sha256="",
+        request=Request(path="/y", header_pairs=[("accept", "application/x-npy")]),
+        options={"use_cache": True},
+    )
+    assert cache_key(make_call(path="/y|npy", use_cache=True)) != cache_key(npy) == "/y|npy"
+    assert cache_key(make_call(path="/100%", use_cache=True)) == "/100%25"
+
+
+def test_a_pinned_path_is_served_to_a_caller_of_either_kind():
+    """A path-only entry answers a request with no code whatever its Accept, unless the
+    entry is a .npy array and the caller did not ask for one."""
+    cache = ResponseCache(10_000)
+    cache.put("/pin", Entry(200, [("content-type", "text/plain")], [b"text"], False))
+    cache.put("/arr|npy", Entry(200, [("content-type", "application/x-npy")], [b"N"], False))
+    npy = [("accept", "application/x-npy")]
+    for path, headers, key in [
+        ("/pin", [], "/pin"),
+        ("/pin", npy, "/pin"),
+        ("/arr", npy, "/arr|npy"),
+        ("/arr", [], None),
+        ("/none", [], None),
+    ]:
+        pinned = cache.pinned_call(Request(path=path, header_pairs=headers))
+        assert (pinned.options["_pinned"] if pinned else None) == key, (path, headers)

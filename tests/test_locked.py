@@ -197,3 +197,21 @@ def test_status_shows_no_function_names_when_locked(holding: Any, owt_server: An
 def test_allow_fn_takes_no_private_names(start_server: Any) -> None:
     with pytest.raises(RuntimeError, match="--allow-fn '_admin'"):
         start_server("--locked", "--allow-fn", "_admin")
+
+
+def test_a_path_cannot_spell_another_callers_key(holding: Any) -> None:
+    """A path holding ``?ARGUMENTS`` or ``|npy`` (percent-encoded) is its own key: it cannot
+    plant an answer under another caller's arguments, or for callers that prefer .npy."""
+    sha = sha256_of(ALLOWED_WITH_ADMIN)
+    planted = httpx.get(
+        holding.url + "/p%3F%7B%22name%22%3A%22bob%22%7D",
+        params={"code_sha256": sha, "use_cache": 1, "kwargs": '{"name": "mallory"}'},
+    )
+    assert planted.text == "public mallory"
+    fair = {"code_sha256": sha, "use_cache": 1, "cache_kwargs": 1, "kwargs": '{"name": "bob"}'}
+    r = httpx.get(holding.url + "/p", params=fair)
+    assert r.text == "public bob" and "x-owt-cache" not in r.headers
+    r = httpx.get(holding.url + "/tens/a%3F%7B%22n%22%3A2%7D", params={"n": 9, "use_cache": 1})
+    assert r.text == "90"
+    r = httpx.get(holding.url + "/tens/a", params={"n": 2, "use_cache": 1, "cache_kwargs": 1})
+    assert r.text == "20" and "x-owt-cache" not in r.headers

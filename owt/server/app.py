@@ -249,8 +249,8 @@ class OwtApp:
                     f"no code with sha256 {sha}; send it again as code_b64", code_sha256=sha
                 )
             code = known
-        elif (pinned := self.state.cache.pinned_call(request)) is not None:
-            return pinned  # no code, but this path's response is cached: replay it
+        elif not self.settings.locked and (pinned := self.state.cache.pinned_call(request)):
+            return pinned  # no code, but this path's response is cached (never --locked's)
         else:
             raise MissingCode(self._missing_code(request) + _misspelled(fields))
         call = call_from_fields(

@@ -1,20 +1,11 @@
 """The response cache (SPEC §5): replay a stored response without running the code.
 
-A call with ``use_cache`` is keyed by ``cache_key_override``, else its path, plus its
-arguments as canonical JSON when ``cache_kwargs`` is set (so ``{"a":1,"b":2}`` and
-``{'b': 2, 'a': 1}`` share an entry)::
-
-    /hello                            use_cache
-    /hello?{"a":1,"b":2}              use_cache + cache_kwargs
-    my-key?{"a":1,"b":2}              ... + cache_key_override=my-key
-    /hello?{}|expr:dict(a=1)          arguments only known where the call runs: their text
-    /hello|npy                        a caller whose Accept prefers .npy arrays to JSON
-
-Entries live in a least-recently-used map bounded in bytes; with ``--state-dir`` they are
-mirrored to a table of the state database by one writer thread (so the event loop never
-waits on the disk) and loaded again at start. Only successful replies (status < 400) are
-stored; a streamed reply is teed while it streams and stored only when it completed, just
-before its last (empty) body frame goes out, so the very next call is a hit.
+A call with ``use_cache`` is kept under its key (:mod:`owt.server.cachekeys`). Entries live
+in a least-recently-used map bounded in bytes; with ``--state-dir`` they are mirrored to a
+table of the state database by one writer thread (so the event loop never waits on the
+disk) and loaded again at start. Only successful replies (status < 400) are stored; a
+streamed reply is teed while it streams and stored only when it completed, just before its
+last (empty) body frame goes out, so the very next call is a hit.
 """
 
 from __future__ import annotations
@@ -28,12 +19,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from owt.core.arrays import accepts_npy
+from owt.core.arrays import NPY, accepts_npy
 from owt.core.call import Call, Reply, Request
 from owt.core.errors import MissingCode
+from owt.server.cachekeys import NPY_KEY, cache_key, key_base
 from owt.server.statedb import StateDB
 
-__all__ = ["PINNED", "Entry", "ResponseCache", "cache_key", "canonical_json"]
+__all__ = ["PINNED", "Entry", "ResponseCache"]
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +33,6 @@ log = logging.getLogger(__name__)
 PINNED = "_pinned"
 
 HIT_HEADER = ("x-owt-cache", "hit")
-NPY_KEY = "|npy"  # after the base of a caller's key that prefers .npy arrays (Accept)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS response_cache (
@@ -54,39 +45,6 @@ CREATE TABLE IF NOT EXISTS response_cache (
     used INTEGER NOT NULL
 )
 """
-
-
-def cache_key(call: Call) -> str | None:
-    """The key a call is cached under, or None when it does not ask for the cache."""
-    options = call.options
-    if not options.get("use_cache"):
-        return None
-    base = str(options.get("cache_key_override") or call.request.path)
-    if accepts_npy(call.request.headers.get("accept", "")):
-        base += NPY_KEY  # an array's answer differs: .npy here, JSON to other callers
-    if not options.get("cache_kwargs"):
-        return base
-    key = f"{base}?{canonical_json(call.kwargs)}"
-    if call.kwargs_expr is not None:
-        # Evaluated only where the call runs; its text stands in for the values.
-        key += f"|expr:{call.kwargs_expr.strip()}"
-    return key
-
-
-def canonical_json(value: Any) -> str:
-    """One text per value: sorted keys, no spaces; values JSON cannot hold go by ``repr``."""
-    try:
-        return json.dumps(
-            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain
-        )
-    except (TypeError, ValueError):  # mixed-type dict keys, circular values
-        return repr(value)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=repr)
-    return repr(value)
 
 
 @dataclass
@@ -215,7 +173,7 @@ class ResponseCache:
 
     async def through(self, call: Call, run: Callable[[Call], Awaitable[Reply]]) -> Reply:
         """Answer ``call`` from the cache, or ``run`` it and keep the reply if it asked to."""
-        key = cache_key(call)
+        key = call.options.get(PINNED) or cache_key(call)
         if key is None:
             return await run(call)
         reply = self.replay(key)
@@ -226,10 +184,19 @@ class ResponseCache:
         return self.keep(key, await run(call))
 
     def pinned_call(self, request: Request) -> Call | None:
-        """For a request with no code: a Call that replays its path's entry, if there is one."""
-        if request.path not in self._entries and request.path + NPY_KEY not in self._entries:
-            return None
-        return Call(code="", sha256="", request=request, options={"use_cache": True, PINNED: True})
+        """For a request with no code: a Call that replays its path's entry, if there is one
+        (the caller's kind if both are kept: ``.npy`` or not; the other unless it is ``.npy``)."""
+        base = key_base(request.path)
+        keys = [base, base + NPY_KEY]
+        if accepts_npy(request.headers.get("accept", "")):
+            keys.reverse()
+        for key in keys:
+            entry = self._entries.get(key)
+            if entry is None:
+                continue
+            if key == keys[0] or NPY not in dict(entry.headers).values():
+                return Call(code="", sha256="", request=request, options={PINNED: key})
+        return None
 
     def stats(self) -> dict[str, Any]:
         return {
