@@ -74,6 +74,18 @@ def test_debug_logs_the_query_string(start_server):
     assert "m=qm" in access_lines(server, r.headers["x-request-id"])[0]
 
 
+def test_a_token_in_a_query_is_never_logged_however_it_is_spelled(start_server):
+    """At -vv the query is logged: a ?token= in it, its name percent-encoded or not, is taken
+    out first (and used)."""
+    server = start_server("-vv", "--token", "sekrit-token")
+    code = b64("def run(): return 'ok'")
+    for name in ("token", "%74oken", "%74%6F%6B%65%6E"):
+        r = httpx.get(f"{server.url}/q?code_b64={code}&{name}=sekrit-token")
+        assert r.text == "ok", (name, r.text)
+        assert wait_until(lambda rid=r.headers["x-request-id"]: access_lines(server, rid))
+    assert "sekrit-token" not in server.log
+
+
 def test_a_failed_call_logs_its_traceback_with_the_request_id(start_server):
     server = start_server()
     r = call(server.url, FAIL)

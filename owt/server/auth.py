@@ -137,8 +137,8 @@ class AuthMiddleware:
         """``?token=`` removed from the scope's query string (in place: uvicorn logs that
         same scope); its value, or None. Only on servers with ``--token``."""
         query: bytes = scope.get("query_string", b"")
-        if not self._tokens or b"token=" not in query:
-            return None
+        if not self._tokens or (b"token=" not in query and b"%" not in query):
+            return None  # (a name may be percent-encoded: %74oken= is token= too)
         pairs = urllib.parse.parse_qsl(query.decode("latin-1"), keep_blank_values=True)
         tokens = [v for k, v in pairs if k == "token"]
         if not tokens:
