@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -215,3 +216,18 @@ def test_a_path_cannot_spell_another_callers_key(holding: Any) -> None:
     assert r.text == "90"
     r = httpx.get(holding.url + "/tens/a", params={"n": 2, "use_cache": 1, "cache_kwargs": 1})
     assert r.text == "20" and "x-owt-cache" not in r.headers
+
+
+def test_a_locked_server_shows_neither_its_files_nor_callers_keys(holding: Any) -> None:
+    """Where the operator's files are, and the cache keys (they hold callers' arguments),
+    are not for callers of a locked server; the counts are."""
+    sha = sha256_of(ALLOWED_WITH_ADMIN)
+    kept = {"code_sha256": sha, "use_cache": 1, "cache_kwargs": 1, "kwargs": '{"name": "zed"}'}
+    assert httpx.get(holding.url + "/k", params=kept).text == "public zed"
+    cache = httpx.get(holding.url + "/_owt/cache").json()
+    assert "keys" not in cache and cache["entries"] >= 1
+    listing = httpx.get(holding.url + "/_owt/endpoints").json()["endpoints"]
+    shown = httpx.get(holding.url + "/_owt/endpoints/tens").json()
+    document = httpx.get(holding.url + "/_owt/openapi.json").text
+    for text in (json.dumps(listing), json.dumps(shown), document):
+        assert "mounted.py" not in text and "holding" not in text

@@ -54,6 +54,8 @@ def admin_routes(app: OwtApp) -> list[Route]:
             key = request.query_params.get("key")
             cleared = responses.clear() if key is None else responses.delete(key)
             return JSONResponse({"cleared": cleared})
+        if app.settings.locked:  # a key holds a caller's arguments: not for other callers
+            return JSONResponse(responses.stats())
         return JSONResponse({**responses.stats(), "keys": responses.listing()})
 
     routes = [

@@ -153,7 +153,7 @@ def build_document(settings: Settings, endpoints: list[Endpoint]) -> dict[str, A
     fields = call_fields(settings, body=True)  # cache_key_override is not a --locked one's
     options = {name: fields[name] for name in sorted(settable) if name in fields}
     for endpoint in endpoints:
-        paths[f"/{endpoint.name}"] = _endpoint_item(endpoint, options)
+        paths[f"/{endpoint.name}"] = _endpoint_item(endpoint, options, settings.locked)
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
@@ -214,9 +214,13 @@ def _responses(ok: dict[str, Any] | None = None) -> dict[str, Any]:
 # -- endpoints -------------------------------------------------------------------------------
 
 
-def _endpoint_item(endpoint: Endpoint, options: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _endpoint_item(
+    endpoint: Endpoint, options: dict[str, dict[str, Any]], locked: bool
+) -> dict[str, Any]:
     signature = parameters_of(endpoint.code, endpoint.fn_name)
-    where = f"file {endpoint.file}" if endpoint.file is not None else "registered"
+    where = "registered" if endpoint.file is None else "mounted"
+    if endpoint.file is not None and not locked:  # (a locked server's files stay its own)
+        where = f"file {endpoint.file}"
     summary = f"The {endpoint.kind} endpoint {endpoint.name!r} ({where})"
     description = (
         f"Runs {endpoint.fn_name}() with plain parameters converted by its type hints (or "

@@ -62,7 +62,7 @@ class Endpoint:
         """The file's path as text (the name its code is compiled under)."""
         return "" if self.file is None else str(self.file)
 
-    def describe(self, *, code: bool = False) -> dict[str, Any]:
+    def describe(self, *, code: bool = False, file: bool = True) -> dict[str, Any]:
         """The endpoint as ``GET /_owt/endpoints/NAME`` shows it."""
         shown: dict[str, Any] = {
             "name": self.name,
@@ -75,7 +75,7 @@ class Endpoint:
             "timeout": self.timeout,
             **self.options,
         }
-        if self.file is not None:
+        if self.file is not None and file:
             shown["file"] = str(self.file)
         if code:
             shown["code"] = self.code

@@ -27,12 +27,14 @@ def endpoint_routes(state: State) -> list[Route]:
     settings = state.settings
 
     async def listing(_: StarletteRequest) -> Response:
-        found = [e.describe() for e in state.endpoints.snapshot()]
+        shown = not settings.locked  # where the operator's files are is theirs to publish
+        found = [e.describe(file=shown) for e in state.endpoints.snapshot()]
         return JSONResponse({"endpoints": found})
 
     async def show(request: StarletteRequest) -> Response:
         endpoint = state.endpoints.require(request.path_params["name"])
-        return JSONResponse(endpoint.describe(code=not settings.locked))
+        shown = not settings.locked
+        return JSONResponse(endpoint.describe(code=shown, file=shown))
 
     async def put(request: StarletteRequest) -> Response:
         if settings.locked and not settings.allow_register:
