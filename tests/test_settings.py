@@ -186,3 +186,9 @@ def test_a_token_with_a_comma_is_one_token(start_server):
     for token, status in (("Zq8#long,x", 200), ("x", 401), ("Zq8#long", 401)):
         r = httpx.post(server.url, json=code, headers={"authorization": f"Bearer {token}"})
         assert r.status_code == status, (token, r.text)
+
+
+def test_a_user_name_with_a_colon_refuses_to_start():
+    """Basic auth's user-id ends at its first colon: such a user could never log in."""
+    with pytest.raises(SettingsError, match="holds no ':'"):
+        Settings.from_options({}, auth=["a:b:" + "0" * 64]).check()

@@ -72,6 +72,10 @@ def parse_users(entries: list[str]) -> dict[str, str]:
                 f"--auth for {name!r} must be USER:SHA256HEX (64 hex digits of the password's "
                 "sha256, e.g. printf secret | sha256sum)"
             )
+        if ":" in user:  # Basic auth's user-id ends at the first colon (RFC 7617)
+            raise ValueError(
+                f"--auth for {user!r}: a user name holds no ':', so it could never log in"
+            )
         users[user] = digest.lower()
     return users
 
