@@ -25,15 +25,14 @@ __all__ = ["answering", "endpoint_routes"]
 def endpoint_routes(state: State) -> list[Route]:
     """``GET /_owt/endpoints``, and ``GET``/``PUT``/``DELETE /_owt/endpoints/NAME``."""
     settings = state.settings
+    shown = not settings.locked  # a locked server's code and files are its own to publish
 
     async def listing(_: StarletteRequest) -> Response:
-        shown = not settings.locked  # where the operator's files are is theirs to publish
         found = [e.describe(file=shown) for e in state.endpoints.snapshot()]
         return JSONResponse({"endpoints": found})
 
     async def show(request: StarletteRequest) -> Response:
         endpoint = state.endpoints.require(request.path_params["name"])
-        shown = not settings.locked
         return JSONResponse(endpoint.describe(code=shown, file=shown))
 
     async def put(request: StarletteRequest) -> Response:
