@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     )
     yield server
     server.stop()
+
+
+@contextlib.contextmanager
+def registered(server: Any, name: str, code: str) -> Iterator[None]:
+    """``code`` registered as the endpoint ``/NAME`` for the block, removed after it."""
+    auth = {"authorization": "Bearer secret"}
+    r = httpx.put(f"{server.url}/_owt/endpoints/{name}", json={"code_b64": b64(code)}, headers=auth)
+    assert r.status_code == 201, r.text
+    try:
+        yield
+    finally:
+        httpx.delete(f"{server.url}/_owt/endpoints/{name}", headers=auth)
 
 
 def fetch(server: Any) -> dict[str, Any]:
@@ -143,9 +157,7 @@ def test_arguments_named_like_call_fields_are_documented_inside_kwargs(server: A
     code = "def run(url: str, timeout: float = 1.0, env: str = 'dev') -> list:\n"
     code += "    return [url, timeout, env]\n"
     auth = {"authorization": "Bearer secret"}
-    r = httpx.put(server.url + "/_owt/endpoints/fetch", json={"code_b64": b64(code)}, headers=auth)
-    assert r.status_code == 201, r.text
-    try:
+    with registered(server, "fetch", code):
         item = fetch(server)["paths"]["/fetch"]
         params = {p["name"]: p for p in arguments(item["get"])}
         # as plain parameters, timeout and env would be the call's own fields
@@ -166,8 +178,6 @@ def test_arguments_named_like_call_fields_are_documented_inside_kwargs(server: A
         query = {"url": "u", "kwargs_b64": b64('{"timeout": 2.5, "env": "prod"}')}
         r = httpx.get(server.url + "/fetch", params=query, headers=auth)
         assert r.json() == ["u", 2.5, "prod"], r.text
-    finally:
-        httpx.delete(server.url + "/_owt/endpoints/fetch", headers=auth)
 
 
 def test_a_broken_mount_leaves_the_document_valid(server: Any) -> None:
@@ -199,9 +209,7 @@ def test_an_endpoints_schemas_take_the_options_the_server_takes(server: Any) -> 
     endpoint's options beside its arguments: its schemas are closed to anything else."""
     auth = {"authorization": "Bearer secret"}
     code = "def run(text: str, n: int = 1) -> str:\n    return text * n\n"
-    r = httpx.put(server.url + "/_owt/endpoints/closed", json={"code_b64": b64(code)}, headers=auth)
-    assert r.status_code == 201, r.text
-    try:
+    with registered(server, "closed", code):
         item = fetch(server)["paths"]["/closed"]
         query = {p["name"]: p for p in item["get"]["parameters"]}
         assert set(query) >= OPTIONS and not any(query[name]["required"] for name in OPTIONS)
@@ -220,8 +228,6 @@ def test_an_endpoints_schemas_take_the_options_the_server_takes(server: Any) -> 
                 jsonschema.validate({**sent, "tiemout": 5}, schema)
         r = httpx.post(server.url + "/closed", json=sent, headers=auth)
         assert r.text == "tt"  # and the server takes what the document describes
-    finally:
-        httpx.delete(server.url + "/_owt/endpoints/closed", headers=auth)
 
 
 def test_other_methods_are_405_with_allow(server: Any) -> None:
@@ -258,9 +264,7 @@ def test_record_and_mapping_schemas_refuse_what_the_server_refuses(server: Any) 
         "    return box.width + sum(counts.values())\n"
     )
     auth = {"authorization": "Bearer secret"}
-    r = httpx.put(server.url + "/_owt/endpoints/boxes", json={"code_b64": b64(code)}, headers=auth)
-    assert r.status_code == 201, r.text
-    try:
+    with registered(server, "boxes", code):
         body = fetch(server)["paths"]["/boxes"]["post"]["requestBody"]["content"]
         schema = body["application/json"]["schema"]
         good = {"box": {"width": "2"}, "counts": {"a": 1, "b": "3"}}
@@ -276,8 +280,6 @@ def test_record_and_mapping_schemas_refuse_what_the_server_refuses(server: Any) 
             r = httpx.post(server.url + "/boxes", json=bad, headers=auth)
             assert r.status_code == 400, r.text
         assert "key 'a': an integer expected" in r.json()["message"]  # which value, and why
-    finally:
-        httpx.delete(server.url + "/_owt/endpoints/boxes", headers=auth)
 
 
 def test_a_lambda_endpoints_parameters_are_documented(server: Any) -> None:
@@ -285,17 +287,13 @@ def test_a_lambda_endpoints_parameters_are_documented(server: Any) -> None:
     so a generated client can pass them."""
     auth = {"authorization": "Bearer secret"}
     code = "lambda name, times=2: name.upper() * times"
-    r = httpx.put(server.url + "/_owt/endpoints/lam", json={"code_b64": b64(code)}, headers=auth)
-    assert r.status_code == 201, r.text
-    try:
+    with registered(server, "lam", code):
         item = fetch(server)["paths"]["/lam"]
         params = {p["name"]: p for p in arguments(item["get"])}
         assert set(params) == {"name", "times"} and params["name"]["required"] is True
         assert item["post"]["x-owt-parameters"]["times"]["type"] == "integer"
         r = httpx.get(server.url + "/lam", params={"name": "a", "times": "3"}, headers=auth)
         assert r.text == "AAA", r.text
-    finally:
-        httpx.delete(server.url + "/_owt/endpoints/lam", headers=auth)
 
 
 def test_an_enum_the_file_declares_is_its_values(server: Any) -> None:
@@ -307,27 +305,19 @@ def test_an_enum_the_file_declares_is_its_values(server: Any) -> None:
         "def run(color: Color, also: Color | None = None) -> str:\n    return color.name\n"
     )
     auth = {"authorization": "Bearer secret"}
-    r = httpx.put(server.url + "/_owt/endpoints/paint", json={"code_b64": b64(code)}, headers=auth)
-    assert r.status_code == 201, r.text
-    try:
+    with registered(server, "paint", code):
         post = fetch(server)["paths"]["/paint"]["post"]
         assert post["x-owt-parameters"]["color"] == {"enum": ["red", "blue"]}
         assert {"enum": ["red", "blue"]} in post["x-owt-parameters"]["also"]["anyOf"]
         r = httpx.get(server.url + "/paint", params={"color": "blue"}, headers=auth)
         assert r.text == "BLUE", r.text
-    finally:
-        httpx.delete(server.url + "/_owt/endpoints/paint", headers=auth)
 
 
 def test_a_positional_only_parameter_is_documented_and_takes_its_argument(server: Any) -> None:
     code = "def run(a: int, /, b: int = 2) -> int:\n    return a * 10 + b\n"
     auth = {"authorization": "Bearer secret"}
-    r = httpx.put(server.url + "/_owt/endpoints/po", json={"code_b64": b64(code)}, headers=auth)
-    assert r.status_code == 201, r.text
-    try:
+    with registered(server, "po", code):
         params = {p["name"]: p for p in arguments(fetch(server)["paths"]["/po"]["get"])}
         assert set(params) == {"a", "b"} and params["a"]["required"] is True
         r = httpx.get(server.url + "/po", params={"a": "4"}, headers=auth)
         assert r.text == "42", r.text
-    finally:
-        httpx.delete(server.url + "/_owt/endpoints/po", headers=auth)
