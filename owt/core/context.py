@@ -7,7 +7,7 @@ from typing import Any
 
 from owt.core.call import Call, Request
 
-__all__ = ["current_call", "current_request", "request", "using_call"]
+__all__ = ["current_call", "current_request", "current_request_id", "request", "using_call"]
 
 _call: ContextVar[Call | None] = ContextVar("owt_call", default=None)
 
@@ -15,6 +15,13 @@ _call: ContextVar[Call | None] = ContextVar("owt_call", default=None)
 def current_call() -> Call | None:
     """The call being run in this context, if any."""
     return _call.get()
+
+
+def current_request_id() -> str:
+    """The request id of the call being run in this context (``-`` outside calls): the one
+    its log lines start with."""
+    call = _call.get()
+    return call.request_id if call is not None else "-"
 
 
 def current_request() -> Request:

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from owt.core.context import current_call
+from owt.core.context import current_request_id
 from owt.core.logtext import one_entry
 
 __all__ = [
@@ -47,12 +47,6 @@ def log_to_stderr(log_format: str) -> None:
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
 
 
-def _request_id() -> str:
-    """The request id of the call running in this context (``-`` outside calls)."""
-    call = current_call()
-    return call.request_id if call is not None else "-"
-
-
 class _TextLines(logging.Formatter):
     """A line logged while a call runs starts with ``[REQUEST_ID]``, as the server's do; an
     entry stays one entry (:func:`one_entry`)."""
@@ -61,7 +55,7 @@ class _TextLines(logging.Formatter):
         return one_entry(super().format(record))
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        request_id = _request_id()
+        request_id = current_request_id()
         if request_id != "-":
             record.message = f"[{request_id}] {record.message}"
         return super().formatMessage(record)
@@ -90,7 +84,7 @@ class _JsonLines(logging.Formatter):
             "pid": record.process,
             "message": record.getMessage(),
         }
-        request_id = _request_id()
+        request_id = current_request_id()
         if request_id != "-":
             data["request_id"] = request_id
         if record.exc_info:

@@ -35,7 +35,7 @@ from typing import Any
 
 from owt.config import Settings
 from owt.core.call import Call, Reply
-from owt.core.context import current_call
+from owt.core.context import current_request_id
 from owt.core.logtext import field_text, one_entry
 from owt.executors.router import RequirementsRouter
 from owt.server.logwrite import BatchingHandler
@@ -255,8 +255,7 @@ class RequestIdFilter(logging.Filter):
         if not hasattr(record, "request_id"):
             request_id = REQUEST_ID.get()
             if request_id == "-":  # a thread running a call's code (--in-process)
-                call = current_call()
-                request_id = call.request_id if call is not None else "-"
+                request_id = current_request_id()
             record.request_id = request_id
         return True
 
