@@ -114,7 +114,8 @@ def test_a_protected_server_needs_its_token(start_server, tmp_path):
     assert "export async function generate(" in allowed.stdout
 
 
-HASKELL_MAIN = """\
+#: The start of a Haskell program that calls the generated module at the URL it is given.
+HASKELL_HEAD = """\
 {-# LANGUAGE OverloadedStrings #-}
 import qualified Data.ByteString as BS
 import Data.IORef
@@ -126,6 +127,11 @@ main :: IO ()
 main = do
   [url] <- getArgs
   c <- mkOwtClient url
+"""
+
+HASKELL_MAIN = (
+    HASKELL_HEAD
+    + """\
   generate c Cat >>= \\b -> print (BS.length b, BS.take 2 b)
   total c [1, 2, 3] Nothing >>= print
   total c [1, 2, 3] (Just 10) >>= print
@@ -144,6 +150,7 @@ main = do
   distance c (Point 3 4 Nothing) Nothing >>= print
   distance c (Point 3 4 Nothing) (Just (Point 1 1 (Just "o"))) >>= print
 """
+)
 
 
 def test_haskell(server, tmp_path):

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from conftest import ROOT, OwtProcess, require
-from test_codegen import TSC, TSCONFIG, codegen, run
+from test_codegen import HASKELL_HEAD, TSC, TSCONFIG, codegen, run
 
 ENDPOINTS = {
     "cast": "one", "Any": "two", "Client": "one", "Literal": "two", "Iterator": "one",
@@ -136,18 +136,9 @@ def test_typescript(server, tmp_path):
     assert out == EXPECTED  # bytes parameters take a Uint8Array, sent as a file part
 
 
-HASKELL_MAIN = """\
-{-# LANGUAGE OverloadedStrings #-}
-import qualified Data.ByteString as BS
-import Data.IORef
-import Owt
-import Endpoints
-import System.Environment
-
-main :: IO ()
-main = do
-  [url] <- getArgs
-  c <- mkOwtClient url
+HASKELL_MAIN = (
+    HASKELL_HEAD
+    + """\
   mapM_ (>>= print) [cast c, any' c, client' c, literal c, iterator c, int c, myEndPoint c,
     myEndPoint_2 c, endpoint c, show' c, object' c, words' c, echo c "E" 2 Nothing Nothing,
     echo c "E" 2 (Just "C") (Just "S")]
@@ -164,6 +155,7 @@ main = do
   readIORef seen >>= print . BS.concat . reverse
   wrap c (Value' "v" 1) >>= print
 """
+)
 
 
 def test_haskell(server, tmp_path):
