@@ -70,6 +70,7 @@ __all__ = [
     "WorkerDied",
     "error_from_payload",
     "reply_for",
+    "shutting_down",
 ]
 
 
@@ -232,6 +233,11 @@ class WorkerDied(OwtError):
 class Busy(OwtError):
     status = 503
     kind = "busy"
+
+
+def shutting_down() -> Busy:
+    """What a call hears once the server stops taking calls (waiting, new or cut ones)."""
+    return Busy("the server is shutting down; try again when it is back")
 
 
 class Timeout(OwtError):

@@ -18,7 +18,7 @@ from abc import abstractmethod
 from collections.abc import Iterator
 
 from owt.core.call import Call, Reply
-from owt.core.errors import Busy, OwtError
+from owt.core.errors import OwtError, shutting_down
 from owt.executors.base import Executor
 from owt.executors.requirements import env_key, requirements_of
 
@@ -62,7 +62,7 @@ class RequirementsRouter(Executor):
         """Make the call's set ready before its timeout starts (a build is not the call);
         once the server is shutting down, a call still waiting is refused (503) at once."""
         if self.closing:
-            raise _shutting_down()
+            raise shutting_down()
         key, requirements = self.set_of(call)
         ready = asyncio.ensure_future(self.ready(key, requirements, self._rebuild(call)))
         refused = asyncio.get_running_loop().create_future()
@@ -71,7 +71,7 @@ class RequirementsRouter(Executor):
             await asyncio.wait({ready, refused}, return_when=asyncio.FIRST_COMPLETED)
             if not ready.done():  # the build goes on (aclose stops it); this call is refused
                 ready.add_done_callback(lambda done: done.cancelled() or done.exception())
-                raise _shutting_down()
+                raise shutting_down()
             ready.result()
         except BaseException:
             self._rebuilt.discard(id(call))
@@ -114,7 +114,3 @@ class RequirementsRouter(Executor):
             yield
         finally:
             self.in_flight[key] -= 1
-
-
-def _shutting_down() -> Busy:
-    return Busy("the server is shutting down; try again when it is back")

@@ -30,6 +30,7 @@ from owt.core.errors import (
     UnknownCode,
     UnknownEnv,
     reply_for,
+    shutting_down,
 )
 from owt.core.logtext import field_text
 from owt.executors.base import Executor, caller_gone
@@ -43,17 +44,17 @@ from owt.server.connection import client_gone
 from owt.server.deadlines import Deadlines
 from owt.server.endpoints import Endpoints
 from owt.server.environments import create_environments, create_requirements
-from owt.server.http import not_a_call, read_request, reconnects_to_finished_stream, send_reply
-from owt.server.limits import ConcurrencyLimit, shutting_down
+from owt.server.http import (
+    not_a_call,
+    read_request,
+    reconnects_to_finished_stream,
+    send_refusal,
+    send_reply,
+)
+from owt.server.limits import ConcurrencyLimit
 from owt.server.metrics import CallMetrics
 from owt.server.progress import accepts_events, progress_reply
-from owt.server.protocol import (
-    call_from_fields,
-    decode_text,
-    read_fields,
-    sha256_field,
-    sha256_of,
-)
+from owt.server.protocol import call_from_fields, decode_text, read_fields, sha256_field, sha256_of
 from owt.server.statedb import StateDB
 from owt.server.web import no_code_reply
 
@@ -154,10 +155,8 @@ class OwtApp:
     async def handle_call(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         refused = not_a_call(scope["method"])
         if refused is not None or self.closing:  # answered, logged and counted as calls are
-            record = self.observer.begin(scope, send)
             reply = (refused or shutting_down()).reply()
-            await send_reply(record, receive, reply)
-            self.observer.end(record, scope, None, reply)
+            await send_refusal(self.observer, scope, receive, send, reply)
             return
         task = asyncio.current_task()
         assert task is not None
@@ -176,13 +175,12 @@ class OwtApp:
         if path == "/b64" or path.startswith("/b64/"):
             path = path[4:] or "/"
         timeout: float | None = self.settings.timeout
-        record = self.observer.begin(scope, send)
         if reconnects_to_finished_stream(scope):
             # An EventSource reconnecting after sse()'s last event: 204 stops it for good,
             # instead of running the adaptor again every few seconds.
-            await send_reply(record, receive, reply := Reply(204))
-            self.observer.end(record, scope, None, reply)
+            await send_refusal(self.observer, scope, receive, send, Reply(204))
             return
+        record = self.observer.begin(scope, send)
         call: Call | None = None
         source: BodySource | None = None
         try:

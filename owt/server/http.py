@@ -166,8 +166,9 @@ async def send_error(send: Any, err: OwtError) -> None:
 
 
 async def send_refusal(observer: Any, scope: Scope, receive: Any, send: Any, reply: Reply) -> None:
-    """An answer given before any call (401, 403): with a request id, an access line and its
-    count in the metrics, as every answer (``observer``: the app's ``Observer``, or None)."""
+    """An answer that runs no call (a 401, 403, 405 or 503; the 204 that stops a reconnect):
+    with a request id, an access line and its count in the metrics, as every answer
+    (``observer``: the app's ``Observer``, or None)."""
     if observer is None:
         await send_reply(send, receive, reply)
         return

@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from owt.core.call import Reply
-from owt.core.errors import Busy, CallerGone
+from owt.core.errors import Busy, CallerGone, shutting_down
 from owt.executors.base import unless_caller_goes
 
-__all__ = ["ConcurrencyLimit", "shutting_down"]
+__all__ = ["ConcurrencyLimit"]
 
 
 class ConcurrencyLimit:
@@ -103,11 +103,6 @@ class ConcurrencyLimit:
             "rejected": self.rejected,
             "dropped": self.dropped,
         }
-
-
-def shutting_down() -> Busy:
-    """What a call hears once the server stops taking calls (waiting, new or cut ones)."""
-    return Busy("the server is shutting down; try again when it is back")
 
 
 class _Slot:
