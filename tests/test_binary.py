@@ -247,6 +247,14 @@ def test_accept_weighs_npy_against_json(server: Any, accept: str, npy: bool) -> 
     code = "def run():\n    return [1.5, 2.5]\n"
     r = httpx.post(server.url, json={"code_b64": b64(code)}, headers={"accept": accept})
     assert r.headers["content-type"] == ("application/x-npy" if npy else "application/json")
+    assert r.headers["vary"] == "accept"  # an HTTP cache keeps the two answers apart
+
+
+def test_only_answers_that_depend_on_accept_vary_by_it(server: Any) -> None:
+    assert "vary" not in call(server.url, "def run(): return {'a': 1}").headers
+    assert "vary" not in call(server.url, "def run(): return 'text'").headers
+    code = "def run():\n    return [1], 200, {'Vary': 'Origin'}\n"
+    assert call(server.url, code).headers["vary"] == "Origin"  # the adaptor's own wins
 
 
 def test_a_cached_array_answers_each_caller_in_the_form_it_accepts(server: Any) -> None:
@@ -258,7 +266,7 @@ def test_a_cached_array_answers_each_caller_in_the_form_it_accepts(server: Any) 
         assert r.headers["content-type"] == "application/x-npy"
         r = httpx.post(server.url, json=fields)
         assert r.headers["content-type"] == "application/json" and r.json() == [0.5, 1.5]
-    assert r.headers.get("x-owt-cache") == "hit"
+    assert r.headers.get("x-owt-cache") == "hit" and r.headers["vary"] == "accept"
 
 
 NUMPY_ADAPTOR = """

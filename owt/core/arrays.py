@@ -19,7 +19,7 @@ import array
 import sys
 from typing import Any
 
-__all__ = ["NPY", "accepts_npy", "npy_bytes"]
+__all__ = ["NPY", "accepts_npy", "is_ndarray", "npy_bytes"]
 
 NPY = "application/x-npy"
 _MAGIC = b"\x93NUMPY\x01\x00"
@@ -56,7 +56,7 @@ def accepts_npy(accept: str) -> bool:
 def npy_bytes(value: Any) -> bytes | None:
     """``value`` as a ``.npy`` file, or None when it is not a rectangular array of numbers
     (or holds an integer that ``.npy`` would not keep exactly: JSON does)."""
-    if _is_ndarray(value):
+    if is_ndarray(value):
         return _from_ndarray(value)
     if not isinstance(value, (list, tuple)):
         return None
@@ -101,7 +101,8 @@ def _little(values: array.array[Any]) -> bytes:
     return values.tobytes()
 
 
-def _is_ndarray(value: Any) -> bool:
+def is_ndarray(value: Any) -> bool:
+    """Whether ``value`` is a numpy array (without importing numpy)."""
     kind = type(value)
     return kind.__name__ == "ndarray" and kind.__module__.startswith("numpy")
 

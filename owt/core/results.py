@@ -22,7 +22,7 @@ import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
-from owt.core.arrays import NPY, accepts_npy, npy_bytes
+from owt.core.arrays import NPY, accepts_npy, is_ndarray, npy_bytes
 from owt.core.call import Reply, Response
 from owt.core.errors import AdaptorError
 from owt.core.failures import adaptor_error
@@ -144,7 +144,11 @@ def reply_for_body(
 
     An array (a list of numbers, nested equal lists, a numpy array) is a ``.npy`` file when
     ``accept`` asks for ``application/x-npy`` (:mod:`owt.core.arrays`), else JSON.
+    An array's answer depends on ``accept``, so it says so (``Vary: Accept``): an HTTP cache
+    between owt and its callers keeps the JSON and the ``.npy`` answers apart.
     """
+    if isinstance(body, (list, tuple)) or is_ndarray(body):
+        headers = _varies(headers)
     if accept and accepts_npy(accept):
         data = npy_bytes(body)
         if data is not None:
@@ -158,6 +162,13 @@ def reply_for_body(
     if headers:
         _check_length(headers, len(payload))
     return Reply(status, _with_type(headers or [], ctype), payload)
+
+
+def _varies(headers: list[tuple[str, str]] | None) -> list[tuple[str, str]]:
+    """``headers`` with ``Vary: Accept`` (unless the adaptor set a Vary of its own)."""
+    if headers and any(name.lower() == "vary" for name, _ in headers):
+        return headers
+    return [*(headers or ()), ("vary", "accept")]
 
 
 def _payload(body: Any) -> tuple[bytes, str | None]:
