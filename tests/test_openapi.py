@@ -213,6 +213,8 @@ def test_an_endpoints_schemas_take_the_options_the_server_takes(server: Any) -> 
         item = fetch(server)["paths"]["/closed"]
         query = {p["name"]: p for p in item["get"]["parameters"]}
         assert set(query) >= OPTIONS and not any(query[name]["required"] for name in OPTIONS)
+        marked = {name for name, p in query.items() if p.get("x-owt-option")}
+        assert marked == OPTIONS  # a form tells them from the arguments by this mark
         assert query["timeout"]["schema"]["type"] == "number"
         content = item["post"]["requestBody"]["content"]
         sent = {"text": "t", "n": 2, "timeout": 5, "use_cache": True, "cache_kwargs": "yes"}

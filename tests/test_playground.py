@@ -181,6 +181,10 @@ def test_a_mounted_endpoint_through_its_generated_form(server, page):
         "plain",
         "shout",
     ]
+    # The call's options are folded away apart from the function's arguments.
+    assert form.locator("details.options input[name=timeout]").count() == 1
+    assert not form.locator("details.options").evaluate("d => d.open")
+    assert form.locator("details.options input[name=name]").count() == 0
     form.locator("input[name=name]").fill("form")
     form.locator("input[name=times]").fill("2")
     form.locator("select[name=style]").select_option("shout")

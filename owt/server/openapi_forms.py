@@ -33,7 +33,8 @@ def query_parameters(
     params: tuple[Parameter, ...], required: list[str], options: dict[str, dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """The query parameters of a GET: one per argument, ``kwargs_b64`` for those named like
-    call fields, and the call's own ``options`` (its timeout, caching)."""
+    call fields, and the call's own ``options`` (its timeout, caching), each marked
+    ``x-owt-option`` so that a form can tell them from the function's arguments."""
     plain, fielded = _split(params)
     entries = [_query_parameter(p, p.name in required) for p in plain]
     if fielded:
@@ -57,6 +58,7 @@ def query_parameters(
                 "required": False,
                 "description": schema.get("description", ""),
                 "schema": described,
+                "x-owt-option": True,
             }
         )
     return entries

@@ -651,6 +651,12 @@ function endpointForm(path, operation, summaryText) {
   about.className = "muted";
   about.textContent = summaryText || "";
   form.append(title, about);
+  // The call's own options (timeout, caching) fold away below its arguments.
+  const options = document.createElement("details");
+  options.className = "options";
+  const optionsTitle = document.createElement("summary");
+  optionsTitle.textContent = "call options";
+  options.append(optionsTitle);
   for (const param of operation.parameters || []) {
     if (param.in !== "query") continue;
     const label = document.createElement("label");
@@ -659,8 +665,9 @@ function endpointForm(path, operation, summaryText) {
     hint.className = "muted";
     hint.textContent = param.description || "";
     label.append(hint);
-    form.append(label);
+    (param["x-owt-option"] ? options : form).append(label);
   }
+  if (options.children.length > 1) form.append(options);
   const go = document.createElement("button");
   go.type = "submit";
   go.textContent = `Call ${path}`;
