@@ -334,3 +334,23 @@ def test_a_file_argument_whose_name_is_not_utf8_is_sent(owt_server: Any, tmp_pat
     result = CliRunner().invoke(call_command, [owt_server.url, "-", f"f=@{data}"], input=code)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == [5, "\ufffd.bin"]
+
+
+@pytest.mark.parametrize("command", ["call", "encode"])
+def test_output_that_cannot_be_written_is_one_line_not_a_traceback(
+    owt_server: Any, hello: Path, command: str
+) -> None:
+    args = [owt_server.url] if command == "call" else []
+    with open("/dev/full", "wb") as full:  # every write: "No space left on device"
+        done = subprocess.run(
+            [sys.executable, "-m", "owt", command, *args, str(hello), "name=x"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert done.stderr == (
+        "owt: could not write the output: No space left on device (free some space there, "
+        "or send the output elsewhere)\n"
+    )

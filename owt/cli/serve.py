@@ -5,6 +5,8 @@ Client commands (``call``, ``encode``, ``url``) are added from ``owt.cli.client`
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +16,9 @@ import click
 from owt.config import MiB, Option, Settings, SettingsError, options, parse_bytes
 
 __all__ = ["cli", "main", "serve_command", "serve_main"]
+
+#: Errors that lose what a command writes (its result, a generated file): said in one line.
+_OUTPUT_LOST = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
 def _serve_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -106,4 +111,19 @@ def main(argv: list[str] | None = None) -> None:
     _add_client_commands()
     if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help", "--version")):
         args.insert(0, "serve")
-    cli.main(args=args, prog_name="owt")
+    try:
+        try:
+            cli.main(args=args, prog_name="owt")
+        finally:
+            sys.stdout.flush()
+    except OSError as exc:
+        if exc.errno not in _OUTPUT_LOST:
+            raise
+        # What is left in the buffer goes nowhere, rather than fail again at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        hint = " (free some space there, or send the output elsewhere)" if full else ""
+        click.echo(
+            f"owt: could not write {exc.filename or 'the output'}: {exc.strerror}{hint}", err=True
+        )
+        sys.exit(1)
