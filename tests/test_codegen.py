@@ -22,7 +22,7 @@ from conftest import OWT, ROOT, OwtProcess, require
 
 CODEGEN = ROOT / "tests" / "codegen"
 REGISTERED = ["total", "scale", "shout", "is-even", "point", "info", "pick", "count", "nothing"]
-REGISTERED += ["size-of", "distance"]
+REGISTERED += ["size-of", "checksum", "distance"]
 TSC = ROOT / "clients" / "js" / "node_modules" / ".bin" / "tsc"
 
 
@@ -151,7 +151,9 @@ HASKELL_MAIN = (
   count c 3 (\\chunk -> modifyIORef seen (chunk :))
   readIORef seen >>= print . BS.concat . reverse
   nothing c >>= print
-  sizeOf c "h\\233llo" >>= print
+  sizeOf c (BS.pack [255, 0, 104, 233]) >>= print
+  checksum c (BS.pack [255, 1]) Nothing Nothing >>= print
+  checksum c (BS.pack [1]) (Just (BS.pack [254])) (Just "s") >>= print
   distance c (Point 3 4 Nothing) Nothing >>= print
   distance c (Point 3 4 Nothing) (Just (Point 1 1 (Just "o"))) >>= print
 """
@@ -183,7 +185,9 @@ def test_haskell(server, tmp_path):
         "Large",
         '"0;1;2;"',
         "()",
-        "6",
+        "4",
+        '"2:256"',
+        '"s1:255"',
         "7",
         "5",
     ]
@@ -191,7 +195,7 @@ def test_haskell(server, tmp_path):
 
 TYPESCRIPT_MAIN = """\
 import { server, generate, total, scale, shout, isEven, point, info, pick, count, nothing,
-  sizeOf, distance } from "./endpoints.js";
+  sizeOf, checksum, distance } from "./endpoints.js";
 import type { Point, Info } from "./endpoints.js";
 
 declare const process: { argv: string[] };
@@ -206,7 +210,8 @@ console.log(JSON.stringify([
   [picture.length, String.fromCharCode(picture[0], picture[1])],
   await total([1, 2, 3]), await total([1, 2, 3], 10), await scale(1.5), await shout("hi"),
   await shout("hi", false), await isEven(4), p, i, await pick(), streamed, none ?? null,
-  await sizeOf(new TextEncoder().encode("h\u00e9llo")), await distance({ x: 3, y: 4 }),
+  await sizeOf(new TextEncoder().encode("h\u00e9llo")), await checksum(new Uint8Array([255, 1])),
+  await checksum(new Uint8Array([1]), new Uint8Array([254]), "s"), await distance({ x: 3, y: 4 }),
   await distance({ x: 3, y: 4 }, { x: 1, y: 1, label: "o" }),
 ]));
 """
@@ -251,6 +256,8 @@ def test_typescript(server, tmp_path):
         "0;1;2;",
         None,
         6,
+        "2:256",
+        "s1:255",
         7,
         5,
     ]
@@ -273,6 +280,7 @@ with Client(sys.argv[1]) as c:
         picture, e.total(c, [1, 2, 3]), e.total(c, [1, 2, 3], start=10), e.scale(c, 1.5),
         e.shout(c, "hi"), e.shout(c, "hi", loud=False), e.is_even(c, 4), point, info, size,
         "".join(e.count(c, 3)), None, e.size_of(c, "h\u00e9llo".encode()),
+        e.checksum(c, bytes([255, 1])), e.checksum(c, bytes([1]), salt=bytes([254]), label="s"),
         e.distance(c, {"x": 3, "y": 4}),
         e.distance(c, {"x": 3, "y": 4}, b={"x": 1, "y": 1, "label": "o"}),
     ]))
@@ -304,6 +312,8 @@ def test_python(server, tmp_path):
             "0;1;2;",
             None,
             6,
+            "2:256",
+            "s1:255",
             7,
             5,
         ]

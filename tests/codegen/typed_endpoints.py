@@ -64,6 +64,11 @@ def size_of(data: bytes) -> int:
     return len(data)
 
 
+def checksum(data: bytes, salt: bytes | None = None, label: str = "") -> str:
+    """Bytes beside other parameters: file parts of a multipart body, the rest JSON."""
+    return f"{label}{len(data)}:{sum(data) + sum(salt or b'')}"
+
+
 def distance(a: Point, b: Point | None = None) -> int:
     """Records as parameters: the generated clients send them as JSON objects."""
     b = b or Point(0, 0)

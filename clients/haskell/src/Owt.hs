@@ -38,6 +38,10 @@ module Owt
   , owtAt
   , owtStreamAt
   , owtEventsAt
+    -- * Binary arguments
+  , owtFiles
+  , owtFilesAt
+  , owtStreamFilesAt
     -- * Results
   , SseEvent (..)
   , sseJSON
@@ -70,6 +74,7 @@ import qualified Data.Text.Encoding as TE
 import qualified Data.Text.Encoding.Error as TE
 import Network.HTTP.Client hiding (method, path)
 import qualified Network.HTTP.Client as H
+import Network.HTTP.Client.MultipartFormData (formDataBody, partBS, partFileRequestBody)
 import Network.HTTP.Types (hAuthorization, hContentType, statusCode)
 
 -- | A server to call: its URL (any path: it is the path of calls with code), credentials,
@@ -144,7 +149,7 @@ data SseEvent = SseEvent
 
 -- | Run @code@ with @arg@; the response body.
 owt :: forall m a. (OwtMethod m, ToJSON a) => String -> a -> OwtClient -> IO BS.ByteString
-owt code arg c = call (methodName @m) (Just code) "" (toJSON arg) c readBody
+owt code arg c = call (methodName @m) (Just code) "" (toJSON arg) [] c readBody
 
 -- | Run @code@ with @arg@; its JSON result decoded (an 'OwtError' @bad_result@ if it does not).
 owtJSON :: forall m r a. (OwtMethod m, FromJSON r, ToJSON a) => String -> a -> OwtClient -> IO r
@@ -158,31 +163,52 @@ owtText code arg c = TE.decodeUtf8With TE.lenientDecode <$> owt @m code arg c
 owtStream
   :: forall m a. (OwtMethod m, ToJSON a)
   => String -> a -> (BS.ByteString -> IO ()) -> OwtClient -> IO ()
-owtStream code arg onChunk c = call (methodName @m) (Just code) "" (toJSON arg) c (chunks onChunk)
+owtStream code arg onChunk c =
+  call (methodName @m) (Just code) "" (toJSON arg) [] c (chunks onChunk)
 
 -- | Run @code@ with @arg@ and read its server-sent events (@owt.lib.stream.sse@): @onEvent@
 -- gets each one until @data: [DONE]@; an @error@ event is thrown as its 'OwtError'.
 owtEvents
   :: forall m a. (OwtMethod m, ToJSON a)
   => String -> a -> (SseEvent -> IO ()) -> OwtClient -> IO ()
-owtEvents code arg onEvent c = call (methodName @m) (Just code) "" (toJSON arg) c (events onEvent)
+owtEvents code arg onEvent c =
+  call (methodName @m) (Just code) "" (toJSON arg) [] c (events onEvent)
 
 -- | Call the endpoint at @path@ with @arg@ as its arguments; the response body. A relative
 -- path is under the client's URL (@"tts"@ is @URL/tts@), an absolute one (@"/tts"@) is not.
 owtAt :: forall m a. (OwtMethod m, ToJSON a) => String -> a -> OwtClient -> IO BS.ByteString
-owtAt path arg c = call (methodName @m) Nothing path (toJSON arg) c readBody
+owtAt path arg c = call (methodName @m) Nothing path (toJSON arg) [] c readBody
 
 -- | 'owtAt' for a streamed body: each chunk to @onChunk@.
 owtStreamAt
   :: forall m a. (OwtMethod m, ToJSON a)
   => String -> a -> (BS.ByteString -> IO ()) -> OwtClient -> IO ()
-owtStreamAt path arg onChunk c = call (methodName @m) Nothing path (toJSON arg) c (chunks onChunk)
+owtStreamAt path arg onChunk c =
+  call (methodName @m) Nothing path (toJSON arg) [] c (chunks onChunk)
 
 -- | 'owtAt' for server-sent events, as 'owtEvents'.
 owtEventsAt
   :: forall m a. (OwtMethod m, ToJSON a)
   => String -> a -> (SseEvent -> IO ()) -> OwtClient -> IO ()
-owtEventsAt path arg onEvent c = call (methodName @m) Nothing path (toJSON arg) c (events onEvent)
+owtEventsAt path arg onEvent c =
+  call (methodName @m) Nothing path (toJSON arg) [] c (events onEvent)
+
+-- | 'owt' with binary arguments: each @(name, bytes)@ is a @bytes@ parameter of the adaptor,
+-- sent as a file part of a multipart POST beside @arg@ (its other arguments, as JSON), since
+-- JSON cannot carry bytes.
+owtFiles :: ToJSON a => String -> a -> [(Text, BS.ByteString)] -> OwtClient -> IO BS.ByteString
+owtFiles code arg files c = call "POST" (Just code) "" (toJSON arg) files c readBody
+
+-- | 'owtAt' with binary arguments, as 'owtFiles'.
+owtFilesAt :: ToJSON a => String -> a -> [(Text, BS.ByteString)] -> OwtClient -> IO BS.ByteString
+owtFilesAt path arg files c = call "POST" Nothing path (toJSON arg) files c readBody
+
+-- | 'owtStreamAt' with binary arguments, as 'owtFiles'.
+owtStreamFilesAt
+  :: ToJSON a
+  => String -> a -> [(Text, BS.ByteString)] -> (BS.ByteString -> IO ()) -> OwtClient -> IO ()
+owtStreamFilesAt path arg files onChunk c =
+  call "POST" Nothing path (toJSON arg) files c (chunks onChunk)
 
 -- | A JSON body decoded.
 decodeOwt :: FromJSON r => BS.ByteString -> Either String r
@@ -224,9 +250,9 @@ putBS = BS.putStr
 -- | Send a call (by hash when the server was sent this code before, again in full when it
 -- answers @unknown_code@), throw error responses, and hand a good response to @consume@.
 call
-  :: BS.ByteString -> Maybe String -> String -> Value -> OwtClient
+  :: BS.ByteString -> Maybe String -> String -> Value -> [(Text, BS.ByteString)] -> OwtClient
   -> (Response BodyReader -> IO r) -> IO r
-call method code path arg c consume = case TE.encodeUtf8 . T.pack <$> code of
+call method code path arg files c consume = case TE.encodeUtf8 . T.pack <$> code of
   Nothing -> attempt Nothing
   Just source -> do
     let sha = hexSha256 source
@@ -238,8 +264,9 @@ call method code path arg c consume = case TE.encodeUtf8 . T.pack <$> code of
           else throwIO err
       else sendCode source sha
   where
-    attempt field = withResponse (build c method path field (kwargsOf arg)) (clientManager c) $
-      \response -> do
+    attempt field = do
+      request <- build c method path field (kwargsOf arg) files
+      withResponse request (clientManager c) $ \response -> do
         let status = statusCode (responseStatus response)
         unless (status < 400) $ readBody response >>= throwIO . errorFor status
         consume response
@@ -259,10 +286,18 @@ kwargsOf = \case
   v@(Object _) -> v
   v -> object ["__last__" .= v]
 
+-- | The request of a call: a query string (GET), a JSON body, or with @files@ a multipart
+-- body (text fields beside the file parts; @kwargs@ holds the other arguments as JSON).
 build
-  :: OwtClient -> BS.ByteString -> String -> Maybe (Text, Text) -> Value -> Request
-build c method path code kwargs = clientAuth c base {H.method = method, H.path = fullPath}
+  :: OwtClient -> BS.ByteString -> String -> Maybe (Text, Text) -> Value
+  -> [(Text, BS.ByteString)] -> IO Request
+build c method path code kwargs files
+  | null files = pure (clientAuth c base {H.method = method, H.path = fullPath})
+  | otherwise = clientAuth c <$> formDataBody parts base0 {H.path = fullPath}
   where
+    parts =
+      [partBS k (queryText v) | (k, v) <- codeFields ++ extra ++ [("kwargs", kwargs)]]
+        ++ [partFileRequestBody k (T.unpack k) (RequestBodyBS v) | (k, v) <- files]
     base0 = clientRequest c
     fullPath
       | null path = path0

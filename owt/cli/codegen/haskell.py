@@ -5,7 +5,8 @@
 An enum (``Literal["cat", "dog"]``) is a sum type with JSON instances; a record (a dataclass
 or TypedDict) a Haskell record whose fields carry its name (``pointX``); a parameter with a
 default is a ``Maybe``; a streamed result takes a callback per chunk. A ``bytes`` parameter
-takes ``Text`` (its UTF-8 bytes): ``owtAt`` sends a JSON body, which cannot carry bytes.
+takes a ``ByteString``, sent as a file part of a multipart body (``owtFilesAt``); bytes
+inside a list or a record take ``Text`` (their UTF-8 bytes), since they travel as JSON.
 
 Names never clash: the module imports ``Data.Aeson``, ``Data.Maybe`` and most of ``Owt``
 qualified, and a name like one of the Prelude's, ``Data.Aeson``'s or ``Owt``'s (which the
@@ -47,7 +48,7 @@ def hs_type(t: Type, *, result: bool = False, names: Mapping[str, str] | None = 
     simple = {"int": "Int", "float": "Double", "bool": "Bool", "str": "Text", "none": "()"}
     if t.kind in simple:
         return simple[t.kind]
-    if t.kind == "bytes":  # owtAt sends JSON: a bytes parameter takes text
+    if t.kind == "bytes":  # inside JSON (a list, a record): text; a parameter: see _is_file
         return "BS.ByteString" if result else "Text"
     if t.kind in ("any", "json"):
         return "BS.ByteString" if result and t.kind == "any" else "Value"
@@ -214,22 +215,57 @@ def _result_reader(t: Type) -> str:
     return "O.jsonBody"
 
 
+def _is_file(p: Field) -> bool:
+    """A ``bytes`` parameter (or an optional one): a file part, not JSON."""
+    t = p.type.item if p.type.kind == "optional" and p.type.item else p.type
+    return t.kind == "bytes"
+
+
+def _always(p: Field) -> bool:
+    """A file parameter that always has bytes (not a Maybe)."""
+    return p.required and p.type.kind == "bytes"
+
+
+def _param_type(p: Field, names: Mapping[str, str]) -> str:
+    if not _is_file(p):
+        return _field_type(p, names)
+    return "BS.ByteString" if _always(p) else "Maybe BS.ByteString"
+
+
+def _files(files: list[Field], value: dict[str, str]) -> str:
+    """``M.catMaybes [Just ("a", a), (,) "b" <$> b]``: the file parts, left-out ones not sent."""
+    items = [
+        f"Just ({_string(p.name)}, {value[p.name]})"
+        if _always(p)
+        else f"(,) {_string(p.name)} <$> {value[p.name]}"
+        for p in files
+    ]
+    return "(M.catMaybes [" + ", ".join(items) + "])"
+
+
 def _function(fn: Function, name: str, scope: _Scope) -> list[str]:
     args = scope.parameters(fn)
-    body = f"(A.object ({_pairs(fn.params, args)}))"
-    types = ["OwtClient", *(_field_type(p, scope.types) for p in fn.params)]
+    files = [p for p in fn.params if _is_file(p)]
+    json = tuple(p for p in fn.params if not _is_file(p))
+    body = f"(A.object ({_pairs(json, args)}))"
+    types = ["OwtClient", *(_param_type(p, scope.types) for p in fn.params)]
     values = " ".join(args[p.name] for p in fn.params)
     head = f"{name} client {values}".replace("  ", " ").rstrip()
     path = _string(fn.path)
+    # Bytes go as file parts of a multipart body; everything else as JSON.
+    at, stream_at = ("owtFilesAt", "owtStreamFilesAt") if files else ("owtAt", "owtStreamAt")
+    method = "" if files else " @O.POST"
+    if files:
+        body += " " + _files(files, args)
     lines = [f"-- | POST {fn.path}" + (f": {fn.summary}" if fn.summary else "")]
     if fn.stream:
         types += ["(BS.ByteString -> IO ())", "IO ()"]
         lines += [f"{name} :: " + " -> ".join(types)]
-        lines += [f"{head} onChunk = O.owtStreamAt @O.POST {path} {body} onChunk client", ""]
+        lines += [f"{head} onChunk = O.{stream_at}{method} {path} {body} onChunk client", ""]
         return lines
     types.append(f"IO {_atom(hs_type(fn.result, result=True, names=scope.types))}")
     lines += [f"{name} :: " + " -> ".join(types)]
     reader = _result_reader(fn.result)
     then = "" if reader == "pure" else f" >>= {reader}"
-    lines += [f"{head} = O.owtAt @O.POST {path} {body} client{then}", ""]
+    lines += [f"{head} = O.{at}{method} {path} {body} client{then}", ""]
     return lines
