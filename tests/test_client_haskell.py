@@ -65,6 +65,8 @@ def test_calls_plain_values_records_objects_and_endpoints(start_server, haskell_
         'endpoint "Hello, dee!\\n"',
         'get-endpoint "Hello, eve!\\nHello, eve!\\n"',
         'fields "alt"',
+        'files "\\255\\NUL\\a"',  # raw bytes in a file part, beside JSON arguments
+        'files-again "\\255\\b"',  # the same code again, by its hash
     ]
 
 

@@ -63,6 +63,10 @@ calls c = do
   fielded <- owt @POST "def run(): return 'other'\ndef alt(): return 'alt'\n" (object [])
     (withFields [("fn_name", "alt")] c)
   say "fields" fielded
+  let reverseWith = "def run(data: bytes, k: int):\n    return data[::-1] + bytes([k])\n"
+  owtFiles reverseWith (object ["k" .= (7 :: Int)]) [("data", BC.pack "\NUL\255")]
+    (withFields [("timeout", Number 5)] c) >>= say "files"
+  owtFiles reverseWith (object ["k" .= (8 :: Int)]) [("data", BC.pack "\255")] c >>= say "files-again"
 
 stream :: OwtClient -> IO ()
 stream c = do
