@@ -63,6 +63,12 @@ def test_speak_streams_sentences_and_offers_the_recording(chromium, owt_server):
             timeout=10_000,
         )
         assert page.evaluate("document.getElementById('player').error") is None
+        # ... all of it: the sentences joined in the page (the stream sends each once).
+        notes = chunks.locator("small").all_text_contents()
+        sizes = [int(note.split("(", 1)[1].split(" bytes", 1)[0]) for note in notes]
+        seconds = sum(size - 44 for size in sizes) / (2 * 22050)
+        duration = page.evaluate("document.getElementById('player').duration")
+        assert abs(duration - seconds) < 0.01, (duration, seconds)
         download = page.locator("#download")
         assert download.is_visible()
         assert download.get_attribute("href").startswith("blob:")

@@ -56,7 +56,7 @@ def stream(url: str, path: str = "/tts", **kwargs: Any) -> list[Any]:
 
 
 def test_one_valid_wav_per_sentence_then_done(owt_server):
-    events = stream(owt_server.url, text=TEXT)
+    events = stream(owt_server.url, text=TEXT, cumulative=True)
     assert events[-1] == "[DONE]"
     sentences = events[:-1]
     assert [e["text"] for e in sentences] == [
@@ -76,13 +76,31 @@ def test_one_valid_wav_per_sentence_then_done(owt_server):
 
 
 def test_whole_wav_is_the_sentences_joined(owt_server):
-    events = stream(owt_server.url, text=TEXT, cumulative=False)
+    events = stream(owt_server.url, text=TEXT)
     assert all("cumulative" not in e for e in events[:-1])
     frames = sum(parse_wav(base64.b64decode(e["sentence"])).nframes for e in events[:-1])
     r = call(owt_server.url, TTS_CODE, path="/tts.wav", text=TEXT, format="wav")
     assert r.status_code == 200
     assert r.headers["content-type"] == "audio/wav"
     assert parse_wav(r.content).nframes == frames
+
+
+def test_default_stream_grows_linearly_with_the_text(start_server):
+    # Each byte of audio crosses once: 60 sentences are about 20 times 3 sentences, where
+    # repeating the audio so far in every event (cumulative=true) made them about 220 times.
+    server = start_server("--mount", "tts=owt/lib/tts.py")
+    three = "Hello there. How are you today? I am fine, thanks."
+
+    def size(text: str, **query: str) -> int:
+        r = httpx.get(server.url + "/tts", params={"text": text, **query}, timeout=120)
+        assert r.status_code == 200, r.text
+        return len(r.content)
+
+    short, long = size(three), size(" ".join([three] * 20))
+    assert 19 * short < long < 21 * short, (short, long)
+    whole = len(httpx.get(server.url + "/tts", params={"text": three, "format": "wav"}).content)
+    assert short < 1.4 * whole  # base64 (4/3) and the events' JSON, nothing more
+    assert size(three, cumulative="true") > 2.5 * short
 
 
 def test_get_with_kwargs_b64_like_an_event_source(owt_server):

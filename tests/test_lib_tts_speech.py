@@ -132,7 +132,7 @@ def events_of(response: Response) -> list[dict[str, object] | str]:
 
 def test_speak_synthesises_lazily_one_event_per_sentence():
     calls: list[str] = []
-    response = speak("Hi there. Bye now.", fake_engine(calls))
+    response = speak("Hi there. Bye now.", fake_engine(calls), cumulative=True)
     assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
     assert calls == []  # nothing is synthesised before the stream is read
     chunks = iter(response.body)
@@ -145,11 +145,11 @@ def test_speak_synthesises_lazily_one_event_per_sentence():
     assert next(chunks) == "id: [DONE]\ndata: [DONE]\n\n"
 
 
-def test_speak_whole_wav_and_without_cumulative():
+def test_speak_whole_wav_and_without_cumulative_by_default():
     response = speak("Hi there. Bye now.", fake_engine([]), format="wav")
     assert response.headers["content-type"] == "audio/wav"
     assert frames_of(response.body) == (1700, 16000)
-    events = events_of(speak("One. Two.", fake_engine([]), cumulative=False))
+    events = events_of(speak("One. Two.", fake_engine([])))
     assert [sorted(e) for e in events[:-1]] == [["index", "sentence", "text"]] * 2
     with pytest.raises(BadRequest):
         speak("A.", fake_engine([]), format="mp3")

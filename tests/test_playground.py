@@ -120,6 +120,14 @@ def test_speech_plays_each_sentence_as_it_arrives(server, page):
         "() => { const a = document.getElementById('player');"
         " return a.readyState >= 1 && a.duration > 1; }"
     )
+    # The player holds both sentences, joined in the page: longer than either alone.
+    clips = page.evaluate(
+        "() => [...document.querySelectorAll('#chunks li.chunk')].map((li) =>"
+        " Number(li.textContent.match(/UklGR.*?\\((\\d+) WAV/)[1]))"
+    )
+    seconds = sum(len_b64 * 3 // 4 - 44 for len_b64 in clips) / (2 * 22050)
+    duration = page.evaluate("() => document.getElementById('player').duration")
+    assert abs(duration - seconds) < 0.01, (duration, seconds)
     shot(page, "tts")
     assert page.errors == []
 

@@ -4,7 +4,8 @@ Open it with ./open.sh (prints the URL), or mount it (``owt serve --mount
 speak=example/tts/page.py``) and open /speak. The page sends owt's own TTS adaptor
 (owt/lib/tts.py, read here and embedded in the page) with fetch(), reads the server-sent
 events as they stream in, plays each sentence's WAV with the Web Audio API as soon as it
-arrives, and puts the whole recording in the audio player and the download link.
+arrives, and joins the sentences into the whole recording for the audio player and the
+download link (each byte of audio crosses the wire once).
 No CDN, no build step.
 """
 
@@ -58,6 +59,7 @@ When the last one is in, the whole recording is yours to download.</textarea>
     let audio = null;      // the AudioContext, made on the first click (autoplay rules)
     let nextStart = 0;     // when the next sentence should start, in AudioContext time
     let lastUrl = null;
+    let heard = [];        // the WAV of each sentence so far, joined into the recording
 
     function bytesOf(b64) {
       const text = atob(b64);
@@ -83,9 +85,42 @@ When the last one is in, the whole recording is yours to download.</textarea>
       }
     }
 
-    function showWhole(b64) {
+    function chunksOf(wav) {
+      // A WAV's chunks by id ("fmt ", "data"), as views into its bytes.
+      const view = new DataView(wav.buffer, wav.byteOffset, wav.byteLength);
+      const chunks = {};
+      for (let pos = 12; pos + 8 <= wav.length;) {
+        const id = String.fromCharCode(...wav.subarray(pos, pos + 4));
+        const size = view.getUint32(pos + 4, true);
+        chunks[id] = wav.subarray(pos + 8, Math.min(pos + 8 + size, wav.length));
+        pos += 8 + size + (size & 1);
+      }
+      return chunks;
+    }
+
+    function joinWavs(wavs) {
+      // One WAV of the sentences' audio: their data after one header that counts it all.
+      // Every sentence of a stream has the same format (one "fmt " chunk for all).
+      const parts = wavs.map(chunksOf);
+      const fmt = parts[0]["fmt "];
+      const size = parts.reduce((n, p) => n + p.data.length, 0);
+      const head = new Uint8Array(20 + fmt.length + 8);
+      const view = new DataView(head.buffer);
+      const tag = (pos, text) => head.set([...text].map((c) => c.charCodeAt(0)), pos);
+      tag(0, "RIFF");
+      view.setUint32(4, head.length - 8 + size, true);
+      tag(8, "WAVE");
+      tag(12, "fmt ");
+      view.setUint32(16, fmt.length, true);
+      head.set(fmt, 20);
+      tag(20 + fmt.length, "data");
+      view.setUint32(24 + fmt.length, size, true);
+      return new Blob([head, ...parts.map((p) => p.data)], {type: "audio/wav"});
+    }
+
+    function showWhole(blob) {
       if (lastUrl) URL.revokeObjectURL(lastUrl);
-      lastUrl = URL.createObjectURL(new Blob([bytesOf(b64)], {type: "audio/wav"}));
+      lastUrl = URL.createObjectURL(blob);
       const link = $("download");
       link.href = lastUrl;
       link.hidden = false;
@@ -94,6 +129,7 @@ When the last one is in, the whole recording is yours to download.</textarea>
 
     function onSentence(event, started) {
       const wav = bytesOf(event.sentence);
+      heard.push(wav);
       const item = document.createElement("li");
       item.className = "chunk";
       const after = ((performance.now() - started) / 1000).toFixed(2);
@@ -103,7 +139,6 @@ When the last one is in, the whole recording is yours to download.</textarea>
       item.append(note);
       $("chunks").append(item);
       play(wav);
-      if (event.cumulative) showWhole(event.cumulative);
     }
 
     async function speak() {
@@ -119,7 +154,7 @@ When the last one is in, the whole recording is yours to download.</textarea>
         if (audio) { await audio.resume(); nextStart = audio.currentTime; }
       } catch (err) { audio = null; }
       const started = performance.now();
-      let whole = null;
+      heard = [];
       try {
         const response = await fetch("/tts", {
           method: "POST",
@@ -150,10 +185,9 @@ When the last one is in, the whole recording is yours to download.</textarea>
             if (!data || data === "[DONE]") continue;
             const event = JSON.parse(data);
             onSentence(event, started);
-            if (event.cumulative) whole = event.cumulative;
           }
         }
-        if (whole) $("player").src = showWhole(whole);
+        if (heard.length) $("player").src = showWhole(joinWavs(heard));
         const count = $("chunks").children.length;
         $("status").textContent = `${count} sentence${count === 1 ? "" : "s"} spoken.`;
         document.body.dataset.state = "done";

@@ -16,7 +16,7 @@ json_string() {  # stdin as the inside of a JSON string
 }
 
 code=$(base64 < "$here/../../owt/lib/tts.py" | tr -d '\n')
-body=$(printf '{"code_b64": "%s", "kwargs": {"text": "%s", "voice": "%s", "speed": %d, "cumulative": false}}' \
+body=$(printf '{"code_b64": "%s", "kwargs": {"text": "%s", "voice": "%s", "speed": %d}}' \
   "$code" "$(printf '%s' "$text" | json_string)" "${VOICE:-en}" "${SPEED:-175}")
 
 printf '%s' "$body" |

@@ -11,11 +11,11 @@ an environment of its own and name it when calling::
     {"code_b64": "<base64 of: from owt.lib.bark import run>", "env": "bark",
      "kwargs": {"text": "Hello! [laughs] This is Bark.", "voice": "v2/en_speaker_6"}}
 
-Each sentence streams back as an SSE event ``{"index", "text", "sentence", "cumulative"}``
-(24 kHz WAV, base64), then ``[DONE]``; ``format=wav`` answers one WAV. The models load once
-per worker (:func:`owt.keep`) and stay warm. Nothing but the stdlib is imported until the
-first call, so this module loads anywhere; the splitting, events and WAV handling are the
-ones :mod:`owt.lib.tts` uses (:mod:`owt.lib.speech`), tested there with espeak-ng.
+Each sentence streams back as an SSE event ``{"index", "text", "sentence"}`` (24 kHz WAV,
+base64), then ``[DONE]``; ``format=wav`` answers one WAV. The models load once per worker
+(:func:`owt.keep`) and stay warm. Nothing but the stdlib is imported until the first call,
+so this module loads anywhere; the splitting, events and WAV handling are the ones
+:mod:`owt.lib.tts` uses (:mod:`owt.lib.speech`), tested there with espeak-ng.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def run(
     voice: str = "v2/en_speaker_6",
     split: str = "sentence",
     format: str = "sse",
-    cumulative: bool = True,
+    cumulative: bool = False,
 ) -> Response:
     """Speak ``text`` with Bark; arguments and answers as :func:`owt.lib.tts.run`.
 

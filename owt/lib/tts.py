@@ -5,7 +5,7 @@ sentence, and needs no Python package: mount it, or send its source as the adapt
 
     owt serve --mount tts=owt/lib/tts.py
     curl -N 'http://127.0.0.1:9876/tts?text=Hello.%20How%20are%20you%3F'
-    # data: {"index": 0, "text": "Hello.", "sentence": "UklGR...", "cumulative": "UklGR..."}
+    # data: {"index": 0, "text": "Hello.", "sentence": "UklGR..."}
     # data: {"index": 1, "text": "How are you?", ...}
     # data: [DONE]
 
@@ -68,14 +68,15 @@ def run(
     speed: int = DEFAULT_SPEED,
     split: str = "sentence",
     format: str = "sse",
-    cumulative: bool = True,
+    cumulative: bool = False,
 ) -> Response:
-    """Speak ``text``: SSE events ``{"index", "text", "sentence", "cumulative"}`` then
-    ``[DONE]`` (``format="sse"``), or one WAV file (``format="wav"``).
+    """Speak ``text``: SSE events ``{"index", "text", "sentence"}`` then ``[DONE]``
+    (``format="sse"``), or one WAV file (``format="wav"``).
 
     ``voice`` is an espeak-ng voice (``en``, ``en-us``, ``fr``, ``de``...; ``espeak-ng
     --voices`` lists them), ``speed`` is in words per minute, ``split`` is ``sentence`` or
-    ``none`` (the whole text at once), ``cumulative=false`` leaves out the audio-so-far.
+    ``none`` (the whole text at once). ``cumulative=true`` adds ``"cumulative"``, all the
+    audio so far, to each event: bytes that grow with the square of the sentence count.
     """
     try:
         speed = int(speed)

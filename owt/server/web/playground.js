@@ -353,7 +353,8 @@ function showWhole(bytes, media) {
 }
 
 // Audio from server-sent events: each event's WAV (base64) is played in turn as it arrives;
-// the player ends up holding the whole recording ("cumulative") or the last clip.
+// the player ends up holding the whole recording: the clips joined (or an event's
+// "cumulative" audio, from an adaptor that sends it).
 class AudioQueue {
   constructor() {
     this.queue = [];
@@ -384,6 +385,41 @@ class AudioQueue {
     audio.onerror = done;
     audio.play().catch(done);
   }
+}
+
+// A WAV's chunks by id ("fmt ", "data"), as views into its bytes.
+function wavChunks(wav) {
+  const view = new DataView(wav.buffer, wav.byteOffset, wav.byteLength);
+  const chunks = {};
+  for (let pos = 12; pos + 8 <= wav.length; ) {
+    const id = String.fromCharCode(...wav.subarray(pos, pos + 4));
+    const size = view.getUint32(pos + 4, true);
+    chunks[id] = wav.subarray(pos + 8, Math.min(pos + 8 + size, wav.length));
+    pos += 8 + size + (size & 1);
+  }
+  return chunks;
+}
+
+// One WAV of several clips of one format: their data after a header that counts it all;
+// null when the clips differ in format (then they cannot be joined byte for byte).
+function joinWavs(wavs) {
+  const parts = wavs.map(wavChunks);
+  const fmt = parts[0]["fmt "];
+  const same = (p) => p.data && p["fmt "] && p["fmt "].join() === fmt.join();
+  if (!fmt || !parts.every(same)) return null;
+  const size = parts.reduce((n, p) => n + p.data.length, 0);
+  const head = new Uint8Array(28 + fmt.length);
+  const view = new DataView(head.buffer);
+  const tag = (pos, text) => head.set([...text].map((c) => c.charCodeAt(0)), pos);
+  tag(0, "RIFF");
+  view.setUint32(4, head.length - 8 + size, true);
+  tag(8, "WAVE");
+  tag(12, "fmt ");
+  view.setUint32(16, fmt.length, true);
+  head.set(fmt, 20);
+  tag(20 + fmt.length, "data");
+  view.setUint32(24 + fmt.length, size, true);
+  return new Blob([head, ...parts.map((p) => p.data)], { type: "audio/wav" });
 }
 
 function wavFromBase64(text) {
@@ -443,7 +479,8 @@ async function readStream(response, media, state) {
   const textual = isTextual(media);
   const binary = [];
   const audio = new AudioQueue();
-  let recording = null;
+  const clips = [];
+  let recording = null; // the whole audio, when an event carries it ("cumulative")
   const events = new EventReader((event, data) => {
     if (event === "error") {
       state.failed = true;
@@ -460,9 +497,12 @@ async function readStream(response, media, state) {
     addChunk(typeof value === "string" ? value : JSON.stringify(value, shorten));
     if (value && typeof value === "object") {
       const clip = wavFromBase64(value.sentence || value.audio || value.wav);
-      if (clip) audio.add(blobUrl([clip], "audio/wav"));
-      const whole = wavFromBase64(value.cumulative) || clip;
-      if (whole) recording = whole;
+      if (clip) {
+        audio.add(blobUrl([clip], "audio/wav"));
+        clips.push(clip);
+      }
+      const whole = wavFromBase64(value.cumulative);
+      if (whole) recording = new Blob([whole]);
     }
   });
   const pre = textual && !sse ? document.createElement("pre") : null;
@@ -495,9 +535,10 @@ async function readStream(response, media, state) {
     }
   } else if (binary.length) {
     const bytes = new Uint8Array(await new Blob(binary).arrayBuffer());
-    if (media.startsWith("audio/") || isWav(bytes)) recording = bytes;
+    if (media.startsWith("audio/") || isWav(bytes)) recording = new Blob([bytes]);
     else if (media.startsWith("image/")) showWhole(bytes, media);
   }
+  if (!recording && clips.length) recording = joinWavs(clips) || new Blob([clips.at(-1)]);
   if (recording) {
     const player = $("player");
     player.src = blobUrl([recording], "audio/wav");
