@@ -107,6 +107,34 @@ def test_a_paraphrase_is_closer_than_an_unrelated_sentence(embed_server):
     assert 0.5 < paraphrase <= 1.0
 
 
+@pytest.mark.parametrize(
+    ("fn_name", "kwargs", "field", "index", "says"),
+    [
+        ("run", {"texts": ["fine", "\ud83d lone"]}, "texts", 1, "texts[1] holds a lone surrogate"),
+        ("vectors", {"texts": ["\udc00"]}, "texts", 0, "texts[0] holds a lone surrogate"),
+        ("run", {"texts": ["fine", 3]}, "texts", 1, "texts[1] must be a string"),
+        ("run", {"texts": {"a": 1}}, "texts", None, "texts must be a list of strings"),
+        ("similarity", {"a": 3, "b": "x"}, "a", None, "a must be a string"),
+        ("similarity", {"a": "x", "b": "\ud83d"}, "b", None, "b holds a lone surrogate"),
+    ],
+)
+def test_bad_texts_answer_400_naming_the_callers_argument(
+    embed_server, fn_name, kwargs, field, index, says
+):
+    # json.dumps writes a lone surrogate as its \\u escape, as a JavaScript caller would.
+    body = {"code_b64": b64(EMBED_CODE), "fn_name": fn_name, "kwargs": kwargs, **ENV}
+    r = httpx.post(
+        embed_server.url + "/embed",
+        content=json.dumps(body),
+        headers={"content-type": "application/json"},
+        timeout=180,
+    )
+    assert r.status_code == 400, r.text
+    error = r.json()
+    assert (error["error"], error["field"], error.get("index")) == ("bad_request", field, index)
+    assert error["message"].startswith(says)
+
+
 def test_the_model_stays_warm_across_different_codes(embed_server):
     embed(embed_server, texts=["warm up"])
     # Other code, same environment: the model held by keep() is reused, not loaded again.

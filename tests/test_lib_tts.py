@@ -19,6 +19,7 @@ import pytest
 from conftest import ROOT, b64, call, require
 
 TTS_CODE = (ROOT / "owt" / "lib" / "tts.py").read_text()
+JSON_TYPE = {"content-type": "application/json"}
 TEXT = "Hello there. How are you today? I am fine, thanks."
 
 
@@ -122,21 +123,33 @@ def test_split_none_speed_and_voice(owt_server):
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "status", "kind"),
+    ("kwargs", "field"),
     [
-        ({"text": "  "}, 400, "bad_request"),
-        ({"text": "Hi.", "split": "words"}, 400, "bad_request"),
-        ({"text": "Hi.", "format": "mp3"}, 400, "bad_request"),
-        ({"text": "Hi.", "speed": 5}, 400, "bad_request"),
-        ({"text": "Hi.", "voice": "nonexistent"}, 500, "adaptor_error"),
+        ({"text": "  "}, "text"),
+        ({"text": 42}, "text"),
+        ({"text": "\ud83d lone half of a smiley."}, "text"),
+        ({"text": "Hi.", "split": "words"}, "split"),
+        ({"text": "Hi.", "format": "mp3"}, "format"),
+        ({"text": "Hi.", "speed": 5}, "speed"),
+        ({"text": "Hi.", "speed": "fast"}, "speed"),
+        ({"text": "Hi.", "voice": ["en"]}, "voice"),
+        ({"text": "Hi.", "cumulative": "maybe"}, "cumulative"),
     ],
 )
-def test_bad_arguments_answer_before_the_stream(owt_server, kwargs, status, kind):
-    r = call(owt_server.url, TTS_CODE, path="/tts", **kwargs)
-    assert r.status_code == status, r.text
-    assert r.json()["error"] == kind
-    if kind == "adaptor_error":
-        assert "voice does not exist" in r.json()["message"]
+def test_bad_arguments_answer_before_the_stream_naming_the_argument(owt_server, kwargs, field):
+    # json.dumps writes a lone surrogate as its \\u escape, as a JavaScript caller would.
+    body = json.dumps({"code_b64": b64(TTS_CODE), "kwargs": kwargs})
+    r = httpx.post(owt_server.url + "/tts", content=body, headers=JSON_TYPE, timeout=30)
+    assert r.status_code == 400, r.text
+    assert (r.json()["error"], r.json()["field"]) == ("bad_request", field)
+    assert r.json()["message"].startswith(field)
+
+
+def test_an_unknown_voice_is_espeak_ngs_own_error(owt_server):
+    r = call(owt_server.url, TTS_CODE, path="/tts", text="Hi.", voice="nonexistent")
+    assert r.status_code == 500, r.text
+    assert r.json()["error"] == "adaptor_error"
+    assert "voice does not exist" in r.json()["message"]
 
 
 @pytest.fixture

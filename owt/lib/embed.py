@@ -32,10 +32,10 @@ import sys
 from typing import Any
 
 from owt.core.call import Response
-from owt.core.errors import BadRequest
 from owt.core.jsontext import dumps
 from owt.core.keep import keep
 from owt.lib import import_model_package
+from owt.lib.arguments import check_text, check_texts
 
 __all__ = ["MODEL_KEY", "cosine", "load_model", "model", "run", "similarity", "vectors"]
 
@@ -56,21 +56,13 @@ def model() -> Any:
     return keep(MODEL_KEY, load_model)
 
 
-def _texts(texts: Any) -> list[str]:
-    if isinstance(texts, str):
-        return [texts]
-    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-        raise BadRequest("texts must be a list of strings", field="texts")
-    return texts
-
-
 def run(texts: list[str], normalize: bool = True) -> dict[str, Any]:
     """Embed ``texts``: ``{"vectors": [[...384 floats...], ...], "dim": 384}``.
 
     With ``normalize`` (the default) each vector has length 1, so a dot product is the
     cosine similarity.
     """
-    texts = _texts(texts)
+    texts = check_texts(texts, "texts")
     if not texts:
         return {"vectors": [], "dim": _dimension(model())}
     vectors = model().encode(texts, normalize_embeddings=normalize, convert_to_numpy=True)
@@ -90,7 +82,7 @@ def vectors(texts: list[str], normalize: bool = True) -> Any:
     (``numpy.load(io.BytesIO(response.content))``); any other gets JSON, a list of lists.
     For many texts per call this is the fast path: no float is written out as text.
     """
-    texts = _texts(texts)
+    texts = check_texts(texts, "texts")
     if not texts:
         dimension = _dimension(model())
         numpy = sys.modules["numpy"]  # loaded with the model (lib/ imports only the stdlib)
@@ -110,5 +102,5 @@ def similarity(a: str, b: str) -> Response:
 
     Answered as a JSON number: curl prints ``0.87``, the clients decode a float.
     """
-    u, v = run([a, b])["vectors"]
+    u, v = run([check_text(a, "a"), check_text(b, "b")])["vectors"]
     return Response(dumps(cosine(u, v)), 200, {"content-type": "application/json"})

@@ -27,6 +27,7 @@ from typing import Any
 
 from owt.core.call import Response
 from owt.core.errors import BadRequest
+from owt.lib.arguments import check_flag, check_text
 from owt.lib.stream import sse
 from owt.summat.audio import wav_bytes
 from owt.summat.text import split_sentences
@@ -127,6 +128,7 @@ def split_text(text: str, split: str = "sentence") -> list[str]:
     """The pieces to synthesise one at a time: sentences, or the whole text (``none``)."""
     if split not in SPLITS:
         raise BadRequest(f"split must be one of {', '.join(SPLITS)}, not {split!r}", field="split")
+    text = check_text(text, "text")
     pieces = split_sentences(text) if split == "sentence" else [text.strip()]
     pieces = [p for p in pieces if p]
     if not pieces:
@@ -167,6 +169,7 @@ def speak(
             f"format must be one of {', '.join(FORMATS)}, not {format!r}", field="format"
         )
     sentences = split_text(text, split)
+    cumulative = check_flag(cumulative, "cumulative")
     if format == "wav":
         track = Track()
         for sentence in sentences:

@@ -22,6 +22,7 @@ import subprocess
 
 from owt.core.call import Response
 from owt.core.errors import BadRequest
+from owt.lib.arguments import check_text
 from owt.lib.speech import Clip, read_wav, speak
 
 __all__ = ["espeak_binary", "run", "synthesize"]
@@ -81,9 +82,11 @@ def run(
     try:
         speed = int(speed)
     except (TypeError, ValueError):
-        raise BadRequest(f"speed must be a whole number of words per minute, not {speed!r}")
+        message = f"speed must be a whole number of words per minute, not {speed!r}"
+        raise BadRequest(message, field="speed") from None
     if not 20 <= speed <= 1000:
         raise BadRequest(f"speed must be 20 to 1000 words per minute, not {speed}", field="speed")
+    voice = check_text(voice, "voice")
     binary = espeak_binary()  # fail before the stream starts, with the fix in the message
     return speak(
         text,
