@@ -110,6 +110,20 @@ def test_get_with_kwargs_b64_like_an_event_source(owt_server):
     assert [e["text"] for e in events[:-1]] == ["One.", "Two."]
 
 
+@pytest.mark.parametrize(
+    ("voice", "text", "sentences"),
+    [
+        ("cmn", "你好。今天天气很好。", ["你好。", "今天天气很好。"]),
+        ("ja", "こんにちは。元気ですか？", ["こんにちは。", "元気ですか？"]),
+        ("hi", "नमस्ते। आप कैसे हैं?", ["नमस्ते।", "आप कैसे हैं?"]),
+    ],
+)
+def test_each_scripts_sentences_are_spoken_one_by_one(owt_server, voice, text, sentences):
+    events = stream(owt_server.url, text=text, voice=voice)
+    assert [e["text"] for e in events[:-1]] == sentences
+    assert all(parse_wav(base64.b64decode(e["sentence"])).nframes > 0 for e in events[:-1])
+
+
 def test_split_none_speed_and_voice(owt_server):
     (whole, done) = stream(owt_server.url, text=TEXT, split="none", cumulative=False)
     assert done == "[DONE]" and isinstance(whole, dict) and whole["text"] == TEXT

@@ -1,5 +1,6 @@
 """Sentence splitting without models or data downloads: punctuation rules and a short list
-of abbreviations, good enough to feed a text-to-speech model sentence by sentence.
+of abbreviations, good enough to feed a text-to-speech model sentence by sentence. Any
+script's sentence terminators end a sentence (``你好。今天很好。``, ``नमस्ते। आप कैसे हैं?``).
 
     >>> split_sentences("Dr. Smith arrived. He said hi! Was it 3.5 p.m.? Yes... it was.")
     ['Dr. Smith arrived.', 'He said hi!', 'Was it 3.5 p.m.?', 'Yes... it was.']
@@ -21,8 +22,38 @@ _ABBREVIATED = """mr mrs ms dr prof sr jr st mt vs etc e.g i.e cf al fig figs no
 ABBREVIATIONS = frozenset(_ABBREVIATED.split())
 """Words that end in a full stop without ending a sentence (compared in lower case)."""
 
-# A run of terminators, closing quotes/brackets, then whitespace; or a blank line.
-_END = re.compile(r"""([.!?\u2026]+)(["'\u201d\u2019\u00bb)\]]*)(\s+)|\n[ \t]*\n\s*""")
+# The characters with Unicode's Sentence_Terminal property (Unicode 18, PropList.txt), as a
+# regex class: the full stops, question and exclamation marks of every script — ``.!?``,
+# Chinese and Japanese ``。！？｡``, Devanagari ``।`` ``॥``, Arabic ``؟``, Armenian ``։``,
+# Ethiopic ``።``, Burmese, Khmer, Mongolian, Brahmi... The stdlib's unicodedata does not
+# carry the property, so it is listed here (tests/test_summat_text.py checks the list
+# against the ``regex`` package's ``\p{Sentence_Terminal}``).
+_TERMINALS = (
+    "\u0021\u002e\u003f\u0589\u061d-\u061f\u06d4\u0700-\u0702\u07f9\u0837\u0839"
+    "\u083d-\u083e\u0964-\u0965\u104a-\u104b\u1362\u1367-\u1368\u166e\u1735-\u1736"
+    "\u17d4-\u17d5\u1803\u1809\u1944-\u1945\u1aa8-\u1aab\u1b4e-\u1b4f\u1b5a-\u1b5b"
+    "\u1b5e-\u1b5f\u1b7d-\u1b7f\u1c3b-\u1c3c\u1c7e-\u1c7f\u2024\u203c-\u203d"
+    "\u2047-\u2049\u2cf9-\u2cfb\u2e2e\u2e3c\u2e53-\u2e54\u2e60-\u2e61\u3002\ua4ff"
+    "\ua60e-\ua60f\ua6f3\ua6f7\ua876-\ua877\ua8ce-\ua8cf\ua92f\ua9c8-\ua9c9"
+    "\uaa5d-\uaa5f\uaaf0-\uaaf1\uabeb\ufe12\ufe15-\ufe16\ufe52\ufe56-\ufe57\uff01"
+    "\uff0e\uff1f\uff61\U00010a56-\U00010a57\U00010f55-\U00010f59"
+    "\U00010f86-\U00010f89\U00011047-\U00011048\U000110be-\U000110c1"
+    "\U00011141-\U00011143\U000111c5-\U000111c6\U000111cd\U000111de-\U000111df"
+    "\U00011238-\U00011239\U0001123b-\U0001123c\U000112a9\U000113d4-\U000113d5"
+    "\U0001144b-\U0001144c\U000115c2-\U000115c3\U000115c9-\U000115d7"
+    "\U00011641-\U00011642\U0001173c-\U0001173e\U00011944\U00011946"
+    "\U00011a42-\U00011a43\U00011a9b-\U00011a9c\U00011c41-\U00011c42"
+    "\U00011ef7-\U00011ef8\U00011f43-\U00011f44\U00016a6e-\U00016a6f\U00016af5"
+    "\U00016b37-\U00016b38\U00016b44\U00016d6e-\U00016d6f\U00016e98\U0001bc9f"
+    "\U0001da88"
+)
+# Ideographic and full-width terminators carry their own space: Chinese and Japanese put none
+# after them, so they end a sentence with or without whitespace after.
+_SPACED_BY_THEMSELVES = "\u3002\ufe12\ufe15\ufe16\ufe52\ufe56\ufe57\uff01\uff0e\uff1f\uff61"
+_CLOSERS = "\"'\u201d\u2019\u00bb)\\]\u300d\u300f\u3011\u3015\u3009\u300b\uff09\uff3d\uff63"
+# A run of terminators, closing quotes/brackets, then whitespace (or none, checked in
+# _is_end); or a blank line.
+_END = re.compile(rf"([{_TERMINALS}\u2026]+)([{_CLOSERS}]*)(\s*)|\n[ \t]*\n\s*")
 _DOTTED = re.compile(r"(?:\w\.)+\w")
 _WORD_BEFORE = re.compile(r"""[("'\u201c\u2018\u00ab\[]*([^\s("'\u201c\u2018\u00ab\[]*)$""")
 
@@ -31,8 +62,10 @@ def _is_end(text: str, match: re.Match[str]) -> bool:
     if match[1] is None:  # a blank line always ends a sentence
         return True
     following = text[match.end() : match.end() + 1]
-    if following.islower() or following in ",;:":
+    if following.islower() or (following and following in ",;:\uff0c\u3001\uff1b\uff1a"):
         return False
+    if not match[3] and following and match[1][-1] not in _SPACED_BY_THEMSELVES:
+        return False  # "3.5", "example.com": no space after, no end
     if match[1] != ".":
         return True
     word = _WORD_BEFORE.search(text, 0, match.start())

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
+from conftest import ROOT, require
+
+from owt.summat import text as text_module
 from owt.summat.text import iter_sentences, split_sentences
 
 
@@ -23,10 +31,57 @@ from owt.summat.text import iter_sentences, split_sentences
         ("  ", []),
         ("Really?! Yes.", ["Really?!", "Yes."]),
         ("Take a. Then b. Done", ["Take a.", "Then b.", "Done"]),
+        ("See example.com now. It is 3.5x.", ["See example.com now.", "It is 3.5x."]),
     ],
 )
 def test_split_sentences(text: str, expected: list[str]) -> None:
     assert split_sentences(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("你好。今天天气很好。", ["你好。", "今天天气很好。"]),
+        ("こんにちは。元気ですか？", ["こんにちは。", "元気ですか？"]),
+        ("本当！？はい。", ["本当！？", "はい。"]),
+        ("ｺﾝﾆﾁﾊ｡ｹﾞﾝｷ｡", ["ｺﾝﾆﾁﾊ｡", "ｹﾞﾝｷ｡"]),  # half-width Japanese
+        ("他说：「你好。」然后走了。", ["他说：「你好。」", "然后走了。"]),
+        ("版本3.5很好。", ["版本3.5很好。"]),  # an ASCII point inside CJK text is no end
+        ("नमस्ते। आप कैसे हैं?", ["नमस्ते।", "आप कैसे हैं?"]),
+        ("पहला॥ दूसरा।", ["पहला॥", "दूसरा।"]),
+        ("مرحبا؟ كيف حالك.", ["مرحبا؟", "كيف حالك."]),
+        ("Բարեւ։ Ինչպես ես։", ["Բարեւ։", "Ինչպես ես։"]),
+        ("ሰላም። እንዴት ነህ፧", ["ሰላም።", "እንዴት ነህ፧"]),
+    ],
+)
+def test_split_sentences_of_other_scripts(text: str, expected: list[str]) -> None:
+    assert split_sentences(text) == expected
+
+
+def test_iter_sentences_of_chinese_whatever_the_chunking() -> None:
+    text = "你好。今天天气很好！「真的吗？」是的。"
+    expected = ["你好。", "今天天气很好！", "「真的吗？」", "是的。"]
+    for size in (1, 2, 3, 100):
+        chunks = [text[i : i + size] for i in range(0, len(text), size)]
+        assert list(iter_sentences(chunks)) == expected
+
+
+def test_terminators_are_unicodes_sentence_terminal_property() -> None:
+    # The list in owt.summat.text against the regex package's \p{Sentence_Terminal}, in the
+    # embeddings environment, which has it (transformers needs it).
+    python = Path(os.environ.get("OWT_EMBED_PYTHON", ROOT / ".venv-embed" / "bin" / "python"))
+    if not python.exists():
+        require(f"the embeddings environment {python}, for its regex package")
+    script = (
+        "import regex, sys; print(''.join(c for c in map(chr, range(sys.maxunicode + 1))"
+        " if regex.match(r'\\p{Sentence_Terminal}', c)).encode('unicode-escape').decode())"
+    )
+    done = subprocess.run([python, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    unicode = done.stdout.strip().encode().decode("unicode-escape")
+    ours = re.compile(f"[{text_module._TERMINALS}]")
+    listed = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if ours.match(c))
+    assert listed == unicode
 
 
 def test_iter_sentences_matches_split_whatever_the_chunking() -> None:
