@@ -423,6 +423,27 @@ def test_a_reconnect_to_a_finished_stream_is_204(owt_server):
     assert r.status_code == 200 and parse_events(r.text)[-1]["data"] == "[DONE]"
 
 
+def test_a_reconnect_midway_resumes_where_the_adaptor_says_it_can(owt_server):
+    # sse() cannot know whether its items repeat: it sends them all again, from id 1.
+    plain = {"code_b64": b64("def run():\n    return sse(['a', 'b', 'c'])\n")}
+    r = httpx.get(owt_server.url + "/", params=plain, headers={"Last-Event-ID": "2"})
+    assert [e["id"] for e in parse_events(r.text)] == ["1", "2", "3", "[DONE]"]
+    # An adaptor whose items do repeat skips what the client has, and numbers on.
+    code = (
+        "from owt.lib.stream import last_event_id\n"
+        "def run():\n    done = last_event_id()\n"
+        "    return sse(['a', 'b', 'c'][done:], first_id=done + 1)\n"
+    )
+    params = {"code_b64": b64(code)}
+    r = httpx.get(owt_server.url + "/", params=params, headers={"Last-Event-ID": "2"})
+    assert parse_events(r.text) == [
+        {"id": "3", "data": "c"},
+        {"id": "[DONE]", "data": "[DONE]"},
+    ]
+    first = parse_events(httpx.get(owt_server.url + "/", params=params).text)
+    assert [e["data"] for e in first] == ["a", "b", "c", "[DONE]"]
+
+
 def test_owts_own_routes_write_strict_json(start_server, tmp_path):
     (tmp_path / "inf.py").write_text(
         "def run(x: float = 1e999, y: float = -1e999):\n    return x\n"

@@ -200,6 +200,40 @@ def test_first_event_arrives_before_the_last_sentence_is_synthesised(start_serve
     assert first_at is not None and first_at < ends[-1], (first_at, ends)
 
 
+def test_an_event_source_reconnecting_midway_gets_the_rest(start_server, logged_espeak):
+    wrapper, log = logged_espeak
+    server = start_server(env={"OWT_ESPEAK": str(wrapper)})
+    params = {"code_b64": b64(TTS_CODE), "kwargs_b64": b64(json.dumps({"text": TEXT}))}
+
+    def reconnect(last_id: str, **fields: str) -> list[tuple[str, Any]]:
+        headers = {"last-event-id": last_id, "accept": "text/event-stream"}
+        query = {**params, **fields}
+        with httpx.stream("GET", server.url + "/tts", params=query, headers=headers) as r:
+            assert r.status_code == 200, r.read()
+            lines = [line for line in r.iter_lines() if line.startswith(("id: ", "data: "))]
+        ids, data = lines[0::2], lines[1::2]
+        return [
+            (i[4:], d[6:] if d == "data: [DONE]" else json.loads(d[6:]))
+            for i, d in zip(ids, data, strict=True)
+        ]
+
+    rest = reconnect("1")  # the client has sentence 0 (id 1): it gets 1 and 2, ids 2 and 3
+    assert [(i, e["index"], e["text"]) for i, e in rest[:-1]] == [
+        ("2", 1, "How are you today?"),
+        ("3", 2, "I am fine, thanks."),
+    ]
+    assert rest[-1] == ("[DONE]", "[DONE]")
+    assert len(log.read_text().split()) == 2  # the sentence the client had was not synthesised
+    assert reconnect("3") == [("[DONE]", "[DONE]")]  # it had them all
+    assert [i for i, _ in reconnect("not a number")] == ["1", "2", "3", "[DONE]"]
+    # A resumed stream is not the whole: it is not stored for a later caller.
+    assert len(reconnect("2", use_cache="true")) == 2
+    for cached in ("miss", "hit"):
+        whole = call(server.url, TTS_CODE, path="/tts", fields={"use_cache": True}, text=TEXT)
+        assert whole.headers.get("x-owt-cache", "miss") == cached
+        assert len(read_events(whole)) == 4
+
+
 def test_use_cache_replays_a_repeated_text(start_server, logged_espeak):
     wrapper, log = logged_espeak
     server = start_server(env={"OWT_ESPEAK": str(wrapper)})

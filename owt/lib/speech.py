@@ -28,7 +28,7 @@ from typing import Any
 from owt.core.call import Response
 from owt.core.errors import BadRequest
 from owt.lib.arguments import check_flag, check_text
-from owt.lib.stream import sse
+from owt.lib.stream import last_event_id, sse
 from owt.summat.audio import wav_bytes
 from owt.summat.text import split_sentences
 
@@ -137,15 +137,24 @@ def split_text(text: str, split: str = "sentence") -> list[str]:
 
 
 def speech_events(
-    sentences: Iterable[str], synthesize: Callable[[str], Clip], cumulative: bool = False
+    sentences: Iterable[str],
+    synthesize: Callable[[str], Clip],
+    cumulative: bool = False,
+    skip: int = 0,
 ) -> Iterator[dict[str, Any]]:
     """One event per sentence, each synthesised only when the consumer asks for it.
 
     With ``cumulative`` each event also carries all the audio so far, re-encoded every time:
     its bytes grow with the square of the number of sentences (keep it for short texts).
+    The first ``skip`` sentences, which a reconnecting client already has, send no event
+    (and are synthesised only when ``cumulative`` needs their audio).
     """
     track = Track()
     for index, sentence in enumerate(sentences):
+        if index < skip:
+            if cumulative:
+                track.add(synthesize(sentence))
+            continue
         clip = synthesize(sentence)
         audio = _b64(clip.wav())
         event: dict[str, Any] = {"index": index, "text": sentence, "sentence": audio}
@@ -163,7 +172,11 @@ def speak(
     format: str = "sse",
     cumulative: bool = False,
 ) -> Response:
-    """Text to speech through ``synthesize``: an SSE stream of sentences, or one WAV."""
+    """Text to speech through ``synthesize``: an SSE stream of sentences, or one WAV.
+
+    The same text gives the same sentences every time, so an ``EventSource`` that reconnects
+    midway (``Last-Event-ID: 2``) gets the rest of the stream, from the third sentence on.
+    """
     if format not in FORMATS:
         raise BadRequest(
             f"format must be one of {', '.join(FORMATS)}, not {format!r}", field="format"
@@ -175,4 +188,5 @@ def speak(
         for sentence in sentences:
             track.add(synthesize(sentence))
         return Response(track.wav(), 200, dict(WAV_HEADERS))
-    return sse(speech_events(sentences, synthesize, cumulative))
+    done = last_event_id()
+    return sse(speech_events(sentences, synthesize, cumulative, skip=done), first_id=done + 1)

@@ -9,6 +9,16 @@ finished stream with 204, which stops it)::
 
     const source = new EventSource(url);
     source.onmessage = (e) => e.data === "[DONE]" ? source.close() : show(e.data);
+
+A browser that loses a stream midway reconnects with ``Last-Event-ID: N``, the id of the last
+event it got. ``sse()`` cannot know whether its items would come again the same way (a
+clock, a queue, a model that samples), so it sends them all again, from id 1. An adaptor
+whose items are the same every time skips the ones the client has and numbers on from
+there — :func:`owt.lib.speech.speak` does::
+
+    def run(text):
+        done = last_event_id()                       # 0 on a first connection
+        return sse(words(text)[done:], first_id=done + 1)
 """
 
 from __future__ import annotations
@@ -17,10 +27,11 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any
 
 from owt.core.call import Response
+from owt.core.context import current_call
 from owt.core.events import DONE, DONE_EVENT, event_text
 from owt.core.results import encode_json
 
-__all__ = ["DONE", "SSE_HEADERS", "sse", "sse_event"]
+__all__ = ["DONE", "SSE_HEADERS", "last_event_id", "sse", "sse_event"]
 
 SSE_HEADERS = {
     "content-type": "text/event-stream; charset=utf-8",
@@ -39,22 +50,34 @@ def sse_event(item: Any, event: str | None = None, id: str | None = None) -> str
     return event_text(text, event=event, id=id)
 
 
-def _events(items: Iterable[Any]) -> Iterator[str]:
-    for number, item in enumerate(items, 1):
+def last_event_id() -> int:
+    """How many events of this stream the client already has: the ``Last-Event-ID`` that a
+    reconnecting ``EventSource`` sends (the id of the last event it got), as ``sse()``
+    numbers them; 0 on a first connection, outside a call, or for an id it did not write."""
+    call = current_call()
+    text = call.request.headers.get("last-event-id", "").strip() if call else ""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 12 else 0
+
+
+def _events(items: Iterable[Any], first_id: int) -> Iterator[str]:
+    for number, item in enumerate(items, first_id):
         yield sse_event(item, id=str(number))
     yield DONE_EVENT
 
 
-async def _aevents(items: AsyncIterable[Any]) -> AsyncIterator[str]:
-    number = 0
+async def _aevents(items: AsyncIterable[Any], first_id: int) -> AsyncIterator[str]:
+    number = first_id - 1
     async for item in items:
         number += 1
         yield sse_event(item, id=str(number))
     yield DONE_EVENT
 
 
-def sse(items: Iterable[Any] | AsyncIterable[Any]) -> Response:
-    """Stream ``items`` as a ``text/event-stream``: one event per item, with ids, ending with
-    ``data: [DONE]`` (see :mod:`owt.core.events`)."""
-    body: Any = _aevents(items) if hasattr(items, "__aiter__") else _events(items)  # type: ignore[arg-type]
+def sse(items: Iterable[Any] | AsyncIterable[Any], first_id: int = 1) -> Response:
+    """Stream ``items`` as a ``text/event-stream``: one event per item, with ids from
+    ``first_id`` on, ending with ``data: [DONE]`` (see :mod:`owt.core.events`)."""
+    if hasattr(items, "__aiter__"):
+        body: Any = _aevents(items, first_id)  # type: ignore[arg-type]
+    else:
+        body = _events(items, first_id)
     return Response(body, 200, dict(SSE_HEADERS))

@@ -11,7 +11,9 @@ arguments as canonical JSON when ``cache_kwargs`` is set (so ``{"a":1,"b":2}`` a
     /hello|npy                        a caller whose Accept prefers .npy arrays to JSON
 
 The path or chosen key has its ``%``, ``?`` and ``|`` escaped (``/a%3Fb``), so no path can
-spell another key's arguments or suffix.
+spell another key's arguments or suffix. A reconnecting ``EventSource`` (``Last-Event-ID``)
+is not cached: its answer may be the rest of a stream (:func:`owt.lib.stream.last_event_id`),
+which must neither be stored as the whole nor answered by a replay of the whole.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ NPY_KEY = "|npy"  # after the base of a caller's key that prefers .npy arrays (A
 def cache_key(call: Call) -> str | None:
     """The key a call is cached under, or None when it does not ask for the cache."""
     options = call.options
-    if not options.get("use_cache"):
+    if not options.get("use_cache") or call.request.headers.get("last-event-id", "").strip():
         return None
     base = key_base(str(options.get("cache_key_override") or call.request.path))
     if accepts_npy(call.request.headers.get("accept", "")):
