@@ -18,7 +18,8 @@ the error; an item of the result that is an exception is raised to its own calle
 function runs on a thread of its own (one per batched function), so it sees no
 ``owt.request``. A sync caller waits on its own thread: in a worker process a batch holds at
 most ``--worker-threads`` items. A call given up on (its caller left, its timeout passed)
-while its item still waits takes the item back.
+stops waiting at once: an item that still waits is taken back; one in a batch that already
+runs is computed anyway, for the batch's other callers' sake.
 
 >>> double = batch(max_size=4)(lambda xs: [2 * x for x in xs])
 >>> double(21)
@@ -170,8 +171,10 @@ def batch(max_size: int = 32, max_wait_ms: float = 5) -> Callable[[Callable[...,
 
 
 def _wait(future: Future[Any]) -> Any:
-    """The item's result; the item is taken back if the call is given up on while it waits
-    (then this thread leaves the call's code at once, and its worker serves on)."""
+    """The item's result. A call given up on leaves at once: its item is taken back if it
+    still waits; in a batch that already runs, it is computed for nobody while the batch
+    goes on (on the batch's own thread) for its other callers. Either way this thread
+    leaves the call's code, so the call counts as ended and its worker serves on."""
     from owt.core.context import current_call
 
     call = current_call()
@@ -181,9 +184,16 @@ def _wait(future: Future[Any]) -> Any:
         try:
             return future.result(timeout=LOOK)
         except concurrent.futures.TimeoutError:
-            if call.given_up and future.cancel():
+            if not call.given_up:
+                continue
+            if future.cancel():
                 raise concurrent.futures.CancelledError(
                     "the call was given up on while its item waited for a batch"
+                ) from None
+            if not future.done():
+                raise concurrent.futures.CancelledError(
+                    "the call was given up on while its batch ran; the batch goes on "
+                    "for its other callers"
                 ) from None
 
 

@@ -160,6 +160,44 @@ def test_a_call_given_up_on_takes_its_waiting_item_back() -> None:
     assert slow(2) == 2 and seen == [[2]]  # the withdrawn item was never run
 
 
+def test_a_call_given_up_on_while_its_batch_runs_leaves_at_once() -> None:
+    """Its thread leaves the call's code (so its worker is not drained for it); the batch
+    runs on for its other callers."""
+    from owt.core.call import Call
+    from owt.core.context import using_call
+
+    running = threading.Event()
+
+    @batch(max_size=2, max_wait_ms=1000)
+    def slow(xs: list[int]) -> list[int]:
+        running.set()
+        time.sleep(1.5)
+        return [x * 10 for x in xs]
+
+    call = Call(code="", sha256="0" * 64)
+    outcome: list[object] = []
+
+    def caller() -> None:
+        with using_call(call):
+            try:
+                outcome.append(slow(1))
+            except BaseException as exc:
+                outcome.append(exc)
+
+    thread = threading.Thread(target=caller)
+    thread.start()
+    with ThreadPoolExecutor(1) as pool:
+        other = pool.submit(slow, 2)
+        assert running.wait(5)
+        started = time.monotonic()
+        call.given_up = True
+        thread.join(5)
+        assert time.monotonic() - started < 0.5  # not held until the batch ends
+        assert type(outcome[0]).__name__ == "CancelledError"
+        assert "batch ran" in str(outcome[0])
+        assert other.result(5) == 20
+
+
 def test_only_one_list_parameter_is_accepted() -> None:
     with pytest.raises(TypeError, match="exactly one parameter"):
         batch()(lambda a, b: [a])
