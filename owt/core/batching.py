@@ -101,16 +101,23 @@ class Batcher:
 
     def _gather(self, pending: list[tuple[Any, Future[Any], float]]) -> None:
         """More items, until the batch is full or its first item has waited ``max_wait``
-        since it came (items that queued while the last batch ran have waited already)."""
-        deadline = pending[0][2] + self.max_wait
-        while len(pending) < self.max_size:
-            left = deadline - time.monotonic()
+        since it came (items that queued while the last batch ran have waited already).
+        An item whose call was given up on leaves: it holds no place in the batch and sets
+        no deadline (else a batch would go short, or late by a whole ``max_wait``)."""
+        while True:
+            pending[:] = [entry for entry in pending if not entry[1].cancelled()]
+            if len(pending) >= self.max_size:
+                return
+            if not pending:
+                pending.append(self._queue.get())
+                continue
+            left = pending[0][2] + self.max_wait - time.monotonic()
             try:
                 pending.append(
                     self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
                 )
             except queue.Empty:
-                break
+                return
 
     def _run(self, items: list[Any], futures: list[Future[Any]]) -> None:
         self.batches += 1

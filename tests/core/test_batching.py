@@ -198,6 +198,24 @@ def test_a_call_given_up_on_while_its_batch_runs_leaves_at_once() -> None:
         assert other.result(5) == 20
 
 
+def test_an_item_given_up_on_holds_no_place_and_sets_no_deadline() -> None:
+    seen: list[list[str]] = []
+
+    @batch(max_size=2, max_wait_ms=20_000)
+    def pair(xs: list[str]) -> list[str]:
+        seen.append(list(xs))
+        return xs
+
+    gone = pair.batcher.submit("gone")  # type: ignore[attr-defined]
+    time.sleep(0.1)  # the batch thread holds it, waiting for a second item
+    assert gone.cancel()
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(pair, ["a", "b"])) == ["a", "b"]
+    assert time.monotonic() - started < 10  # one full batch at once, not max_wait later
+    assert seen == [["a", "b"]]
+
+
 def test_only_one_list_parameter_is_accepted() -> None:
     with pytest.raises(TypeError, match="exactly one parameter"):
         batch()(lambda a, b: [a])

@@ -1,10 +1,11 @@
 """``@batch`` through a real server: what one caller does costs the others of its batch
-nothing."""
+nothing (its timeout, its item's place)."""
 
 from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -84,3 +85,29 @@ def test_a_caller_timing_out_in_a_running_batch_costs_the_others_nothing(
         assert timed_out(server.url, env) == before, server.lines[-20:]
         pids = {r.text.split(":")[2] for r in others}
         assert post("quick").text.split(":")[2] in pids  # the same warm worker(s)
+
+
+SLOTS = """
+@batch(max_size=4, max_wait_ms=20000)
+def run(xs: list[str]) -> list[str]:
+    return [f"{x}:{len(xs)}" for x in xs]
+
+@batch(max_size=4, max_wait_ms=20000)
+async def run_async(xs: list[str]) -> list[str]:
+    return [f"{x}:{len(xs)}" for x in xs]
+"""
+
+
+@pytest.mark.parametrize("mode", ["workers", "in_process"])
+def test_an_item_given_up_on_holds_no_place_in_its_batch(start_server, mode: str) -> None:
+    """Four callers after a given-up one make one full batch at once: the given-up item
+    neither takes a place (a batch of 3 and a fourth held max_wait) nor sets the deadline."""
+    server = start_server(*MODES[mode])
+    for fn_name in ("run", "run_async"):
+        post = posting(server.url, SLOTS, fn_name=fn_name)
+        assert post("gone", timeout=1).status_code == 504
+        time.sleep(0.5)
+        started = time.monotonic()
+        replies = together(post, [{"item": f"c{i}"} for i in range(4)])
+        assert [r.text for r in replies] == [f"c{i}:4" for i in range(4)]
+        assert time.monotonic() - started < 10  # not held for max_wait (20 s)
