@@ -15,6 +15,7 @@ call::
 A batch is sent when it holds ``max_size`` items or when its first item has waited
 ``max_wait_ms`` (at most a minute). If the function raises, every caller of that batch gets
 the error; an item of the result that is an exception is raised to its own caller only. The
+results must keep the items' order (a set is refused: :func:`_in_order`). The
 function runs on a thread of its own (one per batched function), so it sees no
 ``owt.request``. A sync caller waits on its own thread: in a worker process a batch holds at
 most ``--worker-threads`` items. A call given up on (its caller left, its timeout passed)
@@ -33,12 +34,14 @@ import concurrent.futures
 import copy
 import functools
 import inspect
+import itertools
 import logging
 import queue
 import threading
 import time
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence, Sized
+from collections.abc import Set as AbstractSet
 from concurrent.futures import Future
 from typing import Any
 
@@ -122,20 +125,7 @@ class Batcher:
     def _run(self, items: list[Any], futures: list[Future[Any]]) -> None:
         self.batches += 1
         try:
-            returned = self.fn(items)
-            if isinstance(returned, (str, bytes, bytearray, dict)) or not hasattr(
-                returned, "__iter__"
-            ):
-                raise TypeError(
-                    "a batched function must return a list of results, one per item, "
-                    f"not {type(returned).__name__}"
-                )
-            results = list(returned)
-            if len(results) != len(items):
-                raise ValueError(
-                    f"a batched function must return one result per item: it got {len(items)} "
-                    f"items and returned {len(results)} results"
-                )
+            results = _in_order(self.fn(items), len(items))
         except BaseException as exc:  # every caller of the batch sees the function's error
             for future in futures:
                 future.set_exception(_own_copy(exc))
@@ -202,6 +192,39 @@ def _wait(future: Future[Any]) -> Any:
                     "the call was given up on while its batch ran; the batch goes on "
                     "for its other callers"
                 ) from None
+
+
+def _in_order(returned: Any, count: int) -> list[Any]:
+    """The ``count`` results a batch function returned, in the order of its items.
+
+    Anything that keeps an order is taken: a list, a tuple, any other sequence, an array, a
+    generator or iterator (read once, in the order it yields; at most one result more than
+    items, so an endless one is refused too). Refused, as an error of the whole batch:
+    text and bytes (one value, not results), a mapping (its keys), and a set or set-like
+    view (``set``, ``frozenset``, ``dict.keys()``, ``dict.items()``), whose order is not the
+    items' and which merges equal results: each caller would get another's result.
+    """
+    kind = type(returned).__name__
+    if isinstance(returned, (str, bytes, bytearray, memoryview, Mapping)) or not hasattr(
+        returned, "__iter__"
+    ):
+        raise TypeError(
+            f"a batched function must return a list of results, one per item, not {kind}"
+        )
+    if isinstance(returned, AbstractSet):
+        raise TypeError(
+            f"a batched function must return its results in the order of its items, not a "
+            f"{kind}: a set has no order (and merges equal results), so callers would get "
+            "each other's results; return a list, e.g. [f(x) for x in items]"
+        )
+    results = list(itertools.islice(returned, count + 1))
+    if len(results) != count:
+        many = len(returned) if isinstance(returned, Sized) else f"more than {count}"
+        raise ValueError(
+            f"a batched function must return one result per item: it got {count} items and "
+            f"returned {len(results) if len(results) <= count else many} results"
+        )
+    return results
 
 
 def _own_copy(exc: BaseException) -> BaseException:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 import traceback
@@ -99,6 +100,59 @@ def test_a_result_that_is_no_list_is_an_error(returned: object) -> None:
         for future in futures:
             with pytest.raises(TypeError, match="must return a list of results"):
                 future.result()
+
+
+@pytest.mark.parametrize(
+    "returned",
+    [
+        lambda xs: {f"r-{x}" for x in xs},
+        lambda xs: frozenset(xs),
+        lambda xs: {x: x for x in xs}.keys(),
+        lambda xs: {x: x for x in xs}.items(),
+    ],
+    ids=["set", "frozenset", "dict_keys", "dict_items"],
+)
+def test_results_without_an_order_are_an_error_of_the_batch(returned) -> None:
+    """A set of the right length would hand callers each other's results."""
+
+    @batch(max_size=4, max_wait_ms=200)
+    def unordered(xs: list[str]) -> object:
+        return returned(xs)
+
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(unordered, f"item{i}") for i in range(4)]
+        for future in futures:
+            with pytest.raises(TypeError, match="in the order of its items"):
+                future.result()
+
+
+@pytest.mark.parametrize(
+    "returned",
+    [
+        lambda xs: (f"r-{x}" for x in xs),
+        lambda xs: iter([f"r-{x}" for x in xs]),
+        lambda xs: tuple(f"r-{x}" for x in xs),
+        lambda xs: {x: f"r-{x}" for x in xs}.values(),
+        lambda xs: map("r-{}".format, xs),
+    ],
+    ids=["generator", "iterator", "tuple", "dict_values", "map"],
+)
+def test_results_in_order_may_be_any_ordered_iterable(returned) -> None:
+    @batch(max_size=4, max_wait_ms=200)
+    def ordered(xs: list[str]) -> object:
+        return returned(xs)
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(ordered, ["a", "b", "c", "d"])) == ["r-a", "r-b", "r-c", "r-d"]
+
+
+def test_an_endless_generator_of_results_is_an_error() -> None:
+    @batch(max_size=2, max_wait_ms=1)
+    def endless(xs: list[int]) -> object:
+        return itertools.count()
+
+    with pytest.raises(ValueError, match="returned more than 1 results"):
+        endless(1)
 
 
 @pytest.mark.parametrize("wait", [-1, float("inf"), float("nan"), 1e13, 60_001])

@@ -1,5 +1,5 @@
 """``@batch`` through a real server: what one caller does costs the others of its batch
-nothing (its timeout, its item's place)."""
+nothing (its timeout, its item's place), and results reach their own callers."""
 
 from __future__ import annotations
 
@@ -111,3 +111,20 @@ def test_an_item_given_up_on_holds_no_place_in_its_batch(start_server, mode: str
         replies = together(post, [{"item": f"c{i}"} for i in range(4)])
         assert [r.text for r in replies] == [f"c{i}:4" for i in range(4)]
         assert time.monotonic() - started < 10  # not held for max_wait (20 s)
+
+
+UNORDERED = """
+@batch(max_size=8, max_wait_ms=500)
+def run(xs: list[str]) -> set[str]:
+    return {"r-" + x for x in xs}
+"""
+
+
+def test_a_set_of_results_fails_the_batch_rather_than_mixing_callers_up(owt_server) -> None:
+    post = posting(owt_server.url, UNORDERED)
+    replies = together(post, [{"item": f"item{i}"} for i in range(8)])
+    for reply in replies:
+        body = reply.json()
+        assert (reply.status_code, body["error"]) == (500, "adaptor_error"), reply.text
+        assert "in the order of its items, not a set" in body["message"]
+        assert "return a list" in body["message"]
