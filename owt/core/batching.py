@@ -15,7 +15,9 @@ call::
 A batch is sent when it holds ``max_size`` items or when its first item has waited
 ``max_wait_ms`` (at most a minute). If the function raises, every caller of that batch gets
 the error; an item of the result that is an exception is raised to its own caller only. The
-results must keep the items' order (a set is refused: :func:`_in_order`). The
+results must keep the items' order (a set is refused: :func:`_in_order`). With an item hint
+(``list[str]``), each caller's item is converted and checked before it joins a batch, so an
+item that does not fit is its own caller's 400 (``BadRequest``), no one else's. The
 function runs on a thread of its own (one per batched function), so it sees no
 ``owt.request``. A sync caller waits on its own thread: in a worker process a batch holds at
 most ``--worker-threads`` items. A call given up on (its caller left, its timeout passed)
@@ -143,19 +145,20 @@ def batch(max_size: int = 32, max_wait_ms: float = 5) -> Callable[[Callable[...,
     def declare(fn: Callable[..., Any]) -> Callable[..., Any]:
         batcher = Batcher(fn, max_size, max_wait_ms / 1000)
         name, hint = _only_parameter(fn)
+        item = item_hint(hint)
+        check = _checker(name, item)
 
         def one(*args: Any, **kwargs: Any) -> Any:
-            return _wait(batcher.submit(_item(name, args, kwargs)))
+            return _wait(batcher.submit(_item(name, check, args, kwargs)))
 
         async def one_async(*args: Any, **kwargs: Any) -> Any:
-            return await asyncio.wrap_future(batcher.submit(_item(name, args, kwargs)))
+            return await asyncio.wrap_future(batcher.submit(_item(name, check, args, kwargs)))
 
         wrapper: Any = one_async if inspect.iscoroutinefunction(fn) else one
         if inspect.iscoroutinefunction(fn):
             batcher.fn = _sync_of(fn)
         functools.update_wrapper(wrapper, fn)
         del wrapper.__wrapped__  # callers see the one-item signature below, not the list one
-        item = item_hint(hint)
         parameter = inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         if item is not inspect.Parameter.empty:
             parameter = parameter.replace(annotation=item)
@@ -265,10 +268,42 @@ def item_hint(hint: Any, default: Any = inspect.Parameter.empty) -> Any:
     return default
 
 
-def _item(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+#: What a caller's JSON (or a file part) can hold: such an item is checked by the item hint.
+_SENT = frozenset({type(None), bool, int, float, str, list, dict, bytes})
+
+
+def _item(
+    name: str, check: Callable[[Any], Any] | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
     if len(args) + len(kwargs) != 1 or (kwargs and name not in kwargs):
         raise TypeError(f"a batched function takes one item, as {name!r}")
-    return args[0] if args else kwargs[name]
+    value = args[0] if args else kwargs[name]
+    return value if check is None or type(value) not in _SENT else check(value)
+
+
+def _checker(name: str, item: Any) -> Callable[[Any], Any] | None:
+    """How a caller's item is converted by the item hint, as a typed endpoint's argument is
+    (:mod:`owt.core.typed`), before it joins a batch: an item that does not fit is a 400
+    for its own caller, naming its argument, not an error that fails everyone in its batch.
+    What only Python code can pass (an array, an image) is the function's to judge."""
+    if item is inspect.Parameter.empty or item is Any:
+        return None
+    from owt.core.errors import BadRequest
+    from owt.core.typed import convert_argument  # only batches with an item hint need it
+
+    def check(value: Any) -> Any:
+        try:
+            return convert_argument(name, value, item)
+        except BadRequest as err:
+            if isinstance(value, list):  # the whole batch sent by one caller?
+                err.message += (
+                    f"; a batched function takes ONE item from each caller (as {name!r}) "
+                    "and owt gathers concurrent callers' items into its list"
+                )
+                err.args = (err.message,)
+            raise
+
+    return check
 
 
 def _sync_of(fn: Callable[..., Any]) -> Callable[[list[Any]], Sequence[Any]]:

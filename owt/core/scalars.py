@@ -7,11 +7,21 @@ Python >= 3.10 (a worker converts an endpoint's arguments where the call runs).
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any
 
-__all__ = ["INT_DIGITS", "INT_TEXT", "NUMBER_TEXT", "Mismatch", "to_bool", "to_float", "to_int"]
+__all__ = [
+    "INT_DIGITS",
+    "INT_TEXT",
+    "NUMBER_TEXT",
+    "Mismatch",
+    "show_value",
+    "to_bool",
+    "to_float",
+    "to_int",
+]
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
@@ -80,3 +90,13 @@ def to_float(value: Any) -> float:
         if math.isfinite(number):
             return number
     raise Mismatch
+
+
+def show_value(value: Any) -> str:
+    """The value as its caller wrote it: JSON (``true``, ``null``, ``"abc"``), which callers
+    in any language send; else (bytes of a file part) Python's repr."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -48,11 +48,12 @@ from owt.core.hints import (
     json_schema,
     record_fields,
 )
-from owt.core.scalars import Mismatch, to_bool, to_float, to_int
+from owt.core.scalars import Mismatch, show_value, to_bool, to_float, to_int
 
 __all__ = [
     "Mismatch",
     "convert",
+    "convert_argument",
     "convert_arguments",
     "describe",
     "hint_from_source",
@@ -111,13 +112,25 @@ def convert_arguments(fn: Callable[..., Any], kwargs: dict[str, Any]) -> dict[st
         try:
             out[param.name] = param.convert(out[param.name])
         except Mismatch as exc:
-            raise BadRequest(
-                f"parameter {param.name!r} expects {describe(param.hint)}, "
-                f"got {_show(out[param.name])}{_reason(exc)}",
-                field=param.name,
-                expected=describe(param.hint),
-            )
+            raise _misfit(param.name, param.hint, out[param.name], exc)
     return out
+
+
+def convert_argument(name: str, value: Any, hint: Any) -> Any:
+    """The argument ``name`` as ``hint`` asks, as :func:`convert_arguments` converts each:
+    ``BadRequest`` naming it and what it expects when it does not fit."""
+    try:
+        return convert(value, hint)
+    except Mismatch as exc:
+        raise _misfit(name, hint, value, exc)
+
+
+def _misfit(name: str, hint: Any, value: Any, exc: Mismatch) -> BadRequest:
+    return BadRequest(
+        f"parameter {name!r} expects {describe(hint)}, got {show_value(value)}{_reason(exc)}",
+        field=name,
+        expected=describe(hint),
+    )
 
 
 def _plan_of(fn: Any) -> _Plan | None:
@@ -376,16 +389,6 @@ _SIMPLE: dict[type, tuple[frozenset[type], Callable[[Any], Any]]] = {
     float: (frozenset({str, int, float}), to_float),
     bool: (frozenset({str, bool, int}), to_bool),
 }
-
-
-def _show(value: Any) -> str:
-    """The value as its caller wrote it: JSON (``true``, ``null``, ``"abc"``), which callers
-    in any language send; else (bytes of a file part) Python's repr."""
-    try:
-        text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _reason(exc: Mismatch) -> str:

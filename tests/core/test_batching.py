@@ -270,6 +270,39 @@ def test_an_item_given_up_on_holds_no_place_and_sets_no_deadline() -> None:
     assert seen == [["a", "b"]]
 
 
+def test_an_item_that_does_not_fit_the_hint_fails_its_own_caller_only() -> None:
+    from owt.core.errors import BadRequest
+
+    seen: list[list[object]] = []
+
+    @batch(max_size=3, max_wait_ms=300)
+    def lengths(text: list[str]) -> list[int]:
+        seen.append(list(text))
+        return [len(t) for t in text]
+
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(lengths, item) for item in ["ab", 5, "abc"]]
+        assert futures[0].result() == 2 and futures[2].result() == 3
+        with pytest.raises(BadRequest, match="parameter 'text' expects a string, got 5"):
+            futures[1].result()
+    assert seen == [["ab", "abc"]]
+    with pytest.raises(BadRequest, match="takes ONE item from each caller"):
+        lengths(["a", "b"])  # a caller who sent the whole list
+
+    @batch(max_size=1)
+    def doubled(xs: list[int]) -> list[object]:
+        return [2 * x for x in xs]
+
+    assert doubled("21") == 42  # converted as a typed endpoint's argument is
+    array = ArrayLike()  # what only Python code passes is the function's to judge
+    assert doubled(array) is array
+
+
+class ArrayLike:
+    def __rmul__(self, other: int) -> ArrayLike:
+        return self
+
+
 def test_only_one_list_parameter_is_accepted() -> None:
     with pytest.raises(TypeError, match="exactly one parameter"):
         batch()(lambda a, b: [a])

@@ -1,5 +1,6 @@
 """``@batch`` through a real server: what one caller does costs the others of its batch
-nothing (its timeout, its item's place), and results reach their own callers."""
+nothing (its timeout, its item's place, a bad argument), and results reach their own callers.
+"""
 
 from __future__ import annotations
 
@@ -128,3 +129,32 @@ def test_a_set_of_results_fails_the_batch_rather_than_mixing_callers_up(owt_serv
         assert (reply.status_code, body["error"]) == (500, "adaptor_error"), reply.text
         assert "in the order of its items, not a set" in body["message"]
         assert "return a list" in body["message"]
+
+
+EMBEDDING = """
+@batch(max_size=8, max_wait_ms=500)
+def run(text: list[str]) -> list[str]:
+    if not all(isinstance(t, str) for t in text):  # as owt.lib.embed checks its texts
+        raise TypeError("texts must be a list of strings")
+    return [f"{t}:{len(text)}" for t in text]
+"""
+
+
+def test_a_bad_item_is_its_own_callers_400_not_the_batchs(owt_server) -> None:
+    def post(item: object) -> httpx.Response:
+        body = {"code_b64": b64(EMBEDDING), "kwargs": {"text": item}}
+        return httpx.post(owt_server.url, json=body, timeout=60)
+
+    items: list[object] = [f"t{i}" for i in range(8)]
+    items[2], items[5] = 5, None
+    replies = together(post, [{"item": item} for item in items])
+    for item, reply in zip(items, replies, strict=True):
+        if isinstance(item, str):
+            assert reply.status_code == 200, reply.text
+            assert reply.text.startswith(f"{item}:")
+            continue
+        body = reply.json()
+        assert (reply.status_code, body["error"], body["field"]) == (400, "bad_request", "text")
+        assert "parameter 'text' expects a string, got " in body["message"]
+    sizes = {int(r.text.split(":")[1]) for r in replies if r.status_code == 200}
+    assert max(sizes) > 1  # the good callers still shared batches
