@@ -274,3 +274,8 @@ def make_wheel(folder: Path, name: str, files: dict[str, bytes], version: str = 
     path = folder / f"{name}-{version}-py3-none-any.whl"
     path.write_bytes(buffer.getvalue())
     return path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The session's Ray cluster, for every Ray test module (started on first use).
+    config.pluginmanager.import_plugin("raycluster")

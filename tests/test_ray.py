@@ -1,10 +1,7 @@
-"""``--executor ray`` against a real Ray cluster on loopback.
+"""``--executor ray`` against a real Ray cluster on loopback (``raycluster.py``).
 
-One head node (2 CPUs) is started for the session with ``ray start --head --block`` in its own
-session, and one owt server joins it; a second raylet with a custom resource joins for the
-two-node test. Every Ray process started here is stopped by its id at the end (``ray start
---block`` stops what it started when terminated; anything left in its session is killed), and
-every Ray temp folder made here is removed.
+One owt server joins the session's cluster; a second raylet with a custom resource joins for
+the two-node test. Faults of actors: ``test_ray_faults.py``.
 """
 
 from __future__ import annotations
@@ -13,8 +10,6 @@ import concurrent.futures
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,116 +20,9 @@ from typing import Any
 import httpx
 import pytest
 from conftest import OwtProcess, b64, call, wait_until
-
-RAY = str(Path(sys.executable).with_name("ray"))
-RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+from raycluster import RAY_ENV, Cluster, session_pids, signal_session
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def session_pids(sid: int) -> list[int]:
-    """Processes in session ``sid`` (every Ray process a ``ray start`` made is in its own)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as file:
-                fields = file.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            pids.append(int(entry))
-    return pids
-
-
-def signal_session(sid: int, sig: int) -> None:
-    for pid in session_pids(sid):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:  # it ended since the listing
-            pass
-
-
-class RayNode:
-    """``ray start ... --block`` in a session of its own, with its own temp folder."""
-
-    def __init__(self, *args: str) -> None:
-        self.temp = tempfile.mkdtemp(prefix="owt-ray-", dir="/tmp")  # sockets: keep it short
-        command = [RAY, "start", "--block", "--disable-usage-stats", f"--temp-dir={self.temp}"]
-        command += ["--node-ip-address=127.0.0.1", *args]
-        command += [f"--dashboard-agent-listen-port={free_port()}"]
-        self.proc = subprocess.Popen(
-            command,
-            env={**os.environ, **RAY_ENV},
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def stop(self) -> None:
-        # As ``ray stop`` does, but only for this node: SIGTERM each of its processes, then
-        # SIGKILL what is left (``ray start --block`` alone takes ~20 s to drain a node).
-        signal_session(self.proc.pid, signal.SIGTERM)
-        if not wait_until(lambda: not session_pids(self.proc.pid), timeout=3, every=0.1):
-            signal_session(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-        shutil.rmtree(self.temp, ignore_errors=True)
-
-
-class Cluster:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.address = f"127.0.0.1:{self.port}"
-        self.client_address = f"ray://127.0.0.1:{free_port()}"
-        self.head = RayNode(
-            "--head",
-            f"--port={self.port}",
-            "--num-cpus=2",
-            "--include-dashboard=false",
-            f"--dashboard-port={free_port()}",
-            f"--ray-client-server-port={self.client_address.rsplit(':', 1)[1]}",
-        )
-        self.nodes: list[RayNode] = []
-        ok = wait_until(lambda: self._status_ok(), timeout=60, every=0.5)
-        if not ok:
-            self.stop()
-            raise RuntimeError("the Ray head did not start")
-
-    def _status_ok(self) -> bool:
-        if self.head.proc.poll() is not None:
-            raise RuntimeError(f"ray start --head exited with {self.head.proc.returncode}")
-        probe = subprocess.run(
-            [RAY, "status", f"--address={self.address}"],
-            env={**os.environ, **RAY_ENV},
-            capture_output=True,
-        )
-        return probe.returncode == 0
-
-    def add_node(self, *args: str) -> RayNode:
-        node = RayNode(f"--address={self.address}", *args)
-        self.nodes.append(node)
-        return node
-
-    def stop(self) -> None:
-        for node in [*self.nodes, self.head]:
-            node.stop()
-
-
-@pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[Cluster]:
-    cluster = Cluster()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(scope="module")
