@@ -17,9 +17,9 @@ the transport around it differs (framed pipes, Ray calls, a thread hop). A host:
 - reports what is warm (compiled adaptors, ``keep()`` names) when it changed.
 
 Module state and ``keep()`` objects belong to the process, so every call of a host shares
-them: one model copy serves concurrent calls. Sync user code cannot be stopped from outside;
-:meth:`Host.stuck` tells whether a dropped call's code still runs in a thread, so the
-server can retire the whole process instead.
+them: one model copy serves concurrent calls. Sync user code cannot be stopped from outside,
+nor can an ``async def`` that blocks the loop; :meth:`Host.stuck` tells whether a dropped
+call's code still runs, so the server can retire the whole process instead.
 """
 
 from __future__ import annotations
@@ -122,9 +122,17 @@ class Host:
         loop = self.loop if call_id is None else self.loop_of(call_id)
         return asyncio.run_coroutine_threadsafe(coro, loop)
 
-    def wait(self, coro: Coroutine[Any, Any, T], call_id: str | None = None) -> T:
-        """:meth:`soon`, and wait for it (from a thread that is no loop's)."""
-        return self.soon(coro, call_id).result()
+    def wait(
+        self, coro: Coroutine[Any, Any, T], call_id: str | None = None, timeout: float | None = None
+    ) -> T:
+        """:meth:`soon`, and wait for it (from a thread that is no loop's); past ``timeout``
+        seconds it is cancelled and :class:`TimeoutError` raised (its loop is blocked)."""
+        future = self.soon(coro, call_id)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:  # not yet the builtin one on Python 3.10
+            future.cancel()
+            raise TimeoutError(f"the host's loop did not run it within {timeout}s") from None
 
     def loop_of(self, call_id: str) -> asyncio.AbstractEventLoop:
         """The loop where the call's stream is taken (:meth:`batch`, :meth:`ready`,
@@ -292,9 +300,11 @@ class Host:
         return {"served": self.served, **self.warm()}
 
     def stuck(self, call_id: str) -> bool:
-        """True while user code of this call still runs in a thread (after a drop)."""
+        """True while user code of this call still runs (after a drop): in a thread, or on the
+        loop, where a cancel takes effect only if the loop runs (an ``async def`` that
+        blocks it keeps its own call, and any other there, from ending)."""
         with self.lock:
-            return call_id in self.in_user_code
+            return call_id in self.in_user_code or call_id in self.running
 
     def status(self) -> dict[str, Any]:
         info = self.info(force=True)

@@ -14,8 +14,10 @@ blocks the host's loop does not hold up). A call is two steps:
 the call's id until ``stream`` — a Ray streaming generator — sends it in batches of the
 chunks ready at each moment (``pull``, one batch a call, for Ray Client). ``drop`` (the
 client went away) cancels the call's run and closes its stream, so its ``finally`` runs.
-``stuck`` tells the server whether user code of a dropped call still runs in a thread
-(threads cannot be stopped: the server then replaces the actor).
+``stuck`` tells the server whether user code of a dropped call still runs: in a thread
+(threads cannot be stopped), or on a loop an ``async def`` blocks (a cancel waits for the
+loop); the server then replaces the actor. Every steering call answers within a bound,
+whatever the calls do, so the server can tell a blocked loop from a slow answer.
 """
 
 from __future__ import annotations
@@ -32,13 +34,17 @@ from owt.core.host import Head, Host
 from owt.core.pumps import Item, is_end
 from owt.core.runner import Runner
 
-__all__ = ["CONCURRENCY_GROUPS", "CONTROL", "Head", "Item", "RunnerActor"]
+__all__ = ["CONCURRENCY_GROUPS", "CONTROL", "LOOP_GRACE", "Head", "Item", "RunnerActor"]
 
 #: Ray threads for the calls that steer an actor (describe, drop, stuck, status), apart from
 #: the calls it runs, so a cancellation is never queued behind busy calls; ``watch`` waits
 #: forever on its own thread.
 CONTROL = "control"
 CONCURRENCY_GROUPS = {CONTROL: 4, "watch": 1}
+
+#: Seconds :meth:`RunnerActor.drop` waits for the loop that runs the call to cancel it; a
+#: loop that does not get to it is blocked, and the server replaces the actor.
+LOOP_GRACE = 5.0
 
 
 class RunnerActor:
@@ -123,19 +129,26 @@ class RunnerActor:
                 if is_end(batch):
                     return
         finally:  # also when Ray stops the generator: the server cancelled it
-            self.host.wait(self.host.drop(call_id), call_id)
+            self.drop(call_id)
 
     def pull(self, call_id: str) -> list[Item]:
         """The next batch of a streamed reply, for Ray Client (it has no streaming
         generators); :meth:`drop` ends the stream."""
         return self.host.wait(self.host.batch(call_id), call_id)
 
-    def drop(self, call_id: str) -> None:
-        """The server gave up on a call: cancel its ``run``, end and close its stream."""
-        self.host.wait(self.host.drop(call_id), call_id)
+    def drop(self, call_id: str) -> bool:
+        """The server gave up on a call: cancel its ``run``, end and close its stream. False
+        when the loop that must do it did not within :data:`LOOP_GRACE` (an ``async def``
+        blocks it): the call cannot end, and this answers all the same."""
+        try:
+            self.host.wait(self.host.drop(call_id), call_id, LOOP_GRACE)
+        except TimeoutError:
+            return False
+        return True
 
     def stuck(self, call_id: str) -> bool:
-        """True while user code of this call still runs in a thread (after a cancel)."""
+        """True while user code of this call still runs after a drop: in a thread, or on
+        a loop that the cancel could not reach."""
         return self.host.stuck(call_id)
 
     def status(self) -> dict[str, Any]:

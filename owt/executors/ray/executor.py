@@ -15,9 +15,10 @@ no node of the cluster can hold answers 503 at once, instead of pending forever 
 
 Faults cost one call: an actor that dies answers 502 ``worker_died`` and is replaced. A
 cancelled call (its timeout, or its client gone mid-stream) cancels the Ray task; if the
-call's sync user code is still running in a thread of the actor some seconds later (threads
-cannot be stopped), the actor is killed and replaced. Ray is imported only here, and only
-when this executor is chosen.
+call's code still runs in the actor some seconds later — sync code in a thread (threads
+cannot be stopped), or an ``async def`` that blocks the actor's loop — the actor is drained
+and replaced (:mod:`.pool`). Ray is imported only here, and only when this executor is
+chosen.
 """
 
 from __future__ import annotations
@@ -196,7 +197,7 @@ class RayExecutor(Executor):
         err = translate(exc)
         if isinstance(exc, RayActorError):
             log.warning("environment %r: %s; replacing it", self.env, err.message)
-            pool.lose(slot)
+            pool.lose(slot, err.message)
         else:
             log.error("environment %r: %s", self.env, exc)
         return err

@@ -4,9 +4,13 @@ Calls go to the least busy actor that is up. Actors come up in the background; a
 actors cannot be placed (no node can hold its shape, or its ``runtime_env`` fails to build)
 fails the calls waiting for it with the reason, and tries again on the next call. A watch on
 each actor (a call that never returns) notices one that dies while idle; a dead actor is
-replaced. An actor still running the code of a cancelled call is *drained*, as a worker
-process is: it takes no new calls, a replacement starts at once, and it is killed when its
-other calls end or after ``--drain-grace``.
+replaced. An actor still running the code of a cancelled call :data:`CANCEL_GRACE` after the
+cancel — sync code in a thread, or an ``async def`` that blocks the actor's loop — is
+*drained*, as a worker process is: it takes no new calls, a replacement starts at once, and it
+is killed when its other calls end or after ``--drain-grace``. Every call that steers an actor
+is bounded in time (:data:`CONTROL_TIMEOUT`): an actor that does not answer one is drained
+too. Until then a cancelled call counts as busy, and ``last_error`` tells why an actor last
+went.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from owt.core.errors import Busy, OwtError, WorkerDied
-from owt.executors.ray.actor import CONTROL
+from owt.executors.ray.actor import CONTROL, LOOP_GRACE
 from owt.executors.ray.cluster import actor_options, ray_request, translate
 
 if TYPE_CHECKING:
@@ -29,6 +33,18 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT = 600.0  # a pip runtime_env may install for minutes before the actor is up
 CANCEL_GRACE = 5.0  # a cancelled call's user code has this long to stop, else its actor goes
+#: Seconds an actor has to answer a steering call (``drop`` waits up to LOOP_GRACE in it).
+CONTROL_TIMEOUT = LOOP_GRACE + 10.0
+BLOCKED_LOOP = (
+    "a cancelled call could not be stopped: the actor's event loop did not run for "
+    f"{LOOP_GRACE:g}s, so an async def blocks it (time.sleep, a busy loop or blocking I/O in "
+    "async code); await asyncio.sleep, or run blocking code with asyncio.to_thread or in a "
+    "def adaptor"
+)
+STUCK_CODE = (
+    f"a cancelled call's code still runs {CANCEL_GRACE:g}s after its cancel (sync code cannot "
+    "be stopped in a thread); give the call a longer timeout, or make it end sooner"
+)
 PLACEMENT_CHECK = 2.0  # how often a pool still waiting for its actors re-checks the cluster
 
 
@@ -42,6 +58,8 @@ class ActorSlot:
         self.up = False
         self.alive = True
         self.inflight = 0
+        self.overdue: set[str] = set()  # calls given up on whose code may still run here
+        self.draining = False
         self.calls = 0
         self.started = time.monotonic()
 
@@ -52,7 +70,8 @@ class ActorSlot:
             "node_ip": self.info.get("node_ip"),
             "node_id": self.info.get("node_id"),
             "pid": self.info.get("pid"),
-            "busy": self.inflight,
+            "busy": self.inflight + len(self.overdue),  # a call past its deadline too
+            "draining": self.draining,
             "calls": self.calls,
             "uptime": round(time.monotonic() - self.started, 3),
             "kept": self.warm.get("kept", []),
@@ -73,6 +92,7 @@ class ActorPool:
         self.draining: list[ActorSlot] = []  # stuck: killed once their other calls end
         self.replaced = 0
         self.error: OwtError | None = None  # why actors cannot start; calls get it
+        self.last_error: str | None = None  # why an actor last failed to start, died or went
         self.closing = False
         self.changed = asyncio.Event()
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -89,6 +109,13 @@ class ActorPool:
         if self.executor.cluster.client:
             return getattr(slot.handle, method)
         return getattr(slot.handle, method).options(concurrency_group=group)
+
+    async def ask(self, slot: ActorSlot, method: str, *args: Any) -> Any:
+        """A steering call's answer; TimeoutError when the actor does not give it within
+        :data:`CONTROL_TIMEOUT` (it is wedged, or its node is unreachable)."""
+        return await asyncio.wait_for(
+            _awaited(self.control(slot, method).remote(*args)), CONTROL_TIMEOUT
+        )
 
     def background(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -151,13 +178,15 @@ class ActorPool:
             await self.control(slot, "watch", "watch").remote()
         except Exception as exc:
             if not self.closing and slot.alive:
-                log.warning("environment %r: %s", self.executor.env, translate(exc).message)
-                self.lose(slot)
+                message = translate(exc).message
+                log.warning("environment %r: %s", self.executor.env, message)
+                self.lose(slot, message)
 
     def _fail(self, err: OwtError) -> None:
         """No actor can start: answer waiting calls, and stop trying until the next call."""
         log.error("environment %r: %s", self.executor.env, err.message)
         self.error = err
+        self.last_error = err.message
         for slot in list(self.slots):
             if not slot.up:
                 self._kill(slot)
@@ -174,21 +203,33 @@ class ActorPool:
         except Exception:  # already gone
             pass
 
-    def lose(self, slot: ActorSlot) -> None:
-        """An actor died or got stuck: kill it and start a replacement."""
+    def lose(self, slot: ActorSlot, reason: str | None = None) -> None:
+        """An actor died (``reason``) or served its calls: kill it, start a replacement."""
         if not slot.alive:
             return
+        if reason is not None:
+            self.last_error = f"actor {slot.info.get('actor_id')}: {reason}"
         self._kill(slot)
+        if slot.draining:  # its replacement started as it began to drain
+            return
         self.replaced += 1
         if not self.closing:
             self._spawn()
         self._notify()
 
-    def drain(self, slot: ActorSlot) -> None:
+    def drain(self, slot: ActorSlot, reason: str) -> None:
         """Take no new calls in ``slot``; replace it now; kill it when its other calls end
         or after ``drain_grace``."""
-        if not slot.alive or slot in self.draining:
+        if not slot.alive or slot.draining:
             return
+        log.warning(
+            "environment %r: %s; draining actor %s",
+            self.executor.env,
+            reason,
+            slot.info.get("actor_id"),
+        )
+        self.last_error = f"actor {slot.info.get('actor_id')} drained: {reason}"
+        slot.draining = True
         if slot in self.slots:
             self.slots.remove(slot)
         self.draining.append(slot)
@@ -199,9 +240,17 @@ class ActorPool:
         self.background(self._finish_draining(slot))
 
     async def _finish_draining(self, slot: ActorSlot) -> None:
-        deadline = time.monotonic() + self.executor.options.drain_grace
+        grace = self.executor.options.drain_grace
+        deadline = time.monotonic() + grace
         while slot.alive and slot.inflight > 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
+        if slot.alive and slot.inflight > 0:
+            log.warning(
+                "environment %r: drained actor %s still busy after --drain-grace (%gs); killing it",
+                self.executor.env,
+                slot.info.get("actor_id"),
+                grace,
+            )
         self._kill(slot)
         if slot in self.draining:
             self.draining.remove(slot)
@@ -249,23 +298,35 @@ class ActorPool:
         self.background(self._reap(slot, call_id))
 
     async def _reap(self, slot: ActorSlot, call_id: str) -> None:
+        """A cancelled call counts as busy until it is seen to end; its actor is drained if
+        it does not."""
+        slot.overdue.add(call_id)
+        reason = await self._runs_on(slot, call_id)
+        if reason is None:
+            slot.overdue.discard(call_id)
+        elif slot.alive and not self.closing:
+            self.drain(slot, reason)
+
+    async def _runs_on(self, slot: ActorSlot, call_id: str) -> str | None:
+        """Why the cancelled call still runs in its actor a grace after its cancel, or None."""
         try:
-            await self.control(slot, "drop").remote(call_id)  # cancel its run, end its stream
+            if not await self.ask(slot, "drop", call_id):  # cancel its run, end its stream
+                return BLOCKED_LOOP
             await asyncio.sleep(CANCEL_GRACE)
             if not slot.alive or self.closing:
-                return
-            await self.control(slot, "drop").remote(call_id)  # a stream made as it was cancelled
-            stuck = await self.control(slot, "stuck").remote(call_id)
-        except Exception:
-            stuck = slot.alive and not self.closing
-        if stuck:
-            log.warning(
-                "environment %r: a cancelled call's code still runs after %ss; draining actor %s",
-                self.executor.env,
-                CANCEL_GRACE,
-                slot.info.get("actor_id"),
-            )
-            self.drain(slot)
+                return None
+            if not await self.ask(slot, "drop", call_id):  # a stream made as it was cancelled
+                return BLOCKED_LOOP
+            stuck = await self.ask(slot, "stuck", call_id)
+        except TimeoutError:
+            return f"the actor did not answer owt within {CONTROL_TIMEOUT:g}s"
+        except Exception as exc:
+            from ray.exceptions import RayActorError
+
+            if isinstance(exc, RayActorError):  # it died: its watch replaces it
+                return None
+            return f"the actor failed a steering call: {translate(exc).message}"
+        return STUCK_CODE if stuck else None
 
     async def aclose(self) -> None:
         self.closing = True
@@ -285,6 +346,11 @@ class ActorPool:
             "size": self.size,
             "replaced": self.replaced,
             "draining": [s.status() for s in self.draining],
-            "last_error": self.error.message if self.error else None,
+            "last_error": self.last_error,
             "actors": [s.status() for s in self.slots],
         }
+
+
+async def _awaited(ref: Any) -> Any:
+    """A Ray object ref as a coroutine (which ``asyncio.wait_for`` takes)."""
+    return await ref

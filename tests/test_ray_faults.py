@@ -1,0 +1,95 @@
+"""Faults of Ray actors, against a real ``owt serve --executor ray`` (``raycluster.py``).
+
+The server here runs the default ``main`` environment (one actor) on the session's cluster,
+as ``owt serve --executor ray`` does; each test leaves it with a working actor.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from conftest import OwtProcess, call, wait_until
+from raycluster import RAY_ENV, Cluster
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(scope="module")
+def server(ray_cluster: Cluster) -> Iterator[OwtProcess]:
+    server = OwtProcess(
+        "--executor",
+        "ray",
+        "--ray-address",
+        ray_cluster.address,
+        "--timeout",
+        "30",
+        env=RAY_ENV,
+        ready_timeout=120,
+    )
+    yield server
+    server.stop()
+
+
+def pool(server: OwtProcess) -> dict[str, Any]:
+    reply = httpx.get(server.url + "/_owt/status", timeout=30)
+    assert reply.status_code == 200
+    (plain,) = [p for p in reply.json()["environments"]["main"]["pools"] if not p["placement"]]
+    result: dict[str, Any] = plain
+    return result
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            return file.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+PID = "import os\ndef run(): return os.getpid()"
+ASYNC_PID = (
+    "import asyncio, os\nasync def run():\n    await asyncio.sleep(0.1)\n    return os.getpid()"
+)
+SLOW_DEF = "import os, time\ndef run():\n    time.sleep(8)\n    return os.getpid()"
+BLOCKING = {
+    "spin": "import time\nasync def run():\n    end = time.monotonic() + 120\n"
+    "    while time.monotonic() < end:\n        pass\n",
+    "sleep": "import time\nasync def run():\n    time.sleep(120)\n",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BLOCKING))
+def test_an_async_def_that_blocks_its_actors_loop_drains_the_actor(
+    server: OwtProcess, kind: str
+) -> None:
+    """A blocked loop is stuck code: past its call's timeout and a grace, the actor takes no
+    new calls, a replacement serves them, and it is killed once its other calls end."""
+    before = pool(server)
+    old = call(server.url, PID).json()
+    with concurrent.futures.ThreadPoolExecutor(1) as threads:
+        beside = threads.submit(call, server.url, SLOW_DEF)  # a def call on the same actor
+        time.sleep(0.5)
+        started = time.monotonic()
+        r = call(server.url, BLOCKING[kind], fields={"timeout": 2})
+        assert r.status_code == 504 and r.json()["error"] == "timeout"
+        assert time.monotonic() - started < 4
+        # the timed-out call still runs: it counts as busy, beside the def call
+        (actor,) = pool(server)["actors"]
+        assert actor["pid"] == old and actor["busy"] >= 2
+        assert wait_until(lambda: bool(pool(server)["draining"]), timeout=15, every=0.2)
+        drained = pool(server)
+        assert [a["pid"] for a in drained["draining"]] == [old]
+        assert drained["replaced"] == before["replaced"] + 1
+        assert "event loop" in drained["last_error"] and "async def" in drained["last_error"]
+        assert "draining actor" in server.log
+        # a new actor takes async calls at once; the def call beside ends on the old one
+        r = call(server.url, ASYNC_PID, fields={"timeout": 20})
+        assert r.status_code == 200 and r.json() != old, r.text
+        assert beside.result().json() == old
+    assert wait_until(lambda: not alive(old), timeout=15), "the stuck actor was not killed"
+    assert wait_until(lambda: not pool(server)["draining"], timeout=5)
