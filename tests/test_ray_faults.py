@@ -35,10 +35,15 @@ def server(ray_cluster: Cluster) -> Iterator[OwtProcess]:
     server.stop()
 
 
-def pool(server: OwtProcess) -> dict[str, Any]:
+def environment(server: OwtProcess) -> dict[str, Any]:
     reply = httpx.get(server.url + "/_owt/status", timeout=30)
     assert reply.status_code == 200
-    (plain,) = [p for p in reply.json()["environments"]["main"]["pools"] if not p["placement"]]
+    result: dict[str, Any] = reply.json()["environments"]["main"]
+    return result
+
+
+def pool(server: OwtProcess) -> dict[str, Any]:
+    (plain,) = [p for p in environment(server)["pools"] if not p["placement"]]
     result: dict[str, Any] = plain
     return result
 
@@ -93,3 +98,40 @@ def test_an_async_def_that_blocks_its_actors_loop_drains_the_actor(
         assert beside.result().json() == old
     assert wait_until(lambda: not alive(old), timeout=15), "the stuck actor was not killed"
     assert wait_until(lambda: not pool(server)["draining"], timeout=5)
+
+
+def test_an_adaptor_that_ends_its_actor_is_named_and_the_calls_beside_it_run_again(
+    server: OwtProcess,
+) -> None:
+    """An adaptor's ``os._exit`` notes its call where the server reads it after the death:
+    that call hears the exit code; a call of other code beside it runs on the replacement."""
+    old = call(server.url, PID).json()
+    reruns = environment(server)["reruns"]
+    with concurrent.futures.ThreadPoolExecutor(1) as threads:
+        beside = threads.submit(call, server.url, SLOW_DEF, fields={"timeout": 60}, timeout=90)
+        time.sleep(1)
+        r = call(server.url, "import os\ndef run(): os._exit(3)")
+        assert r.status_code == 502, r.text
+        body = r.json()
+        assert body["error"] == "worker_died" and body["exit_code"] == 3
+        assert "the adaptor called os._exit(3), ending its actor" in body["message"]
+        spared = beside.result()
+    assert spared.status_code == 200, spared.text
+    assert spared.json() != old  # run again, on the replacement
+    assert environment(server)["reruns"] == reruns + 1
+    assert "os._exit(3)" in pool(server)["last_error"]
+
+
+def test_an_actor_that_crashes_says_what_owt_knows_and_where_its_log_is(
+    server: OwtProcess,
+) -> None:
+    old = call(server.url, PID).json()
+    r = call(server.url, "import ctypes\ndef run(): ctypes.string_at(0)")
+    assert r.status_code == 502, r.text
+    message = r.json()["message"]
+    assert r.json()["error"] == "worker_died"
+    assert "likely a crash in native code" in message and "os._exit" in message
+    assert f"worker-*-{old}.err" in message
+    assert message in pool(server)["last_error"]
+    after = call(server.url, PID, timeout=90)
+    assert after.status_code == 200 and after.json() != old

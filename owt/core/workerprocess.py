@@ -174,18 +174,20 @@ def exit_naming_the_call(
     exit: Callable[[int], NoReturn],
     call_here: Callable[[], tuple[str, str] | None],
     send: Callable[[tuple[Any, ...]], None],
+    process: str = "worker",
 ) -> Callable[[int], NoReturn]:
     """``os._exit`` for adaptors: the server first hears which call (and code file) ended
-    the process, a ``dying`` frame, so it can run the calls of other code that were beside it
-    again. Not in a forked child (``multiprocessing`` ends its children with ``os._exit``)."""
+    the process, and its exit code — ``("dying", message, call_id, code_file, code)`` — so it
+    can run the calls of other code that were beside it again. Not in a forked child
+    (``multiprocessing`` ends its children with ``os._exit``)."""
     pid = os.getpid()
 
     def _exit(code: int) -> NoReturn:
         culprit = call_here() if os.getpid() == pid else None
         if culprit is not None:
             with contextlib.suppress(Exception):
-                message = f"the adaptor called os._exit({code}), ending its worker"
-                send(("dying", message, *culprit))
+                message = f"the adaptor called os._exit({code}), ending its {process}"
+                send(("dying", message, *culprit, code))
         exit(code)
 
     return _exit

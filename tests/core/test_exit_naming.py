@@ -24,7 +24,7 @@ def test_the_dying_frame_names_the_call_then_the_process_exits(monkeypatch) -> N
     with pytest.raises(Exited):
         exit_(3)
     message = "the adaptor called os._exit(3), ending its worker"
-    assert sent == [("dying", message, "7", "<owt:abc>")]
+    assert sent == [("dying", message, "7", "<owt:abc>", 3)]
     # Outside a call (owt's own exit), or in a forked child: no frame, just the exit.
     sent.clear()
     with pytest.raises(Exited):

@@ -33,6 +33,7 @@ from typing import Any
 from owt.core.host import Head, Host
 from owt.core.pumps import Item, is_end
 from owt.core.runner import Runner
+from owt.executors.ray.ends import note_exits
 
 __all__ = ["CONCURRENCY_GROUPS", "CONTROL", "LOOP_GRACE", "Head", "Item", "RunnerActor"]
 
@@ -71,6 +72,7 @@ class RunnerActor:
         self.python = python
         self.worker_options = worker_options or {}
         self.process: Any = None  # the ProcessExecutor of ``python``, once started
+        self.noting = False  # an adaptor's os._exit notes its call (see .ends)
 
     def describe(self) -> dict[str, Any]:
         """Where this actor runs; the server awaits this to know the actor is up."""
@@ -79,6 +81,9 @@ class RunnerActor:
         if self.python is not None and self.process is None:
             self.host.wait(self._start_process())
         context = ray.get_runtime_context()
+        if not self.noting:  # before any call: the server sends none until this answers
+            note_exits(self.host, str(context.get_actor_id()))
+            self.noting = True
         return {
             "pid": os.getpid(),
             "node_id": context.get_node_id(),

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import owt
 from owt.core.errors import InstallFailed, OwtError, WorkerDied
 
-__all__ = ["RayCluster", "actor_options", "ray_request", "translate"]
+__all__ = ["RayCluster", "actor_options", "death_cause", "ray_request", "translate"]
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +180,13 @@ def _describe(resources: dict[str, float]) -> str:
     return ", ".join(f"{k}: {v:g}" for k, v in shown.items()) or "nothing"
 
 
+def death_cause(exc: BaseException) -> str:
+    """What Ray says of an actor's death (``The actor is dead because ...``), or nothing."""
+    lines = str(exc).strip().splitlines()
+    cause = next((line for line in lines if line.startswith("The actor is dead")), "")
+    return cause.split(" Some common causes")[0]  # Ray's advice on OOM killers follows
+
+
 def translate(exc: BaseException) -> OwtError:
     """Ray's errors → owt's: the one place that knows Ray's exception classes."""
     from ray.exceptions import RayActorError, RayTaskError, RuntimeEnvSetupError
@@ -193,7 +200,6 @@ def translate(exc: BaseException) -> OwtError:
             f"Ray could not set up the environment: {lines[0]}", log_tail="\n".join(lines[-20:])
         )
     if isinstance(exc, RayActorError):
-        cause = next((line for line in lines if line.startswith("The actor is dead")), "")
-        cause = cause.split(" Some common causes")[0]  # Ray's advice on OOM killers follows
+        cause = death_cause(exc)
         return WorkerDied(f"the Ray actor died during the call. {cause}".strip(), exit_code=None)
     return WorkerDied(f"Ray failed the call: {type(exc).__name__}: {lines[0]}", exit_code=None)

@@ -13,11 +13,14 @@ actors (the interpreter needs nothing installed); a set of ``requirements`` beco
 those: one pool per environment and resource shape, started on its first call. A shape that
 no node of the cluster can hold answers 503 at once, instead of pending forever in Ray.
 
-Faults cost one call: an actor that dies answers 502 ``worker_died`` and is replaced. A
-cancelled call (its timeout, or its client gone mid-stream) cancels the Ray task; if the
-call's code still runs in the actor some seconds later — sync code in a thread (threads
-cannot be stopped), or an ``async def`` that blocks the actor's loop — the actor is drained
-and replaced (:mod:`.pool`). Ray is imported only here, and only when this executor is
+An actor that dies answers 502 ``worker_died`` to the calls on it and is replaced. When an
+adaptor's ``os._exit`` ended it, that call hears its exit code and the calls of other code
+beside it run again on the replacement; a crash in native code names no call, so every call
+on the actor hears what is known and where the actor's log is (:mod:`.ends`). A cancelled
+call (its timeout, or its client gone mid-stream) cancels the Ray task; if the call's code
+still runs in the actor some seconds later — sync code in a thread (threads cannot be
+stopped), or an ``async def`` that blocks the actor's loop — the actor is drained and
+replaced (:mod:`.pool`). Ray is imported only here, and only when this executor is
 chosen.
 """
 
@@ -38,8 +41,10 @@ from owt.core.call import Call, Reply
 from owt.core.errors import Busy, OwtError
 from owt.core.libs import lib_environ
 from owt.core.pumps import Item
+from owt.core.runner import Runner
 from owt.executors.base import BatchStream, Executor, ExecutorOptions
 from owt.executors.ray.cluster import RayCluster, translate
+from owt.executors.ray.ends import ActorEnd
 from owt.executors.ray.pool import ActorPool, ActorSlot
 
 if importlib.util.find_spec("ray") is None:  # load_executor says: pip install 'owt[ray]'
@@ -50,6 +55,8 @@ __all__ = ["RayExecutor", "RayStream"]
 log = logging.getLogger(__name__)
 
 BACKPRESSURE = 8  # batches a stream's actor sends ahead of the server, at most
+#: Times a call runs again after another call ended its actor under it (see .ends).
+MAX_RERUNS = 16
 MAX_SHAPES = 4  # resource-shaped actor pools kept per environment (besides the plain one)
 
 
@@ -106,6 +113,7 @@ class RayExecutor(Executor):
         self._retiring: set[asyncio.Task[None]] = set()
         self._actor_class: Any = None
         self._connected = False
+        self.reruns = 0  # calls run again after another call ended their actor
 
     def actor_class(self) -> Any:
         if self._actor_class is None:
@@ -155,8 +163,19 @@ class RayExecutor(Executor):
             task.add_done_callback(self._retiring.discard)
 
     async def submit(self, call: Call) -> Reply:
-        placement = call.options.get("placement") or {}
-        pool = self.pool_for(placement)
+        pool = self.pool_for(call.options.get("placement") or {})
+        reruns = 0
+        while True:
+            reply, spared = await self._run(pool, call)
+            if not spared or reruns >= MAX_RERUNS:
+                return reply
+            # Another call ended the actor under this one, which had not answered yet: it
+            # runs again on the replacement.
+            reruns += 1
+            self.reruns += 1
+
+    async def _run(self, pool: ActorPool, call: Call) -> tuple[Reply, bool]:
+        """The call's reply on one actor, and whether it was only beside what ended it."""
         pool.waiting += 1  # not idle: it is not retired under this call
         try:
             if not any(s.up for s in pool.slots):
@@ -164,8 +183,8 @@ class RayExecutor(Executor):
                 if reason is not None:
                     raise Busy(reason)
             slot = await pool.acquire()
-        except OwtError as err:
-            return err.reply()
+        except OwtError as refused:
+            return refused.reply(), False
         finally:
             pool.waiting -= 1
         call_id = uuid.uuid4().hex
@@ -178,29 +197,33 @@ class RayExecutor(Executor):
             if info is not None:
                 slot.warm = info
             if not streamed:
-                return Reply(status, headers, body)
+                return Reply(status, headers, body), False
             stream = RayStream(pool, slot, call_id, not self.cluster.client)
             streaming = True
-            return Reply(status, headers, body, stream)
+            return Reply(status, headers, body, stream), False
         except asyncio.CancelledError:
             pool.cancelled(slot, call_id, ref)
             raise
         except Exception as exc:
-            return self.failed(pool, slot, exc).reply()
+            err, end = await self.failed(pool, slot, exc)
+            spared = end is not None and end.spares(call_id, Runner.filename(call))
+            return err.reply(), spared
         finally:
             if not streaming:
                 pool.release(slot)
 
-    def failed(self, pool: ActorPool, slot: ActorSlot, exc: BaseException) -> OwtError:
+    async def failed(
+        self, pool: ActorPool, slot: ActorSlot, exc: BaseException
+    ) -> tuple[OwtError, ActorEnd | None]:
+        """What a call that Ray failed with ``exc`` is told, and how its actor ended if it
+        died (it is replaced)."""
         from ray.exceptions import RayActorError
 
-        err = translate(exc)
         if isinstance(exc, RayActorError):
-            log.warning("environment %r: %s; replacing it", self.env, err.message)
-            pool.lose(slot, err.message)
-        else:
-            log.error("environment %r: %s", self.env, exc)
-        return err
+            end = await pool.ended(slot, exc)
+            return end.error(), end
+        log.error("environment %r: %s", self.env, exc)
+        return translate(exc), None
 
     async def aclose(self) -> None:
         await asyncio.gather(*(pool.aclose() for pool in self.pools.values()), *self._retiring)
@@ -221,6 +244,7 @@ class RayExecutor(Executor):
             "python": self.worker_python or sys.executable,
             "runtime_env": self.runtime_env,
             "size": self.size,
+            "reruns": self.reruns,
             "pools": [pool.status() for pool in self.pools.values()],
             "adaptors": list(adaptors.values()),
             "kept": sorted(kept),
@@ -266,7 +290,8 @@ class RayStream(BatchStream):
             raise
         except Exception as exc:
             self._end()
-            raise self.pool.executor.failed(self.pool, self.slot, exc)
+            err, _ = await self.pool.executor.failed(self.pool, self.slot, exc)
+            raise err from None
 
     async def aclose(self) -> None:
         if self.done:

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from owt.core.errors import Busy, OwtError, WorkerDied
 from owt.executors.ray.actor import CONTROL, LOOP_GRACE
-from owt.executors.ray.cluster import actor_options, ray_request, translate
+from owt.executors.ray.cluster import actor_options, death_cause, ray_request, translate
+from owt.executors.ray.ends import ActorEnd, read_end
 
 if TYPE_CHECKING:
     from owt.executors.ray.executor import RayExecutor
@@ -60,6 +61,7 @@ class ActorSlot:
         self.inflight = 0
         self.overdue: set[str] = set()  # calls given up on whose code may still run here
         self.draining = False
+        self.end: asyncio.Future[ActorEnd] | None = None  # why it died, once it has
         self.calls = 0
         self.started = time.monotonic()
 
@@ -178,9 +180,7 @@ class ActorPool:
             await self.control(slot, "watch", "watch").remote()
         except Exception as exc:
             if not self.closing and slot.alive:
-                message = translate(exc).message
-                log.warning("environment %r: %s", self.executor.env, message)
-                self.lose(slot, message)
+                await self.ended(slot, exc)
 
     def _fail(self, err: OwtError) -> None:
         """No actor can start: answer waiting calls, and stop trying until the next call."""
@@ -216,6 +216,25 @@ class ActorPool:
         if not self.closing:
             self._spawn()
         self._notify()
+
+    async def ended(self, slot: ActorSlot, exc: BaseException) -> ActorEnd:
+        """``slot``'s actor died (Ray raised ``exc``): it is replaced, and every call that
+        was on it learns the same why (:mod:`.ends`)."""
+        if slot.end is None:
+            self.lose(slot, translate(exc).message)  # no call goes there from now on
+            slot.end = asyncio.ensure_future(self._read_end(slot, exc))
+        return await asyncio.shield(slot.end)
+
+    async def _read_end(self, slot: ActorSlot, exc: BaseException) -> ActorEnd:
+        try:
+            read = asyncio.to_thread(read_end, slot.info, death_cause(exc))
+            end = await asyncio.wait_for(read, CONTROL_TIMEOUT)
+        except Exception as err:  # the GCS unreachable: what Ray said is all there is
+            log.debug("cannot read how actor %s ended: %s", slot.info.get("actor_id"), err)
+            end = ActorEnd(translate(exc).message)
+        log.warning("environment %r: %s; replacing it", self.executor.env, end.message)
+        self.last_error = f"actor {slot.info.get('actor_id')}: {end.message}"
+        return end
 
     def drain(self, slot: ActorSlot, reason: str) -> None:
         """Take no new calls in ``slot``; replace it now; kill it when its other calls end
