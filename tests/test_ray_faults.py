@@ -135,3 +135,21 @@ def test_an_actor_that_crashes_says_what_owt_knows_and_where_its_log_is(
     assert message in pool(server)["last_error"]
     after = call(server.url, PID, timeout=90)
     assert after.status_code == 200 and after.json() != old
+
+
+def test_a_call_on_an_actor_owt_kills_after_its_drain_grace_hears_why(
+    server: OwtProcess,
+) -> None:
+    """Not a crash: owt killed the drained actor, as its other calls ran past --drain-grace."""
+    stuck = "import time\ndef run():\n    time.sleep(120)"
+    long = "import time\ndef run():\n    time.sleep(60)\n    return 'done'"
+    with concurrent.futures.ThreadPoolExecutor(1) as threads:
+        beside = threads.submit(call, server.url, long, fields={"timeout": 90}, timeout=120)
+        time.sleep(0.5)
+        r = call(server.url, stuck, fields={"timeout": 1})
+        assert r.status_code == 504
+        r = beside.result()  # killed with its actor, 5 s + --drain-grace (10 s) later
+    assert r.status_code == 502 and r.json()["error"] == "worker_died", r.text
+    message = r.json()["message"]
+    assert "owt stopped the Ray actor" in message and "--drain-grace (10s)" in message
+    assert call(server.url, PID, timeout=90).status_code == 200

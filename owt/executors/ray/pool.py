@@ -192,9 +192,14 @@ class ActorPool:
                 self._kill(slot)
         self._notify()
 
-    def _kill(self, slot: ActorSlot) -> None:
+    def _kill(self, slot: ActorSlot, because: str | None = None) -> None:
+        """Kill ``slot``'s actor; the calls still on it are told ``because`` (else what is
+        known of a death: :meth:`ended`)."""
         import ray
 
+        if because is not None and slot.end is None:
+            slot.end = asyncio.get_running_loop().create_future()
+            slot.end.set_result(ActorEnd(because))
         slot.alive = False
         if slot in self.slots:
             self.slots.remove(slot)
@@ -263,6 +268,7 @@ class ActorPool:
         deadline = time.monotonic() + grace
         while slot.alive and slot.inflight > 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
+        because = None
         if slot.alive and slot.inflight > 0:
             log.warning(
                 "environment %r: drained actor %s still busy after --drain-grace (%gs); killing it",
@@ -270,7 +276,11 @@ class ActorPool:
                 slot.info.get("actor_id"),
                 grace,
             )
-        self._kill(slot)
+            because = (
+                "owt stopped the Ray actor: a call on it ran on past its timeout and its other "
+                f"calls did not end within --drain-grace ({grace:g}s)"
+            )
+        self._kill(slot, because)
         if slot in self.draining:
             self.draining.remove(slot)
 
@@ -351,7 +361,7 @@ class ActorPool:
         self.closing = True
         self._notify()
         for slot in [*self.slots, *self.draining]:
-            self._kill(slot)
+            self._kill(slot, "owt stopped the Ray actor: the server is shutting down")
         # The watches end as their actors go; what is still waiting after that is cancelled.
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=2.0)
