@@ -168,6 +168,9 @@ def test_a_fault_costs_only_its_own_call(
         assert bystander.result().status_code == 200
     assert (response.status_code, error_of(response)) == (status_code, kind)
     assert slowest < 1.0
+    if kind == "worker_died":  # the status tells why the worker went, after its replacement
+        died = response.json()["message"]
+        assert status(workers)["environments"]["main"]["last_error"].endswith(died)
     assert_calm(workers)
 
 
@@ -285,6 +288,7 @@ def test_status_counts_runaway_calls_as_busy(workers: OwtProcess) -> None:
         assert wait_until(lambda: status(workers)["environments"]["x"]["draining"], 5)
         info = status(workers)["environments"]["x"]
         assert sum(w["busy"] for w in info["draining"]) == 2 and info["busy"] == 2
+        assert "drained: a call given up on still ran" in info["last_error"]
         metrics = httpx.get(workers.url + "/_owt/metrics").text
         assert 'owt_workers_busy{env="x"} 1.0' in metrics  # the draining worker, busy
         assert other.result().status_code == 200  # the drained worker finished it

@@ -180,7 +180,7 @@ class ProcessExecutor(Executor):
             worker.pid,
         )
         self.timed_out += 1
-        self.pool.drain(worker)
+        self.pool.drain(worker, f"a call given up on still ran {grace:g}s after its cancel")
 
     def refuse_new(self) -> None:
         self.pool.refuse_new()
@@ -220,7 +220,7 @@ class ProcessExecutor(Executor):
             # workers drained (then killed) because a call ran past its deadline
             "killed_for_timeout": self.timed_out,
             "draining": [w.status() for w in pool.draining],
-            "last_error": pool.last_error,
+            "last_error": pool.last_fault,
             "workers": [w.status() for w in pool.workers],
             "adaptors": list(adaptors.values()),
             "kept": sorted(kept),

@@ -64,7 +64,8 @@ class WorkerPool:
         self.retired = 0
         self.dropped = 0  # calls whose caller left while they waited: never run
         self.left_running = 0  # calls whose caller left while they ran (see the executor)
-        self.last_error: str | None = None
+        self.last_error: str | None = None  # why the last start failed (None once one works)
+        self.last_fault: str | None = None  # why a worker last failed to start, died or drained
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def background(self, coro: Any, *, of_the_call: bool = False) -> asyncio.Task[Any]:
@@ -98,7 +99,7 @@ class WorkerPool:
         try:
             await worker.start()
         except WorkerLost as lost:
-            self.last_error = lost.message
+            self.last_error = self.last_fault = lost.message
             log.error("environment %r: %s", self.label, lost.message)
             if not self.workers and self.starting == 1:
                 self._fail_waiters(lost.error())
@@ -118,6 +119,7 @@ class WorkerPool:
         """A call ended in ``worker``, or it died."""
         if worker.lost is not None and worker in self.workers:
             log.warning("environment %r: worker %s lost; replacing it", self.label, worker.pid)
+            self.last_fault = f"worker {worker.pid}: {worker.lost.message}"
             self.workers.remove(worker)
             self.replaced += 1
             self._top_up()
@@ -203,11 +205,14 @@ class WorkerPool:
                 raise
             promised = True
 
-    def drain(self, worker: WorkerProcess) -> None:
+    def drain(self, worker: WorkerProcess, fault: str | None = None) -> None:
         """Take no new calls in ``worker``; replace it now; kill it when its other calls end
-        (those given up on do not count) or after ``drain_grace``."""
+        (those given up on do not count) or after ``drain_grace``. A ``fault`` (why, when it
+        is one) shows in the status."""
         if worker.draining:
             return
+        if fault is not None:
+            self.last_fault = f"worker {worker.pid} drained: {fault}"
         worker.draining = True
         if worker in self.workers:
             self.workers.remove(worker)
