@@ -79,7 +79,7 @@ def run():
 
 
 def test_a_page_of_another_origin_reads_exposed_headers(start_server, chromium):
-    server = start_server("--cors", "*")
+    server = start_server("--cors", "*", "--insecure")
     other = server.url.replace("127.0.0.1", "localhost")  # same server, another origin
     fetch_page = """
 def run(target):

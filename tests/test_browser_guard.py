@@ -96,6 +96,49 @@ def test_owt_s_own_pages_curl_and_typed_addresses_pass(owt_server, tmp_path):
         marker.unlink()
 
 
+BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0"}
+
+
+def test_a_browser_sending_no_fetch_metadata_runs_no_code_for_a_foreign_page(
+    start_server, tmp_path
+):
+    """On a name that is no secure context (``http://owt.lan``) a browser sends neither
+    Origin nor Sec-Fetch-Site with an ``<img>``: its Referer names the page, and a page that
+    hides it (no-referrer) cannot hide the browser's User-Agent."""
+    server = start_server("--allowed-host", "owt.lan")
+    own = "owt.lan:" + server.url.rsplit(":", 1)[1]
+    host = {"Host": own}
+    marker = tmp_path / "ran"
+    for headers, check in [
+        ({**host, **BROWSER}, "browser"),  # <img referrerpolicy="no-referrer">
+        ({**host, **BROWSER, "Referer": "http://evil.example/page"}, "referer"),
+        ({**host, "Referer": "http://evil.example/"}, "referer"),  # whoever names a foreign page
+        ({**BROWSER, "Referer": "http://127.0.0.1:1/"}, "referer"),  # on loopback too
+    ]:
+        refused(attempt(server, marker, headers=headers), check)
+    assert not marker.exists()
+    for headers in [
+        host,  # curl, the clients
+        {**host, "User-Agent": "python-httpx/0.28"},
+        {**host, **BROWSER, "Referer": f"http://{own}/_owt/"},  # a page owt served
+        {**host, **BROWSER, "Authorization": "Bearer t"},  # a token no foreign page knows
+        BROWSER,  # loopback: browsers send fetch metadata there (none: not a browser's page)
+    ]:
+        r = attempt(server, marker, headers=headers)
+        assert (r.status_code, r.text) == (200, "ran"), headers
+        marker.unlink()
+    # owt's own pages run no code: they open as typed, and no other page may frame them
+    page = httpx.get(server.url + "/_owt/", headers={**host, **BROWSER})
+    assert page.status_code == 200
+    assert "frame-ancestors 'self'" in page.headers["content-security-policy"]
+
+
+def test_a_page_with_no_origin_is_not_told_to_ask_for_cors_null(owt_server, tmp_path):
+    r = attempt(owt_server, tmp_path / "ran", headers={"Origin": "null"})
+    refused(r, "origin")
+    assert "--cors null" not in r.json()["message"] and "sandboxed" in r.json()["message"]
+
+
 def test_options_never_runs_code(owt_server, tmp_path):
     marker = tmp_path / "ran"
     for path in ("/", "/any/path", "/_owt/status"):

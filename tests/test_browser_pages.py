@@ -117,7 +117,7 @@ def test_the_same_page_runs_code_where_the_operator_allows_it(
 ):
     """The control: with every origin allowed, each attempt above reaches the code — but
     the text/plain POST, whose body is never read as call fields (only a JSON type is)."""
-    server = start_server("--cors", "*")
+    server = start_server("--cors", "*", "--insecure")
     port, pages = other_origin
     pages["/attack.html"] = foreign_page(server.url, tmp_path)
     visit(chromium, f"http://127.0.0.1:{port}/attack.html")
@@ -162,6 +162,44 @@ def test_a_page_owt_serves_runs_code_and_streams(chromium, owt_server, tmp_path)
     finally:
         page.close()
     assert marker.read_text() == "ran"
+
+
+def test_under_a_name_that_is_no_secure_context_a_foreign_page_runs_no_code(
+    chromium, start_server, other_origin, tmp_path
+):
+    """``http://owt.test`` (an --allowed-host) is no secure context: Chromium sends no
+    Sec-Fetch-Site and, for GETs, no Origin there. A foreign page's attempts still run
+    nothing, with its Referer or without; owt's own page under that name still calls it."""
+    server = start_server("--allowed-host", "owt.test")
+    owt_url = "http://owt.test:" + server.url.rsplit(":", 1)[1]
+    port, pages = other_origin
+    told, hidden = tmp_path / "told", tmp_path / "hidden"
+    told.mkdir(), hidden.mkdir()
+    pages["/told.html"] = foreign_page(owt_url, told)
+    pages["/hidden.html"] = foreign_page(owt_url, hidden).replace(
+        "<body>", '<body><meta name="referrer" content="no-referrer">', 1
+    )
+    browser = chromium.browser_type.launch(
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=[
+            *CHROMIUM_ARGS,
+            "--host-resolver-rules=MAP owt.test 127.0.0.1, MAP evil.test 127.0.0.1",
+        ],
+    )
+    try:
+        for name in ("told", "hidden"):
+            assert visit(browser, f"http://evil.test:{port}/{name}.html") == sorted(ATTEMPTS)
+        assert [*told.iterdir(), *hidden.iterdir()] == []
+        page = browser.new_page()
+        page.goto(owt_url + "/_owt/")  # runs no code: opens as typed
+        marker = tmp_path / "own"
+        answer = page.evaluate(
+            "(url) => fetch(url).then((r) => r.text())", f"/?code_b64={b64(writer(marker))}"
+        )
+        assert answer == "ran" and marker.exists()
+    finally:
+        browser.close()
 
 
 def test_a_rebinding_name_is_refused(chromium, owt_server, tmp_path):

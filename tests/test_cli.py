@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,6 +11,8 @@ import sys
 import httpx
 import pytest
 from conftest import ROOT, OwtProcess, call, wait_until
+
+from owt.config import Settings, SettingsError
 
 
 def test_ready_line_and_python_m_owt_server():
@@ -49,6 +52,22 @@ def test_public_address_without_auth_is_refused(address):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "--insecure" in lines[0]
+
+
+@pytest.mark.parametrize("origin", ["*", "null", "NULL"])
+def test_cors_for_every_page_needs_a_token(origin):
+    """Any web page (``*``), or any site's sandboxed frame (``null``), could run code: not
+    without a token, which no page of another site knows (a browser sends --auth's password
+    by itself)."""
+    for extra, refused in ([], True), (["--auth", "a:" + "0" * 64], True), (["--insecure"], False):
+        settings = Settings(cors=[origin], auth=extra[1:], insecure="--insecure" in extra)
+        if not refused:
+            settings.check()
+            continue
+        said = re.escape(f"refusing --cors {origin} without --token")
+        with pytest.raises(SettingsError, match=said):
+            settings.check()
+    Settings(cors=[origin], token=["t0ken"]).check()
 
 
 def test_a_port_in_use_or_a_foreign_address_is_one_line_saying_what_to_do(owt_server):

@@ -346,7 +346,7 @@ def run():
 
 
 def test_cors_merges_the_adaptors_exposed_headers(start_server):
-    server = start_server("--cors", "*")
+    server = start_server("--cors", "*", "--insecure")
     origin = {"origin": "http://page.example"}
     r = httpx.post(server.url + "/", json={"code_b64": b64(EXPOSING)}, headers=origin)
     assert r.status_code == 200, r.text

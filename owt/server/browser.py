@@ -17,10 +17,23 @@ which test failed) when:
   the same host is the same *site*), and it carries no allowed ``Origin``. This catches what
   sends no ``Origin``: ``<img>``, ``<script src>``, ``<audio>``, a link followed from another
   page.
+- ``referer`` / ``browser``, for a request that may run code and carries neither ``Origin``
+  nor ``Sec-Fetch-Site``: browsers send fetch metadata only to secure contexts (``https://``
+  and loopback addresses), so an ``<img>`` of any page pointed at ``http://owt.lan:9876/...``
+  (a name allowed with ``--allowed-host``, or a LAN address) arrives bare. Such a request is
+  refused when its ``Referer`` names a page of another origin, or, on an address that is no
+  secure context, when it has no ``Referer`` and its ``User-Agent`` is a browser's
+  (``Mozilla/...``, which every browser sends and no page can change without a CORS
+  preflight) and it carries no token (``Authorization: Bearer``, ``?token=``: no page of
+  another site knows it): a page can hide its address (``referrerpolicy="no-referrer"``),
+  not its browser.
 
 Pages owt serves itself send ``Origin`` equal to the server's (or ``Sec-Fetch-Site:
-same-origin``); an address typed into the browser sends ``Sec-Fetch-Site: none``; curl,
-Node's ``fetch`` and owt's clients send neither header. All of those pass.
+same-origin``, or on an address that is no secure context a ``Referer`` of the server's own);
+an address typed into the browser sends ``Sec-Fetch-Site: none`` (on loopback); curl, Node's
+``fetch`` and owt's clients send none of these headers. All of those pass. The playground and
+the other ``GET /_owt/`` pages run no code: a browser on an address that is no secure context
+may open them as typed (their CSP keeps them out of other pages' frames).
 
 ``OPTIONS`` never reaches the call path: a CORS preflight from an allowed origin is answered
 by the CORS layer outside this one; anything else gets 204 with ``Allow`` and nothing runs.
@@ -50,6 +63,7 @@ ASGIApp = Any
 ALLOW_CALLS = "GET, HEAD, POST, OPTIONS"
 ALLOW_OWN = "GET, HEAD, POST, PUT, DELETE, OPTIONS"
 _WILDCARDS = frozenset({"0.0.0.0", "::", ""})
+_BROWSER = b"Mozilla/"  # how every browser's User-Agent starts
 VERDICTS = 1024  # distinct (Host, Origin, Sec-Fetch-Site) verdicts remembered
 
 
@@ -88,7 +102,9 @@ class BrowserGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        err = self.verdict(scope["headers"])
+        runs_code = not scope["path"].startswith("/_owt")
+        token = b"token=" in scope.get("query_string", b"")
+        err = self.verdict(scope["headers"], runs_code, token)
         if err is not None:
             client = scope.get("client") or ("?", 0)
             log.warning(
@@ -107,10 +123,13 @@ class BrowserGuard:
             return
         await self.app(scope, receive, send)
 
-    def verdict(self, raw_headers: list[tuple[bytes, bytes]]) -> ForbiddenOrigin | None:
+    def verdict(
+        self, raw_headers: list[tuple[bytes, bytes]], runs_code: bool = True, token: bool = False
+    ) -> ForbiddenOrigin | None:
         """The refusal for these headers, or None; remembered by the three headers it reads
-        (a client sends the same ones again and again)."""
-        host = origin = site = None
+        (a client sends the same ones again and again). ``runs_code``: the request is a
+        call, not one of owt's own pages; ``token``: its query holds ``token=``."""
+        host = origin = site = agent = referer = None
         for name, value in raw_headers:
             if name == b"host":
                 host = value
@@ -118,11 +137,32 @@ class BrowserGuard:
                 origin = value
             elif name == b"sec-fetch-site":
                 site = value
+            elif name == b"user-agent":
+                agent = value
+            elif name == b"referer":
+                referer = value
+            elif name == b"authorization":
+                token = token or value[:7].lower() == b"bearer "
         key = (host, origin, site)
         try:
-            return self._verdicts[key]
+            verdict = self._verdicts[key]
         except KeyError:
-            pass
+            verdict = self._judge(key)
+        if verdict is None and runs_code and origin is None and site is None:
+            browser = agent is not None and agent.startswith(_BROWSER) and not token
+            if referer is not None or (browser and not self._secure(host)):
+                return self._unmarked(host, referer)
+        return verdict
+
+    def _secure(self, host: bytes | None) -> bool:
+        """Whether browsers send fetch metadata to this ``Host``: a loopback address or
+        ``localhost`` (``https://`` is a proxy's, in front of owt)."""
+        name = _hostname(host.decode("latin-1")) if host is not None else ""
+        ip = _ip(name)
+        return name == "localhost" or name.endswith(".localhost") or bool(ip and ip.is_loopback)
+
+    def _judge(self, key: tuple[bytes | None, ...]) -> ForbiddenOrigin | None:
+        host, origin, site = key
         named = {"host": host, "origin": origin, "sec-fetch-site": site}
         try:
             self.check({k: v.decode("latin-1") for k, v in named.items() if v is not None})
@@ -148,6 +188,14 @@ class BrowserGuard:
         own = origin is not None and host is not None and self.own_origin(origin, host)
         allowed = origin is not None and (own or self.allowed_origin(origin))
         if origin is not None and not allowed:
+            if origin.strip().lower() == "null":  # whose page it is, nobody can tell
+                raise ForbiddenOrigin(
+                    "a page with no origin of its own (Origin: null: a sandboxed frame, a "
+                    "file:// page, a redirect from another site) may not call this server, "
+                    "since any site can make one; serve the page from owt itself, or from an "
+                    "origin you allow with --cors",
+                    check="origin",
+                )
             raise ForbiddenOrigin(
                 f"a page of {origin} may not call this server; to allow it, start owt with "
                 f"--cors {origin}",
@@ -162,6 +210,30 @@ class BrowserGuard:
                 "--cors, may call it",
                 check="fetch-site",
             )
+
+    def _unmarked(self, host: bytes | None, referer: bytes | None) -> ForbiddenOrigin | None:
+        """A browser's request without fetch metadata (see the module): its ``Referer``
+        must name this server's page, or a page of an origin allowed with ``--cors``."""
+        if referer is None:
+            return ForbiddenOrigin(
+                "a browser sent this request without Origin, Sec-Fetch-Site or Referer (on an "
+                "http:// address other than loopback, browsers leave them out), so owt cannot "
+                "tell it from another site's page; call it from a page owt serves (the "
+                "playground at /_owt/), on a loopback address, or with a --token. (A program "
+                "whose User-Agent starts with Mozilla/, as PowerShell's does, is taken for a "
+                "browser: give it another User-Agent or a token.)",
+                check="browser",
+            )
+        parts = urlsplit(referer.decode("latin-1").strip())
+        page = f"{parts.scheme}://{parts.netloc}".lower()
+        own = host is not None and self.own_origin(page, host.decode("latin-1"))
+        if own or self.allowed_origin(page):
+            return None
+        return ForbiddenOrigin(
+            f"a page of {page} sent this request (its Referer), and only pages owt serves "
+            f"itself, or origins allowed with --cors, may call it",
+            check="referer",
+        )
 
     def own_host(self, host: str) -> bool:
         if self.any_host:
@@ -180,6 +252,9 @@ class BrowserGuard:
         return self.any_origin or origin.strip().rstrip("/").lower() in self.origins
 
 
-def check_browser(settings: Settings, headers: dict[str, str]) -> None:
+def check_browser(settings: Settings, headers: dict[str, str], path: str = "/") -> None:
     """The check alone (tests, other entry points): raises ForbiddenOrigin or returns."""
-    BrowserGuard(None, settings).check({k.lower(): v for k, v in headers.items()})
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    err = BrowserGuard(None, settings).verdict(raw, runs_code=not path.startswith("/_owt"))
+    if err is not None:
+        raise err

@@ -35,14 +35,17 @@ ASSETS = {
 }
 #: The page's own files: static, the same for everyone, reachable without credentials.
 PUBLIC_PATHS = frozenset({PAGE, *(f"{PAGE}web/{name}" for name in ASSETS)})
-# The page's scripts come only from this server; frames it shows (HTML answers) are sandboxed.
+# The page's scripts come only from this server; frames it shows (HTML answers) are sandboxed;
+# no page of another origin may show it in a frame of its own (clickjacking).
 PAGE_HEADERS = {
     "cache-control": "no-cache",
     "content-security-policy": (
         "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob: data:; "
-        "frame-src 'self' blob: data:; style-src 'self' 'unsafe-inline'"
+        "frame-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; "
+        "frame-ancestors 'self'"
     ),
     "x-content-type-options": "nosniff",
+    "x-frame-options": "SAMEORIGIN",
 }
 
 
