@@ -95,10 +95,27 @@ def test_credentials_never_reach_the_log(guarded):
     httpx.post(guarded.url + "/", json=body(), auth=("alice", PASSWORD + "x"))
     httpx.post(guarded.url + "/", json=body(), headers={"Authorization": f"Bearer {TOKEN}"})
     httpx.post(guarded.url + "/", json=body(), headers={"Authorization": f"Bearer {TOKEN}x"})
+    # Refused before auth reads them (a foreign page's request), or spelled another way.
+    foreign = {"Origin": "http://evil.example"}
+    httpx.get(guarded.url + "/x", params={"token": TOKEN, "a": "1"}, headers=foreign)
+    httpx.get(f"{guarded.url}/x?%74oken={TOKEN}x&a=1", headers=foreign)
+    # A WebSocket handshake is plain HTTP to owt: no layer that logs its query and headers.
+    upgrade = {
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }
+    r = httpx.get(guarded.url + "/ws", params={"token": TOKEN + "y"}, headers=upgrade)
+    assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+    r = httpx.get(guarded.url + "/ws", auth=("alice", PASSWORD), headers=upgrade)
+    assert r.status_code == 400 and r.json()["error"] == "missing_code"  # in, as any call
     log = guarded.log
     assert "401" in log  # it does log refusals (at -vv), just not what was sent
     for secret in (PASSWORD, TOKEN, sha256_of(PASSWORD), b64(f"alice:{PASSWORD}")):
         assert secret not in log
+    assert log.count("oken=hidden&a=1") == 2  # token=, %74oken=
+    assert "WebSocket library" not in log  # nor uvicorn's advice to install one
 
 
 def test_cors_preflight_needs_no_credentials(guarded):

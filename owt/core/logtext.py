@@ -20,7 +20,9 @@ failed: bad \\x1b[31mred
 
 from __future__ import annotations
 
-__all__ = ["field_text", "one_entry"]
+from urllib.parse import unquote_plus
+
+__all__ = ["field_text", "hide_token", "one_entry"]
 
 #: Control characters but the line break and the tab, as their escapes.
 _CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F] if c not in (0x09, 0x0A)}
@@ -44,3 +46,16 @@ def one_entry(text: str) -> str:
         return text
     text = text.translate(_CONTROLS)
     return text.replace("\n", "\n  ") if "\n" in text else text
+
+
+def hide_token(query: str) -> str:
+    """A query string as a log shows it: the value of any ``token`` parameter (a credential,
+    however its name is spelled: ``%74oken``) replaced by ``hidden``."""
+    if "oken" not in query and "%" not in query:
+        return query
+    parts = query.split("&")
+    for i, part in enumerate(parts):
+        name = part.partition("=")[0]
+        if unquote_plus(name).lower() == "token":
+            parts[i] = f"{name}=hidden"
+    return "&".join(parts)

@@ -36,7 +36,7 @@ from typing import Any
 from owt.config import Settings
 from owt.core.call import Call, Reply
 from owt.core.context import current_request_id
-from owt.core.logtext import field_text, one_entry
+from owt.core.logtext import field_text, hide_token, one_entry
 from owt.executors.router import RequirementsRouter
 from owt.server.logwrite import BatchingHandler
 
@@ -161,7 +161,7 @@ class Observer:
             return
         path = scope.get("path", "")
         if access_log.isEnabledFor(logging.DEBUG) and scope.get("query_string"):
-            path = f"{path}?{scope['query_string'].decode('latin-1')}"
+            path = f"{path}?{hide_token(scope['query_string'].decode('latin-1'))}"
         path = field_text(path)  # one field of one line, whatever the request held
         fields = (
             record.request_id,

@@ -100,6 +100,9 @@ class BrowserGuard:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "websocket":  # owt serves none: nothing behind may see one
+                await send({"type": "websocket.close", "code": 1008})
+                return
             await self.app(scope, receive, send)
             return
         runs_code = not scope["path"].startswith("/_owt")

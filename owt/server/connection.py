@@ -126,6 +126,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             if self.cycle.waiting_for_100_continue:
                 _close_unless_continued(self.cycle)
 
+    def _unsupported_upgrade_warning(self) -> None:
+        # owt serves no WebSockets (uvicorn runs with ws="none"): an Upgrade request was
+        # answered as plain HTTP, which is all there is to say (not uvicorn's advice to
+        # install a WebSocket library).
+        self.logger.debug("an Upgrade request, answered as plain HTTP: owt serves no WebSockets")
+
     def send_400_response(self, msg: str) -> None:
         # uvicorn's answer to any parser error, including one a callback above raised: JSON
         # as every answer of owt's, not uvicorn's plain text.

@@ -185,6 +185,10 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
         http=protocol,
         timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]  # a float works
         lifespan="on",
+        # owt serves no WebSockets: an Upgrade request is plain HTTP to it, through the
+        # browser guard and auth like any other (uvicorn's WebSocket layer would log its
+        # query, credentials and all, and bypass both).
+        ws="none",
         log_level=level,
         log_config=None,  # uvicorn's lines go through owt's handler (configure_logging)
         access_log=False,  # owt writes its own access log (owt.server.accesslog)
