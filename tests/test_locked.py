@@ -183,6 +183,27 @@ def test_callers_cannot_choose_cache_keys(holding: Any) -> None:
     assert (pinned.status_code, pinned.json()["error"]) == (400, "missing_code")
 
 
+def test_a_callers_cached_answer_goes_to_no_caller_of_other_arguments(holding: Any) -> None:
+    """One caller's choice to cache (without cache_kwargs) does not make its answer, shaped
+    by its arguments, the answer of everyone at that path: a locked server keys it by them."""
+    sha = sha256_of(ALLOWED_WITH_ADMIN)
+    for path, params in [
+        ("/tens", {"n": 6}),
+        ("/page", {"code_sha256": sha, "kwargs": '{"name": "<script>"}'}),
+    ]:
+        planted = httpx.get(holding.url + path, params={**params, "use_cache": 1})
+        assert planted.status_code == 200 and "x-owt-cache" not in planted.headers
+        fair = (
+            {**params, "use_cache": 1, "n": 7}
+            if path == "/tens"
+            else {**params, "use_cache": 1, "kwargs": '{"name": "alice"}'}
+        )
+        r = httpx.get(holding.url + path, params=fair)
+        assert r.text in ("70", "public alice") and "x-owt-cache" not in r.headers
+        again = httpx.get(holding.url + path, params={**params, "use_cache": 1})
+        assert again.text == planted.text and again.headers.get("x-owt-cache") == "hit"
+
+
 def test_status_shows_no_function_names_when_locked(holding: Any, owt_server: Any) -> None:
     sha = sha256_of(ALLOWED_WITH_ADMIN)
     assert httpx.post(holding.url + "/", json={"code_sha256": sha}).status_code == 200

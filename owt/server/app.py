@@ -263,8 +263,10 @@ class OwtApp:
             endpoints.guard(call.sha256)
             endpoints.guard_function(call.fn_name)
             if call.options.get("use_cache"):
-                # Never a bare path: a pinned path (/landing.html) stays the operator's.
+                # Never a bare path: a pinned path (/landing.html) stays the operator's; and
+                # by the arguments: one caller's answer never goes to another's.
                 call.options["cache_key_override"] = f"{call.sha256}:{request.path}"
+                call.options["cache_kwargs"] = True
         self.state.codes.add(call.sha256, code)
         call.server, call.request_id = self.server, REQUEST_ID.get()
         return call

@@ -202,6 +202,10 @@ class Endpoints:
         )
         plain = {k: v for k, v in values.items() if k not in CALL_FIELDS}
         call.kwargs = {**endpoint.kwargs, **call.kwargs, **plain}
+        if self.locked and "use_cache" in values and call.options.get("use_cache"):
+            # A caller's own choice to cache keys by its arguments: its answer never goes
+            # to a caller who sent others (no page planted at the endpoint's path).
+            call.options["cache_kwargs"] = True
         call.typed = True
         if endpoint.file is not None:
             call.filename = endpoint.filename
