@@ -277,8 +277,9 @@ def test_a_token_server_asks_for_the_token_once(token_server, page):
     metrics.close()
 
 
-def test_a_token_in_the_address_is_taken_and_hidden(token_server, page):
-    page.goto(f"{token_server.url}/_owt/?token={TOKEN}")
+@pytest.mark.parametrize("path", ["/_owt/", "/_owt"])  # typed without its slash too
+def test_a_token_in_the_address_is_taken_and_hidden(token_server, page, path):
+    page.goto(f"{token_server.url}{path}?token={TOKEN}")
     page.wait_for_selector("body[data-ready='1']")
     assert "token" not in page.url
     run_example(page, "echo", {"name": "url"})

@@ -34,7 +34,7 @@ ASSETS = {
     "favicon.ico": "image/x-icon",
 }
 #: The page's own files: static, the same for everyone, reachable without credentials.
-PUBLIC_PATHS = frozenset({PAGE, *(f"{PAGE}web/{name}" for name in ASSETS)})
+PUBLIC_PATHS = frozenset({PAGE, PAGE.rstrip("/"), *(f"{PAGE}web/{name}" for name in ASSETS)})
 # The page's scripts come only from this server; frames it shows (HTML answers) are sandboxed;
 # no page of another origin may show it in a frame of its own (clickjacking).
 PAGE_HEADERS = {
@@ -59,8 +59,10 @@ def web_routes() -> list[Route]:
     async def page(_: StarletteRequest) -> Response:
         return Response(_asset("index.html"), media_type="text/html", headers=PAGE_HEADERS)
 
-    async def to_page(_: StarletteRequest) -> Response:
-        return RedirectResponse(PAGE, status_code=307)
+    async def to_page(request: StarletteRequest) -> Response:
+        # With its query: /_owt?token=T opens the page with the token, as /_owt/?token=T does.
+        query = request.url.query
+        return RedirectResponse(PAGE + (f"?{query}" if query else ""), status_code=307)
 
     async def file(request: StarletteRequest) -> Response:
         name = request.path_params["name"]
