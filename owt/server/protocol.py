@@ -372,6 +372,8 @@ def call_from_fields(
     timeout = default_timeout
     if fields.get("timeout") not in (None, ""):
         try:
+            if isinstance(fields["timeout"], bool):  # JSON true is no number of seconds
+                raise TypeError
             timeout = float(fields["timeout"])
         except (TypeError, ValueError):
             raise BadRequest("timeout must be a number of seconds", field="timeout")
