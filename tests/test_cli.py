@@ -114,6 +114,8 @@ def test_insecure_allows_public_address(start_server):
     server = start_server("--address", "0.0.0.0", "--insecure")
     port = server.url.rsplit(":", 1)[1]
     assert httpx.get(f"http://127.0.0.1:{port}/_owt/health").text == "ok"
+    # allowed, and said: the operator should not forget it
+    assert "--insecure: listening on 0.0.0.0 without credentials" in server.log
 
 
 def test_requests_are_logged_by_default_and_not_with_quiet(start_server):

@@ -18,7 +18,7 @@ from typing import Any
 
 import uvicorn
 
-from owt.config import Settings, SettingsError
+from owt.config import Settings, SettingsError, is_loopback
 from owt.core.errors import BadRequest
 from owt.core.writes import BatchedWrites
 from owt.executors.base import EnvironmentFailed
@@ -212,6 +212,7 @@ def run_server(settings: Settings) -> None:
         # Printed before the ready line: whoever waits for that one has the token by then.
         local = settings.url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:")
         ready = f"owt token {token}: open {local}/_owt/?token={token}\n{ready}"
+    _warn_if_open(settings)
     app = create_app(settings)
     server = _Server(uvicorn_config(app, settings), ready, settings.graceful_timeout)
     logging.getLogger("uvicorn.error").addFilter(_CutStreams())
@@ -220,3 +221,23 @@ def run_server(settings: Settings) -> None:
     finally:
         sock.close()
         handler.flush()
+
+
+def _warn_if_open(settings: Settings) -> None:
+    """What ``--insecure`` let through, said once at start: the operator asked for it, but
+    should not forget it."""
+    if not settings.insecure:
+        return
+    log = logging.getLogger("owt.server")
+    if not is_loopback(settings.address) and not settings.protected:
+        log.warning(
+            "--insecure: listening on %s without credentials: anyone who can reach it can "
+            "run code as this user",
+            settings.address,
+        )
+    if any(o.strip().lower() in ("*", "null") for o in settings.cors) and not settings.token:
+        log.warning(
+            "--insecure: --cors %s without --token: pages of every site its users visit can "
+            "run code here",
+            " ".join(settings.cors),
+        )
