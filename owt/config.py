@@ -69,9 +69,7 @@ class Settings:
     verbose: int = option(0, "-v info, -vv debug (and query strings).", kind="count", short="-v")
     timeout: float = option(60.0, "Default seconds per call.", kind="float")
     max_body_bytes: int = option(16 * MiB, "Largest request body.", kind="bytes")
-    insecure: bool = option(
-        False, "Allow a non-loopback address without --auth/--token, --cors */null without --token."
-    )
+    insecure: bool = option(False, "Skip the credential checks (public address, --cors * or null).")
     threads: int = option(64, "Threads for calls with --in-process.", kind="int")
     # security
     auth: list[str] = option([], "user:sha256hex of the password (repeatable).", kind="list")
@@ -241,15 +239,6 @@ class Settings:
                 f"refusing to listen on {self.address} without --auth or --token: anyone who "
                 "can reach it could run code here (pass --insecure to do it anyway)"
             )
-        wide = [o for o in self.cors if o.strip().lower() in ("*", "null")]
-        if wide and not self.token and not self.insecure:
-            who = "every web page" if wide[0].strip() == "*" else "any site's sandboxed frame"
-            raise SettingsError(
-                f"refusing --cors {wide[0]} without --token: {who} its user visits could run "
-                "code here (a browser sends --auth's password by itself, not a token). Name "
-                "the origins that may call (--cors https://app.example), add --token, or pass "
-                "--insecure to do it anyway"
-            )
         for name in ("worker_max_memory", "worker_max_calls"):
             if getattr(self, name) is not None and not self.workers:
                 flag = "--" + name.replace("_", "-")
@@ -268,6 +257,10 @@ class Settings:
                 from owt.server.auth import parse_users
 
                 parse_users(self.auth)
+            if self.cors:
+                from owt.server.browser import check_cors
+
+                check_cors(self)
             if self.mount or self.allow:
                 from owt.server.endpoints import check_settings
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import OWT, OwtProcess, b64
+from conftest import OWT, OwtProcess, b64, wait_until
 
 from owt.server.protocol import sha256_of
 
@@ -110,6 +110,7 @@ def test_credentials_never_reach_the_log(guarded):
     assert r.status_code == 401 and r.json()["error"] == "unauthorized"
     r = httpx.get(guarded.url + "/ws", auth=("alice", PASSWORD), headers=upgrade)
     assert r.status_code == 400 and r.json()["error"] == "missing_code"  # in, as any call
+    assert wait_until(lambda: "GET /ws 400" in guarded.log, 5)  # the last line is written
     log = guarded.log
     assert "401" in log  # it does log refusals (at -vv), just not what was sent
     for secret in (PASSWORD, TOKEN, sha256_of(PASSWORD), b64(f"alice:{PASSWORD}")):

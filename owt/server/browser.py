@@ -54,7 +54,7 @@ from owt.server.http import send_refusal, send_reply
 if TYPE_CHECKING:
     from owt.config import Settings
 
-__all__ = ["BrowserGuard", "check_browser"]
+__all__ = ["BrowserGuard", "check_browser", "check_cors"]
 
 log = logging.getLogger(__name__)
 
@@ -261,3 +261,18 @@ def check_browser(settings: Settings, headers: dict[str, str], path: str = "/") 
     err = BrowserGuard(None, settings).verdict(raw, runs_code=not path.startswith("/_owt"))
     if err is not None:
         raise err
+
+
+def check_cors(settings: Settings) -> None:
+    """Refuse ``--cors '*'`` (every page) and ``--cors null`` (any site's sandboxed frame)
+    without ``--token``, the one credential no page of another site has (a browser sends
+    ``--auth``'s password by itself), unless ``--insecure``; raises ValueError."""
+    wide = [o for o in settings.cors if o.strip().lower() in ("*", "null")]
+    if wide and not settings.token and not settings.insecure:
+        who = "every web page" if wide[0].strip() == "*" else "any site's sandboxed frame"
+        raise ValueError(
+            f"refusing --cors {wide[0]} without --token: {who} its user visits could run "
+            "code here (a browser sends --auth's password by itself, not a token). Name "
+            "the origins that may call (--cors https://app.example), add --token, or pass "
+            "--insecure to do it anyway"
+        )
