@@ -276,6 +276,53 @@ def make_wheel(folder: Path, name: str, files: dict[str, bytes], version: str = 
     return path
 
 
+_SLOW_BACKEND = """\
+import base64, hashlib, os, time, zipfile
+
+NAME, VERSION = {name!r}, "0.1"
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    time.sleep(float(os.environ.get("OWT_TEST_BUILD_SECONDS", "3")))
+    info = f"{{NAME}}-{{VERSION}}.dist-info"
+    files = {{
+        f"{{NAME}}.py": b"ANSWER = 1\\n",
+        f"{{info}}/METADATA": (
+            f"Metadata-Version: 2.1\\nName: {{NAME}}\\nVersion: {{VERSION}}\\n".encode()
+        ),
+        f"{{info}}/WHEEL": b"Wheel-Version: 1.0\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
+    }}
+    wheel_name = f"{{NAME}}-{{VERSION}}-py3-none-any.whl"
+    record = []
+    with zipfile.ZipFile(os.path.join(wheel_directory, wheel_name), "w") as wheel:
+        for path, data in files.items():
+            wheel.writestr(path, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+            record.append(f"{{path}},sha256={{digest.decode()}},{{len(data)}}")
+        wheel.writestr(f"{{info}}/RECORD", "\\n".join([*record, f"{{info}}/RECORD,,"]) + "\\n")
+    return wheel_name
+"""
+
+
+def make_slow_project(folder: Path, name: str) -> str:
+    """A local project whose build step sleeps ``$OWT_TEST_BUILD_SECONDS`` (3) seconds, with
+    a build backend of its own (nothing to download); installed as the requirement returned
+    (``NAME @ file://...``), its module holds ``ANSWER = 1``. Start the server with
+    ``UV_NO_CACHE=1`` so that every build of it sleeps."""
+    project = folder / name
+    project.mkdir(parents=True, exist_ok=True)
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = []\nbuild-backend = "slowbackend"\nbackend-path = ["."]\n'
+        f'\n[project]\nname = "{name}"\nversion = "0.1"\n'
+    )
+    (project / "slowbackend.py").write_text(_SLOW_BACKEND.format(name=name))
+    return f"{name} @ {project.as_uri()}"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # The session's Ray cluster, for every Ray test module (started on first use).
     config.pluginmanager.import_plugin("raycluster")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
 from owt.core.call import Call, Reply, Request
-from owt.core.errors import BadRequest
+from owt.core.errors import BadRequest, OwtError
 from owt.executors.base import Executor
 from owt.executors.router import RequirementsRouter
 
@@ -57,3 +58,35 @@ def test_a_refusal_is_the_reply() -> None:
     assert reply.status == 400 and b"no builds here" in reply.body
     with pytest.raises(BadRequest):
         asyncio.run(router.prepare(call(requirements=["six"])))
+
+
+class Failing(Router):
+    def __init__(self, fault: BaseException | None) -> None:
+        super().__init__()
+        self.fault = fault
+
+    async def ready(self, key: str, requirements: list[str], rebuild: bool) -> Executor:
+        if self.fault is None:  # a build stopped under its callers (removed, say)
+            task = asyncio.get_running_loop().create_task(asyncio.sleep(10))
+            asyncio.get_running_loop().call_soon(task.cancel)
+            await asyncio.shield(task)
+        raise self.fault  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "kind"),
+    [
+        (None, 503, "busy"),
+        (OSError(7, "Argument list too long"), 424, "install_failed"),
+        (RuntimeError("a bug"), 424, "install_failed"),
+    ],
+)
+def test_whatever_ends_a_build_is_a_json_error(
+    fault: BaseException | None, status: int, kind: str
+) -> None:
+    router = Failing(fault)
+    reply = asyncio.run(router.submit(call(requirements=["six"])))
+    assert reply.status == status and json.loads(reply.body)["error"] == kind
+    with pytest.raises(OwtError) as raised:
+        asyncio.run(router.prepare(call(requirements=["six"])))
+    assert raised.value.status == status

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from owt.core.errors import InstallFailed
+from owt.core.errors import InstallFailed, OwtError
 from owt.executors.base import Executor
 from owt.executors.builds import Progress
 from owt.executors.requirements import python_tag
@@ -61,6 +61,7 @@ class VirtualEnv:
     last_used: float = field(default_factory=time.time)
     in_flight: int = 0
     progress: Progress | None = None
+    stopped: OwtError | None = None  # why its build was stopped under its callers (removed)
 
     @property
     def python(self) -> Path:

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from owt.core.call import Call
-from owt.core.errors import InstallFailed, NotFound, OwtError
+from owt.core.errors import Busy, InstallFailed, NotFound, OwtError, shutting_down
 from owt.executors.base import Executor
 from owt.executors.builds import Progress, locked, run_logged
 from owt.executors.envdisk import (
@@ -153,9 +153,16 @@ class RequirementsExecutor(RequirementsRouter):
             if env.state != "running" or rebuild:
                 env.task = asyncio.get_running_loop().create_task(self._prepare(env, rebuild))
                 env.task.add_done_callback(_retrieve)
-        assert env.task is not None
-        # A caller that gives up (its timeout) leaves the build running for the next one.
-        await asyncio.shield(env.task)
+        task = env.task
+        assert task is not None
+        try:
+            # A caller that gives up (its timeout) leaves the build running for the next one.
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not task.cancelled() or (current is not None and current.cancelling()):
+                raise  # this call itself was cancelled
+            raise env.stopped or shutting_down() from None
         return env
 
     async def _prepare(self, env: VirtualEnv, rebuild: bool) -> Executor:
@@ -316,6 +323,10 @@ class RequirementsExecutor(RequirementsRouter):
         memory = 0
         if env is not None:
             if env.task is not None and not env.task.done():
+                env.stopped = Busy(
+                    f"the environment {key} was removed (DELETE /_owt/envs/{key}) while it was "
+                    "being built; send the call again to build it anew"
+                )
                 env.task.cancel()
                 await asyncio.gather(env.task, return_exceptions=True)
             memory = sum(w.get("rss") or 0 for w in workers_of(env))

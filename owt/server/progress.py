@@ -35,15 +35,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from owt.core.call import Call, Reply
-from owt.core.errors import OwtError, error_from_payload
+from owt.core.errors import Busy, OwtError, error_from_payload, reply_for
 from owt.executors.base import Executor
 from owt.server.deadlines import Deadlines
 
 __all__ = ["HEARTBEAT", "accepts_events", "event", "progress_reply"]
+
+log = logging.getLogger(__name__)
 
 POLL = 0.2  # seconds between looks at the build's progress
 HEARTBEAT = 1.0  # a progress event at least this often, so proxies and clients see life
@@ -98,14 +101,20 @@ async def _events(
             yield event("progress", now)
         await asyncio.wait({preparing}, timeout=POLL)
     try:
+        if preparing.cancelled():  # not the caller's doing: it is still here, reading
+            raise Busy("the environment's build was stopped; send the call again")
         preparing.result()
         reply = await run(call)
     except OwtError as err:
         reply = err.reply()
+    except Exception as exc:  # a fault of owt itself: still an error event, never a cut
+        log.exception("a call waiting for its environment failed")
+        reply = reply_for(exc)
     content_type = dict((k.lower(), v) for k, v in reply.headers).get("content-type", "")
     if reply.status >= 400:
-        yield event("error", {**_payload(reply), "status": reply.status})
-        raise error_from_payload(_payload(reply))
+        # The stream ends failed: the server sends this error as its one ``event: error``,
+        # with the status the call would have had.
+        raise error_from_payload({**_payload(reply), "status": reply.status})
     yield event("result", {"status": reply.status, "content_type": content_type})
     if reply.body:
         yield reply.body

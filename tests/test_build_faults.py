@@ -1,0 +1,141 @@
+"""Whatever happens to an environment's build reaches its callers as a JSON error.
+
+The builds here install a local project whose build step sleeps (``make_slow_project``), so
+there is time to remove its environment, stop the server or leave while it builds.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import OwtProcess, b64, make_slow_project, wait_until
+
+CODE = "def run():\n    return 'ran'\n"
+
+
+def slow_builds(seconds: float) -> dict[str, str]:
+    """Installers that look at no index and cache no build, so each build sleeps again."""
+    return {
+        "UV_NO_INDEX": "1",
+        "UV_OFFLINE": "1",
+        "UV_NO_CACHE": "1",
+        "OWT_TEST_BUILD_SECONDS": str(seconds),
+    }
+
+
+def body(requirement: str, code: str = CODE, **fields: Any) -> dict[str, Any]:
+    return {"code_b64": b64(code), "requirements": [requirement], **fields}
+
+
+def sse_events(url: str, fields: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The named events of a streamed call: all of a failed one, up to a ``result``."""
+    events: list[tuple[str, Any]] = []
+    headers = {"accept": "text/event-stream"}
+    with httpx.stream("POST", url, json=fields, headers=headers, timeout=60) as r:
+        name, buffer = "message", ""
+        try:
+            for text in r.iter_text():
+                buffer += text
+                while "\n\n" in buffer:
+                    block, buffer = buffer.split("\n\n", 1)
+                    lines = block.splitlines()
+                    name = next((ln[7:] for ln in lines if ln.startswith("event: ")), "message")
+                    data = "".join(ln[6:] for ln in lines if ln.startswith("data: "))
+                    events.append((name, json.loads(data)))
+                    if name == "result":
+                        return events
+        except httpx.RemoteProtocolError:  # a failed stream ends so, after its error event
+            pass
+    return events
+
+
+def in_background(work: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
+    found: list[Any] = []
+    thread = threading.Thread(target=lambda: found.append(work()), daemon=True)
+    thread.start()
+    return thread, found
+
+
+def building_key(server: OwtProcess) -> str:
+    """The key of the environment being built (once one is)."""
+    keys: list[str] = []
+
+    def building() -> bool:
+        envs = httpx.get(server.url + "/_owt/status").json()["requirements"]["environments"]
+        keys[:] = [key for key, env in envs.items() if env["state"] == "building"]
+        return bool(keys)
+
+    assert wait_until(building, timeout=30), server.log
+    return keys[0]
+
+
+def test_removing_an_environment_mid_build_answers_its_callers_as_json(
+    tmp_path: Path, start_server: Any
+) -> None:
+    requirement = make_slow_project(tmp_path, "owt_removed")
+    server = start_server("--state-dir", str(tmp_path / "state"), env=slow_builds(8))
+    fields = body(requirement)
+    plain, plain_answer = in_background(lambda: httpx.post(server.url, json=fields, timeout=60))
+    streamed, streamed_events = in_background(lambda: sse_events(server.url, fields))
+    key = building_key(server)
+    time.sleep(0.5)  # both callers wait for the build
+    assert httpx.delete(f"{server.url}/_owt/envs/{key}").status_code == 200
+    plain.join(30)
+    streamed.join(30)
+
+    (answer,) = plain_answer
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.json()["error"] == "busy"
+    message = answer.json()["message"]
+    assert "removed" in message and "send the call again" in message
+    (events,) = streamed_events
+    name, error = events[-1]
+    assert name == "error", events
+    assert error["error"] == "busy" and error["status"] == 503 and "removed" in error["message"]
+    assert [n for n, _ in events].count("error") == 1
+    assert "Exception in ASGI application" not in server.log
+    assert "CancelledError" not in server.log
+    # Asked for again, it is built anew.
+    r = httpx.post(server.url, json=fields, timeout=60)
+    assert (r.status_code, r.text) == (200, "ran")
+
+
+def test_a_streamed_caller_waiting_on_shutdown_hears_why_with_its_status(
+    tmp_path: Path, start_server: Any
+) -> None:
+    requirement = make_slow_project(tmp_path, "owt_shutdown")
+    server = start_server("--state-dir", str(tmp_path / "state"), env=slow_builds(8))
+    streamed, found = in_background(lambda: sse_events(server.url, body(requirement)))
+    building_key(server)
+    server.proc.send_signal(signal.SIGTERM)
+    streamed.join(30)
+    (events,) = found
+    assert [n for n, _ in events].count("error") == 1, events
+    name, error = events[-1]
+    assert name == "error" and error["error"] == "busy" and error["status"] == 503, events
+    assert "shutting down" in error["message"]
+
+
+def test_a_caller_that_left_during_the_build_is_not_run_after_it(
+    tmp_path: Path, start_server: Any
+) -> None:
+    requirement = make_slow_project(tmp_path, "owt_left")
+    server = start_server("--state-dir", str(tmp_path / "state"), env=slow_builds(4))
+    mark = tmp_path / "ran"
+    code = f"def run():\n    open({str(mark)!r}, 'w').write('ran')\n"
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(server.url, json=body(requirement, code), timeout=1.5)
+    # The build goes on for the next call of its set; the caller that left is not run.
+    r = httpx.post(server.url, json=body(requirement), timeout=60)
+    assert (r.status_code, r.text) == (200, "ran")
+    time.sleep(0.5)
+    assert not mark.exists()
