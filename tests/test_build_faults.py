@@ -1,13 +1,16 @@
-"""Whatever happens to an environment's build reaches its callers as a JSON error.
+"""Whatever happens to an environment (its build stopped, its interpreter gone) reaches its
+callers as a JSON error that says what to do, or is mended.
 
-The builds here install a local project whose build step sleeps (``make_slow_project``), so
-there is time to remove its environment, stop the server or leave while it builds.
+The slow builds here install a local project whose build step sleeps (``make_slow_project``),
+so there is time to remove its environment, stop the server or leave while it builds.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -16,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import OwtProcess, b64, make_slow_project, wait_until
+from conftest import OwtProcess, b64, make_slow_project, make_wheel, wait_until
 
 CODE = "def run():\n    return 'ran'\n"
 
@@ -35,8 +38,11 @@ def body(requirement: str, code: str = CODE, **fields: Any) -> dict[str, Any]:
     return {"code_b64": b64(code), "requirements": [requirement], **fields}
 
 
-def sse_events(url: str, fields: dict[str, Any]) -> list[tuple[str, Any]]:
-    """The named events of a streamed call: all of a failed one, up to a ``result``."""
+def sse_events(
+    url: str, fields: dict[str, Any], started: threading.Event | None = None
+) -> list[tuple[str, Any]]:
+    """The named events of a streamed call: all of a failed one, up to a ``result``
+    (``started`` is set at the first)."""
     events: list[tuple[str, Any]] = []
     headers = {"accept": "text/event-stream"}
     with httpx.stream("POST", url, json=fields, headers=headers, timeout=60) as r:
@@ -50,6 +56,8 @@ def sse_events(url: str, fields: dict[str, Any]) -> list[tuple[str, Any]]:
                     name = next((ln[7:] for ln in lines if ln.startswith("event: ")), "message")
                     data = "".join(ln[6:] for ln in lines if ln.startswith("data: "))
                     events.append((name, json.loads(data)))
+                    if started is not None:
+                        started.set()
                     if name == "result":
                         return events
         except httpx.RemoteProtocolError:  # a failed stream ends so, after its error event
@@ -84,9 +92,11 @@ def test_removing_an_environment_mid_build_answers_its_callers_as_json(
     server = start_server("--state-dir", str(tmp_path / "state"), env=slow_builds(8))
     fields = body(requirement)
     plain, plain_answer = in_background(lambda: httpx.post(server.url, json=fields, timeout=60))
-    streamed, streamed_events = in_background(lambda: sse_events(server.url, fields))
+    progressing = threading.Event()
+    streamed, streamed_events = in_background(lambda: sse_events(server.url, fields, progressing))
     key = building_key(server)
-    time.sleep(0.5)  # both callers wait for the build
+    assert progressing.wait(30)
+    time.sleep(0.3)  # the plain caller waits for the build too
     assert httpx.delete(f"{server.url}/_owt/envs/{key}").status_code == 200
     plain.join(30)
     streamed.join(30)
@@ -114,8 +124,9 @@ def test_a_streamed_caller_waiting_on_shutdown_hears_why_with_its_status(
 ) -> None:
     requirement = make_slow_project(tmp_path, "owt_shutdown")
     server = start_server("--state-dir", str(tmp_path / "state"), env=slow_builds(8))
-    streamed, found = in_background(lambda: sse_events(server.url, body(requirement)))
-    building_key(server)
+    progressing = threading.Event()
+    streamed, found = in_background(lambda: sse_events(server.url, body(requirement), progressing))
+    assert progressing.wait(30)  # its progress stream began: the error comes as an event
     server.proc.send_signal(signal.SIGTERM)
     streamed.join(30)
     (events,) = found
@@ -139,3 +150,86 @@ def test_a_caller_that_left_during_the_build_is_not_run_after_it(
     assert (r.status_code, r.text) == (200, "ran")
     time.sleep(0.5)
     assert not mark.exists()
+
+
+# -- an environment whose interpreter breaks under it -------------------------------------
+
+
+QUICK = "import owt_quick\ndef run():\n    return owt_quick.ANSWER\n"
+
+
+@pytest.fixture
+def quick_server(tmp_path: Path, start_server: Any) -> OwtProcess:
+    """A server whose installers find only the ``owt_quick`` wheel made here."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    make_wheel(wheels, "owt_quick", {"owt_quick.py": b"ANSWER = 7\n"})
+    offline = {"UV_FIND_LINKS": str(wheels), "UV_NO_INDEX": "1", "UV_OFFLINE": "1"}
+    server: OwtProcess = start_server("--state-dir", str(tmp_path / "state"), "-v", env=offline)
+    return server
+
+
+def built(server: OwtProcess) -> dict[str, Any]:
+    """The environment of ``owt-quick`` once a call built it, as /_owt/envs lists it."""
+    r = httpx.post(server.url, json=body("owt-quick", QUICK), timeout=60)
+    assert (r.status_code, r.text) == (200, "7")
+    (row,) = httpx.get(server.url + "/_owt/envs").json()["environments"]
+    return dict(row)
+
+
+def kill_workers(row: dict[str, Any]) -> None:
+    for pid in row["pids"]:
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_an_environment_whose_interpreter_was_deleted_is_built_again(
+    quick_server: OwtProcess,
+) -> None:
+    row = built(quick_server)
+    for python in (Path(row["path"]) / "bin").glob("python*"):
+        python.unlink()
+    kill_workers(row)
+    started = time.monotonic()
+    r = httpx.post(quick_server.url, json=body("owt-quick", QUICK), timeout=60)
+    assert (r.status_code, r.text) == (200, "7")
+    assert time.monotonic() - started < 30
+    assert "is gone; building it again" in quick_server.log
+    assert "Task exception was never retrieved" not in quick_server.log
+
+
+def test_a_broken_interpreter_is_a_quick_error_that_says_rebuild(
+    quick_server: OwtProcess,
+) -> None:
+    row = built(quick_server)
+    python = Path(row["path"]) / "bin" / "python"
+    python.unlink()
+    python.write_text("#!/bin/sh\nexit 3\n")
+    python.chmod(0o755)
+    kill_workers(row)
+    started = time.monotonic()
+    r = httpx.post(quick_server.url, json=body("owt-quick", QUICK), timeout=60)
+    assert r.status_code == 502 and r.json()["error"] == "worker_died", r.text
+    assert "rebuild=true" in r.json()["message"] and "--env" not in r.json()["message"]
+    assert time.monotonic() - started < 10
+    r = httpx.post(quick_server.url, json=body("owt-quick", QUICK, rebuild=True), timeout=60)
+    assert (r.status_code, r.text) == (200, "7")
+
+
+def test_a_named_environment_whose_interpreter_is_gone_fails_fast(
+    tmp_path: Path, start_server: Any
+) -> None:
+    link = tmp_path / "python"
+    link.symlink_to(sys.executable)
+    server = start_server("--env", f"gone={link}")
+    code = "import os\ndef run():\n    return os.getpid()\n"
+    r = httpx.post(server.url, json={"code_b64": b64(code), "env": "gone"}, timeout=30)
+    assert r.status_code == 200
+    link.unlink()
+    os.kill(int(r.text), signal.SIGKILL)
+    for _ in range(2):  # each call, not only the first
+        started = time.monotonic()
+        r = httpx.post(server.url, json={"code_b64": b64(code), "env": "gone"}, timeout=30)
+        assert r.status_code == 502 and r.json()["error"] == "worker_died", r.text
+        assert str(link) in r.json()["message"] and "no such file" in r.json()["message"]
+        assert time.monotonic() - started < 5
+    assert "Task exception was never retrieved" not in server.log

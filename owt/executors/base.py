@@ -152,6 +152,8 @@ class ExecutorOptions:
     ray_address: str | None = None  # the Ray cluster, for the ray executor
     lib: tuple[str, ...] = ()  # --lib folders: their modules are in scope in adaptors
     log_format: str = "text"  # how a worker process writes its own log lines (text, json)
+    #: What to do when the environment's interpreter will not start (said with the error).
+    start_advice: str = "--env NAME=PATH takes one, such as a virtualenv's bin/python"
 
 
 class Executor(ABC):

@@ -115,6 +115,11 @@ class RequirementsExecutor(RequirementsRouter):
 
     async def ready(self, key: str, requirements: list[str], rebuild: bool) -> Executor:
         env = self.envs.get(key)
+        if env is not None and env.state == "running" and not rebuild and _gone(env):
+            # Its interpreter was deleted under it (a cleaned cache, a rm -rf): its workers
+            # cannot start again, so it is built anew rather than failing every call.
+            log.warning("environment %s: %s is gone; building it again", key, env.python)
+            rebuild = True
         if env is None or env.state != "running" or rebuild:  # not yet, or built again
             env = await self.environment(requirements, rebuild)
         assert env.executor is not None
@@ -151,6 +156,8 @@ class RequirementsExecutor(RequirementsRouter):
                 assert env.error is not None
                 raise env.error
             if env.state != "running" or rebuild:
+                if env.state == "running":  # calls arriving meanwhile wait for the new build
+                    env.state = "building"
                 env.task = asyncio.get_running_loop().create_task(self._prepare(env, rebuild))
                 env.task.add_done_callback(_retrieve)
         task = env.task
@@ -372,6 +379,11 @@ class RequirementsExecutor(RequirementsRouter):
             "installer": "uv" if self.uv else "pip",
             "environments": {key: env.status() for key, env in self.envs.items()},
         }
+
+
+def _gone(env: VirtualEnv) -> bool:
+    """Whether the interpreter of a running environment is missing from disk."""
+    return not env.python.exists()
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:

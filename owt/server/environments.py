@@ -171,7 +171,12 @@ def create_requirements(settings: Settings) -> Executor:
     options = executor_options(settings)
 
     def make(python: str, label: str) -> Executor:
-        return pool(python, 1, env=label, options=options)
+        key = label.removeprefix("requirements:")
+        advice = (
+            "the environment's files are damaged or gone: send the call again with "
+            f"rebuild=true to build it anew, or DELETE /_owt/envs/{key}"
+        )
+        return pool(python, 1, env=label, options=replace(options, start_advice=advice))
 
     return RequirementsExecutor(
         root,

@@ -24,7 +24,7 @@ import tempfile
 
 from owt.core.errors import WorkerDied
 
-__all__ = ["CrashReport", "WorkerLost", "describe_exit"]
+__all__ = ["CrashReport", "WorkerLost", "describe_exit", "not_started"]
 
 _FILE = re.compile(r'File "([^"]+)"')
 
@@ -55,6 +55,23 @@ class WorkerLost(Exception):
 
     def error(self) -> WorkerDied:
         return WorkerDied(self.message, exit_code=self.exit_code)
+
+
+def not_started(python: str, how: OSError | int, advice: str) -> WorkerLost:
+    """A worker that never became ready: ``python`` could not be run (``how`` is the
+    OSError), or it exited with the code ``how`` first. ``advice`` says what to do."""
+    if isinstance(how, OSError):
+        missing = " (there is no such file)" if isinstance(how, FileNotFoundError) else ""
+        return WorkerLost(
+            f"cannot start the interpreter {python}{missing}: {how.strerror or how}; {advice}",
+            None,
+        )
+    return WorkerLost(
+        f"{python} exited with code {how} before it was ready: is it a Python >= 3.10 "
+        f"interpreter? ({advice}; what it printed, if anything, is in the server's log just "
+        "above)",
+        how,
+    )
 
 
 def describe_exit(code: int | None) -> str:

@@ -80,7 +80,7 @@ class ProcessExecutor(Executor):
         environ = {k: v for k, v in os.environ.items() if k != "PYTHONHOME"}
         environ.update(lib_environ(opts.lib))  # --lib folders: the worker's Runner reads them
         self.pool = WorkerPool(
-            lambda: WorkerProcess(command, environ),
+            lambda: WorkerProcess(command, environ, advice=opts.start_advice),
             self.workers,
             capacity=opts.threads,
             max_queue=opts.max_queue,

@@ -98,7 +98,10 @@ class WorkerPool:
         worker = self.make()
         try:
             await worker.start()
-        except WorkerLost as lost:
+        except Exception as exc:  # whatever stops a start, the calls waiting for it hear why
+            lost = exc if isinstance(exc, WorkerLost) else WorkerLost(f"cannot start: {exc}", None)
+            if not isinstance(exc, WorkerLost):
+                log.exception("environment %r: starting a worker failed", self.label)
             self.last_error = self.last_fault = lost.message
             log.error("environment %r: %s", self.label, lost.message)
             if not self.workers and self.starting == 1:

@@ -26,7 +26,7 @@ from owt.core.errors import CallerGone, OwtError
 from owt.core.frames import HEADER, MID_FRAME_STALL, FrameBuffer, loads_plain, pack
 from owt.core.pumps import is_end
 from owt.core.writes import BatchedWrites
-from owt.executors.process.ends import CrashReport, WorkerLost, describe_exit
+from owt.executors.process.ends import CrashReport, WorkerLost, describe_exit, not_started
 
 __all__ = ["WORKER_SCRIPT", "Frames", "WorkerProcess"]
 
@@ -77,9 +77,10 @@ class Frames:
 class WorkerProcess:
     """One worker process, the pipes to it, and the calls open in it."""
 
-    def __init__(self, command: list[str], environ: dict[str, str] | None = None) -> None:
+    def __init__(self, command: list[str], environ: dict[str, str] | None = None, advice: str = ""):
         self.command = command
         self.environ = environ
+        self.advice = advice  # what to do when the interpreter will not start
         self.proc: asyncio.subprocess.Process | None = None
         self.stdin: asyncio.StreamWriter | None = None  # frames to the worker
         self.info: dict[str, Any] = {}
@@ -139,8 +140,10 @@ class WorkerProcess:
                 pass_fds=(crash.fd,),
                 env=self.environ,
             )
-        except BaseException:
+        except BaseException as exc:
             os.close(write_end)
+            if isinstance(exc, OSError):  # no such file, not executable: one clear error
+                raise not_started(self.command[0], exc, self.advice) from exc
             raise
         finally:
             os.close(read_end)
@@ -150,13 +153,7 @@ class WorkerProcess:
         try:
             message = await asyncio.wait_for(self._receive(), timeout)
         except (asyncio.IncompleteReadError, ConnectionError):
-            code = await self.proc.wait()
-            raise WorkerLost(
-                f"{self.command[0]} exited with code {code} before it was ready: is it a "
-                "Python >= 3.10 interpreter? (--env NAME=PATH takes one, such as a "
-                "virtualenv's bin/python; what it printed, if anything, is just above)",
-                code,
-            )
+            raise not_started(self.command[0], await self.proc.wait(), self.advice) from None
         except BaseException:  # too slow, or cancelled: no half-started process stays behind
             self.kill()
             raise
