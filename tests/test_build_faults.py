@@ -233,3 +233,42 @@ def test_a_named_environment_whose_interpreter_is_gone_fails_fast(
         assert str(link) in r.json()["message"] and "no such file" in r.json()["message"]
         assert time.monotonic() - started < 5
     assert "Task exception was never retrieved" not in server.log
+
+
+# -- building again, removing: the calls running in the old build -------------------------
+
+
+SLOW_CALL = "import time, owt_quick\ndef run():\n    time.sleep(2)\n    return owt_quick.ANSWER\n"
+
+
+def running_call(server: OwtProcess, code: str) -> tuple[threading.Thread, list[Any]]:
+    """A call of ``owt-quick`` started in the background, once it runs in its worker."""
+    work = in_background(lambda: httpx.post(server.url, json=body("owt-quick", code), timeout=60))
+
+    def in_flight() -> bool:
+        envs = httpx.get(server.url + "/_owt/envs").json()["environments"]
+        return any(env["in_flight"] for env in envs)
+
+    assert wait_until(in_flight, timeout=10)
+    return work
+
+
+def test_a_rebuild_lets_the_calls_in_the_old_build_finish(quick_server: OwtProcess) -> None:
+    built(quick_server)
+    thread, found = running_call(quick_server, SLOW_CALL)
+    r = httpx.post(quick_server.url, json=body("owt-quick", QUICK, rebuild=True), timeout=60)
+    assert (r.status_code, r.text) == (200, "7")
+    thread.join(30)
+    (old,) = found
+    assert (old.status_code, old.text) == (200, "7")  # not killed by the rebuild
+
+
+def test_removing_an_environment_tells_its_running_calls_why(quick_server: OwtProcess) -> None:
+    row = built(quick_server)
+    thread, found = running_call(quick_server, SLOW_CALL.replace("sleep(2)", "sleep(20)"))
+    assert httpx.delete(f"{quick_server.url}/_owt/envs/{row['key']}").status_code == 200
+    thread.join(10)
+    (answer,) = found
+    assert answer.status_code == 502 and answer.json()["error"] == "worker_died", answer.text
+    assert "was removed" in answer.json()["message"]
+    assert "SIGKILL" not in answer.json()["message"]

@@ -214,6 +214,12 @@ class Executor(ABC):
     async def aclose(self) -> None:
         """Release every resource; no process may outlive this."""
 
+    async def retire(self, reason: str, grace: float | None = None) -> None:
+        """Take no new calls; let those running end within ``grace`` seconds (None: the
+        drain grace); end the ones still running then, telling them ``reason``; release
+        every resource. An executor that cannot wait for its calls just closes."""
+        await self.aclose()
+
     def status(self) -> dict[str, Any]:
         return {"executor": self.name}
 

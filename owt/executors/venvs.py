@@ -175,9 +175,13 @@ class RequirementsExecutor(RequirementsRouter):
     async def _prepare(self, env: VirtualEnv, rebuild: bool) -> Executor:
         env.progress = progress = Progress(env.key)
         try:
-            if env.executor is not None:
+            if env.executor is not None:  # built again: its running calls end first
                 old, env.executor = env.executor, None
-                await old.aclose()
+                progress.enter("waiting", "for the calls running in the old build to end")
+                await old.retire(
+                    f"the environment {env.key} is being built again (rebuild=true) and this "
+                    "call still ran in the old build after --drain-grace"
+                )
             async with asyncio.timeout(self.build_timeout):
                 executor = await self._build_and_start(env, rebuild, progress)
         except TimeoutError:
@@ -339,7 +343,11 @@ class RequirementsExecutor(RequirementsRouter):
             memory = sum(w.get("rss") or 0 for w in workers_of(env))
             executor, env.executor = env.executor, None
             if executor is not None:
-                await executor.aclose()
+                await executor.retire(
+                    f"the environment {key} was removed (DELETE /_owt/envs/{key}) while this "
+                    "call ran in it",
+                    grace=0.0,
+                )
             self.envs.pop(key, None)
         freed = await asyncio.to_thread(remove_environment, self.root, key)
         log.info("environment %s removed: %d bytes on disk, %d in memory", key, freed, memory)

@@ -25,6 +25,7 @@ them in order) and, on Linux, die with the server even when it is SIGKILLed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -187,6 +188,17 @@ class ProcessExecutor(Executor):
 
     async def aclose(self) -> None:
         await self.pool.aclose()
+
+    async def retire(self, reason: str, grace: float | None = None) -> None:
+        pool = self.pool
+        pool.refuse_new(reason)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(pool.drain_grace if grace is None else grace):
+                while pool.busy:
+                    await asyncio.sleep(0.05)
+        for worker in [*pool.workers, *pool.draining]:
+            worker.stopped_because(reason)  # what the calls still in it are told
+        await pool.aclose(grace=0.0 if pool.busy else 2.0)
 
     def status(self) -> dict[str, Any]:
         pool = self.pool

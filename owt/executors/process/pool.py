@@ -268,10 +268,11 @@ class WorkerPool:
         """Calls running in this pool's processes, those past their deadline too."""
         return sum(len(w.calls) for w in [*self.workers, *self.draining])
 
-    def refuse_new(self) -> None:
-        """Take no new calls (503); those waiting are refused now; running calls go on."""
+    def refuse_new(self, reason: str | None = None) -> None:
+        """Take no new calls (503, saying ``reason``); those waiting are refused now;
+        running calls go on."""
         self.closing = True
-        self._fail_waiters(Busy(f"environment {self.label!r} is shutting down"))
+        self._fail_waiters(Busy(reason or f"environment {self.label!r} is shutting down"))
 
     async def aclose(self, grace: float = 2.0) -> None:
         self.closing = True
