@@ -272,3 +272,74 @@ def test_removing_an_environment_tells_its_running_calls_why(quick_server: OwtPr
     assert answer.status_code == 502 and answer.json()["error"] == "worker_died", answer.text
     assert "was removed" in answer.json()["message"]
     assert "SIGKILL" not in answer.json()["message"]
+
+
+# -- what a call may bring, and what a failed build leaves ---------------------------------
+
+
+def test_a_version_range_in_the_string_form_is_one_requirement(quick_server: OwtProcess) -> None:
+    query = {"code_b64": b64(QUICK), "requirements": "owt-quick>=0.1,<1"}
+    r = httpx.get(quick_server.url, params=query, timeout=60)
+    assert (r.status_code, r.text) == (200, "7")
+    (row,) = httpx.get(quick_server.url + "/_owt/envs").json()["environments"]
+    assert row["requirements"] == ["owt-quick<1,>=0.1"]
+
+
+def test_spellings_of_one_requirement_share_one_environment(quick_server: OwtProcess) -> None:
+    for spelling in ["owt-quick==0.1", "OWT_Quick ==0.1", "owt.quick == 0.1"]:
+        r = httpx.post(quick_server.url, json=body(spelling, QUICK), timeout=60)
+        assert (r.status_code, r.text) == (200, "7")
+    (row,) = httpx.get(quick_server.url + "/_owt/envs").json()["environments"]
+    assert row["requirements"] == ["owt-quick==0.1"]
+
+
+@pytest.mark.parametrize(
+    ("requirements", "words"),
+    [
+        ("<2", "'<2' is not a requirement"),
+        (["'3'"], "\"'3'\" is not a requirement"),
+        (['six; python_version > "' + "3" * 200_000 + '"'], "at most 2048 characters"),
+        ([f"p{n}" for n in range(300)], "at most 256 requirements"),
+    ],
+)
+def test_requirements_pip_would_not_read_are_400_before_any_build(
+    tmp_path: Path, owt_server: OwtProcess, requirements: Any, words: str
+) -> None:
+    fields = {"code_b64": b64(CODE), "requirements": requirements}
+    r = httpx.post(owt_server.url, json=fields, timeout=30)
+    assert r.status_code == 400 and r.json()["field"] == "requirements", r.text
+    assert words in r.json()["message"]
+
+
+def test_a_build_that_cannot_run_its_installer_is_424_and_listed(tmp_path: Path) -> None:
+    """An OSError of the build itself (here: no installer at that path) is install_failed
+    with its cause in the log, and leaves a failed environment that is listed."""
+    import asyncio
+
+    from owt.core.errors import InstallFailed
+    from owt.executors.builds import Progress
+    from owt.executors.envdisk import VirtualEnv, scan
+    from owt.executors.venvbuild import build_environment
+
+    env = VirtualEnv("cp3.11-0123456789abcdef", ["six"], tmp_path / "cp3.11-0123456789abcdef")
+    with pytest.raises(InstallFailed) as failed:
+        asyncio.run(build_environment(env, Progress(env.key), str(tmp_path / "no-uv"), "python"))
+    assert "FileNotFoundError" in failed.value.message and "rebuild=true" in failed.value.message
+    assert "no-uv" in env.log.read_text()
+    (marker,) = scan(tmp_path).values()
+    assert marker["ok"] is False and marker["requirements"] == ["six"]
+
+
+def test_a_build_given_up_leaves_a_listed_failure_and_no_half_made_folder(
+    tmp_path: Path, start_server: Any
+) -> None:
+    requirement = make_slow_project(tmp_path, "owt_timed_out")
+    state = tmp_path / "state"
+    server = start_server("--state-dir", str(state), "--build-timeout", "1", env=slow_builds(5))
+    r = httpx.post(server.url, json=body(requirement), timeout=60)
+    assert r.status_code == 424 and "--build-timeout" in r.json()["message"], r.text
+    (row,) = httpx.get(server.url + "/_owt/envs").json()["environments"]
+    assert row["ok"] is False and row["state"] == "failed"
+    assert not Path(row["path"]).exists()
+    assert httpx.delete(f"{server.url}/_owt/envs/{row['key']}").status_code == 200
+    assert [p.name for p in (state / "envs").iterdir()] == []

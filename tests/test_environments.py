@@ -80,7 +80,7 @@ def test_create_environments() -> None:
 
 def test_normalise_requirements() -> None:
     assert normalise(["Six==1.16.0", "six==1.16.0", " requests >= 2 "]) == [
-        "requests >= 2",
+        "requests>=2",
         "six==1.16.0",
     ]
     assert normalise('["a", "b"]') == ["a", "b"]
@@ -119,13 +119,55 @@ def test_normalise_takes_what_pip_reads(text: str) -> None:
         ["not a valid req !!"],
         ["numpy 1.2"],
         ["six\x00"],
+        # not a name, so once taken for a location and handed to the installer
+        ["<2"],
+        [">="],
+        ["'3'"],
+        ["\u017fix"],  # ſix: no package name starts with it
+        # bounded: a longer one failed to start the installer (E2BIG, a 500)
+        ['six; python_version > "' + "3" * 200_000 + '"'],
+        [f"p{n}" for n in range(300)],
     ],
 )
 def test_normalise_refuses(value: Any) -> None:
     from owt.core.errors import BadRequest
 
-    with pytest.raises(BadRequest):
+    with pytest.raises(BadRequest) as refused:
         normalise(value)
+    named = [item for item in value if len(item) < 60] if isinstance(value, list) else []
+    if len(named) == 1 and len(value) == 1 and not named[0].startswith("-"):  # it names it
+        assert repr(named[0]) in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("six>=1,<2", ["six<2,>=1"]),  # a version range is one requirement
+        ("six>=1,<2, numpy", ["numpy", "six<2,>=1"]),
+        ("six >= 1, != 1.5 ,requests", ["requests", "six!=1.5,>=1"]),
+        ("numpy\nsix==1.17.0", ["numpy", "six==1.17.0"]),  # one per line
+        ("a,b,", ["a", "b"]),
+        ("pkg @ file:///tmp/pkg, six", ["pkg @ file:///tmp/pkg", "six"]),
+    ],
+)
+def test_the_string_form_splits_where_a_requirement_starts(text: str, expected: list[str]):
+    assert normalise(text) == expected
+
+
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        ["six==1.17.0", "six ==1.17.0", "six == 1.17.0", "Six==1.17.0"],
+        ["six[foo]==1.17.0", "Six [Foo] ==1.17.0", "six[FOO] == 1.17.0"],
+        ["six<2,>=1", "six>=1,<2", "six >=1, <2", "six (>=1,<2)"],
+        ['six; python_version > "3"', "six ; python_version>'3'"],
+        ["pkg @ file:///tmp/pkg", "pkg@file:///tmp/pkg", "PKG @ file:///tmp/pkg"],
+        ["a.b_c[x_y]", "A-B-C[X.Y]"],
+    ],
+)
+def test_one_requirement_has_one_text(spellings: list[str]) -> None:
+    """However it is spaced or cased, a requirement is one environment, not one per spelling."""
+    assert len({env_key(normalise([text])) for text in spellings}) == 1
 
 
 @pytest.mark.parametrize(

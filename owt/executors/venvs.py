@@ -2,8 +2,8 @@
 
     {"code_b64": "...", "requirements": ["six==1.16.0"]}
 
-The set is normalised (a list, a JSON list or a comma-separated string; names lower-cased,
-duplicates dropped, sorted) and keyed, with the server's Python version, as
+The set is normalised (:mod:`owt.executors.requirements`: each requirement checked and in
+one canonical text, duplicates dropped, sorted) and keyed, with the server's Python version, as
 ``<root>/py3.11-<sha256[:16]>``. The root is ``--state-dir/envs``, or without a state dir
 ``$XDG_CACHE_HOME/owt/envs`` (``~/.cache/owt/envs``): environments are a cache that is worth
 keeping across restarts, and the first build of a large set takes minutes.
@@ -41,7 +41,7 @@ from typing import Any
 from owt.core.call import Call
 from owt.core.errors import Busy, InstallFailed, NotFound, OwtError, shutting_down
 from owt.executors.base import Executor
-from owt.executors.builds import Progress, locked, run_logged
+from owt.executors.builds import Progress, locked
 from owt.executors.envdisk import (
     VirtualEnv,
     read_marker,
@@ -54,6 +54,7 @@ from owt.executors.envdisk import (
 )
 from owt.executors.requirements import env_key, normalise, requirements_of
 from owt.executors.router import RequirementsRouter
+from owt.executors.venvbuild import build_environment
 
 __all__ = [
     "RequirementsExecutor",
@@ -193,6 +194,8 @@ class RequirementsExecutor(RequirementsRouter):
                 log_tail=tail(env.log),
             )
             log.warning("build %s: timed out after %gs", env.key, self.build_timeout)
+            with contextlib.suppress(OSError):  # listed as failed, not tried again by itself
+                write_marker(env, ok=False, message=env.error.message)
             raise env.error
         except InstallFailed as err:
             env.state, env.error, env.task = "failed", err, None
@@ -213,7 +216,7 @@ class RequirementsExecutor(RequirementsRouter):
     ) -> Executor:
         async with locked(env.path.with_name(env.key + ".lock")):
             if rebuild or not self._built(env):
-                await self._build(env, progress)
+                await build_environment(env, progress, self.uv, self.base_python)
         env.state = "starting"
         env.phase = "starting a worker"
         progress.enter("importing", "starting a worker in the new environment")
@@ -247,41 +250,6 @@ class RequirementsExecutor(RequirementsRouter):
             )
             raise env.error
         return False
-
-    async def _build(self, env: VirtualEnv, progress: Progress) -> None:
-        env.state, env.error, env.started = "building", None, time.monotonic()
-        log.info("building an environment for %s in %s", env.requirements, env.path)
-        env.marker.unlink(missing_ok=True)
-        await asyncio.to_thread(shutil.rmtree, env.path, True)
-        env.path.parent.mkdir(parents=True, exist_ok=True)
-        python = str(env.python)
-        if self.uv:
-            create = [self.uv, "venv", "--python", self.base_python, str(env.path)]
-            install = [self.uv, "pip", "install", "--python", python]
-        else:
-            create = [self.base_python, "-m", "venv", str(env.path)]
-            install = [python, "-m", "pip", "install", "--disable-pip-version-check"]
-        steps = [
-            ("creating", "creating the virtualenv", create),
-            ("resolving", ", ".join(env.requirements), install + env.requirements),
-        ]
-        with env.log.open("w") as log_file:
-            log_file.write(f"# owt: {json.dumps(env.requirements)}\n")
-            for phase, detail, command in steps:
-                env.phase = phase
-                progress.enter(phase, detail)
-                log_file.write(f"$ {' '.join(command)}\n")
-                code = await run_logged(command, log_file, progress)
-                if code != 0:
-                    message = (
-                        f"installing {', '.join(env.requirements)} failed ({phase}: exit code "
-                        f"{code}); fix the requirements, or send rebuild=true to try again"
-                    )
-                    write_marker(env, ok=False, message=message)
-                    raise InstallFailed(message, log_tail=tail(env.log))
-        env.build_seconds = round(time.monotonic() - env.started, 2)
-        write_marker(env, ok=True, build_seconds=env.build_seconds)
-        log.info("built %s in %.1fs", env.path, env.build_seconds)
 
     async def _evict(self, keep: VirtualEnv) -> None:
         running = [e for e in self.envs.values() if e.executor is not None and e is not keep]
