@@ -263,6 +263,10 @@ def test_an_endpoints_fields_hold_for_each_call_and_a_callers_for_its_own(owt_se
         # each of its calls would fail: said when it is registered (it was a 201)
         ("ok", {"code_b64": b64(SQUARE), "fn_name": "nope"}, 422, "no_function"),
         ("ok", {"code_b64": b64(SQUARE), "env": "nowhere"}, 400, "unknown_env"),
+        ("ok", {"code_b64": b64(SQUARE), "requirements": ["-e ."]}, 400, "bad_request"),
+        ("ok", {"code_b64": b64(SQUARE), "requirements": {"a": 1}}, 400, "bad_request"),
+        ("ok", {"code_b64": b64(SQUARE), "requirements": ["<2"]}, 400, "bad_request"),
+        ("ok", {"code_b64": b64(SQUARE), "requirements": ["six"], "env": "main2"}, 400, None),
         ("b64", {"code_b64": b64(SQUARE)}, 400, "bad_request"),
         ("a.b~c-d", {"code_b64": b64(SQUARE)}, 201, None),
     ],
@@ -272,6 +276,8 @@ def test_bad_registrations(owt_server: Any, name: str, fields: dict, status: int
     assert r.status_code == status, r.text
     if kind:
         assert r.json()["error"] == kind
+    if status >= 400:  # nothing of it was kept
+        assert httpx.get(f"{owt_server.url}/_owt/endpoints/{name}").status_code == 404
     else:
         httpx.delete(f"{owt_server.url}/_owt/endpoints/{name}")
 

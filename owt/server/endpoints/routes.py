@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from owt.core.errors import BadRequest, Locked, OwtError, TooLarge, UnknownCode, UnknownEnv
+from owt.executors.requirements import check_requirements
 from owt.server.http import read_request
 from owt.server.protocol import decode_text, read_fields, sha256_field
 from owt.server.responses import JSONResponse, error_response
@@ -18,8 +19,9 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from owt.server.app import State
+    from owt.server.endpoints.endpoint import Endpoint
 
-__all__ = ["answering", "endpoint_routes"]
+__all__ = ["answering", "check_where_it_runs", "endpoint_routes"]
 
 
 def endpoint_routes(state: State) -> list[Route]:
@@ -60,12 +62,7 @@ def endpoint_routes(state: State) -> list[Route]:
             raise TooLarge(f"the code is over the limit of {limit} bytes (--max-code-bytes)")
         name = request.path_params["name"]
         endpoint = await anyio.to_thread.run_sync(state.endpoints.prepare, name, code, fields)
-        envs = sorted(state.environments)
-        if "requirements" not in endpoint.options and endpoint.env not in envs:
-            raise UnknownEnv(  # as each call of it would be
-                f"no environment named {endpoint.env!r} (this server has: {', '.join(envs)})",
-                known=envs,
-            )
+        check_where_it_runs(state, endpoint)
         created = await state.endpoints.add(endpoint)
         return JSONResponse(endpoint.describe(), 201 if created else 200)
 
@@ -82,6 +79,21 @@ def endpoint_routes(state: State) -> list[Route]:
         Route(base + "/{name}", answering(put), methods=["PUT"]),
         Route(base + "/{name}", answering(delete), methods=["DELETE"]),
     ]
+
+
+def check_where_it_runs(state: State, endpoint: Endpoint) -> None:
+    """Refuse an endpoint now that each of its calls would be refused: an unknown ``env``,
+    ``requirements`` that are not what pip reads or that this server does not build."""
+    if "requirements" in endpoint.options:
+        refusal = getattr(state.requirements, "refusal", None)
+        check_requirements(endpoint.options["requirements"], endpoint.env, refusal)
+        return
+    envs = sorted(state.environments)
+    if endpoint.env not in envs:
+        raise UnknownEnv(
+            f"no environment named {endpoint.env!r} (this server has: {', '.join(envs)})",
+            known=envs,
+        )
 
 
 def answering(
