@@ -9,6 +9,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import shlex
 import shutil
 import socket
 import subprocess
@@ -535,3 +536,16 @@ def test_the_haskell_snippet_runs_with_the_haskell_client(server, page, tmp_path
     assert "(\\e -> putBS" in (tmp_path / "events.hs").read_text()
     out = run_shell(f"runghc -i{HASKELL_CLIENT} {tmp_path / 'events.hs'}")
     assert '"word": "a"' in out and '"word": "b"' in out, out
+
+
+def test_the_requirements_field_splits_as_the_server_does(server, page):
+    """Spaces inside a requirement, a version range and a URL stay one requirement each."""
+    open_playground(page, server.url)
+    page.fill("#requirements", "six >= 1, <2, pkg @ file:///tmp/pkg, numpy; python_version > '3'")
+    words = shlex.split(snippet(page, "curl").replace("\\\n", " "))
+    body = json.loads(words[words.index("--data-binary") + 1])
+    assert body["requirements"] == [
+        "six >= 1, <2",
+        "pkg @ file:///tmp/pkg",
+        "numpy; python_version > '3'",
+    ]

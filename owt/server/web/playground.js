@@ -176,6 +176,20 @@ function readArgs() {
   return value;
 }
 
+/** The requirements field, read as the server reads its string form: one per line, or
+ * separated by commas where the next one starts (a name, a URL or a path); a comma before a
+ * version operator goes on with the range, so `six >= 1, <2, numpy` is two. */
+function splitRequirements(text) {
+  const pieces = [];
+  for (const line of text.split(/\r?\n/)) {
+    for (const piece of line.split(",")) {
+      if (pieces.length && !/^\s*([A-Za-z0-9.\/~]|$)/.test(piece)) pieces[pieces.length - 1] += "," + piece;
+      else pieces.push(piece);
+    }
+  }
+  return pieces.map((piece) => piece.trim()).filter(Boolean);
+}
+
 /** The call the form describes: everything a snippet or a request needs. */
 function formCall() {
   const options = {};
@@ -183,7 +197,7 @@ function formCall() {
   if (fn && fn !== "run") options.fn_name = fn;
   const env = $("env").value.trim();
   if (env) options.env = env;
-  const requirements = $("requirements").value.split(/[,\s]+/).filter(Boolean);
+  const requirements = splitRequirements($("requirements").value);
   if (requirements.length) options.requirements = requirements;
   const timeout = $("timeout").value.trim();
   if (timeout) options.timeout = Number(timeout);
