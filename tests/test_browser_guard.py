@@ -133,6 +133,46 @@ def test_a_browser_sending_no_fetch_metadata_runs_no_code_for_a_foreign_page(
     assert "frame-ancestors 'self'" in page.headers["content-security-policy"]
 
 
+def test_only_a_token_auth_checks_lets_a_bare_browser_request_through(start_server, tmp_path):
+    """``token=`` in the query counts only on a server with --token, whose auth then checks
+    it: elsewhere any page could write ``&token=x`` (or ``max_token=1``) into its URL."""
+    marker = tmp_path / "ran"
+    code = b64(marker_code(marker))
+    for args in ((), ("--token", "T")):
+        server = start_server("--allowed-host", "owt.lan", *args)
+        headers = {"Host": "owt.lan:" + server.url.rsplit(":", 1)[1], **BROWSER}
+        for token in ("x", "T"):
+            r = httpx.get(
+                server.url + "/", params={"code_b64": code, "token": token}, headers=headers
+            )
+            if not args:
+                refused(r, "browser")
+                assert "start owt with --token" in r.json()["message"]
+            elif token == "x":
+                assert r.status_code == 401  # auth's to judge, and it says no
+            else:
+                assert r.text == "ran"
+        r = httpx.get(
+            server.url + "/", params={"code_b64": code, "max_token": "1"}, headers=headers
+        )
+        assert r.status_code == (401 if args else 403)
+
+
+def test_an_img_of_an_allowed_origin_s_page_is_known_by_its_referer(start_server, tmp_path):
+    """An ``<img>`` or ``<audio>`` sends no Origin, but Sec-Fetch-Site and its page's Referer."""
+    server = start_server("--cors", "http://app.example")
+    marker = tmp_path / "ran"
+    img = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Dest": "image"}
+    r = attempt(server, marker, headers={**img, "Referer": "http://app.example/page"})
+    assert r.text == "ran"
+    refused(
+        attempt(server, marker, headers={**img, "Referer": "http://evil.example/"}), "fetch-site"
+    )
+    r = attempt(server, marker, headers=img)
+    refused(r, "fetch-site")
+    assert 'crossorigin="anonymous"' in r.json()["message"]
+
+
 def test_a_page_with_no_origin_is_not_told_to_ask_for_cors_null(owt_server, tmp_path):
     r = attempt(owt_server, tmp_path / "ran", headers={"Origin": "null"})
     refused(r, "origin")

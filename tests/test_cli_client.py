@@ -131,6 +131,12 @@ def test_credentials_from_the_url_or_flags(start_server: Any, hello: Path) -> No
     result = CliRunner().invoke(call_command, [server.url, str(hello), "name=x"])
     assert result.exit_code == 1
     assert "unauthorized (401)" in result.stderr
+    # A URL for a browser carries the token in itself (it can send no header).
+    args = ["--token", "t0ken", server.url, str(hello), "name=owt", "n:=2"]
+    result = CliRunner().invoke(url_command, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().endswith("&token=t0ken")
+    assert httpx.get(result.stdout.strip(), timeout=10).json() == {"hi": "owt", "n": 2}
 
 
 DIGEST = """

@@ -353,18 +353,32 @@ def encode_command(file: str, args: tuple[str, ...], fn_name: str | None, **opti
 @click.argument("url")
 @click.argument("file", type=CODE_FILE)
 @click.argument("args", nargs=-1)
+@click.option(
+    "--token",
+    type=HEADER_TEXT,
+    envvar="OWT_CLIENT_TOKEN",
+    help="A server's --token, put in the URL as ?token= (a browser sends no header).",
+)
 @_call_options
 def url_command(
-    url: str, file: str, args: tuple[str, ...], fn_name: str | None, **options: Any
+    url: str,
+    file: str,
+    args: tuple[str, ...],
+    token: str | None,
+    fn_name: str | None,
+    **options: Any,
 ) -> None:
     """Print a GET URL that calls FILE's adaptor at URL with ARGS."""
+    from urllib.parse import urlencode
+
     from owt.client import Source, encode_url
 
     kwargs = parse_arguments(args)
     _no_files(kwargs)
     fn_name, fields = _fields(fn_name, **options)
     source = Source(_read_code(file), fn_name or "run")
-    click.echo(encode_url(_url_parts(url).geturl(), source, kwargs, fields))
+    address = encode_url(_url_parts(url).geturl(), source, kwargs, fields)
+    click.echo(address + ("&" + urlencode({"token": token}) if token else ""))
 
 
 COMMANDS = [call_command, encode_command, url_command, codegen_command]

@@ -67,6 +67,12 @@ _BROWSER = b"Mozilla/"  # how every browser's User-Agent starts
 VERDICTS = 1024  # distinct (Host, Origin, Sec-Fetch-Site) verdicts remembered
 
 
+def _origin_of(referer: bytes) -> str:
+    """The origin (``scheme://host:port``) of the page a ``Referer`` names."""
+    parts = urlsplit(referer.decode("latin-1").strip())
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
 def _hostname(host: str) -> str:
     """``Host`` header value → lower-case name or address, without port or brackets."""
     host = host.strip().lower()
@@ -96,6 +102,7 @@ class BrowserGuard:
         self.any_host = "*" in settings.allowed_host
         self.origins = {o.rstrip("/").lower() for o in settings.cors}
         self.any_origin = "*" in settings.cors
+        self.tokens = bool(settings.token)  # then auth judges any credential a request has
         self._verdicts: dict[tuple[bytes | None, ...], ForbiddenOrigin | None] = {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -106,7 +113,7 @@ class BrowserGuard:
             await self.app(scope, receive, send)
             return
         runs_code = not scope["path"].startswith("/_owt")
-        token = b"token=" in scope.get("query_string", b"")
+        token = self.tokens and b"token=" in scope.get("query_string", b"")
         err = self.verdict(scope["headers"], runs_code, token)
         if err is not None:
             client = scope.get("client") or ("?", 0)
@@ -131,7 +138,8 @@ class BrowserGuard:
     ) -> ForbiddenOrigin | None:
         """The refusal for these headers, or None; remembered by the three headers it reads
         (a client sends the same ones again and again). ``runs_code``: the request is a
-        call, not one of owt's own pages; ``token``: its query holds ``token=``."""
+        call, not one of owt's own pages; ``token``: its query holds ``token=`` on a server
+        with ``--token`` (which auth then checks)."""
         host = origin = site = agent = referer = None
         for name, value in raw_headers:
             if name == b"host":
@@ -151,6 +159,10 @@ class BrowserGuard:
             verdict = self._verdicts[key]
         except KeyError:
             verdict = self._judge(key)
+        if verdict is not None and verdict.extra.get("check") == "fetch-site" and referer:
+            # An <img> or <audio> of an allowed origin's page sends no Origin; its Referer,
+            # which no other page can forge, says whose it is.
+            return None if self.allowed_origin(_origin_of(referer)) else verdict
         if verdict is None and runs_code and origin is None and site is None:
             browser = agent is not None and agent.startswith(_BROWSER) and not token
             if referer is not None or (browser and not self._secure(host)):
@@ -210,7 +222,8 @@ class BrowserGuard:
                 f"the browser says this request came from a page of another "
                 f"{'site' if site == 'cross-site' else 'port or name of this site'} "
                 "(Sec-Fetch-Site); only pages owt serves itself, or origins allowed with "
-                "--cors, may call it",
+                "--cors, may call it (an <img> or <audio> of an allowed page sends no Origin: "
+                'give it crossorigin="anonymous", or let it send its Referer)',
                 check="fetch-site",
             )
 
@@ -218,17 +231,21 @@ class BrowserGuard:
         """A browser's request without fetch metadata (see the module): its ``Referer``
         must name this server's page, or a page of an origin allowed with ``--cors``."""
         if referer is None:
+            way = (
+                "add ?token=TOKEN to the URL"
+                if self.tokens
+                else "start owt with --token and add ?token=TOKEN to the URL"
+            )
             return ForbiddenOrigin(
                 "a browser sent this request without Origin, Sec-Fetch-Site or Referer (on an "
                 "http:// address other than loopback, browsers leave them out), so owt cannot "
-                "tell it from another site's page; call it from a page owt serves (the "
-                "playground at /_owt/), on a loopback address, or with a --token. (A program "
-                "whose User-Agent starts with Mozilla/, as PowerShell's does, is taken for a "
-                "browser: give it another User-Agent or a token.)",
+                "tell it from another site's page. Open it on a loopback address "
+                f"(http://127.0.0.1:PORT/...), or {way}; a page owt serves (the playground "
+                "at /_owt/) may call it too. (A program whose User-Agent starts with Mozilla/, "
+                "as PowerShell's does, is taken for a browser: give it another User-Agent.)",
                 check="browser",
             )
-        parts = urlsplit(referer.decode("latin-1").strip())
-        page = f"{parts.scheme}://{parts.netloc}".lower()
+        page = _origin_of(referer)
         own = host is not None and self.own_origin(page, host.decode("latin-1"))
         if own or self.allowed_origin(page):
             return None
