@@ -14,14 +14,14 @@ from conftest import ARTIFACTS, ROOT, OwtProcess, require
 TEXT = "Hello from the browser. This is the second sentence! And a third one, to finish?"
 
 
-def page_url(server: OwtProcess) -> str:
+def page_url(server: OwtProcess, token: str = "") -> str:
     port = server.url.rsplit(":", 1)[1]
     done = subprocess.run(
         ["bash", str(ROOT / "example/tts/open.sh")],
         capture_output=True,
         text=True,
         timeout=30,
-        env={**os.environ, "OWT_PORT": port, "OWT_ADDRESS": "127.0.0.1"},
+        env={**os.environ, "OWT_PORT": port, "OWT_ADDRESS": "127.0.0.1", "OWT_TOKEN": token},
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
@@ -77,4 +77,20 @@ def test_speak_streams_sentences_and_offers_the_recording(chromium, owt_server):
     finally:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "tts-page.png"), full_page=True)
+        page.close()
+
+
+def test_the_page_speaks_on_a_server_with_a_token(chromium, start_server):
+    """open.sh puts OWT_TOKEN in the page's URL, and the page sends it with its call."""
+    if shutil.which("espeak-ng") is None:
+        require("espeak-ng (apt-get install espeak-ng)")
+    server = start_server("--token", "T0ken")
+    page = chromium.new_page()
+    try:
+        page.goto(page_url(server, "T0ken"))
+        page.fill("#text", "Just one sentence.")
+        page.click("#speak")
+        page.wait_for_selector("body[data-state=done]", timeout=30_000)
+        assert page.text_content("#status") == "1 sentence spoken."
+    finally:
         page.close()

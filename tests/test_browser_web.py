@@ -7,19 +7,23 @@ import hashlib
 import os
 import subprocess
 
+import pytest
 from conftest import ARTIFACTS, ROOT
 
 
-def test_page_calls_owt_from_the_browser(owt_server, chromium):
-    port = owt_server.url.rsplit(":", 1)[1]
+@pytest.mark.parametrize("token", [None, "T0ken"])  # a server with --token too
+def test_page_calls_owt_from_the_browser(owt_server, start_server, chromium, token):
+    server = start_server("--token", token) if token else owt_server
+    port = server.url.rsplit(":", 1)[1]
     url = subprocess.run(
         ["bash", str(ROOT / "example/web/open.sh")],
         capture_output=True,
         text=True,
         timeout=30,
-        env={**os.environ, "OWT_PORT": port, "OWT_ADDRESS": "127.0.0.1"},
+        env={**os.environ, "OWT_PORT": port, "OWT_ADDRESS": "127.0.0.1", "OWT_TOKEN": token or ""},
         check=True,
     ).stdout.strip()
+    assert url.endswith(f"&token={token}") if token else "token" not in url
     page = chromium.new_page()
     try:
         page.goto(url)

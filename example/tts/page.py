@@ -156,9 +156,12 @@ When the last one is in, the whole recording is yours to download.</textarea>
       const started = performance.now();
       heard = [];
       try {
+        // On a server with --token, the page's own URL holds ?token=: its calls send it too.
+        const token = new URLSearchParams(location.search).get("token");
         const response = await fetch("/tts", {
           method: "POST",
-          headers: {"content-type": "application/json"},
+          headers: {"content-type": "application/json",
+                    ...(token ? {authorization: `Bearer ${token}`} : {})},
           body: JSON.stringify({
             code_b64: TTS_CODE_B64,
             kwargs: {text: $("text").value, voice: $("voice").value,

@@ -5,4 +5,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 url="http://${OWT_ADDRESS:-127.0.0.1}:${OWT_PORT:-9876}"
 code=$(base64 < "$here/page.py" | tr -d '\n=' | tr '+/' '-_')
 page="$url/?code_b64=$code"
+# A server started with --token: OWT_TOKEN goes in the URL (a typed address sends no header),
+# and the page passes it on to the calls it makes.
+if [[ -n "${OWT_TOKEN:-}" ]]; then page="$page&token=$OWT_TOKEN"; fi
 if [[ "${1:-}" == "--fetch" ]]; then curl -sS --fail-with-body "$page"; else echo "$page"; fi

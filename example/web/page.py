@@ -28,13 +28,16 @@ PAGE = """<!doctype html>
   <script id="greeter" type="text/x-python">__GREETER__</script>
   <script>
     const code = document.getElementById("greeter").textContent;
+    // On a server with --token, the page's own URL holds ?token=: its calls send it too.
+    const token = new URLSearchParams(location.search).get("token");
+    const auth = token ? {authorization: `Bearer ${token}`} : {};
     const b64 = (text) => btoa(String.fromCharCode(...new TextEncoder().encode(text)));
     document.getElementById("go").addEventListener("click", async () => {
       const out = document.getElementById("out");
       const name = document.getElementById("name").value;
       const response = await fetch("/greet", {
         method: "POST",
-        headers: {"content-type": "application/json"},
+        headers: {"content-type": "application/json", ...auth},
         body: JSON.stringify({code_b64: b64(code), kwargs: {name}}),
       });
       const data = await response.json();
