@@ -5,8 +5,8 @@ speak=example/tts/page.py``) and open /speak. The page sends owt's own TTS adapt
 (owt/lib/tts.py, read here and embedded in the page) with fetch(), reads the server-sent
 events as they stream in, plays each sentence's WAV with the Web Audio API as soon as it
 arrives, and joins the sentences into the whole recording for the audio player and the
-download link (each byte of audio crosses the wire once).
-No CDN, no build step.
+download link (each byte of audio crosses the wire once; the joining is owt's own
+/_owt/web/wav.js, which the playground uses too). No CDN, no build step.
 """
 
 import base64
@@ -53,7 +53,9 @@ When the last one is in, the whole recording is yours to download.</textarea>
   <ol id="chunks"></ol>
   <audio id="player" controls></audio>
   <p><a id="download" download="speech.wav" hidden>Download the whole recording (WAV)</a></p>
-  <script>
+  <script type="module">
+    // owt's own: the sentences joined into one recording, as the playground does.
+    import { joinWavs } from "/_owt/web/wav.js";
     const TTS_CODE_B64 = "__TTS_CODE_B64__";
     const $ = (id) => document.getElementById(id);
     let audio = null;      // the AudioContext, made on the first click (autoplay rules)
@@ -83,39 +85,6 @@ When the last one is in, the whole recording is yours to download.</textarea>
       } catch (err) {
         $("status").textContent = `could not play a sentence: ${err}`;
       }
-    }
-
-    function chunksOf(wav) {
-      // A WAV's chunks by id ("fmt ", "data"), as views into its bytes.
-      const view = new DataView(wav.buffer, wav.byteOffset, wav.byteLength);
-      const chunks = {};
-      for (let pos = 12; pos + 8 <= wav.length;) {
-        const id = String.fromCharCode(...wav.subarray(pos, pos + 4));
-        const size = view.getUint32(pos + 4, true);
-        chunks[id] = wav.subarray(pos + 8, Math.min(pos + 8 + size, wav.length));
-        pos += 8 + size + (size & 1);
-      }
-      return chunks;
-    }
-
-    function joinWavs(wavs) {
-      // One WAV of the sentences' audio: their data after one header that counts it all.
-      // Every sentence of a stream has the same format (one "fmt " chunk for all).
-      const parts = wavs.map(chunksOf);
-      const fmt = parts[0]["fmt "];
-      const size = parts.reduce((n, p) => n + p.data.length, 0);
-      const head = new Uint8Array(20 + fmt.length + 8);
-      const view = new DataView(head.buffer);
-      const tag = (pos, text) => head.set([...text].map((c) => c.charCodeAt(0)), pos);
-      tag(0, "RIFF");
-      view.setUint32(4, head.length - 8 + size, true);
-      tag(8, "WAVE");
-      tag(12, "fmt ");
-      view.setUint32(16, fmt.length, true);
-      head.set(fmt, 20);
-      tag(20 + fmt.length, "data");
-      view.setUint32(24 + fmt.length, size, true);
-      return new Blob([head, ...parts.map((p) => p.data)], {type: "audio/wav"});
     }
 
     function showWhole(blob) {
@@ -190,7 +159,10 @@ When the last one is in, the whole recording is yours to download.</textarea>
             onSentence(event, started);
           }
         }
-        if (heard.length) $("player").src = showWhole(joinWavs(heard));
+        if (heard.length) {
+          const last = new Blob([heard.at(-1)], {type: "audio/wav"});
+          $("player").src = showWhole(joinWavs(heard) || last);
+        }
         const count = $("chunks").children.length;
         $("status").textContent = `${count} sentence${count === 1 ? "" : "s"} spoken.`;
         document.body.dataset.state = "done";

@@ -1,11 +1,11 @@
 """The playground at ``/_owt/``: one static page shipped in the package, served by owt itself.
 
-The page (``index.html``, ``playground.js``, ``snippets.js``, ``playground.css`` in this
-folder; no build step, nothing fetched from elsewhere) writes and runs adaptors, shows answers
-as they arrive, copies a call as curl / JavaScript / Python / shell / Haskell, offers a form
-per endpoint (from ``/_owt/openapi.json``) and shows ``/_owt/status``. The page itself holds
-no secret, so its files are served without credentials (:data:`PUBLIC_PATHS`); everything
-it fetches needs them, and on a ``--token``/``--auth`` server it asks for them once.
+The page (``index.html``, ``playground.js``, ``snippets.js``, ``wav.js``, ``playground.css``
+in this folder; no build step, nothing fetched from elsewhere) writes and runs adaptors,
+shows answers as they arrive, copies a call as curl / JavaScript / Python / shell / Haskell,
+offers a form per endpoint (from ``/_owt/openapi.json``) and shows ``/_owt/status``. The page
+itself holds no secret, so its files are served without credentials (:data:`PUBLIC_PATHS`);
+everything it fetches needs them, and on a ``--token``/``--auth`` server it asks for them once.
 
 Requests with no code also land here: a browser at ``/`` is sent to the playground, and
 ``/favicon.ico`` gets owt's own icon unless a response is pinned there (SPEC §5).
@@ -30,6 +30,7 @@ PAGE = "/_owt/"
 ASSETS = {
     "playground.js": "text/javascript; charset=utf-8",
     "snippets.js": "text/javascript; charset=utf-8",
+    "wav.js": "text/javascript; charset=utf-8",
     "playground.css": "text/css; charset=utf-8",
     "favicon.ico": "image/x-icon",
 }
