@@ -7,6 +7,7 @@ import itertools
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 from conftest import b64, no_room_once
 
 from owt.core.batching import batch
+from owt.core.call import Call
 
 
 def test_concurrent_callers_share_one_call_and_get_their_own_item() -> None:
@@ -182,16 +184,10 @@ def test_each_caller_of_a_failed_batch_raises_its_own_error() -> None:
     assert len(depths) == 1, depths
 
 
-def test_a_call_given_up_on_takes_its_waiting_item_back() -> None:
-    from owt.core.call import Call
+def calling(fn: Callable[[int], object], item: int) -> tuple[Call, threading.Thread, list[object]]:
+    """``fn(item)`` on a thread of its own, within a call of owt's (which a test may give up
+    on): the call, the thread, and what it returned or raised once it has."""
     from owt.core.context import using_call
-
-    seen: list[list[int]] = []
-
-    @batch(max_size=10, max_wait_ms=1500)
-    def slow(xs: list[int]) -> list[int]:
-        seen.append(list(xs))
-        return xs
 
     call = Call(code="", sha256="0" * 64)
     outcome: list[object] = []
@@ -199,12 +195,24 @@ def test_a_call_given_up_on_takes_its_waiting_item_back() -> None:
     def caller() -> None:
         with using_call(call):
             try:
-                outcome.append(slow(1))
+                outcome.append(fn(item))
             except BaseException as exc:
                 outcome.append(exc)
 
     thread = threading.Thread(target=caller)
     thread.start()
+    return call, thread, outcome
+
+
+def test_a_call_given_up_on_takes_its_waiting_item_back() -> None:
+    seen: list[list[int]] = []
+
+    @batch(max_size=10, max_wait_ms=1500)
+    def slow(xs: list[int]) -> list[int]:
+        seen.append(list(xs))
+        return xs
+
+    call, thread, outcome = calling(slow, 1)
     time.sleep(0.2)
     started = time.monotonic()
     call.given_up = True  # as a host does when the caller leaves or the timeout passes
@@ -217,9 +225,6 @@ def test_a_call_given_up_on_takes_its_waiting_item_back() -> None:
 def test_a_call_given_up_on_while_its_batch_runs_leaves_at_once() -> None:
     """Its thread leaves the call's code (so its worker is not drained for it); the batch
     runs on for its other callers."""
-    from owt.core.call import Call
-    from owt.core.context import using_call
-
     running = threading.Event()
 
     @batch(max_size=2, max_wait_ms=1000)
@@ -228,18 +233,7 @@ def test_a_call_given_up_on_while_its_batch_runs_leaves_at_once() -> None:
         time.sleep(1.5)
         return [x * 10 for x in xs]
 
-    call = Call(code="", sha256="0" * 64)
-    outcome: list[object] = []
-
-    def caller() -> None:
-        with using_call(call):
-            try:
-                outcome.append(slow(1))
-            except BaseException as exc:
-                outcome.append(exc)
-
-    thread = threading.Thread(target=caller)
-    thread.start()
+    call, thread, outcome = calling(slow, 1)
     with ThreadPoolExecutor(1) as pool:
         other = pool.submit(slow, 2)
         assert running.wait(5)
