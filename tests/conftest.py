@@ -210,6 +210,23 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10, every: float 
     return predicate()
 
 
+def status(server: OwtProcess, timeout: float = 30) -> dict[str, Any]:
+    """The server's ``/_owt/status``."""
+    reply = httpx.get(server.url + "/_owt/status", timeout=timeout)
+    assert reply.status_code == 200, reply.text
+    result: dict[str, Any] = reply.json()
+    return result
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (not gone, not a zombie waiting for its parent)."""
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            return file.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 CHROMIUM = Path(os.environ.get("OWT_CHROMIUM", "/usr/bin/chromium"))
 # Debian's chromium as root on a closed network: no sandbox, no background connections.
 CHROMIUM_ARGS = [

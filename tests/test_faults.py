@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import OwtProcess, b64, call, wait_until
+from conftest import OwtProcess, b64, call, status, wait_until
 
 SPIN = "def run():\n    while True:\n        pass"
 SLEEP = "import time\ndef run():\n    time.sleep(60)"
@@ -93,11 +93,6 @@ def health_during(server: OwtProcess, fault: Callable[[], Any]) -> tuple[Any, fl
         time.sleep(0.1)
     thread.join()
     return result[0], slowest
-
-
-def status(server: OwtProcess) -> dict[str, Any]:
-    result: dict[str, Any] = httpx.get(server.url + "/_owt/status", timeout=10).json()
-    return result
 
 
 def owt_pids(server: OwtProcess) -> list[int]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import OwtProcess, b64, call, wait_until
+from conftest import OwtProcess, alive, b64, call, status, wait_until
 
 MEMORY = str(1024**3)  # --worker-max-memory for the test servers: 1 GiB of address space
 
@@ -56,26 +56,11 @@ def run_in(server: OwtProcess, env: str, code: str, **kwargs: Any) -> httpx.Resp
     return call(server.url, code, fields={"env": env}, **kwargs)
 
 
-def status(server: OwtProcess) -> dict[str, Any]:
-    response = httpx.get(server.url + "/_owt/status", timeout=10)
-    assert response.status_code == 200
-    result: dict[str, Any] = response.json()
-    return result
-
-
 def worker_pids(server: OwtProcess) -> set[int]:
     pids = set()
     for env in status(server)["environments"].values():
         pids.update(w["pid"] for w in env.get("workers", []))
     return pids
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as file:
-            return file.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_bare_virtualenv_runs_code(server: OwtProcess, bare_python: str) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import OwtProcess, b64, call, wait_until
+from conftest import OwtProcess, b64, call, status, wait_until
 from raycluster import RAY_ENV, Cluster, session_pids, signal_session
 
 pytestmark = pytest.mark.timeout(180)
@@ -47,13 +47,6 @@ def ray_server(ray_cluster: Cluster, bare_python: str) -> Iterator[OwtProcess]:
     )
     yield server
     server.stop()
-
-
-def status(server: OwtProcess) -> dict[str, Any]:
-    reply = httpx.get(server.url + "/_owt/status", timeout=30)
-    assert reply.status_code == 200
-    result: dict[str, Any] = reply.json()
-    return result
 
 
 WHERE = """

@@ -11,9 +11,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
-from conftest import OwtProcess, call, wait_until
+from conftest import OwtProcess, alive, call, status, wait_until
 from raycluster import RAY_ENV, Cluster
 
 pytestmark = pytest.mark.timeout(180)
@@ -36,9 +35,7 @@ def server(ray_cluster: Cluster) -> Iterator[OwtProcess]:
 
 
 def environment(server: OwtProcess) -> dict[str, Any]:
-    reply = httpx.get(server.url + "/_owt/status", timeout=30)
-    assert reply.status_code == 200
-    result: dict[str, Any] = reply.json()["environments"]["main"]
+    result: dict[str, Any] = status(server)["environments"]["main"]
     return result
 
 
@@ -46,14 +43,6 @@ def pool(server: OwtProcess) -> dict[str, Any]:
     (plain,) = [p for p in environment(server)["pools"] if not p["placement"]]
     result: dict[str, Any] = plain
     return result
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as file:
-            return file.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 PID = "import os\ndef run(): return os.getpid()"
@@ -91,7 +80,7 @@ def test_an_async_def_that_blocks_its_actors_loop_drains_the_actor(
         assert [a["pid"] for a in drained["draining"]] == [old]
         assert drained["replaced"] == before["replaced"] + 1
         assert "event loop" in drained["last_error"] and "async def" in drained["last_error"]
-        assert "draining actor" in server.log
+        assert wait_until(lambda: "draining actor" in server.log, timeout=5)  # lines go in batches
         # a new actor takes async calls at once; the def call beside ends on the old one
         r = call(server.url, ASYNC_PID, fields={"timeout": 20})
         assert r.status_code == 200 and r.json() != old, r.text

@@ -11,14 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import OwtProcess, call, wait_until
+from conftest import OwtProcess, call, status, wait_until
 
 PID = "import os\ndef run(): return os.getpid()"
-
-
-def status(server: OwtProcess) -> dict[str, Any]:
-    result: dict[str, Any] = httpx.get(server.url + "/_owt/status", timeout=10).json()
-    return result
 
 
 def test_idle_workers_of_every_environment_retire_and_come_back(start_server: Any) -> None:
