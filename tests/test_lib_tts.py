@@ -325,4 +325,6 @@ def test_page_is_served_by_an_adaptor(owt_server):
     assert page.status_code == 200
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     assert b64(TTS_CODE) in page.text  # the page carries the adaptor it sends
-    assert "http" not in page.text.split("<script>")[1]  # no CDN: nothing loads from elsewhere
+    script = page.text.split('<script type="module">')[1]
+    assert "http" not in script  # no CDN: nothing loads from elsewhere
+    assert 'from "/_owt/web/wav.js"' in script  # but owt's own
