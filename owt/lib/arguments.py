@@ -14,11 +14,10 @@ list, its ``index``::
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from owt.core.errors import BadRequest
-from owt.core.scalars import Mismatch, to_bool
+from owt.core.scalars import Mismatch, show_value, to_bool
 
 __all__ = ["check_flag", "check_text", "check_texts"]
 
@@ -78,9 +77,4 @@ def _shown(value: Any) -> str:
         return "null"
     kinds = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
     kinds.update({dict: "an object", list: "a list"})
-    kind = kinds.get(type(value), type(value).__name__)
-    try:
-        shown = json.dumps(value)
-    except (TypeError, ValueError):
-        shown = repr(value)
-    return f"{kind} ({shown if len(shown) <= 40 else shown[:37] + '...'})"
+    return f"{kinds.get(type(value), type(value).__name__)} ({show_value(value)})"
