@@ -22,7 +22,7 @@ from conftest import OWT, ROOT, OwtProcess, require
 
 CODEGEN = ROOT / "tests" / "codegen"
 REGISTERED = ["total", "scale", "shout", "is-even", "point", "info", "pick", "count", "nothing"]
-REGISTERED += ["size-of", "checksum", "distance"]
+REGISTERED += ["size-of", "checksum", "distance", "maybe-size"]
 TSC = ROOT / "clients" / "js" / "node_modules" / ".bin" / "tsc"
 
 
@@ -156,6 +156,8 @@ HASKELL_MAIN = (
   checksum c (BS.pack [1]) (Just (BS.pack [254])) (Just "s") >>= print
   distance c (Point 3 4 Nothing) Nothing >>= print
   distance c (Point 3 4 Nothing) (Just (Point 1 1 (Just "o"))) >>= print
+  maybeSize c Nothing >>= print
+  maybeSize c (Just (BS.pack [0, 1])) >>= print
 """
 )
 
@@ -190,12 +192,14 @@ def test_haskell(server, tmp_path):
         '"s1:255"',
         "7",
         "5",
+        "-1",
+        "2",
     ]
 
 
 TYPESCRIPT_MAIN = """\
 import { server, generate, total, scale, shout, isEven, point, info, pick, count, nothing,
-  sizeOf, checksum, distance } from "./endpoints.js";
+  sizeOf, checksum, distance, maybeSize } from "./endpoints.js";
 import type { Point, Info } from "./endpoints.js";
 
 declare const process: { argv: string[] };
@@ -213,6 +217,7 @@ console.log(JSON.stringify([
   await sizeOf(new TextEncoder().encode("h\u00e9llo")), await checksum(new Uint8Array([255, 1])),
   await checksum(new Uint8Array([1]), new Uint8Array([254]), "s"), await distance({ x: 3, y: 4 }),
   await distance({ x: 3, y: 4 }, { x: 1, y: 1, label: "o" }),
+  await maybeSize(null), await maybeSize(new Uint8Array([0, 1])),
 ]));
 """
 
@@ -260,6 +265,8 @@ def test_typescript(server, tmp_path):
         "s1:255",
         7,
         5,
+        -1,
+        2,
     ]
 
 
@@ -283,6 +290,7 @@ with Client(sys.argv[1]) as c:
         e.checksum(c, bytes([255, 1])), e.checksum(c, bytes([1]), salt=bytes([254]), label="s"),
         e.distance(c, {"x": 3, "y": 4}),
         e.distance(c, {"x": 3, "y": 4}, b={"x": 1, "y": 1, "label": "o"}),
+        e.maybe_size(c, None), e.maybe_size(c, bytes([0, 1])),
     ]))
 """
 
@@ -316,6 +324,8 @@ def test_python(server, tmp_path):
             "s1:255",
             7,
             5,
+            -1,
+            2,
         ]
     )
 

@@ -69,6 +69,11 @@ def checksum(data: bytes, salt: bytes | None = None, label: str = "") -> str:
     return f"{label}{len(data)}:{sum(data) + sum(salt or b'')}"
 
 
+def maybe_size(data: bytes | None) -> int:
+    """A required parameter that may be None: the generated clients send it, null or bytes."""
+    return -1 if data is None else len(data)
+
+
 def distance(a: Point, b: Point | None = None) -> int:
     """Records as parameters: the generated clients send them as JSON objects."""
     b = b or Point(0, 0)

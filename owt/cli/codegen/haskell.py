@@ -74,13 +74,17 @@ def _field_type(f: Field, names: Mapping[str, str]) -> str:
 
 
 def _pairs(fields: tuple[Field, ...], value: dict[str, str]) -> str:
-    """``M.catMaybes [Just ("a" .= a), ("b" .=) <$> b]``: left-out fields are not sent."""
-    items = [
-        f"Just ({_string(f.name)} .= {value[f.name]})"
-        if f.required
-        else f"({_string(f.name)} .=) <$> {value[f.name]}"
-        for f in fields
-    ]
+    """``M.catMaybes [Just ("a" .= a), ("b" .=) <$> b]``: left-out fields are not sent. A
+    required file that may be Nothing goes as a JSON null when it is (as a file part when not)."""
+    items = []
+    for f in fields:
+        name, v = _string(f.name), value[f.name]
+        if _is_file(f):
+            items.append(f"maybe (Just ({name} .= A.Null)) (const Nothing) {v}")
+        elif f.required:
+            items.append(f"Just ({name} .= {v})")
+        else:
+            items.append(f"({name} .=) <$> {v}")
     return "M.catMaybes [" + ", ".join(items) + "]"
 
 
@@ -246,7 +250,7 @@ def _files(files: list[Field], value: dict[str, str]) -> str:
 def _function(fn: Function, name: str, scope: _Scope) -> list[str]:
     args = scope.parameters(fn)
     files = [p for p in fn.params if _is_file(p)]
-    json = tuple(p for p in fn.params if not _is_file(p))
+    json = tuple(p for p in fn.params if not _is_file(p) or (p.required and not _always(p)))
     body = f"(A.object ({_pairs(json, args)}))"
     types = ["OwtClient", *(_param_type(p, scope.types) for p in fn.params)]
     values = " ".join(args[p.name] for p in fn.params)
