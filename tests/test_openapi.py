@@ -284,6 +284,30 @@ def test_record_and_mapping_schemas_refuse_what_the_server_refuses(server: Any) 
         assert "key 'a': an integer expected" in r.json()["message"]  # which value, and why
 
 
+def test_a_record_or_none_in_the_query_is_json_text(server: Any) -> None:
+    """A ``Box | None`` query parameter is documented as JSON text like a ``Box`` (its
+    fields kept), and the JSON text ``null`` is None, as are an empty value and no value."""
+    code = (
+        "from dataclasses import dataclass\n"
+        "@dataclass\nclass Box:\n    width: int\n"
+        "def run(a: Box, b: Box | None) -> int:\n"
+        "    return a.width + (b.width if b else 100)\n"
+    )
+    auth = {"authorization": "Bearer secret"}
+    with registered(server, "maybebox", code):
+        params = {p["name"]: p for p in arguments(fetch(server)["paths"]["/maybebox"]["get"])}
+        schema = params["b"]["content"]["application/json"]["schema"]
+        assert params["a"]["content"]["application/json"]["schema"] in schema["anyOf"]
+        assert {"type": "null"} in schema["anyOf"]
+        for text, result in (('{"width": 2}', "3"), ("null", "101"), ("", "101")):
+            jsonschema.validate(None if text in ("null", "") else {"width": 2}, schema)
+            query = {"a": '{"width": 1}', "b": text}
+            r = httpx.get(server.url + "/maybebox", params=query, headers=auth)
+            assert r.text == result, (text, r.text)
+        r = httpx.get(server.url + "/maybebox", params={"a": "null", "b": ""}, headers=auth)
+        assert r.status_code == 400 and "expects a Box object" in r.json()["message"]
+
+
 def test_a_lambda_endpoints_parameters_are_documented(server: Any) -> None:
     """An endpoint whose code is one lambda has its parameters too (typed by their defaults),
     so a generated client can pass them."""

@@ -78,6 +78,9 @@ def convert(**kwargs: Any) -> dict[str, Any]:
         ({"where": "a/b"}, {"where": Path("a/b")}),
         ({"opts": '{"a": 1}'}, {"opts": {"a": 1}}),
         ({"opts": {"a": "2"}}, {"opts": {"a": 2}}),
+        ({"opts": "null"}, {"opts": None}),  # JSON's null as text: a query's ?opts=null
+        ({"maybe": " null "}, {"maybe": None}),
+        ({"tags": "null"}, {"tags": ["null"]}),  # a string that fits comes first
         ({"anything": ["x", "y"]}, {"anything": ["x", "y"]}),
         ({"untyped": "as is"}, {"untyped": "as is"}),
     ],
@@ -90,6 +93,7 @@ def test_conversions(given: dict[str, Any], expected: dict[str, Any]) -> None:
     ("given", "field", "words"),
     [
         ({"n": "abc"}, "n", 'expects an integer, got "abc"'),
+        ({"n": "null"}, "n", 'expects an integer, got "null"'),  # no None for n
         ({"n": "1.5"}, "n", "an integer"),
         ({"n": True}, "n", "an integer, got true"),  # as JSON spells it
         ({"n": ["1", "2"]}, "n", "one value, not 2"),

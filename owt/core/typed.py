@@ -270,13 +270,16 @@ def _convert_union(value: Any, members: tuple[Any, ...]) -> Any:
         for member in others:
             if isinstance(member, type) and type(value) is member:
                 return value
+    failure = Mismatch()
     for member in others:
         try:
             return convert(value, member)
         except Mismatch as exc:
             if len(others) == 1:  # ``X | None``: why it is no X is the answer
-                raise exc
-    raise Mismatch
+                failure = exc
+    if nullable and isinstance(value, str) and value.strip() == "null":
+        return None  # JSON's null as text (a query's ``?b=null`` for a ``Point | None``)
+    raise failure
 
 
 def _convert_literal(value: Any, options: tuple[Any, ...]) -> Any:

@@ -71,11 +71,18 @@ def _query_parameter(p: Parameter, required: bool) -> dict[str, Any]:
         "required": required,
         "description": p.description,
     }
-    if p.schema.get("type") == "object":
+    if _json_text(p.schema):
         entry["content"] = {"application/json": {"schema": p.schema}}
     else:
         entry["schema"] = _as_text(p.schema)
     return entry
+
+
+def _json_text(schema: dict[str, Any]) -> bool:
+    """An object, or an object or null: its query text is JSON (``null`` is None)."""
+    members = schema.get("anyOf", [schema])
+    kinds = {m.get("type") for m in members if isinstance(m, dict)}
+    return "object" in kinds and kinds <= {"object", "null"} and len(kinds) == len(members)
 
 
 def request_body(
@@ -197,7 +204,7 @@ def _as_text(schema: dict[str, Any], *, form: bool = False) -> dict[str, Any]:
         return dict(schema) if form else {"type": "string"}  # a file part, or UTF-8 text
     kind = schema.get("type")
     if kind == "object":
-        return {"type": "string", "contentMediaType": "application/json"}
+        return {"type": "string", "contentMediaType": "application/json", "contentSchema": schema}
     if kind == "number":  # text only: a float's own text may be too large to read back
         default = {"default": repr(schema["default"])} if "default" in schema else {}
         return {**_TEXT_OF[kind], **default}
