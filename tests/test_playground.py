@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ARTIFACTS, ROOT, OwtProcess, require, wait_until
+from conftest import ARTIFACTS, ROOT, OwtProcess, make_slow_project, require, wait_until
 
 TOKEN = "pl4yground-t0ken"
 
@@ -419,6 +419,32 @@ def test_requirements_that_fail_to_install_show_their_log(start_server, tmp_path
         "() => document.getElementById('status-panel').textContent.includes('failed')"
     )
     shot(page, "install-failed")
+
+
+def test_a_call_whose_environment_builds_shows_the_build_then_its_answer(
+    start_server, tmp_path, page
+):
+    """A call with requirements asks for the build's progress: the summary line shows its
+    phase while it builds, and the answer after it is shown as any other."""
+    requirement = make_slow_project(tmp_path, "owt_watched")
+    slow = {"UV_NO_INDEX": "1", "UV_OFFLINE": "1", "UV_NO_CACHE": "1"}
+    server = start_server(
+        "--state-dir", str(tmp_path / "state"), env={**slow, "OWT_TEST_BUILD_SECONDS": "4"}
+    )
+    open_playground(page, server.url)
+    page.fill(
+        "#code", "import owt_watched\n\ndef run():\n    return {'answer': owt_watched.ANSWER}\n"
+    )
+    page.fill("#requirements", requirement)
+    page.fill("#args", "{}")
+    page.click("#run")
+    page.wait_for_function(
+        "() => document.getElementById('summary').textContent.includes('building its environment')"
+    )
+    assert finished(page, timeout=120_000) == "done", page.text_content("#error")
+    assert json.loads(page.text_content("#output pre.json")) == {"answer": 1}
+    assert page.text_content("#summary").startswith("200")
+    assert not page.errors
 
 
 def test_a_build_in_progress_shows_its_phase_and_log_tail(server, page):

@@ -241,14 +241,90 @@ export function requestFor(call) {
     if (Object.keys(call.kwargs).length) {
       url.searchParams.set("kwargs_b64", base64(encoder.encode(JSON.stringify(call.kwargs)), true));
     }
-    return [url.toString(), { method: "GET" }];
+    return [url.toString(), { method: "GET", headers: buildHeaders(call) }];
   }
   const body = { code_b64: base64(code), ...call.options };
   if (Object.keys(call.kwargs).length) body.kwargs = call.kwargs;
-  return [
-    url.toString(),
-    { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) },
-  ];
+  const headers = { "content-type": "application/json", ...buildHeaders(call) };
+  return [url.toString(), { method: "POST", headers, body: JSON.stringify(body) }];
+}
+
+/** A call that brings requirements asks to watch its environment being built: while it
+ * builds, the answer is `progress` events, then `result` and the call's own answer. */
+function buildHeaders(call) {
+  return call.options.requirements ? { accept: "text/event-stream, */*;q=0.5" } : {};
+}
+
+/** The call's own answer, past its environment's build (an answer marked X-Owt-Progress):
+ * each `progress` event goes to `onProgress`; `error` is the call's error with its status;
+ * after `result` come the call's bytes, an event stream streamed on, anything else whole. */
+async function pastTheBuild(response, onProgress) {
+  if (response.headers.get("x-owt-progress") !== "1") return response;
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let pending = new Uint8Array(0);
+  for (;;) {
+    const end = blankLine(pending);
+    if (end < 0) {
+      const { done, value } = await reader.read();
+      if (done) throw new Error("the build's progress ended before the call's answer");
+      pending = joinBytes([pending, value]);
+      continue;
+    }
+    const block = decoder.decode(pending.subarray(0, end));
+    pending = pending.subarray(end + 2);
+    const name = (block.match(/^event: ?(.*)$/m) || [])[1];
+    const data = parseMaybe((block.match(/^data: ?(.*)$/m) || [])[1] || "null");
+    if (name === "progress") {
+      onProgress(data);
+    } else if (name === "error") {
+      reader.cancel().catch(() => {});
+      const headers = { "content-type": "application/json" };
+      return new Response(JSON.stringify(data), { status: data.status || 500, headers });
+    } else if (name === "result") {
+      const headers = { "content-type": data.content_type || "application/octet-stream" };
+      if (headers["content-type"].startsWith("text/event-stream")) {
+        return new Response(restOf(reader, pending), { status: data.status, headers });
+      }
+      const rest = [pending];
+      for (let read = await reader.read(); !read.done; read = await reader.read()) rest.push(read.value);
+      const body = joinBytes(rest);
+      headers["content-length"] = String(body.length);
+      return new Response(body, { status: data.status, headers });
+    }
+  }
+}
+
+function blankLine(bytes) {
+  for (let i = 0; i + 1 < bytes.length; i++) if (bytes[i] === 10 && bytes[i + 1] === 10) return i;
+  return -1;
+}
+
+function joinBytes(parts) {
+  const joined = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    joined.set(part, at);
+    at += part.length;
+  }
+  return joined;
+}
+
+/** The bytes after `first` still to come from `reader`, as a body of their own. */
+function restOf(reader, first) {
+  return new ReadableStream({
+    start(controller) {
+      if (first.length) controller.enqueue(first);
+    },
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
 }
 
 // ---------------------------------------------------------------- showing an answer
@@ -543,7 +619,10 @@ async function runCall(call) {
   try {
     const [url, init] = requestFor(call);
     summary(["sending…"]);
-    const response = await owtFetch(url, { ...init, signal: controller.signal });
+    const sent = await owtFetch(url, { ...init, signal: controller.signal });
+    const response = await pastTheBuild(sent, (p) =>
+      summary(["building its environment", p.phase, p.detail, `${p.elapsed} s`]),
+    );
     const firstByte = performance.now() - started;
     requestId = response.headers.get("x-request-id") || "";
     state.status = `${response.status} ${response.statusText}`.trim();
