@@ -65,6 +65,23 @@ def test_metrics_count_the_calls_made(start_server):
     assert calls["errors"] == {"adaptor_error": 2, "missing_code": 1}
 
 
+def test_an_adaptors_own_error_answer_is_no_owt_error_kind(start_server):
+    """``({"error": ...}, 400)`` from an adaptor is its answer, not owt's error: its text is
+    no metrics label (each value would be a series of its own), no status count, no error=."""
+    server = start_server("--timeout", "10", "-v")
+    own = "def run(k):\n    return ({'error': k, 'message': 'mine'}, 400)\n"
+    for k in ("mine_1", "mine_2", "bad_request"):
+        assert call(server.url, own, k=k).status_code == 400
+    samples = scrape(server.url)
+    kinds = {dict(labels).get("kind") for name, labels in samples if name == "owt_errors_total"}
+    assert not kinds & {"mine_1", "mine_2"}, kinds
+    status = httpx.get(server.url + "/_owt/status").json()["calls"]
+    assert status["by_status"] == {"400": 3}
+    assert "mine_1" not in status["errors"] and "mine_2" not in status["errors"]
+    wait_until(lambda: server.log.count(" 400 ") >= 3)
+    assert "error=mine" not in server.log
+
+
 def test_metrics_show_worker_processes_and_their_restarts(start_server):
     server = start_server("--isolate", "--timeout", "2")
     assert call(server.url, ECHO, name="x").text == "x"

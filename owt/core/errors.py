@@ -43,6 +43,7 @@ from owt.core.call import Reply
 from owt.core.jsontext import dump_bytes
 
 __all__ = [
+    "KINDS",
     "AdaptorError",
     "BadRequest",
     "Busy",
@@ -273,6 +274,9 @@ def _plain(value: Any) -> Any:
 _BY_KIND: dict[str, type[OwtError]] = {
     cls.kind: cls for cls in OwtError.__subclasses__() if cls.kind != "error"
 }
+
+#: Every kind of owt's own errors (an adaptor's JSON answer may hold any ``error`` at all).
+KINDS = frozenset(_BY_KIND)
 
 
 def reply_for(exc: BaseException) -> Reply:

@@ -36,6 +36,7 @@ from typing import Any
 from owt.config import Settings
 from owt.core.call import Call, Reply
 from owt.core.context import current_request_id
+from owt.core.errors import KINDS
 from owt.core.logtext import field_text, hide_token, one_entry
 from owt.executors.router import RequirementsRouter
 from owt.server.logwrite import BatchingHandler
@@ -220,14 +221,16 @@ def _shape(reply: Reply) -> str:
 
 
 def _error_kind(reply: Reply) -> str | None:
-    """The kind of owt's JSON error a reply is (``adaptor_error``, ``timeout``...), else None."""
+    """The kind of owt's JSON error a reply is (``adaptor_error``, ``timeout``...), else None:
+    an adaptor's own answer (``({"error": ...}, 400)``) is no owt error, and its text must not
+    become a metrics label (one series per value it ever held)."""
     if reply.stream is not None or not reply.body.startswith(b'{"error": "'):
         return None
     try:
         kind = json.loads(reply.body).get("error")
     except (ValueError, AttributeError):
         return None
-    return kind if isinstance(kind, str) and kind.isidentifier() else None
+    return kind if kind in KINDS else None
 
 
 def _log_failure(request_id: str, reply: Reply) -> None:
