@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import sys
@@ -10,7 +11,7 @@ import time
 from typing import Any
 
 import httpx
-from conftest import OwtProcess, call, wait_until
+from conftest import OwtProcess, b64, call, wait_until
 
 NAP = "import time\ndef run(s):\n    time.sleep(s)\n    return 'done'"
 
@@ -58,6 +59,62 @@ def test_sigterm_lets_running_calls_finish_and_answers_the_rest_in_json() -> Non
     with socket.socket() as sock:
         assert wait_until(lambda: _binds(sock, port), timeout=2)
     server.stop()
+
+
+TICKS = (
+    "import time\nfrom owt.lib.stream import sse\n"
+    "def ticks():\n    for i in range(1000):\n        yield i\n        time.sleep(0.2)\n"
+    "def run(events=True):\n    return sse(ticks()) if events else (f'{i}\\n' for i in ticks())\n"
+)
+
+
+def _read_stream(server: OwtProcess, events: bool, into: dict[str, Any]) -> None:
+    """Read a never-ending stream until the server cuts it; ``into`` gets what came and how
+    it ended."""
+    body = {"code_b64": b64(TICKS), "kwargs": {"events": events}}
+    chunks: list[bytes] = []
+    try:
+        with httpx.stream("POST", server.url, json=body, timeout=30) as response:
+            into["status"] = response.status_code
+            for chunk in response.iter_raw():
+                chunks.append(chunk)
+        into["ended"] = "whole"
+    except httpx.RemoteProtocolError:
+        into["ended"] = "cut"
+    into["text"] = b"".join(chunks).decode()
+
+
+def test_streams_still_running_at_the_end_of_the_grace_say_so() -> None:
+    """A stream under way when the grace ends is cut as a failed stream is: an SSE stream's
+    last event is ``event: error`` (503 busy, the shutdown named), and neither kind of stream
+    gets its final chunk (so no client takes it for a whole answer)."""
+    server = OwtProcess("--graceful-timeout", "1", "-v")
+    try:
+        got: dict[bool, dict[str, Any]] = {True: {}, False: {}}
+        readers = [
+            threading.Thread(target=_read_stream, args=(server, events, got[events]))
+            for events in (True, False)
+        ]
+        for reader in readers:
+            reader.start()
+        time.sleep(1.5)  # both stream
+        server.proc.send_signal(signal.SIGTERM)
+        for reader in readers:
+            reader.join(20)
+        assert server.proc.wait(20) == 0
+        events, plain = got[True], got[False]
+        assert events["status"] == plain["status"] == 200
+        assert events["ended"] == plain["ended"] == "cut", got
+        last = events["text"].strip().split("\n\n")[-1]
+        assert last.startswith("event: error"), events["text"][-400:]
+        error = json.loads(last.split("data: ", 1)[1].splitlines()[0])
+        assert error["error"] == "busy" and error["status"] == 503
+        assert "shutting down" in error["message"] and "--graceful-timeout" in error["message"]
+        assert plain["text"].startswith("0\n1\n")
+        assert server.log.count("incomplete error=busy") == 2, server.log
+        assert "CancelledError" not in server.log
+    finally:
+        server.stop()
 
 
 def _send_all(server: OwtProcess, seconds: list[float]) -> dict[int, httpx.Response | Exception]:

@@ -45,6 +45,7 @@ from owt.server.deadlines import Deadlines
 from owt.server.endpoints import Endpoints
 from owt.server.environments import create_environments, create_requirements
 from owt.server.http import (
+    StreamCut,
     not_a_call,
     read_request,
     reconnects_to_finished_stream,
@@ -96,7 +97,8 @@ class OwtApp:
         self.deadlines = Deadlines()
         self.calls: set[asyncio.Task[Any]] = set()  # the calls in flight, for shutdown
         self.closing = False  # shutting down: new calls get 503
-        self.cutting = False  # the graceful time is over: calls still running get 503
+        # The graceful time is over: calls still running get 503, streams an error event.
+        self.cut = StreamCut()
         db = StateDB(settings.state_dir) if settings.state_dir else None
         self.state = State(settings, CodeStore(settings.max_codes, db), db)
         self.state.endpoints = Endpoints(settings, db, self.state.codes)
@@ -148,8 +150,8 @@ class OwtApp:
         asyncio.get_running_loop().call_later(grace, self._cut_calls)
 
     def _cut_calls(self) -> None:
-        self.cutting = True
-        for task in list(self.calls):
+        self.cut.event.set()
+        for task in self.calls - self.cut.streaming:
             task.cancel()
 
     async def handle_call(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -164,7 +166,7 @@ class OwtApp:
         try:
             await self._handle_call(scope, receive, send)
         except asyncio.CancelledError:
-            if not self.cutting:
+            if not self.cut.event.is_set():
                 raise
             task.uncancel()  # cut by the shutdown mid-stream: the response is ended
         finally:
@@ -204,7 +206,7 @@ class OwtApp:
         except OwtError as err:
             reply = err.reply()
         except asyncio.CancelledError:
-            if not self.cutting:
+            if not self.cut.event.is_set():
                 raise
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
             reply = shutting_down().reply()
@@ -212,9 +214,10 @@ class OwtApp:
             log.exception("internal error")
             reply = reply_for(exc)
         try:
-            what = f"{scope['method']} {path}"
-            head_only = scope["method"] == "HEAD"
-            if not await send_reply(record, receive, reply, timeout, what, head_only=head_only):
+            what, head_only = f"{scope['method']} {path}", scope["method"] == "HEAD"
+            if not await send_reply(
+                record, receive, reply, timeout, what, head_only=head_only, cut=self.cut
+            ):
                 record.complete = False  # ended early: an error midway, or the client left
             elif client_gone(scope):  # it left before its answer: sent to nobody
                 record.complete = False

@@ -12,7 +12,15 @@ import anyio
 
 from owt.core.body import StreamedRequest
 from owt.core.call import Reply, Request
-from owt.core.errors import BadRequest, Internal, MethodNotAllowed, OwtError, Timeout, TooLarge
+from owt.core.errors import (
+    BadRequest,
+    Busy,
+    Internal,
+    MethodNotAllowed,
+    OwtError,
+    Timeout,
+    TooLarge,
+)
 from owt.core.events import DONE, error_event
 from owt.server.accesslog import CallRecord
 from owt.server.body import BodySource, too_large
@@ -20,6 +28,7 @@ from owt.server.multipart import is_multipart, parse_multipart
 
 __all__ = [
     "CALL_METHODS",
+    "StreamCut",
     "not_a_call",
     "read_request",
     "reconnects_to_finished_stream",
@@ -177,6 +186,24 @@ async def send_refusal(observer: Any, scope: Scope, receive: Any, send: Any, rep
     observer.end(record, scope, None, reply)
 
 
+class StreamCut:
+    """The end of a shutdown's grace for streams already under way: each ends as a failed
+    stream does (an SSE stream's ``event: error``, 503 ``busy``; no final chunk), instead of
+    stopping without a word. Calls not yet streaming are cancelled (and answered 503)."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.streaming: set[asyncio.Task[Any]] = set()  # the calls sending a stream now
+
+    @staticmethod
+    def error() -> OwtError:
+        return Busy(
+            "the server is shutting down: the stream was cut at the end of its grace period "
+            "(--graceful-timeout); try again when it is back",
+            status=Busy.status,
+        )
+
+
 async def send_reply(
     send: Any,
     receive: Any,
@@ -185,10 +212,12 @@ async def send_reply(
     what: str = "",
     *,
     head_only: bool = False,
+    cut: StreamCut | None = None,
 ) -> bool:
     """Send a Reply; for a stream, each chunk as it comes. False if the client went away or
     the stream failed (``what`` names the call in the log line of a failure). For a HEAD
-    request (``head_only``) a stream is closed once its head is out: nobody reads its body."""
+    request (``head_only``) a stream is closed once its head is out: nobody reads its body;
+    when ``cut`` fires (the server's shutdown), a stream under way ends failed."""
     headers = _raw_headers(reply.headers)
     if reply.stream is None:
         # A whole body goes with its length (no chunked framing); a stream is chunked.
@@ -205,11 +234,36 @@ async def send_reply(
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     stream = reply.stream
     assert isinstance(stream, AsyncIterator)
-    completed = False
     try:
         if head_only:
             await send({"type": "http.response.body", "body": b""})
             return True
+        sse = _is_sse(headers)
+        return await _send_stream(send, receive, reply.body, stream, chunk_timeout, sse, what, cut)
+    finally:
+        with anyio.CancelScope(shield=True):
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+async def _send_stream(
+    send: Any,
+    receive: Any,
+    first: bytes,
+    stream: AsyncIterator[bytes],
+    chunk_timeout: float | None,
+    sse: bool,
+    what: str,
+    cut: StreamCut | None,
+) -> bool:
+    """The chunks of a stream whose head went out, until it ends, fails, its client leaves
+    or the shutdown cuts it; True when it ended normally."""
+    task = asyncio.current_task()
+    completed = cut_now = False
+    if cut is not None and task is not None:
+        cut.streaming.add(task)
+    try:
         async with anyio.create_task_group() as tg:
 
             async def watch_disconnect() -> None:
@@ -219,15 +273,23 @@ async def send_reply(
                         tg.cancel_scope.cancel()
                         return
 
+            async def watch_cut(cut: StreamCut) -> None:
+                nonlocal cut_now
+                await cut.event.wait()
+                cut_now = True
+                tg.cancel_scope.cancel()
+
             tg.start_soon(watch_disconnect)
-            sse = _is_sse(headers)
-            completed = await _pump(send, stream, reply.body, chunk_timeout, sse, what)
+            if cut is not None:
+                tg.start_soon(watch_cut, cut)
+            completed = await _pump(send, stream, first, chunk_timeout, sse, what)
             tg.cancel_scope.cancel()
+        if cut_now and not completed and cut is not None:
+            log.warning("%s: stream cut by the shutdown", what or "a call")
+            await _fail(send, cut.error(), sse)
     finally:
-        with anyio.CancelScope(shield=True):
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                await aclose()
+        if cut is not None and task is not None:
+            cut.streaming.discard(task)
     return completed
 
 
