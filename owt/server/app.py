@@ -45,7 +45,6 @@ from owt.server.deadlines import Deadlines
 from owt.server.endpoints import Endpoints
 from owt.server.environments import create_environments, create_requirements
 from owt.server.http import (
-    StreamCut,
     not_a_call,
     read_request,
     reconnects_to_finished_stream,
@@ -56,6 +55,7 @@ from owt.server.limits import ConcurrencyLimit
 from owt.server.metrics import CallMetrics
 from owt.server.progress import accepts_events, progress_reply
 from owt.server.protocol import call_from_fields, decode_text, read_fields, sha256_field, sha256_of
+from owt.server.relay import StreamCut
 from owt.server.statedb import StateDB
 from owt.server.web import no_code_reply
 
