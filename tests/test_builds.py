@@ -117,7 +117,14 @@ def test_progress_reads_the_installers_lines() -> None:
     assert pip.event()["phase"] == "installing"
     shown = io.StringIO()
     ProgressLine(shown)(event)
-    assert "downloading Downloaded numpy" in shown.getvalue()
+    assert "downloading (Downloaded numpy)" in shown.getvalue()  # the phase said once
+    for detail, said in [
+        ("creating the virtualenv", ": creating the virtualenv 1s"),  # not "creating creating"
+        ("Downloading torch (800.0MiB)", ": downloading torch (800.0MiB) 1s"),
+    ]:
+        line = io.StringIO()
+        ProgressLine(line)({"phase": detail.split()[0].lower(), "detail": detail, "elapsed": 1})
+        assert line.getvalue() == f"owt: building the environment{said}\n"
     assert "(16.8 of 855.6 MB)" in shown.getvalue()
 
 

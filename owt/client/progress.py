@@ -13,7 +13,7 @@ from typing import Any
 
 from owt.client.wire import OwtError
 
-__all__ = ["ProgressLine", "ProgressReader"]
+__all__ = ["ProgressLine", "ProgressReader", "step_text"]
 
 
 class ProgressReader:
@@ -73,6 +73,23 @@ class ProgressReader:
                 self.error = OwtError(int(data.pop("status", 500)), data)
 
 
+def step_text(event: Mapping[str, Any]) -> str:
+    """A progress event's phase and detail in words, the phase said once: a detail that
+    starts with it (``creating the virtualenv``, uv's ``Downloading torch (800.0MiB)``) is
+    the step itself; any other is the phase's detail, in brackets.
+
+    >>> step_text({"phase": "downloading", "detail": "Downloading torch (800.0MiB)"})
+    'downloading torch (800.0MiB)'
+    >>> step_text({"phase": "resolving", "detail": "numpy==2.1"})
+    'resolving (numpy==2.1)'
+    """
+    phase, detail = str(event.get("phase") or ""), str(event.get("detail") or "").strip()
+    first, _, rest = detail.partition(" ")
+    if first.lower() == phase.lower():
+        return f"{phase} {rest}".strip()
+    return f"{phase} ({detail})" if detail else phase
+
+
 class ProgressLine:
     """Shows a build's progress events as one line on a terminal (``stream``: stderr).
 
@@ -86,8 +103,7 @@ class ProgressLine:
         self._phase: Any = None
 
     def __call__(self, event: Mapping[str, Any]) -> None:
-        detail = f" {event.get('detail')}" if event.get("detail") else ""
-        text = f"owt: building the environment: {event.get('phase')}{detail}"
+        text = f"owt: building the environment: {step_text(event)}"
         text = f"{text[:100]} {event.get('elapsed', 0)}s"
         if event.get("total_mb"):
             text += f" ({event.get('downloaded_mb', 0)} of {event['total_mb']} MB)"
