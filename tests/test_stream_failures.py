@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -173,7 +176,12 @@ def test_python_client_raises(server: Any) -> None:
             for chunk in client.stream(MIDWAY):
                 received.append(chunk)
         assert "".join(received) == "chunk 0\nchunk 1\nchunk 2\n"
+        # The server still answers: it ended the call itself, and its log has why, under the
+        # request id it gave the response.
         assert failed.value.kind == "stream_failed"
+        request_id = failed.value.payload["request_id"]
+        assert request_id and f"under request id {request_id}" in failed.value.message
+        assert "the server still answers" in failed.value.message
         with pytest.raises(StreamFailed):
             client.call(MIDWAY)
         events = []
@@ -185,6 +193,81 @@ def test_python_client_raises(server: Any) -> None:
         assert failed.value.message == "ValueError: sse midway"
         assert "sse midway" in (failed.value.traceback or "")
         assert isinstance(failed.value, OwtError)
+
+
+def test_a_streamed_sse_error_is_the_servers_error(server: Any) -> None:
+    """``stream()`` of an ``sse()`` stream gives its raw chunks, then raises the error its
+    ``event: error`` carried (its kind, message, traceback), not the cut that followed."""
+    with Client(server.url) as client:
+        chunks = []
+        with pytest.raises(StreamFailed) as failed:
+            for chunk in client.stream(SSE_MIDWAY):
+                chunks.append(chunk)
+        assert "".join(chunks).startswith('id: 1\ndata: {"n": 1}\n\n')
+        assert (failed.value.kind, failed.value.message) == (
+            "adaptor_error",
+            "ValueError: sse midway",
+        )
+        assert "sse midway" in (failed.value.traceback or "")
+
+    async def main() -> None:
+        async with AsyncClient(server.url) as client:
+            with pytest.raises(StreamFailed) as failed:
+                async for _ in client.stream(SSE_MIDWAY):
+                    pass
+            assert failed.value.kind == "adaptor_error"
+
+    asyncio.run(main())
+
+
+def test_a_plain_stream_past_its_timeout_says_the_server_ended_it(start_server: Any) -> None:
+    server = start_server("--timeout", "1")
+    code = "import time\ndef run():\n    yield 'a'\n    time.sleep(3)\n    yield 'b'\n"
+    with Client(server.url) as client, pytest.raises(StreamFailed) as failed:
+        list(client.stream(code))
+    assert failed.value.kind == "stream_failed"
+    assert "ran past its timeout" in failed.value.message
+    assert "most likely" not in failed.value.message
+
+
+SLEEPY_STREAM = "import time\ndef run():\n    yield 'a'\n    time.sleep(30)\n    yield 'b'\n"
+SLEEPY_CALL = "import time\ndef run():\n    time.sleep(30)\n    return 1\n"
+
+
+def test_a_server_killed_midway_is_a_lost_connection(start_server: Any) -> None:
+    """SIGKILL: no error reaches the client, and nothing says the adaptor failed; the server
+    no longer answers, and the error says so."""
+    server = start_server("--timeout", "60")
+    with Client(server.url) as client:
+        received = []
+        with pytest.raises(StreamFailed) as failed:
+            for chunk in client.stream(SLEEPY_STREAM):
+                received.append(chunk)
+                os.kill(server.pid, signal.SIGKILL)
+    assert received == ["a"]
+    assert failed.value.kind == "connection_lost"
+    assert f"no longer answers at {server.url}" in failed.value.message
+    assert "adaptor" not in failed.value.message
+
+
+def test_a_server_killed_before_it_answers_is_a_lost_connection(start_server: Any) -> None:
+    for is_async in (False, True):
+        server = start_server("--timeout", "60")
+        threading.Timer(1.5, os.kill, (server.pid, signal.SIGKILL)).start()
+        with pytest.raises(ConnectionFailed) as failed:
+            if is_async:
+
+                async def main(url: str = server.url) -> None:
+                    async with AsyncClient(url) as client:
+                        await client.call(SLEEPY_CALL)
+
+                asyncio.run(main())
+            else:
+                with Client(server.url) as client:
+                    client.call(SLEEPY_CALL)
+        assert failed.value.kind == "connection_lost"
+        assert "closed the connection without answering" in failed.value.message
+        assert "no longer answers" in failed.value.message
 
 
 def test_async_client_raises(server: Any) -> None:
@@ -204,6 +287,7 @@ def test_async_client_raises(server: Any) -> None:
 
 
 def test_cli_stream_exits_non_zero(server: Any, tmp_path: Path) -> None:
+    said = {MIDWAY: "owt: stream_failed (200):", SSE_MIDWAY: "owt: adaptor_error (200): ValueError"}
     for code in (MIDWAY, SSE_MIDWAY):
         path = tmp_path / "midway.py"
         path.write_text(code)
@@ -214,7 +298,8 @@ def test_cli_stream_exits_non_zero(server: Any, tmp_path: Path) -> None:
             timeout=60,
         )
         assert done.returncode == 1, done
-        assert "owt:" in done.stderr
+        assert said[code] in done.stderr  # an SSE stream's own error, with its traceback
+    assert 'raise ValueError("sse midway")' in done.stderr
     done = subprocess.run(
         [sys.executable, "-m", "owt", "call", server.url, str(tmp_path / "midway.py")],
         capture_output=True,

@@ -14,12 +14,16 @@
 
     add(1, 2)  # 3, computed by the server
 
-Errors from the server raise :class:`OwtError` with its ``status``, ``kind`` and ``payload``;
-so do the client's own failures, as subclasses: :class:`ConnectionFailed` (no server there),
+Errors from the server raise :class:`OwtError` with its ``status``, ``kind`` and ``payload``,
+as do answers that are no result: a redirect (kind ``redirect``; the client does not follow
+one), a body that is not the JSON its content type says (``bad_result``), and a GET too long
+for a URL (``too_long_for_url``, before sending). The client's own failures are subclasses:
+:class:`ConnectionFailed` (no server there, or it closed the connection without answering),
 :class:`ClientTimeout` (no answer within ``timeout``), :class:`StreamFailed` (a response
-that failed after it started: cut short, or an SSE ``event: error``, whose kind and
-``traceback`` are the server's) and :class:`NotEventStream` (``events()`` on a call that
-answered no event stream).
+that failed after it started: an SSE ``event: error``, whose kind and ``traceback`` are the
+server's, or cut short — ``stream_failed`` when the server still answers, ``connection_lost``
+when it does not) and :class:`NotEventStream` (``events()`` on a call that answered no event
+stream).
 """
 
 from __future__ import annotations

@@ -14,160 +14,36 @@ A stream left early holds its connection until the generator is closed: wrap it 
 from __future__ import annotations
 
 import contextlib
-import functools
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, Generic, ParamSpec, overload
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, ParamSpec, overload
 
 import httpx
 
+from owt.client.acalls import AsyncAdaptor, AsyncEndpoint, AsyncOpened, AsyncRemoteFunction
 from owt.client.base import (
     DEFAULT_URL,
+    HEALTH,
+    PROBE_SECONDS,
     CallSpec,
     ProgressOption,
     Upload,
     after_progress,
-    aread_body,
-    bind_arguments,
-    endpoint_options,
-    endpoint_request,
+    cut_error,
     http_options,
     progress_callback,
+    refused,
     register_request,
-    remote_error,
-    remote_signature,
-    scalar_result,
+    response_error,
     translated_errors,
     unregister_request,
 )
+from owt.client.bodies import CUT, aread_result
 from owt.client.progress import ProgressLine, ProgressReader
-from owt.client.wire import (
-    Code,
-    OwtError,
-    decode_body,
-    error_for,
-    event_reader,
-    is_text,
-    is_unknown_code,
-    keeps_code,
-    source_of,
-)
+from owt.client.wire import Code, is_unknown_code, keeps_code, source_of
 
 __all__ = ["AsyncAdaptor", "AsyncClient", "AsyncEndpoint", "AsyncRemoteFunction"]
 
 P = ParamSpec("P")
-AsyncOpened = contextlib.AbstractAsyncContextManager[httpx.Response]
-
-
-class _Callable:
-    """Something the server runs with keyword arguments: call it, stream it, read its events."""
-
-    def _open(self, kwargs: Mapping[str, Any], upload: Upload | None = None) -> AsyncOpened:
-        raise NotImplementedError
-
-    async def __call__(self, /, **kwargs: Any) -> Any:
-        """The result, decoded by its content type (JSON, text, bytes or None)."""
-        async with self._open(kwargs) as response:
-            return decode_body(response.headers.get("content-type"), await aread_body(response))
-
-    async def upload(
-        self, body: Any, /, content_type: str = "application/octet-stream", **kwargs: Any
-    ) -> Any:
-        """Send ``body`` raw (bytes, or an async iterator of bytes) for the adaptor to read as
-        it arrives (``request.stream()``); ``kwargs`` go in the query. The result decoded."""
-        if not isinstance(body, (bytes, bytearray, memoryview, str)) and not hasattr(
-            body, "__aiter__"
-        ):
-            raise TypeError(
-                f"the async client uploads bytes or an async iterator of bytes, not "
-                f"{type(body).__name__}: read a file into bytes, or wrap its reads in an "
-                "async generator"
-            )
-        async with self._open(kwargs, Upload(body, content_type)) as response:
-            return decode_body(response.headers.get("content-type"), await aread_body(response))
-
-    async def stream(self, /, **kwargs: Any) -> AsyncIterator[str | bytes]:
-        """The body's chunks as they arrive: ``str`` for text content types, else ``bytes``."""
-        async with self._open(kwargs) as response:
-            text = is_text(response.headers.get("content-type"))
-            chunks = response.aiter_text() if text else response.aiter_bytes()
-            async for chunk in chunks:
-                if chunk:
-                    yield chunk
-
-    async def events(self, /, **kwargs: Any) -> AsyncIterator[Any]:
-        """The data of each server-sent event (JSON-decoded when it parses), up to ``[DONE]``."""
-        async with self._open(kwargs) as response:
-            reader = event_reader(response.status_code, response.headers)
-            async for line in response.aiter_lines():
-                for event in reader.feed(line):
-                    yield event
-                if reader.done:
-                    return
-            for event in reader.flush():
-                yield event
-
-
-class AsyncAdaptor(_Callable):
-    """Adaptor code bound to a client with its call options; see :meth:`AsyncClient.adaptor`."""
-
-    def __init__(self, client: AsyncClient, spec: CallSpec) -> None:
-        self.client = client
-        self.spec = spec
-
-    def _open(self, kwargs: Mapping[str, Any], upload: Upload | None = None) -> AsyncOpened:
-        return self.client._open_call(self.spec, kwargs, upload)
-
-    def url(self, /, **kwargs: Any) -> str:
-        """A GET URL that makes this call (for a browser, ``<img src>``, ``EventSource``)."""
-        return self.spec.url(str(self.client.base_url), kwargs)
-
-    def __repr__(self) -> str:
-        return f"<AsyncAdaptor {self.spec.source.fn_name} {self.spec.source.sha256[:12]}>"
-
-
-class AsyncEndpoint(_Callable):
-    """A mounted or registered endpoint with plain arguments (:meth:`AsyncClient.endpoint`)."""
-
-    def __init__(
-        self, client: AsyncClient, name: str, method: str = "POST", **options: Any
-    ) -> None:
-        self.client = client
-        self.name = name
-        self.method = method.upper()
-        self.options = endpoint_options(options)
-
-    def _open(self, kwargs: Mapping[str, Any], upload: Upload | None = None) -> AsyncOpened:
-        request = endpoint_request(
-            self.name, self.method, kwargs, self.options, self.client._timeout, upload
-        )
-        return self.client._open(request)
-
-    def __repr__(self) -> str:
-        return f"<AsyncEndpoint /{self.name}>"
-
-
-class AsyncRemoteFunction(Generic[P]):
-    """A local function that runs on the server when called; see :meth:`AsyncClient.remote`."""
-
-    def __init__(self, adaptor: AsyncAdaptor, fn: Callable[P, Any]) -> None:
-        self.adaptor = adaptor
-        self._signature = remote_signature(fn)
-        self._result = scalar_result(fn)
-        self._fn = fn
-        functools.update_wrapper(self, fn)
-
-    async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
-        try:
-            result = await self.adaptor(**bind_arguments(self._signature, args, kwargs))
-        except OwtError as err:
-            raise remote_error(self._fn, err) from None
-        return self._result(result)
-
-    def stream(self, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[str | bytes]:
-        return self.adaptor.stream(**bind_arguments(self._signature, args, kwargs))
-
-    def events(self, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[Any]:
-        return self.adaptor.events(**bind_arguments(self._signature, args, kwargs))
 
 
 class AsyncClient:
@@ -181,6 +57,9 @@ class AsyncClient:
     While the server builds the environment a call's ``requirements`` ask for, ``progress``
     receives each progress event (``{"phase": "downloading", "detail": ..., "elapsed": ...}``);
     by default a line on stderr shows them when it is a terminal (``progress=False``: never).
+
+    ``url`` without a scheme (``127.0.0.1:9876``) is plain HTTP. A redirect is not followed:
+    it raises :class:`OwtError` of kind ``redirect``, naming where it points.
     """
 
     def __init__(
@@ -197,6 +76,7 @@ class AsyncClient:
     ) -> None:
         options = http_options(url, auth, token, timeout, headers)
         self._http = httpx.AsyncClient(**options, verify=verify, transport=transport)
+        self._token = token
         self._timeout = timeout
         self._sent: set[str] = set()
         self._progress = progress_callback(progress)
@@ -237,6 +117,10 @@ class AsyncClient:
         """Run code that answers with server-sent events; each event's data."""
         return self.adaptor(code).events(**kwargs)
 
+    def items(self, code: Code, /, **kwargs: Any) -> AsyncIterator[Any]:
+        """Run code that yields dicts, lists or numbers; each item, decoded as it arrives."""
+        return self.adaptor(code).items(**kwargs)
+
     async def upload(
         self,
         code: Code,
@@ -249,7 +133,8 @@ class AsyncClient:
         return await self.adaptor(code).upload(body, content_type, **kwargs)
 
     def url(self, code: Code, /, **kwargs: Any) -> str:
-        """A GET URL that runs code with ``kwargs``."""
+        """A GET URL that runs code with ``kwargs``; the client's ``token``, if it has one,
+        goes in it as ``?token=`` (whoever has the URL can call the server with it)."""
         return self.adaptor(code).url(**kwargs)
 
     def endpoint(self, name: str, method: str = "POST", **options: Any) -> AsyncEndpoint:
@@ -262,7 +147,7 @@ class AsyncClient:
         """Register code as the endpoint ``/NAME`` (``PUT /_owt/endpoints/NAME``)."""
         source = source_of(code, fields.pop("fn_name", None))
         async with self._open(register_request(name, source, fields)) as response:
-            return decode_body(response.headers.get("content-type"), await response.aread())
+            return await aread_result(response)
 
     async def unregister(self, name: str) -> None:
         """Remove the registered endpoint ``/NAME``."""
@@ -297,26 +182,43 @@ class AsyncClient:
 
         return wrap if fn is None else wrap(fn)
 
-    @contextlib.asynccontextmanager
-    async def _open(self, request: Mapping[str, Any]) -> AsyncIterator[httpx.Response]:
-        # The body is read inside the caller's ``with``: its errors are translated here too.
-        with translated_errors(self.base_url, self._timeout):
-            response = await self._http.send(self._http.build_request(**request), stream=True)
-            try:
-                yield await self._checked(response)
-            finally:
-                await response.aclose()
+    def _open(self, request: Mapping[str, Any]) -> AsyncOpened:
+        async def send() -> httpx.Response:
+            return await self._http.send(self._http.build_request(**request), stream=True)
+
+        return self._opened(send, self._checked)
+
+    def _open_call(
+        self, spec: CallSpec, kwargs: Mapping[str, Any], upload: Upload | None = None
+    ) -> AsyncOpened:
+        return self._opened(lambda: self._send_call(spec, kwargs, upload), self._past_progress)
 
     @contextlib.asynccontextmanager
-    async def _open_call(
-        self, spec: CallSpec, kwargs: Mapping[str, Any], upload: Upload | None = None
+    async def _opened(
+        self,
+        send: Callable[[], Awaitable[httpx.Response]],
+        ready: Callable[[httpx.Response], Awaitable[httpx.Response]],
     ) -> AsyncIterator[httpx.Response]:
+        """The response ``send`` gives, made ``ready``, closed when the caller is done. Its
+        body is read inside the caller's ``with``, so its errors are translated here too."""
+        response: httpx.Response | None = None
         with translated_errors(self.base_url, self._timeout):
-            response = await self._send_call(spec, kwargs, upload)
             try:
-                yield await self._past_progress(response)
-            finally:
-                await response.aclose()
+                response = await send()
+                try:
+                    yield await ready(response)
+                finally:
+                    await response.aclose()
+            except CUT as exc:
+                raise cut_error(exc, response, await self._answers(), self.base_url) from exc
+
+    async def _answers(self) -> bool:
+        """Whether the server still answers (asked after a connection to it broke off)."""
+        try:
+            await self._http.get(HEALTH, timeout=PROBE_SECONDS)
+        except httpx.HTTPError:
+            return False
+        return True
 
     async def _past_progress(self, response: httpx.Response) -> httpx.Response:
         """The call's own response behind its environment's build progress, if any."""
@@ -379,12 +281,12 @@ class AsyncClient:
 
     @staticmethod
     async def _checked(response: httpx.Response) -> httpx.Response:
-        if response.is_error:
+        if refused(response):
             try:
                 content = await response.aread()
             finally:
                 await response.aclose()
-            raise error_for(response.status_code, response.headers.get("content-type"), content)
+            raise response_error(response, content)
         return response
 
     async def aclose(self) -> None:

@@ -13,8 +13,10 @@ from urllib.parse import quote
 
 import httpx
 
+from owt.client.events import connection_cut
 from owt.client.progress import ProgressLine
 from owt.client.query import json_text, query_arguments
+from owt.client.urls import checked_query, get_too_long, server_url
 from owt.client.wire import (
     CALL_FIELDS,
     ClientTimeout,
@@ -26,29 +28,31 @@ from owt.client.wire import (
     encode_body,
     encode_query,
     encode_url,
+    error_for,
     form_value,
     split_files,
-    sse_failure,
-    stream_cut,
 )
 
 __all__ = [
     "DEFAULT_URL",
     "ENDPOINT_OPTIONS",
+    "HEALTH",
+    "PROBE_SECONDS",
     "CallSpec",
     "after_progress",
-    "aread_body",
     "bind_arguments",
+    "cut_error",
     "endpoint_options",
     "endpoint_path",
     "endpoint_request",
     "http_options",
     "join_url",
     "progress_callback",
-    "read_body",
+    "refused",
     "register_request",
     "remote_error",
     "remote_signature",
+    "response_error",
     "scalar_result",
     "translated_errors",
     "unregister_request",
@@ -56,6 +60,9 @@ __all__ = [
 
 DEFAULT_URL = "http://127.0.0.1:9876"
 ENDPOINTS = "/_owt/endpoints/"
+#: Where a client asks, after a connection broke off, whether the server still answers.
+HEALTH = "/_owt/health"
+PROBE_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,8 @@ class CallSpec:
             args["data"] = {name: form_value(value) for name, value in body.items()}
             args["files"] = files
         elif self.method in ("GET", "HEAD"):
-            args["params"] = encode_query(self.source, kwargs, self.options, by_hash=by_hash)
+            params = encode_query(self.source, kwargs, self.options, by_hash=by_hash)
+            args["params"] = checked_query(self.path, params, get_too_long(params))
         else:
             _json_body(args, encode_body(self.source, kwargs, self.options, by_hash=by_hash))
         if self.options.get("requirements"):
@@ -97,8 +105,9 @@ class CallSpec:
         _outwait(args, self.options, timeout)
         return args
 
-    def url(self, base_url: str, kwargs: Mapping[str, Any]) -> str:
-        return encode_url(join_url(base_url, self.path), self.source, kwargs, self.options)
+    def url(self, base_url: str, kwargs: Mapping[str, Any], token: str | None = None) -> str:
+        url = join_url(base_url, self.path)
+        return encode_url(url, self.source, kwargs, self.options, token=token)
 
 
 ProgressOption = Callable[[Mapping[str, Any]], None] | bool | None
@@ -144,7 +153,7 @@ def http_options(
     if token:
         merged["authorization"] = f"Bearer {token}"
     return {
-        "base_url": url,
+        "base_url": server_url(url),
         "auth": httpx.BasicAuth(*auth) if auth else None,
         "headers": merged,
         "timeout": httpx.Timeout(timeout),
@@ -163,40 +172,39 @@ def translated_errors(url: object, timeout: float | None) -> Iterator[None]:
         raise ClientTimeout(
             f"{url}: no answer within the client's timeout of {timeout}s ({type(exc).__name__});"
             " pass a larger timeout= to the client (None waits forever), or the call's own"
-            " timeout= option, which the client waits for"
+            " timeout= option, which the client waits for",
+            timeout,
         ) from exc
-    except CUT as exc:
-        raise stream_cut(200, exc or type(exc).__name__) from exc
     except httpx.TransportError as exc:
         raise ConnectionFailed(
             f"cannot reach {url}: {exc or type(exc).__name__} (is `owt serve` running there?)"
         ) from exc
 
 
-CUT = (httpx.RemoteProtocolError, httpx.ReadError)
+def cut_error(
+    exc: Exception, response: httpx.Response | None, server_up: bool, url: object
+) -> OwtError:
+    """The error for a connection that broke off (``response``: the answer it had begun, if
+    any), from what the client knows: what httpx said, whether the server still answers
+    (``server_up``: the clients ask :data:`HEALTH`), the request id the server gave."""
+    head = None
+    if response is not None:
+        head = {"status": response.status_code, "request_id": response.headers.get("x-request-id")}
+    return connection_cut(exc or type(exc).__name__, server_up=server_up, url=url, response=head)
 
 
-def read_body(response: httpx.Response) -> bytes:
-    """The whole body; when it is cut short, an SSE ``event: error`` in it is the error."""
-    parts: list[bytes] = []
-    try:
-        parts.extend(response.iter_bytes())
-    except CUT as exc:
-        failed = sse_failure(response.headers.get("content-type"), b"".join(parts))
-        raise failed or exc
-    return b"".join(parts)
+def refused(response: httpx.Response) -> bool:
+    """Whether a response is no result: an error, or a redirect (which the client does not
+    follow, so that a call's result is its own)."""
+    return response.is_error or response.is_redirect or response.has_redirect_location
 
 
-async def aread_body(response: httpx.Response) -> bytes:
-    """:func:`read_body` for the async client."""
-    parts: list[bytes] = []
-    try:
-        async for part in response.aiter_bytes():
-            parts.append(part)
-    except CUT as exc:
-        failed = sse_failure(response.headers.get("content-type"), b"".join(parts))
-        raise failed or exc
-    return b"".join(parts)
+def response_error(response: httpx.Response, content: bytes) -> OwtError:
+    """The :class:`OwtError` for a :func:`refused` response and its body."""
+    headers = response.headers
+    return error_for(
+        response.status_code, headers.get("content-type"), content, headers.get("location")
+    )
 
 
 _UNDEFINED = re.compile(r"name '(\w+)' is not defined")
@@ -280,7 +288,8 @@ def endpoint_request(
             args["data"] = {**params, **own}
             args["files"] = files
         else:
-            args["params"] = {**params, **own}
+            query = {**params, **own}
+            args["params"] = checked_query(args["url"], query, get_too_long(query))
     else:
         body = dict(plain)
         if named_like_fields:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["ClientTimeout", "ConnectionFailed", "NotEventStream", "OwtError", "StreamFailed"]
+__all__ = [
+    "ClientTimeout",
+    "ConnectionFailed",
+    "NotEventStream",
+    "OwtError",
+    "StreamFailed",
+    "bad_result",
+    "redirected",
+]
 
 
 class OwtError(Exception):
@@ -34,17 +42,19 @@ class OwtError(Exception):
 
 
 class ConnectionFailed(OwtError):
-    """The server could not be reached (kind ``connection_failed``, status 0)."""
+    """The server could not be reached (kind ``connection_failed``, status 0), or closed the
+    connection before it answered (kind ``connection_lost``)."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(0, {"error": "connection_failed", "message": message})
+    def __init__(self, message: str, kind: str = "connection_failed") -> None:
+        super().__init__(0, {"error": kind, "message": message})
 
 
 class ClientTimeout(OwtError):
-    """No answer within the client's own ``timeout`` (kind ``client_timeout``, status 0)."""
+    """No answer within the client's own ``timeout`` (kind ``client_timeout``, status 0;
+    ``payload["timeout"]`` is that timeout)."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(0, {"error": "client_timeout", "message": message})
+    def __init__(self, message: str, timeout: float | None = None) -> None:
+        super().__init__(0, {"error": "client_timeout", "message": message, "timeout": timeout})
 
 
 class NotEventStream(OwtError):
@@ -63,6 +73,29 @@ class NotEventStream(OwtError):
 
 
 class StreamFailed(OwtError):
-    """A response that started well and then failed: the server cut the body short, or an
-    SSE stream sent ``event: error``. The kind is the server's (``adaptor_error``, with its
-    ``traceback``) when it said one, else ``stream_failed``."""
+    """A response that started well and then failed: an SSE stream sent ``event: error``, or
+    the body was cut short. The kind is the server's (``adaptor_error`` with its
+    ``traceback``, ``timeout``) when it said one; else ``stream_failed`` when the server still
+    answers (it ended the call itself: its log has why, under ``payload["request_id"]``), or
+    ``connection_lost`` when it no longer does (it stopped, or the network failed)."""
+
+
+def bad_result(status: int, content_type: str | None, exc: Exception) -> OwtError:
+    """A body that is not what its content type says (``{bad`` as ``application/json``)."""
+    media = (content_type or "").split(";", 1)[0].strip()
+    message = (
+        f"the result is not valid JSON, though its content type is {media} ({exc}): the "
+        "adaptor returned text under that content type; return the value itself (owt encodes "
+        "it as JSON), or the text as text/plain"
+    )
+    return OwtError(status, {"error": "bad_result", "message": message})
+
+
+def redirected(status: int, location: str | None) -> OwtError:
+    """A redirect, which owt's clients do not follow: a call answers with its own result."""
+    where = f"to {location}" if location else "without a Location"
+    message = (
+        f"the call answered {status}, a redirect {where}, which the client does not follow: "
+        "request that URL yourself, or have the adaptor return the result itself"
+    )
+    return OwtError(status, {"error": "redirect", "message": message, "location": location})

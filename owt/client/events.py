@@ -1,14 +1,22 @@
-"""Server-sent events and streams that failed midway, read without any I/O."""
+"""Server-sent events, JSON lines and streams that failed midway, read without any I/O."""
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Mapping
 from typing import Any
 
-from owt.client.errors import NotEventStream, StreamFailed
+from owt.client.errors import ConnectionFailed, NotEventStream, OwtError, StreamFailed, bad_result
 
-__all__ = ["EventReader", "event_reader", "sse_failure", "stream_cut"]
+__all__ = [
+    "EventReader",
+    "FailureWatch",
+    "JsonLines",
+    "connection_cut",
+    "event_reader",
+    "sse_failure",
+]
 
 
 class EventReader:
@@ -22,9 +30,10 @@ class EventReader:
 
     DONE = "[DONE]"
 
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self, status: int = 200, *, decode: bool = True) -> None:
         self.done = False
         self.status = status
+        self.decode = decode  # False: only an error event matters (its data is not returned)
         self._data: list[str] = []
         self._event = ""
 
@@ -55,6 +64,8 @@ class EventReader:
         if data == self.DONE:
             self.done = True
             return []
+        if not self.decode:
+            return []
         try:
             return [json.loads(data)]
         except ValueError:
@@ -84,13 +95,94 @@ def _stream_error(status: int, data: str) -> StreamFailed:
     return StreamFailed(status, payload)
 
 
-def stream_cut(status: int, reason: object) -> StreamFailed:
-    """The error for a body the server ended before it was complete."""
-    message = (
-        f"the response ended before it was complete ({reason}): the adaptor most likely "
-        "failed midway; the server's log has its traceback"
-    )
-    return StreamFailed(status, {"error": "stream_failed", "message": message})
+def connection_cut(
+    reason: object, *, server_up: bool, url: object, response: Mapping[str, Any] | None = None
+) -> OwtError:
+    """The error for a connection that ended before its answer was complete, saying what is
+    known: whether the response had started (``response``: its ``status`` and
+    ``request_id``), and whether the server still answers (``server_up``)."""
+    if response is None:  # no answer at all
+        if server_up:
+            message = (
+                f"the server closed the connection without answering ({reason}), though it "
+                "answers other requests: its log says why"
+            )
+        else:
+            message = (
+                f"the server closed the connection without answering ({reason}) and no longer "
+                f"answers at {url}: it stopped or crashed during the call (its log or its "
+                "supervisor says why), or the network failed; run the call again once it is back"
+            )
+        return ConnectionFailed(message, kind="connection_lost")
+    status, request_id = int(response.get("status") or 200), response.get("request_id")
+    where = f" under request id {request_id}" if request_id else ""
+    if server_up:
+        message = (
+            f"the response ended before it was complete ({reason}), and the server still "
+            "answers: it ended this call itself, as the adaptor raised, ran past its timeout "
+            f"or lost its worker midway; the server's log has the error{where} (a stream sent "
+            "with sse() carries its error to the client)"
+        )
+        kind = "stream_failed"
+    else:
+        message = (
+            f"the connection was lost before the response was complete ({reason}), and the "
+            f"server no longer answers at {url}: it stopped or crashed (its log or its "
+            "supervisor says why), or the network failed; run the call again once it is back"
+        )
+        kind = "connection_lost"
+    return StreamFailed(status, {"error": kind, "message": message, "request_id": request_id})
+
+
+class FailureWatch:
+    """Watches the chunks of a streamed body go by for an SSE ``event: error`` (in a body of
+    another content type there is none): ``failure`` is the error it carried."""
+
+    def __init__(self, content_type: str | None, status: int = 200) -> None:
+        self.active = _media(content_type) == "text/event-stream"
+        self.failure: StreamFailed | None = None
+        self._reader = EventReader(status, decode=False)
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._rest = ""
+
+    def feed(self, chunk: str | bytes) -> None:
+        if not self.active or self.failure is not None:
+            return
+        text = self._decoder.decode(chunk) if isinstance(chunk, bytes) else chunk
+        *lines, self._rest = (self._rest + text).split("\n")
+        try:
+            for line in lines:
+                self._reader.feed(line)
+        except StreamFailed as failed:
+            self.failure = failed
+
+
+class JsonLines:
+    """The items of an NDJSON body (``application/x-ndjson``: what the server streams for a
+    generator of dicts, lists or numbers), fed in chunks that may split a line anywhere."""
+
+    def __init__(self, status: int = 200, content_type: str | None = None) -> None:
+        self.status = status
+        self.content_type = content_type
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._rest = ""
+
+    def feed(self, chunk: str | bytes) -> list[Any]:
+        """The items the lines completed by ``chunk`` hold."""
+        text = self._decoder.decode(chunk) if isinstance(chunk, bytes) else chunk
+        *lines, self._rest = (self._rest + text).split("\n")
+        return [self._item(line) for line in lines if line.strip()]
+
+    def flush(self) -> list[Any]:
+        """The item of a last line without its line break."""
+        rest, self._rest = self._rest + self._decoder.decode(b"", final=True), ""
+        return [self._item(rest)] if rest.strip() else []
+
+    def _item(self, line: str) -> Any:
+        try:
+            return json.loads(line)
+        except ValueError as exc:
+            raise bad_result(self.status, self.content_type, exc) from None
 
 
 def sse_failure(content_type: str | None, partial: bytes) -> StreamFailed | None:

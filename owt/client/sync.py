@@ -11,152 +11,36 @@ with Client("http://127.0.0.1:9876") as owt:
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Generic, ParamSpec, overload
+from typing import Any, ParamSpec, overload
 
 import httpx
 
 from owt.client.base import (
     DEFAULT_URL,
+    HEALTH,
+    PROBE_SECONDS,
     CallSpec,
     ProgressOption,
     Upload,
     after_progress,
-    bind_arguments,
-    endpoint_options,
-    endpoint_request,
+    cut_error,
     http_options,
     progress_callback,
-    read_body,
+    refused,
     register_request,
-    remote_error,
-    remote_signature,
-    scalar_result,
+    response_error,
     translated_errors,
     unregister_request,
 )
+from owt.client.bodies import CUT, read_result
+from owt.client.calls import Adaptor, Endpoint, Opened, RemoteFunction
 from owt.client.progress import ProgressLine, ProgressReader
-from owt.client.wire import (
-    Code,
-    OwtError,
-    decode_body,
-    error_for,
-    event_reader,
-    is_text,
-    is_unknown_code,
-    keeps_code,
-    source_of,
-)
+from owt.client.wire import Code, is_unknown_code, keeps_code, source_of
 
 __all__ = ["Adaptor", "Client", "Endpoint", "RemoteFunction"]
 
 P = ParamSpec("P")
-Opened = contextlib.AbstractContextManager[httpx.Response]
-
-
-class _Callable:
-    """Something the server runs with keyword arguments: call it, stream it, read its events."""
-
-    def _open(self, kwargs: Mapping[str, Any], upload: Upload | None = None) -> Opened:
-        raise NotImplementedError
-
-    def __call__(self, /, **kwargs: Any) -> Any:
-        """The result, decoded by its content type (JSON, text, bytes or None)."""
-        with self._open(kwargs) as response:
-            return decode_body(response.headers.get("content-type"), read_body(response))
-
-    def upload(
-        self, body: Any, /, content_type: str = "application/octet-stream", **kwargs: Any
-    ) -> Any:
-        """Send ``body`` raw (bytes, a binary file, an iterator of bytes) for the adaptor to
-        read as it arrives (``request.stream()``); ``kwargs`` go in the query. The result
-        decoded as a call's::
-
-            client.endpoint("transcribe").upload(open("take.wav", "rb"), "audio/wav", lang="en")
-        """
-        with self._open(kwargs, Upload(body, content_type)) as response:
-            return decode_body(response.headers.get("content-type"), read_body(response))
-
-    def stream(self, /, **kwargs: Any) -> Iterator[str | bytes]:
-        """The body's chunks as they arrive: ``str`` for text content types, else ``bytes``."""
-        with self._open(kwargs) as response:
-            text = is_text(response.headers.get("content-type"))
-            chunks = response.iter_text() if text else response.iter_bytes()
-            for chunk in chunks:
-                if chunk:
-                    yield chunk
-
-    def events(self, /, **kwargs: Any) -> Iterator[Any]:
-        """The data of each server-sent event (JSON-decoded when it parses), up to ``[DONE]``."""
-        with self._open(kwargs) as response:
-            reader = event_reader(response.status_code, response.headers)
-            for line in response.iter_lines():
-                yield from reader.feed(line)
-                if reader.done:
-                    return
-            yield from reader.flush()
-
-
-class Adaptor(_Callable):
-    """Adaptor code bound to a client with its call options; see :meth:`Client.adaptor`."""
-
-    def __init__(self, client: Client, spec: CallSpec) -> None:
-        self.client = client
-        self.spec = spec
-
-    def _open(self, kwargs: Mapping[str, Any], upload: Upload | None = None) -> Opened:
-        return self.client._open_call(self.spec, kwargs, upload)
-
-    def url(self, /, **kwargs: Any) -> str:
-        """A GET URL that makes this call (for a browser, ``<img src>``, ``EventSource``)."""
-        return self.spec.url(str(self.client.base_url), kwargs)
-
-    def __repr__(self) -> str:
-        return f"<Adaptor {self.spec.source.fn_name} {self.spec.source.sha256[:12]}>"
-
-
-class Endpoint(_Callable):
-    """A mounted or registered endpoint, called with plain arguments (:meth:`Client.endpoint`)."""
-
-    def __init__(self, client: Client, name: str, method: str = "POST", **options: Any) -> None:
-        self.client = client
-        self.name = name
-        self.method = method.upper()
-        self.options = endpoint_options(options)
-
-    def _open(self, kwargs: Mapping[str, Any], upload: Upload | None = None) -> Opened:
-        request = endpoint_request(
-            self.name, self.method, kwargs, self.options, self.client._timeout, upload
-        )
-        return self.client._open(request)
-
-    def __repr__(self) -> str:
-        return f"<Endpoint /{self.name}>"
-
-
-class RemoteFunction(Generic[P]):
-    """A local function that runs on the server when called; see :meth:`Client.remote`."""
-
-    def __init__(self, adaptor: Adaptor, fn: Callable[P, Any]) -> None:
-        self.adaptor = adaptor
-        self._signature = remote_signature(fn)
-        self._result = scalar_result(fn)
-        self._fn = fn
-        functools.update_wrapper(self, fn)
-
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
-        try:
-            result = self.adaptor(**bind_arguments(self._signature, args, kwargs))
-        except OwtError as err:
-            raise remote_error(self._fn, err) from None
-        return self._result(result)
-
-    def stream(self, *args: P.args, **kwargs: P.kwargs) -> Iterator[str | bytes]:
-        return self.adaptor.stream(**bind_arguments(self._signature, args, kwargs))
-
-    def events(self, *args: P.args, **kwargs: P.kwargs) -> Iterator[Any]:
-        return self.adaptor.events(**bind_arguments(self._signature, args, kwargs))
 
 
 class Client:
@@ -170,6 +54,9 @@ class Client:
     While the server builds the environment a call's ``requirements`` ask for, ``progress``
     receives each progress event (``{"phase": "downloading", "detail": ..., "elapsed": ...}``);
     by default a line on stderr shows them when it is a terminal (``progress=False``: never).
+
+    ``url`` without a scheme (``127.0.0.1:9876``) is plain HTTP. A redirect is not followed:
+    it raises :class:`OwtError` of kind ``redirect``, naming where it points.
     """
 
     def __init__(
@@ -186,6 +73,7 @@ class Client:
     ) -> None:
         options = http_options(url, auth, token, timeout, headers)
         self._http = httpx.Client(**options, verify=verify, transport=transport)
+        self._token = token
         self._timeout = timeout
         self._sent: set[str] = set()
         self._progress = progress_callback(progress)
@@ -226,6 +114,10 @@ class Client:
         """Run code that answers with server-sent events; each event's data."""
         return self.adaptor(code).events(**kwargs)
 
+    def items(self, code: Code, /, **kwargs: Any) -> Iterator[Any]:
+        """Run code that yields dicts, lists or numbers; each item, decoded as it arrives."""
+        return self.adaptor(code).items(**kwargs)
+
     def upload(
         self,
         code: Code,
@@ -238,7 +130,8 @@ class Client:
         return self.adaptor(code).upload(body, content_type, **kwargs)
 
     def url(self, code: Code, /, **kwargs: Any) -> str:
-        """A GET URL that runs code with ``kwargs``."""
+        """A GET URL that runs code with ``kwargs``; the client's ``token``, if it has one,
+        goes in it as ``?token=`` (whoever has the URL can call the server with it)."""
         return self.adaptor(code).url(**kwargs)
 
     def endpoint(self, name: str, method: str = "POST", **options: Any) -> Endpoint:
@@ -251,7 +144,7 @@ class Client:
         """Register code as the endpoint ``/NAME`` (``PUT /_owt/endpoints/NAME``)."""
         source = source_of(code, fields.pop("fn_name", None))
         with self._open(register_request(name, source, fields)) as response:
-            return decode_body(response.headers.get("content-type"), response.read())
+            return read_result(response)
 
     def unregister(self, name: str) -> None:
         """Remove the registered endpoint ``/NAME``."""
@@ -286,26 +179,43 @@ class Client:
 
         return wrap if fn is None else wrap(fn)
 
-    @contextlib.contextmanager
-    def _open(self, request: Mapping[str, Any]) -> Iterator[httpx.Response]:
-        # The body is read inside the caller's ``with``: its errors are translated here too.
-        with translated_errors(self.base_url, self._timeout):
-            response = self._http.send(self._http.build_request(**request), stream=True)
-            try:
-                yield self._checked(response)
-            finally:
-                response.close()
+    def _open(self, request: Mapping[str, Any]) -> Opened:
+        def send() -> httpx.Response:
+            return self._http.send(self._http.build_request(**request), stream=True)
 
-    @contextlib.contextmanager
+        return self._opened(send, self._checked)
+
     def _open_call(
         self, spec: CallSpec, kwargs: Mapping[str, Any], upload: Upload | None = None
+    ) -> Opened:
+        return self._opened(lambda: self._send_call(spec, kwargs, upload), self._past_progress)
+
+    @contextlib.contextmanager
+    def _opened(
+        self,
+        send: Callable[[], httpx.Response],
+        ready: Callable[[httpx.Response], httpx.Response],
     ) -> Iterator[httpx.Response]:
+        """The response ``send`` gives, made ``ready``, closed when the caller is done. Its
+        body is read inside the caller's ``with``, so its errors are translated here too."""
+        response: httpx.Response | None = None
         with translated_errors(self.base_url, self._timeout):
-            response = self._send_call(spec, kwargs, upload)
             try:
-                yield self._past_progress(response)
-            finally:
-                response.close()
+                response = send()
+                try:
+                    yield ready(response)
+                finally:
+                    response.close()
+            except CUT as exc:
+                raise cut_error(exc, response, self._answers(), self.base_url) from exc
+
+    def _answers(self) -> bool:
+        """Whether the server still answers (asked after a connection to it broke off)."""
+        try:
+            self._http.get(HEALTH, timeout=PROBE_SECONDS)
+        except httpx.HTTPError:
+            return False
+        return True
 
     def _past_progress(self, response: httpx.Response) -> httpx.Response:
         """The call's own response behind its environment's build progress, if any."""
@@ -367,12 +277,12 @@ class Client:
 
     @staticmethod
     def _checked(response: httpx.Response) -> httpx.Response:
-        if response.is_error:
+        if refused(response):
             try:
                 content = response.read()
             finally:
                 response.close()
-            raise error_for(response.status_code, response.headers.get("content-type"), content)
+            raise response_error(response, content)
         return response
 
     def close(self) -> None:

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import functools
+import io
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
-from owt.client.errors import OwtError
+from owt.client.urls import MAX_QUERY, checked_query
 
-__all__ = ["MAX_QUERY", "Upload"]
-
-#: The longest query ``httpx`` sends (its limit on one component of a URL).
-MAX_QUERY = 65536
+__all__ = ["Upload"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +23,35 @@ class Upload:
 
     body: Any
     content_type: str = "application/octet-stream"
+
+    @classmethod
+    def of(cls, body: Any, content_type: str, *, asynchronous: bool = False) -> Upload:
+        """The upload of ``body``; a body the client cannot send (a file opened in text
+        mode, an iterator of ``str``) is a ``TypeError`` saying what to send instead."""
+        if isinstance(body, (bytes, bytearray, memoryview, str)):
+            return cls(body, content_type)
+        if asynchronous:
+            if not hasattr(body, "__aiter__"):
+                raise TypeError(
+                    f"the async client uploads bytes or an async iterator of bytes, not "
+                    f"{type(body).__name__}: read a file into bytes, or wrap its reads in an "
+                    "async generator"
+                )
+            return cls(_async_bytes(body), content_type)
+        mode = getattr(body, "mode", None) if hasattr(body, "read") else None
+        if isinstance(body, io.TextIOBase) or (isinstance(mode, str) and "b" not in mode):
+            raise TypeError(
+                f"an upload is bytes, and {getattr(body, 'name', 'this file')!r} is open in "
+                "text mode (it reads str): open it with 'rb'"
+            )
+        if hasattr(body, "read"):
+            return cls(body, content_type)
+        if not hasattr(body, "__iter__"):
+            raise TypeError(
+                f"the client uploads bytes, a file opened with 'rb' or an iterator of bytes, "
+                f"not {type(body).__name__}"
+            )
+        return cls(_bytes(iter(body)), content_type)
 
     @property
     def replayable(self) -> bool:
@@ -43,16 +69,15 @@ class Upload:
 
     def apply(self, args: dict[str, Any], params: Mapping[str, Any]) -> None:
         """Make ``args`` (for ``httpx``) a POST of this body, its fields in the query."""
-        if len(urlencode(params)) > MAX_QUERY:
-            message = _too_long(params.get("code_b64"))
-            raise OwtError(0, {"error": "too_long_for_url", "message": message})
+        too_long = functools.partial(_too_long, params.get("code_b64"))
+        checked_query(args["url"], params, too_long, via="upload")
         args.update(method="POST", params=params, content=_content(self.body))
         args.setdefault("headers", {})["content-type"] = self.content_type
 
 
-def _too_long(code: Any) -> str:
+def _too_long(code: Any, length: int) -> str:
     """What to do when an upload's query is too long for a URL: the code, or the arguments."""
-    limit = f"httpx sends at most {MAX_QUERY} characters of query"
+    limit = f"its query is {length} characters, and httpx sends at most {MAX_QUERY}"
     if isinstance(code, str) and len(code) > MAX_QUERY // 2:
         return (
             f"an upload's code travels in the URL, and this code ({len(code) * 3 // 4} "
@@ -64,6 +89,27 @@ def _too_long(code: Any) -> str:
         f"an upload's arguments travel in the URL, and these are too long for one ({limit}): "
         "send large values in the upload itself, or as a call without one"
     )
+
+
+def _refused(chunk: object) -> TypeError:
+    return TypeError(
+        f"an upload's iterator gives bytes, and this one gave {type(chunk).__name__}: encode "
+        "its text (chunk.encode()), or read the file with 'rb'"
+    )
+
+
+def _bytes(chunks: Iterator[Any]) -> Iterator[bytes]:
+    for chunk in chunks:
+        if not isinstance(chunk, (bytes, bytearray, memoryview)):
+            raise _refused(chunk)
+        yield bytes(chunk)
+
+
+async def _async_bytes(chunks: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        if not isinstance(chunk, (bytes, bytearray, memoryview)):
+            raise _refused(chunk)
+        yield bytes(chunk)
 
 
 def _content(body: Any) -> Any:

@@ -14,7 +14,6 @@ import ast
 import base64
 import hashlib
 import inspect
-import json
 import os
 import re
 import textwrap
@@ -31,8 +30,16 @@ from owt.client.errors import (
     OwtError,
     StreamFailed,
 )
-from owt.client.events import EventReader, event_reader, sse_failure, stream_cut
+from owt.client.events import EventReader, event_reader
 from owt.client.query import json_text
+from owt.client.results import (
+    decode_body,
+    error_for,
+    is_text,
+    is_unknown_code,
+    keeps_code,
+    media_type,
+)
 from owt.client.upload import Upload
 
 __all__ = [
@@ -61,8 +68,6 @@ __all__ = [
     "media_type",
     "source_of",
     "split_files",
-    "sse_failure",
-    "stream_cut",
 ]
 
 
@@ -293,8 +298,12 @@ def encode_url(
     source: Source,
     kwargs: Mapping[str, Any] | None = None,
     options: Mapping[str, Any] | None = None,
+    *,
+    token: str | None = None,
 ) -> str:
     """A GET URL that runs the call — for a browser, an ``<img src>`` or an ``EventSource``.
+    A ``token`` (a server's ``--token``) goes in it as ``?token=``, since a browser opening
+    the URL sends no header: whoever has the URL has the token.
 
     The URL's own path and query are percent-encoded as a browser sends them (a space, a
     non-ASCII letter; what is already percent-encoded stays), so the URL can be pasted
@@ -307,6 +316,8 @@ def encode_url(
     path = quote(parts.path or "/", safe=_PATH_SAFE)
     query = quote(parts.query, safe=_QUERY_SAFE)
     call = urlencode(encode_query(source, kwargs, options))
+    if token:
+        call += "&" + urlencode({"token": token})
     query = f"{query}&{call}" if query else call
     # A fragment stays last, where it stays in the browser (the call's query goes before it).
     return urlunsplit((parts.scheme, parts.netloc, path, query, quote(parts.fragment, _QUERY_SAFE)))
@@ -316,76 +327,3 @@ def encode_url(
 # already in the URL is kept (a browser and httpx leave it so).
 _PATH_SAFE = "/%:@!$&'()*+,;=~"
 _QUERY_SAFE = _PATH_SAFE + "?"
-
-
-def media_type(content_type: str | None) -> str:
-    return (content_type or "").split(";", 1)[0].strip().lower()
-
-
-def is_text(content_type: str | None) -> bool:
-    """Whether a body of this type is text (``str`` chunks) rather than bytes."""
-    media = media_type(content_type)
-    return (
-        media.startswith("text/")
-        or media in ("application/json", "application/x-ndjson", "application/xml")
-        or media.endswith(("+json", "+xml"))
-    )
-
-
-def _charset(content_type: str | None) -> str:
-    for param in (content_type or "").split(";")[1:]:
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "charset" and value.strip():
-            return value.strip().strip('"')
-    return "utf-8"
-
-
-def decode_body(content_type: str | None, content: bytes) -> Any:
-    """A result by its content type: JSON decoded, NDJSON as a list, text as ``str``, an
-    empty untyped body as ``None``, anything else as ``bytes``."""
-    media = media_type(content_type)
-    if not media:
-        return content or None
-    if media == "application/json" or media.endswith("+json"):
-        return json.loads(content) if content.strip() else None
-    if media == "application/x-ndjson":
-        return [json.loads(line) for line in content.splitlines() if line.strip()]
-    if is_text(content_type):
-        return content.decode(_charset(content_type), "replace")
-    return content
-
-
-def error_for(status: int, content_type: str | None, content: bytes) -> OwtError:
-    """The ``OwtError`` for an error response."""
-    payload: dict[str, Any] | None = None
-    if "json" in media_type(content_type) or content.lstrip()[:1] == b"{":
-        try:
-            parsed = json.loads(content)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict):
-            payload = parsed
-    if payload is None:
-        text = content.decode(_charset(content_type), "replace").strip()
-        payload = {"error": "http_error", "message": text[:2000] or f"HTTP {status}"}
-    return OwtError(status, payload)
-
-
-def is_unknown_code(status: int, content: bytes) -> bool:
-    """The server does not hold the code whose hash was sent: send the code itself."""
-    if status != 404:
-        return False
-    try:
-        payload = json.loads(content)
-    except ValueError:
-        return False
-    return isinstance(payload, dict) and payload.get("error") == "unknown_code"
-
-
-def keeps_code(status: int) -> bool:
-    """Whether the server holds the code after answering with ``status``.
-
-    It stores code once the call is resolved, so also after compile and runtime errors;
-    errors before that (bad request, auth, size, busy) may leave it without.
-    """
-    return status < 400 or status in (422, 424, 500, 502, 504)
