@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from conftest import timed_lines
+from conftest import timed_lines, wait_until
 
 from owt.cli.client import call_command, encode_command, parse_arguments, url_command
 
@@ -360,3 +361,48 @@ def test_output_that_cannot_be_written_is_one_line_not_a_traceback(
         "owt: could not write the output: No space left on device (free some space there, "
         "or send the output elsewhere)\n"
     )
+
+
+def test_a_get_too_long_for_a_url_says_to_leave_out_get(owt_server: Any, tmp_path: Path) -> None:
+    path = tmp_path / "len.py"
+    path.write_text("def run(name): return len(name)")
+    args = ["--get", owt_server.url, str(path), "name=" + "x" * 60_000]
+    result = CliRunner().invoke(call_command, args)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("owt: too_long_for_url: --get sends the code and arguments")
+    assert "leave out --get" in result.stderr and "Traceback" not in result.stderr
+    assert CliRunner().invoke(call_command, args[1:]).stdout == "60000\n"  # as a POST
+
+
+def test_a_client_timeout_names_the_flag_that_sets_it(owt_server: Any, tmp_path: Path) -> None:
+    path = tmp_path / "slow.py"
+    path.write_text("import time\ndef run():\n    time.sleep(3)\n    return 1\n")
+    result = CliRunner().invoke(call_command, ["--http-timeout", "1", owt_server.url, str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("owt: client_timeout: ")
+    assert "no answer within --http-timeout (1s): pass a larger --http-timeout" in result.stderr
+    assert "timeout=" not in result.stderr  # the library's option, which the shell has not
+
+
+def test_ctrl_c_exits_130_without_a_word(owt_server: Any, tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    path = tmp_path / "wait.py"
+    path.write_text(
+        f"import pathlib, time\ndef run():\n    pathlib.Path({str(started)!r}).touch()\n"
+        "    time.sleep(20)\n"
+    )
+    command = [sys.executable, "-m", "owt", "call", owt_server.url, str(path)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert wait_until(started.exists, timeout=30)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert (out, err) == (b"", b"")  # not click's "Aborted!"
+
+
+def test_an_address_without_a_scheme_is_plain_http(owt_server: Any, hello: Path) -> None:
+    address = owt_server.url.removeprefix("http://")
+    result = CliRunner().invoke(call_command, [address, str(hello), "name=bare"])
+    assert json.loads(result.stdout) == {"hi": "bare", "n": 1}
+    result = CliRunner().invoke(url_command, [address, str(hello)])
+    assert result.stdout.startswith(owt_server.url + "/?code_b64=")

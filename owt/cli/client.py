@@ -15,8 +15,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import math
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,116 +23,17 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 import click
 
+from owt.cli.arguments import (
+    HEADER_TEXT,
+    SECONDS,
+    TEXT,
+    checked_text,
+    interruptible,
+    parse_arguments,
+)
 from owt.cli.codegen import codegen_command
 
 __all__ = ["COMMANDS", "call_command", "encode_command", "parse_arguments", "url_command"]
-
-
-def parse_arguments(items: tuple[str, ...]) -> dict[str, Any]:
-    """``name=owt`` → ``{"name": "owt"}``; ``n:=3`` → ``{"n": 3}`` (the value is JSON);
-    ``image=@cat.png`` → the file's bytes (an open in-memory file named ``cat.png``)."""
-    kwargs: dict[str, Any] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        is_path = value.startswith("@") and not value.startswith("@@")
-        try:  # a file's path is the file system's, whatever its bytes
-            _checked_text(name if is_path else item)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="ARGS")
-        if not sep or not name or name == ":":
-            raise click.BadParameter(f"{item!r} is not NAME=text or NAME:=json", param_hint="ARGS")
-        if name.endswith(":"):
-            name = name[:-1]
-            try:
-                kwargs[name] = _strict_json(value)
-            except ValueError as exc:
-                raise click.BadParameter(f"{item!r}: the value is not JSON ({exc})")
-        elif value.startswith("@@"):
-            kwargs[name] = value[1:]
-        elif value.startswith("@"):
-            kwargs[name] = _file_argument(value[1:], item)
-        else:
-            kwargs[name] = value
-    return kwargs
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name}: JSON has no NaN or infinity")
-
-
-def _finite(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):  # 1e999: too large for a float, it would be inf
-        raise ValueError(f"{text} is too large for a number JSON can carry")
-    return number
-
-
-def _strict_json(text: str) -> Any:
-    """JSON as it is sent: Python's ``json`` reads ``NaN`` and ``Infinity`` (and ``1e999`` as
-    infinity), which no JSON reader takes back; refused here, where the argument is named."""
-    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
-
-
-class _Seconds(click.ParamType):
-    """A positive, finite number of seconds (``float`` takes ``nan`` and ``inf``, which no
-    clock waits for)."""
-
-    name = "seconds"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> float:
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number of seconds", param, ctx)
-        if not math.isfinite(seconds) or seconds <= 0:
-            self.fail(f"{value!r} is not a positive, finite number of seconds", param, ctx)
-        return seconds
-
-
-SECONDS = _Seconds()
-
-
-class _Text(click.ParamType):
-    """Text that can travel: UTF-8 (a shell hands Python bytes that are not as lone
-    surrogates, which no request can carry), or printable ASCII for an HTTP header."""
-
-    name = "text"
-
-    def __init__(self, header: bool = False) -> None:
-        self.header = header
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> str:
-        try:
-            return _checked_text(str(value), header=self.header)
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-def _checked_text(value: str, *, header: bool = False) -> str:
-    if header and not (value.isascii() and value.isprintable()):
-        raise ValueError(f"{value!r} is not printable ASCII, which an HTTP header needs")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"{value!r} is not UTF-8 text") from None
-    return value
-
-
-TEXT = _Text()
-HEADER_TEXT = _Text(header=True)
-
-
-def _file_argument(path: str, item: str) -> io.BytesIO:
-    try:
-        data = Path(path).expanduser().read_bytes()
-    except OSError as exc:
-        raise click.BadParameter(f"{item!r}: cannot read {path}: {exc.strerror}")
-    part = io.BytesIO(data)
-    # The part's file name: a name the file system holds in bytes that are not UTF-8 is sent
-    # with those bytes replaced (a multipart header is text).
-    name = os.fsencode(os.path.basename(path)).decode("utf-8", "replace")
-    part.name = name
-    return part
 
 
 def _no_files(kwargs: dict[str, Any], reason: str = "which only `owt call` sends") -> None:
@@ -203,19 +102,14 @@ def _read_code(path: str) -> str:
 
 
 def _url_parts(url: str) -> SplitResult:
-    """URL as the server's address, refused with a usage error when it cannot be one."""
+    """URL as the server's address (``host:port`` is ``http://host:port``, as the clients
+    take it), refused with a usage error when it cannot be one."""
+    from owt.client.urls import server_url
+
     try:
-        _checked_text(url)
+        return urlsplit(server_url(checked_text(url)))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'URL'")
-    try:
-        parts = urlsplit(url if "://" in url else f"http://{url}")
-        parts.port  # noqa: B018 - a port out of range raises here
-    except ValueError as exc:
-        raise click.BadParameter(f"{url!r}: {exc}", param_hint="'URL'")
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise click.BadParameter(f"{url!r} is not an http:// or https:// URL", param_hint="'URL'")
-    return parts
 
 
 def _split_url(url: str) -> tuple[str, str, tuple[str, str] | None]:
@@ -272,6 +166,7 @@ def _print_result(result: Any) -> None:
 @click.option("--token", type=HEADER_TEXT, envvar="OWT_CLIENT_TOKEN", help="Bearer token.")
 @click.option("--http-timeout", type=SECONDS, default=300.0, help="Seconds to wait. [300]")
 @_call_options
+@interruptible
 def call_command(
     url: str,
     file: str,
@@ -325,7 +220,7 @@ def call_command(
             else:
                 _print_result(adaptor(**kwargs))
     except OwtError as err:
-        click.echo(f"owt: {err}", err=True)
+        click.echo(f"owt: {_said(err, join_url(base, path))}", err=True)
         if err.traceback:
             click.echo(err.traceback.rstrip("\n"), err=True)
         sys.exit(1)
@@ -334,10 +229,30 @@ def call_command(
         sys.exit(1)
 
 
+def _said(err: Any, url: str) -> str:
+    """An error as ``owt call`` says it: where the client's message names one of its own
+    options (``timeout=``, ``method="GET"``), the flag that sets it instead."""
+    if err.kind == "client_timeout":
+        seconds = err.payload.get("timeout")
+        waited = f" ({seconds:g}s)" if isinstance(seconds, int | float) else ""
+        return (
+            f"client_timeout: {url}: no answer within --http-timeout{waited}: pass a larger "
+            "--http-timeout, or give the call a --timeout of its own, which owt call waits for"
+        )
+    if err.kind == "too_long_for_url" and err.payload.get("via") == "GET":
+        return (
+            "too_long_for_url: --get sends the code and arguments in the URL, and this call's "
+            f"query is {err.payload.get('length')} characters, more than httpx sends: leave out "
+            "--get (a POST carries them in its body)"
+        )
+    return str(err)
+
+
 @click.command("encode")
 @click.argument("file", type=CODE_FILE)
 @click.argument("args", nargs=-1)
 @_call_options
+@interruptible
 def encode_command(file: str, args: tuple[str, ...], fn_name: str | None, **options: Any) -> None:
     """Print the JSON body that calls FILE's adaptor with ARGS (for ``curl --json @-``)."""
     from owt.client import Source, encode_body
@@ -360,6 +275,7 @@ def encode_command(file: str, args: tuple[str, ...], fn_name: str | None, **opti
     help="A server's --token, put in the URL as ?token= (a browser sends no header).",
 )
 @_call_options
+@interruptible
 def url_command(
     url: str,
     file: str,
@@ -369,16 +285,13 @@ def url_command(
     **options: Any,
 ) -> None:
     """Print a GET URL that calls FILE's adaptor at URL with ARGS."""
-    from urllib.parse import urlencode
-
     from owt.client import Source, encode_url
 
     kwargs = parse_arguments(args)
     _no_files(kwargs)
     fn_name, fields = _fields(fn_name, **options)
     source = Source(_read_code(file), fn_name or "run")
-    address = encode_url(_url_parts(url).geturl(), source, kwargs, fields)
-    click.echo(address + ("&" + urlencode({"token": token}) if token else ""))
+    click.echo(encode_url(_url_parts(url).geturl(), source, kwargs, fields, token=token))
 
 
 COMMANDS = [call_command, encode_command, url_command, codegen_command]
