@@ -96,6 +96,25 @@ def test_the_readme_signatures(server, tmp_path):
     assert "def generate(client: Client, animal: Animal) -> bytes:" in python
 
 
+def test_the_haskell_module_is_named_after_its_file(server, tmp_path):
+    """GHC finds ``import Endpoints`` in Endpoints.hs: the module takes the file's name, and a
+    file no module can be named after is refused, naming one that can."""
+    assert "\nmodule Api where\n" in codegen(server, "haskell", tmp_path / "Api.hs", "generate")
+    refused = {
+        "lower.hs": "Lower.hs",
+        "my-endpoints.hs": "MyEndpoints.hs",
+        "Endpoints.txt": "Endpoints.hs",
+        "Main.hs": "EndpointsMain.hs",
+        "Owt.hs": "EndpointsOwt.hs",
+    }
+    for name, better in refused.items():
+        command = [*OWT, "codegen", "--lang", "haskell", "--out", str(tmp_path / name)]
+        result = subprocess.run([*command, server.url], capture_output=True, text=True)
+        assert result.returncode == 2, result
+        assert f"write it as {tmp_path / better}" in result.stderr
+        assert not (tmp_path / name).exists()
+
+
 def test_an_unknown_endpoint_is_an_error(server, tmp_path):
     result = subprocess.run(
         [*OWT, "codegen", "--lang", "python", server.url, "nope"],

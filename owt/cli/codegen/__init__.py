@@ -19,9 +19,11 @@ from urllib.parse import unquote, urlsplit
 
 import click
 
+from owt.cli.arguments import interruptible
 from owt.cli.codegen.model import Module, read_endpoints
+from owt.cli.codegen.naming import words
 
-__all__ = ["LANGUAGES", "codegen_command", "generate"]
+__all__ = ["LANGUAGES", "codegen_command", "generate", "haskell_module"]
 
 LANGUAGES = ("haskell", "typescript", "python")
 
@@ -44,10 +46,42 @@ def generate(document: dict[str, Any], url: str, lang: str, **options: Any) -> s
     raise ValueError(f"no generator for {lang!r}: one of {', '.join(LANGUAGES)}")
 
 
-def _haskell_module(out: Path | None) -> str:
-    if out is not None and re.fullmatch(r"[A-Z][A-Za-z0-9_]*", out.stem):
-        return out.stem
-    return "OwtEndpoints"
+#: Module names a generated module cannot take: ``Main`` must define ``main``, ``Owt`` is the
+#: client it imports, ``Prelude`` is every module's.
+_TAKEN_MODULES = {
+    "Main": "a program's main module",
+    "Owt": "the client's module, which it imports",
+    "Prelude": "the module every module imports",
+}
+
+
+def haskell_module(out: Path | None) -> str:
+    """The name of the module written to ``out``: its file's name, since GHC finds ``import
+    Endpoints`` in ``Endpoints.hs`` (``OwtEndpoints`` on stdout). A file name no module can
+    have is a usage error that names one it can."""
+    if out is None:
+        return "OwtEndpoints"
+    stem = out.name.removesuffix(".hs") if out.name.endswith(".hs") else out.stem
+    why = ""
+    if not out.name.endswith(".hs"):
+        why = "a Haskell module's file name ends in .hs"
+    elif not re.fullmatch(r"[A-Z][A-Za-z0-9_']*", stem):
+        why = (
+            "the module is named after the file, for GHC to find `import NAME` in NAME.hs, and "
+            "a module's name starts with a capital letter and holds only letters, digits, _ "
+            "and '"
+        )
+    elif stem in _TAKEN_MODULES:
+        why = f"{stem} is {_TAKEN_MODULES[stem]}"
+    if not why:
+        return stem
+    better = "".join(w.capitalize() for w in words(stem)) or "Endpoints"
+    if not better[0].isalpha() or better in _TAKEN_MODULES:
+        better = "Endpoints" + better
+    raise click.BadParameter(
+        f"{out.name!r}: {why}; write it as {out.with_name(better + '.hs')}, and import {better}",
+        param_hint="--out",
+    )
 
 
 @click.command("codegen")
@@ -57,6 +91,7 @@ def _haskell_module(out: Path | None) -> str:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="File [stdout].")
 @click.option("--auth", metavar="USER:PASSWORD", envvar="OWT_CLIENT_AUTH", help="Basic auth.")
 @click.option("--token", envvar="OWT_CLIENT_TOKEN", help="Bearer token.")
+@interruptible
 def codegen_command(
     url: str,
     endpoints: tuple[str, ...],
@@ -67,11 +102,18 @@ def codegen_command(
 ) -> None:
     """Write typed functions for the endpoints of the server at URL (or the ENDPOINTs named).
 
-    The module is named after --out (Haskell: Endpoints.hs is module Endpoints).
+    Haskell's module is named after --out, for GHC to find it: Endpoints.hs is module
+    Endpoints (OwtEndpoints on stdout).
     """
     import httpx
 
-    parts = urlsplit(url if "://" in url else f"http://{url}")
+    from owt.client.urls import server_url
+
+    module_name = haskell_module(out) if lang == "haskell" else None
+    try:
+        parts = urlsplit(server_url(url))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'URL'")
     root = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
     credentials = None
     if parts.username is not None:
@@ -89,9 +131,11 @@ def codegen_command(
             f"{root}/_owt/openapi.json answered {response.status_code}: {response.text[:300]}"
         )
     try:
-        source = generate(
-            response.json(), root, lang, endpoints=list(endpoints), module_name=_haskell_module(out)
-        )
+        document = response.json()
+    except ValueError as exc:  # not JSON: not an owt server there
+        raise click.ClickException(f"{root}/_owt/openapi.json is not JSON ({exc}): is it owt?")
+    try:
+        source = generate(document, root, lang, endpoints=list(endpoints), module_name=module_name)
     except LookupError as exc:
         raise click.ClickException(str(exc))
     if out is None:
