@@ -88,6 +88,7 @@ EXPECTED = [
 
 def test_python(server, tmp_path):
     codegen(server, "python", tmp_path / "endpoints.py")
+    run([sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache", "."], tmp_path)
     (tmp_path / "main.py").write_text(PYTHON_MAIN)
     mypy = [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "endpoints.py"]
     run([*mypy, "main.py"], tmp_path)

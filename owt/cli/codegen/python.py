@@ -4,7 +4,9 @@
 
 An enum is a ``Literal`` alias, a record a ``TypedDict`` (the JSON object as it comes), a
 streamed result an iterator of its chunks, and a ``bytes`` parameter takes bytes (sent as a
-multipart file part). A parameter with a default is a keyword: left out of the call when not
+multipart file part). The module imports only what it uses.
+
+A parameter with a default is a keyword: left out of the call when not
 given — ``None`` when None cannot be its value or is its default, else ``...``, so that an
 explicit None is sent. Every other value given is sent, None included.
 
@@ -15,6 +17,7 @@ uses (``cast``, ``Client``, ``int``) or like another after spelling (``my-end-po
 
 from __future__ import annotations
 
+import ast
 import keyword
 import unicodedata
 from collections.abc import Mapping
@@ -67,23 +70,7 @@ def py_type(t: Type, *, result: bool = False, names: Mapping[str, str] | None = 
 def render(module: Module) -> str:
     top = Names([*keyword.kwlist, *MODULE_NAMES], same=_nfkc)
     names = {t.name: top.give(t.name) for t in module.types.values()}
-    out = [
-        f'"""The endpoints of {module.url}, typed: written by ``owt codegen --lang python``.',
-        "",
-        "Run it again when they change. Each function takes an ``owt.client.Client``.",
-        '"""',
-        "",
-        "from __future__ import annotations",
-        "",
-        "from collections.abc import Iterator",
-        "from types import EllipsisType",
-        "from typing import Any, Literal, NotRequired, TypedDict, cast",
-        "",
-        "from owt.client import Client",
-        "",
-        f"URL = {module.url!r}",
-        "",
-    ]
+    out = [f"URL = {module.url!r}", ""]
     for t in module.types.values():
         name = names[t.name]
         if t.kind == "enum":
@@ -92,7 +79,60 @@ def render(module: Module) -> str:
             out += ["", *_record(name, t.fields, names), ""]
     for fn in module.functions:
         out += ["", *_function(fn, top.give(snake(fn.name)), names)]
-    return "\n".join(out)
+    head = [
+        f'"""The endpoints of {module.url}, typed: written by ``owt codegen --lang python``.',
+        "",
+        "Run it again when they change. Each function takes an ``owt.client.Client``.",
+        '"""',
+        "",
+        "from __future__ import annotations",
+        "",
+        *_imports("\n".join(out)),
+        "",
+        "from owt.client import Client",
+        "",
+    ]
+    return "\n".join([*head, *out])
+
+
+#: What the module may import, from where; each only when the code uses it.
+_IMPORTS = {
+    "collections.abc": ("Iterator",),
+    "types": ("EllipsisType",),
+    "typing": ("Any", "Literal", "NotRequired", "TypedDict", "cast"),
+}
+
+
+def _imports(code: str) -> list[str]:
+    """The import lines of the names ``code`` uses (a name the module gives to its own
+    endpoint, type or parameter has a mark, ``cast_``, so never reads as the import's)."""
+    used = _names_used(ast.parse(code))
+    lines = []
+    for module, names in _IMPORTS.items():
+        wanted = [name for name in names if name in used]
+        if wanted:
+            lines.append(f"from {module} import {', '.join(wanted)}")
+    return lines
+
+
+def _names_used(tree: ast.AST) -> set[str]:
+    """The names ``tree`` reads, in the types that strings hold too: ``cast("Point", ...)``'s
+    and a functional TypedDict's values (its keys are data)."""
+    used: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            used.add(node.id)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            hints: list[ast.expr] = []
+            if node.func.id == "cast" and node.args:
+                hints = node.args[:1]
+            elif node.func.id == "TypedDict" and len(node.args) > 1:
+                fields = node.args[1]
+                hints = list(fields.values) if isinstance(fields, ast.Dict) else []
+            for hint in hints:
+                if isinstance(hint, ast.Constant) and isinstance(hint.value, str):
+                    used |= _names_used(ast.parse(hint.value, mode="eval"))
+    return used
 
 
 def _record(name: str, fields: tuple[Field, ...], names: Mapping[str, str]) -> list[str]:
@@ -123,8 +163,6 @@ def _convert(t: Type, names: Mapping[str, str]) -> str:
         return f"{t.kind}(_result)"
     if t.kind == "bool":
         return 'bool(_result == "True")'
-    if t.kind == "none":
-        return "None"
     if t.kind == "any":  # already Any: a cast would be redundant
         return "_result"
     return f"cast({py_type(t, result=True, names=names)!r}, _result)"
@@ -158,11 +196,8 @@ def _function(fn: Function, name: str, types: Mapping[str, str]) -> list[str]:
         if item is None:  # a chunk is already str | bytes
             item, each = "str | bytes", [f"    yield from {endpoint}.stream(**_kwargs)"]
         return [f"def {name}({params}) -> Iterator[{item}]:", doc, *lines, *each, ""]
-    return [
-        f"def {name}({params}) -> {py_type(fn.result, result=True, names=types)}:",
-        doc,
-        *lines,
-        f"    _result = {endpoint}(**_kwargs)",
-        f"    return {_convert(fn.result, types)}",
-        "",
-    ]
+    call = [f"    _result = {endpoint}(**_kwargs)", f"    return {_convert(fn.result, types)}"]
+    if fn.result.kind == "none":  # a function of no result returns nothing
+        call = [f"    {endpoint}(**_kwargs)"]
+    hint = py_type(fn.result, result=True, names=types)
+    return [f"def {name}({params}) -> {hint}:", doc, *lines, *call, ""]
