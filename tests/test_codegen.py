@@ -22,8 +22,10 @@ from conftest import OWT, ROOT, OwtProcess, require
 
 CODEGEN = ROOT / "tests" / "codegen"
 REGISTERED = ["total", "scale", "shout", "is-even", "point", "info", "pick", "count", "nothing"]
-REGISTERED += ["size-of", "checksum", "distance", "maybe-size"]
+REGISTERED += ["size-of", "checksum", "distance", "maybe-size", "walk"]
 TSC = ROOT / "clients" / "js" / "node_modules" / ".bin" / "tsc"
+#: ``walk(2)``'s records, each decoded from the JSON line the server streamed it as.
+WALKED = [{"x": 0, "y": 0, "label": ""}, {"x": 1, "y": -1, "label": ""}]
 
 
 def picture(animal: str) -> bytes:
@@ -177,6 +179,9 @@ HASKELL_MAIN = (
   distance c (Point 3 4 Nothing) (Just (Point 1 1 (Just "o"))) >>= print
   maybeSize c Nothing >>= print
   maybeSize c (Just (BS.pack [0, 1])) >>= print
+  walked <- newIORef []
+  walk c 2 (\\p -> modifyIORef walked (p :))
+  readIORef walked >>= print . reverse
 """
 )
 
@@ -213,12 +218,14 @@ def test_haskell(server, tmp_path):
         "5",
         "-1",
         "2",
+        '[Point {pointX = 0, pointY = 0, pointLabel = Just ""},'
+        'Point {pointX = 1, pointY = -1, pointLabel = Just ""}]',
     ]
 
 
 TYPESCRIPT_MAIN = """\
 import { server, generate, total, scale, shout, isEven, point, info, pick, count, nothing,
-  sizeOf, checksum, distance, maybeSize } from "./endpoints.js";
+  sizeOf, checksum, distance, maybeSize, walk } from "./endpoints.js";
 import type { Point, Info } from "./endpoints.js";
 
 declare const process: { argv: string[] };
@@ -229,6 +236,8 @@ const i: Info = await info("ann", ["large", "small"]);
 let streamed = "";
 for await (const chunk of count(3)) streamed += chunk;
 const none: void = await nothing();
+const walked: Point[] = [];
+for await (const step of walk(2)) walked.push(step);
 console.log(JSON.stringify([
   [picture.length, String.fromCharCode(picture[0], picture[1])],
   await total([1, 2, 3]), await total([1, 2, 3], 10), await scale(1.5), await shout("hi"),
@@ -236,7 +245,7 @@ console.log(JSON.stringify([
   await sizeOf(new TextEncoder().encode("h\u00e9llo")), await checksum(new Uint8Array([255, 1])),
   await checksum(new Uint8Array([1]), new Uint8Array([254]), "s"), await distance({ x: 3, y: 4 }),
   await distance({ x: 3, y: 4 }, { x: 1, y: 1, label: "o" }),
-  await maybeSize(null), await maybeSize(new Uint8Array([0, 1])),
+  await maybeSize(null), await maybeSize(new Uint8Array([0, 1])), walked,
 ]));
 """
 
@@ -286,6 +295,7 @@ def test_typescript(server, tmp_path):
         5,
         -1,
         2,
+        WALKED,
     ]
 
 
@@ -302,6 +312,7 @@ with Client(sys.argv[1]) as c:
     info: e.Info = e.info(c, "ann", ["large", "small"])
     size: e.Sizes = e.pick(c)
     e.nothing(c)  # returns None (mypy: a value of None is not to be used)
+    walked: list[e.Point] = list(e.walk(c, 2))
     print(repr([
         picture, e.total(c, [1, 2, 3]), e.total(c, [1, 2, 3], start=10), e.scale(c, 1.5),
         e.shout(c, "hi"), e.shout(c, "hi", loud=False), e.is_even(c, 4), point, info, size,
@@ -309,7 +320,7 @@ with Client(sys.argv[1]) as c:
         e.checksum(c, bytes([255, 1])), e.checksum(c, bytes([1]), salt=bytes([254]), label="s"),
         e.distance(c, {"x": 3, "y": 4}),
         e.distance(c, {"x": 3, "y": 4}, b={"x": 1, "y": 1, "label": "o"}),
-        e.maybe_size(c, None), e.maybe_size(c, bytes([0, 1])),
+        e.maybe_size(c, None), e.maybe_size(c, bytes([0, 1])), walked,
     ]))
 """
 
@@ -347,6 +358,7 @@ def test_python(server, tmp_path):
             5,
             -1,
             2,
+            WALKED,
         ]
     )
 

@@ -78,3 +78,9 @@ def distance(a: Point, b: Point | None = None) -> int:
     """Records as parameters: the generated clients send them as JSON objects."""
     b = b or Point(0, 0)
     return abs(a.x - b.x) + abs(a.y - b.y)
+
+
+def walk(n: int) -> Iterator[Point]:
+    """Records streamed: the server sends each as a JSON line, the clients give it decoded."""
+    for i in range(n):
+        yield Point(i, -i)

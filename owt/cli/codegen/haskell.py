@@ -4,9 +4,11 @@
 
 An enum (``Literal["cat", "dog"]``) is a sum type with JSON instances; a record (a dataclass
 or TypedDict) a Haskell record whose fields carry its name (``pointX``); a parameter with a
-default is a ``Maybe``; a streamed result takes a callback per chunk. A ``bytes`` parameter
-takes a ``ByteString``, sent as a file part of a multipart body (``owtFilesAt``); bytes
-inside a list or a record take ``Text`` (their UTF-8 bytes), since they travel as JSON.
+default is a ``Maybe``; a streamed result takes a callback per chunk — per item, decoded,
+where the server streams its items as JSON lines (numbers, lists, dicts, records). A
+``bytes`` parameter takes a ``ByteString``, sent as a file part of a multipart body
+(``owtFilesAt``); bytes inside a list or a record take ``Text`` (their UTF-8 bytes), since
+they travel as JSON.
 
 Names never clash: the module imports ``Data.Aeson``, ``Data.Maybe`` and most of ``Owt``
 qualified, and a name like one of the Prelude's, ``Data.Aeson``'s or ``Owt``'s (which the
@@ -28,7 +30,7 @@ from owt.cli.codegen.naming import Names, words
 __all__ = ["hs_type", "lower_camel", "render", "upper_camel"]
 
 #: The parameters every generated function has besides the endpoint's.
-OWN = ("client", "onChunk")
+OWN = ("client", "onChunk", "onItem")
 
 
 def lower_camel(name: str) -> str:
@@ -138,6 +140,8 @@ def render(module: Module, module_name: str = "OwtEndpoints") -> str:
         code += _enum(t, scope) if t.kind == "enum" else _record(t, scope)
     for fn, name in zip(module.functions, scope.functions, strict=True):
         code += _function(fn, name, scope)
+    if any(fn.stream and fn.result.json_lines for fn in module.functions):
+        code += JSON_LINES
     return "\n".join([*out, *_imports("\n".join(code)), "", *code])
 
 
@@ -146,6 +150,7 @@ _IMPORTS = [
     ("import Data.Aeson (Value)", r"Value(?![\w'])"),
     ("import qualified Data.Aeson as A", r"A\.\w"),
     ("import qualified Data.ByteString as BS", r"BS\.\w"),
+    ("import Data.IORef (newIORef, readIORef, writeIORef)", r"newIORef"),
     ("import qualified Data.Maybe as M", r"M\.\w"),
     ("import Data.Text (Text)", r"Text(?![\w'])"),
     ("import Owt (OwtClient)", r"OwtClient(?![\w'])"),
@@ -262,6 +267,13 @@ def _function(fn: Function, name: str, scope: _Scope) -> list[str]:
     if files:
         body += " " + _files(files, args)
     lines = [f"-- | POST {fn.path}" + (f": {fn.summary}" if fn.summary else "")]
+    if fn.stream and fn.result.json_lines:  # a callback per item, decoded from its line
+        item = _atom(hs_type(fn.result, names=scope.types))
+        types += [f"({item} -> IO ())", "IO ()"]
+        lines += [f"{name} :: " + " -> ".join(types)]
+        call = f"O.{stream_at}{method} {path} {body} chunk_ client"
+        lines += [f"{head} onItem = jsonLines_ onItem (\\chunk_ -> {call})", ""]
+        return lines
     if fn.stream:
         types += ["(BS.ByteString -> IO ())", "IO ()"]
         lines += [f"{name} :: " + " -> ".join(types)]
@@ -273,3 +285,23 @@ def _function(fn: Function, name: str, scope: _Scope) -> list[str]:
     then = "" if reader == "pure" else f" >>= {reader}"
     lines += [f"{head} = O.{at}{method} {path} {body} client{then}", ""]
     return lines
+
+
+#: Reads a stream of JSON lines (NDJSON), which chunks may split anywhere: each line's item,
+#: decoded (a line that is not the JSON expected throws ``bad_result``), to the callback.
+JSON_LINES = [
+    "-- | Each line of a streamed NDJSON body, decoded, to @onItem_@.",
+    "jsonLines_ :: A.FromJSON a => (a -> IO ()) -> ((BS.ByteString -> IO ()) -> IO ()) -> IO ()",
+    "jsonLines_ onItem_ stream_ = do",
+    "  rest_ <- newIORef BS.empty",
+    "  let item_ line_ = if BS.all (`elem` [9, 10, 13, 32]) line_",
+    "        then pure ()",
+    "        else O.jsonBody line_ >>= onItem_",
+    "  stream_ $ \\chunk_ -> do",
+    "    pending_ <- readIORef rest_",
+    "    let (lines_, partial_) = BS.spanEnd (/= 10) (pending_ <> chunk_)",
+    "    writeIORef rest_ partial_",
+    "    mapM_ item_ (BS.split 10 lines_)",
+    "  readIORef rest_ >>= item_",
+    "",
+]

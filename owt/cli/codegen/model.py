@@ -43,6 +43,15 @@ class Type:
     values: tuple[str, ...] = ()
     fields: tuple[Field, ...] = ()
 
+    @property
+    def json_lines(self) -> bool:
+        """Whether the server streams items of this type as JSON lines (NDJSON, one item a
+        line) rather than as text or bytes: numbers, booleans, lists, dicts, records."""
+        inner = self.item if self.kind == "optional" and self.item is not None else self
+        if inner.kind == "enum":
+            return not any(isinstance(v, str) for v in inner.values)
+        return inner.kind in ("int", "float", "bool", "json", "list", "record")
+
 
 @dataclass(frozen=True)
 class Function:

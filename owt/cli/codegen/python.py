@@ -3,8 +3,9 @@
     def generate(client: Client, animal: Animal) -> bytes
 
 An enum is a ``Literal`` alias, a record a ``TypedDict`` (the JSON object as it comes), a
-streamed result an iterator of its chunks, and a ``bytes`` parameter takes bytes (sent as a
-multipart file part). The module imports only what it uses.
+streamed result an iterator of its chunks — of its items, decoded, where the server streams
+them as JSON lines (numbers, lists, dicts, records) — and a ``bytes`` parameter takes bytes
+(sent as a multipart file part). The module imports only what it uses.
 
 A parameter with a default is a keyword: left out of the call when not
 given — ``None`` when None cannot be its value or is its default, else ``...``, so that an
@@ -193,7 +194,11 @@ def _function(fn: Function, name: str, types: Mapping[str, str]) -> list[str]:
         item = {"str": "str", "bytes": "bytes"}.get(fn.result.kind)
         each = [f"    for _chunk in {endpoint}.stream(**_kwargs):"]
         each += [f"        yield cast({item!r}, _chunk)"]
-        if item is None:  # a chunk is already str | bytes
+        if fn.result.json_lines:  # the server streams each item as a JSON line
+            item = py_type(fn.result, result=True, names=types)
+            each = [f"    for _item in {endpoint}.items(**_kwargs):"]
+            each += [f"        yield cast({item!r}, _item)"]
+        elif item is None:  # a chunk is already str | bytes
             item, each = "str | bytes", [f"    yield from {endpoint}.stream(**_kwargs)"]
         return [f"def {name}({params}) -> Iterator[{item}]:", doc, *lines, *each, ""]
     call = [f"    _result = {endpoint}(**_kwargs)", f"    return {_convert(fn.result, types)}"]

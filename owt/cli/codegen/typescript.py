@@ -3,7 +3,9 @@
     export async function generate(animal: "cat" | "dog"): Promise<Uint8Array>
 
 An enum is a string union (written out in parameters, named elsewhere); a record an
-interface; a parameter with a default is optional; a streamed result an async generator.
+interface; a parameter with a default is optional; a streamed result an async generator of
+its chunks — of its items, decoded, where the server streams them as JSON lines (numbers,
+lists, dicts, records).
 ``server.url`` and ``server.options`` (``token``, ``auth``, ``headers``) set where and how.
 
 A ``bytes`` parameter takes a ``Uint8Array``: ``endpoint()`` of ``owt-client`` sends it as a
@@ -34,7 +36,10 @@ RESERVED = frozenset([
 #: Values the module imports or reads: no function or parameter takes their names.
 VALUES = ("endpoint", "endpointStream", "server", "undefined", "NaN", "Infinity", "eval")
 #: Locals of a function's body, and globals it reads.
-LOCALS = ("result", "chunk", "arguments", "Number", "String")
+LOCALS = (
+    "result", "chunk", "rest", "lines", "line", "arguments", "Number", "String", "JSON",
+    "TextDecoder",
+)  # fmt: skip
 #: Types the module imports or reads: no interface or union takes their names.
 TYPES = ("CallOptions", "Record", "Promise", "AsyncGenerator", "Uint8Array", "Array", "String")
 
@@ -136,6 +141,8 @@ def _function(fn: Function, name: str, types: Mapping[str, str]) -> list[str]:
         kwargs = "{}"
     url = f"server.url + {json.dumps(fn.path)}"
     doc = f"/** POST {fn.path}" + (f": {fn.summary}" if fn.summary else "") + " */"
+    if fn.stream and fn.result.json_lines:
+        return [doc, *_json_lines(fn, name, params, f"{url}, {kwargs}", types)]
     if fn.stream:
         item = "string" if fn.result.kind == "str" else "Uint8Array"
         if fn.result.kind not in ("str", "bytes"):
@@ -155,6 +162,26 @@ def _function(fn: Function, name: str, types: Mapping[str, str]) -> list[str]:
         f"export async function {name}({params}): Promise<{result}> {{",
         f"  const result: unknown = await endpoint({url}, {kwargs}, server.options);",
         f"  return {_convert(fn.result, types)};",
+        "}",
+        "",
+    ]
+
+
+def _json_lines(
+    fn: Function, name: str, params: str, arguments: str, types: Mapping[str, str]
+) -> list[str]:
+    """A stream of JSON lines (NDJSON): each line's item, decoded, as its line completes."""
+    item = ts_type(fn.result, result=True, names=types)
+    return [
+        f"export async function* {name}({params}): AsyncGenerator<{item}> {{",
+        '  let rest = "";',
+        f"  for await (const chunk of endpointStream({arguments}, server.options)) {{",
+        '    const text = typeof chunk === "string" ? chunk : new TextDecoder().decode(chunk);',
+        '    const lines = (rest + text).split("\\n");',
+        '    rest = lines.pop() ?? "";',
+        f"    for (const line of lines) if (line.trim()) yield JSON.parse(line) as {item};",
+        "  }",
+        f"  if (rest.trim()) yield JSON.parse(rest) as {item};",
         "}",
         "",
     ]
