@@ -22,7 +22,7 @@ from conftest import OWT, ROOT, OwtProcess, require
 
 CODEGEN = ROOT / "tests" / "codegen"
 REGISTERED = ["total", "scale", "shout", "is-even", "point", "info", "pick", "count", "nothing"]
-REGISTERED += ["size-of", "checksum", "distance", "maybe-size", "walk"]
+REGISTERED += ["size-of", "checksum", "distance", "maybe-size", "walk", "level", "workers"]
 TSC = ROOT / "clients" / "js" / "node_modules" / ".bin" / "tsc"
 #: ``walk(2)``'s records, each decoded from the JSON line the server streamed it as.
 WALKED = [{"x": 0, "y": 0, "label": ""}, {"x": 1, "y": -1, "label": ""}]
@@ -182,6 +182,9 @@ HASKELL_MAIN = (
   walked <- newIORef []
   walk c 2 (\\p -> modifyIORef walked (p :))
   readIORef walked >>= print . reverse
+  level c Nothing >>= print
+  level c (Just Level3) >>= print
+  mapM (workers c) [minBound .. maxBound] >>= print
 """
 )
 
@@ -220,13 +223,16 @@ def test_haskell(server, tmp_path):
         "2",
         '[Point {pointX = 0, pointY = 0, pointLabel = Just ""},'
         'Point {pointX = 1, pointY = -1, pointLabel = Just ""}]',
+        "Level2",
+        "Level1",
+        "[Auto,WorkersTrue,Workers0]",
     ]
 
 
 TYPESCRIPT_MAIN = """\
 import { server, generate, total, scale, shout, isEven, point, info, pick, count, nothing,
-  sizeOf, checksum, distance, maybeSize, walk } from "./endpoints.js";
-import type { Point, Info } from "./endpoints.js";
+  sizeOf, checksum, distance, maybeSize, walk, level, workers } from "./endpoints.js";
+import type { Point, Info, Level, Workers } from "./endpoints.js";
 
 declare const process: { argv: string[] };
 server.url = process.argv[2];
@@ -238,6 +244,8 @@ for await (const chunk of count(3)) streamed += chunk;
 const none: void = await nothing();
 const walked: Point[] = [];
 for await (const step of walk(2)) walked.push(step);
+const levels: Level[] = [await level(), await level(3)];
+const modes: Workers[] = [await workers(0), await workers("auto"), await workers(true)];
 console.log(JSON.stringify([
   [picture.length, String.fromCharCode(picture[0], picture[1])],
   await total([1, 2, 3]), await total([1, 2, 3], 10), await scale(1.5), await shout("hi"),
@@ -245,7 +253,7 @@ console.log(JSON.stringify([
   await sizeOf(new TextEncoder().encode("h\u00e9llo")), await checksum(new Uint8Array([255, 1])),
   await checksum(new Uint8Array([1]), new Uint8Array([254]), "s"), await distance({ x: 3, y: 4 }),
   await distance({ x: 3, y: 4 }, { x: 1, y: 1, label: "o" }),
-  await maybeSize(null), await maybeSize(new Uint8Array([0, 1])), walked,
+  await maybeSize(null), await maybeSize(new Uint8Array([0, 1])), walked, levels, modes,
 ]));
 """
 
@@ -296,6 +304,8 @@ def test_typescript(server, tmp_path):
         -1,
         2,
         WALKED,
+        [2, 1],
+        ["auto", True, 0],
     ]
 
 
@@ -313,6 +323,8 @@ with Client(sys.argv[1]) as c:
     size: e.Sizes = e.pick(c)
     e.nothing(c)  # returns None (mypy: a value of None is not to be used)
     walked: list[e.Point] = list(e.walk(c, 2))
+    levels: list[e.Level] = [e.level(c), e.level(c, level=3)]
+    modes: list[e.Workers] = [e.workers(c, w) for w in (0, "auto", True)]
     print(repr([
         picture, e.total(c, [1, 2, 3]), e.total(c, [1, 2, 3], start=10), e.scale(c, 1.5),
         e.shout(c, "hi"), e.shout(c, "hi", loud=False), e.is_even(c, 4), point, info, size,
@@ -320,7 +332,7 @@ with Client(sys.argv[1]) as c:
         e.checksum(c, bytes([255, 1])), e.checksum(c, bytes([1]), salt=bytes([254]), label="s"),
         e.distance(c, {"x": 3, "y": 4}),
         e.distance(c, {"x": 3, "y": 4}, b={"x": 1, "y": 1, "label": "o"}),
-        e.maybe_size(c, None), e.maybe_size(c, bytes([0, 1])), walked,
+        e.maybe_size(c, None), e.maybe_size(c, bytes([0, 1])), walked, levels, modes,
     ]))
 """
 
@@ -359,6 +371,8 @@ def test_python(server, tmp_path):
             -1,
             2,
             WALKED,
+            [2, 1],
+            ["auto", True, 0],
         ]
     )
 

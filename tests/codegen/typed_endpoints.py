@@ -84,3 +84,13 @@ def walk(n: int) -> Iterator[Point]:
     """Records streamed: the server sends each as a JSON line, the clients give it decoded."""
     for i in range(n):
         yield Point(i, -i)
+
+
+def level(level: Literal[1, 2, 3] = 1) -> Literal[1, 2, 3]:
+    """Numbers as a Literal: sent as numbers, read back from the result's text."""
+    return 1 if level == 3 else 2 if level == 1 else 3
+
+
+def workers(workers: Literal[0, "auto", True]) -> Literal[0, "auto", True]:
+    """A Literal of mixed values: each sent as itself, read back from the result's text."""
+    return "auto" if workers == 0 else True if workers == "auto" else 0

@@ -2,13 +2,13 @@
 
     generate :: OwtClient -> Animal -> IO ByteString
 
-An enum (``Literal["cat", "dog"]``) is a sum type with JSON instances; a record (a dataclass
-or TypedDict) a Haskell record whose fields carry its name (``pointX``); a parameter with a
-default is a ``Maybe``; a streamed result takes a callback per chunk — per item, decoded,
-where the server streams its items as JSON lines (numbers, lists, dicts, records). A
-``bytes`` parameter takes a ``ByteString``, sent as a file part of a multipart body
-(``owtFilesAt``); bytes inside a list or a record take ``Text`` (their UTF-8 bytes), since
-they travel as JSON.
+An enum (``Literal["cat", "dog"]``, ``Literal[1, 2]``, mixed) is a sum type with JSON
+instances; a record (a dataclass or TypedDict) a Haskell record whose fields carry its name
+(``pointX``); a parameter with a default is a ``Maybe``; a streamed result takes a callback
+per chunk — per item, decoded, where the server streams its items as JSON lines (numbers,
+lists, dicts, records). A ``bytes`` parameter takes a ``ByteString``, sent as a file part of
+a multipart body (``owtFilesAt``); bytes inside a list or a record take ``Text`` (their
+UTF-8 bytes), since they travel as JSON.
 
 Names never clash: the module imports ``Data.Aeson``, ``Data.Maybe`` and most of ``Owt``
 qualified, and a name like one of the Prelude's, ``Data.Aeson``'s or ``Owt``'s (which the
@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping
 
 from owt.cli.codegen.haskell_names import KEYWORDS, LOWER, UPPER
-from owt.cli.codegen.model import Field, Function, Module, Type
+from owt.cli.codegen.model import Field, Function, Module, Scalar, Type, value_text
 from owt.cli.codegen.naming import Names, words
 
 __all__ = ["hs_type", "lower_camel", "render", "upper_camel"]
@@ -111,8 +111,8 @@ class _Scope:
                 }
         self.functions = [self.lower.give(lower_camel(fn.name)) for fn in module.functions]
 
-    def _constructor(self, t: Type, value: str) -> str:
-        name = upper_camel(value)
+    def _constructor(self, t: Type, value: Scalar) -> str:
+        name = upper_camel(_spelled(value))
         if not name or name[0].isdigit() or name in self.upper.reserved:
             name = self.types[t.name] + (name or "Empty")
         elif self.upper.same(name) in self.upper.taken:
@@ -123,6 +123,13 @@ class _Scope:
         """Parameters shadow no top-level name (``-Wname-shadowing``) nor each other."""
         scope = Names([*self.lower.reserved, *self.lower.taken], mark="'")
         return {p.name: scope.give(lower_camel(p.name)) for p in fn.params}
+
+
+def _spelled(value: Scalar) -> str:
+    """A Literal's value as words for a constructor's name (``-1.5`` → ``minus 1 point 5``)."""
+    if isinstance(value, str):
+        return value
+    return repr(value).replace("-", "minus ").replace(".", " point ")
 
 
 def render(module: Module, module_name: str = "OwtEndpoints") -> str:
@@ -171,20 +178,50 @@ def _imports(code: str) -> list[str]:
 def _enum(t: Type, scope: _Scope) -> list[str]:
     name = scope.types[t.name]
     pairs = list(zip(scope.constructors[t.name], t.values, strict=True))
-    return [
+    lines = [
         f"data {name} = " + " | ".join(scope.constructors[t.name]),
         "  deriving (Eq, Ord, Show, Read, Enum, Bounded)",
         "",
         f"instance A.ToJSON {name} where",
         "  toJSON x_ = case x_ of",
-        *[f"    {n} -> A.String {_string(v)}" for n, v in pairs],
+        *[f"    {n} -> {_json_value(v)}" for n, v in pairs],
         "",
         f"instance A.FromJSON {name} where",
-        f"  parseJSON = A.withText {_string(name)} $ \\t_ -> case t_ of",
-        *[f"    {_string(v)} -> pure {n}" for n, v in pairs],
-        f'    _ -> fail ("unexpected {name}: " ++ show t_)',
+    ]
+    if t.textual:
+        lines += [
+            f"  parseJSON = A.withText {_string(name)} $ \\t_ -> case t_ of",
+            *[f"    {_string(str(v))} -> pure {n}" for n, v in pairs],
+            f'    _ -> fail ("unexpected {name}: " ++ show t_)',
+            "",
+        ]
+        return lines
+    # A value in JSON, or as the text the server answers a result with ("1", "True").
+    patterns: dict[str, str] = {}
+    for n, v in pairs:
+        patterns.setdefault(_json_value(v), n)
+    for n, v in pairs:
+        text = value_text(v)
+        if text is not None:
+            patterns.setdefault(f"A.String {_string(text)}", n)
+    return [
+        *lines,
+        "  parseJSON v_ = case v_ of",
+        *[f"    {pattern} -> pure {n}" for pattern, n in patterns.items()],
+        f'    _ -> fail ("unexpected {name}: " ++ show v_)',
         "",
     ]
+
+
+def _json_value(value: Scalar) -> str:
+    """A Literal's value as an aeson ``Value`` (an expression, and a pattern)."""
+    if value is None:
+        return "A.Null"
+    if isinstance(value, bool):
+        return f"A.Bool {value}"
+    if isinstance(value, str):
+        return f"A.String {_string(value)}"
+    return f"A.Number ({value!r})" if value < 0 else f"A.Number {value!r}"
 
 
 def _string(value: str) -> str:

@@ -14,9 +14,12 @@ from typing import Any
 
 from owt.cli.codegen.naming import words
 
-__all__ = ["Field", "Function", "Module", "Type", "read_endpoints", "words"]
+__all__ = ["Field", "Function", "Module", "Scalar", "Type", "read_endpoints", "value_text", "words"]
 
 OCTETS = "application/octet-stream"
+
+#: A value a ``Literal`` may hold, as JSON carries it.
+Scalar = str | int | float | bool | None
 
 
 @dataclass(frozen=True)
@@ -34,14 +37,20 @@ class Field:
 @dataclass(frozen=True)
 class Type:
     """One of: ``int float bool str bytes none any json`` (a JSON object of any shape),
-    ``list`` (of ``item``), ``optional`` (``item`` or nothing), ``enum`` (one of ``values``,
-    named ``name``) or ``record`` (``fields``, named ``name``)."""
+    ``list`` (of ``item``), ``optional`` (``item`` or nothing), ``enum`` (one of ``values``:
+    a ``Literal``'s strings, numbers, booleans or None, named ``name``) or ``record``
+    (``fields``, named ``name``)."""
 
     kind: str
     item: Type | None = None
     name: str = ""
-    values: tuple[str, ...] = ()
+    values: tuple[Scalar, ...] = ()
     fields: tuple[Field, ...] = ()
+
+    @property
+    def textual(self) -> bool:
+        """An enum of strings only: its values are their own text (a result's too)."""
+        return all(isinstance(v, str) for v in self.values)
 
     @property
     def json_lines(self) -> bool:
@@ -51,6 +60,12 @@ class Type:
         if inner.kind == "enum":
             return not any(isinstance(v, str) for v in inner.values)
         return inner.kind in ("int", "float", "bool", "json", "list", "record")
+
+
+def value_text(value: Scalar) -> str | None:
+    """The text the server answers a ``Literal`` value with, as a result (SPEC §4: ``str`` as
+    itself, numbers and booleans as Python writes them, None as no body at all)."""
+    return None if value is None else value if isinstance(value, str) else repr(value)
 
 
 @dataclass(frozen=True)
@@ -91,7 +106,8 @@ class Module:
 
 
 def _shape(t: Type) -> tuple[Any, ...]:
-    return (t.kind, t.values, tuple((f.name, f.type, f.required) for f in t.fields))
+    values = tuple((type(v).__name__, v) for v in t.values)  # 1 and True are two values
+    return (t.kind, values, tuple((f.name, f.type, f.required) for f in t.fields))
 
 
 def read_endpoints(document: dict[str, Any], url: str, only: list[str] | None = None) -> Module:
@@ -149,7 +165,7 @@ def _type(module: Module, schema: dict[str, Any], wanted: str) -> Type:
     kind = schema.get("type")
     if "enum" in schema:
         values = schema["enum"]
-        if values and all(isinstance(v, str) for v in values):
+        if values and all(isinstance(v, str | int | float | bool) or v is None for v in values):
             return module.name_type(
                 schema.get("title") or wanted, Type("enum", values=tuple(values))
             )

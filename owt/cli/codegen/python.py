@@ -2,10 +2,11 @@
 
     def generate(client: Client, animal: Animal) -> bytes
 
-An enum is a ``Literal`` alias, a record a ``TypedDict`` (the JSON object as it comes), a
-streamed result an iterator of its chunks — of its items, decoded, where the server streams
-them as JSON lines (numbers, lists, dicts, records) — and a ``bytes`` parameter takes bytes
-(sent as a multipart file part). The module imports only what it uses.
+An enum is a ``Literal`` alias (of strings, numbers, booleans, None), a record a
+``TypedDict`` (the JSON object as it comes), a streamed result an iterator of its chunks —
+of its items, decoded, where the server streams them as JSON lines (numbers, lists, dicts,
+records) — and a ``bytes`` parameter takes bytes (sent as a multipart file part). The
+module imports only what it uses.
 
 A parameter with a default is a keyword: left out of the call when not
 given — ``None`` when None cannot be its value or is its default, else ``...``, so that an
@@ -23,7 +24,7 @@ import keyword
 import unicodedata
 from collections.abc import Mapping
 
-from owt.cli.codegen.model import Field, Function, Module, Type
+from owt.cli.codegen.model import Field, Function, Module, Type, value_text
 from owt.cli.codegen.naming import Names, words
 
 __all__ = ["py_type", "render", "snake"]
@@ -166,7 +167,11 @@ def _convert(t: Type, names: Mapping[str, str]) -> str:
         return 'bool(_result == "True")'
     if t.kind == "any":  # already Any: a cast would be redundant
         return "_result"
-    return f"cast({py_type(t, result=True, names=names)!r}, _result)"
+    hint = py_type(t, result=True, names=names)
+    if t.kind == "enum" and not t.textual:  # the server answers a value with its text
+        texts = ", ".join(f"{value_text(v)!r}: {v!r}" for v in t.values if v is not None)
+        return f"cast({hint!r}, {{{texts}}}.get(_result, _result))"
+    return f"cast({hint!r}, _result)"
 
 
 def _function(fn: Function, name: str, types: Mapping[str, str]) -> list[str]:

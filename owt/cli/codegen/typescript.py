@@ -2,10 +2,10 @@
 
     export async function generate(animal: "cat" | "dog"): Promise<Uint8Array>
 
-An enum is a string union (written out in parameters, named elsewhere); a record an
-interface; a parameter with a default is optional; a streamed result an async generator of
-its chunks — of its items, decoded, where the server streams them as JSON lines (numbers,
-lists, dicts, records).
+An enum is a union of literal types (``"cat" | "dog"``, ``1 | 2``; written out in
+parameters, named elsewhere); a record an interface; a parameter with a default is optional;
+a streamed result an async generator of its chunks — of its items, decoded, where the server
+streams them as JSON lines (numbers, lists, dicts, records).
 ``server.url`` and ``server.options`` (``token``, ``auth``, ``headers``) set where and how.
 
 A ``bytes`` parameter takes a ``Uint8Array``: ``endpoint()`` of ``owt-client`` sends it as a
@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from owt.cli.codegen.model import Field, Function, Module, Type
+from owt.cli.codegen.model import Field, Function, Module, Type, value_text
 from owt.cli.codegen.naming import Names, words
 
 __all__ = ["camel", "render", "ts_type"]
@@ -125,7 +125,15 @@ def _convert(t: Type, names: Mapping[str, str]) -> str:
         return "String(result)"
     if t.kind == "none":
         return "undefined"
-    return f"result as {ts_type(t, result=True, names=names)}"
+    hint = ts_type(t, result=True, names=names)
+    if t.kind == "enum" and not t.textual:  # the server answers a value with its text
+        # A None result is no body at all, which the JS client reads as null.
+        texts = ", ".join(
+            f"{json.dumps('null' if v is None else value_text(v))}: {json.dumps(v)}"
+            for v in t.values
+        )
+        return f"({{ {texts} }} as Record<string, {hint}>)[String(result)]"
+    return f"result as {hint}"
 
 
 def _function(fn: Function, name: str, types: Mapping[str, str]) -> list[str]:
