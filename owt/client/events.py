@@ -187,12 +187,6 @@ class JsonLines:
 
 def sse_failure(content_type: str | None, partial: bytes) -> StreamFailed | None:
     """The ``event: error`` in the part of an SSE body that arrived before it was cut."""
-    if _media(content_type) != "text/event-stream":
-        return None
-    reader = EventReader()
-    try:
-        for line in partial.decode("utf-8", "replace").splitlines():
-            reader.feed(line)
-    except StreamFailed as failed:
-        return failed
-    return None
+    watch = FailureWatch(content_type)
+    watch.feed(partial)
+    return watch.failure
