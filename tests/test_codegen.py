@@ -23,6 +23,7 @@ from conftest import OWT, ROOT, OwtProcess, require
 CODEGEN = ROOT / "tests" / "codegen"
 REGISTERED = ["total", "scale", "shout", "is-even", "point", "info", "pick", "count", "nothing"]
 REGISTERED += ["size-of", "checksum", "distance", "maybe-size", "walk", "level", "workers"]
+REGISTERED += ["maybe-flag", "maybe-half"]
 TSC = ROOT / "clients" / "js" / "node_modules" / ".bin" / "tsc"
 #: ``walk(2)``'s records, each decoded from the JSON line the server streamed it as.
 WALKED = [{"x": 0, "y": 0, "label": ""}, {"x": 1, "y": -1, "label": ""}]
@@ -185,6 +186,8 @@ HASKELL_MAIN = (
   level c Nothing >>= print
   level c (Just Level3) >>= print
   mapM (workers c) [minBound .. maxBound] >>= print
+  mapM (maybeFlag c) [Nothing, Just 3, Just (-3)] >>= print
+  mapM (maybeHalf c) [Nothing, Just 3] >>= print
 """
 )
 
@@ -226,12 +229,15 @@ def test_haskell(server, tmp_path):
         "Level2",
         "Level1",
         "[Auto,WorkersTrue,Workers0]",
+        "[Nothing,Just True,Just False]",
+        "[Nothing,Just 1.5]",
     ]
 
 
 TYPESCRIPT_MAIN = """\
 import { server, generate, total, scale, shout, isEven, point, info, pick, count, nothing,
-  sizeOf, checksum, distance, maybeSize, walk, level, workers } from "./endpoints.js";
+  sizeOf, checksum, distance, maybeSize, walk, level, workers, maybeFlag, maybeHalf,
+} from "./endpoints.js";
 import type { Point, Info, Level, Workers } from "./endpoints.js";
 
 declare const process: { argv: string[] };
@@ -254,6 +260,8 @@ console.log(JSON.stringify([
   await checksum(new Uint8Array([1]), new Uint8Array([254]), "s"), await distance({ x: 3, y: 4 }),
   await distance({ x: 3, y: 4 }, { x: 1, y: 1, label: "o" }),
   await maybeSize(null), await maybeSize(new Uint8Array([0, 1])), walked, levels, modes,
+  [await maybeFlag(), await maybeFlag(3), await maybeFlag(-3)],
+  [await maybeHalf(), await maybeHalf(3)],
 ]));
 """
 
@@ -306,6 +314,8 @@ def test_typescript(server, tmp_path):
         WALKED,
         [2, 1],
         ["auto", True, 0],
+        [None, True, False],
+        [None, 1.5],
     ]
 
 
@@ -333,6 +343,8 @@ with Client(sys.argv[1]) as c:
         e.distance(c, {"x": 3, "y": 4}),
         e.distance(c, {"x": 3, "y": 4}, b={"x": 1, "y": 1, "label": "o"}),
         e.maybe_size(c, None), e.maybe_size(c, bytes([0, 1])), walked, levels, modes,
+        [e.maybe_flag(c), e.maybe_flag(c, x=3), e.maybe_flag(c, x=-3)],
+        [e.maybe_half(c), e.maybe_half(c, x=3)],
     ]))
 """
 
@@ -373,6 +385,8 @@ def test_python(server, tmp_path):
             WALKED,
             [2, 1],
             ["auto", True, 0],
+            [None, True, False],
+            [None, 1.5],
         ]
     )
 

@@ -94,3 +94,12 @@ def level(level: Literal[1, 2, 3] = 1) -> Literal[1, 2, 3]:
 def workers(workers: Literal[0, "auto", True]) -> Literal[0, "auto", True]:
     """A Literal of mixed values: each sent as itself, read back from the result's text."""
     return "auto" if workers == 0 else True if workers == "auto" else 0
+
+
+def maybe_flag(x: int = 0) -> bool | None:
+    """A result that may be None: its text when it is a value, no body when it is None."""
+    return x > 0 if x else None
+
+
+def maybe_half(x: int = 0) -> float | None:
+    return x / 2 if x else None

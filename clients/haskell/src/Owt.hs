@@ -51,6 +51,7 @@ module Owt
   , boolBody
   , stringBody
   , unitBody
+  , maybeBody
   , putBS
     -- * Errors
   , OwtError (..)
@@ -236,6 +237,12 @@ stringBody body = textBody body >>= jsonBody . BL.toStrict . encode . String
 -- | A result that is nothing (@None@).
 unitBody :: BS.ByteString -> IO ()
 unitBody _ = pure ()
+
+-- | A result that may be @None@ (no body at all), read by @reader@ when it is not.
+maybeBody :: (BS.ByteString -> IO r) -> BS.ByteString -> IO (Maybe r)
+maybeBody reader body
+  | BS.null body = pure Nothing
+  | otherwise = Just <$> reader body
 
 -- | An event's data decoded as JSON.
 sseJSON :: FromJSON r => SseEvent -> Either String r

@@ -248,6 +248,8 @@ def _record(t: Type, scope: _Scope) -> list[str]:
 
 
 def _result_reader(t: Type) -> str:
+    if t.kind == "optional" and t.item is not None:  # None is no body at all
+        return f"O.maybeBody {_result_reader(t.item)}"
     if t.kind == "bytes" or t.kind == "any":
         return "pure"
     if t.kind == "str":

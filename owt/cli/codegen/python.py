@@ -159,8 +159,15 @@ def _without_none(t: Type) -> Type:
     return t.item if t.kind == "optional" and t.item is not None else t
 
 
+#: Results the server sends as their text, which the generated code reads back.
+TEXT_RESULTS = ("int", "float", "str", "bool")
+
+
 def _convert(t: Type, names: Mapping[str, str]) -> str:
     """The decoded body (JSON, text or bytes, by content type) as the result's type."""
+    item = t.item if t.kind == "optional" else None
+    if item is not None and (item.kind in TEXT_RESULTS or item.kind == "enum"):
+        return f"None if _result is None else {_convert(item, names)}"  # None: no body
     if t.kind in ("int", "float", "str"):
         return f"{t.kind}(_result)"
     if t.kind == "bool":

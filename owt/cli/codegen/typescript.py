@@ -117,6 +117,9 @@ def _member(f: Field, names: Mapping[str, str]) -> str:
 
 def _convert(t: Type, names: Mapping[str, str]) -> str:
     """The decoded body (JSON, text or bytes, by content type) as the result's type."""
+    item = t.item if t.kind == "optional" else None
+    if item is not None and item.kind in ("int", "float", "str", "bool", "enum"):
+        return f"result === null ? null : {_convert(item, names)}"  # None: no body, null
     if t.kind in ("int", "float"):
         return "Number(result)"
     if t.kind == "bool":
