@@ -1,11 +1,15 @@
-"""``clients/sh/owt.sh`` (bash, curl and base64 only) against a real server."""
+"""``clients/sh/owt.sh`` (bash, curl, base64 and tr only) against a real server."""
 
 from __future__ import annotations
 
+import base64
+import json
 import shlex
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -111,3 +115,38 @@ def test_empty_code_is_refused_before_sending(owt_server: Any, tmp_path: Path) -
         assert done.stdout == ""
     piped = bash(f"owt_call {owt_server.url} -", stdin="")
     assert piped.returncode == 2 and "stdin is empty" in piped.stderr
+
+
+# 12 MB of arguments make a 16 MB body, the server's default limit. Bash's ${var//...} over
+# the base64 was quadratic: 800 KB took 11 s, 4 MB minutes.
+BIG = 12_000_000
+MAKE_BIG = f"s=$(head -c {BIG} /dev/zero | tr '\\0' a); "
+
+
+def test_owt_call_takes_a_body_at_the_size_limit_in_linear_time(
+    owt_server: Any, tmp_path: Path
+) -> None:
+    size = tmp_path / "size.py"
+    size.write_text("def run(s):\n    return len(s)\n")
+    start = time.monotonic()
+    done = bash(MAKE_BIG + f'owt_call {owt_server.url} {size} "{{\\"s\\": \\"$s\\"}}"')
+    assert (done.returncode, done.stdout) == (0, str(BIG)), done.stderr
+    assert time.monotonic() - start < 10
+
+
+def test_owt_url_of_a_large_call_takes_linear_time(tmp_path: Path) -> None:
+    code = "def run(s):\n    return len(s)\n" + "# ??? >>>\n" * 100_001
+    size = tmp_path / "size.py"
+    size.write_text(code)
+    start = time.monotonic()
+    done = bash(MAKE_BIG + f'owt_url http://127.0.0.1:9/x {size} "{{\\"s\\": \\"$s\\"}}"')
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - start < 10
+    query = parse_qs(urlsplit(done.stdout.strip()).query)
+
+    def unb64(text: str) -> bytes:
+        assert "=" not in text and "+" not in text and "/" not in text  # URL-safe, unpadded
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+    assert unb64(query["code_b64"][0]).decode() == code
+    assert json.loads(unb64(query["kwargs_b64"][0])) == {"s": "a" * BIG}
