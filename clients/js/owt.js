@@ -36,16 +36,27 @@ export class OwtError extends Error {
 
 const encoder = new TextEncoder();
 
-// fetch rejects with a bare TypeError ("fetch failed") when no server answers, which says
-// neither where nor why: every request goes through here, and that becomes an OwtError of
-// kind connection_failed naming the server (as the Python client's ConnectionFailed does).
-// The caller's own abort (AbortError, TimeoutError) stays what it is.
+// fetch rejects with a bare TypeError both when no server answers ("fetch failed", which
+// says neither where nor why) and when the request itself is wrong (a bad header, a URL with
+// credentials). Every request goes through here: what fetch would refuse to even build is the
+// caller's TypeError, said as such; what fails after that is the network, an OwtError of kind
+// connection_failed naming the server (as the Python client's ConnectionFailed does). The
+// caller's own abort (AbortError, TimeoutError) stays what it is.
 async function fetched(fetchFn, address, init) {
+  address = withoutCredentials(address, init.headers);
+  try {
+    // What fetch checks before it connects: the URL, the method, the headers. (Not the body,
+    // which would be copied, nor the signal, which a Request follows: one may serve many calls.)
+    new Request(address, { method: init.method, headers: init.headers });
+  } catch (cause) {
+    if (!(cause instanceof TypeError)) throw cause;
+    throw new TypeError(`this request cannot be sent: ${redacted(cause.message)}`);
+  }
   try {
     return await fetchFn(address, init);
   } catch (cause) {
     if (!(cause instanceof TypeError)) throw cause;
-    const reason = cause.cause && cause.cause.message ? cause.cause.message : cause.message;
+    const reason = redacted(cause.cause && cause.cause.message ? cause.cause.message : cause.message);
     const error = new OwtError(0, {
       error: "connection_failed",
       message: `cannot reach ${new URL(address).origin}: ${reason} (is \`owt serve\` running there?)`,
@@ -53,6 +64,36 @@ async function fetched(fetchFn, address, init) {
     error.cause = cause;
     throw error;
   }
+}
+
+// fetch refuses a URL with credentials (http://alice:pw@host). As curl and httpx do, they are
+// the call's Basic auth unless the options set an Authorization of their own (`auth`,
+// `token`, `headers`), and they never travel in the URL.
+function withoutCredentials(address, headers) {
+  const parsed = new URL(address);
+  if (!parsed.username && !parsed.password) return address;
+  const [user, password] = [parsed.username, parsed.password].map(percentDecoded);
+  if (!headers.has("authorization")) headers.set("authorization", basicAuth(user, password));
+  parsed.username = "";
+  parsed.password = "";
+  return parsed.toString();
+}
+
+function percentDecoded(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text; // a stray % is itself
+  }
+}
+
+function basicAuth(user, password) {
+  return `Basic ${encodeText(`${user}:${password || ""}`)}`;
+}
+
+/** `text` with the credentials of any URL in it left out (`http://***@host`). */
+function redacted(text) {
+  return String(text).replace(/(\/\/)[^\s/?#@]*@/g, "$1***@");
 }
 
 // Server origin → the sha256 of each code this page/process has sent there.
@@ -91,7 +132,15 @@ export async function sha256(text) {
 
 function resolve(target) {
   const base = globalThis.location ? globalThis.location.href : undefined;
-  return new URL(target, base);
+  try {
+    return new URL(target, base);
+  } catch {
+    // Not the URL's own error: some engines quote the whole URL, credentials and all.
+    throw new TypeError(
+      `${JSON.stringify(redacted(target))} is not a URL: give the server's address, such as ` +
+        '"http://127.0.0.1:9876" (or a path below it)',
+    );
+  }
 }
 
 function callFields(options) {
@@ -237,7 +286,7 @@ function headersFor(options, json) {
     const [user, password] = Array.isArray(options.auth)
       ? options.auth
       : String(options.auth).split(/:(.*)/s);
-    headers.set("authorization", `Basic ${encodeText(`${user}:${password || ""}`)}`);
+    headers.set("authorization", basicAuth(user, password));
   }
   return headers;
 }
@@ -327,7 +376,12 @@ function upload(address, params, options) {
   headers.set("content-type", options.contentType || blobType || "application/octet-stream");
   const init = { method: "POST", signal: options.signal, headers, body };
   // A stream goes as it is read (fetch needs `duplex` for that); it cannot be sent twice.
-  if (isStream(body)) init.duplex = "half";
+  if (isStream(body)) {
+    if (body.locked) {
+      throw new TypeError("options.body is a ReadableStream already being read: a stream is sent once");
+    }
+    init.duplex = "half";
+  }
   return [address.toString(), init];
 }
 
