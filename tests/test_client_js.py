@@ -1,7 +1,9 @@
 """``clients/js/owt.js`` in node against a real server: how it fails, and what it reads.
 
-A URL's credentials are the call's auth and never shown in a message; a request that fetch
-cannot make is the caller's TypeError, not a connection failure. (The rest of the client:
+Every road that reads a body (``call``, ``stream``, ``decode(send())``, ``endpoint``,
+``endpointStream``, ``decode(sendEndpoint())``, by POST and GET) turns a body that ends early
+into ``OwtError`` ``stream_failed`` and an SSE body's ``event: error`` into the server's own
+error; a URL's credentials are the call's auth and never shown. (The rest of the client:
 ``node --test`` in clients/js.)
 """
 
@@ -10,10 +12,133 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from conftest import OwtProcess
 from jsclient import node
+
+MIDWAY = 'def run(s: str):\n    yield s\n    raise ValueError("mid")\n'
+SSE_MIDWAY = (
+    "def items(s):\n    yield s\n    raise ValueError('sse mid')\n"
+    "def run(s: str):\n    return sse(items(s))\n"
+)
+
+# Each road to a body, as JavaScript: S is the server, CODE the adaptor, PATH its endpoint.
+ROADS = {
+    "call": "owt.call(S, CODE, { s: 'x' })",
+    "call GET": "owt.call(S, CODE, { s: 'x' }, { method: 'GET' })",
+    "stream": "owt.stream(S, CODE, { s: 'x' })",
+    "decode(send())": "owt.send(S, CODE, { s: 'x' }).then(owt.decode)",
+    "endpoint": "owt.endpoint(S + PATH, { s: 'x' })",
+    "endpoint GET": "owt.endpoint(S + PATH, { s: 'x' }, { method: 'GET' })",
+    "endpointStream": "owt.endpointStream(S + PATH, { s: 'x' })",
+    "endpointStream GET": "owt.endpointStream(S + PATH, { s: 'x' }, { method: 'GET' })",
+    "decode(sendEndpoint())": "owt.sendEndpoint(S + PATH, { s: 'x' }).then(owt.decode)",
+}
+STREAMS = {"stream", "endpointStream", "endpointStream GET"}
+
+
+def road(name: str) -> str:
+    """JavaScript that makes the call of road ``name`` and returns what came of it."""
+    expression = ROADS[name]
+    return f"return {'collect' if name in STREAMS else 'outcome'}({expression});"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwtProcess]:
+    folder = tmp_path_factory.mktemp("adaptors")
+    (folder / "midway.py").write_text(MIDWAY)
+    (folder / "sse_midway.py").write_text("from owt.lib.stream import sse\n" + SSE_MIDWAY)
+    server = OwtProcess(
+        "--timeout", "10", "--mount", f"midway={folder / 'midway.py'}",
+        "--mount", f"sse-midway={folder / 'sse_midway.py'}",
+    )  # fmt: skip
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("name", ROADS)
+def test_a_body_cut_midway_is_stream_failed_on_every_road(server: OwtProcess, name: str) -> None:
+    got = node(road(name), S=server.url, CODE=MIDWAY, PATH="/midway")
+    error = got["error"]
+    assert (error["name"], error["kind"], error["status"]) == ("OwtError", "stream_failed", 200)
+    assert error["message"].startswith("stream_failed (200): the response ended early (")
+    assert (
+        "the server stopped, the connection was cut, or the adaptor failed midway"
+        in (error["message"])
+    )
+    assert error["cause"]  # fetch's own error
+    if name in STREAMS:
+        assert got["items"] == ["x"]  # what came before the cut
+
+
+@pytest.mark.parametrize("name", ROADS)
+def test_an_sse_event_error_is_the_servers_error_on_every_road(
+    server: OwtProcess, name: str
+) -> None:
+    got = node(road(name), S=server.url, CODE=SSE_MIDWAY, PATH="/sse-midway")
+    error = got["error"]
+    assert (error["kind"], error["status"]) == ("adaptor_error", 200)
+    assert error["message"] == "adaptor_error (200): ValueError: sse mid"
+    assert "raise ValueError('sse mid')" in error["traceback"]
+    if name in STREAMS:
+        assert "".join(got["items"]).startswith("id: 1\ndata: x\n\nevent: error\n")
+
+
+def test_events_throw_the_servers_error(server: OwtProcess) -> None:
+    for method in ("POST", "GET"):
+        got = node(
+            "return collect(owt.events(S, CODE, { s: 'x' }, { method: M }));",
+            S=server.url,
+            CODE=SSE_MIDWAY,
+            M=method,
+        )
+        assert got["items"] == ["x"]
+        assert (got["error"]["kind"], got["error"]["message"]) == (
+            "adaptor_error",
+            "adaptor_error (200): ValueError: sse mid",
+        )
+
+
+# -- a server that stops midway: no event: error came, so the message claims no cause -------
+
+KILLED = """
+import os, signal, time
+from owt.lib.stream import sse
+
+def items():
+    yield "a"
+    time.sleep(0.5)  # "a" reaches the client first
+    os.kill(os.getpid(), signal.SIGKILL)  # --in-process: this is the server
+    yield "b"
+
+def run(as_events: bool = False):
+    return sse(items()) if as_events else items()
+"""
+STOPPED = {
+    "call": ("return outcome(owt.call(S, CODE));", None),
+    "stream": ("return collect(owt.stream(S, CODE));", ["a"]),
+    "events": ("return collect(owt.events(S, CODE, { as_events: true }));", ["a"]),
+    "call of events": ("return outcome(owt.call(S, CODE, { as_events: true }));", None),
+}
+
+
+@pytest.mark.parametrize("name", STOPPED)
+def test_a_server_that_stops_midway_is_a_stream_that_ended_early(
+    start_server: Any, name: str
+) -> None:
+    server = start_server("--in-process")
+    body, items = STOPPED[name]
+    got = node(body, S=server.url, CODE=KILLED)
+    error = got["error"]
+    assert (error["kind"], error["status"]) == ("stream_failed", 200)
+    assert "ended early" in error["message"]
+    assert "the server stopped, the connection was cut, or the adaptor failed" in error["message"]
+    assert "most likely" not in error["message"]
+    if items is not None:
+        assert got["items"] == items
+
 
 # -- credentials in the URL -----------------------------------------------------------------
 

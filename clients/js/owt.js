@@ -13,7 +13,9 @@
 
 /**
  * An error response from the server: `kind` is SPEC §8's `error` field. The client's own
- * failures have status 0 and their own kind: `connection_failed` (no server answered).
+ * failures have their own kinds: `connection_failed` (status 0: no server answered),
+ * `stream_failed` (the body ended early with no `event: error` to say why; the response's
+ * status) and `not_event_stream` (`events()` of another content type).
  */
 export class OwtError extends Error {
   constructor(status, payload) {
@@ -390,7 +392,7 @@ function isStream(body) {
 }
 
 async function errorFor(response) {
-  const text = await response.text();
+  const text = await reading(response, () => response.text());
   let payload = null;
   try {
     payload = JSON.parse(text);
@@ -431,7 +433,7 @@ export async function send(target, code, kwargs = {}, options = {}) {
   const sha = once ? null : await sha256(code);
   if (sha && memory.has(sha)) {
     const response = await fetched(fetchFn, ...request(target, code, kwargs, options, sha));
-    if (response.ok) return response;
+    if (response.ok) return pastProgress(response, options);
     const error = await errorFor(response);
     if (error.kind !== "unknown_code") throw error;
     memory.delete(sha);
@@ -500,8 +502,14 @@ async function pastProgress(response, options) {
       if (name === "result") return resultResponse(response, reader, buffer.subarray(start), data);
       continue;
     }
-    const { done, value } = await reader.read();
-    if (done) throw new OwtError(502, { error: "http_error", message: "the call ended before its result" });
+    let step;
+    try {
+      step = await reader.read();
+    } catch (cause) {
+      throw cutShort(response, cause);
+    }
+    const { done, value } = step;
+    if (done) throw streamCut(response, null, ", before the call's result");
     const grown = new Uint8Array(buffer.length - start + value.length);
     grown.set(buffer.subarray(start));
     grown.set(value, buffer.length - start);
@@ -546,87 +554,109 @@ function isText(media) {
 /** Decode a successful Response by its content type. */
 export async function decode(response) {
   const media = mediaType(response);
+  if (media === "text/event-stream") {
+    // Read whole, as text: when it fails, the `event: error` in it is the error thrown.
+    let body = "";
+    for await (const chunk of chunksOf(response)) body += chunk;
+    return body;
+  }
   if (media === "application/json" || media.endsWith("+json")) {
-    const text = await response.text();
+    const text = await reading(response, () => response.text());
     return text.trim() ? JSON.parse(text) : null;
   }
   if (media === "application/x-ndjson") {
-    const text = await response.text();
+    const text = await reading(response, () => response.text());
     return text.split("\n").filter((line) => line.trim()).map((line) => JSON.parse(line));
   }
-  if (isText(media)) return response.text();
-  const bytes = new Uint8Array(await response.arrayBuffer());
+  if (isText(media)) return reading(response, () => response.text());
+  const bytes = new Uint8Array(await reading(response, () => response.arrayBuffer()));
   return !media && bytes.length === 0 ? null : bytes;
 }
 
 /** Run `code` with `kwargs`; the result decoded by its content type. */
 export async function call(target, code, kwargs = {}, options = {}) {
-  const response = await send(target, code, kwargs, options);
-  if (mediaType(response) !== "text/event-stream") {
-    try {
-      return await decode(response);
-    } catch (cause) {
-      if (cause instanceof OwtError || (cause && cause.name === "AbortError")) throw cause;
-      if (cause instanceof SyntaxError) throw cause; // a body that is not the JSON it claims
-      throw streamCut(response, cause);
-    }
-  }
-  // An SSE body read whole: when it was cut, the `event: error` in it is the error.
-  let body = "";
-  try {
-    for await (const chunk of chunksOf(response)) body += chunk;
-  } catch (cause) {
-    if (cause instanceof OwtError) {
-      const parser = new EventParser(response.status);
-      parser.feed(body);
-      parser.check();
-    }
-    throw cause;
-  }
-  return body;
+  return decode(await send(target, code, kwargs, options));
 }
 
-// A response that started well and then failed: the server ended the body without its final
-// chunk (the adaptor raised midway; its log has the traceback).
-function streamCut(response, cause) {
+// Every read of a body goes through here. A body that fails while it is read was cut short
+// (the server ends a failed stream without its final chunk): that is OwtError stream_failed,
+// never fetch's bare TypeError ("terminated"). The caller's own abort stays what it is.
+async function reading(response, read) {
+  unread(response);
+  try {
+    return await read();
+  } catch (cause) {
+    throw cutShort(response, cause);
+  }
+}
+
+function unread(response) {
+  if (response.bodyUsed || (response.body && response.body.locked)) {
+    throw new TypeError("this response's body is already read: a Response can be read once");
+  }
+}
+
+function cutShort(response, cause) {
+  const own = cause && (cause.name === "AbortError" || cause.name === "TimeoutError");
+  return cause instanceof OwtError || own ? cause : streamCut(response, cause);
+}
+
+// A response that started well and stopped before its end, with no `event: error` to say why
+// (one that came is thrown as the server's own error instead): the server may have stopped,
+// the connection may have broken, or the adaptor may have failed, so the message says so.
+function streamCut(response, cause, when = "") {
+  let reason = "";
+  if (cause) {
+    const deeper = cause.cause && cause.cause.message ? `: ${cause.cause.message}` : "";
+    reason = ` (${redacted(`${cause.message || cause}${deeper}`)})`;
+  }
   const error = new OwtError(response.status, {
     error: "stream_failed",
     message:
-      `the response ended before it was complete (${cause && cause.message ? cause.message : cause}): ` +
-      "the adaptor most likely failed midway; the server's log has its traceback",
+      `the response ended early${when}${reason}: the server stopped, the connection was cut, or the ` +
+      "adaptor failed midway (the server's log says which, with the adaptor's traceback)",
   });
-  error.cause = cause;
+  if (cause) error.cause = cause;
   return error;
 }
 
-async function readChunk(reader, response) {
-  try {
-    return await reader.read();
-  } catch (cause) {
-    if (cause && cause.name === "AbortError") throw cause; // the caller's own signal
-    throw streamCut(response, cause);
-  }
-}
-
 async function* chunksOf(response) {
-  const text = isText(mediaType(response));
-  const decoder = text ? new TextDecoder() : null;
+  if (!response.body) return; // HEAD, 204: there is no body
+  const media = mediaType(response);
+  const decoder = isText(media) ? new TextDecoder() : null;
+  // A failing SSE body says why (`event: error`) before the server cuts it: that error is the
+  // one thrown, with the server's kind, not the cut.
+  const watch = media === "text/event-stream" ? new EventParser(response.status) : null;
+  unread(response);
   const reader = response.body.getReader();
   try {
     for (;;) {
-      const { done, value } = await readChunk(reader, response);
-      if (done) break;
+      let step;
+      try {
+        step = await reader.read();
+      } catch (cause) {
+        throw (watch && watch.failure) || cutShort(response, cause);
+      }
+      if (step.done) break;
+      const value = step.value;
       if (!value || value.length === 0) continue;
       if (decoder) {
         const chunk = decoder.decode(value, { stream: true });
+        if (watch) watch.feed(chunk);
         if (chunk) yield chunk;
       } else {
         yield value;
       }
+      if (watch) watch.check();
     }
     if (decoder) {
       const tail = decoder.decode();
+      if (watch) watch.feed(tail);
       if (tail) yield tail;
+    }
+    if (watch) {
+      watch.end();
+      watch.check();
     }
   } finally {
     // Leaving early (break, an exception) cancels the request: the server stops the generator.
