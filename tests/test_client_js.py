@@ -3,8 +3,8 @@
 Every road that reads a body (``call``, ``stream``, ``decode(send())``, ``endpoint``,
 ``endpointStream``, ``decode(sendEndpoint())``, by POST and GET) turns a body that ends early
 into ``OwtError`` ``stream_failed`` and an SSE body's ``event: error`` into the server's own
-error; a URL's credentials are the call's auth and never shown. (The rest of the client:
-``node --test`` in clients/js.)
+error; a URL's credentials are the call's auth and never shown; the ``[DONE]`` item of an
+``sse()`` stream is data. (The rest of the client: ``node --test`` in clients/js.)
 """
 
 from __future__ import annotations
@@ -246,3 +246,45 @@ def test_a_request_fetch_cannot_make_is_a_typeerror_not_a_connection_failure(
         assert error["kind"] is None, name
     error = node(f"return outcome({cases['method']});", S=owt_server.url)["error"]
     assert error["message"] == "this request cannot be sent: 'GE T' is not a valid HTTP method."
+
+
+# -- the end of an event stream --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+def test_an_item_that_is_the_text_done_is_data(owt_server: OwtProcess, method: str) -> None:
+    code = "def run():\n    return sse(['x', '[DONE]', 'y'])\n"
+    got = node(
+        "return collect(owt.events(S, CODE, {}, { method: M }));",
+        S=owt_server.url,
+        CODE=code,
+        M=method,
+    )
+    assert got == {"items": ["x", "[DONE]", "y"]}
+
+
+def test_the_event_parser_ends_at_the_done_id() -> None:
+    got = node(
+        """
+        const parse = (...texts) => {
+          const parser = new owt.EventParser();
+          const events = texts.flatMap((text) => parser.feed(text));
+          return [events.concat(parser.end()), parser.done];
+        };
+        return [
+          parse("id: 1\\ndata: [DONE]\\n\\nid: 2\\ndata: 2\\n\\n",
+                "id: [DONE]\\ndata: [DONE]\\n\\nid: 3\\ndata: 3\\n\\n"),
+          parse("data: a\\n\\ndata: [DONE]\\n\\ndata: b\\n\\n"),  // no ids: not sse()'s
+          parse("id: [DONE]\\n\\ndata: after\\n\\n"),
+          parse("data: a\\r", "\\ndata: b\\r\\n\\r\\n"),  // a CRLF split between two reads
+          parse("data: 1\\n\\ndata: 2"),  // the last event ends with the text
+        ];
+        """
+    )
+    assert got == [
+        [["[DONE]", 2], True],
+        [["a"], True],
+        [[], True],
+        [["a\nb"], False],
+        [[1, 2], False],
+    ]

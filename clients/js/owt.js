@@ -672,18 +672,27 @@ export async function* stream(target, code, kwargs = {}, options = {}) {
   yield* chunksOf(await send(target, code, kwargs, options));
 }
 
+// owt's sse() ends a stream with `id: [DONE]` / `data: [DONE]`; an item that is the text
+// "[DONE]" has an id of its own (`id: 2` / `data: [DONE]`) and is data like any other.
+const DONE = "[DONE]";
+
 /**
- * Parses server-sent event text: `feed(text)` returns the data of each completed event. An
- * `event: error` (what owt sends when a stream fails after it started) ends the stream and
- * sets `failure` to an OwtError with the error it carries; `check()` throws it.
+ * Parses server-sent event text: `feed(text)` returns the data of each completed event
+ * (JSON-decoded when it parses), `end()` those left when the text ends. The event whose id is
+ * `[DONE]` ends the stream (`done`); in a stream without ids (not owt's `sse()`),
+ * `data: [DONE]` does. An `event: error` (what owt sends when a stream fails after it
+ * started) ends the stream too and sets `failure` to an OwtError with the error it carries,
+ * with `status`; `check()` throws it.
  */
 export class EventParser {
+  #buffer = "";
+  #data = [];
+  #event = "";
+  #id = null;
+
   constructor(status = 200) {
     this.done = false;
     this.status = status;
-    this.buffer = "";
-    this.data = [];
-    this.event = "";
     this.failure = null;
   }
 
@@ -693,72 +702,71 @@ export class EventParser {
   }
 
   feed(text) {
-    this.buffer += text;
+    this.#buffer += text;
     const events = [];
-    const lines = this.buffer.split(/\r\n|\r|\n/);
-    this.buffer = lines.pop();
+    // A "\r" at the end may be the first half of a "\r\n": it waits for the next text.
+    const lines = this.#buffer.split(/\r\n|\r(?!$)|\n/);
+    this.#buffer = lines.pop();
     for (const line of lines) {
-      this.line(line, events);
+      this.#line(line, events);
       if (this.done) break;
     }
     return events;
   }
 
-  line(line, events) {
-    if (line === "") {
-      this.dispatch(events);
-    } else if (line.startsWith("data:")) {
-      const value = line.slice(5);
-      this.data.push(value.startsWith(" ") ? value.slice(1) : value);
-    } else if (line.startsWith("event:")) {
-      const value = line.slice(6);
-      this.event = value.startsWith(" ") ? value.slice(1) : value;
-    }
+  #line(line, events) {
+    const colon = line.indexOf(":");
+    const name = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+    if (line === "") this.#dispatch(events);
+    else if (name === "data") this.#data.push(value);
+    else if (name === "event") this.#event = value;
+    else if (name === "id") this.#id = value;
   }
 
   end() {
     const events = [];
-    if (this.buffer) this.line(this.buffer, events);
-    this.buffer = "";
-    this.dispatch(events);
+    const rest = this.#buffer.replace(/\r$/, "");
+    this.#buffer = "";
+    if (rest) this.#line(rest, events);
+    this.#dispatch(events);
     return events;
   }
 
-  dispatch(events) {
-    const event = this.event;
-    this.event = "";
-    if (!this.data.length || this.done) return;
-    const data = this.data.join("\n");
-    this.data = [];
+  #dispatch(events) {
+    const [event, id, data] = [this.#event, this.#id, this.#data.join("\n")];
+    const empty = this.#data.length === 0;
+    [this.#event, this.#id, this.#data] = ["", null, []];
+    if (this.done || (empty && id !== DONE)) return;
     if (event === "error") {
       this.done = true;
-      let payload;
-      try {
-        payload = JSON.parse(data);
-      } catch {
-        payload = null;
-      }
-      if (!payload || typeof payload !== "object") {
-        payload = { error: "stream_failed", message: data || "the stream sent an error" };
-      }
-      this.failure = new OwtError(this.status, payload);
-      return;
-    }
-    if (data === "[DONE]") {
+      this.failure = new OwtError(this.status, errorPayload(data));
+    } else if (id === DONE || (id === null && data === DONE)) {
       this.done = true;
-      return;
-    }
-    try {
-      events.push(JSON.parse(data));
-    } catch {
-      events.push(data);
+    } else {
+      try {
+        events.push(JSON.parse(data));
+      } catch {
+        events.push(data);
+      }
     }
   }
 }
 
+function errorPayload(data) {
+  try {
+    const payload = JSON.parse(data);
+    if (payload && typeof payload === "object" && !Array.isArray(payload)) return payload;
+  } catch {
+    // not JSON: its text is the message
+  }
+  return { error: "stream_failed", message: data || "the stream sent an error" };
+}
+
 /**
  * Run `code` that answers with server-sent events (`owt.lib.stream.sse`); an async iterator
- * over each event's data, JSON-decoded when it parses, ending at `data: [DONE]`.
+ * over each event's data, JSON-decoded when it parses, ending at the `[DONE]` event (see
+ * EventParser).
  */
 export async function* events(target, code, kwargs = {}, options = {}) {
   const response = await send(target, code, kwargs, options);
