@@ -1,12 +1,26 @@
 // Types of owt.js, for TypeScript (and the modules `owt codegen --lang typescript` writes).
 
+/** A progress event of the build of a call's `requirements` environment. */
+export interface BuildProgress {
+  /** waiting, creating, resolving, downloading, installing or importing */
+  phase: string;
+  detail?: string;
+  /** seconds since the build began */
+  elapsed: number;
+  step?: number;
+  total_mb?: number;
+  downloaded_mb?: number;
+  [field: string]: unknown;
+}
+
 /** Options of a call; see README.md. */
 export interface CallOptions {
   method?: "GET" | "POST" | "HEAD";
   fnName?: string;
   fields?: Record<string, unknown>;
-  headers?: Record<string, string>;
+  headers?: HeadersInit;
   token?: string;
+  /** Basic auth; credentials in the URL (`http://alice:pw@host`) are taken as this. */
   auth?: string | [string, string];
   signal?: AbortSignal;
   fetch?: typeof fetch;
@@ -17,6 +31,9 @@ export interface CallOptions {
   body?: Blob | ArrayBuffer | ArrayBufferView | string | ReadableStream<Uint8Array>;
   /** The body's type (default: a Blob's own, else application/octet-stream). */
   contentType?: string;
+  /** Each progress event while the server builds the environment of `fields.requirements`
+   * (default in Node: a line on a terminal's stderr). */
+  onProgress?: (event: BuildProgress) => void;
 }
 
 /** A result decoded by its content type. */
@@ -26,8 +43,10 @@ export type Chunk = string | Uint8Array;
 /**
  * An error response (`kind` is SPEC §8's `error` field, `status` the HTTP status), or the
  * client's own failure: `connection_failed` (status 0; no server answered, `cause` is
- * fetch's TypeError) or `not_event_stream` (`events()` on another content type, which
- * `payload.content_type` names).
+ * fetch's TypeError), `stream_failed` (the body ended early, with no `event: error` to say
+ * why; `status` is the response's) or `not_event_stream` (`events()` on another content
+ * type, which `payload.content_type` names). A request fetch cannot make (a bad header)
+ * throws a TypeError instead.
  */
 export class OwtError extends Error {
   constructor(status: number, payload: Record<string, unknown> | null);
@@ -84,6 +103,10 @@ export function events(
 export function queryArguments(
   kwargs?: Record<string, unknown>,
 ): [Array<[string, string]>, Record<string, unknown>];
+/** Arguments → [the JSON-able ones, the binary ones (sent as multipart file parts)]. */
+export function splitFiles(
+  kwargs?: Record<string, unknown>,
+): [Record<string, unknown>, Record<string, Blob | ArrayBuffer | ArrayBufferView>];
 /** A binary argument (Uint8Array, ArrayBuffer, Blob) makes the call a multipart POST. */
 export function sendEndpoint(
   target: string | URL,
@@ -100,8 +123,17 @@ export function endpointStream(
   kwargs?: Record<string, unknown>,
   options?: CallOptions,
 ): AsyncGenerator<Chunk>;
+/** Server-sent event text → each event's data; see owt.js. */
 export class EventParser {
+  constructor(status?: number);
+  /** The `[DONE]` event or an `event: error` came. */
   done: boolean;
+  /** The HTTP status the `failure` carries. */
+  status: number;
+  /** The error an `event: error` carried. */
+  failure: OwtError | null;
+  /** Throw `failure`, if one came. */
+  check(): void;
   feed(text: string): unknown[];
   end(): unknown[];
 }

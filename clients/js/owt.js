@@ -417,7 +417,8 @@ function keepsCode(status) {
  * `auth` ("user:password" or [user, password]), `signal`, `fetch` (a fetch function),
  * `reuse` (false: always send the code), `sent` (a Set of hashes to use as this call's
  * memory instead of the module's, per server origin), `body` and `contentType` (a raw body
- * the adaptor reads with `request.stream()`; the call's fields then go in the query).
+ * the adaptor reads with `request.stream()`; the call's fields then go in the query),
+ * `onProgress` (each progress event of the build of `fields.requirements`' environment).
  */
 export async function send(target, code, kwargs = {}, options = {}) {
   code = sourceText(code);
