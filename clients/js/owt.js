@@ -686,7 +686,8 @@ const DONE = "[DONE]";
  * with `status`; `check()` throws it.
  */
 export class EventParser {
-  #buffer = "";
+  #partial = []; // the pieces of a line not ended yet
+  #afterCR = false; // the last text ended with "\r": a "\n" first in the next is its pair
   #data = [];
   #event = "";
   #id = null;
@@ -703,15 +704,21 @@ export class EventParser {
   }
 
   feed(text) {
-    this.#buffer += text;
     const events = [];
-    // A "\r" at the end may be the first half of a "\r\n": it waits for the next text.
-    const lines = this.#buffer.split(/\r\n|\r(?!$)|\n/);
-    this.#buffer = lines.pop();
-    for (const line of lines) {
+    if (!text) return events; // (a decoder's read that ended inside a character)
+    if (this.#afterCR && text.startsWith("\n")) text = text.slice(1);
+    this.#afterCR = text.endsWith("\r");
+    // Only the new text is searched for line breaks: a large event (a picture, a sound)
+    // comes in many reads, and searching all of it again at each one was quadratic.
+    const lines = text.split(/\r\n|\r|\n/);
+    const rest = lines.pop();
+    for (const [i, piece] of lines.entries()) {
+      const line = i === 0 ? this.#partial.join("") + piece : piece;
+      if (i === 0) this.#partial = [];
       this.#line(line, events);
-      if (this.done) break;
+      if (this.done) return events;
     }
+    if (rest) this.#partial.push(rest);
     return events;
   }
 
@@ -727,9 +734,9 @@ export class EventParser {
 
   end() {
     const events = [];
-    const rest = this.#buffer.replace(/\r$/, "");
-    this.#buffer = "";
-    if (rest) this.#line(rest, events);
+    const rest = this.#partial.join("");
+    this.#partial = [];
+    if (rest && !this.done) this.#line(rest, events);
     this.#dispatch(events);
     return events;
   }
