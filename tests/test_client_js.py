@@ -246,6 +246,9 @@ def test_a_request_fetch_cannot_make_is_a_typeerror_not_a_connection_failure(
         assert error["kind"] is None, name
     error = node(f"return outcome({cases['method']});", S=owt_server.url)["error"]
     assert error["message"] == "this request cannot be sent: 'GE T' is not a valid HTTP method."
+    error = node(f"return outcome({cases['header value']});", S=owt_server.url)["error"]
+    assert error["message"].startswith("this request cannot be sent: ")
+    assert "a header of options.headers, or options.token, holds a line break" in error["message"]
 
 
 # -- the end of an event stream --------------------------------------------------------------

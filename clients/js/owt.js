@@ -281,16 +281,25 @@ export function url(target, code, kwargs = {}, options = {}) {
 }
 
 function headersFor(options, json) {
-  const headers = new Headers(options.headers || {});
-  if (json) headers.set("content-type", "application/json");
-  if (options.token) headers.set("authorization", `Bearer ${options.token}`);
-  if (options.auth) {
-    const [user, password] = Array.isArray(options.auth)
-      ? options.auth
-      : String(options.auth).split(/:(.*)/s);
-    headers.set("authorization", basicAuth(user, password));
+  try {
+    const headers = new Headers(options.headers || {});
+    if (json) headers.set("content-type", "application/json");
+    if (options.token) headers.set("authorization", `Bearer ${options.token}`);
+    if (options.auth) {
+      const [user, password] = Array.isArray(options.auth)
+        ? options.auth
+        : String(options.auth).split(/:(.*)/s);
+      headers.set("authorization", basicAuth(user, password));
+    }
+    return headers;
+  } catch (cause) {
+    // Headers' own message names the header but not where it came from.
+    if (!(cause instanceof TypeError)) throw cause;
+    throw new TypeError(
+      `this request cannot be sent: ${cause.message} (a header of options.headers, or ` +
+        "options.token, holds a line break or another character HTTP headers cannot carry)",
+    );
   }
-  return headers;
 }
 
 function isBinary(value) {
