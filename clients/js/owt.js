@@ -93,9 +93,10 @@ function basicAuth(user, password) {
   return `Basic ${encodeText(`${user}:${password || ""}`)}`;
 }
 
-/** `text` with the credentials of any URL in it left out (`http://***@host`). */
+/** `text` with the credentials of any URL in it left out (`http://***@host`). Up to the last
+ * "@" of the URL: a password may hold "@" or "/" that its writer did not percent-encode. */
 function redacted(text) {
-  return String(text).replace(/(\/\/)[^\s/?#@]*@/g, "$1***@");
+  return String(text).replace(/(\/\/)[^\s"'`]*@/g, "$1***@");
 }
 
 // Server origin → the sha256 of each code this page/process has sent there.
