@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shlex
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -21,13 +23,24 @@ HELLO = "def run(name='world'):\n    return f'Hello, {name}!'\n"
 
 
 def bash(script: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", "-c", f"source {shlex.quote(str(HELPERS))}; {script}"],
-        input=stdin,
-        capture_output=True,
+    command = ["bash", "-c", f"source {shlex.quote(str(HELPERS))}; {script}"]
+    # Its own process group: a script past its time is stopped with its subshells and pipes,
+    # which would otherwise run on (a quadratic one for minutes).
+    with subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=30,
-    )
+        start_new_session=True,
+    ) as proc:
+        try:
+            out, err = proc.communicate(stdin, timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
 
 
 @pytest.fixture
