@@ -233,6 +233,43 @@ def test_twenty_calls_of_which_ten_crash(workers: OwtProcess, crash: str, says: 
     assert_calm(workers, "crash")
 
 
+MARKED = (
+    "import os, signal, time\n"
+    "def run(mark, signals=False):\n"
+    "    open(mark, 'a').write('ran\\n')\n"
+    "    if signals:\n"
+    "        os.kill(os.getpid(), signal.SIGSEGV)\n"
+    "    time.sleep(5)\n"
+)
+
+
+@pytest.mark.parametrize("by", ["itself", "another process"])
+def test_a_crash_owt_cannot_pin_on_a_call_does_not_run_it_again(
+    workers: OwtProcess, tmp_path: Any, by: str
+) -> None:
+    """A SIGSEGV sent to the worker (by the call itself, or from outside) lands on any of
+    its threads, whose traceback then names no adaptor: owt cannot tell the call apart from
+    bystanders, so it answers 502 and runs it no second time (it has side effects)."""
+    mark = tmp_path / "ran"
+    pid = run(workers, PID, env="crash").json()
+    before = status(workers)["environments"]["crash"]["reruns"]
+    kwargs = {"mark": str(mark), "signals": by == "itself"}
+    fields = {"timeout": 20, "env": "crash"}
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(call, workers.url, MARKED, fields=fields, timeout=60, **kwargs)
+        assert wait_until(mark.exists, timeout=10)
+        if by == "another process":
+            os.kill(pid, signal.SIGSEGV)
+        response = answer.result()
+    assert (response.status_code, error_of(response)) == (502, "worker_died")
+    assert "SIGSEGV" in response.json()["message"]
+    assert mark.read_text() == "ran\n"  # once
+    assert status(workers)["environments"]["crash"]["reruns"] == before
+    lost = [line for line in workers.lines if "; replacing it" in line][-1]
+    assert "SIGSEGV" in lost  # why it went, in the log too
+    assert_calm(workers, "crash")
+
+
 def test_one_worker_answers_eight_sleeps_at_once_with_one_model(workers: OwtProcess) -> None:
     code = (
         "import os, time\n"
@@ -548,8 +585,8 @@ def test_a_workers_lines_carry_no_stale_request_id(workers: OwtProcess) -> None:
     assert_calm(workers, "x")
     crash = {"code_b64": b64(EXIT), "env": "x", "timeout": 10}
     assert httpx.post(workers.url, json=crash, timeout=30).status_code == 502
-    assert wait_until(lambda: "lost; replacing it" in workers.log.split("stuck-call-1")[-1], 10)
-    lost = [line for line in workers.lines if "lost; replacing it" in line]
+    assert wait_until(lambda: "; replacing it" in workers.log.split("stuck-call-1")[-1], 10)
+    lost = [line for line in workers.lines if "; replacing it" in line]
     assert lost and "stuck-call-1" not in lost[-1], lost[-1]
     assert_calm(workers, "x")
 

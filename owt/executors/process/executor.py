@@ -105,7 +105,7 @@ class ProcessExecutor(Executor):
         source = call.request.source if isinstance(call.request, StreamedRequest) else None
         for rerun in itertools.count():
             try:
-                worker, queue = await self.pool.open(call_id)
+                worker, queue = await self.pool.open(call_id, Runner.filename(call))
             except OwtError as err:
                 return err.reply()
             if source is not None:
@@ -128,6 +128,12 @@ class ProcessExecutor(Executor):
             if source is not None or rerun >= MAX_RERUNS or not spared:
                 return message.error().reply()
             self.reruns += 1
+            log.warning(  # logged with the call's request id
+                "environment %r: the call runs again on a new worker: another call ended the "
+                "one it ran in (%s)",
+                self.pool.label,
+                message.message,
+            )
         if message[0] == "items":  # dropped: its caller went away
             return CallerGone("the caller went away; the call was cancelled").reply()
         _, _, status, headers, body, streamed, info = message

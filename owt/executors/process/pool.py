@@ -121,8 +121,8 @@ class WorkerPool:
     def _changed(self, worker: WorkerProcess) -> None:
         """A call ended in ``worker``, or it died."""
         if worker.lost is not None and worker in self.workers:
-            log.warning("environment %r: worker %s lost; replacing it", self.label, worker.pid)
             self.last_fault = f"worker {worker.pid}: {worker.lost.message}"
+            log.warning("environment %r: %s; replacing it", self.label, self.last_fault)
             self.workers.remove(worker)
             self.replaced += 1
             self._top_up()
@@ -159,8 +159,9 @@ class WorkerPool:
                 best = worker
         return best
 
-    async def open(self, call_id: str) -> tuple[WorkerProcess, Frames]:
-        """A worker with room for the call, and the queue its frames arrive on.
+    async def open(self, call_id: str, code: str = "") -> tuple[WorkerProcess, Frames]:
+        """A worker with room for the call (of the adaptor file ``code``), and the queue its
+        frames arrive on.
 
         Raises Busy when the queue of waiting calls is full or the pool is closing.
         """
@@ -172,7 +173,7 @@ class WorkerPool:
                 raise Busy(f"environment {self.label!r} is shutting down")
             worker = self._least_loaded()
             if worker is not None and (promised or (not self.waiters and self._free() > 0)):
-                queue = worker.open(call_id)
+                queue = worker.open(call_id, code)
                 if self.max_calls and worker.served >= self.max_calls:
                     log.info("environment %r: recycling worker %s", self.label, worker.pid)
                     self.drain(worker)

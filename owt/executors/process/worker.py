@@ -86,6 +86,7 @@ class WorkerProcess:
         self.info: dict[str, Any] = {}
         self.warm: dict[str, Any] = {}
         self.calls: dict[str, Frames] = {}  # call id → its frames, in flight
+        self.code_of: dict[str, str] = {}  # ... and its adaptor's file name
         self.abandoned: set[str] = set()  # calls given up on that may still run here
         self.served = 0
         self.draining = False  # takes no new calls; killed once its calls end
@@ -203,7 +204,7 @@ class WorkerProcess:
             )
             self.kill()
         self.lost = await self._exit()
-        calls, self.calls = self.calls, {}
+        calls, self.calls, self.code_of = self.calls, {}, {}
         self.bodies.clear()
         for queue in calls.values():
             queue.put_nowait(self.lost)
@@ -252,6 +253,7 @@ class WorkerProcess:
 
     def _end(self, call_id: str) -> None:
         self.calls.pop(call_id, None)
+        self.code_of.pop(call_id, None)
         self.bodies.pop(call_id, None)
         self.abandoned.discard(call_id)
         if not self.calls:
@@ -284,16 +286,18 @@ class WorkerProcess:
         self.kill()  # whatever it started in its session goes with it
         crashed_in = self._crash.read() if self._crash is not None else frozenset()
         message = self._dying or describe_exit(code)
-        code_ended = crashed_in | self._culprit_code
+        # A crash names its adaptor only if one crashed (an outside signal: owt's files).
+        code_ended = (crashed_in & set(self.code_of.values())) | self._culprit_code
         return WorkerLost(message, code, frozenset(self._culprits), code_ended)
 
-    def open(self, call_id: str) -> Frames:
-        """Count a call as running here; its frames arrive on the queue returned."""
+    def open(self, call_id: str, code: str = "") -> Frames:
+        """Count a call (of adaptor file ``code``) as running here; its frames come on this."""
         queue = Frames()
         if self.lost is not None:
             queue.put_nowait(self.lost)
             return queue
         self.calls[call_id] = queue
+        self.code_of[call_id] = code
         self.served += 1
         self.free.clear()
         return queue
@@ -382,10 +386,8 @@ async def _within(read: Any, seconds: float) -> bytes:
     try:
         data: bytes = await asyncio.wait_for(read, seconds)
     except TimeoutError:
-        raise ValueError(
-            f"its output stopped inside a frame for {seconds:g}s (a frame's length that is "
-            "not its length)"
-        ) from None
+        stalled = f"its output stopped inside a frame for {seconds:g}s"
+        raise ValueError(f"{stalled} (a frame's length that is not its length)") from None
     return data
 
 
