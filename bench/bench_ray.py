@@ -2,10 +2,10 @@
 
     .venv/bin/python bench/bench_ray.py [--calls 300] [--loop uvloop|asyncio] [--no-serve]
 
-A local Ray cluster (2 CPUs, no dashboard) is started and stopped here. The process and Ray
-executors are driven directly (no HTTP), one call at a time, with the same warm code, as in
-bench_process.py, taking turns round by round; the difference is what a Ray actor adds over a
-worker process. Anchors:
+A local Ray cluster (2 CPUs, no dashboard, listening on loopback only) is started and
+stopped here. The process and Ray executors are driven directly (no HTTP), one call at a
+time, with the same warm code, as in bench_process.py, taking turns round by round; the
+difference is what a Ray actor adds over a worker process. Anchors:
 
 - a bare Ray actor method round trip (``await actor.echo.remote(name)``): Ray's floor, on a
   threaded actor like owt's and on an async actor;
@@ -32,7 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import machine, record
 
-RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+# Ray's token auth is off for these throwaway clusters, so they listen on loopback only:
+# Ray keeps a node to 127.0.0.1 only where it believes it forms no multi-node cluster
+# (owt's own local cluster does the same: owt/executors/ray/cluster.py, local_options).
+RAY_ENV = {
+    "RAY_AUTH_MODE": "disabled",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+}
 SERVE_VENV = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "owt"
 SERVE_VENV = SERVE_VENV / "bench-ray-serve"
 
@@ -135,6 +142,7 @@ class Echo:
         return f"Hello, {name}!"
 
 async def main(calls):
+    serve.start(proxy_location="Disabled")  # calls go by handle: no HTTP proxy to listen
     handle = serve.run(Echo.bind(), logging_config={"log_level": "WARNING"})
     await handle.remote("owt")
     results = []
@@ -145,8 +153,10 @@ async def main(calls):
         results.append((time.perf_counter() - start) / calls)
     print(f"SERVE_SECONDS={statistics.median(results)}", flush=True)
 
-ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
 try:
+    if ray.util.get_node_ip_address() != "127.0.0.1":
+        sys.exit("the Ray Serve anchor's cluster did not keep to loopback: stopped")
     asyncio.run(main(int(sys.argv[1])))
 finally:
     serve.shutdown()

@@ -8,6 +8,7 @@ is killed), and every Ray temp folder made here is removed.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import signal
@@ -38,6 +39,40 @@ def session_pids(sid: int) -> list[int]:
         if int(fields[3]) == sid and fields[0] != "Z":
             pids.append(int(entry))
     return pids
+
+
+def listening(pids: list[int]) -> set[str]:
+    """``ADDRESS:PORT`` of every TCP socket of these processes that listens (from /proc)."""
+    inodes = set()
+    for pid in pids:
+        try:
+            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:  # it ended, or a descriptor closed, since the listing
+            continue
+        inodes |= {link[8:-1] for link in links if link.startswith("socket:[")}
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as file:
+            for row in file.readlines()[1:]:
+                fields = row.split()
+                if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                    found.add(_address(fields[1]))
+    return found
+
+
+def _address(hex_address: str) -> str:
+    """``0100007F:1F90`` → ``127.0.0.1:8080`` (the kernel writes each 32-bit word in host order)."""
+    host, port = hex_address.split(":")
+    raw = b"".join(bytes.fromhex(host[i : i + 8])[::-1] for i in range(0, len(host), 8))
+    ip = ipaddress.ip_address(raw)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return f"{ip}:{int(port, 16)}"
+
+
+def off_loopback(addresses: set[str]) -> set[str]:
+    """The addresses that other machines could reach (not 127.0.0.1 or ::1)."""
+    return {a for a in addresses if not ipaddress.ip_address(a.rsplit(":", 1)[0]).is_loopback}
 
 
 def signal_session(sid: int, sig: int) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import OwtProcess, b64, call, status, wait_until
-from raycluster import RAY_ENV, Cluster, session_pids, signal_session
+from raycluster import RAY_ENV, Cluster, listening, off_loopback, session_pids, signal_session
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -366,6 +366,11 @@ def test_owt_starts_and_stops_a_local_cluster() -> None:
         r = call(server.url, "def run(name): return f'hi {name}'", name="local")
         assert r.status_code == 200 and r.text == "hi local"
         assert status(server)["environments"]["main"]["cluster"]["started_here"] is True
+        # Ray's ports run any code sent to them: a cluster of this machine only listens on
+        # loopback (GCS, raylet, the actor's worker, Ray's agents), and has no dashboard.
+        addresses = listening(session_pids(server.pid))
+        assert len(addresses) > 3, addresses
+        assert not off_loopback(addresses), addresses
         assert server.stop() == 0
         assert wait_until(lambda: not session_pids(server.pid), timeout=20)
     finally:

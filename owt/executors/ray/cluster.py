@@ -18,11 +18,19 @@ from typing import Any, ClassVar
 import owt
 from owt.core.errors import InstallFailed, OwtError, WorkerDied
 
-__all__ = ["RayCluster", "actor_options", "death_cause", "ray_request", "translate"]
+__all__ = [
+    "RayCluster",
+    "actor_options",
+    "death_cause",
+    "local_options",
+    "ray_request",
+    "translate",
+]
 
 log = logging.getLogger(__name__)
 
 OWT_DIR = str(Path(owt.__file__).resolve().parent)
+LOOPBACK = "127.0.0.1"
 
 
 def ray_request(placement: dict[str, Any]) -> dict[str, float]:
@@ -85,9 +93,7 @@ class RayCluster:
                 "log_to_driver": True,
             }
             if self.address is None:
-                options.update(address="local", include_dashboard=False)
-                if self.num_cpus is not None:
-                    options["num_cpus"] = self.num_cpus
+                options.update(local_options(self.num_cpus))
             else:
                 options["address"] = self.address
             main = threading.current_thread() is threading.main_thread()
@@ -101,6 +107,8 @@ class RayCluster:
                 if main:  # ray.init sets its own SIGTERM handler; the server's must stay
                     signal.signal(signal.SIGTERM, sigterm)
             self.started_here = self.address is None
+            if self.started_here:
+                _check_loopback(ray)
             log.info("ray: connected to %s", self.address or "a new local cluster")
 
     def disconnect(self) -> None:
@@ -168,6 +176,41 @@ class RayCluster:
                 for n in nodes
             ],
         }
+
+
+def local_options(num_cpus: int | None) -> dict[str, Any]:
+    """``ray.init`` options for a cluster of this machine only: every Ray process (GCS,
+    raylet, workers, agents) listens on loopback, and there is no dashboard.
+
+    Ray's ports run whatever code reaches them, and a local cluster has no other node to
+    talk to. Ray binds its servers to loopback only when the node's address is 127.0.0.1,
+    but on Linux it turns a given 127.0.0.1 into the machine's address (one other nodes
+    could reach) unless it believes it forms no multi-node cluster
+    (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, read once at import, hence the constant).
+    """
+    import ray._private.ray_constants as ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    options: dict[str, Any] = {
+        "address": "local",
+        "include_dashboard": False,
+        "_node_ip_address": LOOPBACK,
+    }
+    if num_cpus is not None:
+        options["num_cpus"] = num_cpus
+    return options
+
+
+def _check_loopback(ray: Any) -> None:
+    """Stop a local cluster that came up on an address other nodes can reach."""
+    address = ray.util.get_node_ip_address()
+    if address != LOOPBACK:
+        ray.shutdown()
+        raise RuntimeError(
+            f"the local Ray cluster came up on {address}, not on loopback only: this Ray "
+            f"({ray.__version__}) did not keep to 127.0.0.1, so owt stopped it. Start a "
+            "cluster yourself on a private network (ray start --head) and pass --ray-address"
+        )
 
 
 def _public(resources: dict[str, float]) -> dict[str, float]:
