@@ -167,18 +167,35 @@ def _python_load(url: str, body: dict | None, seconds: float, connections: int) 
     return count / seconds
 
 
-def record(section: str, text: str) -> None:
-    """Replace (or append) ``section`` of bench/RESULTS.md with ``text``."""
-    start, end = f"<!-- {section} -->", f"<!-- /{section} -->"
-    block = f"{start}\n{text.strip()}\n{end}"
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if start in current:
-        current = re.sub(
-            re.escape(start) + ".*?" + re.escape(end), lambda _: block, current, flags=re.S
+def record(section: str, text: str, results: Path = RESULTS) -> None:
+    """Write ``text`` as the measured part of ``section`` of bench/RESULTS.md.
+
+    A section is the generated part, then the notes written by hand, which a run keeps::
+
+        <!-- NAME -->
+        the table and lines a bench writes (replaced by each recorded run)
+
+        <!-- NAME: notes -->
+        history, trials, what changed (kept)
+        <!-- /NAME -->
+    """
+    start, notes, end = f"<!-- {section} -->", f"<!-- {section}: notes -->", f"<!-- /{section} -->"
+    generated = f"{start}\n{text.strip()}\n\n{notes}\n"
+    current = results.read_text() if results.exists() else "# Benchmark results\n"
+    if start not in current:
+        results.write_text(f"{current.rstrip()}\n\n{generated}{end}\n")
+        return
+    begin = current.index(start)
+    stop = current.find(end, begin)
+    split = current.find(notes, begin, stop)
+    if stop < 0 or split < 0:
+        raise SystemExit(
+            f"{results.name}: section {section!r} has no {notes} line before {end}, so "
+            "a run cannot tell its table from the notes written below it (and would delete "
+            f"them). Put {notes} on a line of its own after the table, then run again."
         )
-    else:
-        current = current.rstrip() + "\n\n" + block + "\n"
-    RESULTS.write_text(current)
+    after = current[split + len(notes) :].removeprefix("\n")
+    results.write_text(current[:begin] + generated + after)
 
 
 def machine() -> str:
