@@ -4,6 +4,12 @@ One head node (2 CPUs) is started for the session with ``ray start --head --bloc
 session; more raylets may join it. Every Ray process started here is stopped by its id at the
 end (``ray start --block`` stops what it started when terminated; anything left in its session
 is killed), and every Ray temp folder made here is removed.
+
+Joined at 127.0.0.1, its processes still listen on every interface (auth off): Ray keeps a
+node to loopback only where it forms no multi-node cluster (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0,
+docs/cluster.md), and a node refuses to join such a head, which the two-node tests need.
+Run these tests on a machine whose network you trust. owt's own local cluster does keep to
+loopback (``test_owt_starts_and_stops_a_local_cluster``).
 """
 
 from __future__ import annotations
