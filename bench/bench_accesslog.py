@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-from common import ServerURL, b64, load, load_tool, machine, owt_server, record
+from common import ServerURL, answered, b64, load, load_tool, machine, owt_server, record
 
 ECHO = 'def run(name):\n    return f"Hello, {name}!"\n'
 
@@ -46,8 +46,9 @@ def main() -> None:
             for mode, flags in (("default", ()), ("--in-process", ("--in-process",)))
             for log, quiet in (("on", ()), ("off", ("-q",)))
         }
-        for url in servers.values():
-            load(url + "/echo", body=body, seconds=1)  # warm-up: compile once
+        for url in servers.values():  # warm-up: one answer (compiled once), then load
+            answered(url + "/echo", body=body)
+            load(url + "/echo", body=body, seconds=1)
         for _ in range(args.rounds):
             for name, url in servers.items():
                 cpu = url.cpu_seconds()

@@ -15,7 +15,7 @@ import statistics
 import sys
 
 from bench_embed import EMBED_PYTHON, texts
-from common import b64, load, load_tool, machine, owt_server, record
+from common import answered, b64, load, load_tool, machine, owt_server, record
 
 PLAIN = """
 from owt.lib.embed import run as embed
@@ -33,14 +33,17 @@ def run(text: list[str]) -> list[list[float]]:
 """
 
 
+def body(code: str) -> dict:
+    return {"code_b64": b64(code), "env": "embed", "kwargs": {"text": texts(1)[0]}}
+
+
 def throughput(url: str, code: str, callers: int, seconds: float) -> float:
     """Texts per second from ``callers`` connections, each sending one text per call.
 
     The load comes from wrk where it is installed (a Python client's 16 threads would take
     a share of the two cores from the model), else from Python threads (``common.load``).
     """
-    body = {"code_b64": b64(code), "env": "embed", "kwargs": {"text": texts(1)[0]}}
-    return load(url, body=body, seconds=seconds, connections=callers)
+    return load(url, body=body(code), seconds=seconds, connections=callers)
 
 
 def main() -> None:
@@ -54,8 +57,12 @@ def main() -> None:
         sys.exit(f"no embeddings environment at {EMBED_PYTHON}: make .venv-embed/.installed")
     rates: dict[str, list[float]] = {"plain": [], "batched": []}
     with owt_server("--env", f"embed={EMBED_PYTHON}:1", "--timeout", "300") as url:
-        for code in (PLAIN, BATCHED):  # warm: worker started, model loaded, code compiled
-            throughput(url, code, 2, 1)
+        # Warm before any timed round: the worker started and the model loaded (18 s and
+        # more on a busy machine, which a timed round would otherwise count), then each
+        # adaptor compiled and its threads started.
+        for code in (PLAIN, BATCHED):
+            answered(url, body=body(code), timeout=600)
+            throughput(url, code, args.callers, 1)
         for _ in range(args.rounds):
             for kind, code in (("plain", PLAIN), ("batched", BATCHED)):
                 rates[kind].append(throughput(url, code, args.callers, args.seconds))

@@ -15,7 +15,7 @@ import argparse
 from urllib.parse import urlencode
 
 import httpx
-from common import b64, load, load_tool, machine, owt_server, record
+from common import answered, b64, load, load_tool, machine, owt_server, record
 
 ECHO = 'def run(name):\n    return f"Hello, {name}!"\n'
 
@@ -32,8 +32,9 @@ def main() -> None:
     echo_query = urlencode(fields)
     cached_query = urlencode({**fields, "use_cache": "1"})
     with owt_server("--timeout", "30") as url:
-        load(f"{url}/echo?{echo_query}", seconds=1)  # warm-up: compiles once
-        assert httpx.get(f"{url}/hit?{cached_query}").text == "Hello, owt!"
+        answered(f"{url}/echo?{echo_query}")  # warm-up: compiles once
+        load(f"{url}/echo?{echo_query}", seconds=1)
+        assert answered(f"{url}/hit?{cached_query}").text == "Hello, owt!"
         pinned = httpx.get(f"{url}/hit")
         assert pinned.headers.get("x-owt-cache") == "hit", pinned.text
         echo = load(f"{url}/echo?{echo_query}", **kw)

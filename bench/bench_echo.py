@@ -18,7 +18,17 @@ import statistics
 import sys
 from urllib.parse import urlencode
 
-from common import b64, free_port, load, load_tool, machine, owt_server, process_server, record
+from common import (
+    answered,
+    b64,
+    free_port,
+    load,
+    load_tool,
+    machine,
+    owt_server,
+    process_server,
+    record,
+)
 
 ECHO = {
     "async": 'async def run(name):\n    return f"Hello, {name}!"\n',
@@ -50,7 +60,8 @@ def main() -> None:
     owt = owt_server("--timeout", "30", "--in-process", "-q")  # -q: no access log, as Starlette
     with process_server(baseline_cmd, port) as base, owt as url:
         targets = _targets(base, url)
-        for target, body in targets.values():  # warm-up: owt compiles the code once here
+        for target, body in targets.values():  # warm-up: one answer (owt compiles), load
+            answered(target, body=body)
             load(target, body=body, seconds=1)
         servers = {"starlette": base, "starlette-thread": base, "async": url, "sync": url}
         # Interleaved rounds, so drift in the machine's load hits both sides alike. Besides

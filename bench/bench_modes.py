@@ -21,7 +21,17 @@ import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-from common import b64, free_port, load, load_tool, machine, owt_server, process_server, record
+from common import (
+    answered,
+    b64,
+    free_port,
+    load,
+    load_tool,
+    machine,
+    owt_server,
+    process_server,
+    record,
+)
 
 ECHO = 'def run(name):\n    return f"Hello, {name}!"\n'
 BODY = {"code_b64": b64(ECHO), "kwargs": {"name": "owt"}}
@@ -45,7 +55,7 @@ def servers(stack: ExitStack) -> Iterator[dict[str, str]]:
     if importlib.util.find_spec("litserve") is not None:
         port = free_port()
         lit = stack.enter_context(
-            process_server([sys.executable, "bench/litserve_app.py", str(port)], port)
+            process_server([sys.executable, "bench/litserve_app.py", str(port)], port, "/health")
         )
         urls["LitServe"] = lit + "/predict"
     else:
@@ -62,7 +72,8 @@ def main() -> None:
     args = parser.parse_args()
     results: dict[str, list[float]] = {}
     with ExitStack() as stack, servers(stack) as urls:
-        for url in urls.values():  # warm-up: owt compiles the code once here
+        for url in urls.values():  # warm-up: one answer (owt compiles the code), then load
+            answered(url, body=BODY)
             load(url, body=BODY, seconds=1, connections=args.connections)
         for _ in range(args.rounds):
             for name, url in urls.items():

@@ -19,7 +19,7 @@ import sys
 from contextlib import ExitStack
 from urllib.parse import urlencode
 
-from common import b64, free_port, machine, owt_server, process_server, record
+from common import answered, b64, free_port, machine, owt_server, process_server, record
 
 ECHO = 'def run(name):\n    return f"Hello, {name}!"\n'
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -38,6 +38,8 @@ def latency(url: str, seconds: float, connections: int) -> tuple[float, float, f
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     if not (rate and p50 and p99) or "Non-2xx" in out:
         raise RuntimeError(f"wrk failed:\n{out}")
+    if float(rate.group(1)) <= 0:
+        raise RuntimeError(f"no request to {url} was answered in {seconds:g} s:\n{out}")
     return (
         float(rate.group(1)),
         float(p50.group(1)) * UNITS[p50.group(2)],
@@ -64,7 +66,8 @@ def main() -> None:
         for mode, flags in (("owt --in-process", ("--in-process",)), ("owt (default)", ())):
             url = stack.enter_context(owt_server("--timeout", "30", *flags))
             urls[mode] = f"{url}/echo?{query}"
-        for url in urls.values():  # warm-up: compile once, fill the pools
+        for url in urls.values():  # warm-up: one answer (compiled once), fill the pools
+            answered(url)
             latency(url, 1, 64)
         for _ in range(args.rounds):
             for connections in (64, 1):

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -60,53 +61,128 @@ def owt_server(
     """A real ``owt serve`` on a free port; yields its URL and stops it after. Its log goes
     to ``stderr`` (a file, to measure the access log's cost); ``prefix`` runs it under a
     command (``taskset -c 0``)."""
-    proc = subprocess.Popen(
-        [*prefix, sys.executable, "-m", "owt", "serve", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=stderr,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
+    cmd = [*prefix, sys.executable, "-m", "owt", "serve", "--port", "0", *args]
+    with started(cmd, stdout=subprocess.PIPE, stderr=stderr) as proc:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         if not line.startswith("owt serving on "):
             raise RuntimeError(f"owt did not start: {line!r}")
         yield ServerURL(line.split()[-1], proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(15)
-        if proc.stdout:
-            proc.stdout.close()
 
 
 @contextmanager
-def process_server(cmd: list[str], port: int) -> Iterator[ServerURL]:
-    # A session of its own, so that stopping it stops the processes it started too
-    # (LitServe's workers outlived their server otherwise).
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=ROOT,
-        start_new_session=True,
-    )
+def process_server(cmd: list[str], port: int, ready: str = "/ready") -> Iterator[ServerURL]:
+    """Another server (bare Starlette, LitServe) on ``port``, once ``ready`` answers 200."""
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
+    with started(cmd) as proc:
+        deadline = time.monotonic() + 60
         while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{cmd} exited with {proc.returncode} before it was ready")
             try:
-                httpx.get(url + "/ready", timeout=1)
-                break
+                if httpx.get(url + ready, timeout=1).status_code == 200:
+                    break
             except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{cmd} did not start") from None
-                time.sleep(0.1)
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{cmd} did not answer 200 on {ready} within 60 s")
+            time.sleep(0.1)
         yield ServerURL(url, proc.pid)
-    finally:
+
+
+@contextmanager
+def started(
+    cmd: list[str],
+    *,
+    stdout: Any = subprocess.DEVNULL,
+    stderr: Any = subprocess.DEVNULL,
+    grace: float = 10,
+) -> Iterator[subprocess.Popen[str]]:
+    """``cmd`` in a session of its own with a temp folder of its own (``TMPDIR``); after,
+    every process of its group is stopped (``stop_group``) and the folder removed.
+
+    Servers start processes of their own (LitServe: its workers and a resource tracker) that
+    may ignore SIGTERM or outlive the server, and leave temp folders (``pymp-*``) behind.
+    """
+    with tempfile.TemporaryDirectory(prefix="owt-bench-") as tmp:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=stdout,
+            stderr=stderr,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "TMPDIR": tmp},
+            start_new_session=True,
+        )
+        try:
+            yield proc
+        finally:
+            stop_group(proc, cmd, grace)
+            if proc.stdout:
+                proc.stdout.close()
+
+
+def group_pids(pgid: int) -> list[int]:
+    """The live processes of process group ``pgid``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # not a process, or it ended since the listing
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+def stop_group(proc: subprocess.Popen[Any], cmd: Sequence[str], grace: float = 10) -> None:
+    """Stop ``proc`` (a session leader) and every process of its group: SIGTERM, then
+    SIGKILL for what is left after ``grace`` seconds. Raises if anything still runs."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(15)
+            os.killpg(proc.pid, sig)
+        if _ended(proc, wait):
+            return
+        left = group_pids(proc.pid)
+        print(f"{shlex.join(cmd)}: {left} still ran {wait:g} s after {sig.name}", file=sys.stderr)
+    raise RuntimeError(f"{shlex.join(cmd)} left processes running: {group_pids(proc.pid)}")
+
+
+def _ended(proc: subprocess.Popen[Any], seconds: float) -> bool:
+    """Whether ``proc`` and every process of its group end within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while proc.poll() is None or group_pids(proc.pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def answered(url: str, *, body: dict | None = None, timeout: float = 300) -> httpx.Response:
+    """The first 200 answer of ``url`` (GET, or POST of a JSON ``body``), asked again while
+    the server cannot answer yet (not listening, 5xx), for up to ``timeout`` seconds.
+
+    A warm-up: the code compiled, the worker started, the model loaded, before any timed
+    load (a load of fixed length measures whatever part of the start it meets).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            if body is None:
+                r = httpx.get(url, timeout=max(left, 1))
+            else:
+                r = httpx.post(url, json=body, timeout=max(left, 1))
+            if r.status_code == 200:
+                return r
+            if r.status_code < 500:  # asking again will not change the answer
+                raise RuntimeError(f"{url} answered {r.status_code}: {r.text[:500]}")
+            last = f"{r.status_code}: {r.text[:500]}"
+        except httpx.TransportError as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} gave no answer within {timeout:g} s (last: {last})")
+        time.sleep(0.2)
 
 
 def load(
@@ -118,8 +194,16 @@ def load(
 ) -> float:
     """Requests per second against ``url`` (GET, or POST of a JSON ``body``)."""
     if shutil.which("wrk"):
-        return _wrk(url, body, seconds, connections)
-    return _python_load(url, body, seconds, connections)
+        rate = _wrk(url, body, seconds, connections)
+    else:
+        rate = _python_load(url, body, seconds, connections)
+    if rate <= 0:
+        raise RuntimeError(
+            f"no request to {url} was answered in {seconds:g} s: the server was still "
+            "starting (a model loading?) or is stuck. Warm it up with answered() first, or "
+            "give it more --seconds"
+        )
+    return rate
 
 
 def load_tool() -> str:

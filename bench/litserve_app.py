@@ -1,6 +1,7 @@
 """The LitServe echo, for bench/bench_modes.py: ``python bench/litserve_app.py PORT``.
 
-Needs ``pip install litserve`` (not one of owt's extras).
+Needs ``pip install litserve`` (not one of owt's extras). It is ready when ``/health``
+answers 200 (its inference workers started).
 """
 
 from __future__ import annotations

@@ -3,12 +3,17 @@ stops what it starts, and the options every bench takes."""
 
 from __future__ import annotations
 
+import http.server
 import re
+import signal
+import socket
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, wait_until
 
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -66,3 +71,62 @@ def test_every_recorded_section_keeps_its_notes_on_a_rerun(tmp_path: Path) -> No
         assert f"<!-- {name}: notes -->" in text, name
         common.record(name, generated(text, name), copy)
     assert copy.read_text() == text
+
+
+# A server that ignores SIGTERM, with a child that ignores it too (as LitServe's worker did),
+# each leaving a file in its temp folder.
+IGNORES_TERM = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+STUBBORN = f"""
+import os, subprocess, sys, tempfile, time
+{IGNORES_TERM}
+open(os.path.join(tempfile.gettempdir(), "left-behind"), "w").close()
+subprocess.Popen([sys.executable, "-c", {IGNORES_TERM + "time.sleep(60)"!r}])
+print(tempfile.gettempdir(), flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_server_that_ignores_sigterm_is_killed_with_its_children() -> None:
+    with common.started([sys.executable, "-c", STUBBORN], stdout=subprocess.PIPE, grace=1) as proc:
+        assert proc.stdout is not None
+        temp = Path(proc.stdout.readline().strip())
+        assert (temp / "left-behind").exists()
+        assert wait_until(lambda: len(common.group_pids(proc.pid)) == 2, timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    assert common.group_pids(proc.pid) == []
+    assert not temp.exists()  # its temp folder went with it
+
+
+def test_warming_up_waits_for_a_real_answer() -> None:
+    answers = iter([503, 503, 200])
+
+    class Starting(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(next(answers))
+            self.end_headers()
+            self.wfile.write(b"ready")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.HTTPServer(("127.0.0.1", 0), Starting) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_port}/"
+        assert common.answered(url, timeout=10).text == "ready"
+        server.shutdown()
+
+
+def test_a_bad_request_is_not_waited_for(owt_server) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(RuntimeError, match="answered 400"):
+        common.answered(owt_server.url + "/?code_b64=!!!", timeout=30)
+
+
+def test_a_load_nobody_answers_fails_clearly() -> None:
+    """A load that got no answer (a server still loading its model) is an error that says
+    so, not a rate of 0 to divide by."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # connections wait in the backlog: nobody answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+        with pytest.raises(RuntimeError, match=r"no request .* was answered"):
+            common.load(url, body={"a": 1}, seconds=1, connections=1)
