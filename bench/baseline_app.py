@@ -1,13 +1,15 @@
 """The baseline: a bare Starlette echo on the same uvicorn settings as owt.
 
-python bench/baseline_app.py PORT
+    python bench/baseline_app.py PORT
+
+The benches start it on a free port (bench/common.py, ``process_server``).
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
-import sys
 from collections.abc import AsyncIterator
 
 import uvicorn
@@ -85,10 +87,14 @@ app = Starlette(
 )
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("port", metavar="PORT", type=int, help="on 127.0.0.1")
     uvicorn.run(
         app,
         host="127.0.0.1",
-        port=int(sys.argv[1]),
+        port=parser.parse_args().port,
         http="httptools",
         loop="auto",
         log_level="warning",

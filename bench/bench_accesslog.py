@@ -1,13 +1,13 @@
 """What the access log costs: warm echo with the log on (the default) vs off (``-q``).
 
-    python bench/bench_accesslog.py [--seconds 5] [--rounds 3]
+    python bench/bench_accesslog.py [--seconds 5] [--rounds 3] [--connections 16] [--no-record]
 
 Both servers write their log to a file (a real sink, not /dev/null), and are loaded in
 interleaved rounds at 16 connections (wrk, else a bounded Python client). The request ids,
 metrics and ``X-Request-Id`` header are there in both: only the access line differs.
 Both pairs run: owt's default mode (calls in a worker process) and ``--in-process``, where a
 call costs the server less and the log's share is larger.
-Writes the ratio to bench/RESULTS.md.
+Writes the ratio to bench/RESULTS.md (unless ``--no-record``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,17 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-from common import ServerURL, answered, b64, load, load_tool, machine, owt_server, record
+from common import (
+    ServerURL,
+    answered,
+    b64,
+    load,
+    load_tool,
+    machine,
+    options,
+    owt_server,
+    record,
+)
 
 ECHO = 'def run(name):\n    return f"Hello, {name}!"\n'
 
@@ -29,12 +39,14 @@ def logging_server(log_path: str, *args: str) -> Iterator[ServerURL]:
         yield url
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
+def parser() -> argparse.ArgumentParser:
+    parser = options(__doc__, seconds=5, rounds=3)
     parser.add_argument("--connections", type=int, default=16)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
     body = {"code_b64": b64(ECHO), "kwargs": {"name": "owt"}}
     rates: dict[tuple[str, str], list[float]] = {}
     cpus: dict[tuple[str, str], list[float]] = {}
@@ -79,7 +91,8 @@ def main() -> None:
         )
     text = "\n".join(lines)
     print(text)
-    record("accesslog", text)
+    if not args.no_record:
+        record("accesslog", text)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Batching: 16 concurrent single-text callers of MiniLM, gathered by @batch vs one by one.
 
-    .venv/bin/python bench/bench_batch.py [--seconds 10] [--callers 16] [--no-record]
+    .venv/bin/python bench/bench_batch.py [--seconds 10] [--rounds 3] [--callers 16] [--no-record]
 
 One server (``--env embed=.venv-embed/bin/python:1``: one worker process, one model copy)
 answers both adaptors in alternating rounds: the plain one embeds each caller's text in its
@@ -15,7 +15,7 @@ import statistics
 import sys
 
 from bench_embed import EMBED_PYTHON, texts
-from common import answered, b64, load, load_tool, machine, owt_server, record
+from common import answered, b64, load, load_tool, machine, options, owt_server, record
 
 PLAIN = """
 from owt.lib.embed import run as embed
@@ -46,13 +46,14 @@ def throughput(url: str, code: str, callers: int, seconds: float) -> float:
     return load(url, body=body(code), seconds=seconds, connections=callers)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=10)
+def parser() -> argparse.ArgumentParser:
+    parser = options(__doc__, seconds=10, rounds=3)
     parser.add_argument("--callers", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--no-record", action="store_true", help="print only")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
     if not EMBED_PYTHON.exists():
         sys.exit(f"no embeddings environment at {EMBED_PYTHON}: make .venv-embed/.installed")
     rates: dict[str, list[float]] = {"plain": [], "batched": []}

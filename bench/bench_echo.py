@@ -1,6 +1,6 @@
 """Warm echo through owt (code sent in every request) vs a bare Starlette app.
 
-    python bench/bench_echo.py [--seconds 5] [--rounds 3]
+    python bench/bench_echo.py [--seconds 5] [--rounds 3] [--connections 16] [--no-record]
 
 owt runs with ``--in-process`` (threads inside the server, as Starlette's; the default mode,
 calls in a worker process, is measured beside it by bench/bench_modes.py). Both run on the
@@ -8,7 +8,7 @@ same uvicorn settings (httptools, uvloop, no access log: owt with ``-q``; its co
 bench/bench_accesslog.py's), one after the other, driven by wrk at 16 connections (else a
 bounded Python client). The echo is measured twice through owt: as ``async def run`` (on the
 host's loop thread) and as ``def run`` (on a worker thread, like Starlette's
-``run_in_threadpool``). Writes the ratios to bench/RESULTS.md.
+``run_in_threadpool``). Writes the ratios to bench/RESULTS.md (unless ``--no-record``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from common import (
     load,
     load_tool,
     machine,
+    options,
     owt_server,
     process_server,
     record,
@@ -46,12 +47,14 @@ PAIRS = [
 ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
+def parser() -> argparse.ArgumentParser:
+    parser = options(__doc__, seconds=5, rounds=3)
     parser.add_argument("--connections", type=int, default=16)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
     kw = {"seconds": args.seconds, "connections": args.connections}
 
     port = free_port()
@@ -111,7 +114,8 @@ def main() -> None:
     ]
     text = "\n".join(lines)
     print(text)
-    record("echo", text)
+    if not args.no_record:
+        record("echo", text)
 
 
 def _targets(base: str, url: str) -> dict[tuple[str, str], tuple[str, dict | None]]:

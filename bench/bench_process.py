@@ -1,6 +1,7 @@
 """The added cost of a warm call in a worker process over the thread executor.
 
-    .venv/bin/python bench/bench_process.py [--calls 5000] [--loop uvloop|asyncio]
+    .venv/bin/python bench/bench_process.py [--calls 2000] [--rounds 5] [--no-record]
+        [--loop uvloop|asyncio]
 
 Both executors are driven directly (no HTTP), one call at a time, with the same warm code
 (compiled by the first call), so the difference is what a worker process adds: pickling the
@@ -18,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import machine, record
+from common import machine, options, record
 
 from owt.core.call import Call, Request
 from owt.executors.base import Executor
@@ -59,7 +60,7 @@ async def per_call(executor: Executor, call: Call, calls: int, rounds: int = 5) 
     return statistics.median(results)
 
 
-async def main(calls: int, loop: str) -> None:
+async def main(calls: int, rounds: int, loop: str, no_record: bool) -> None:
     thread = ThreadExecutor()
     process = ProcessExecutor(workers=1)
     await thread.start()
@@ -70,8 +71,8 @@ async def main(calls: int, loop: str) -> None:
             ("plain call", make_call(CODE, name="owt")),
             ("stream of 10 chunks", make_call(STREAM, n=10)),
         ):
-            t = await per_call(thread, call, calls)
-            p = await per_call(process, call, calls)
+            t = await per_call(thread, call, calls, rounds)
+            p = await per_call(process, call, calls, rounds)
             rows.append(f"| {label} | {t * 1e3:.3f} | {p * 1e3:.3f} | {(p - t) * 1e3:+.3f} |")
     finally:
         await process.aclose()
@@ -81,7 +82,8 @@ async def main(calls: int, loop: str) -> None:
             "## A warm call in a worker process vs the thread executor",
             "",
             f"`python bench/bench_process.py --calls {calls} --loop {loop}` — {machine()}; "
-            "executors driven directly (no HTTP), one call at a time, median of 5 rounds. "
+            f"executors driven directly (no HTTP), one call at a time, median of {rounds} "
+            "rounds. "
             "Target: under 0.5 ms added per call.",
             "",
             "| call | thread ms | worker process ms | added ms/call |",
@@ -90,17 +92,23 @@ async def main(calls: int, loop: str) -> None:
         ]
     )
     print(text)
-    record("process", text)
+    if not no_record:
+        record("process", text)
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = options(__doc__, seconds=None, rounds=5, not_timed="it counts --calls")
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
+    return parser
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
-    args = parser.parse_args()
+    args = parser().parse_args()
+    run = main(args.calls, args.rounds, args.loop, args.no_record)
     if args.loop == "uvloop":
         import uvloop
 
-        uvloop.run(main(args.calls, args.loop))
+        uvloop.run(run)
     else:
-        asyncio.run(main(args.calls, args.loop))
+        asyncio.run(run)

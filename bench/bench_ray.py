@@ -1,6 +1,7 @@
 """The added cost of a warm call on a Ray actor over a worker process, with Ray's own anchors.
 
-    .venv/bin/python bench/bench_ray.py [--calls 300] [--loop uvloop|asyncio] [--no-serve]
+    .venv/bin/python bench/bench_ray.py [--calls 300] [--rounds 7] [--no-serve] [--no-record]
+        [--loop uvloop|asyncio]
 
 A local Ray cluster (2 CPUs, no dashboard, listening on loopback only) is started and
 stopped here. The process and Ray executors are driven directly (no HTTP), one call at a
@@ -30,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import machine, record
+from common import added, machine, options, record, started
 
 # Ray's token auth is off for these throwaway clusters, so they listen on loopback only:
 # Ray keeps a node to 127.0.0.1 only where it believes it forms no multi-node cluster
@@ -45,7 +46,7 @@ SERVE_VENV = SERVE_VENV / "bench-ray-serve"
 
 
 async def interleaved(
-    steps: dict[str, Callable[[], Awaitable[object]]], calls: int, rounds: int = 7
+    steps: dict[str, Callable[[], Awaitable[object]]], calls: int, rounds: int
 ) -> dict[str, float]:
     """Per step, the median over ``rounds`` of the mean seconds per awaited call.
 
@@ -64,7 +65,7 @@ async def interleaved(
     return {name: statistics.median(times) for name, times in results.items()}
 
 
-async def executors(calls: int) -> dict[str, float]:
+async def executors(calls: int, rounds: int) -> dict[str, float]:
     """Seconds per call: process/ray for ``plain`` and ``stream``, and the ``bare`` actor."""
     import ray
     from bench_process import CODE, STREAM, make_call
@@ -123,7 +124,7 @@ async def executors(calls: int) -> dict[str, float]:
             if label == "plain":
                 steps["bare"] = bare
                 steps["bare async"] = bare_async
-            for name, seconds in (await interleaved(steps, calls)).items():
+            for name, seconds in (await interleaved(steps, calls, rounds)).items():
                 numbers[f"{label} {name}"] = seconds
         return numbers
     finally:
@@ -141,12 +142,12 @@ class Echo:
     async def __call__(self, name):
         return f"Hello, {name}!"
 
-async def main(calls):
+async def main(calls, rounds):
     serve.start(proxy_location="Disabled")  # calls go by handle: no HTTP proxy to listen
     handle = serve.run(Echo.bind(), logging_config={"log_level": "WARNING"})
     await handle.remote("owt")
     results = []
-    for _ in range(5):
+    for _ in range(rounds):
         start = time.perf_counter()
         for _ in range(calls):
             await handle.remote("owt")
@@ -157,15 +158,16 @@ ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_addr
 try:
     if ray.util.get_node_ip_address() != "127.0.0.1":
         sys.exit("the Ray Serve anchor's cluster did not keep to loopback: stopped")
-    asyncio.run(main(int(sys.argv[1])))
+    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
 finally:
     serve.shutdown()
     ray.shutdown()
 """
 
 
-def serve_anchor(calls: int, env: dict[str, str]) -> float:
-    """Seconds per Ray Serve handle call, run in a virtualenv that has Ray Serve."""
+def serve_anchor(calls: int, rounds: int) -> float:
+    """Seconds per Ray Serve handle call, run in a virtualenv that has Ray Serve (in a
+    session of its own: whatever of its Ray cluster is left after it is stopped)."""
     import ray
 
     python = SERVE_VENV / "bin" / "python"
@@ -176,18 +178,16 @@ def serve_anchor(calls: int, env: dict[str, str]) -> float:
             [str(python), "-m", "pip", "install", "-q", f"ray[serve]=={ray.__version__}"],
             check=True,
         )
-    out = subprocess.run(
-        [str(python), "-c", SERVE_SCRIPT, str(calls)],
-        env=env,
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-    ).stdout
+    cmd = [str(python), "-c", SERVE_SCRIPT, str(calls), str(rounds)]
+    with started(cmd, stdout=subprocess.PIPE, stderr=None) as proc:
+        out, _ = proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(f"the Ray Serve anchor failed (exit status {proc.returncode})")
     line = next(line for line in out.splitlines() if line.startswith("SERVE_SECONDS="))
     return float(line.split("=")[1])
 
 
-def report(numbers: dict[str, float], calls: int, loop: str) -> str:
+def report(numbers: dict[str, float], args: argparse.Namespace) -> str:
     ms = {name: seconds * 1e3 for name, seconds in numbers.items()}
     rows = [
         f"| {label} | {ms[f'{key} process']:.3f} | {ms[f'{key} ray']:.3f} | "
@@ -205,10 +205,11 @@ def report(numbers: dict[str, float], calls: int, loop: str) -> str:
         [
             "## A warm call on a Ray actor vs a worker process",
             "",
-            f"`python bench/bench_ray.py --calls {calls} --loop {loop}` — {machine()}; a local "
-            "Ray cluster of 2 CPUs; executors driven directly (no HTTP), one call at a time, "
-            "taking turns, median of 7 rounds. Goal: under 1.5 ms added per call. owt adds "
-            f"{ms['plain ray'] - ms['plain bare']:+.3f} ms to Ray's own actor round trip.",
+            f"`python bench/bench_ray.py --calls {args.calls} --loop {args.loop}` — "
+            f"{machine()}; a local Ray cluster of 2 CPUs; executors driven directly (no HTTP), "
+            f"one call at a time, taking turns, median of {args.rounds} rounds. Goal: under "
+            f"1.5 ms added per call. owt {added(ms['plain ray'] - ms['plain bare'], '--calls', 3)}"
+            " to Ray's own actor round trip.",
             "",
             "| call | worker process ms | Ray actor ms | added ms/call |",
             "|---|---|---|---|",
@@ -221,28 +222,30 @@ def report(numbers: dict[str, float], calls: int, loop: str) -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser() -> argparse.ArgumentParser:
+    parser = options(__doc__, seconds=None, rounds=7, not_timed="it counts --calls")
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
     parser.add_argument("--no-serve", action="store_true", help="skip the Ray Serve anchor")
-    parser.add_argument("--no-record", action="store_true", help="print only")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
     temp = tempfile.mkdtemp(prefix="owt-ray-bench-", dir="/tmp")  # Ray's sessions, removed
-    env = {**os.environ, **RAY_ENV, "RAY_TMPDIR": temp}
-    os.environ.update(env)
+    os.environ.update({**RAY_ENV, "RAY_TMPDIR": temp})  # for this process and the anchor's
     try:
         if args.loop == "uvloop":
             import uvloop
 
-            numbers = uvloop.run(executors(args.calls))
+            numbers = uvloop.run(executors(args.calls, args.rounds))
         else:
-            numbers = asyncio.run(executors(args.calls))
+            numbers = asyncio.run(executors(args.calls, args.rounds))
         if not args.no_serve:
-            numbers["serve"] = serve_anchor(args.calls, env)
+            numbers["serve"] = serve_anchor(args.calls, args.rounds)
     finally:
         shutil.rmtree(temp, ignore_errors=True)
-    text = report(numbers, args.calls, args.loop)
+    text = report(numbers, args)
     print(text)
     if not args.no_record:
         record("ray", text)

@@ -19,7 +19,7 @@ import sys
 from contextlib import ExitStack
 from urllib.parse import urlencode
 
-from common import answered, b64, free_port, machine, owt_server, process_server, record
+from common import answered, b64, free_port, machine, options, owt_server, process_server, record
 
 ECHO = 'def run(name):\n    return f"Hello, {name}!"\n'
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -47,12 +47,12 @@ def latency(url: str, seconds: float, connections: int) -> tuple[float, float, f
     )
 
 
+def parser() -> argparse.ArgumentParser:
+    return options(__doc__, seconds=5, rounds=3)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--no-record", action="store_true", help="print, do not record")
-    args = parser.parse_args()
+    args = parser().parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench_tail needs wrk (apt-get install wrk)")
     query = urlencode({"code_b64": b64(ECHO), "kwargs_b64": b64('{"name": "owt"}')})

@@ -24,7 +24,7 @@ import sys
 import time
 
 import httpx
-from common import ROOT, free_port, machine, owt_server, process_server, record
+from common import ROOT, added, free_port, machine, options, owt_server, process_server, record
 
 FIRST = "The quick brown fox jumps over the lazy dog."
 TEXT = (
@@ -93,11 +93,21 @@ def ms(values: list[float]) -> str:
     return f"{statistics.median(values) * 1000:.1f} ms (p90 {p90 * 1000:.1f})"
 
 
+def parser() -> argparse.ArgumentParser:
+    # A run times the four paths back to back: --runs is this bench's --rounds.
+    parser = options(__doc__, seconds=None, rounds=30, not_timed="it counts --runs")
+    parser.add_argument(
+        "--runs",
+        dest="rounds",
+        type=int,
+        default=argparse.SUPPRESS,
+        help="--rounds, by its name here",
+    )
+    return parser
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--no-record", action="store_true", help="print only")
-    args = parser.parse_args()
+    args = parser().parse_args()
 
     port = free_port()
     baseline_cmd = [sys.executable, str(ROOT / "bench" / "baseline_app.py"), str(port)]
@@ -105,7 +115,7 @@ def main() -> None:
         owt_server("--mount", "tts=owt/lib/tts.py") as url,
         process_server(baseline_cmd, port) as baseline,
     ):
-        times = measure(url, baseline, args.runs)
+        times = measure(url, baseline, args.rounds)
     alone, starlette, posted, mounted = (
         times[k] for k in ("alone", "starlette", "posted", "mounted")
     )
@@ -117,8 +127,8 @@ def main() -> None:
     lines = [
         "## Text to speech: time to the first audio event",
         "",
-        f"`python bench/bench_tts.py --runs {args.runs}` — {machine()}, "
-        f"espeak-ng 22050 Hz, first sentence {FIRST!r} of five, median of {args.runs}.",
+        f"`python bench/bench_tts.py --runs {args.rounds}` — {machine()}, "
+        f"espeak-ng 22050 Hz, first sentence {FIRST!r} of five, median of {args.rounds}.",
         "",
         "| path | time to the first sentence's audio |",
         "|---|---|",
@@ -128,9 +138,9 @@ def main() -> None:
         f"| owt, mounted endpoint GET | {ms(mounted)} |",
         f"| owt, first call (compile) | {cold * 1000:.1f} ms |",
         "",
-        f"Over espeak-ng alone: +{overhead * 1000:.1f} ms (median, warm). owt's own "
-        f"overhead, over the same events from bare Starlette: {own * 1000:+.1f} ms as code "
-        f"in the request, {own_mounted * 1000:+.1f} ms as a mounted endpoint.",
+        f"Over espeak-ng alone: +{overhead * 1000:.1f} ms (median, warm). Over the same "
+        f"events from bare Starlette, owt {added(own * 1000, '--runs')} as code in the "
+        f"request, and {added(own_mounted * 1000, '--runs')} as a mounted endpoint.",
     ]
     text = "\n".join(lines)
     print(text)

@@ -3,6 +3,7 @@ record results in bench/RESULTS.md between per-benchmark markers."""
 
 from __future__ import annotations
 
+import argparse
 import base64
 import contextlib
 import json
@@ -26,6 +27,35 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"
+
+
+def options(
+    doc: str, *, seconds: float | None, rounds: int | None, not_timed: str = ""
+) -> argparse.ArgumentParser:
+    """A bench's command line, its docstring as help, with the options every bench takes
+    (bench/run.py passes them to each): ``--seconds`` of each timed load, ``--rounds``,
+    ``--no-record``. A bench that times no load (``seconds`` None) accepts ``--seconds`` and
+    says why it has no use for it (``not_timed``); likewise ``--rounds``."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    unused = "accepted for bench/run.py, which passes it to every bench; not used here"
+    if seconds is None:
+        parser.add_argument("--seconds", type=float, help=f"{unused}: {not_timed}")
+    else:
+        parser.add_argument(
+            "--seconds", type=float, default=seconds, help="of each timed load (%(default)g)"
+        )
+    if rounds is None:
+        parser.add_argument("--rounds", type=int, help=f"{unused}: one measurement")
+    else:
+        parser.add_argument(
+            "--rounds", type=int, default=rounds, help="measured rounds, medians (%(default)d)"
+        )
+    parser.add_argument(
+        "--no-record", action="store_true", help="print the results only (a trial run)"
+    )
+    return parser
 
 
 def b64(text: str) -> str:
@@ -280,6 +310,21 @@ def record(section: str, text: str, results: Path = RESULTS) -> None:
         )
     after = current[split + len(notes) :].removeprefix("\n")
     results.write_text(current[:begin] + generated + after)
+
+
+def added(difference: float, more: str, digits: int = 1, each: str = "") -> str:
+    """A difference in ms that owt adds, as text: a negative one is not a speed-up but a run
+    too short (or too noisy) to tell the sides apart, and says so.
+
+    >>> added(4.94, "--calls", each=" per call")
+    'adds 4.9 ms per call'
+    """
+    if difference >= 0:
+        return f"adds {difference:.{digits}f} ms{each}"
+    return (
+        f"adds nothing measurable{each} ({difference:+.{digits}f} ms: within this run's "
+        f"noise; a longer run, with more {more}, tells)"
+    )
 
 
 def machine() -> str:

@@ -6,7 +6,7 @@ answers 200 (its inference workers started).
 
 from __future__ import annotations
 
-import sys
+import argparse
 from typing import Any
 
 import litserve as ls
@@ -29,4 +29,7 @@ class Echo(ls.LitAPI):  # type: ignore[misc]
 
 
 if __name__ == "__main__":
-    ls.LitServer(Echo(), accelerator="cpu").run(port=int(sys.argv[1]), generate_client_file=False)
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("port", metavar="PORT", type=int)
+    port = parser.parse_args().port
+    ls.LitServer(Echo(), accelerator="cpu").run(port=port, generate_client_file=False)

@@ -3,7 +3,9 @@ stops what it starts, and the options every bench takes."""
 
 from __future__ import annotations
 
+import argparse
 import http.server
+import importlib
 import re
 import signal
 import socket
@@ -73,6 +75,68 @@ def test_every_recorded_section_keeps_its_notes_on_a_rerun(tmp_path: Path) -> No
     assert copy.read_text() == text
 
 
+BENCHES = sorted(p.stem for p in (ROOT / "bench").glob("bench_*.py"))
+USAGE_OPTION = re.compile(r"\[--([\w-]+)(?: ([^\]\s|]+))?\]")
+
+
+def bench_parser(name: str) -> argparse.ArgumentParser:
+    module = importlib.import_module(name)
+    parser: argparse.ArgumentParser = module.parser()
+    return parser
+
+
+@pytest.mark.parametrize("name", BENCHES)
+def test_every_bench_takes_the_common_options(name: str) -> None:
+    """bench/run.py passes --seconds, --rounds and --no-record to every bench."""
+    args = bench_parser(name).parse_args(["--seconds", "1", "--rounds", "1", "--no-record"])
+    assert args.no_record is True and args.rounds == 1
+
+
+@pytest.mark.parametrize("name", BENCHES)
+def test_a_bench_docstring_gives_its_real_defaults(name: str) -> None:
+    """The usage line of each bench's docstring (``[--calls 2000]``) is its parser's."""
+    module = importlib.import_module(name)
+    parser = bench_parser(name)
+    usage = module.__doc__.split("\n\n")[1]
+    shown = USAGE_OPTION.findall(usage)
+    assert shown, usage
+    known = {opt: action for action in parser._actions for opt in action.option_strings}
+    for option, value in shown:
+        action = known[f"--{option}"]
+        if value:
+            assert action.type is not None
+            default = parser.get_default(action.dest)
+            assert action.type(value) == default, f"{name}: --{option} {value}"
+    assert "--no-record" in usage
+
+
+def test_run_has_help_of_its_own_and_passes_only_what_it_is_given() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "--seconds" in out and "--no-record" in out and "modes" in out
+    run = importlib.import_module("run")
+    args = run.parser().parse_args(["--seconds", "2", "--no-record", "modes"])
+    assert run.passed_on(args) == ["--seconds", "2", "--no-record"]
+    assert run.passed_on(run.parser().parse_args([])) == []
+    missing = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "nope"], capture_output=True, text=True
+    )
+    assert missing.returncode != 0 and "no bench named nope" in missing.stderr
+
+
+def test_the_baseline_app_has_help() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "baseline_app.py"), "--help"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0 and "PORT" in done.stdout, done.stderr
+
+
 # A server that ignores SIGTERM, with a child that ignores it too (as LitServe's worker did),
 # each leaving a file in its temp folder.
 IGNORES_TERM = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
@@ -130,3 +194,9 @@ def test_a_load_nobody_answers_fails_clearly() -> None:
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
         with pytest.raises(RuntimeError, match=r"no request .* was answered"):
             common.load(url, body={"a": 1}, seconds=1, connections=1)
+
+
+def test_a_negative_difference_is_reported_as_noise() -> None:
+    assert common.added(4.94, "--calls") == "adds 4.9 ms"
+    assert "nothing measurable" in common.added(-91.1, "--calls")
+    assert "-91.1" not in common.added(-91.1, "--calls").split("(")[0]
