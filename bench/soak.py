@@ -8,7 +8,9 @@ SSE stream, a cached call, a mounted endpoint, a call by code_sha256 — plus pl
 (bad base64 400, compile error 422, adaptor error 500, timeout 504). Every 10 s it records
 requests/s and the resident memory of the server and of each of its worker processes.
 Writes ``bench/soak.png`` (throughput and RSS over time) and a section of RESULTS.md with
-the errors by kind (any unplanned one is a failure) and the RSS growth after warm-up.
+the errors by kind (any unplanned one is a failure) and the RSS growth after the warm-up
+(its first 30 s; a shorter run says that it has no figure after it). With ``--no-record``
+the plot goes to a temp file of its own, whose path it prints.
 """
 
 from __future__ import annotations
@@ -155,14 +157,45 @@ def plot(windows: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=80)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def steady_state(windows: list[dict]) -> list[str]:
+    """Throughput and memory after the warm-up windows, or why the run cannot tell."""
+    if not windows:
+        return [f"- no {WINDOW:g} s window completed: the run was too short to measure"]
+    steady = windows[WARM_UP_WINDOWS:]
+    seen = steady or windows
+    first, last = seen[0], seen[-1]
+    rps = f"min {min(w['rps'] for w in seen):,.0f}, max {max(w['rps'] for w in seen):,.0f}"
+    if not steady:
+        warm_up = WARM_UP_WINDOWS * WINDOW
+        return [
+            f"- requests/s per {WINDOW:g} s window, during the warm-up: {rps}",
+            f"- the warm-up ({warm_up:g} s) did not finish: no RSS after it. During it, server "
+            f"{first['server_mib']:.1f} → {last['server_mib']:.1f} MiB, workers "
+            f"{first['workers_mib']:.1f} → {last['workers_mib']:.1f} MiB; run longer "
+            f"than {warm_up / 60:g} min for the steady state",
+        ]
+    return [
+        f"- requests/s per {WINDOW:g} s window: {rps}",
+        f"- server RSS after warm-up: {first['server_mib']:.1f} → {last['server_mib']:.1f} "
+        f"MiB ({last['server_mib'] - first['server_mib']:+.1f}); workers: "
+        f"{first['workers_mib']:.1f} → {last['workers_mib']:.1f} MiB",
+    ]
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument(
-        "--no-record", action="store_true", help="print only (the plot goes to the temp folder)"
+        "--no-record", action="store_true", help="print only (the plot goes to a temp file)"
     )
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
     if importlib.util.find_spec("matplotlib") is None:  # say so now, not after the run
         sys.exit("soak.py plots with matplotlib: pip install -e '.[bench]' (make soak does)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -171,15 +204,12 @@ def main() -> None:
         with owt_server("--mount", f"hello={mounted}", "--timeout", "30") as url:
             result = asyncio.run(drive(url, url.pid, args.minutes * 60, args.connections))
     windows = result["windows"]
-    steady = windows[WARM_UP_WINDOWS:] or windows
-    growth = steady[-1]["server_mib"] - steady[0]["server_mib"]
-    # --no-record leaves the recorded plot alone too: this run's goes to the temp folder.
-    png = (
-        Path(tempfile.gettempdir()) / "owt-soak.png"
-        if args.no_record
-        else ROOT / "bench" / "soak.png"
-    )
-    plot(windows, png)
+    png = ROOT / "bench" / "soak.png"
+    if windows and args.no_record:  # the recorded plot stays: this run's gets a file of its own
+        with tempfile.NamedTemporaryFile(prefix="owt-soak-", suffix=".png", delete=False) as f:
+            png = Path(f.name)
+    if windows:
+        plot(windows, png)
     errors = dict(result["unplanned"]) or "none"
     lines = [
         "## Soak: mixed workload",
@@ -190,15 +220,14 @@ def main() -> None:
         f"planned timeouts answered 504: {result['timeouts']}.",
         "",
         f"- unplanned errors: {errors}",
-        f"- requests/s per 10 s window: min {min(w['rps'] for w in steady):,.0f}, "
-        f"max {max(w['rps'] for w in steady):,.0f}",
-        f"- server RSS after warm-up: {steady[0]['server_mib']:.1f} → "
-        f"{steady[-1]['server_mib']:.1f} MiB ({growth:+.1f}); workers: "
-        f"{steady[0]['workers_mib']:.1f} → {steady[-1]['workers_mib']:.1f} MiB",
+        *steady_state(windows),
     ]
-    lines += ["", f"![soak]({png.name if png.parent == ROOT / 'bench' else png})"]
+    if windows:
+        lines += ["", f"![soak]({png.name if png.parent == ROOT / 'bench' else png})"]
     text = "\n".join(lines)
     print(text)
+    if windows and args.no_record:
+        print(f"\nplot: {png}")
     if not args.no_record:
         record("soak", text)
     if result["unplanned"]:

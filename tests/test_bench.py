@@ -92,7 +92,7 @@ def test_every_bench_takes_the_common_options(name: str) -> None:
     assert args.no_record is True and args.rounds == 1
 
 
-@pytest.mark.parametrize("name", BENCHES)
+@pytest.mark.parametrize("name", [*BENCHES, "soak"])
 def test_a_bench_docstring_gives_its_real_defaults(name: str) -> None:
     """The usage line of each bench's docstring (``[--calls 2000]``) is its parser's."""
     module = importlib.import_module(name)
@@ -200,3 +200,13 @@ def test_a_negative_difference_is_reported_as_noise() -> None:
     assert common.added(4.94, "--calls") == "adds 4.9 ms"
     assert "nothing measurable" in common.added(-91.1, "--calls")
     assert "-91.1" not in common.added(-91.1, "--calls").split("(")[0]
+
+
+def test_a_soak_shorter_than_its_warm_up_says_so() -> None:
+    soak = importlib.import_module("soak")
+    window = {"t": 10, "rps": 100.0, "server_mib": 40.0, "workers_mib": 30.0}
+    assert "too short" in soak.steady_state([])[0]
+    short = "\n".join(soak.steady_state([window, window]))
+    assert "did not finish" in short and "after warm-up" not in short
+    long = "\n".join(soak.steady_state([window] * 5))
+    assert "server RSS after warm-up: 40.0 → 40.0 MiB (+0.0)" in long
