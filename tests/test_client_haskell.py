@@ -7,13 +7,14 @@ is compiled once per session.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, OwtProcess, require
+from conftest import ROOT, OwtProcess, free_port, require
 
 SOURCES = ROOT / "clients" / "haskell" / "src"
 EXAMPLE = ROOT / "clients" / "haskell" / "examples" / "sota.hs"
@@ -119,24 +120,37 @@ def test_errors_carry_owts_json_error(owt_server, haskell_check):
     ]
 
 
-def test_readme_sota_example_runs_with_runghc(start_server, tmp_path: Path):
-    ghc()
-    text = EXAMPLE.read_text()
-    line = next(ln for ln in text.splitlines() if ln.startswith("main = "))
-    assert line in (ROOT / "README.md").read_text(), "the README shows the example as it runs"
-    server = start_server("--lib", "example/lib")
-    program = tmp_path / "sota.hs"
-    port = server.url.rsplit(":", 1)[1]
-    program.write_text(text.replace("localhost:9876", f"localhost:{port}"))  # as written
-    result = subprocess.run(
-        ["runghc", f"-i{SOURCES}", str(program)],
+def run_sota(url: str, token: str = "") -> subprocess.CompletedProcess[str]:
+    """The example as written, pointed at ``url`` as its comment says (``OWT_URL``)."""
+    return subprocess.run(
+        ["runghc", f"-i{SOURCES}", str(EXAMPLE)],
         capture_output=True,
         text=True,
         timeout=300,
-        cwd=tmp_path,
+        env={**os.environ, "OWT_URL": url, "OWT_TOKEN": token},
     )
+
+
+def test_readme_sota_example_runs_with_runghc(start_server):
+    ghc()
+    line = next(ln for ln in EXAMPLE.read_text().splitlines() if ln.startswith("sota client = "))
+    assert line in (ROOT / "README.md").read_text(), "the README shows the example as it runs"
+    server = start_server("--lib", "example/lib", "--token", "T0k3n")
+    result = run_sota(server.url, token="T0k3n")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "solve AGI: done (solve ✓ → AGI ✓)\n"
+    refused = run_sota(server.url)
+    assert refused.returncode != 0 and "wants a token: set OWT_TOKEN" in refused.stderr
+
+
+def test_sota_says_what_to_do_when_it_cannot_call(owt_server):
+    ghc()
+    nobody = run_sota(f"http://127.0.0.1:{free_port()}")
+    assert nobody.returncode != 0
+    assert "no owt answered at" in nobody.stderr and "OWT_URL" in nobody.stderr
+    assert "HttpExceptionRequest" not in nobody.stderr
+    no_lib = run_sota(owt_server.url)  # a server without --lib example/lib
+    assert no_lib.returncode != 0 and "start it with --lib example/lib" in no_lib.stderr
 
 
 def test_the_cabal_package_builds_offline_from_the_system_database(tmp_path: Path):

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Self-contained: the adaptor is written inline, base64-encoded and sent with its arguments.
-# Run `make run` first (or set OWT_PORT / OWT_ADDRESS to another server).
+# Run `make run` first (OWT_PORT, OWT_ADDRESS, OWT_TOKEN: see example/README.md).
 set -euo pipefail
-url="http://${OWT_ADDRESS:-127.0.0.1}:${OWT_PORT:-9876}"
-code=$(printf '%s\n' 'def run(name="world"):' '    return f"Hello, {name}!"' | base64 | tr -d '\n')
-kwargs=$(printf '{"name": "%s"}' "${1:-owt}" | base64 | tr -d '\n')
-curl -sS --fail-with-body "$url/echo?code_b64=$code&kwargs_b64=$kwargs"
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../common.sh"
+code=$(printf '%s\n' 'def run(name="world"):' '    return f"Hello, {name}!"' | b64)
+kwargs=$(printf '{"name": %s}' "$(json_string "${1:-owt}")" | b64)
+owt_curl -G "$url/echo" --data-urlencode "code_b64=$code" --data-urlencode "kwargs_b64=$kwargs"
 echo

@@ -2,8 +2,10 @@
 # Forward a payload through nested owt servers: ./run.sh [DEPTH] [PAYLOAD]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-url="http://${OWT_ADDRESS:-127.0.0.1}:${OWT_PORT:-9876}"
-code=$(base64 < "$here/meta.py" | tr -d '\n')
-curl -sS --fail-with-body "$url/meta" -H 'content-type: application/json' \
-  -d "{\"code_b64\": \"$code\", \"kwargs\": {\"depth\": ${1:-3}, \"payload\": \"${2:-hello}\"}}"
+. "$here/../common.sh"
+depth=${1:-3}
+[[ $depth =~ ^[0-9]+$ ]] || { echo "usage: run.sh [DEPTH] [PAYLOAD] (DEPTH a whole number)" >&2; exit 2; }
+code=$(b64 < "$here/meta.py")
+owt_curl "$url/meta" -H 'content-type: application/json' \
+  -d "{\"code_b64\": \"$code\", \"kwargs\": {\"depth\": $depth, \"payload\": $(json_string "${2:-hello}")}}"
 echo

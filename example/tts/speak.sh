@@ -2,25 +2,24 @@
 # Speak text through owt and save each sentence as soon as it arrives:
 #   example/tts/speak.sh "Hello there. How are you?" [OUT_DIR]   # sentence0.wav, sentence1.wav
 # It sends owt's TTS adaptor (owt/lib/tts.py) as code_b64 and reads the server-sent events
-# with curl, sed and base64 only. OWT_ADDRESS / OWT_PORT name the server (`make run` first);
-# VOICE (en, en-us, fr, de...) and SPEED (words per minute) are passed on.
+# with curl, sed and base64 only. OWT_ADDRESS / OWT_PORT / OWT_TOKEN name the server (`make
+# run` first; example/README.md); VOICE (en, en-us, fr, de...) and SPEED (words per minute)
+# are passed on.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-url="http://${OWT_ADDRESS:-127.0.0.1}:${OWT_PORT:-9876}"
+. "$here/../common.sh"
 text=${1:?usage: speak.sh TEXT [OUT_DIR]}
 out=${2:-.}
+speed=${SPEED:-175}
+[[ $speed =~ ^[0-9]+$ ]] || { echo "SPEED is words per minute, a whole number" >&2; exit 2; }
 mkdir -p "$out"
 
-json_string() {  # stdin as the inside of a JSON string
-  tr -d '\r' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/\t/\\t/g' | awk 'BEGIN { ORS = "\\n" } { print }'
-}
-
-code=$(base64 < "$here/../../owt/lib/tts.py" | tr -d '\n')
-body=$(printf '{"code_b64": "%s", "kwargs": {"text": "%s", "voice": "%s", "speed": %d}}' \
-  "$code" "$(printf '%s' "$text" | json_string)" "${VOICE:-en}" "${SPEED:-175}")
+code=$(b64 < "$here/../../owt/lib/tts.py")
+body=$(printf '{"code_b64": "%s", "kwargs": {"text": %s, "voice": %s, "speed": %s}}' \
+  "$code" "$(json_string "$text")" "$(json_string "${VOICE:-en}")" "$speed")
 
 printf '%s' "$body" |
-  curl -sS -N "$url/tts" -H 'content-type: application/json' --data-binary @- |
+  owt_curl -N "$url/tts" -H 'content-type: application/json' --data-binary @- |
   {
     n=0
     while IFS= read -r line || [[ -n $line ]]; do
