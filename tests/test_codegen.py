@@ -139,6 +139,15 @@ def test_a_protected_server_needs_its_token(start_server, tmp_path):
     )
     assert allowed.returncode == 0, allowed.stderr
     assert "export async function generate(" in allowed.stdout
+    # example/typed/Main.hs sends the token of OWT_TOKEN, as the example scripts do.
+    if shutil.which("runghc") is None:
+        require("runghc (apt-get install ghc)")
+    codegen_haskell = [*OWT, "codegen", "--lang", "haskell", "--token", "tok-1"]
+    run([*codegen_haskell, "--out", "Endpoints.hs", protected.url], tmp_path)
+    shutil.copy(ROOT / "example/typed/Main.hs", tmp_path / "Main.hs")
+    command = ["runghc", f"-i{ROOT / 'clients/haskell/src'}:{tmp_path}", "Main.hs"]
+    run(command, tmp_path, env={**os.environ, "OWT_URL": protected.url, "OWT_TOKEN": "tok-1"})
+    assert (tmp_path / "cat.pbm").read_bytes() == picture("cat")
 
 
 #: The start of a Haskell program that calls the generated module at the URL it is given.
