@@ -198,6 +198,12 @@ def test_sota_says_to_serve_example_lib(owt_server, token_server):
     assert "start it with --lib example/lib" in missing.stderr
 
 
+def test_the_web_page_asks_for_no_favicon():
+    """A browser asks for /favicon.ico without the page's ?token=: a 401 in its console."""
+    for page in ("example/web/page.py", "example/tts/page.py"):
+        assert '<link rel="icon" href="data:,">' in (ROOT / page).read_text(), page
+
+
 @pytest.mark.parametrize("client", ["example/embed/client.py", "example/embed/client.mjs"])
 def test_the_embed_clients_send_owt_token_too(token_server, client):
     command = [sys.executable] if client.endswith(".py") else ["node"]

@@ -14,6 +14,8 @@ def run(name="world"):
 PAGE = """<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>owt web example</title>
+<!-- No /favicon.ico request: a browser sends it without the page's ?token=, a 401. -->
+<link rel="icon" href="data:,">
 <style>
   body { font-family: system-ui, sans-serif; max-width: 36rem; margin: 3rem auto; }
   input, button { font-size: 1.1rem; padding: .3rem .6rem; }
