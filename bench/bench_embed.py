@@ -23,10 +23,12 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from common import ROOT, added, machine, options, owt_server, record
+from common import ROOT, added, machine, options, owt_server, record, started
 
 EMBED_PYTHON = Path(os.environ.get("OWT_EMBED_PYTHON", ROOT / ".venv-embed" / "bin" / "python"))
 TOPICS = ["the weather", "a football match", "interest rates", "a recipe", "a cat", "a train"]
@@ -57,17 +59,11 @@ for line in sys.stdin:
 
 
 class InProcess:
-    """The model in a plain interpreter of the environment, timing the batches it is sent."""
+    """The model in a plain interpreter of the environment, timing the batches it is sent
+    (started, and stopped for sure, by ``in_process``)."""
 
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [str(EMBED_PYTHON), "-c", IN_PROCESS.format(root=str(ROOT))],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        )
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
         assert self.readline() == "ready"
 
     def readline(self) -> str:
@@ -80,12 +76,13 @@ class InProcess:
         self.proc.stdin.flush()
         return float(self.readline())
 
-    def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        self.proc.wait(30)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+
+@contextmanager
+def in_process() -> Iterator[InProcess]:
+    cmd = [str(EMBED_PYTHON), "-c", IN_PROCESS.format(root=str(ROOT))]
+    pipe = subprocess.PIPE
+    with started(cmd, stdin=pipe, stdout=pipe, env={"HF_HUB_OFFLINE": "1"}) as proc:
+        yield InProcess(proc)
 
 
 def float32_rows(npy: bytes) -> array.array[float]:
@@ -136,8 +133,11 @@ def measure(calls: int, rounds: int) -> dict[str, dict[str, float]]:
     }
     times: dict[tuple[str, str], list[float]] = {}
     for n in range(rounds):
-        with owt_server("--env", f"embed={EMBED_PYTHON}", "--timeout", "300") as url:
-            local, served = InProcess(), ThroughOwt(url)
+        with (
+            owt_server("--env", f"embed={EMBED_PYTHON}", "--timeout", "300") as url,
+            in_process() as local,
+        ):
+            served = ThroughOwt(url)
             sides: list[tuple[str, InProcess | ThroughOwt]] = [("local", local), ("owt", served)]
             try:  # the cases and the sides take turns going first
                 for case, fn, size, _ in CASES[n % len(CASES) :] + CASES[: n % len(CASES)]:
@@ -145,7 +145,6 @@ def measure(calls: int, rounds: int) -> dict[str, dict[str, float]]:
                     for side, runner in sides if n % 2 else sides[::-1]:
                         times.setdefault((side, case), []).append(runner.seconds(fn, batches))
             finally:
-                local.close()
                 served.client.close()
     return {
         side: {

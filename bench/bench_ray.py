@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import added, machine, options, record, started
+from common import added, machine, options, pids_with, record, started, stop_all
 
 # Ray's token auth is off for these throwaway clusters, so they listen on loopback only:
 # Ray keeps a node to 127.0.0.1 only where it believes it forms no multi-node cluster
@@ -243,7 +243,8 @@ def main() -> None:
             numbers = asyncio.run(executors(args.calls, args.rounds))
         if not args.no_serve:
             numbers["serve"] = serve_anchor(args.calls, args.rounds)
-    finally:
+    finally:  # every process of this run's clusters carries its RAY_TMPDIR
+        stop_all(lambda: pids_with("RAY_TMPDIR", temp), "the benchmark's Ray clusters")
         shutil.rmtree(temp, ignore_errors=True)
     text = report(numbers, args)
     print(text)

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -124,12 +124,15 @@ def process_server(cmd: list[str], port: int, ready: str = "/ready") -> Iterator
 def started(
     cmd: list[str],
     *,
+    stdin: Any = subprocess.DEVNULL,
     stdout: Any = subprocess.DEVNULL,
     stderr: Any = subprocess.DEVNULL,
+    env: dict[str, str] | None = None,
     grace: float = 10,
 ) -> Iterator[subprocess.Popen[str]]:
-    """``cmd`` in a session of its own with a temp folder of its own (``TMPDIR``); after,
-    every process of its group is stopped (``stop_group``) and the folder removed.
+    """``cmd`` in a session of its own with a temp folder of its own (``TMPDIR``; ``env``
+    adds variables); after, every process of its group is stopped (``stop_group``) and the
+    folder removed.
 
     Servers start processes of their own (LitServe: its workers and a resource tracker) that
     may ignore SIGTERM or outlive the server, and leave temp folders (``pymp-*``) behind.
@@ -137,55 +140,76 @@ def started(
     with tempfile.TemporaryDirectory(prefix="owt-bench-") as tmp:
         proc = subprocess.Popen(
             cmd,
+            stdin=stdin,
             stdout=stdout,
             stderr=stderr,
             text=True,
             cwd=ROOT,
-            env={**os.environ, "TMPDIR": tmp},
+            env={**os.environ, **(env or {}), "TMPDIR": tmp},
             start_new_session=True,
         )
         try:
             yield proc
         finally:
             stop_group(proc, cmd, grace)
-            if proc.stdout:
-                proc.stdout.close()
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe:
+                    pipe.close()
 
 
 def group_pids(pgid: int) -> list[int]:
     """The live processes of process group ``pgid``."""
     pids = []
-    for entry in Path("/proc").iterdir():
+    for pid in _pids():
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):  # not a process, or it ended since the listing
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended since the listing
             continue
         if int(fields[2]) == pgid and fields[0] != "Z":
-            pids.append(int(entry.name))
+            pids.append(pid)
     return pids
 
 
+def pids_with(variable: str, value: str) -> list[int]:
+    """The live processes (but this one) whose environment holds ``variable=value``: what a
+    run started, wherever it went (a cluster's processes outlive their parents)."""
+    marker = f"{variable}={value}".encode()
+    pids = []
+    for pid in _pids():
+        try:
+            found = marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:  # it ended since the listing, or is another user's
+            continue
+        if found and state != "Z" and pid != os.getpid():
+            pids.append(pid)
+    return pids
+
+
+def _pids() -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+
+
 def stop_group(proc: subprocess.Popen[Any], cmd: Sequence[str], grace: float = 10) -> None:
-    """Stop ``proc`` (a session leader) and every process of its group: SIGTERM, then
-    SIGKILL for what is left after ``grace`` seconds. Raises if anything still runs."""
+    """Stop ``proc`` (a session leader) and every process of its group (``stop_all``)."""
+    stop_all(lambda: group_pids(proc.pid), shlex.join(cmd), grace)
+    proc.wait(10)  # once it ended it is a zombie until reaped, and not listed as running
+
+
+def stop_all(pids: Callable[[], list[int]], what: str, grace: float = 10) -> None:
+    """Stop every process ``pids()`` lists: SIGTERM, then SIGKILL for what still runs after
+    ``grace`` seconds (said on stderr). Raises if anything still runs after that."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        if _ended(proc, wait):
+        for pid in pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while pids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not pids():
             return
-        left = group_pids(proc.pid)
-        print(f"{shlex.join(cmd)}: {left} still ran {wait:g} s after {sig.name}", file=sys.stderr)
-    raise RuntimeError(f"{shlex.join(cmd)} left processes running: {group_pids(proc.pid)}")
-
-
-def _ended(proc: subprocess.Popen[Any], seconds: float) -> bool:
-    """Whether ``proc`` and every process of its group end within ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while proc.poll() is None or group_pids(proc.pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+        print(f"{what}: {pids()} still ran {wait:g} s after {sig.name}", file=sys.stderr)
+    raise RuntimeError(f"{what} left processes running: {pids()}")
 
 
 def answered(url: str, *, body: dict | None = None, timeout: float = 300) -> httpx.Response:

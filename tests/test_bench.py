@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import http.server
 import importlib
+import os
 import re
 import signal
 import socket
@@ -159,6 +160,26 @@ def test_a_server_that_ignores_sigterm_is_killed_with_its_children() -> None:
     assert proc.returncode == -signal.SIGKILL
     assert common.group_pids(proc.pid) == []
     assert not temp.exists()  # its temp folder went with it
+
+
+def test_what_a_run_started_is_found_by_its_environment_and_stopped() -> None:
+    """bench_ray stops its clusters' processes by the RAY_TMPDIR they all carry."""
+    marker = f"owt-bench-test-{os.getpid()}"
+    child = subprocess.Popen(
+        [sys.executable, "-c", IGNORES_TERM + "print('ready', flush=True)\ntime.sleep(60)"],
+        env={**os.environ, "OWT_BENCH_RUN": marker},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        assert wait_until(lambda: common.pids_with("OWT_BENCH_RUN", marker) == [child.pid])
+        common.stop_all(lambda: common.pids_with("OWT_BENCH_RUN", marker), "a run", grace=0.5)
+        assert child.wait(5) == -signal.SIGKILL
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()  # type: ignore[union-attr]
 
 
 def test_warming_up_waits_for_a_real_answer() -> None:
