@@ -159,35 +159,33 @@ def started(
 
 def group_pids(pgid: int) -> list[int]:
     """The live processes of process group ``pgid``."""
-    pids = []
-    for pid in _pids():
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # it ended since the listing
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            pids.append(pid)
-    return pids
+    return [pid for pid, stat in _processes() if int(stat[2]) == pgid]
 
 
 def pids_with(variable: str, value: str) -> list[int]:
     """The live processes (but this one) whose environment holds ``variable=value``: what a
     run started, wherever it went (a cluster's processes outlive their parents)."""
     marker = f"{variable}={value}".encode()
-    pids = []
-    for pid in _pids():
-        try:
-            found = marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:  # it ended since the listing, or is another user's
-            continue
-        if found and state != "Z" and pid != os.getpid():
-            pids.append(pid)
-    return pids
+    return [pid for pid, _ in _processes() if pid != os.getpid() and marker in _environ(pid)]
 
 
-def _pids() -> list[int]:
-    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+def _processes() -> Iterator[tuple[int, list[str]]]:
+    """Each live process (not a zombie) with the fields of its /proc stat after its name."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # it ended since the listing
+                continue
+            if stat[0] != "Z":
+                yield int(entry.name), stat
+
+
+def _environ(pid: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:  # it ended, or is another user's
+        return []
 
 
 def stop_group(proc: subprocess.Popen[Any], cmd: Sequence[str], grace: float = 10) -> None:
