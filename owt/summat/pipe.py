@@ -98,7 +98,8 @@ class Pipe(Step[Any, T]):
         return self.to(sources.Kwargs(defaults))
 
     def last(self) -> Pipe[Any]:
-        """The call's ``__last__`` again (its argument when that was not a dict)."""
+        """The last item of the value: ``last()`` on ``["a", "b"]`` → ``"b"`` (an iterator's
+        final item; ``path().last()`` on ``/one/two/three`` → ``"three"``)."""
         return self.to(sources.Last())
 
     def const(self, value: U) -> Pipe[U]:
