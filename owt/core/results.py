@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import inspect
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
@@ -37,6 +38,7 @@ __all__ = [
     "encode_item",
     "encode_json",
     "is_stream",
+    "not_json",
     "parts_of",
     "reply_for_body",
     "stream_content_type",
@@ -56,8 +58,12 @@ NDJSON = "application/x-ndjson"
 
 
 def _default(value: Any) -> Any:
+    if isinstance(value, Response):
+        raise not_json(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
+        # Field by field, as the encoder goes (asdict's deep copy would try to pickle a
+        # generator in a field, and say so instead of what is wrong).
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -65,7 +71,34 @@ def _default(value: Any) -> Any:
     tolist = getattr(value, "tolist", None)  # numpy arrays and scalars
     if callable(tolist):
         return tolist()
-    raise TypeError(f"a result of type {type(value).__name__} is not JSON serialisable")
+    raise not_json(value)
+
+
+def not_json(value: Any) -> TypeError:
+    """Why ``value``, inside a result or as an item of a stream, cannot be sent as JSON, in
+    terms of what the adaptor gave: a stream in a stream, a coroutine, a Response."""
+    kind = type(value).__name__
+    if isinstance(value, Response):
+        return TypeError(
+            "a Response is only ever the whole result, not an item of a stream or part of a "
+            "value: return it as the result (in a pipe, end the pipe itself with sse() or "
+            "json_out(), not a pipe given to each())"
+        )
+    if inspect.isawaitable(value):
+        return TypeError(
+            f"a {kind} (what an async def returns) cannot be sent: nothing awaits it inside "
+            "a value or as an item of a stream; await it in an async def, or make its "
+            "function a def"
+        )
+    if is_stream(value):
+        return TypeError(
+            f"a {kind} is itself a stream: only the whole result streams, item by item, so "
+            "a stream inside it (as an item, or in a value) cannot be sent; flatten it "
+            "(yield from it) or collect its items with list(...)"
+        )
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return TypeError(f"a {kind} is not JSON-able: {shown} (send text, numbers, lists, dicts)")
 
 
 def encode_json(value: Any) -> bytes:

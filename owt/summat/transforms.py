@@ -14,7 +14,8 @@ import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from owt.core.results import encode_chunk, encode_json
+from owt.core.call import Response
+from owt.core.results import encode_chunk, encode_json, not_json
 from owt.summat.step import MISSING, Context, Step, Values, apply, as_data, describe, prepare
 
 __all__ = [
@@ -291,15 +292,17 @@ def jsonable(value: Any) -> Any:
         return value
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, Response):
+        raise not_json(value)
     if _is_dataclass(value):
-        return jsonable(dataclasses.asdict(value))
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (bytes, bytearray, memoryview)):
         return base64.b64encode(bytes(value)).decode("ascii")
     if callable(getattr(value, "tolist", None)):
         return jsonable(value.tolist())
     if isinstance(value, (list, tuple, set, frozenset)):
         return [jsonable(v) for v in value]
-    raise TypeError(f"{type(value).__name__} is not JSON-able: {_short(value)}")
+    raise not_json(value)
 
 
 def _is_dataclass(value: Any) -> bool:
