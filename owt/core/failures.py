@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import traceback
 from pathlib import Path
 
-from owt.core.errors import AdaptorError
+from owt.core.errors import AdaptorError, OwtError
 from owt.core.libs import FOLDERS
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "USER_ERRORS",
     "adaptor_error",
     "hint",
+    "name_step",
     "raised_by_adaptor",
     "user_traceback",
 ]
@@ -58,7 +60,27 @@ def user_traceback(exc: BaseException) -> str:
 
 
 def _format(frames: traceback.StackSummary) -> list[str]:
-    return traceback.format_list([f for f in frames if not f.filename.startswith(_PLUMBING)])
+    """The frames that are the adaptor's: not owt's plumbing, nor the standard library's
+    where owt's plumbing called it (``subprocess`` under ``shell()``, ``json`` under the
+    encoder); the standard library the adaptor's own code called stays."""
+    kept = []
+    called_by_adaptor = False
+    for frame in frames:
+        if frame.filename.startswith(_PLUMBING):
+            called_by_adaptor = False
+        elif not _in_stdlib(frame.filename):
+            called_by_adaptor = True
+            kept.append(frame)
+        elif called_by_adaptor:
+            kept.append(frame)
+    return traceback.format_list(kept)
+
+
+_STDLIB = os.path.dirname(os.__file__) + os.sep
+
+
+def _in_stdlib(filename: str) -> bool:
+    return filename.startswith(_STDLIB) and "-packages" not in filename
 
 
 def hint(exc: BaseException) -> str:
@@ -80,16 +102,43 @@ def hint(exc: BaseException) -> str:
     return ""
 
 
+#: Where :func:`name_step` keeps the pipe step an exception came out of.
+_STEP = "_owt_step"
+
+
+def name_step(exc: BaseException, step: str) -> None:
+    """Note that ``exc`` came out of the pipe step ``step`` (``"map(str.upper)"``), so that
+    its ``adaptor_error`` names it. The innermost step wins: a step of a nested pipe names
+    itself before the step that holds the pipe. owt's own errors say what they are already.
+    """
+    if isinstance(exc, OwtError) or getattr(exc, _STEP, None) is not None:
+        return
+    try:
+        setattr(exc, _STEP, step)
+    except (AttributeError, TypeError):  # an exception type that takes no attributes
+        return
+    add_note = getattr(exc, "add_note", None)
+    if add_note is not None:  # Python 3.11+: the traceback (and a REPL) shows it too
+        add_note(f"(in the pipe's step {step})")
+
+
 def adaptor_error(exc: BaseException) -> AdaptorError:
     try:
         text = str(exc)
     except Exception:  # its own __str__ fails: the type says what there is to say
         text = "(its message could not be read: its __str__ raised)"
+    step = getattr(exc, _STEP, None)
+    # "map(str.upper): TypeError: ...", unless the message names its step already ("ix(5): ...").
+    named = f"{step}: " if isinstance(step, str) and not text.startswith(_called(step)) else ""
     return AdaptorError(
-        f"{type(exc).__name__}: {text}{hint(exc)}",
+        f"{named}{type(exc).__name__}: {text}{hint(exc)}",
         type=type(exc).__name__,
         traceback=user_traceback(exc),
     )
+
+
+def _called(step: str) -> str:
+    return step.partition("(")[0] + "("
 
 
 #: What user code may raise that must cost one call, not the process. Cancellation

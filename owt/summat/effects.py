@@ -271,6 +271,11 @@ class Shell(Step[Any, bytes]):
             command = list(last)
         else:
             raise TypeError(f"shell(): expected a command str or argv list, got {last!r}")
+        if not command:
+            raise ValueError(
+                'shell(): the command is empty; give a command str ("echo hi") or an argv '
+                'list that names a program (["echo", "hi"])'
+            )
         proc = subprocess.run(
             command,
             shell=isinstance(command, str),

@@ -36,7 +36,7 @@ class Sentences(Step[Any, Any]):
 
     def run(self, last: Any, ctx: Context) -> list[str] | Iterator[str]:
         if isinstance(last, Iterator):
-            return closing_iter(last, iter_sentences(_text(chunk) for chunk in last))
+            return closing_iter(last, iter_sentences(_text(chunk) for chunk in last), self)
         return split_sentences(_text(last))
 
 
@@ -63,7 +63,7 @@ class Batch(Step[Any, Any]):
 
     def run(self, last: Any, ctx: Context) -> list[list[Any]] | Iterator[list[Any]]:
         if isinstance(last, Iterator):
-            return closing_iter(last, self._batches(last))
+            return closing_iter(last, self._batches(last), self)
         return list(self._batches(last))
 
 
@@ -79,7 +79,7 @@ class Each(Step[Iterable[Any], Iterator[Any]]):
 
     def run(self, last: Iterable[Any], ctx: Context) -> Iterator[Any]:
         fn = self.fn
-        return closing_iter(last, (apply(fn, item, ctx) for item in last))
+        return closing_iter(last, (apply(fn, item, ctx) for item in last), self)
 
 
 class Sse(Step[Any, Response]):
@@ -93,7 +93,7 @@ class Sse(Step[Any, Response]):
         from owt.lib.stream import sse
 
         items = last if isinstance(last, (Iterator, list, tuple)) else [last]
-        return sse(closing_iter(items, (_event_item(item) for item in items)))
+        return sse(closing_iter(items, (_event_item(item) for item in items), self))
 
 
 def _event_item(item: Any) -> Any:
@@ -111,7 +111,7 @@ class JsonOut(Step[Any, Response]):
     def run(self, last: Any, ctx: Context) -> Response:
         if isinstance(last, Iterator):
             lines = (_dumps(item) + "\n" for item in last)
-            return Response(closing_iter(last, lines), 200, {"content-type": NDJSON})
+            return Response(closing_iter(last, lines, self), 200, {"content-type": NDJSON})
         return Response(_dumps(last), 200, {"content-type": "application/json"})
 
 
@@ -130,7 +130,7 @@ class B64(Step[Any, Any]):
 
     def run(self, last: Any, ctx: Context) -> str | Iterator[str]:
         if isinstance(last, Iterator):
-            return closing_iter(last, (_b64(item) for item in last))
+            return closing_iter(last, (_b64(item) for item in last), self)
         return _b64(last)
 
 
@@ -152,7 +152,7 @@ class Wav(Step[Any, Any]):
     def run(self, last: Any, ctx: Context) -> bytes | Iterator[bytes]:
         if isinstance(last, Iterator):
             clips = (wav_bytes(clip, self.rate, self.channels) for clip in last)
-            return closing_iter(last, clips)
+            return closing_iter(last, clips, self)
         return wav_bytes(last, self.rate, self.channels)
 
 

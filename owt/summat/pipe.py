@@ -13,13 +13,22 @@ or a function is taken (``f``, ``cond``, ``fork``, ``each``, ``map``, ``to``).
 from __future__ import annotations
 
 import builtins
+import inspect
 import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar, overload
 
 from owt.core.call import Request, Response
 from owt.summat import effects, ml, sources, transforms
-from owt.summat.step import MISSING, Context, Step, as_data
+from owt.summat.step import (
+    MISSING,
+    Context,
+    Step,
+    aclosing_iter,
+    as_data,
+    closing_iter,
+    failed_in,
+)
 
 __all__ = ["STEPS", "Pipe", "pipe"]
 
@@ -53,11 +62,18 @@ class Pipe(Step[Any, T]):
 
     def run(self, last: Any, ctx: Context) -> T:
         for step in self.steps:
-            value = step.run(last, ctx)
-            # A tuple a step made (``fork``, ``const``, ``ix``...) is data, sent as a JSON
-            # array; only a user's function may return a reply's ``(body, status)``. A value
-            # passed through unchanged keeps what it was.
-            last = value if step.gives_replies or value is last else as_data(value)
+            try:
+                value = step.run(last, ctx)
+            except Exception as exc:
+                failed_in(exc, step)  # "map(str.upper): TypeError: ..."
+                raise
+            if step.gives_replies:
+                last = _naming_failures(value, step)
+            else:
+                # A tuple a step made (``fork``, ``const``, ``ix``...) is data, sent as a JSON
+                # array; only a user's function may return a reply's ``(body, status)``. A
+                # value passed through unchanged keeps what it was.
+                last = value if value is last else as_data(value)
         return last
 
     def done(self) -> Callable[..., T]:
@@ -275,6 +291,15 @@ class Pipe(Step[Any, T]):
     def keep(self, name: str, factory: Callable[[], Any]) -> Pipe[T]:
         """Build ``factory()`` once per process; later functions get it as parameter ``name``."""
         return self.to(ml.Keep(name, factory))
+
+
+def _naming_failures(value: Any, step: Step[Any, Any]) -> Any:
+    """A user's generator, whose failures while it is pulled are ``step``'s."""
+    if inspect.isgenerator(value):
+        return closing_iter(value, value, step)
+    if inspect.isasyncgen(value):
+        return aclosing_iter(value, value, step)
+    return value
 
 
 def _is_request(value: object) -> bool:

@@ -9,12 +9,13 @@ Stdlib only: a pipe runs unchanged in a bare worker virtualenv.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 from owt.core.call import Request
 from owt.core.context import current_request
+from owt.core.failures import name_step
 
 __all__ = [
     "MISSING",
@@ -22,10 +23,12 @@ __all__ = [
     "Context",
     "Step",
     "Values",
+    "aclosing_iter",
     "apply",
     "as_data",
     "closing_iter",
     "describe",
+    "failed_in",
     "prepare",
 ]
 
@@ -221,11 +224,43 @@ def prepare(fn: Any) -> Any:
     return _Binding(fn)
 
 
-def closing_iter(source: Any, items: Iterator[A]) -> Iterator[A]:
-    """Yield from ``items``; when closed early, close ``source`` too (a client went away)."""
+def failed_in(exc: BaseException, step: Step[Any, Any]) -> None:
+    """Name ``step`` as where ``exc`` happened (see :func:`owt.core.failures.name_step`):
+    the one place a step's failure gets its step's name, whether it happened while the pipe
+    ran or later, while its stream was pulled."""
+    shown = repr(step)
+    name_step(exc, shown if len(shown) <= 80 else shown[:77] + "...")
+
+
+def closing_iter(
+    source: Any, items: Iterator[A], step: Step[Any, Any] | None = None
+) -> Iterator[A]:
+    """Yield from ``items``; when closed early, close ``source`` too (a client went away).
+    A failure while ``items`` are made is ``step``'s (one of ``source`` has its own step)."""
     try:
         yield from items
+    except Exception as exc:
+        if step is not None:
+            failed_in(exc, step)
+        raise
     finally:
         close = getattr(source, "close", None)
         if callable(close):
             close()
+
+
+async def aclosing_iter(
+    source: Any, items: AsyncIterator[A], step: Step[Any, Any] | None = None
+) -> AsyncIterator[A]:
+    """:func:`closing_iter` for an async stream: ``source`` is closed with ``aclose()``."""
+    try:
+        async for item in items:
+            yield item
+    except Exception as exc:
+        if step is not None:
+            failed_in(exc, step)
+        raise
+    finally:
+        close = getattr(source, "aclose", None)
+        if callable(close):
+            await close()

@@ -1,0 +1,70 @@
+"""The faults a user met trying summat, through the door they used: a call to a real
+``owt serve``, in worker processes and ``--in-process``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from conftest import OwtProcess, b64, call
+
+
+@pytest.fixture(scope="module")
+def in_process() -> Iterator[OwtProcess]:
+    server = OwtProcess("--in-process", "--timeout", "60")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["workers", "in-process"])
+def server(request: pytest.FixtureRequest) -> OwtProcess:
+    name = "owt_server" if request.param == "workers" else "in_process"
+    found: OwtProcess = request.getfixturevalue(name)
+    return found
+
+
+def failed(server: OwtProcess, code: str, **kwargs: Any) -> dict[str, Any]:
+    r = call(server.url, code, **kwargs)
+    assert r.status_code == 500, r.text
+    body: dict[str, Any] = r.json()
+    assert body["error"] == "adaptor_error"
+    return body
+
+
+@pytest.mark.parametrize(
+    ("code", "kwargs", "message"),
+    [
+        ('kwarg("xs").map(str.upper)', {"xs": 5}, "map(str.upper): TypeError: 'int' object"),
+        ('kwarg("xs").each(str.upper)', {"xs": 5}, "each(str.upper): TypeError: 'int' object"),
+        ('kwarg("xs").f(str.upper)', {"xs": 5}, "f(str.upper): TypeError: descriptor 'upper'"),
+        ('kwarg("xs").ix("a")', {"xs": [1]}, "ix('a'): TypeError: list indices must be"),
+        ('const(b"\\xff").sentences()', {}, "sentences(): UnicodeDecodeError: 'utf-8' codec"),
+        ("const([]).shell()", {}, "ValueError: shell(): the command is empty"),
+    ],
+)
+def test_a_steps_failure_names_the_step(
+    owt_server: OwtProcess, code: str, kwargs: dict[str, Any], message: str
+) -> None:
+    body = failed(owt_server, code, **kwargs)
+    assert body["message"].startswith(message)
+    step = message.partition(": ")[0] if not message.startswith("ValueError") else "shell()"
+    assert body["traceback"].endswith(f"(in the pipe's step {step})\n")
+    assert "subprocess.py" not in body["traceback"]
+
+
+def test_a_failure_midway_through_a_stream_names_its_step(owt_server: OwtProcess) -> None:
+    code = "def fail(x):\n    if x:\n        raise ValueError(x)\n    return x\n"
+    code += "run = pipe().kwarg('xs').each(fail).sse()"
+    body = {"code_b64": b64(code), "kwargs": {"xs": [0, 1]}}
+    text = ""
+    with (
+        pytest.raises(httpx.RemoteProtocolError),  # the stream had begun: it is cut
+        httpx.stream("POST", owt_server.url + "/", json=body, timeout=30) as r,
+    ):
+        for chunk in r.iter_text():
+            text += chunk
+    error = json.loads(text.strip().split("\n\n")[1].splitlines()[2].removeprefix("data: "))
+    assert error["message"] == "each(fail): ValueError: 1"
