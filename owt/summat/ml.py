@@ -9,6 +9,7 @@ handled whole and eagerly.
 from __future__ import annotations
 
 import base64
+import codecs
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -24,20 +25,67 @@ __all__ = ["B64", "Batch", "Each", "JsonOut", "Keep", "Sentences", "Sse", "Wav"]
 T = TypeVar("T")
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)
-
-
 class Sentences(Step[Any, Any]):
-    """``sentences()``: text (str or UTF-8 bytes) → a list of sentences; a stream of text
-    chunks → a generator yielding each sentence as soon as it is complete."""
+    """``sentences()``: text → a list of sentences; a stream of text chunks → a generator
+    yielding each sentence as soon as it is complete.
+
+    Text is a str, UTF-8 bytes, or the chunks of one text: a list of str or bytes, or a
+    stream of them (bytes are decoded across chunks, so a character may be split between
+    two). Anything else is a TypeError: nothing is turned into text by its ``repr``.
+    """
 
     name = "sentences"
 
     def run(self, last: Any, ctx: Context) -> list[str] | Iterator[str]:
         if isinstance(last, Iterator):
-            return closing_iter(last, iter_sentences(_text(chunk) for chunk in last), self)
-        return split_sentences(_text(last))
+            return closing_iter(last, iter_sentences(_text_chunks(last)), self)
+        if isinstance(last, str):
+            return split_sentences(last)
+        if isinstance(last, (bytes, bytearray, memoryview)):
+            return split_sentences(bytes(last).decode())
+        if isinstance(last, (list, tuple)):
+            return split_sentences("".join(_text_chunks(last)))
+        raise TypeError(
+            "sentences() takes text: a str, UTF-8 bytes, or the chunks of one text (a list "
+            f"or a stream of str or bytes), not {_kind(last)}; make the value text first"
+        )
+
+
+class _Text:
+    """The chunks of one text as str: bytes decoded as UTF-8 across chunk boundaries."""
+
+    def __init__(self) -> None:
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.chunks = 0
+
+    def take(self, chunk: Any) -> str:
+        self.chunks += 1
+        if isinstance(chunk, str):
+            return self.decoder.decode(b"", final=True) + chunk  # bytes before it must be whole
+        if isinstance(chunk, (bytes, bytearray, memoryview)):
+            return self.decoder.decode(bytes(chunk))
+        raise TypeError(
+            f"sentences() takes the chunks of a text as str or UTF-8 bytes, but chunk "
+            f"{self.chunks} is {_kind(chunk)}"
+        )
+
+    def end(self) -> str:
+        return self.decoder.decode(b"", final=True)
+
+
+def _text_chunks(chunks: Iterable[Any]) -> Iterator[str]:
+    text = _Text()
+    for chunk in chunks:
+        yield text.take(chunk)
+    yield text.end()
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "None"
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"{type(value).__name__} {shown}"
 
 
 class Batch(Step[Any, Any]):

@@ -148,7 +148,16 @@ class Input(Step[Any, Any]):
 
     def run(self, last: Any, ctx: Context) -> bytes | str:
         data = bytes(ctx.request.data)
-        return data if self.encoding is None else data.decode(self.encoding)
+        if self.encoding is None:
+            return data
+        try:
+            return data.decode(self.encoding)
+        except UnicodeDecodeError as exc:  # the caller's body, not the adaptor's fault
+            raise BadRequest(
+                f"input({self.encoding!r}): the request body is not {self.encoding} text "
+                f"(byte {exc.start}: {exc.reason}); send the text encoded as {self.encoding}",
+                field="body",
+            ) from None
 
 
 class Path(Step[Any, list[str]]):

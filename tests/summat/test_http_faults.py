@@ -34,6 +34,37 @@ def failed(server: OwtProcess, code: str, **kwargs: Any) -> dict[str, Any]:
     return body
 
 
+def test_byte_chunks_are_decoded_across_their_boundaries(server: OwtProcess) -> None:
+    # 500 UnicodeDecodeError: each chunk was decoded alone.
+    chunks = '[b"\\xe4\\xbd", b"\\xa0\\xe5\\xa5\\xbd\\xe3\\x80\\x82", b"Ok."]'
+    code = f"const({chunks}).f(iter).sentences()"
+    r = call(server.url, code)
+    assert (r.status_code, r.text) == (200, "你好。Ok.")
+
+
+def test_sentences_takes_a_list_of_text_and_refuses_null(owt_server: OwtProcess) -> None:
+    # ["['Hello.", "World.', 'Bye.']"] and ["None"]: the repr of what it was given.
+    r = call(owt_server.url, 'kwarg("xs").sentences()', xs=["Hello. Wor", "ld. Bye."])
+    assert r.json() == ["Hello.", "World.", "Bye."]
+    body = failed(owt_server, 'kwarg("xs").sentences()', xs=None)
+    assert body["message"].startswith("TypeError: sentences() takes text: a str, UTF-8 bytes")
+
+
+def test_a_body_that_is_not_the_text_input_expects_is_the_callers_error(
+    owt_server: OwtProcess,
+) -> None:
+    code = 'input("utf-8").sentences()'
+    r = httpx.post(
+        owt_server.url + "/",
+        params={"code_b64": b64(code)},
+        content=b"caf\xe9",
+        timeout=30,
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == "body"
+    assert r.json()["message"].startswith("input('utf-8'): the request body is not utf-8 text")
+
+
 @pytest.mark.parametrize(
     ("code", "kwargs", "message"),
     [
