@@ -2,22 +2,33 @@
 the encodings a browser wants back (server-sent events, JSON, base64, WAV).
 
 One rule for streams: an *iterator* (a generator) stays lazy — ``sentences``, ``batch``,
-``b64`` and ``wav`` then yield per item as the items arrive — while any other value is
-handled whole and eagerly.
+``each``, ``b64``, ``wav``, ``json_out`` and ``sse`` then work per item as the items arrive —
+and so does an *async* iterator (an ``async def`` generator), whose items these steps then
+give as an async generator; any other value is handled whole and eagerly.
 """
 
 from __future__ import annotations
 
 import base64
 import codecs
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from owt.core.call import Response
 from owt.core.jsontext import dumps
 from owt.summat.audio import wav_bytes
-from owt.summat.step import Context, Step, apply, closing_iter, prepare
-from owt.summat.text import iter_sentences, split_sentences
+from owt.summat.step import (
+    Context,
+    Step,
+    aclosing_iter,
+    apply,
+    closing_iter,
+    is_stream,
+    not_awaitable,
+    per_item,
+    prepare,
+)
+from owt.summat.text import aiter_sentences, iter_sentences, split_sentences
 from owt.summat.transforms import as_bytes, jsonable
 
 __all__ = ["B64", "Batch", "Each", "JsonOut", "Keep", "Sentences", "Sse", "Wav"]
@@ -27,7 +38,7 @@ T = TypeVar("T")
 
 class Sentences(Step[Any, Any]):
     """``sentences()``: text → a list of sentences; a stream of text chunks → a generator
-    yielding each sentence as soon as it is complete.
+    yielding each sentence as soon as it is complete (an async one for an async stream).
 
     Text is a str, UTF-8 bytes, or the chunks of one text: a list of str or bytes, or a
     stream of them (bytes are decoded across chunks, so a character may be split between
@@ -36,7 +47,9 @@ class Sentences(Step[Any, Any]):
 
     name = "sentences"
 
-    def run(self, last: Any, ctx: Context) -> list[str] | Iterator[str]:
+    def run(self, last: Any, ctx: Context) -> list[str] | Iterator[str] | AsyncIterator[str]:
+        if hasattr(last, "__aiter__"):
+            return aclosing_iter(last, aiter_sentences(_atext_chunks(last)), self)
         if isinstance(last, Iterator):
             return closing_iter(last, iter_sentences(_text_chunks(last)), self)
         if isinstance(last, str):
@@ -80,6 +93,13 @@ def _text_chunks(chunks: Iterable[Any]) -> Iterator[str]:
     yield text.end()
 
 
+async def _atext_chunks(chunks: AsyncIterable[Any]) -> AsyncIterator[str]:
+    text = _Text()
+    async for chunk in chunks:
+        yield text.take(chunk)
+    yield text.end()
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "None"
@@ -89,7 +109,7 @@ def _kind(value: Any) -> str:
 
 
 class Batch(Step[Any, Any]):
-    """``batch(n)``: items in lists of ``n`` (the last may be shorter); lazy for iterators."""
+    """``batch(n)``: items in lists of ``n`` (the last may be shorter); lazy for streams."""
 
     name = "batch"
 
@@ -109,15 +129,28 @@ class Batch(Step[Any, Any]):
         if group:
             yield group
 
-    def run(self, last: Any, ctx: Context) -> list[list[Any]] | Iterator[list[Any]]:
+    async def _abatches(self, items: AsyncIterable[T]) -> AsyncIterator[list[T]]:
+        group: list[T] = []
+        async for item in items:
+            group.append(item)
+            if len(group) == self.size:
+                yield group
+                group = []
+        if group:
+            yield group
+
+    def run(self, last: Any, ctx: Context) -> Any:
+        if hasattr(last, "__aiter__"):
+            return aclosing_iter(last, self._abatches(last), self)
         if isinstance(last, Iterator):
             return closing_iter(last, self._batches(last), self)
         return list(self._batches(last))
 
 
-class Each(Step[Iterable[Any], Iterator[Any]]):
+class Each(Step[Any, Any]):
     """``each(fn)``: a generator of ``fn(item)`` per item, computed only as it is consumed
-    (so a streamed response sends each result as soon as it is ready)."""
+    (so a streamed response sends each result as soon as it is ready); an async generator
+    for an async stream."""
 
     name = "each"
 
@@ -125,23 +158,25 @@ class Each(Step[Iterable[Any], Iterator[Any]]):
         self.args = (fn,)
         self.fn = prepare(fn)
 
-    def run(self, last: Iterable[Any], ctx: Context) -> Iterator[Any]:
+    def run(self, last: Any, ctx: Context) -> Any:
         fn = self.fn
-        return closing_iter(last, (apply(fn, item, ctx) for item in last), self)
+        return per_item(
+            self, last, lambda item: not_awaitable(apply(fn, item, ctx), self, "each()")
+        )
 
 
 class Sse(Step[Any, Response]):
     """``sse()``: stream the items as server-sent events (``data: ...``), then
     ``data: [DONE]``. Text goes as it is, bytes as base64 text, other items as JSON. A
-    value that is not an iterator, list or tuple is one event."""
+    value that is not a stream (sync or async), list or tuple is one event."""
 
     name = "sse"
 
     def run(self, last: Any, ctx: Context) -> Response:
         from owt.lib.stream import sse
 
-        items = last if isinstance(last, (Iterator, list, tuple)) else [last]
-        return sse(closing_iter(items, (_event_item(item) for item in items), self))
+        items = last if is_stream(last) or isinstance(last, (list, tuple)) else [last]
+        return sse(per_item(self, items, _event_item))
 
 
 def _event_item(item: Any) -> Any:
@@ -150,16 +185,16 @@ def _event_item(item: Any) -> Any:
 
 
 class JsonOut(Step[Any, Response]):
-    """``json_out()``: the value as an ``application/json`` response; an iterator streams
-    as JSON lines (``application/x-ndjson``). Dataclasses, tuples, sets, array-likes and
-    bytes (base64) are converted."""
+    """``json_out()``: the value as an ``application/json`` response; a stream (sync or
+    async) as JSON lines (``application/x-ndjson``). Dataclasses, tuples, sets, array-likes
+    and bytes (base64) are converted."""
 
     name = "json_out"
 
     def run(self, last: Any, ctx: Context) -> Response:
-        if isinstance(last, Iterator):
-            lines = (_dumps(item) + "\n" for item in last)
-            return Response(closing_iter(last, lines, self), 200, {"content-type": NDJSON})
+        if is_stream(last):
+            lines = per_item(self, last, lambda item: _dumps(item) + "\n")
+            return Response(lines, 200, {"content-type": NDJSON})
         return Response(_dumps(last), 200, {"content-type": "application/json"})
 
 
@@ -171,15 +206,13 @@ def _dumps(value: Any) -> str:
 
 
 class B64(Step[Any, Any]):
-    """``b64()``: standard base64 text of the value's bytes (str as UTF-8); per item for an
-    iterator, so audio chunks can be sent as SSE events."""
+    """``b64()``: standard base64 text of the value's bytes (str as UTF-8); per item for a
+    stream, so audio chunks can be sent as SSE events."""
 
     name = "b64"
 
-    def run(self, last: Any, ctx: Context) -> str | Iterator[str]:
-        if isinstance(last, Iterator):
-            return closing_iter(last, (_b64(item) for item in last), self)
-        return _b64(last)
+    def run(self, last: Any, ctx: Context) -> Any:
+        return per_item(self, last, _b64) if is_stream(last) else _b64(last)
 
 
 def _b64(value: Any) -> str:
@@ -188,7 +221,7 @@ def _b64(value: Any) -> str:
 
 class Wav(Step[Any, Any]):
     """``wav(rate)``: samples (floats in -1..1, int16 ints, an array, or raw PCM bytes) →
-    a 16-bit WAV file as bytes; an iterator of clips → a generator of WAV files."""
+    a 16-bit WAV file as bytes; a stream of clips → a generator of WAV files."""
 
     name = "wav"
 
@@ -197,10 +230,9 @@ class Wav(Step[Any, Any]):
         self.channels = channels
         self.args = (rate,) if channels == 1 else (rate, channels)
 
-    def run(self, last: Any, ctx: Context) -> bytes | Iterator[bytes]:
-        if isinstance(last, Iterator):
-            clips = (wav_bytes(clip, self.rate, self.channels) for clip in last)
-            return closing_iter(last, clips, self)
+    def run(self, last: Any, ctx: Context) -> Any:
+        if is_stream(last):
+            return per_item(self, last, lambda clip: wav_bytes(clip, self.rate, self.channels))
         return wav_bytes(last, self.rate, self.channels)
 
 

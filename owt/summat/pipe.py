@@ -28,6 +28,7 @@ from owt.summat.step import (
     as_data,
     closing_iter,
     failed_in,
+    not_awaitable,
 )
 
 __all__ = ["STEPS", "Pipe", "pipe"]
@@ -61,9 +62,12 @@ class Pipe(Step[Any, T]):
         return self.run(ctx.initial, ctx)
 
     def run(self, last: Any, ctx: Context) -> T:
-        for step in self.steps:
+        steps = self.steps
+        for index, step in enumerate(steps, 1):
             try:
                 value = step.run(last, ctx)
+                if step.gives_replies and index < len(steps):
+                    value = not_awaitable(value, step, f"the next step, {steps[index]!r},")
             except Exception as exc:
                 failed_in(exc, step)  # "map(str.upper): TypeError: ..."
                 raise

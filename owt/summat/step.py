@@ -9,7 +9,7 @@ Stdlib only: a pipe runs unchanged in a bare worker virtualenv.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping
 from types import ModuleType
 from typing import Any, Generic, TypeVar
 
@@ -29,6 +29,9 @@ __all__ = [
     "closing_iter",
     "describe",
     "failed_in",
+    "is_stream",
+    "not_awaitable",
+    "per_item",
     "prepare",
 ]
 
@@ -37,6 +40,7 @@ MISSING: Any = object()
 
 A = TypeVar("A", contravariant=True)
 B = TypeVar("B", covariant=True)
+V = TypeVar("V")
 
 
 class Values(tuple[Any, ...]):
@@ -264,3 +268,36 @@ async def aclosing_iter(
         close = getattr(source, "aclose", None)
         if callable(close):
             await close()
+
+
+def is_stream(value: Any) -> bool:
+    """An iterator (a generator) or an async iterable (an async generator): what the lazy
+    steps work on item by item, rather than whole."""
+    return isinstance(value, Iterator) or hasattr(value, "__aiter__")
+
+
+def per_item(step: Step[Any, Any], stream: Any, fn: Callable[[Any], V]) -> Any:
+    """``fn(item)`` for each item of ``stream`` as it is pulled: a generator for an iterator,
+    an async generator for an async iterable (``async def`` generators mid-pipe)."""
+    if hasattr(stream, "__aiter__"):
+        return aclosing_iter(stream, _amap(fn, stream), step)
+    return closing_iter(stream, map(fn, stream), step)
+
+
+async def _amap(fn: Callable[[Any], V], stream: AsyncIterable[Any]) -> AsyncIterator[V]:
+    async for item in stream:
+        yield fn(item)
+
+
+def not_awaitable(value: V, step: Step[Any, Any], after: str) -> V:
+    """``value``, unless it is a coroutine (an ``async def``'s), which nothing here awaits:
+    then a TypeError naming ``step``, the function, and ``after`` (what could not use it)."""
+    if not inspect.iscoroutine(value):
+        return value
+    name = value.__qualname__
+    value.close()  # never awaited: closed now, not warned about later
+    raise TypeError(
+        f"{step!r}: {name} is an async def, and {after} cannot use the coroutine it "
+        f"returns: an async def runs only as a pipe's last step (owt awaits it there); "
+        f"make {name} a def, or move it to the end of the pipe"
+    )

@@ -17,10 +17,10 @@ only its unsettled end. The word before a full stop is read from its own sentenc
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Generator, Iterable, Iterator
 from typing import NamedTuple
 
-__all__ = ["ABBREVIATIONS", "iter_sentences", "split_sentences"]
+__all__ = ["ABBREVIATIONS", "aiter_sentences", "iter_sentences", "split_sentences"]
 
 _ABBREVIATED = """mr mrs ms dr prof sr jr st mt vs etc e.g i.e cf al fig figs no nos vol vols
     pp ch approx dept est inc ltd co corp jan feb mar apr jun jul aug sep sept oct nov dec
@@ -170,10 +170,34 @@ def iter_sentences(chunks: Iterable[str]) -> Iterator[str]:
     whose next character has not come yet), and not even that while the chunks only
     lengthen it (``"..."`` token by token): the stream costs what one split of its text does.
     """
-    text = ""  # from the sentence not yet given out; grown in place (a local of one owner)
+    split = _splitter()
+    next(split)
+    for chunk in chunks:
+        yield from split.send(chunk)
+    yield from split.send(None)
+
+
+async def aiter_sentences(chunks: AsyncIterable[str]) -> AsyncIterator[str]:
+    """:func:`iter_sentences` of an async stream of text chunks (an ``async def`` generator)."""
+    split = _splitter()
+    next(split)
+    async for chunk in chunks:
+        for sentence in split.send(chunk):
+            yield sentence
+    for sentence in split.send(None):
+        yield sentence
+
+
+def _splitter() -> Generator[list[str], str | None, None]:
+    """Send it each chunk, get back the sentences the chunk completed; send None at the end
+    for the last ones. (A generator, so that ``text`` is a local that ``+=`` grows in place.)
+    """
+    text = ""  # from the sentence not yet given out
     scan = 0
     growing: int | None = None
-    for chunk in chunks:
+    done: list[str] = []
+    while (chunk := (yield done)) is not None:
+        done = []
         text += chunk
         if growing is not None:
             growing = _grown(growing, chunk)
@@ -183,8 +207,8 @@ def iter_sentences(chunks: Iterable[str]) -> Iterator[str]:
             scan = len(text)
             continue
         found = _cut(text, scan, final=False)
-        yield from found.sentences
+        done = found.sentences
         scan, growing = found.scan - found.rest, found.growing
         if found.rest:
             text = text[found.rest :]
-    yield from _cut(text, scan, final=True).sentences
+    yield _cut(text, scan, final=True).sentences

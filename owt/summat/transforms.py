@@ -16,7 +16,17 @@ from typing import Any, TypeVar
 
 from owt.core.call import Response
 from owt.core.results import encode_chunk, encode_json, not_json
-from owt.summat.step import MISSING, Context, Step, Values, apply, as_data, describe, prepare
+from owt.summat.step import (
+    MISSING,
+    Context,
+    Step,
+    Values,
+    apply,
+    as_data,
+    describe,
+    not_awaitable,
+    prepare,
+)
 
 __all__ = [
     "Bytes",
@@ -80,7 +90,7 @@ class Exec(Step[T, T]):
         self.fn = prepare(fn)
 
     def run(self, last: T, ctx: Context) -> T:
-        apply(self.fn, last, ctx)
+        not_awaitable(apply(self.fn, last, ctx), self, "exec()")
         return last
 
 
@@ -161,8 +171,8 @@ class Map(Step[Iterable[Any], list[Any]]):
     def run(self, last: Iterable[Any], ctx: Context) -> list[Any]:
         fn = self.fn
         if isinstance(fn, Step):
-            return [fn.run(item, ctx) for item in last]
-        return [fn(item) for item in last]
+            return [not_awaitable(fn.run(item, ctx), self, "map()") for item in last]
+        return [not_awaitable(fn(item), self, "map()") for item in last]
 
 
 class Foldl(Step[Iterable[Any], Any]):
@@ -235,6 +245,7 @@ class Cond(Step[Any, Any]):
 
     def run(self, last: Any, ctx: Context) -> Any:
         test = last if self.pred is None else apply(self.pred, last, ctx)
+        test = not_awaitable(test, self, "cond()")
         branch = self.then if test else self.else_
         return apply(branch, last, ctx) if callable(branch) else as_data(branch)
 
@@ -252,7 +263,8 @@ class Fork(Step[Any, tuple[Any, Any]]):
         self.right = prepare(right)
 
     def run(self, last: Any, ctx: Context) -> tuple[Any, Any]:
-        return Values((apply(self.left, last, ctx), apply(self.right, last, ctx)))
+        left = not_awaitable(apply(self.left, last, ctx), self, "fork()")
+        return Values((left, not_awaitable(apply(self.right, last, ctx), self, "fork()")))
 
 
 def as_bytes(value: Any) -> bytes:

@@ -65,6 +65,30 @@ def test_a_body_that_is_not_the_text_input_expects_is_the_callers_error(
     assert r.json()["message"].startswith("input('utf-8'): the request body is not utf-8 text")
 
 
+ASYNC_SSE = 'async def g(v):\n    yield v\nrun = pipe().kwarg("x").f(g).sse()'
+
+
+def test_sse_streams_an_async_generator(server: OwtProcess) -> None:
+    # 500 "async_generator is not JSON-able".
+    r = call(server.url, ASYNC_SSE, x=2)
+    assert r.status_code == 200, r.text
+    assert r.text == "id: 1\ndata: 2\n\nid: [DONE]\ndata: [DONE]\n\n"
+
+
+def test_json_lines_of_an_async_generator(owt_server: OwtProcess) -> None:
+    code = 'async def g(v):\n    yield v\n    yield v + 1\nrun = pipe().kwarg("x").f(g).json_out()'
+    r = call(owt_server.url, code, x=2)
+    assert (r.status_code, r.text) == (200, "2\n3\n")
+
+
+def test_an_async_def_mid_pipe_says_it_runs_only_last(owt_server: OwtProcess) -> None:
+    # "unsupported operand type(s) for +: 'coroutine' and 'int'".
+    code = "async def g(v):\n    return v\nrun = pipe().kwarg('x').f(g).f(lambda v: v + 1)"
+    message = failed(owt_server, code, x=2)["message"]
+    assert message.startswith("TypeError: f(g): g is an async def, and the next step")
+    assert "an async def runs only as a pipe's last step" in message
+
+
 @pytest.mark.parametrize(
     ("code", "kwargs", "message"),
     [
@@ -99,3 +123,10 @@ def test_a_failure_midway_through_a_stream_names_its_step(owt_server: OwtProcess
             text += chunk
     error = json.loads(text.strip().split("\n\n")[1].splitlines()[2].removeprefix("data: "))
     assert error["message"] == "each(fail): ValueError: 1"
+
+
+def test_megabytes_of_sentences_are_split_within_the_call(in_process: OwtProcess) -> None:
+    # 2.1 MB never finished: the call held its thread (and the GIL) past its timeout.
+    code = 'kwarg("text").sentences().f(len)'
+    r = call(in_process.url, code, timeout=90, text="Ey up. " * 300_000)
+    assert (r.status_code, r.text) == (200, "300000")

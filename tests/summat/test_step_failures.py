@@ -1,5 +1,6 @@
-"""A step's failure names the step (one place: the pipe, and the lazy steps' streams), and
-its traceback holds the adaptor's frames."""
+"""A step's failure names the step (one place: the pipe, and the lazy steps' streams), an
+``async def`` mid-pipe says where it may go, and a value that cannot be sent says why in
+terms of what the adaptor gave."""
 
 from __future__ import annotations
 
@@ -84,6 +85,38 @@ def test_an_empty_shell_command_says_so() -> None:
     # const([]).shell() was an IndexError from inside subprocess, with only its frames.
     with pytest.raises(ValueError, match=r"shell\(\): the command is empty"):
         pipe().const([]).shell()()
+
+
+async def doubled(x: int) -> int:
+    return x * 2
+
+
+@pytest.mark.parametrize(
+    ("p", "where"),
+    [
+        (pipe().const(1).f(doubled).f(lambda v: v + 1), "f(doubled): doubled is an async def"),
+        (pipe().const([1]).each(doubled), "each(doubled): doubled is an async def"),
+        (pipe().const([1]).map(doubled), "map(doubled): doubled is an async def"),
+        (pipe().const(1).exec(doubled), "exec(doubled): doubled is an async def"),
+        (pipe().const(1).fork(doubled, str), "fork(doubled, str): doubled is an async def"),
+        (pipe().const(1).cond(doubled, 1, 2), "cond(doubled, 1, 2): doubled is an async def"),
+    ],
+)
+def test_an_async_def_where_nothing_awaits_it_says_where_it_may_go(
+    p: Pipe[Any], where: str
+) -> None:
+    # f(g).f(lambda v: v + 1) failed with "unsupported operand ... 'coroutine' and 'int'".
+    message = failure(p)
+    assert message.startswith(f"TypeError: {where}")
+    assert "runs only as a pipe's last step" in message
+
+
+def test_an_async_def_as_the_last_step_is_left_for_owt_to_await() -> None:
+    coroutine = pipe().const(2).f(doubled)()
+    try:
+        assert coroutine.__qualname__ == "doubled"
+    finally:
+        coroutine.close()
 
 
 def traceback_of(p: Pipe[Any]) -> str:
