@@ -123,7 +123,8 @@ def test_expression_adaptors_and_registered_endpoints_are_listed(server: Any) ->
     )
     assert r.status_code == 201, r.text
     paths = fetch(server)["paths"]
-    assert arguments(paths["/piped"]["get"]) == []
+    (x,) = arguments(paths["/piped"]["get"])  # the argument its kwarg("x") step reads
+    assert (x["name"], x["required"]) == ("x", True)
     params = {p["name"]: p for p in arguments(paths["/add"]["get"])}
     assert params["a"]["required"] is False  # the registration gives it a default
     assert paths["/add"]["get"]["responses"]["200"]["content"] == {
@@ -184,7 +185,7 @@ def test_a_broken_mount_leaves_the_document_valid(server: Any) -> None:
     paths = fetch(server)["paths"]  # fetch validates
     assert arguments(paths["/broken"]["get"]) == []
     assert "does not compile now" in paths["/broken"]["description"]
-    assert "any are passed on" in paths["/piped"]["description"]
+    assert "its kwarg() and kwargs() steps read" in paths["/piped"]["description"]
 
 
 def test_an_endpoints_own_options_and_multipart_are_documented(server: Any) -> None:
@@ -347,3 +348,45 @@ def test_a_positional_only_parameter_is_documented_and_takes_its_argument(server
         assert set(params) == {"a", "b"} and params["a"]["required"] is True
         r = httpx.get(server.url + "/po", params={"a": "4"}, headers=auth)
         assert r.text == "42", r.text
+
+
+PIPES = {
+    "kwp": 'kwarg("n", 1).f(lambda n: {"n": n})',  # terse
+    "kwreq": 'pipe().kwarg("n").f(lambda n: {"n": n})',  # implicit
+    "kwmany": (  # explicit, built from another pipe
+        'base = pipe().kwargs(lang="en", ratio=0.5, tags=())\n'
+        'run = base.fork(dict, pipe().kwarg("loud", default=False))\n'
+    ),
+}
+
+
+def test_a_pipe_endpoints_parameters_are_the_arguments_its_steps_read(server: Any) -> None:
+    """A pipe's kwarg()/kwargs() arguments are declared as the server converts them: typed by
+    their defaults, required without one (none was listed, so codegen and the playground's
+    forms had nothing to send)."""
+    auth = {"authorization": "Bearer secret"}
+    with contextlib.ExitStack() as stack:
+        for name, code in PIPES.items():
+            stack.enter_context(registered(server, name, code))
+        paths = fetch(server)["paths"]
+        (n,) = arguments(paths["/kwp"]["get"])
+        assert (n["name"], n["required"], n["schema"]["anyOf"][0]) == (
+            "n",
+            False,
+            {"type": "integer"},
+        )
+        assert paths["/kwp"]["post"]["x-owt-parameters"] == {"n": {"type": "integer", "default": 1}}
+        assert httpx.get(server.url + "/kwp", params={"n": "3"}, headers=auth).json() == {"n": 3}
+        refused = httpx.get(server.url + "/kwp", params={"n": "abc"}, headers=auth)
+        assert (refused.status_code, refused.json()["field"]) == (400, "n")
+        (n,) = arguments(paths["/kwreq"]["get"])
+        assert (n["name"], n["required"]) == ("n", True)
+        body = paths["/kwreq"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert body["required"] == ["n"]
+        assert httpx.get(server.url + "/kwreq", headers=auth).json()["field"] == "n"
+        many = paths["/kwmany"]["post"]["x-owt-parameters"]
+        assert list(many) == ["lang", "ratio", "tags", "loud"]
+        assert [many[k]["type"] for k in many] == ["string", "number", "array", "boolean"]
+        query = {"ratio": "2.5", "tags": "a", "loud": "yes"}
+        r = httpx.get(server.url + "/kwmany", params=query, headers=auth)
+        assert r.json() == [{"lang": "en", "ratio": 2.5, "tags": ["a"], "loud": "yes"}, True]

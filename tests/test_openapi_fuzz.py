@@ -1,6 +1,6 @@
 """schemathesis, an independent OpenAPI fuzzer, against ``/_owt/openapi.json`` of a real server.
 
-``st run --checks all`` with typed and untyped mounted endpoints, bounded in examples and
+``st run --checks all`` with typed, untyped and pipe mounted endpoints, bounded in examples and
 time. (A ``bytes`` endpoint's multipart text fields are text whatever a client meant them to
 be: a fuzzer's "an object where a string belongs" arrives as the object's JSON text, which is
 a string; multipart is tested in tests/test_binary.py.) The generic call (``operationId``
@@ -35,6 +35,10 @@ UNTYPED = """
 def run(name, n=1, ratio=0.5, loud=False, tags=()):
     return {"name": name, "n": n, "ratio": ratio, "loud": loud, "tags": list(tags)}
 """
+# A pipe: its parameters are the arguments its kwarg()/kwargs() steps read.
+PIPED = """
+run = pipe().kwargs(n=1, ratio=0.5, loud=False, tags=()).fork(dict, pipe().kwarg("name").f(str))
+"""
 CONFIG = """
 [[operations]]
 include-operation-id-regex = "^call_"
@@ -59,7 +63,7 @@ def st_command() -> list[str]:
 @pytest.mark.timeout(240)
 def test_schemathesis_finds_no_failures(tmp_path: Path) -> None:
     command = st_command()
-    for name, code in (("typed", TYPED), ("untyped", UNTYPED)):
+    for name, code in (("typed", TYPED), ("untyped", UNTYPED), ("piped", PIPED)):
         (tmp_path / f"{name}.py").write_text(code)
     (tmp_path / "st.toml").write_text(CONFIG)
     server = OwtProcess(
@@ -67,6 +71,7 @@ def test_schemathesis_finds_no_failures(tmp_path: Path) -> None:
         *("--cache-max-bytes", "0"),
         *("--mount", f"typed={tmp_path / 'typed.py'}"),
         *("--mount", f"untyped={tmp_path / 'untyped.py'}"),
+        *("--mount", f"piped={tmp_path / 'piped.py'}"),
     )
     try:
         done = subprocess.run(

@@ -34,6 +34,7 @@ from owt.core.hints import (
 from owt.server.endpoints.table import CALLER_FIELDS
 from owt.server.openapi_call import call_component, call_fields, generic_item
 from owt.server.openapi_forms import Parameter, query_parameters, request_body
+from owt.server.openapi_pipes import pipe_parameters
 from owt.server.responses import JSONResponse
 
 if TYPE_CHECKING:
@@ -52,17 +53,20 @@ _ERROR_STATUSES = ("400", "401", "403", "404", "413", "422", "424", "500", "502"
 @dataclass(frozen=True)
 class Signature:
     """What a function's source declares: its parameters, its return hint, and whether it
-    also takes parameters it does not name (``**kwargs``, or the request that reads them)."""
+    also takes parameters it does not name (``**kwargs``, or the request that reads them).
+    A pipe's parameters are the arguments its ``kwarg``/``kwargs`` steps read."""
 
     params: tuple[Parameter, ...]
     returns: Any
     open: bool
+    pipe: bool = False
 
 
 @functools.lru_cache(maxsize=256)
 def parameters_of(code: str, fn_name: str) -> Signature | None:
-    """The signature of ``fn_name`` in ``code`` (a top-level ``def``), or of the lambda that
-    is the whole code; None for other expression adaptors (a pipe)."""
+    """The signature of ``fn_name`` in ``code`` (a top-level ``def``), of the lambda that is
+    the whole code, or of the pipe that is (:mod:`owt.server.openapi_pipes`); None when
+    the code declares no parameters of it."""
     try:
         tree = ast.parse(code)
     except SyntaxError:
@@ -73,8 +77,9 @@ def parameters_of(code: str, fn_name: str) -> Signature | None:
             found = node  # the last definition wins, as it does when the module runs
     if found is None and len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr):
         found = tree.body[0].value if isinstance(tree.body[0].value, ast.Lambda) else None
-    if found is None:
-        return None  # a pipe, or a callable made some other way: its parameters are unknown
+    if found is None:  # a pipe (the arguments its steps read), or unknown parameters
+        piped = pipe_parameters(tree, fn_name)
+        return None if piped is None else Signature(piped, Any, True, pipe=True)
     args = found.args
     positional = [*args.posonlyargs, *args.args]
     defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
@@ -228,6 +233,12 @@ def _endpoint_item(
         f"arguments a request may send the call's own options ({', '.join(options)}; see "
         "the Call schema)."
     )
+    if signature is not None and signature.pipe:
+        description += (
+            " It is a pipe: its parameters are the arguments its kwarg() and kwargs() steps "
+            "read, typed by their defaults as the server converts them; any others are "
+            "passed on too."
+        )
     if signature is None:
         signature = Signature((), Any, True)
         if _compiles(endpoint.code):
