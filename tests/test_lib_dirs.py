@@ -146,3 +146,49 @@ def test_a_missing_module_names_the_lib_folders_too(start_server, tmp_path, flag
     message = r.json()["message"]
     assert "no module 'wrapz'" in message and 'requirements=["wrapz"]' in message
     assert f"--lib folders ({tmp_path}) must be there as wrapz.py" in message
+
+
+@pytest.mark.parametrize("flags", [(), ("--in-process",)], ids=["worker", "thread"])
+def test_a_removed_lib_module_is_named_as_gone(start_server, tmp_path, flags):
+    """It answered ModuleNotFoundError with advice to send requirements=["newmod"], and every
+    code compiled since the module was loaded failed the same way, naming it or not."""
+    write_module(tmp_path, "newmod", "def go(x):\n    return f'new {x}'\n")
+    write_module(tmp_path, "other", "def go(x):\n    return f'other {x}'\n")
+    server = start_server("--lib", str(tmp_path), *flags)
+    assert lib_call(server, "f(newmod.go)", "a") == "new a"
+    assert lib_call(server, "f(other.go)", "b") == "other b"
+    (tmp_path / "newmod.py").unlink()
+    r = call(server.url, "f(newmod.go)", fields={"kwargs": {"__last__": "c"}})
+    assert r.status_code == 422, r.text
+    message = r.json()["message"]
+    assert message.startswith(f"newmod was the --lib module {tmp_path / 'newmod.py'}, which has")
+    assert "requirements" not in message
+    assert lib_call(server, "f(other.go)", "d") == "other d"
+    write_module(tmp_path, "newmod", "def go(x):\n    return f'back {x}'\n")
+    assert lib_call(server, "f(newmod.go)", "e") == "back e"
+
+
+@pytest.mark.parametrize("flags", [(), ("--in-process",)], ids=["worker", "thread"])
+def test_a_lib_module_that_fails_to_load_is_named_not_the_adaptor(start_server, tmp_path, flags):
+    """It said "the code's top level raised RuntimeError: boom at import": the adaptor's."""
+    write_module(
+        tmp_path, "boom", "def go(x):\n    return x\n\nraise RuntimeError('boom at import')\n"
+    )
+    write_module(tmp_path, "typo", "def go(x)\n    return x\n")
+    server = start_server("--lib", str(tmp_path), *flags)
+    r = call(server.url, "f(boom.go)", fields={"kwargs": {"__last__": "a"}})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["message"].startswith(
+        f"the --lib module boom ({tmp_path / 'boom.py'}) raised RuntimeError: boom at import, "
+        "when it was imported; fix that file"
+    )
+    assert "raise RuntimeError('boom at import')" in body["traceback"]
+    assert "importlib" not in body["traceback"]
+    r = call(server.url, "f(typo.go)", fields={"kwargs": {"__last__": "a"}})
+    body = r.json()
+    assert (r.status_code, body["error"]) == (422, "compile_error")
+    assert body["message"].startswith(f"the --lib module typo ({tmp_path / 'typo.py'}) does not ")
+    assert "line" not in body and "column" not in body  # those point into the adaptor's code
+    write_module(tmp_path, "boom", "def go(x):\n    return f'fixed {x}'\n")
+    assert lib_call(server, "f(boom.go)", "b") == "fixed b"

@@ -80,6 +80,8 @@ _STDLIB = os.path.dirname(os.__file__) + os.sep
 
 
 def _in_stdlib(filename: str) -> bool:
+    if filename.startswith("<frozen "):  # importlib's bootstrap, frozen into the interpreter
+        return True
     return filename.startswith(_STDLIB) and "-packages" not in filename
 
 

@@ -30,7 +30,7 @@ import threading
 import types
 from collections.abc import Iterable, Sequence
 
-__all__ = ["FOLDERS", "LIB_ENV", "Library", "lib_environ"]
+__all__ = ["FOLDERS", "LIB_ENV", "Library", "LibraryError", "lib_environ"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,30 @@ def lib_environ(dirs: Iterable[str]) -> dict[str, str]:
 FOLDERS: list[str] = []
 
 
+class LibraryError(Exception):
+    """A lib module that cannot be used: it raised when imported (or read again after an
+    edit), or its file is gone. The server's file is at fault, not the adaptor that names
+    it; the message says which file, and the exception it raised is the ``__cause__``."""
+
+    @classmethod
+    def raised(cls, name: str, path: str, exc: BaseException, when: str) -> LibraryError:
+        if isinstance(exc, SyntaxError):
+            what = f"does not compile: {exc.msg} (line {exc.lineno})"
+        else:
+            what = f"raised {type(exc).__name__}: {exc}"
+        return cls(
+            f"the --lib module {name} ({path}) {what}, {when}; fix that file (it is read "
+            "again on the next call): the adaptor that names it is not at fault"
+        )
+
+    @classmethod
+    def gone(cls, name: str, path: str) -> LibraryError:
+        return cls(
+            f"{name} was the --lib module {path}, which has been removed: put the file back, "
+            f"or stop naming {name} in the code"
+        )
+
+
 class Library:
     """The lib folders of one place that runs calls, and the modules loaded from them."""
 
@@ -63,6 +87,7 @@ class Library:
             if folder not in sys.path:
                 sys.path.append(folder)
         self._loaded: dict[str, tuple[str, int]] = {}  # file → module name, version loaded
+        self._gone: dict[str, str] = {}  # module name → its file, removed since it was loaded
         self._lock = threading.Lock()
 
     def __bool__(self) -> bool:
@@ -86,10 +111,14 @@ class Library:
             self._refresh()
             for name in sorted(_free_names(code) - namespace.keys()):
                 path = self.find(name)
-                if path is not None:
-                    module = self._load(name, path)
-                    if module is not None:
-                        namespace[name] = module
+                if path is None:
+                    if name in self._gone:
+                        raise LibraryError.gone(name, self._gone[name])
+                    continue
+                self._gone.pop(name, None)
+                module = self._load(name, path)
+                if module is not None:
+                    namespace[name] = module
             self._track()
             return tuple((name, path, version) for path, (name, version) in self._loaded.items())
 
@@ -98,21 +127,37 @@ class Library:
         return any(_version(path) != version for _, path, version in stamps)
 
     def _refresh(self) -> None:
-        """Reload every lib module edited since it was loaded, in the order they came."""
+        """Reload every lib module edited since it was loaded, in the order they came, and
+        forget the removed ones (an adaptor that still names one hears so from :meth:`bind`)."""
         for path, (name, version) in list(self._loaded.items()):
             module = sys.modules.get(name)
             now = _version(path)
-            if now != version and module is not None:
-                _drop_bytecode(path)  # its .pyc trusts mtime and size, which an edit may keep
+            if now == version:
+                continue
+            if not os.path.exists(path):
+                del self._loaded[path]
+                if module is not None and _same_file(getattr(module, "__file__", None), path):
+                    del sys.modules[name]
+                self._gone[name] = path
+                continue
+            if module is None:
+                continue
+            _drop_bytecode(path)  # its .pyc trusts mtime and size, which an edit may keep
+            try:
                 importlib.reload(module)  # a broken save raises, and again until it is fixed
-                self._loaded[path] = (name, now)
+            except Exception as exc:
+                raise LibraryError.raised(name, path, exc, "read again after an edit") from exc
+            self._loaded[path] = (name, now)
 
     def _load(self, name: str, path: str) -> types.ModuleType | None:
         module = sys.modules.get(name)
         if module is None or not _same_file(getattr(module, "__file__", None), path):
             importlib.invalidate_caches()  # a file added since the folder was last read
             version = _version(path)
-            module = importlib.import_module(name)
+            try:
+                module = importlib.import_module(name)
+            except Exception as exc:
+                raise LibraryError.raised(name, path, exc, "when it was imported") from exc
             if _same_file(getattr(module, "__file__", None), path):
                 self._loaded.setdefault(path, (name, version))
         if not _same_file(getattr(module, "__file__", None), path):

@@ -33,7 +33,7 @@ from owt.core.failures import (
     raised_by_adaptor,
     user_traceback,
 )
-from owt.core.libs import Library, Stamp
+from owt.core.libs import Library, LibraryError, Stamp
 from owt.core.results import PLAIN_RESULTS, is_stream, parts_of, reply_for_body, stream_reply
 from owt.core.shapes import shape_of, terse_step
 from owt.core.streams import AsyncStream, Offload, SyncStream
@@ -156,6 +156,10 @@ class Runner:
                 exec(code, module.__dict__)
             else:
                 value = eval(code, module.__dict__)
+        except LibraryError as exc:  # a --lib file's fault, named as such
+            sys.modules.pop(name, None)
+            cause = exc.__cause__
+            raise CompileError(str(exc), traceback=user_traceback(cause or exc))
         except SYNC_USER_ERRORS as exc:  # on a thread: whatever it raises is the adaptor's
             sys.modules.pop(name, None)
             advice = hint(exc) or (_as_helper(call.code) if shape == "terse" else "")
