@@ -10,6 +10,7 @@ from pathlib import Path
 
 from owt.core.errors import AdaptorError, OwtError
 from owt.core.libs import FOLDERS
+from owt.core.scalars import short_repr
 
 __all__ = [
     "SYNC_USER_ERRORS",
@@ -108,20 +109,22 @@ def hint(exc: BaseException) -> str:
 _STEP = "_owt_step"
 
 
-def name_step(exc: BaseException, step: str) -> None:
-    """Note that ``exc`` came out of the pipe step ``step`` (``"map(str.upper)"``), so that
-    its ``adaptor_error`` names it. The innermost step wins: a step of a nested pipe names
-    itself before the step that holds the pipe. owt's own errors say what they are already.
+def name_step(exc: BaseException, step: object) -> None:
+    """Note that ``exc`` came out of the pipe step ``step`` (shown by its ``repr``, such as
+    ``map(str.upper)``), so that its ``adaptor_error`` names it. The innermost step wins: a
+    step of a nested pipe names itself before the step that holds the pipe. owt's own
+    errors say what they are already.
     """
     if isinstance(exc, OwtError) or getattr(exc, _STEP, None) is not None:
         return
+    shown = short_repr(step)
     try:
-        setattr(exc, _STEP, step)
+        setattr(exc, _STEP, shown)
     except (AttributeError, TypeError):  # an exception type that takes no attributes
         return
     add_note = getattr(exc, "add_note", None)
     if add_note is not None:  # Python 3.11+: the traceback (and a REPL) shows it too
-        add_note(f"(in the pipe's step {step})")
+        add_note(f"(in the pipe's step {shown})")
 
 
 def adaptor_error(exc: BaseException) -> AdaptorError:

@@ -28,6 +28,7 @@ from owt.core.call import Reply, Response
 from owt.core.errors import AdaptorError
 from owt.core.failures import adaptor_error
 from owt.core.jsontext import dump_bytes
+from owt.core.scalars import short_repr
 
 __all__ = [
     "MAX_HEADER_BYTES",
@@ -96,8 +97,7 @@ def not_json(value: Any) -> TypeError:
             "a stream inside it (as an item, or in a value) cannot be sent; flatten it "
             "(yield from it) or collect its items with list(...)"
         )
-    shown = repr(value)
-    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    shown = short_repr(value)
     return TypeError(f"a {kind} is not JSON-able: {shown} (send text, numbers, lists, dicts)")
 
 

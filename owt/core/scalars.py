@@ -17,6 +17,7 @@ __all__ = [
     "INT_TEXT",
     "NUMBER_TEXT",
     "Mismatch",
+    "short_repr",
     "show_value",
     "to_bool",
     "to_float",
@@ -99,4 +100,13 @@ def show_value(value: Any) -> str:
         text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
         text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return _cut(text, 60)
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` for a message, cut to ``limit`` characters (``...`` marks the cut)."""
+    return _cut(repr(value), limit)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

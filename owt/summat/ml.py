@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from owt.core.call import Response
 from owt.core.jsontext import dumps
+from owt.core.scalars import short_repr
 from owt.summat.audio import wav_bytes
 from owt.summat.step import (
     Context,
@@ -103,9 +104,7 @@ async def _atext_chunks(chunks: AsyncIterable[Any]) -> AsyncIterator[str]:
 def _kind(value: Any) -> str:
     if value is None:
         return "None"
-    shown = repr(value)
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    return f"{type(value).__name__} {shown}"
+    return f"{type(value).__name__} {short_repr(value, 60)}"
 
 
 class Batch(Step[Any, Any]):

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar, overload
 
 from owt.core.call import Request, Response
+from owt.core.failures import name_step
+from owt.core.scalars import short_repr
 from owt.summat import effects, ml, sources, transforms
 from owt.summat.step import (
     MISSING,
@@ -27,7 +29,6 @@ from owt.summat.step import (
     aclosing_iter,
     as_data,
     closing_iter,
-    failed_in,
     not_awaitable,
 )
 
@@ -67,9 +68,10 @@ class Pipe(Step[Any, T]):
             try:
                 value = step.run(last, ctx)
                 if step.gives_replies and index < len(steps):
-                    value = not_awaitable(value, step, f"the next step, {steps[index]!r},")
+                    after = f"the next step, {short_repr(steps[index])},"
+                    value = not_awaitable(value, step, after)
             except Exception as exc:
-                failed_in(exc, step)  # "map(str.upper): TypeError: ..."
+                name_step(exc, step)  # "map(str.upper): TypeError: ..."
                 raise
             if step.gives_replies:
                 last = _naming_failures(value, step)

@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 from owt.core.call import Request
 from owt.core.context import current_request
 from owt.core.failures import name_step
+from owt.core.scalars import short_repr
 
 __all__ = [
     "MISSING",
@@ -28,7 +29,6 @@ __all__ = [
     "as_data",
     "closing_iter",
     "describe",
-    "failed_in",
     "is_stream",
     "not_awaitable",
     "per_item",
@@ -228,14 +228,6 @@ def prepare(fn: Any) -> Any:
     return _Binding(fn)
 
 
-def failed_in(exc: BaseException, step: Step[Any, Any]) -> None:
-    """Name ``step`` as where ``exc`` happened (see :func:`owt.core.failures.name_step`):
-    the one place a step's failure gets its step's name, whether it happened while the pipe
-    ran or later, while its stream was pulled."""
-    shown = repr(step)
-    name_step(exc, shown if len(shown) <= 80 else shown[:77] + "...")
-
-
 def closing_iter(
     source: Any, items: Iterator[A], step: Step[Any, Any] | None = None
 ) -> Iterator[A]:
@@ -245,7 +237,7 @@ def closing_iter(
         yield from items
     except Exception as exc:
         if step is not None:
-            failed_in(exc, step)
+            name_step(exc, step)
         raise
     finally:
         close = getattr(source, "close", None)
@@ -262,7 +254,7 @@ async def aclosing_iter(
             yield item
     except Exception as exc:
         if step is not None:
-            failed_in(exc, step)
+            name_step(exc, step)
         raise
     finally:
         close = getattr(source, "aclose", None)
@@ -297,7 +289,7 @@ def not_awaitable(value: V, step: Step[Any, Any], after: str) -> V:
     name = value.__qualname__
     value.close()  # never awaited: closed now, not warned about later
     raise TypeError(
-        f"{step!r}: {name} is an async def, and {after} cannot use the coroutine it "
+        f"{short_repr(step)}: {name} is an async def, and {after} cannot use the coroutine it "
         f"returns: an async def runs only as a pipe's last step (owt awaits it there); "
         f"make {name} a def, or move it to the end of the pipe"
     )

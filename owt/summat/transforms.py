@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from owt.core.call import Response
 from owt.core.results import encode_chunk, encode_json, not_json
+from owt.core.scalars import short_repr
 from owt.summat.step import (
     MISSING,
     Context,
@@ -125,7 +126,7 @@ class Ix(Step[Any, Any]):
         try:
             return last[self.index]
         except (IndexError, KeyError) as exc:
-            raise type(exc)(f"ix({self.index!r}): not in {_short(last)}") from None
+            raise type(exc)(f"ix({self.index!r}): not in {short_repr(last)}") from None
 
 
 class Get(Step[Any, Any]):
@@ -145,7 +146,7 @@ class Get(Step[Any, Any]):
                 return last[self.key]
             if self.default is not MISSING:
                 return self.default
-            raise KeyError(f"get({self.key!r}): no such key in {_short(last)}")
+            raise KeyError(f"get({self.key!r}): no such key in {short_repr(last)}")
         if self.default is not MISSING:
             return getattr(last, self.key, self.default)
         try:
@@ -319,8 +320,3 @@ def jsonable(value: Any) -> Any:
 
 def _is_dataclass(value: Any) -> bool:
     return dataclasses.is_dataclass(value) and not isinstance(value, type)
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
