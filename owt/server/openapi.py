@@ -23,7 +23,6 @@ from owt.core.arrays import NPY
 from owt.core.batching import item_hint
 from owt.core.errors import OwtError
 from owt.core.hints import (
-    describe,
     hint_from_default,
     hint_from_source,
     json_schema,
@@ -33,7 +32,13 @@ from owt.core.hints import (
 )
 from owt.server.endpoints.table import CALLER_FIELDS
 from owt.server.openapi_call import call_component, call_fields, generic_item
-from owt.server.openapi_forms import Parameter, query_parameters, request_body
+from owt.server.openapi_forms import (
+    Parameter,
+    declared,
+    literal,
+    query_parameters,
+    request_body,
+)
 from owt.server.openapi_pipes import pipe_parameters
 from owt.server.responses import JSONResponse
 
@@ -106,25 +111,14 @@ def _parameter(
 ) -> Parameter:
     """One parameter: its hint, or the type of its default when it has none (``n=1``); with
     ``item``, one item of the list it hints (a batched function's)."""
-    value: Any = None
-    known = False
-    if default is not None:
-        try:
-            value, known = ast.literal_eval(default), True
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            pass
+    value, known = literal(default)
     if arg.annotation is not None:
         hint = hint_from_source(arg.annotation, records)
     else:
         hint = hint_from_default(value) if known else Any
     if item:
         hint = item_hint(hint, Any)
-    schema = json_schema(hint)
-    if known and isinstance(value, tuple):
-        value = list(value)
-    if known and (isinstance(value, (str, int, float, bool, list, dict)) or value is None):
-        schema.setdefault("default", value)
-    return Parameter(arg.arg, schema, describe(hint), default is None, value)
+    return declared(arg.arg, hint, default is None, value, known)
 
 
 def openapi_route(state: State) -> Route:

@@ -8,14 +8,16 @@ be the call's own field.
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from typing import Any
 
 from owt.core.call import CALL_FIELDS
+from owt.core.hints import describe, json_schema
 from owt.core.scalars import INT_DIGITS
 from owt.server.openapi_call import BOOL_TEXT, nullable
 
-__all__ = ["Parameter", "query_parameters", "request_body"]
+__all__ = ["Parameter", "declared", "literal", "query_parameters", "request_body"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,27 @@ class Parameter:
     description: str
     required: bool
     default: Any = None
+
+
+def literal(default: ast.expr | None) -> tuple[Any, bool]:
+    """A default's value and True, when the source writes it as a literal (``1``, ``()``);
+    else ``(None, False)``: a name or a call says nothing without running the code."""
+    if default is None:
+        return None, False
+    try:
+        return ast.literal_eval(default), True
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None, False
+
+
+def declared(name: str, hint: Any, required: bool, value: Any, known: bool) -> Parameter:
+    """A parameter of this hint, whose schema carries its default when JSON can hold it."""
+    schema = json_schema(hint)
+    if known and isinstance(value, tuple):
+        value = list(value)
+    if known and (isinstance(value, (str, int, float, bool, list, dict)) or value is None):
+        schema.setdefault("default", value)
+    return Parameter(name, schema, describe(hint), required, value)
 
 
 def query_parameters(

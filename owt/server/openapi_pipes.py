@@ -13,9 +13,9 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from owt.core.hints import describe, hint_from_default, json_schema
+from owt.core.hints import hint_from_default
 from owt.core.shapes import shape_of
-from owt.server.openapi_forms import Parameter
+from owt.server.openapi_forms import Parameter, declared, literal
 
 __all__ = ["pipe_parameters"]
 
@@ -101,26 +101,12 @@ def _parameters(call: ast.Call) -> list[Parameter]:
     return [_parameter(name, default)]
 
 
-_UNKNOWN = object()
-
-
 def _parameter(name: str, default: ast.expr | None) -> Parameter:
     """One argument: required without a default; typed by a literal default, as the server
     converts it (a default it cannot read, a variable, types nothing)."""
-    if default is None:
-        return Parameter(name, json_schema(Any), describe(Any), True)
-    value: Any = _UNKNOWN
-    try:
-        value = ast.literal_eval(default)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        pass
-    hint = Any if value is _UNKNOWN else hint_from_default(value)
-    schema = json_schema(hint)
-    if isinstance(value, tuple):
-        value = list(value)
-    if isinstance(value, (str, int, float, bool, list, dict)) or value is None:
-        schema.setdefault("default", value)
-    return Parameter(name, schema, describe(hint), False, None if value is _UNKNOWN else value)
+    value, known = literal(default)
+    hint = hint_from_default(value) if known else Any
+    return declared(name, hint, default is None, value, known)
 
 
 def _is_pipe(root: ast.expr, assigned: dict[str, ast.expr]) -> bool:
