@@ -125,6 +125,20 @@ def test_a_failure_midway_through_a_stream_names_its_step(owt_server: OwtProcess
     assert error["message"] == "each(fail): ValueError: 1"
 
 
+def test_a_stream_as_an_item_of_a_stream_is_named_for_what_it_is(server: OwtProcess) -> None:
+    # "cannot pickle 'generator' object", even --in-process where nothing is pickled.
+    code = 'kwarg("xs").each(pipe().f(lambda x: iter([x, x])).sse())'
+    message = failed(server, code, xs=[1])["message"]
+    assert message.startswith("a streamed item cannot be sent: TypeError: a Response is only")
+    code = 'kwarg("xs").each(lambda x: (y for y in [x, x]))'
+    message = failed(server, code, xs=[1])["message"]
+    assert message.startswith(
+        "a streamed item cannot be sent: TypeError: a generator is itself a stream"
+    )
+    assert "flatten it (yield from it) or collect its items with list(...)" in message
+    assert "pickle" not in message
+
+
 def test_megabytes_of_sentences_are_split_within_the_call(in_process: OwtProcess) -> None:
     # 2.1 MB never finished: the call held its thread (and the GIL) past its timeout.
     code = 'kwarg("text").sentences().f(len)'
