@@ -356,7 +356,7 @@ def test_example_script_against_a_mounting_server(start_server: Any) -> None:
     server = start_server("--mount", "greet=example/endpoints/greet.py")
     port = server.url.rsplit(":", 1)[1]
     done = subprocess.run(
-        ["sh", str(ROOT / "example/endpoints/run.sh")],
+        ["bash", str(ROOT / "example/endpoints/run.sh")],
         capture_output=True,
         text=True,
         env={**os.environ, "OWT_PORT": port, "OWT_ADDRESS": "127.0.0.1"},

@@ -17,7 +17,7 @@ class FakeWorker:
         self.lost = None
         self.served = 0
 
-    def open(self, call_id: str) -> asyncio.Queue[Any]:
+    def open(self, call_id: str, code: str = "") -> asyncio.Queue[Any]:
         self.served += 1
         self.calls[call_id] = asyncio.Queue()
         return self.calls[call_id]
