@@ -33,6 +33,15 @@ from owt.lib.stream import sse
 def run(n):
     return sse([*range(n), {"last": True}, "two\\nlines"])
 """
+DONE_ITEM = """
+from owt.lib.stream import sse
+def items():
+    yield "a"
+    yield "[DONE]"  # an item like any other: only the event with the id [DONE] ends a stream
+    yield "b"
+def run():
+    return sse(items())
+"""
 
 
 def _record(request: httpx.Request, log: list[dict[str, Any]]) -> None:
@@ -143,6 +152,21 @@ def test_event_reader_stops_at_done() -> None:
     assert events == [1, "a\nb"]
     assert reader.done
     assert reader.feed("data: later") == [] and reader.feed("") == []
+
+
+def test_event_reader_ends_at_the_done_id_not_at_done_data() -> None:
+    """An item that is the text "[DONE]" has an id of its own: data like any other."""
+    reader = EventReader()
+    lines = ["id: 1", "data: [DONE]", "", "id: [DONE]", "data: [DONE]", "", "id: 3", "data: 3"]
+    assert [e for line in lines for e in reader.feed(line)] == ["[DONE]"]
+    assert reader.done and reader.flush() == []
+    reader = EventReader()  # the [DONE] id ends the stream even on an event without data
+    assert [e for line in ["id: [DONE]", "", "data: after", ""] for e in reader.feed(line)] == []
+    assert reader.done
+
+
+def test_events_give_an_item_that_is_the_text_done(client: Client) -> None:
+    assert list(client.events(DONE_ITEM)) == ["a", "[DONE]", "b"]
 
 
 # -- errors ----------------------------------------------------------------------------------
@@ -360,6 +384,7 @@ def test_async_client(owt_server: Any) -> None:
                 {"last": True},
                 "two\nlines",
             ]
+            assert [e async for e in client.events(DONE_ITEM)] == ["a", "[DONE]", "b"]
 
             @client.remote
             def mul(a: int, b: int) -> int:

@@ -22,13 +22,15 @@ __all__ = [
 class EventReader:
     """Server-sent events, line by line → the data of each event.
 
-    Data is JSON-decoded when it parses, else kept as text; ``data: [DONE]`` ends the stream
-    (``done`` turns true). An ``event: error`` (what owt sends when a stream fails after it
-    started) raises :class:`StreamFailed` with the error it carries. Comments, ``id:`` and
-    ``retry:`` lines are skipped.
+    Data is JSON-decoded when it parses, else kept as text. The event whose id is ``[DONE]``
+    ends the stream (``done`` turns true); in a stream without ids (not owt's ``sse()``),
+    ``data: [DONE]`` does. An item that is the text "[DONE]" has an id of its own
+    (``id: 7`` / ``data: [DONE]``) and is data like any other. An ``event: error`` (what owt
+    sends when a stream fails after it started) raises :class:`StreamFailed` with the error
+    it carries. Comments and ``retry:`` lines are skipped.
     """
 
-    DONE = "[DONE]"
+    DONE = "[DONE]"  # the id of owt's last event, and its data
 
     def __init__(self, status: int = 200, *, decode: bool = True) -> None:
         self.done = False
@@ -36,6 +38,7 @@ class EventReader:
         self.decode = decode  # False: only an error event matters (its data is not returned)
         self._data: list[str] = []
         self._event = ""
+        self._id: str | None = None  # None: the event has no id line
 
     def feed(self, line: str) -> list[Any]:
         """Take one line (without its line break); return the events it completes."""
@@ -47,13 +50,16 @@ class EventReader:
                 self._data.append(value)
             elif name == "event":
                 self._event = value
+            elif name == "id":
+                self._id = value
             return []
         return self.flush()
 
     def flush(self) -> list[Any]:
         """Dispatch the pending event (a blank line, or the end of the stream)."""
         event, self._event = self._event, ""
-        if not self._data or self.done:
+        id_, self._id = self._id, None
+        if self.done or (not self._data and id_ != self.DONE):
             self._data.clear()
             return []
         data = "\n".join(self._data)
@@ -61,7 +67,7 @@ class EventReader:
         if event == "error":
             self.done = True
             raise _stream_error(self.status, data)
-        if data == self.DONE:
+        if id_ == self.DONE or (id_ is None and data == self.DONE):
             self.done = True
             return []
         if not self.decode:
