@@ -77,6 +77,10 @@ def test_streams_and_server_sent_events(owt_server, haskell_check):
         'event ("message","{\\"i\\": 0}",Just "1",Right (Object (fromList [("i",Number 0.0)])))',
         'event ("message","{\\"i\\": 1}",Just "2",Right (Object (fromList [("i",Number 1.0)])))',
         'get-event "a\\nb"',
+        'done-item ("a",Just "1")',
+        'done-item ("[DONE]",Just "2")',
+        'done-item ("b",Just "3")',
+        'bare-event ("a",Nothing)',
         'before-error ("1",Just "7")',
         'sse-error ("adaptor_error","late")',
     ]

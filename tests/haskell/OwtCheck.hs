@@ -78,6 +78,12 @@ stream c = do
     (\ev -> say "event" (sseEvent ev, sseData ev, sseId ev, sseJSON @Value ev)) c
   owtEvents @GET "from owt.lib.stream import sse\ndef run():\n    return sse(['a\\nb'])\n" (object [])
     (\ev -> say "get-event" (sseData ev)) c
+  -- An item that is the text "[DONE]" is data like any other: the [DONE] id ends a stream,
+  -- and only a stream without ids ends at data: [DONE].
+  let doneItem = "from owt.lib.stream import sse\ndef run():\n    return sse(iter(['a', '[DONE]', 'b']))\n"
+  owtEvents @POST doneItem (object []) (\ev -> say "done-item" (sseData ev, sseId ev)) c
+  let bare = "def run():\n    return 'data: a\\n\\ndata: [DONE]\\n\\ndata: b\\n\\n', {'content-type': 'text/event-stream'}\n"
+  owtEvents @POST bare (object []) (\ev -> say "bare-event" (sseData ev, sseId ev)) c
   -- An error event as owt sends it when a stream fails after it started (SPEC §8).
   let failing = "def run():\n    def events():\n        yield 'id: 7\\ndata: 1\\n\\n'\n        yield 'event: error\\ndata: {\"error\": \"adaptor_error\", \"message\": \"late\"}\\n\\n'\n    return events(), {'content-type': 'text/event-stream'}\n"
   sseError <- try (owtEvents @POST failing (object []) (\ev -> say "before-error" (sseData ev, sseId ev)) c)

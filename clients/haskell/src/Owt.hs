@@ -168,7 +168,8 @@ owtStream code arg onChunk c =
   call (methodName @m) (Just code) "" (toJSON arg) [] c (chunks onChunk)
 
 -- | Run @code@ with @arg@ and read its server-sent events (@owt.lib.stream.sse@): @onEvent@
--- gets each one until @data: [DONE]@; an @error@ event is thrown as its 'OwtError'.
+-- gets each one until the event whose id is @[DONE]@ (an item that is the text "[DONE]" is
+-- data like any other); an @error@ event is thrown as its 'OwtError'.
 owtEvents
   :: forall m a. (OwtMethod m, ToJSON a)
   => String -> a -> (SseEvent -> IO ()) -> OwtClient -> IO ()
@@ -344,7 +345,10 @@ chunks onChunk response = loop `catch` broken response
       chunk <- brRead (responseBody response)
       unless (BS.null chunk) (onChunk chunk >> loop)
 
--- | Server-sent events, parsed line by line across chunks.
+-- | Server-sent events, parsed line by line across chunks. owt's @sse()@ ends a stream with
+-- @id: [DONE]@ / @data: [DONE]@; an item that is the text "[DONE]" has an id of its own
+-- (@id: 7@ / @data: [DONE]@) and is data like any other, so the @[DONE]@ id ends the stream
+-- (or, in a stream without ids, @data: [DONE]@).
 events :: (SseEvent -> IO ()) -> Response BodyReader -> IO ()
 events onEvent response = loop "" [] `catch` broken response
   where
@@ -378,7 +382,8 @@ events onEvent response = loop "" [] `catch` broken response
       case () of
         _
           | name == "error" -> throwIO (errorFor (statusCode (responseStatus response)) datas)
-          | datas == "[DONE]" -> pure True
+          | ident == Just "[DONE]" || (ident == Nothing && datas == "[DONE]") -> pure True
+          | null (field "data") -> pure False -- (comments alone): no event
           | otherwise -> onEvent (SseEvent name datas ident) >> pure False
 
 -- Errors ---------------------------------------------------------------------------------
