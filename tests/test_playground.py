@@ -385,6 +385,42 @@ def test_an_sse_error_event_fills_the_error_panel(server, page):
     shot(page, "sse-error")
 
 
+DONE_ITEM = """from owt.lib.stream import sse
+
+def items():
+    yield "a"
+    yield "[DONE]"  # an item like any other: the event whose id is [DONE] ends the stream
+    yield "b"
+
+def run():
+    return sse(items())
+"""
+
+BARE_DONE = """from owt import Response
+
+def events():  # a stream without ids (not sse()'s) ends at data: [DONE]
+    yield "data: a\\n\\n"
+    yield "data: [DONE]\\n\\n"
+    yield "data: late\\n\\n"
+
+def run():
+    return Response(events(), 200, {"content-type": "text/event-stream"})
+"""
+
+
+@pytest.mark.parametrize(
+    ("code", "chunks"), [(DONE_ITEM, ["a", "[DONE]", "b"]), (BARE_DONE, ["a"])]
+)
+def test_an_item_that_is_the_text_done_is_shown_like_any_other(server, page, code, chunks):
+    open_playground(page, server.url)
+    page.fill("#code", code)
+    page.fill("#args", "{}")
+    page.click("#run")
+    assert finished(page) == "done"
+    assert page.locator("#chunks li.chunk").all_text_contents() == chunks
+    assert page.errors == []
+
+
 BUILDING = {
     "version": "0",
     "environments": {"main": {"executor": "thread", "threads": {"max": 4, "busy": 1}}},

@@ -486,11 +486,20 @@ function wavFromBase64(text) {
   return bytes;
 }
 
+// owt's sse() ends a stream with `id: [DONE]` / `data: [DONE]`; an item that is the text
+// "[DONE]" has an id of its own (`id: 7` / `data: [DONE]`) and is data like any other.
+const DONE = "[DONE]";
+
+// Server-sent events → onEvent(event, data) for each one with data, until the event whose id
+// is [DONE] (in a stream without ids, data: [DONE]) or an `event: error`, which ends it too.
 class EventReader {
   constructor(onEvent) {
     this.buffer = "";
     this.data = [];
     this.event = "";
+    this.id = null;
+    this.done = false; // the [DONE] event came
+    this.ended = false; // it came, or an error event did: later events are not read
     this.onEvent = onEvent;
   }
 
@@ -499,17 +508,31 @@ class EventReader {
     const lines = this.buffer.split(/\r\n|\r|\n/);
     this.buffer = lines.pop();
     for (const line of lines) {
-      if (line === "") {
-        if (this.data.length) this.onEvent(this.event || "message", this.data.join("\n"));
-        this.data = [];
-        this.event = "";
-      } else if (line.startsWith("data:")) {
-        this.data.push(line.slice(line.startsWith("data: ") ? 6 : 5));
-      } else if (line.startsWith("event:")) {
-        this.event = line.slice(6).trim();
-      }
+      if (line === "") this.dispatch();
+      else if (line.startsWith("data:")) this.data.push(fieldValue(line, 5));
+      else if (line.startsWith("event:")) this.event = line.slice(6).trim();
+      else if (line.startsWith("id:")) this.id = fieldValue(line, 3);
     }
   }
+
+  dispatch() {
+    const [event, id, data] = [this.event || "message", this.id, this.data.join("\n")];
+    const empty = this.data.length === 0;
+    [this.data, this.event, this.id] = [[], "", null];
+    if (this.ended || (empty && id !== DONE)) return;
+    if (event === "error") {
+      this.ended = true;
+      this.onEvent(event, data);
+    } else if (id === DONE || (id === null && data === DONE)) {
+      this.ended = this.done = true;
+    } else {
+      this.onEvent(event, data);
+    }
+  }
+}
+
+function fieldValue(line, colon) {
+  return line.slice(line[colon] === " " ? colon + 1 : colon);
 }
 
 // Long strings in events (base64 audio) are shortened on screen; the data itself is kept.
@@ -542,10 +565,6 @@ async function readStream(response, media, state) {
       state.failed = true;
       const payload = parseMaybe(data);
       showError(typeof payload === "object" ? payload : { error: "error", message: data });
-      return;
-    }
-    if (data === "[DONE]") {
-      state.done = true;
       return;
     }
     state.chunks++; // an event stream counts its events, not the reads that carried them
@@ -585,9 +604,10 @@ async function readStream(response, media, state) {
   }
   if (sse) {
     events.feed(decoder.decode() + "\n\n");
-    if (!state.done && !state.failed) {
+    if (!events.done && !state.failed) {
       state.failed = true;
-      showError({ error: "incomplete_stream", message: "the event stream ended without [DONE]" });
+      const message = "the event stream ended before its last event (the one with the id [DONE])";
+      showError({ error: "incomplete_stream", message });
     }
   } else if (binary.length) {
     const bytes = new Uint8Array(await new Blob(binary).arrayBuffer());
@@ -614,7 +634,7 @@ async function runCall(call) {
   $("stop").disabled = false;
   document.body.dataset.state = "running";
   const started = performance.now();
-  const state = { status: "", bytes: 0, chunks: 0, done: false, failed: false };
+  const state = { status: "", bytes: 0, chunks: 0, failed: false };
   let requestId = "";
   try {
     const [url, init] = requestFor(call);
