@@ -144,19 +144,26 @@ When the last one is in, the whole recording is yours to download.</textarea>
         // Server-sent events over a streamed fetch body: blocks end with a blank line.
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
         let pending = "";
-        for (;;) {
+        // The stream ends at the event whose id is [DONE] (its data is [DONE] too, but so would
+        // be an item that is that text, with a number as its id); an error event carries the
+        // server's JSON error.
+        read: for (;;) {
           const {value, done} = await reader.read();
-          if (done) break;
+          if (done) throw new Error("the stream ended before its last event (id [DONE])");
           pending += value;
           let cut;
           while ((cut = pending.indexOf("\\n\\n")) >= 0) {
-            const block = pending.slice(0, cut);
+            const lines = pending.slice(0, cut).split("\\n");
             pending = pending.slice(cut + 2);
-            const data = block.split("\\n").filter((l) => l.startsWith("data: "))
-              .map((l) => l.slice(6)).join("\\n");
-            if (!data || data === "[DONE]") continue;
-            const event = JSON.parse(data);
-            onSentence(event, started);
+            const field = (name) => lines.filter((l) => l.startsWith(`${name}: `))
+              .map((l) => l.slice(name.length + 2));
+            const data = field("data").join("\\n");
+            if (field("event")[0] === "error") {
+              const problem = JSON.parse(data);
+              throw new Error(`${problem.error}: ${problem.message}`);
+            }
+            if (field("id")[0] === "[DONE]") break read;
+            if (data) onSentence(JSON.parse(data), started);
           }
         }
         if (heard.length) {

@@ -21,21 +21,28 @@ body=$(printf '{"code_b64": "%s", "kwargs": {"text": %s, "voice": %s, "speed": %
 printf '%s' "$body" |
   owt_curl -N "$url/tts" -H 'content-type: application/json' --data-binary @- |
   {
-    n=0
+    # Each event is an id line, then its data line. The stream ends at the event whose id is
+    # [DONE] (its data is [DONE] too, but so would be an item that is that text, with a number
+    # as its id); an error event carries the server's JSON error as its data.
+    n=0 id='' event=''
     while IFS= read -r line || [[ -n $line ]]; do
       case $line in
-        'data: [DONE]') echo "saved $n sentence(s) in $out"; exit 0 ;;
-        'data: {'*)
+        'id: '*) id=${line#id: } ;;
+        'event: '*) event=${line#event: } ;;
+        'data: '*)
+          if [[ $event == error ]]; then echo "owt: ${line#data: }" >&2; exit 1; fi
+          if [[ $id == '[DONE]' ]]; then echo "saved $n sentence(s) in $out"; exit 0; fi
+          [[ $line == 'data: {'* ]] || { echo "owt: not a sentence: $line" >&2; exit 1; }
           printf '%s' "$line" | sed -n 's/.*"sentence": *"\([^"]*\)".*/\1/p' |
             base64 -d > "$out/sentence$n.wav"
           said=$(printf '%s' "$line" | sed -n 's/.*"text": *"\(\([^"\\]\|\\.\)*\)".*/\1/p' |
             sed 's/\\\(.\)/\1/g')
           echo "sentence$n.wav  $said"
           n=$((n + 1)) ;;
-        'id: '*|'') ;;
+        '') id='' event='' ;;
         *) echo "owt: $line" >&2; exit 1 ;;
       esac
     done
-    echo "the stream ended before [DONE]" >&2
+    echo "the stream ended before its last event (the one with the id [DONE])" >&2
     exit 1
   }
