@@ -136,7 +136,7 @@ def run():
       window.wrote = text;
       const events = new EventSource("/stream?code_b64=__STREAM__");
       events.onmessage = (e) => {
-        if (e.data === "[DONE]") { events.close(); window.streamed = true; return; }
+        if (e.lastEventId === "[DONE]") { events.close(); window.streamed = true; return; }
         window.events.push(e.data);
       };
     });
@@ -230,7 +230,7 @@ def run():
   window.events = [];
   const events = new EventSource("/stream?code_b64=__STREAM__&token=__TOKEN__");
   events.onmessage = (e) => {
-    if (e.data === "[DONE]") { events.close(); window.streamed = true; return; }
+    if (e.lastEventId === "[DONE]") { events.close(); window.streamed = true; return; }
     window.events.push(e.data);
   };
   events.onerror = () => { events.close(); window.streamed = "error"; };
