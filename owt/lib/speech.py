@@ -4,8 +4,10 @@ An engine only has to turn one sentence into a :class:`Clip`; :func:`speak` does
 splitting the text, synthesising sentence by sentence, and answering either a stream of
 server-sent events, one per sentence::
 
+    id: 1
     data: {"index": 0, "text": "Hello.", "sentence": "<base64 WAV>"}
     ...
+    id: [DONE]
     data: [DONE]
 
 or with ``format="wav"`` one WAV of the whole text. A client that wants the whole recording

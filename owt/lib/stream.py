@@ -4,11 +4,12 @@ def run(text):
     return sse(word for word in text.split())
 # id: 1\\ndata: hello\\n\\n  id: 2\\ndata: world\\n\\n  id: [DONE]\\ndata: [DONE]\\n\\n
 
-In a page, close the ``EventSource`` on ``[DONE]`` (owt also answers its reconnect to a
-finished stream with 204, which stops it)::
+In a page, close the ``EventSource`` at the event whose id is ``[DONE]`` (owt also answers
+its reconnect to a finished stream with 204, which stops it). Look at the id, not the data:
+an item that is the text "[DONE]" comes as ``id: 7`` / ``data: [DONE]``, data like any other::
 
     const source = new EventSource(url);
-    source.onmessage = (e) => e.data === "[DONE]" ? source.close() : show(e.data);
+    source.onmessage = (e) => e.lastEventId === "[DONE]" ? source.close() : show(e.data);
 
 A browser that loses a stream midway reconnects with ``Last-Event-ID: N``, the id of the last
 event it got. ``sse()`` cannot know whether its items would come again the same way (a
@@ -75,7 +76,8 @@ async def _aevents(items: AsyncIterable[Any], first_id: int) -> AsyncIterator[st
 
 def sse(items: Iterable[Any] | AsyncIterable[Any], first_id: int = 1) -> Response:
     """Stream ``items`` as a ``text/event-stream``: one event per item, with ids from
-    ``first_id`` on, ending with ``data: [DONE]`` (see :mod:`owt.core.events`)."""
+    ``first_id`` on, ending with the event ``id: [DONE]`` / ``data: [DONE]`` (see
+    :mod:`owt.core.events`)."""
     if hasattr(items, "__aiter__"):
         body: Any = _aevents(items, first_id)  # type: ignore[arg-type]
     else:

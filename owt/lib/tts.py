@@ -5,9 +5,9 @@ sentence, and needs no Python package: mount it, or send its source as the adapt
 
     owt serve --mount tts=owt/lib/tts.py
     curl -N 'http://127.0.0.1:9876/tts?text=Hello.%20How%20are%20you%3F'
-    # data: {"index": 0, "text": "Hello.", "sentence": "UklGR..."}
-    # data: {"index": 1, "text": "How are you?", ...}
-    # data: [DONE]
+    # id: 1 / data: {"index": 0, "text": "Hello.", "sentence": "UklGR..."}
+    # id: 2 / data: {"index": 1, "text": "How are you?", ...}
+    # id: [DONE] / data: [DONE]
 
 ``format=wav`` answers one WAV of the whole text instead. ``OWT_ESPEAK`` names another
 binary (``espeak``, a wrapper script). The splitting, events and WAV handling are shared
@@ -71,7 +71,7 @@ def run(
     format: str = "sse",
     cumulative: bool = False,
 ) -> Response:
-    """Speak ``text``: SSE events ``{"index", "text", "sentence"}`` then ``[DONE]``
+    """Speak ``text``: SSE events ``{"index", "text", "sentence"}`` then the ``[DONE]`` event
     (``format="sse"``), or one WAV file (``format="wav"``).
 
     ``voice`` is an espeak-ng voice (``en``, ``en-us``, ``fr``, ``de``...; ``espeak-ng

@@ -165,9 +165,9 @@ class Each(Step[Any, Any]):
 
 
 class Sse(Step[Any, Response]):
-    """``sse()``: stream the items as server-sent events (``data: ...``), then
-    ``data: [DONE]``. Text goes as it is, bytes as base64 text, other items as JSON. A
-    value that is not a stream (sync or async), list or tuple is one event."""
+    """``sse()``: stream the items as server-sent events (``id: 1`` / ``data: ...``), then
+    ``id: [DONE]`` / ``data: [DONE]``. Text goes as it is, bytes as base64 text, other items
+    as JSON. A value that is not a stream (sync or async), list or tuple is one event."""
 
     name = "sse"
 

@@ -269,7 +269,7 @@ class Pipe(Step[Any, T]):
         return self.to(ml.Each(fn))
 
     def sse(self) -> Pipe[Response]:
-        """Stream the items as server-sent events, ending with ``data: [DONE]``."""
+        """Stream the items as server-sent events, ending with the event ``id: [DONE]``."""
         return self.to(ml.Sse())
 
     def json_out(self) -> Pipe[Response]:

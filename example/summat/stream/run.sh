@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sentences as server-sent events, against a running owt (`make run` from the repo root):
 #   ./example/summat/stream/run.sh ['Any text. More of it.']
-#   data: {"sentence": "Ey up.", "words": 2}  ...  data: [DONE]
+#   id: 1 / data: {"sentence": "Ey up.", "words": 2}  ...  id: [DONE] / data: [DONE]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../common.sh"
